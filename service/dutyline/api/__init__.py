@@ -1,0 +1,1 @@
+"""HTTP: thin Litestar controllers over the services."""

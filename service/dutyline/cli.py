@@ -1,0 +1,266 @@
+"""The `dutyline` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+import msgspec
+
+from dutyline.content import content_root
+from dutyline.errors import DutylineError, Invalid, Issue
+from dutyline.settings import Settings
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+def _sessions(settings: Settings, upgrade: bool = True):  # type: ignore[no-untyped-def]
+    from dutyline.store.db import make_engine, session_factory
+    from dutyline.store.db import upgrade as db_upgrade
+
+    engine = make_engine(settings.database_url)
+    if upgrade:
+        db_upgrade(engine)
+    return session_factory(engine)
+
+
+def _print_issues(issues: list[Issue]) -> None:
+    for issue in issues:
+        click.echo(str(issue), err=issue.severity == "error")
+
+
+def _fail(exc: DutylineError) -> None:
+    if isinstance(exc, Invalid) and exc.issues:
+        _print_issues(exc.issues)
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(1)
+
+
+@click.group()
+def main() -> None:
+    """Dutyline: organisation-aware authorization and business rules."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Interface to listen on (DUTYLINE_HOST, default 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port (DUTYLINE_PORT, default 8000).")
+def serve(host: str | None, port: int | None) -> None:
+    """Start the HTTP service (migrates the database and loads the seed into an empty one)."""
+    import uvicorn
+
+    from dutyline.app import create_app
+
+    settings = _settings()
+    app = create_app(settings)
+    uvicorn.run(
+        app, host=host or settings.host, port=port or settings.port, log_level=settings.log_level, access_log=False
+    )
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+def validate(paths: tuple[str, ...]) -> None:
+    """Check policy files (default: policies/). Prints every problem with file and line; exit 1 on error."""
+    from dutyline.engines.decision_tables import parse_table
+    from dutyline.services import sources
+
+    loaded = sources.load(paths or [content_root() / "policies"])
+    issues = list(loaded.issues)
+    for data, source in loaded.decision_tables:
+        issues += parse_table(data, source)[1]
+    _print_issues(issues)
+    errors = [i for i in issues if i.severity == "error"]
+    count = len(loaded.organisations)
+    if errors:
+        click.echo(f"{len(errors)} error(s) in {count} valid organisation(s) and the other files", err=True)
+        sys.exit(1)
+    click.echo(f"ok: {count} organisation(s), {len(loaded.decision_tables)} decision table(s)")
+
+
+def _organisation(org: str):  # type: ignore[no-untyped-def]
+    """An organisation by file path, or by id from the database."""
+    from dutyline.orgmodel.validate import parse_organisation
+    from dutyline.store import orgs as org_store
+
+    path = Path(org)
+    if path.suffix in (".yaml", ".yml") and path.exists():
+        return parse_organisation(path.read_text(encoding="utf-8"), str(path)).organisation, 0
+    with _sessions(_settings())() as session:
+        stored = org_store.head(session, org)
+    return stored.document, stored.version
+
+
+def _at(value: str | None, tz_name: str) -> float:
+    from dutyline.orgmodel.windows import instant, zone
+
+    if value is None:
+        return time.time()
+    try:
+        return instant(value, zone(tz_name))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--at") from None
+
+
+@main.command("compile")
+@click.argument("org")
+@click.option("--at", "at", default=None, help="Only assignments active at this date-time (default: all).")
+def compile_command(org: str, at: str | None) -> None:
+    """Print the Casbin policy lines of ORG (an id in the database, or a YAML file)."""
+    from dutyline.engines.compiler import policy_lines
+
+    try:
+        document, version = _organisation(org)
+    except DutylineError as exc:
+        _fail(exc)
+    instant = _at(at, document.timezone) if at else None
+    click.echo(f"# organisation {document.id}, version {version}; model: policies/casbin/model.conf")
+    if instant is None:
+        click.echo("# every assignment is listed; give --at to see only those active at a moment")
+    for line in policy_lines(document, instant):
+        click.echo(", ".join(line))
+
+
+@main.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--author", default="cli", show_default=True)
+@click.option("--comment", default="", help="Why the change was made.")
+def import_command(paths: tuple[str, ...], author: str, comment: str) -> None:
+    """Validate and store organisation files (all of them or none)."""
+    from dutyline.services import orgs
+
+    sessions = _sessions(_settings())
+    with click.progressbar(length=0, label="importing", show_pos=True) as bar:
+
+        def progress(_org_id: str) -> None:
+            bar.length = (bar.length or 0) + 1
+            bar.update(1)
+
+        try:
+            results = orgs.import_paths(sessions, paths, author, comment, progress)
+        except DutylineError as exc:
+            _fail(exc)
+    for result in results:
+        state = f"version {result.version}" if result.changed else f"unchanged (version {result.version})"
+        click.echo(f"{result.org_id}: {state}")
+
+
+@main.command()
+@click.argument("org")
+@click.option("-o", "--output", type=click.Path(), help="Write to this file instead of standard output.")
+def export(org: str, output: str | None) -> None:
+    """Write organisation ORG from the database as YAML."""
+    from dutyline.services.orgs import to_yaml
+
+    try:
+        document, _ = _organisation(org)
+    except DutylineError as exc:
+        _fail(exc)
+    text = to_yaml(document)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
+@click.argument("org")
+@click.argument("person")
+@click.argument("resource")
+@click.argument("action")
+@click.option("--at", "at", default=None, help="Date-time to decide at (default: now), e.g. 2026-07-05T10:00.")
+@click.option("--post", "as_post", is_flag=True, help="PERSON is a post id: decide for the post itself.")
+@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+def explain(org: str, person: str, resource: str, action: str, at: str | None, as_post: bool, as_json: bool) -> None:
+    """Decide whether PERSON may do ACTION on RESOURCE in ORG, and say which post and duty decided it."""
+    from dutyline.engines.compiler import compile_org
+    from dutyline.engines.decision import decide_person, decide_post
+    from dutyline.engines.explain import explain as reasons_for
+
+    try:
+        document, version = _organisation(org)
+    except DutylineError as exc:
+        _fail(exc)
+    compiled = compile_org(document, version)
+    instant = _at(at, document.timezone)
+    decision = (
+        decide_post(compiled, person, resource, action)
+        if as_post
+        else decide_person(compiled, person, resource, action, instant)
+    )
+    reasons = reasons_for(compiled, decision, person, resource, action)
+    if as_json:
+        payload = {"decision": decision.outcome, "code": decision.code, "version": version, "reasons": reasons}
+        click.echo(json.dumps(msgspec.to_builtins(payload), ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{decision.outcome.upper()}: {person} {action} {resource} in {document.id} (version {version})")
+    for reason in reasons:
+        click.echo(f"  - {reason.zh}")
+        click.echo(f"    {reason.en}")
+
+
+@main.command("test")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("-v", "--verbose", is_flag=True, help="List passing cases too.")
+def test_command(paths: tuple[str, ...], verbose: bool) -> None:
+    """Run decision tables (default: policies/) against the organisation files beside them."""
+    from dutyline.engines.compiler import compile_org
+    from dutyline.engines.decision_tables import parse_table, run_table
+    from dutyline.services import sources
+
+    loaded = sources.load(paths or [content_root() / "policies"])
+    if loaded.errors:
+        _print_issues(loaded.errors)
+        click.echo("fix the errors above first", err=True)
+        sys.exit(1)
+    compiled = {org_id: compile_org(p.organisation) for org_id, p in loaded.organisations.items()}
+    passed = failed = 0
+    for data, source in loaded.decision_tables:
+        table, issues = parse_table(data, source)
+        if table is None:
+            _print_issues(issues)
+            failed += 1
+            continue
+        for result in run_table(table, source, compiled):
+            if result.passed:
+                passed += 1
+                if verbose:
+                    click.echo(f"PASS {result.file}:{result.line} {result.name}")
+            else:
+                failed += 1
+                click.echo(f"FAIL {result.file}:{result.line} {result.name}: {result.message}", err=True)
+    click.echo(f"{passed} passed, {failed} failed")
+    if failed or not passed:
+        sys.exit(1)
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of organisation files (policies/schema/org.schema.json)."""
+    from dutyline.orgmodel.document import schema as org_schema
+
+    click.echo(json.dumps(org_schema(), ensure_ascii=False, indent=2))
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Apply database migrations (default: all)."""
+    from dutyline.store.db import make_engine, upgrade
+
+    settings = _settings()
+    upgrade(make_engine(settings.database_url), revision)
+    click.echo(f"database at {revision}")
+
+
+if __name__ == "__main__":
+    main()

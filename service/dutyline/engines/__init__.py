@@ -1,0 +1,1 @@
+"""Engines: pure computation over compiled artefacts (no HTTP, no database)."""

@@ -1,0 +1,264 @@
+"""Compiling an organisation document into the fixed artefact that decisions read.
+
+Two outputs from one walk over the document:
+- the Casbin policy (`policy_lines`): the reference semantics, printable with `dutyline compile`;
+- the decision index (`CompiledOrg`): per post, the permissions it has after inheritance, group and
+  department-head expansion, each with the duties that grant it; per person, the assignments with their
+  windows as instants. A decision is then a handful of dictionary look-ups, whatever the policy's size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+from dutyline.orgmodel.document import Duty, Organisation, Permission
+from dutyline.orgmodel.windows import instant, zone
+
+Effect = Literal["allow", "deny"]
+COMMON = "common"
+
+
+@dataclass(frozen=True, slots=True)
+class DutyRef:
+    """A duty as the explanation shows it: whose list it is on, its number and its text."""
+
+    owner: str  # "post:<id>", "department:<id>" or "common"
+    number: str
+    text: str
+    en: str
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """Why a post has a permission: the duty, and the post that carries it (itself or one it inherits)."""
+
+    effect: Effect
+    via_post: str
+    duty: DutyRef
+
+
+@dataclass(frozen=True, slots=True)
+class AssignmentWindow:
+    """One assignment of a person to a post, with its window as epoch seconds (None = open)."""
+
+    post: str
+    kind: Literal["primary", "concurrent", "acting"]
+    start: float | None
+    end: float | None
+    valid_from: str | None
+    valid_to: str | None
+    stands_in_for: str | None
+
+    def active(self, at: float) -> bool:
+        return (self.start is None or at >= self.start) and (self.end is None or at < self.end)
+
+
+Key = tuple[str, str]  # (resource type, action)
+
+
+@dataclass(frozen=True, slots=True)
+class PostPermissions:
+    """A post's effective permissions: for each (resource type, action), the grants and the denies."""
+
+    allow: dict[Key, tuple[Grant, ...]]
+    deny: dict[Key, tuple[Grant, ...]]
+
+
+@dataclass(slots=True)
+class CompiledOrg:
+    """Everything a decision in one organisation needs, with no reference back to the document."""
+
+    id: str
+    version: int
+    document: Organisation
+    actions: dict[str, frozenset[str]]  # resource type → its actions (the catalogue check)
+    posts: dict[str, PostPermissions]
+    assignments: dict[str, tuple[AssignmentWindow, ...]]
+    superiors: dict[str, str | None]
+    # Who holds what, for queries: post → people (any window).
+    holders: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def compile_org(org: Organisation, version: int = 0) -> CompiledOrg:
+    """Compile a validated document into its decision index."""
+    tz = zone(org.timezone)
+    leaves = _group_leaves(org)
+    own: dict[str, list[tuple[Effect, str, str, DutyRef]]] = {p.id: [] for p in org.posts}
+
+    def add(post: str, owner: str, duties: list[Duty]) -> None:
+        for number, duty, permission in _walk(duties):
+            ref = DutyRef(owner, number, duty.text, duty.en)
+            for resource, action in _expand(org, permission, leaves):
+                own[post].append((permission.effect, resource, action, ref))
+
+    for post in org.posts:
+        add(post.id, f"post:{post.id}", post.duties)
+        add(post.id, COMMON, org.common_duties)
+    for dept in org.departments:
+        if dept.head in own:
+            add(dept.head, f"department:{dept.id}", dept.duties)
+
+    inherits = {p.id: list(p.inherits) for p in org.posts}
+    posts: dict[str, PostPermissions] = {}
+    for post in org.posts:
+        allow: dict[Key, list[Grant]] = {}
+        deny: dict[Key, list[Grant]] = {}
+        for via in _closure(post.id, inherits):
+            for effect, resource, action, ref in own[via]:
+                if via != post.id and ref.owner == COMMON:
+                    continue  # every post carries the common duties itself; inheriting them again adds nothing
+                target = allow if effect == "allow" else deny
+                target.setdefault((resource, action), []).append(Grant(effect, via, ref))
+        posts[post.id] = PostPermissions(
+            {k: tuple(v) for k, v in allow.items()}, {k: tuple(v) for k, v in deny.items()}
+        )
+
+    assignments: dict[str, tuple[AssignmentWindow, ...]] = {}
+    holders: dict[str, list[str]] = {}
+    for person in org.people:
+        windows = []
+        for a in person.assignments:
+            windows.append(
+                AssignmentWindow(
+                    post=a.post,
+                    kind=a.kind,
+                    start=instant(a.valid_from, tz) if a.valid_from else None,
+                    end=instant(a.valid_to, tz, end=True) if a.valid_to else None,
+                    valid_from=a.valid_from,
+                    valid_to=a.valid_to,
+                    stands_in_for=a.stands_in_for,
+                )
+            )
+            holders.setdefault(a.post, [])
+            if person.id not in holders[a.post]:
+                holders[a.post].append(person.id)
+        assignments[person.id] = tuple(windows)
+
+    return CompiledOrg(
+        id=org.id,
+        version=version,
+        document=org,
+        actions={r.id: frozenset(r.actions) for r in org.catalogue.resources},
+        posts=posts,
+        assignments=assignments,
+        superiors={p.id: p.reports_to for p in org.posts},
+        holders={k: tuple(v) for k, v in holders.items()},
+    )
+
+
+def full_number(parent: str, number: str) -> str:
+    """A nested duty's number in full: `2.1` under `2` stays `2.1`; `3` under `二` becomes `二.3`."""
+    if not parent or number.startswith(parent + ".") or number.startswith(parent + "("):
+        return number
+    return f"{parent}.{number}"
+
+
+def _walk(duties: list[Duty], parent: str = "") -> Iterator[tuple[str, Duty, Permission]]:
+    for duty in duties:
+        number = full_number(parent, duty.number)
+        for permission in duty.permissions:
+            yield number, duty, permission
+        yield from _walk(duty.duties, number)
+
+
+def _group_leaves(org: Organisation) -> dict[str, frozenset[str]]:
+    """Resource types reached from each catalogue entry (a type reaches itself; a group its members')."""
+    groups = {g.id: g.members for g in org.catalogue.groups}
+    out: dict[str, frozenset[str]] = {r.id: frozenset([r.id]) for r in org.catalogue.resources}
+
+    def leaves(ref: str, seen: frozenset[str]) -> frozenset[str]:
+        if ref in out:
+            return out[ref]
+        if ref not in groups or ref in seen:
+            return frozenset()
+        result = frozenset().union(*(leaves(m, seen | {ref}) for m in groups[ref]))
+        out[ref] = result
+        return result
+
+    for group in groups:
+        leaves(group, frozenset())
+    return out
+
+
+def _expand(org: Organisation, permission: Permission, leaves: dict[str, frozenset[str]]) -> Iterator[Key]:
+    """(resource type, action) pairs a permission covers: a group covers every member type, as Casbin's g2 does."""
+    actions = _actions(org, permission, leaves)
+    for resource in sorted(leaves.get(permission.resource, ())):
+        for action in actions:
+            yield resource, action
+
+
+def _actions(org: Organisation, permission: Permission, leaves: dict[str, frozenset[str]]) -> list[str]:
+    if permission.actions != "*":
+        return list(permission.actions)
+    catalogue = {r.id: r.actions for r in org.catalogue.resources}
+    out: list[str] = []
+    for resource in sorted(leaves.get(permission.resource, ())):
+        out += [a for a in catalogue[resource] if a not in out]
+    return out
+
+
+def _closure(post: str, inherits: dict[str, list[str]]) -> list[str]:
+    """The post itself and every post it inherits from, transitively, in breadth-first order."""
+    order, queue = [post], [post]
+    while queue:
+        for parent in inherits.get(queue.pop(0), []):
+            if parent not in order:
+                order.append(parent)
+                queue.append(parent)
+    return order
+
+
+def policy_lines(org: Organisation, at: float | None = None) -> Iterator[list[str]]:
+    """The organisation as Casbin policy rules, each line once (see `_policy_lines`)."""
+    seen: set[tuple[str, ...]] = set()
+    for line in _policy_lines(org, at):
+        key = tuple(line)
+        if key not in seen:
+            seen.add(key)
+            yield line
+
+
+def _policy_lines(org: Organisation, at: float | None) -> Iterator[list[str]]:
+    """The organisation as Casbin policy rules (`policies/casbin/model.conf`), one list per line.
+
+    Assignments enter as `g` lines only when active at `at` (all of them when `at` is None): Casbin's
+    own time-conditioned links read the wall clock, so `--at` questions are answered by materialising
+    the policy of that moment instead.
+    """
+    tz = zone(org.timezone)
+    dom = org.id
+
+    leaves = _group_leaves(org)
+
+    def permission_lines(subject: str, duties: list[Duty]) -> Iterator[list[str]]:
+        for _, _, permission in _walk(duties):
+            for action in _actions(org, permission, leaves):
+                yield ["p", subject, dom, permission.resource, action, permission.effect]
+
+    yield from permission_lines(COMMON, org.common_duties)
+    for dept in org.departments:
+        if dept.head is not None:
+            yield from permission_lines(f"department:{dept.id}", dept.duties)
+    for post in org.posts:
+        yield from permission_lines(f"post:{post.id}", post.duties)
+    for post in org.posts:
+        yield ["g", f"post:{post.id}", COMMON, dom]
+        for parent in post.inherits:
+            yield ["g", f"post:{post.id}", f"post:{parent}", dom]
+    for dept in org.departments:
+        if dept.head is not None:
+            yield ["g", f"post:{dept.head}", f"department:{dept.id}", dom]
+    for person in org.people:
+        for a in person.assignments:
+            if at is not None:
+                start = instant(a.valid_from, tz) if a.valid_from else None
+                end = instant(a.valid_to, tz, end=True) if a.valid_to else None
+                if (start is not None and at < start) or (end is not None and at >= end):
+                    continue
+            yield ["g", f"person:{person.id}", f"post:{a.post}", dom]
+    for group in org.catalogue.groups:
+        for member in group.members:
+            yield ["g2", member, group.id, dom]

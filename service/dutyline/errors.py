@@ -1,0 +1,46 @@
+"""Dutyline's exceptions. Each maps to one HTTP status in `dutyline.api.errors`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One problem found in a document: where it is and what is wrong, in plain words."""
+
+    file: str
+    line: int
+    path: str
+    message: str
+    severity: Literal["error", "warning"] = "error"
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        at = f" ({self.path})" if self.path else ""
+        return f"{where}: {self.severity}: {self.message}{at}"
+
+
+class DutylineError(Exception):
+    """Base of every error Dutyline raises on purpose."""
+
+
+class NotFound(DutylineError):
+    pass
+
+
+class Conflict(DutylineError):
+    pass
+
+
+class Invalid(DutylineError):
+    """Input that cannot be accepted; `issues` says every place and why."""
+
+    def __init__(self, message: str, issues: list[Issue] | None = None) -> None:
+        super().__init__(message)
+        self.issues = issues or []
+
+
+class Unavailable(DutylineError):
+    """A dependency (the database) or a required policy version is not there yet."""

@@ -1,0 +1,384 @@
+"""Checking organisation documents: every problem at once, each with its file and line.
+
+`parse_organisation` is the one way text becomes an `Organisation`: YAML (with line numbers) →
+JSON Schema (structure) → msgspec struct → semantic checks (references, cycles, windows, SoD).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import jsonschema
+import msgspec
+
+from dutyline.errors import Invalid, Issue
+from dutyline.orgmodel.document import Duty, Organisation, schema
+from dutyline.orgmodel.source import Path, SourceMap, load_yaml
+from dutyline.orgmodel.windows import instant, zone
+
+
+@cache
+def _validator() -> jsonschema.protocols.Validator:
+    return jsonschema.Draft202012Validator(schema())
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A document that passed validation, with its warnings and where it came from."""
+
+    organisation: Organisation
+    source: SourceMap
+    warnings: tuple[Issue, ...]
+
+
+def parse_organisation(text: str, file: str) -> Parsed:
+    """Parse and validate one organisation file. Raises `Invalid` listing every error found."""
+    data, source = load_yaml(text, file)
+    return check_data(data, source)
+
+
+def check_data(data: Any, source: SourceMap) -> Parsed:
+    """Validate already-loaded data (from YAML or JSON) against the format and the model's rules."""
+    structural = sorted(_schema_issues(data, source), key=lambda i: (i.line, i.path))
+    if structural:
+        raise Invalid(f"{source.file}: {len(structural)} error(s)", structural)
+    try:
+        organisation = msgspec.convert(data, Organisation)
+    except msgspec.ValidationError as exc:  # the schema should have caught it; report it all the same
+        raise Invalid(str(exc), [source.issue((), str(exc))]) from None
+    issues = sorted(semantic_issues(organisation, source), key=lambda i: (i.line, i.path, i.message))
+    errors = [i for i in issues if i.severity == "error"]
+    if errors:
+        raise Invalid(f"{source.file}: {len(errors)} error(s)", errors)
+    return Parsed(organisation, source, tuple(issues))
+
+
+def organisation_from_json(payload: bytes | str | dict, file: str = "<request>") -> Parsed:
+    """Validate an organisation sent as JSON (the admin API). Lines are not known; paths are."""
+    data = json.loads(payload) if isinstance(payload, (bytes, str)) else payload
+    return check_data(data, SourceMap(file))
+
+
+def _schema_issues(data: Any, source: SourceMap) -> Iterator[Issue]:
+    for error in _validator().iter_errors(data):
+        path: Path = tuple(error.absolute_path)
+        message = error.message
+        if path and path[-1] == "number" and isinstance(error.instance, (int, float)):
+            message = f"duty number {error.instance!r} must be a string: quote it, e.g. \"{error.instance}\""
+        elif error.validator == "pattern" and isinstance(error.instance, str):
+            message = f"{error.instance!r} is not a valid value here: {error.schema.get('description', error.message)}"
+        elif error.validator == "additionalProperties":
+            message = error.message.replace("Additional properties are not allowed", "unknown key")
+        yield source.issue(path, message)
+
+
+def semantic_issues(org: Organisation, source: SourceMap) -> Iterator[Issue]:
+    """Every reference, cycle, window and separation-of-duties problem of a decoded document."""
+    checker = _Checker(org, source)
+    yield from checker.run()
+
+
+class _Checker:
+    def __init__(self, org: Organisation, source: SourceMap) -> None:
+        self.org = org
+        self.src = source
+        self.resources = {r.id: r for r in org.catalogue.resources}
+        self.groups = {g.id: g for g in org.catalogue.groups}
+        self.departments = {d.id: d for d in org.departments}
+        self.posts = {p.id: p for p in org.posts}
+        self.people = {p.id: p for p in org.people}
+
+    def issue(self, path: Path, message: str, severity: str = "error") -> Issue:
+        return self.src.issue(path, message, severity)
+
+    def run(self) -> Iterator[Issue]:
+        yield from self._timezone()
+        yield from self._duplicates()
+        yield from self._catalogue()
+        yield from self._departments()
+        yield from self._posts()
+        yield from self._duty_lists()
+        yield from self._separation()
+        yield from self._people()
+
+    def _timezone(self) -> Iterator[Issue]:
+        try:
+            zone(self.org.timezone)
+        except ValueError as exc:
+            yield self.issue(("timezone",), str(exc))
+
+    def _duplicates(self) -> Iterator[Issue]:
+        lists: list[tuple[str, Iterable[tuple[Path, str]]]] = [
+            (
+                "resource or group",
+                [(("catalogue", "resources", i, "id"), r.id) for i, r in enumerate(self.org.catalogue.resources)]
+                + [(("catalogue", "groups", i, "id"), g.id) for i, g in enumerate(self.org.catalogue.groups)],
+            ),
+            ("department", [(("departments", i, "id"), d.id) for i, d in enumerate(self.org.departments)]),
+            ("post", [(("posts", i, "id"), p.id) for i, p in enumerate(self.org.posts)]),
+            ("person", [(("people", i, "id"), p.id) for i, p in enumerate(self.org.people)]),
+            (
+                "separation-of-duties rule",
+                [(("separation_of_duties", i, "id"), s.id) for i, s in enumerate(self.org.separation_of_duties)],
+            ),
+        ]
+        for kind, entries in lists:
+            first: dict[str, Path] = {}
+            for path, ident in entries:
+                if ident in first:
+                    yield self.issue(
+                        path, f"duplicate {kind} id {ident!r} (first defined on line {self.src.line(first[ident])})"
+                    )
+                else:
+                    first[ident] = path
+
+    def _catalogue(self) -> Iterator[Issue]:
+        for i, resource in enumerate(self.org.catalogue.resources):
+            seen: set[str] = set()
+            for j, action in enumerate(resource.actions):
+                if action in seen:
+                    yield self.issue(("catalogue", "resources", i, "actions", j), f"action {action!r} listed twice")
+                seen.add(action)
+        for i, group in enumerate(self.org.catalogue.groups):
+            for j, member in enumerate(group.members):
+                if member not in self.resources and member not in self.groups:
+                    yield self.issue(
+                        ("catalogue", "groups", i, "members", j), f"unknown resource or group {member!r}"
+                    )
+        graph = {g.id: [m for m in g.members if m in self.groups] for g in self.org.catalogue.groups}
+        index = {g.id: i for i, g in enumerate(self.org.catalogue.groups)}
+        for cycle in _cycles(graph):
+            yield self.issue(
+                ("catalogue", "groups", index[cycle[0]], "members"),
+                "resource groups contain each other in a cycle: " + " → ".join([*cycle, cycle[0]]),
+            )
+
+    def _departments(self) -> Iterator[Issue]:
+        for i, dept in enumerate(self.org.departments):
+            if dept.parent is not None and dept.parent not in self.departments:
+                yield self.issue(("departments", i, "parent"), f"unknown parent department {dept.parent!r}")
+            if dept.head is not None:
+                head = self.posts.get(dept.head)
+                if head is None:
+                    yield self.issue(("departments", i, "head"), f"unknown head post {dept.head!r}")
+                elif head.department != dept.id:
+                    yield self.issue(
+                        ("departments", i, "head"),
+                        f"head post {dept.head!r} belongs to department {head.department!r}, not {dept.id!r}",
+                    )
+            elif dept.duties:
+                yield self.issue(
+                    ("departments", i, "duties"),
+                    "department duties need a `head` post to carry them; without one they grant nothing",
+                    "warning",
+                )
+            for j, ref in enumerate(dept.jurisdiction):
+                if ref not in self.resources and ref not in self.groups:
+                    yield self.issue(("departments", i, "jurisdiction", j), f"unknown resource or group {ref!r}")
+        graph = {d.id: [d.parent] if d.parent in self.departments else [] for d in self.org.departments}
+        index = {d.id: i for i, d in enumerate(self.org.departments)}
+        for cycle in _cycles(graph):
+            yield self.issue(
+                ("departments", index[cycle[0]], "parent"),
+                "departments are each other's parents in a cycle: " + " → ".join([*cycle, cycle[0]]),
+            )
+
+    def _posts(self) -> Iterator[Issue]:
+        for i, post in enumerate(self.org.posts):
+            if post.department not in self.departments:
+                yield self.issue(("posts", i, "department"), f"unknown department {post.department!r}")
+            if post.reports_to is not None:
+                if post.reports_to == post.id:
+                    yield self.issue(("posts", i, "reports_to"), f"post {post.id!r} reports to itself")
+                elif post.reports_to not in self.posts:
+                    yield self.issue(("posts", i, "reports_to"), f"unknown superior post {post.reports_to!r}")
+            for j, parent in enumerate(post.inherits):
+                if parent not in self.posts:
+                    yield self.issue(("posts", i, "inherits", j), f"unknown post {parent!r} to inherit from")
+        index = {p.id: i for i, p in enumerate(self.org.posts)}
+        reports = {
+            p.id: [p.reports_to] if p.reports_to in self.posts and p.reports_to != p.id else []
+            for p in self.org.posts
+        }
+        for cycle in _cycles(reports):
+            yield self.issue(
+                ("posts", index[cycle[0]], "reports_to"),
+                "reporting lines form a cycle: " + " → ".join([*cycle, cycle[0]]),
+            )
+        inherits = {p.id: [q for q in p.inherits if q in self.posts] for p in self.org.posts}
+        for cycle in _cycles(inherits):
+            yield self.issue(
+                ("posts", index[cycle[0]], "inherits"),
+                "posts inherit from each other in a cycle: " + " → ".join([*cycle, cycle[0]]),
+            )
+
+    def _duty_lists(self) -> Iterator[Issue]:
+        yield from self._duties(self.org.common_duties, ("common_duties",))
+        for i, dept in enumerate(self.org.departments):
+            yield from self._duties(dept.duties, ("departments", i, "duties"))
+        for i, post in enumerate(self.org.posts):
+            yield from self._duties(post.duties, ("posts", i, "duties"))
+
+    def _duties(self, duties: list[Duty], path: Path) -> Iterator[Issue]:
+        seen: dict[str, int] = {}
+        for i, duty in enumerate(duties):
+            here = (*path, i)
+            if duty.number in seen:
+                yield self.issue(
+                    (*here, "number"),
+                    f"duty number {duty.number!r} used twice in the same list "
+                    f"(first on line {self.src.line((*path, seen[duty.number]))})",
+                )
+            else:
+                seen[duty.number] = i
+            for j, permission in enumerate(duty.permissions):
+                yield from self._permission(permission.resource, permission.actions, (*here, "permissions", j))
+            yield from self._duties(duty.duties, (*here, "duties"))
+
+    def _permission(self, resource: str, actions: list[str] | str, path: Path) -> Iterator[Issue]:
+        available = self.actions_of(resource)
+        if available is None:
+            yield self.issue((*path, "resource"), f"unknown resource or group {resource!r}")
+            return
+        if actions == "*":
+            return
+        for k, action in enumerate(actions):
+            if action not in available:
+                yield self.issue(
+                    (*path, "actions", k),
+                    f"action {action!r} is not in the catalogue for {resource!r} "
+                    f"(it has: {', '.join(sorted(available)) or 'no actions'})",
+                )
+
+    def actions_of(self, ref: str, _seen: frozenset[str] = frozenset()) -> set[str] | None:
+        """The actions of a resource type, or the union over a group's members; None if unknown."""
+        if ref in self.resources:
+            return set(self.resources[ref].actions)
+        group = self.groups.get(ref)
+        if group is None or ref in _seen:
+            return None
+        out: set[str] = set()
+        for member in group.members:
+            out |= self.actions_of(member, _seen | {ref}) or set()
+        return out
+
+    def _separation(self) -> Iterator[Issue]:
+        for i, rule in enumerate(self.org.separation_of_duties):
+            seen: set[str] = set()
+            for j, post in enumerate(rule.posts):
+                if post not in self.posts:
+                    yield self.issue(("separation_of_duties", i, "posts", j), f"unknown post {post!r}")
+                if post in seen:
+                    yield self.issue(("separation_of_duties", i, "posts", j), f"post {post!r} listed twice")
+                seen.add(post)
+
+    def _people(self) -> Iterator[Issue]:
+        try:
+            tz = zone(self.org.timezone)
+        except ValueError:
+            return
+        exclusive: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for rule in self.org.separation_of_duties:
+            for post in rule.posts:
+                exclusive[post] += [(other, rule.id) for other in rule.posts if other != post]
+        holders: dict[str, set[str]] = defaultdict(set)
+        for i, person in enumerate(self.org.people):
+            spans: list[tuple[int, str, str, float, float]] = []
+            for j, assignment in enumerate(person.assignments):
+                path = ("people", i, "assignments", j)
+                if assignment.post not in self.posts:
+                    yield self.issue((*path, "post"), f"unknown post {assignment.post!r}")
+                if assignment.kind != "acting":
+                    holders[assignment.post].add(person.id)
+                start, end = float("-inf"), float("inf")
+                try:
+                    if assignment.valid_from is not None:
+                        start = instant(assignment.valid_from, tz)
+                    if assignment.valid_to is not None:
+                        end = instant(assignment.valid_to, tz, end=True)
+                except ValueError as exc:
+                    yield self.issue(path, f"impossible date: {exc}")
+                    continue
+                if assignment.kind == "acting" and (assignment.valid_from is None or assignment.valid_to is None):
+                    yield self.issue(path, "an acting assignment needs both valid_from and valid_to")
+                if end <= start:
+                    yield self.issue(
+                        (*path, "valid_to"),
+                        f"the assignment ends ({assignment.valid_to}) before it starts ({assignment.valid_from})",
+                    )
+                if assignment.stands_in_for is not None:
+                    if assignment.kind != "acting":
+                        yield self.issue((*path, "stands_in_for"), "only an acting assignment stands in for someone")
+                    if assignment.stands_in_for == person.id:
+                        yield self.issue((*path, "stands_in_for"), "a person cannot stand in for themselves")
+                    elif assignment.stands_in_for not in self.people:
+                        yield self.issue((*path, "stands_in_for"), f"unknown person {assignment.stands_in_for!r}")
+                spans.append((j, assignment.post, assignment.kind, start, end))
+            yield from self._overlaps(i, spans, exclusive)
+        for i, post in enumerate(self.org.posts):
+            if len(holders[post.id]) > post.headcount:
+                yield self.issue(
+                    ("posts", i, "headcount"),
+                    f"{len(holders[post.id])} people hold post {post.id!r} but its headcount is {post.headcount}",
+                    "warning",
+                )
+
+    def _overlaps(
+        self, i: int, spans: list[tuple[int, str, str, float, float]], exclusive: dict[str, list[tuple[str, str]]]
+    ) -> Iterator[Issue]:
+        for a in range(len(spans)):
+            ja, post_a, kind_a, start_a, end_a = spans[a]
+            for b in range(a + 1, len(spans)):
+                jb, post_b, kind_b, start_b, end_b = spans[b]
+                if not (start_a < end_b and start_b < end_a):
+                    continue
+                path = ("people", i, "assignments", jb)
+                if post_a == post_b:
+                    yield self.issue(path, f"post {post_b!r} is assigned twice at overlapping times")
+                elif kind_a == kind_b == "primary":
+                    yield self.issue(
+                        path, f"two primary posts at overlapping times ({post_a!r} and {post_b!r}); use kind: concurrent"
+                    )
+                for other, rule in exclusive.get(post_a, []):
+                    if other == post_b:
+                        yield self.issue(
+                            path,
+                            f"posts {post_a!r} and {post_b!r} may not be held by one person at the same time "
+                            f"(separation of duties {rule!r})",
+                        )
+
+
+def _cycles(graph: dict[str, list[str]]) -> Iterator[list[str]]:
+    """Each cycle of a directed graph once, as the list of its nodes starting from its smallest id."""
+    state: dict[str, int] = {}
+    found: set[tuple[str, ...]] = set()
+    for start in sorted(graph):
+        if state.get(start):
+            continue
+        stack: list[tuple[str, Iterator[str]]] = [(start, iter(graph.get(start, [])))]
+        trail = [start]
+        state[start] = 1
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                trail.pop()
+                state[node] = 2
+                continue
+            if state.get(child) == 1:
+                cycle = trail[trail.index(child) :]
+                pivot = cycle.index(min(cycle))
+                key = tuple(cycle[pivot:] + cycle[:pivot])
+                if key not in found:
+                    found.add(key)
+                    yield list(key)
+            elif not state.get(child):
+                state[child] = 1
+                trail.append(child)
+                stack.append((child, iter(graph.get(child, []))))

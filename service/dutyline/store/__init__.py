@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy tables, migrations and repositories. Knows nothing of engines or HTTP."""

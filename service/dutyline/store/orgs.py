@@ -1,0 +1,112 @@
+"""Organisation documents in the database: every change is a new immutable version."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import msgspec
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from dutyline.errors import NotFound
+from dutyline.orgmodel.document import Organisation
+from dutyline.store.tables import OrganisationRow, OrgVersionRow
+
+_encoder = msgspec.json.Encoder(order="deterministic")
+_decoder = msgspec.json.Decoder(Organisation)
+
+
+def encode(org: Organisation) -> str:
+    return _encoder.encode(org).decode()
+
+
+def digest(org: Organisation) -> str:
+    return hashlib.sha256(_encoder.encode(org)).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredOrg:
+    """One organisation as of one version (`document` None: deleted at that version)."""
+
+    org_id: str
+    version: int
+    document: Organisation | None
+    author: str
+    comment: str
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SaveResult:
+    org_id: str
+    version: int
+    changed: bool
+
+
+def save(session: Session, documents: Sequence[Organisation], author: str, comment: str = "") -> list[SaveResult]:
+    """Store each document as a new version unless it is identical to its organisation's newest one.
+
+    Runs inside the caller's transaction: the caller commits all or nothing. The organisation row is
+    locked (FOR UPDATE on PostgreSQL) so that concurrent writers of one organisation serialise.
+    """
+    now = dt.datetime.now(dt.timezone.utc)
+    results = []
+    for org in documents:
+        row = session.execute(
+            select(OrganisationRow).where(OrganisationRow.id == org.id).with_for_update()
+        ).scalar_one_or_none()
+        new_digest = digest(org)
+        if row is not None:
+            head = session.get(OrgVersionRow, row.head_version)
+            if head is not None and head.document is not None and head.digest == new_digest:
+                results.append(SaveResult(org.id, row.head_version, False))
+                continue
+        else:
+            row = OrganisationRow(id=org.id, name_zh=org.name.zh, name_en=org.name.en, head_version=0, created_at=now)
+            session.add(row)
+            session.flush()
+        version = OrgVersionRow(
+            org_id=org.id, document=encode(org), digest=new_digest, author=author, comment=comment, created_at=now
+        )
+        session.add(version)
+        session.flush()
+        row.head_version = version.version
+        row.name_zh, row.name_en = org.name.zh, org.name.en
+        results.append(SaveResult(org.id, version.version, True))
+    return results
+
+
+def latest_version(session: Session) -> int:
+    """The newest policy version in the store (0 when empty)."""
+    return session.execute(select(func.coalesce(func.max(OrgVersionRow.version), 0))).scalar_one()
+
+
+def heads(session: Session, after: int = 0) -> list[StoredOrg]:
+    """The newest version of every organisation whose newest version is above `after`."""
+    rows = session.execute(
+        select(OrgVersionRow)
+        .join(OrganisationRow, OrganisationRow.head_version == OrgVersionRow.version)
+        .where(OrgVersionRow.version > after)
+        .order_by(OrgVersionRow.version)
+    ).scalars()
+    return [_stored(row) for row in rows]
+
+
+def head(session: Session, org_id: str) -> StoredOrg:
+    """The newest version of one organisation; NotFound if it was never stored or is deleted."""
+    row = session.execute(
+        select(OrgVersionRow)
+        .join(OrganisationRow, OrganisationRow.head_version == OrgVersionRow.version)
+        .where(OrganisationRow.id == org_id)
+    ).scalar_one_or_none()
+    if row is None or row.document is None:
+        raise NotFound(f"organisation {org_id!r} not found")
+    return _stored(row)
+
+
+def _stored(row: OrgVersionRow) -> StoredOrg:
+    document = _decoder.decode(row.document) if row.document is not None else None
+    return StoredOrg(row.org_id, row.version, document, row.author, row.comment, row.created_at)
