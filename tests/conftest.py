@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -55,3 +60,78 @@ def sessions(database_url: str):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def example_text() -> str:
     return (REPO / "policies" / "orgs" / "sales_company.yaml").read_text(encoding="utf-8")
+
+
+def run_cli(*args: str, database_url: str | None = None, check: bool = False) -> "subprocess.CompletedProcess[str]":
+    """Run the real `dutyline` command line in a child process."""
+    env = {**os.environ, "DUTYLINE_SEED_DIR": ""}
+    if database_url:
+        env["DUTYLINE_DATABASE_URL"] = database_url
+    result = subprocess.run(
+        [sys.executable, "-m", "dutyline", *args], capture_output=True, text=True, env=env, cwd=REPO, timeout=120
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    """`dutyline serve` in a child process on a loopback port."""
+
+    def __init__(self, database_url: str, seed_dir: str = "", extra_env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {
+            **os.environ,
+            "DUTYLINE_DATABASE_URL": database_url,
+            "DUTYLINE_SEED_DIR": seed_dir,
+            "DUTYLINE_REFRESH_INTERVAL": "0.2",
+            "DUTYLINE_LOG_LEVEL": "warning",
+            **(extra_env or {}),
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "dutyline", "serve", "--port", str(self.port)],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited: {self.process.stdout.read() if self.process.stdout else ''}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError("server did not start in time")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def seeded_server(database_url: str) -> Iterator[LiveServer]:
+    """A real server on a loopback port whose database holds the seed organisations."""
+    server = LiveServer(database_url, seed_dir=str(REPO / "policies"))
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()

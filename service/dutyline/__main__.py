@@ -1,0 +1,3 @@
+from dutyline.cli import main
+
+main()

@@ -1,0 +1,74 @@
+"""The `dutyline` command line, run as a real child process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import REPO, run_cli
+
+SALES = REPO / "policies" / "orgs" / "sales_company.yaml"
+
+
+def test_validate_passes_on_the_policies_folder() -> None:
+    result = run_cli("validate")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok: 7 organisation(s), 7 decision table(s)"
+
+
+def test_validate_reports_every_error_with_file_and_line_and_exits_1(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    text = SALES.read_text(encoding="utf-8")
+    text = text.replace("reports_to: department_head", "reports_to: ceo", 1).replace("actions: [view, contact]}", "actions: [view, call]}", 1)
+    bad.write_text(text, encoding="utf-8")
+    result = run_cli("validate", str(bad))
+    assert result.returncode == 1
+    lines = text.splitlines()
+    ceo = next(i for i, line in enumerate(lines, 1) if "reports_to: ceo" in line)
+    call = next(i for i, line in enumerate(lines, 1) if "actions: [view, call]" in line)
+    assert f"{bad}:{ceo}: error: unknown superior post 'ceo'" in result.stderr
+    assert f"{bad}:{call}: error: action 'call' is not in the catalogue for 'customer'" in result.stderr
+    assert "2 error(s)" in result.stderr
+
+
+def test_compile_prints_casbin_lines_for_a_file() -> None:
+    result = run_cli("compile", str(SALES), check=True)
+    assert "p, post:sales_representative, sales_company, budget, approve, deny" in result.stdout
+    assert "g, person:zhao_lei, post:department_head, sales_company" in result.stdout
+    outside = run_cli("compile", str(SALES), "--at", "2026-08-01T00:00", check=True)
+    assert "g, person:zhao_lei, post:department_head, sales_company" not in outside.stdout
+
+
+def test_import_export_explain_against_the_database(database_url: str, tmp_path: Path) -> None:
+    imported = run_cli("import", str(REPO / "policies" / "orgs"), database_url=database_url, check=True)
+    assert "sales_company: version" in imported.stdout
+    exported = tmp_path / "sales.yaml"
+    run_cli("export", "sales_company", "-o", str(exported), database_url=database_url, check=True)
+    assert run_cli("validate", str(exported)).returncode == 0
+    explained = run_cli(
+        "explain", "sales_company", "zhao_lei", "sales_strategy", "approve", "--at", "2026-07-05T10:00", database_url=database_url, check=True
+    )
+    assert explained.stdout.startswith("ALLOW: zhao_lei approve sales_strategy in sales_company")
+    assert "顶替,2026-07-01 至 2026-07-14" in explained.stdout
+    assert "销售策略制定" in explained.stdout
+    denied = run_cli("explain", "sales_company", "zhao_lei", "sales_strategy", "approve", "--at", "2026-08-01", database_url=database_url, check=True)
+    assert denied.stdout.startswith("DENY")
+
+
+def test_import_of_an_invalid_file_exits_1_and_stores_nothing(database_url: str, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(SALES.read_text(encoding="utf-8").replace("department: business_dept", "department: nowhere", 1), encoding="utf-8")
+    result = run_cli("import", str(REPO / "policies" / "orgs" / "hotel.yaml"), str(bad), database_url=database_url)
+    assert result.returncode == 1
+    assert "unknown department 'nowhere'" in result.stderr
+    assert run_cli("export", "hotel", database_url=database_url).returncode == 1
+
+
+def test_explain_of_an_unknown_organisation_is_a_clear_error(database_url: str) -> None:
+    result = run_cli("explain", "nowhere", "someone", "thing", "do", database_url=database_url)
+    assert result.returncode == 1
+    assert "organisation 'nowhere' not found" in result.stderr
+
+
+def test_dutyline_test_runs_every_decision_table() -> None:
+    result = run_cli("test", check=True)
+    assert result.stdout.strip().endswith(" passed, 0 failed")
