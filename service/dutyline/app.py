@@ -8,10 +8,17 @@ import logging
 from collections.abc import AsyncIterator
 
 from litestar import Litestar
+from litestar.config.compression import CompressionConfig
+from litestar.logging.config import LoggingConfig
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
 from dutyline import __version__
+from dutyline.api import authzen, check, decision_log, metrics, queries
+from dutyline.api.errors import HANDLERS
 from dutyline.api.health import HealthController
+from dutyline.api.middleware import RequestIdMiddleware
 from dutyline.runtime import Runtime
 from dutyline.settings import Settings
 
@@ -32,12 +39,46 @@ def create_app(settings: Settings | None = None) -> Litestar:
             refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher
-            runtime.close()
+            await asyncio.to_thread(runtime.close)
 
     return Litestar(
-        route_handlers=[HealthController],
+        route_handlers=[
+            HealthController,
+            *authzen.ROUTES,
+            *check.ROUTES,
+            *queries.ROUTES,
+            *decision_log.ROUTES,
+            *metrics.ROUTES,
+        ],
         lifespan=[lifespan],
-        openapi_config=OpenAPIConfig(title="Dutyline", version=__version__),
+        middleware=[DefineMiddleware(RequestIdMiddleware)],
+        exception_handlers=HANDLERS,  # type: ignore[arg-type]
+        request_max_body_size=settings.max_body_bytes,
+        logging_config=_logging(settings),
+        openapi_config=OpenAPIConfig(
+            title="Dutyline",
+            version=__version__,
+            description="Organisation-aware authorization: AuthZEN 1.0, explained checks, queries and the decision log.",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        ),
+        compression_config=CompressionConfig(backend="gzip", minimum_size=4096),
+    )
+
+
+def _logging(settings: Settings) -> LoggingConfig:
+    """JSON lines on stderr; pycasbin's per-decision logging stays off (see BASELINES.md)."""
+    return LoggingConfig(
+        root={"level": settings.log_level.upper(), "handlers": ["queue_listener"]},
+        formatters={"standard": {"()": "dutyline.logs.JsonFormatter"}},
+        loggers={
+            "casbin": {"level": "WARNING", "propagate": False},
+            "casbin.policy": {"level": "WARNING", "propagate": False},
+            "casbin.enforcer": {"level": "WARNING", "propagate": False},
+            "casbin.role_manager": {"level": "WARNING", "propagate": False},
+            "dutyline": {"level": settings.log_level.upper(), "propagate": True},
+        },
+        log_exceptions="debug",
     )
 
 

@@ -111,7 +111,7 @@ def _at(value: str | None, tz_name: str) -> float:
 @click.option("--at", "at", default=None, help="Only assignments active at this date-time (default: all).")
 def compile_command(org: str, at: str | None) -> None:
     """Print the Casbin policy lines of ORG (an id in the database, or a YAML file)."""
-    from dutyline.engines.compiler import policy_lines
+    from dutyline.engines.compiler import conditional_lines, policy_lines
 
     try:
         document, version = _organisation(org)
@@ -123,6 +123,8 @@ def compile_command(org: str, at: str | None) -> None:
         click.echo("# every assignment is listed; give --at to see only those active at a moment")
     for line in policy_lines(document, instant):
         click.echo(", ".join(line))
+    for comment in conditional_lines(document):
+        click.echo(comment)
 
 
 @main.command("import")

@@ -34,6 +34,10 @@ class Conflict(DutylineError):
     pass
 
 
+class PreconditionFailed(DutylineError):
+    """A write based on a stale version (If-Match did not match)."""
+
+
 class Invalid(DutylineError):
     """Input that cannot be accepted; `issues` says every place and why."""
 

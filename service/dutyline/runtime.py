@@ -9,6 +9,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from dutyline.services import orgs
+from dutyline.services.decision_log import DecisionLog
+from dutyline.services.decisions import DecisionService
 from dutyline.services.policies import PolicyService
 from dutyline.settings import Settings
 from dutyline.store import orgs as org_store
@@ -23,16 +25,25 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker[Session]
     policies: PolicyService
+    decision_log: DecisionLog
+    decisions: DecisionService
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
-        """Migrate the database, load the seed into an empty one, and compile the stored policy."""
+        """Migrate the database, load the seed into an empty one, compile the stored policy, start the log."""
         engine = make_engine(settings.database_url)
         upgrade(engine)
         sessions = session_factory(engine)
-        runtime = cls(settings, engine, sessions, PolicyService(sessions))
+        policies = PolicyService(sessions)
+        decision_log = DecisionLog(
+            sessions,
+            sample_rate=settings.decision_log_sample,
+            retention_days=settings.decision_log_retention_days,
+        )
+        runtime = cls(settings, engine, sessions, policies, decision_log, DecisionService(policies, decision_log))
         runtime.seed_if_empty()
         runtime.policies.refresh()
+        decision_log.start()
         return runtime
 
     def seed_if_empty(self) -> None:
@@ -54,4 +65,5 @@ class Runtime:
             return False
 
     def close(self) -> None:
+        self.decision_log.stop()
         self.engine.dispose()

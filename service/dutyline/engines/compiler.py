@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
+from dutyline.expressions import Expression, parse
 from dutyline.orgmodel.document import Duty, Organisation, Permission
 from dutyline.orgmodel.windows import instant, zone
 
@@ -37,6 +38,7 @@ class Grant:
     effect: Effect
     via_post: str
     duty: DutyRef
+    condition: Expression | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,19 +81,33 @@ class CompiledOrg:
     superiors: dict[str, str | None]
     # Who holds what, for queries: post → people (any window).
     holders: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # (resource type, action) → posts with an allow for it: "who may do X" starts from these.
+    grantees: dict[Key, tuple[str, ...]] = field(default_factory=dict)
+    # Every id a person is known by (their own id, e-mail, IdP subject …) → the person's id.
+    identities: dict[str, str] = field(default_factory=dict)
+    person_attributes: dict[str, dict[str, object]] = field(default_factory=dict)
+    # (resource type, instance id) → the instance's attributes; resource type → its instance ids, sorted.
+    instances: dict[Key, dict[str, object]] = field(default_factory=dict)
+    instance_ids: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # resource type → its actions in catalogue order (for listing; `actions` is for membership)
+    action_order: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def compile_org(org: Organisation, version: int = 0) -> CompiledOrg:
     """Compile a validated document into its decision index."""
     tz = zone(org.timezone)
     leaves = _group_leaves(org)
-    own: dict[str, list[tuple[Effect, str, str, DutyRef]]] = {p.id: [] for p in org.posts}
+    own: dict[str, list[tuple[Effect, str, str, DutyRef, Expression | None]]] = {p.id: [] for p in org.posts}
+    conditions: dict[str, Expression] = {}
 
     def add(post: str, owner: str, duties: list[Duty]) -> None:
         for number, duty, permission in _walk(duties):
             ref = DutyRef(owner, number, duty.text, duty.en)
+            condition = None
+            if permission.condition is not None:
+                condition = conditions.setdefault(permission.condition, parse(permission.condition))
             for resource, action in _expand(org, permission, leaves):
-                own[post].append((permission.effect, resource, action, ref))
+                own[post].append((permission.effect, resource, action, ref, condition))
 
     for post in org.posts:
         add(post.id, f"post:{post.id}", post.duties)
@@ -106,18 +122,26 @@ def compile_org(org: Organisation, version: int = 0) -> CompiledOrg:
         allow: dict[Key, list[Grant]] = {}
         deny: dict[Key, list[Grant]] = {}
         for via in _closure(post.id, inherits):
-            for effect, resource, action, ref in own[via]:
+            for effect, resource, action, ref, condition in own[via]:
                 if via != post.id and ref.owner == COMMON:
                     continue  # every post carries the common duties itself; inheriting them again adds nothing
                 target = allow if effect == "allow" else deny
-                target.setdefault((resource, action), []).append(Grant(effect, via, ref))
+                target.setdefault((resource, action), []).append(Grant(effect, via, ref, condition))
         posts[post.id] = PostPermissions(
             {k: tuple(v) for k, v in allow.items()}, {k: tuple(v) for k, v in deny.items()}
         )
+    grantees: dict[Key, list[str]] = {}
+    for post_id, permissions in posts.items():
+        for key in permissions.allow:
+            grantees.setdefault(key, []).append(post_id)
 
     assignments: dict[str, tuple[AssignmentWindow, ...]] = {}
     holders: dict[str, list[str]] = {}
+    identities: dict[str, str] = {}
     for person in org.people:
+        identities[person.id] = person.id
+        for identity in person.identities:
+            identities.setdefault(identity, person.id)
         windows = []
         for a in person.assignments:
             windows.append(
@@ -145,6 +169,12 @@ def compile_org(org: Organisation, version: int = 0) -> CompiledOrg:
         assignments=assignments,
         superiors={p.id: p.reports_to for p in org.posts},
         holders={k: tuple(v) for k, v in holders.items()},
+        grantees={k: tuple(v) for k, v in grantees.items()},
+        identities=identities,
+        person_attributes={p.id: dict(p.attributes) for p in org.people if p.attributes},
+        instances={(r.id, i.id): dict(i.attributes) for r in org.catalogue.resources for i in r.instances},
+        instance_ids={r.id: tuple(sorted(i.id for i in r.instances)) for r in org.catalogue.resources},
+        action_order={r.id: tuple(r.actions) for r in org.catalogue.resources},
     )
 
 
@@ -235,6 +265,8 @@ def _policy_lines(org: Organisation, at: float | None) -> Iterator[list[str]]:
 
     def permission_lines(subject: str, duties: list[Duty]) -> Iterator[list[str]]:
         for _, _, permission in _walk(duties):
+            if permission.condition is not None:
+                continue  # attribute conditions are outside plain RBAC: see conditional_lines
             for action in _actions(org, permission, leaves):
                 yield ["p", subject, dom, permission.resource, action, permission.effect]
 
@@ -262,3 +294,24 @@ def _policy_lines(org: Organisation, at: float | None) -> Iterator[list[str]]:
     for group in org.catalogue.groups:
         for member in group.members:
             yield ["g2", member, group.id, dom]
+
+
+def conditional_lines(org: Organisation) -> Iterator[str]:
+    """Permissions that hold only under a condition, as comments beside the Casbin policy.
+
+    Plain Casbin RBAC cannot express them; Dutyline evaluates them on top of the RBAC grant, with the
+    subject's, resource's and request's attributes.
+    """
+    leaves = _group_leaves(org)
+    owners = [("common", org.common_duties)]
+    owners += [(f"department:{d.id}", d.duties) for d in org.departments if d.head is not None]
+    owners += [(f"post:{p.id}", p.duties) for p in org.posts]
+    for subject, duties in owners:
+        for _, _, permission in _walk(duties):
+            if permission.condition is None:
+                continue
+            for action in _actions(org, permission, leaves):
+                yield (
+                    f"# p, {subject}, {org.id}, {permission.resource}, {action}, {permission.effect}"
+                    f"  when {permission.condition}"
+                )

@@ -19,6 +19,31 @@ Id = Annotated[
         description="Stable ASCII id: lower case letters, digits and underscores, starting with a letter.",
     ),
 ]
+ActionId = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[A-Za-z][A-Za-z0-9_.:-]*$",
+        max_length=64,
+        description="An action name: letters, digits, _ . : - (e.g. approve, can_read_user, GET).",
+    ),
+]
+Scalar = str | int | float | bool
+AttributeValue = Scalar | list[Scalar]
+Attributes = Annotated[
+    dict[str, AttributeValue],
+    msgspec.Meta(description="Named values that conditions can read (subject.<name>, resource.<name>)."),
+]
+Condition = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=2000,
+        description=(
+            "An expression over subject, resource, action and context attributes, e.g. "
+            "resource.owner == subject.id or resource.department == subject.department. See docs/expressions.md."
+        ),
+    ),
+]
 DateOrTime = Annotated[
     str,
     msgspec.Meta(
@@ -43,12 +68,21 @@ class Names(_Struct):
     en: Annotated[str, msgspec.Meta(min_length=1)]
 
 
+class Instance(_Struct):
+    """A known resource of a type (a record, a route, a vault), with attributes conditions can read."""
+
+    id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    name: Names | None = None
+    attributes: Attributes = {}
+
+
 class ResourceType(_Struct):
     """A kind of thing the organisation governs, and what can be done to it."""
 
     id: Id
     name: Names
-    actions: Annotated[list[Id], msgspec.Meta(min_length=1)]
+    actions: Annotated[list[ActionId], msgspec.Meta(min_length=1)]
+    instances: list[Instance] = []
 
 
 class ResourceGroup(_Struct):
@@ -69,10 +103,14 @@ class Permission(_Struct):
 
     resource: Id
     actions: Annotated[
-        list[Id] | Literal["*"],
+        list[ActionId] | Literal["*"],
         msgspec.Meta(description="Action ids of the resource's catalogue entry, or '*' for all of them."),
     ]
     effect: Literal["allow", "deny"] = "allow"
+    condition: Annotated[
+        Condition | None,
+        msgspec.Meta(description="Only when this holds (e.g. ownership: resource.owner == subject.id)."),
+    ] = None
 
 
 class Duty(_Struct):
@@ -150,6 +188,11 @@ class Assignment(_Struct):
 class Person(_Struct):
     id: Id
     name: Names
+    identities: Annotated[
+        list[Annotated[str, msgspec.Meta(min_length=1, max_length=256)]],
+        msgspec.Meta(description="Other ids other systems know this person by: e-mail, IdP subject, staff number."),
+    ] = []
+    attributes: Attributes = {}
     assignments: list[Assignment] = []
 
 

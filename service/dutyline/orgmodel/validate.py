@@ -17,6 +17,7 @@ import jsonschema
 import msgspec
 
 from dutyline.errors import Invalid, Issue
+from dutyline.expressions import ExpressionError, parse
 from dutyline.orgmodel.document import Duty, Organisation, schema
 from dutyline.orgmodel.source import Path, SourceMap, load_yaml
 from dutyline.orgmodel.windows import instant, zone
@@ -144,6 +145,14 @@ class _Checker:
                 if action in seen:
                     yield self.issue(("catalogue", "resources", i, "actions", j), f"action {action!r} listed twice")
                 seen.add(action)
+            instances: set[str] = set()
+            for j, instance in enumerate(resource.instances):
+                if instance.id in instances:
+                    yield self.issue(
+                        ("catalogue", "resources", i, "instances", j, "id"),
+                        f"instance {instance.id!r} of {resource.id!r} listed twice",
+                    )
+                instances.add(instance.id)
         for i, group in enumerate(self.org.catalogue.groups):
             for j, member in enumerate(group.members):
                 if member not in self.resources and member not in self.groups:
@@ -238,6 +247,11 @@ class _Checker:
                 seen[duty.number] = i
             for j, permission in enumerate(duty.permissions):
                 yield from self._permission(permission.resource, permission.actions, (*here, "permissions", j))
+                if permission.condition is not None:
+                    try:
+                        parse(permission.condition)
+                    except ExpressionError as exc:
+                        yield self.issue((*here, "permissions", j, "condition"), f"condition: {exc}")
             yield from self._duties(duty.duties, (*here, "duties"))
 
     def _permission(self, resource: str, actions: list[str] | str, path: Path) -> Iterator[Issue]:
@@ -287,7 +301,17 @@ class _Checker:
             for post in rule.posts:
                 exclusive[post] += [(other, rule.id) for other in rule.posts if other != post]
         holders: dict[str, set[str]] = defaultdict(set)
+        known: dict[str, str] = {p.id: p.id for p in self.org.people}
         for i, person in enumerate(self.org.people):
+            for j, identity in enumerate(person.identities):
+                owner = known.setdefault(identity, person.id)
+                if owner != person.id or identity == person.id:
+                    yield self.issue(
+                        ("people", i, "identities", j),
+                        f"identity {identity!r} already names person {owner!r}"
+                        if owner != person.id
+                        else f"identity {identity!r} repeats the person's own id",
+                    )
             spans: list[tuple[int, str, str, float, float]] = []
             for j, assignment in enumerate(person.assignments):
                 path = ("people", i, "assignments", j)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,3 +31,15 @@ class PolicyService:
             if changed or removed or latest > self.current.version:
                 self.current = self.current.replace(changed, removed, latest)
             return self.current
+
+    def wait_for(self, version: int, timeout: float) -> bool:
+        """Refresh until the policy is at least `version`; False if that did not happen within `timeout`."""
+        deadline = time.monotonic() + timeout
+        while self.current.version < version:
+            self.refresh()
+            if self.current.version >= version:
+                break
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        return True

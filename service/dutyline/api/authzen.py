@@ -1,0 +1,372 @@
+"""The OpenID AuthZEN Authorization API 1.0: evaluation, evaluations, search, and PDP metadata.
+
+Mapping (see docs/api.md): subject = a person (any `type`; the id may be any of the person's identities)
+or a post (`type: post`); resource type = a catalogue resource type, resource id = an instance (or any id);
+action name = a catalogue action. The organisation is the path's (`/orgs/{org}/access/v1/...`), or named
+in `context.organisation`, `resource.properties.organisation` or `subject.properties.organisation`, or
+else the only organisation that knows the subject. `context.time` (RFC 3339) asks about another instant.
+Reasons are given in the response's `context` when the caller asks with `?explain=true`.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import replace
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.datastructures import State
+
+from dutyline.api.body import convert, read_json
+from dutyline.api.middleware import request_id_of
+from dutyline.engines.decision import Check
+from dutyline.errors import Invalid, Issue, NotFound
+from dutyline.orgmodel.windows import parse_at
+from dutyline.runtime import Runtime
+from dutyline.services.decisions import (
+    Answer,
+    Question,
+    actions_allowed,
+    resolve_organisation,
+    resources_allowed,
+    subjects_allowed,
+    to_check,
+)
+
+NonEmpty = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+Properties = dict[str, Any]
+
+
+class Subject(msgspec.Struct):
+    type: NonEmpty
+    id: NonEmpty
+    properties: Properties | None = None
+
+
+class Action(msgspec.Struct):
+    name: NonEmpty
+    properties: Properties | None = None
+
+
+class Resource(msgspec.Struct):
+    type: NonEmpty
+    id: NonEmpty
+    properties: Properties | None = None
+
+
+class Evaluation(msgspec.Struct):
+    subject: Subject
+    action: Action
+    resource: Resource
+    context: Properties | None = None
+
+
+class Options(msgspec.Struct):
+    evaluations_semantic: Literal["execute_all", "deny_on_first_deny", "permit_on_first_permit"] = "execute_all"
+
+
+class Evaluations(msgspec.Struct):
+    subject: Subject | None = None
+    action: Action | None = None
+    resource: Resource | None = None
+    context: Properties | None = None
+    evaluations: list[dict[str, Any]] | None = None
+    options: Options | None = None
+
+
+class Page(msgspec.Struct):
+    token: str | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] | None = None
+
+
+class SubjectType(msgspec.Struct):
+    type: NonEmpty
+    id: str | None = None
+    properties: Properties | None = None
+
+
+class ResourceType(msgspec.Struct):
+    type: NonEmpty
+    id: str | None = None
+    properties: Properties | None = None
+
+
+class SubjectSearch(msgspec.Struct):
+    subject: SubjectType
+    action: Action
+    resource: Resource
+    context: Properties | None = None
+    page: Page | None = None
+
+
+class ResourceSearch(msgspec.Struct):
+    subject: Subject
+    action: Action
+    resource: ResourceType
+    context: Properties | None = None
+    page: Page | None = None
+
+
+class ActionSearch(msgspec.Struct):
+    subject: Subject
+    resource: Resource
+    context: Properties | None = None
+    page: Page | None = None
+
+
+_ENCODE = msgspec.json.Encoder()
+_PATHS = ["/access/v1/{endpoint}", "/orgs/{org:str}/access/v1/{endpoint}"]
+
+
+def _paths(endpoint: str) -> list[str]:
+    return [p.replace("{endpoint}", endpoint) for p in _PATHS]
+
+
+def _json(payload: Any) -> Response[bytes]:
+    return Response(_ENCODE.encode(payload), media_type="application/json")
+
+
+def question_of(evaluation: Evaluation, org: str | None, request_id: str | None) -> Question:
+    context = evaluation.context
+    at = None
+    if context and "time" in context:
+        value = context["time"]
+        try:
+            at = parse_at(value) if isinstance(value, str) else None
+        except ValueError:
+            at = None
+        if at is None:
+            raise Invalid(
+                "context.time must be an RFC 3339 date-time",
+                [Issue("<request>", 0, "context.time", "must be an RFC 3339 date-time")],
+            )
+    return Question(
+        subject_id=evaluation.subject.id,
+        subject_type="post" if evaluation.subject.type == "post" else "person",
+        subject_properties=evaluation.subject.properties,
+        resource_type=evaluation.resource.type,
+        resource_id=evaluation.resource.id,
+        resource_properties=evaluation.resource.properties,
+        action=evaluation.action.name,
+        context=context,
+        organisation=org,
+        at=at,
+        request_id=request_id,
+    )
+
+
+def explanation(answer: Answer) -> dict[str, Any]:
+    """The `context` of an explained decision: AuthZEN's reason fields plus Dutyline's own detail."""
+    reasons = answer.reasons
+    return {
+        "id": answer.decision_id,
+        "reason_admin": {"en": "; ".join(r.en for r in reasons), "zh": ";".join(r.zh for r in reasons)},
+        "reason_user": {
+            "en": "allowed" if answer.allowed else "not allowed",
+            "zh": "允许" if answer.allowed else "不允许",
+        },
+        "dutyline": {
+            "decision_id": answer.decision_id,
+            "policy_version": answer.policy_version,
+            "organisation": answer.organisation.id if answer.organisation else None,
+            "outcome": answer.decision.outcome,
+            "code": answer.decision.code,
+            "reasons": msgspec.to_builtins(reasons),
+        },
+    }
+
+
+def _wants_explanation(request: Request) -> bool:
+    return request.query_params.get("explain", "").lower() in ("1", "true", "yes")
+
+
+@post(_paths("evaluation"), status_code=200, tags=["authzen"], summary="Access Evaluation API")
+async def evaluation(request: Request, state: State, org: str | None = None) -> Response[bytes]:
+    runtime: Runtime = state.runtime
+    body = await read_json(request, Evaluation)
+    answer = runtime.decisions.answer(question_of(body, org, request_id_of(request.scope)))
+    if _wants_explanation(request):
+        return _json({"decision": answer.allowed, "context": explanation(answer)})
+    return _json({"decision": answer.allowed})
+
+
+@post(_paths("evaluations"), status_code=200, tags=["authzen"], summary="Access Evaluations API (batch)")
+async def evaluations(request: Request, state: State, org: str | None = None) -> Response[bytes]:
+    runtime: Runtime = state.runtime
+    body = await read_json(request, Evaluations)
+    explain = _wants_explanation(request)
+    request_id = request_id_of(request.scope)
+    items = body.evaluations
+    if not items:
+        # No `evaluations`: the request is a single evaluation of its top-level fields.
+        single = _merge(body, {}, "")
+        answer = runtime.decisions.answer(question_of(single, org, request_id))
+        payload: dict[str, Any] = {"decision": answer.allowed}
+        if explain:
+            payload["context"] = explanation(answer)
+        return _json(payload)
+    if len(items) > runtime.settings.max_batch:
+        raise Invalid(
+            f"at most {runtime.settings.max_batch} evaluations per request, got {len(items)}",
+            [Issue("<request>", 0, "evaluations", f"at most {runtime.settings.max_batch} items")],
+        )
+    semantic = body.options.evaluations_semantic if body.options else "execute_all"
+    results: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        try:
+            if not isinstance(item, dict):
+                raise Invalid(f"evaluations[{index}] must be an object")
+            merged = _merge(body, item, f"evaluations[{index}]")
+            answer = runtime.decisions.answer(question_of(merged, org, request_id))
+        except Invalid as exc:
+            results.append({"decision": False, "context": {"error": {"status": 400, "message": str(exc)}}})
+            if semantic == "deny_on_first_deny":
+                break
+            continue
+        result: dict[str, Any] = {"decision": answer.allowed}
+        if explain:
+            result["context"] = explanation(answer)
+        results.append(result)
+        if semantic == "deny_on_first_deny" and not answer.allowed:
+            break
+        if semantic == "permit_on_first_permit" and answer.allowed:
+            break
+    return _json({"evaluations": results})
+
+
+def _merge(defaults: Evaluations, item: dict[str, Any], where: str) -> Evaluation:
+    """An item's own subject/action/resource/context replace the request's defaults as whole objects."""
+    prefix = f"{where}." if where else ""
+    values: dict[str, Any] = {}
+    for key, kind in (("subject", Subject), ("action", Action), ("resource", Resource)):
+        if key in item:
+            values[key] = convert(item[key], kind, f"{prefix}{key}")
+        elif getattr(defaults, key) is not None:
+            values[key] = getattr(defaults, key)
+        else:
+            raise Invalid(f"{prefix}{key} is missing (neither the item nor the request gives one)")
+    context = item.get("context", defaults.context)
+    if context is not None and not isinstance(context, dict):
+        raise Invalid(f"{prefix}context must be an object")
+    return Evaluation(values["subject"], values["action"], values["resource"], context)
+
+
+def _page(results: list[Any], page: Page | None) -> dict[str, Any]:
+    limit = (page.limit if page and page.limit else None) or 100
+    offset = 0
+    if page and page.token:
+        try:
+            offset = int(base64.urlsafe_b64decode(page.token + "=" * (-len(page.token) % 4)).decode())
+        except (ValueError, UnicodeDecodeError):
+            raise Invalid("page.token is not a token this server issued", [Issue("<request>", 0, "page.token", "unknown token")]) from None
+    chunk = results[offset : offset + limit]
+    following = offset + limit
+    token = base64.urlsafe_b64encode(str(following).encode()).decode().rstrip("=") if following < len(results) else ""
+    return {"results": chunk, "page": {"next_token": token}}
+
+
+def _search_check(runtime: Runtime, question: Question) -> tuple[Any, Check] | None:
+    org = resolve_organisation(runtime.decisions.policies, question)
+    if org is None:
+        return None
+    return org, to_check(question)
+
+
+@post(_paths("search/subject"), status_code=200, tags=["authzen"], summary="Subject Search API")
+async def search_subject(request: Request, state: State, org: str | None = None) -> Response[bytes]:
+    runtime: Runtime = state.runtime
+    body = await read_json(request, SubjectSearch)
+    question = Question(
+        subject_id="",
+        resource_type=body.resource.type,
+        resource_id=body.resource.id,
+        resource_properties=body.resource.properties,
+        action=body.action.name,
+        context=body.context,
+        organisation=org or _org_hint(body.context, body.resource.properties),
+    )
+    if question.organisation is None:
+        # No subject to locate the organisation by: the only organisation with this resource type.
+        owners = [o.id for o in runtime.decisions.policies.orgs.values() if body.resource.type in o.actions]
+        question = replace(question, organisation=owners[0] if len(owners) == 1 else None)
+    found = _search_check(runtime, question) if question.organisation else None
+    people = subjects_allowed(*found) if found else []
+    return _json(_page([{"type": body.subject.type, "id": p} for p in people], body.page))
+
+
+@post(_paths("search/resource"), status_code=200, tags=["authzen"], summary="Resource Search API")
+async def search_resource(request: Request, state: State, org: str | None = None) -> Response[bytes]:
+    runtime: Runtime = state.runtime
+    body = await read_json(request, ResourceSearch)
+    question = Question(
+        subject_id=body.subject.id,
+        subject_type="post" if body.subject.type == "post" else "person",
+        subject_properties=body.subject.properties,
+        resource_type=body.resource.type,
+        resource_properties=body.resource.properties,
+        action=body.action.name,
+        context=body.context,
+        organisation=org,
+    )
+    found = _search_check(runtime, question)
+    ids = resources_allowed(*found) if found else []
+    return _json(_page([{"type": body.resource.type, "id": i} for i in ids], body.page))
+
+
+@post(_paths("search/action"), status_code=200, tags=["authzen"], summary="Action Search API")
+async def search_action(request: Request, state: State, org: str | None = None) -> Response[bytes]:
+    runtime: Runtime = state.runtime
+    body = await read_json(request, ActionSearch)
+    question = Question(
+        subject_id=body.subject.id,
+        subject_type="post" if body.subject.type == "post" else "person",
+        subject_properties=body.subject.properties,
+        resource_type=body.resource.type,
+        resource_id=body.resource.id,
+        resource_properties=body.resource.properties,
+        action="",
+        context=body.context,
+        organisation=org,
+    )
+    found = _search_check(runtime, question)
+    names = actions_allowed(*found) if found else []
+    return _json(_page([{"name": n} for n in names], body.page))
+
+
+def _org_hint(*properties: dict[str, Any] | None) -> str | None:
+    for props in properties:
+        if props and isinstance(props.get("organisation"), str):
+            return props["organisation"]
+    return None
+
+
+def _metadata(base: str) -> dict[str, str]:
+    return {
+        "policy_decision_point": base,
+        "access_evaluation_endpoint": f"{base}/access/v1/evaluation",
+        "access_evaluations_endpoint": f"{base}/access/v1/evaluations",
+        "search_subject_endpoint": f"{base}/access/v1/search/subject",
+        "search_resource_endpoint": f"{base}/access/v1/search/resource",
+        "search_action_endpoint": f"{base}/access/v1/search/action",
+    }
+
+
+def _base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+@get(["/.well-known/authzen-configuration"], tags=["authzen"], summary="PDP metadata")
+async def configuration(request: Request) -> Response[bytes]:
+    return _json(_metadata(_base_url(request)))
+
+
+@get(["/.well-known/authzen-configuration/{org:str}"], tags=["authzen"], summary="PDP metadata of one organisation")
+async def tenant_configuration(request: Request, state: State, org: str) -> Response[bytes]:
+    runtime: Runtime = state.runtime
+    if runtime.decisions.policies.get(org) is None:
+        raise NotFound(f"organisation {org!r} not found")
+    return _json(_metadata(f"{_base_url(request)}/orgs/{org}"))
+
+
+ROUTES = [evaluation, evaluations, search_subject, search_resource, search_action, configuration, tenant_configuration]

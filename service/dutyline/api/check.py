@@ -1,0 +1,136 @@
+"""Dutyline's own decision API: explained checks, one or many, with read-your-writes consistency."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Request, Response, post
+from litestar.datastructures import State
+
+from dutyline.api.body import convert, read_json
+from dutyline.api.middleware import request_id_of
+from dutyline.errors import Invalid, Issue, Unavailable
+from dutyline.orgmodel.windows import instant, zone
+from dutyline.runtime import Runtime
+from dutyline.services.decisions import Answer, Question
+
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+
+
+class CheckSubject(msgspec.Struct, forbid_unknown_fields=False):
+    id: Text
+    type: Literal["person", "post"] = "person"
+    properties: dict[str, Any] | None = None
+
+
+class CheckResource(msgspec.Struct):
+    type: Text
+    id: Text | None = None
+    properties: dict[str, Any] | None = None
+
+
+class CheckRequest(msgspec.Struct):
+    organisation: Text
+    subject: CheckSubject
+    resource: CheckResource
+    action: Text
+    at: str | None = None
+    context: dict[str, Any] | None = None
+    at_least_version: Annotated[int, msgspec.Meta(ge=0)] | None = None
+
+
+class CheckBatch(msgspec.Struct):
+    checks: list[dict[str, Any]]
+    at_least_version: Annotated[int, msgspec.Meta(ge=0)] | None = None
+
+
+_ENCODE = msgspec.json.Encoder()
+
+
+def _json(payload: Any) -> Response[bytes]:
+    return Response(_ENCODE.encode(payload), media_type="application/json")
+
+
+def question_of(runtime: Runtime, check: CheckRequest, request_id: str | None) -> Question:
+    at = None
+    if check.at is not None:
+        org = runtime.decisions.policies.get(check.organisation)
+        tz = zone(org.document.timezone) if org is not None else None
+        try:
+            at = instant(check.at, tz) if tz is not None else instant(check.at, zone("UTC"))
+        except ValueError:
+            raise Invalid(
+                f"at: {check.at!r} is not a date or date-time", [Issue("<request>", 0, "at", "not a date-time")]
+            ) from None
+    return Question(
+        subject_id=check.subject.id,
+        subject_type=check.subject.type,
+        subject_properties=check.subject.properties,
+        resource_type=check.resource.type,
+        resource_id=check.resource.id,
+        resource_properties=check.resource.properties,
+        action=check.action,
+        context=check.context,
+        organisation=check.organisation,
+        at=at,
+        request_id=request_id,
+    )
+
+
+def result_of(answer: Answer) -> dict[str, Any]:
+    return {
+        "decision": answer.decision.outcome,
+        "decision_id": answer.decision_id,
+        "policy_version": answer.policy_version,
+        "organisation": answer.question.organisation,
+        "subject": answer.decision.subject or answer.question.subject_id,
+        "code": answer.decision.code,
+        "reasons": msgspec.to_builtins(answer.reasons),
+    }
+
+
+async def _consistent(runtime: Runtime, version: int | None) -> None:
+    """Wait (bounded) until this process has applied `version`; 503 if it cannot in time."""
+    if version is None or runtime.policies.current.version >= version:
+        return
+    wait = runtime.settings.consistency_wait
+    if not await asyncio.to_thread(runtime.policies.wait_for, version, wait):
+        raise Unavailable(
+            f"policy version {version} is not applied here yet (this server is at "
+            f"{runtime.policies.current.version}); retry shortly"
+        )
+
+
+@post("/v1/check", status_code=200, tags=["decisions"], summary="Decide one check, with its explanation")
+async def check(request: Request, state: State) -> Response[bytes]:
+    runtime: Runtime = state.runtime
+    body = await read_json(request, CheckRequest)
+    await _consistent(runtime, body.at_least_version)
+    answer = runtime.decisions.answer(question_of(runtime, body, request_id_of(request.scope)))
+    return _json(result_of(answer))
+
+
+@post("/v1/checks", status_code=200, tags=["decisions"], summary="Decide many checks; each answered on its own")
+async def checks(request: Request, state: State) -> Response[bytes]:
+    runtime: Runtime = state.runtime
+    body = await read_json(request, CheckBatch)
+    if len(body.checks) > runtime.settings.max_batch:
+        raise Invalid(
+            f"at most {runtime.settings.max_batch} checks per request, got {len(body.checks)}",
+            [Issue("<request>", 0, "checks", f"at most {runtime.settings.max_batch} items")],
+        )
+    await _consistent(runtime, body.at_least_version)
+    request_id = request_id_of(request.scope)
+    results: list[dict[str, Any]] = []
+    for index, item in enumerate(body.checks):
+        try:
+            parsed = convert(item, CheckRequest, f"checks[{index}]")
+            results.append(result_of(runtime.decisions.answer(question_of(runtime, parsed, request_id))))
+        except Invalid as exc:
+            results.append({"decision": "error", "error": {"status": 400, "message": str(exc)}})
+    return _json({"results": results, "policy_version": runtime.policies.current.version})
+
+
+ROUTES = [check, checks]

@@ -1,0 +1,74 @@
+"""Reading the decision log."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Response, get
+from litestar.datastructures import State
+from litestar.params import Parameter
+
+from dutyline.errors import Invalid, Issue
+from dutyline.runtime import Runtime
+from dutyline.store.decision_log import LogFilter, query
+
+_ENCODE = msgspec.json.Encoder()
+
+
+def _time(name: str, value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise Invalid(f"{name}: {value!r} is not an ISO date-time", [Issue("<request>", 0, name, "not a date-time")]) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+@get("/v1/decisions", tags=["decisions"], summary="The decision log, newest first", sync_to_thread=True)
+def decisions(
+    state: State,
+    organisation: str | None = None,
+    subject: str | None = None,
+    resource_type: str | None = None,
+    resource_id: str | None = None,
+    action: str | None = None,
+    outcome: str | None = None,
+    request_id: str | None = None,
+    since: Annotated[str | None, Parameter(description="ISO date-time, inclusive")] = None,
+    until: Annotated[str | None, Parameter(description="ISO date-time, exclusive")] = None,
+    page_token: str | None = None,
+    limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+) -> Response[bytes]:
+    runtime: Runtime = state.runtime
+    where = LogFilter(
+        organisation, subject, resource_type, resource_id, action, outcome, _time("since", since), _time("until", until), request_id
+    )
+    with runtime.sessions() as session:
+        rows, next_token = query(session, where, limit, page_token)
+    items: list[dict[str, Any]] = [
+        {
+            "decision_id": r.id,
+            "decided_at": r.decided_at.isoformat(),
+            "organisation": r.organisation,
+            "subject_type": r.subject_type,
+            "subject": r.subject,
+            "resource_type": r.resource_type,
+            "resource_id": r.resource_id,
+            "action": r.action,
+            "decision": r.outcome,
+            "code": r.code,
+            "reasons": msgspec.json.decode(r.reasons),
+            "request": msgspec.json.decode(r.request),
+            "policy_version": r.policy_version,
+            "latency_us": r.latency_us,
+            "request_id": r.request_id,
+        }
+        for r in rows
+    ]
+    return Response(_ENCODE.encode({"items": items, "next_token": next_token}), media_type="application/json")
+
+
+ROUTES = [decisions]

@@ -1,0 +1,60 @@
+"""One mapping from Dutyline's exceptions to HTTP answers: a status and a message naming the field."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from dutyline.errors import Conflict, DutylineError, Invalid, NotFound, PreconditionFailed, Unavailable
+
+log = logging.getLogger("dutyline.api")
+
+
+class ErrorBody(msgspec.Struct, omit_defaults=True):
+    status: int
+    error: str
+    message: str
+    issues: list[dict] = []
+
+
+_STATUS: list[tuple[type[DutylineError], int, str]] = [
+    (Invalid, 400, "invalid"),
+    (NotFound, 404, "not_found"),
+    (Conflict, 409, "conflict"),
+    (PreconditionFailed, 412, "precondition_failed"),
+    (Unavailable, 503, "unavailable"),
+]
+
+
+def error_response(status: int, error: str, message: str, issues: list[dict] | None = None) -> Response[ErrorBody]:
+    return Response(ErrorBody(status, error, message, issues or []), status_code=status)
+
+
+def dutyline_error(_: Request, exc: DutylineError) -> Response[ErrorBody]:
+    for kind, status, name in _STATUS:
+        if isinstance(exc, kind):
+            issues = [dataclasses.asdict(i) for i in getattr(exc, "issues", [])]
+            return error_response(status, name, str(exc), issues)
+    return error_response(500, "internal", "internal error")
+
+
+def http_error(_: Request, exc: HTTPException) -> Response[ErrorBody]:
+    message = exc.detail
+    issues: list[dict] = []
+    if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
+        issues = [{"path": str(e.get("key", "")), "message": str(e.get("message", ""))} for e in exc.extra if isinstance(e, dict)]
+        if issues:
+            message = "; ".join(f"{i['path']}: {i['message']}" if i["path"] else i["message"] for i in issues)
+    return error_response(exc.status_code, "http", message, issues)
+
+
+def internal_error(request: Request, exc: Exception) -> Response[ErrorBody]:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal", "internal error; it has been logged")
+
+
+HANDLERS = {DutylineError: dutyline_error, HTTPException: http_error, Exception: internal_error}

@@ -1,0 +1,20 @@
+"""Prometheus exposition of this process's metrics."""
+
+from __future__ import annotations
+
+from litestar import Response, get
+from litestar.datastructures import State
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from dutyline.runtime import Runtime
+from dutyline.services.metrics import POLICY_VERSION
+
+
+@get("/metrics", tags=["operations"], summary="Prometheus metrics", sync_to_thread=False)
+def metrics(state: State) -> Response[bytes]:
+    runtime: Runtime = state.runtime
+    POLICY_VERSION.set(runtime.policies.current.version)
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+ROUTES = [metrics]

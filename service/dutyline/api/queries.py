@@ -1,0 +1,154 @@
+"""Questions about the policy as a whole: what a person may do, who may do something, the reporting line."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Response, get
+from litestar.datastructures import State
+from litestar.params import Parameter
+
+from dutyline.engines.compiler import CompiledOrg
+from dutyline.engines.decision import Check
+from dutyline.engines.queries import holders_of, permissions_of, posts_allowed, reporting_line
+from dutyline.errors import Invalid, Issue, NotFound
+from dutyline.orgmodel.windows import instant, zone
+from dutyline.runtime import Runtime
+from dutyline.services.decisions import subjects_allowed
+
+_ENCODE = msgspec.json.Encoder()
+At = Annotated[str | None, Parameter(description="Date or date-time (organisation's zone unless an offset is given); default now.")]
+Limit = Annotated[int, Parameter(ge=1, le=1000)]
+
+
+def _json(payload: Any) -> Response[bytes]:
+    return Response(_ENCODE.encode(payload), media_type="application/json")
+
+
+def _org(runtime: Runtime, org_id: str) -> CompiledOrg:
+    org = runtime.policies.current.get(org_id)
+    if org is None:
+        raise NotFound(f"organisation {org_id!r} not found")
+    return org
+
+
+def _at(org: CompiledOrg, at: str | None) -> float:
+    if at is None:
+        return time.time()
+    try:
+        return instant(at, zone(org.document.timezone))
+    except ValueError:
+        raise Invalid(f"at: {at!r} is not a date or date-time", [Issue("<request>", 0, "at", "not a date-time")]) from None
+
+
+def _names(org: CompiledOrg, kind: str, ident: str) -> dict[str, str]:
+    for entry in getattr(org.document, kind):
+        if entry.id == ident:
+            return {"zh": entry.name.zh, "en": entry.name.en}
+    return {"zh": ident, "en": ident}
+
+
+@get("/v1/orgs/{org_id:str}/people/{person:str}/permissions", tags=["queries"], summary="What a person may do")
+async def person_permissions(state: State, org_id: str, person: str, at: At = None) -> Response[bytes]:
+    runtime: Runtime = state.runtime
+    org = _org(runtime, org_id)
+    person_id = org.identities.get(person)
+    if person_id is None:
+        raise NotFound(f"person {person!r} not found in {org_id!r}")
+    moment = _at(org, at)
+    held = permissions_of(org, person_id, moment)
+    return _json(
+        {
+            "organisation": org.id,
+            "person": person_id,
+            "policy_version": runtime.policies.current.version,
+            "at": moment,
+            "permissions": msgspec.to_builtins(held),
+        }
+    )
+
+
+@get("/v1/orgs/{org_id:str}/who", tags=["queries"], summary="Who may do an action on a resource (people and posts)")
+async def who(
+    state: State,
+    org_id: str,
+    resource: Annotated[str, Parameter(description="Resource type")],
+    action: str,
+    resource_id: str | None = None,
+    at: At = None,
+    page_token: str | None = None,
+    limit: Limit = 100,
+) -> Response[bytes]:
+    runtime: Runtime = state.runtime
+    org = _org(runtime, org_id)
+    if resource not in org.actions or action not in org.actions[resource]:
+        raise Invalid(
+            f"{resource!r} has no action {action!r} in {org_id!r}'s catalogue",
+            [Issue("<request>", 0, "resource" if resource not in org.actions else "action", "not in the catalogue")],
+        )
+    moment = _at(org, at)
+    check = Check("", resource, action, moment, resource_id=resource_id)
+    people = subjects_allowed(org, check)
+    try:
+        offset = int(page_token) if page_token else 0
+    except ValueError:
+        raise Invalid("page_token is not a token this server issued", [Issue("<request>", 0, "page_token", "unknown")]) from None
+    page = people[offset : offset + limit]
+    next_token = str(offset + limit) if offset + limit < len(people) else ""
+    return _json(
+        {
+            "organisation": org.id,
+            "policy_version": runtime.policies.current.version,
+            "resource": resource,
+            "action": action,
+            "people": [
+                {
+                    "id": p,
+                    "posts": [
+                        {"post": a.post, "kind": a.kind, "valid_from": a.valid_from, "valid_to": a.valid_to}
+                        for a in org.assignments[p]
+                        if a.active(moment)
+                    ],
+                }
+                for p in page
+            ],
+            "posts": [{"id": p, "name": _names(org, "posts", p)} for p in posts_allowed(org, resource, action)],
+            "total_people": len(people),
+            "next_token": next_token,
+        }
+    )
+
+
+@get("/v1/orgs/{org_id:str}/posts/{post:str}/reporting-line", tags=["queries"], summary="The posts above a post")
+async def line(state: State, org_id: str, post: str, at: At = None) -> Response[bytes]:
+    runtime: Runtime = state.runtime
+    org = _org(runtime, org_id)
+    if post not in org.posts:
+        raise NotFound(f"post {post!r} not found in {org_id!r}")
+    moment = _at(org, at)
+    steps = reporting_line(org, post, moment)
+    return _json(
+        {
+            "organisation": org.id,
+            "post": post,
+            "holders": [h.person for h in holders_of(org, post, moment)],
+            "line": [
+                {
+                    "post": s.post,
+                    "name": _names(org, "posts", s.post),
+                    "holders": [
+                        {"person": h.person, "kind": h.assignment.kind, "valid_to": h.assignment.valid_to}
+                        for h in s.holders
+                    ],
+                    "vacant": not s.holders,
+                }
+                for s in steps
+            ],
+        }
+    )
+
+
+ROUTES = [person_permissions, who, line]

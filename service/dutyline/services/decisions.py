@@ -1,0 +1,168 @@
+"""Deciding: resolve the organisation and subject, decide, count, and hand the result to the decision log.
+
+Shared by the AuthZEN API, the native `/v1/check` API and the CLI. No `Request` objects here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from dutyline.engines.compiler import CompiledOrg
+from dutyline.engines.decision import Check, Decision, decide
+from dutyline.engines.explain import Reason, explain
+from dutyline.engines.policyset import PolicySet
+from dutyline.errors import Invalid, Issue
+from dutyline.services.decision_log import DecisionLog, LoggedDecision
+from dutyline.services.metrics import DECISION_LATENCY, DECISIONS
+from dutyline.services.policies import PolicyService
+
+_PREFIX = os.urandom(4).hex()
+_COUNTER = itertools.count(1)
+
+SubjectType = Literal["person", "post"]
+
+
+def new_decision_id() -> str:
+    """Unique across processes and restarts without the cost of a UUID per decision."""
+    return f"{_PREFIX}{int(time.time()):x}-{next(_COUNTER):x}"
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """A check as callers ask it: the organisation may be unknown and the subject known by any identity."""
+
+    subject_id: str
+    resource_type: str
+    action: str
+    organisation: str | None = None
+    subject_type: SubjectType = "person"
+    resource_id: str | None = None
+    subject_properties: Mapping[str, Any] | None = None
+    resource_properties: Mapping[str, Any] | None = None
+    context: Mapping[str, Any] | None = None
+    at: float | None = None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    decision: Decision
+    organisation: CompiledOrg | None
+    question: Question
+    decision_id: str
+    policy_version: int
+    latency: float = 0.0
+    _reasons: list[Reason] = field(default_factory=list)
+
+    @property
+    def allowed(self) -> bool:
+        return self.decision.allowed
+
+    @property
+    def reasons(self) -> list[Reason]:
+        """Computed on first use: callers that do not show reasons never pay for them."""
+        if not self._reasons:
+            q = self.question
+            self._reasons.extend(explain(self.organisation, self.decision, q.subject_id, q.resource_type, q.action))
+        return self._reasons
+
+
+def resolve_organisation(policies: PolicySet, question: Question) -> CompiledOrg | None:
+    """The organisation a question is about.
+
+    In order: the one named by the caller (path, `context.organisation`, `resource.properties.organisation`,
+    `subject.properties.organisation`); otherwise the only organisation that knows the subject. A subject
+    known to several organisations without one being named is the caller's error.
+    """
+    named = question.organisation or _named(question.context) or _named(question.resource_properties)
+    named = named or _named(question.subject_properties)
+    if named is not None:
+        return policies.get(named)
+    if question.subject_type == "post":
+        candidates = [org for org in policies.orgs.values() if question.subject_id in org.posts]
+    else:
+        candidates = [org for org in policies.orgs.values() if question.subject_id in org.identities]
+    if len(candidates) > 1:
+        names = ", ".join(sorted(org.id for org in candidates))
+        raise Invalid(
+            f"subject {question.subject_id!r} is known in several organisations ({names}); name one in "
+            "context.organisation",
+            [Issue("<request>", 0, "context.organisation", "required when the subject is ambiguous")],
+        )
+    return candidates[0] if candidates else None
+
+
+def _named(properties: Mapping[str, Any] | None) -> str | None:
+    if not properties:
+        return None
+    value = properties.get("organisation")
+    return value if isinstance(value, str) else None
+
+
+class DecisionService:
+    def __init__(self, policies: PolicyService, log: DecisionLog | None = None) -> None:
+        self._policies = policies
+        self._log = log
+
+    @property
+    def policies(self) -> PolicySet:
+        return self._policies.current
+
+    def answer(self, question: Question) -> Answer:
+        """Decide one question against the current policy, count it and log it."""
+        started = time.perf_counter()
+        policies = self._policies.current
+        org = resolve_organisation(policies, question)
+        if org is None:
+            decision = Decision("deny", "unknown_organisation" if question.organisation else "unknown_subject")
+        else:
+            decision = decide(org, to_check(question))
+        latency = time.perf_counter() - started
+        answer = Answer(decision, org, question, new_decision_id(), policies.version, latency)
+        DECISIONS.labels(decision.outcome).inc()
+        DECISION_LATENCY.observe(latency)
+        if self._log is not None:
+            self._log.record(LoggedDecision.of(answer))
+        return answer
+
+
+def to_check(question: Question) -> Check:
+    return Check(
+        subject_id=question.subject_id,
+        resource_type=question.resource_type,
+        action=question.action,
+        at=time.time() if question.at is None else question.at,
+        subject_type=question.subject_type,
+        resource_id=question.resource_id,
+        subject_properties=question.subject_properties,
+        resource_properties=question.resource_properties,
+        context=question.context,
+    )
+
+
+def subjects_allowed(org: CompiledOrg, check: Check) -> list[str]:
+    """People who may do the check's action on its resource, in id order.
+
+    Only holders of posts with a grant for (resource type, action) can be allowed, so only they are decided.
+    """
+    candidates: set[str] = set()
+    for post in org.grantees.get((check.resource_type, check.action), ()):
+        candidates.update(org.holders.get(post, ()))
+    return [p for p in sorted(candidates) if decide(org, replace(check, subject_id=p, subject_type="person")).allowed]
+
+
+def resources_allowed(org: CompiledOrg, check: Check) -> list[str]:
+    """Known instances of the check's resource type the subject may act on, in id order."""
+    ids = org.instance_ids.get(check.resource_type, ())
+    return [i for i in ids if decide(org, replace(check, resource_id=i)).allowed]
+
+
+def actions_allowed(org: CompiledOrg, check: Check) -> list[str]:
+    """Actions of the resource's type the subject may do on it, in catalogue order."""
+    actions = org.action_order.get(check.resource_type, ())
+    return [a for a in actions if decide(org, replace(check, action=a)).allowed]

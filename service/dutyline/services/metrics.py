@@ -1,0 +1,17 @@
+"""Prometheus metrics of this process (served at /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+DECISIONS = Counter("dutyline_decisions", "Decisions made, by result", ["result"])
+DECISION_LATENCY = Histogram(
+    "dutyline_decision_seconds",
+    "Time to decide one question in-process (excluding HTTP)",
+    buckets=(2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2.5e-4, 1e-3, 1e-2),
+)
+DECISION_ERRORS = Counter("dutyline_decision_errors", "Decisions that failed internally and were denied")
+POLICY_VERSION = Gauge("dutyline_policy_version", "Policy version this process decides with")
+LOG_QUEUE_DEPTH = Gauge("dutyline_decision_log_queue_depth", "Decisions waiting to be written to the log")
+LOG_DROPPED = Counter("dutyline_decision_log_dropped", "Decisions not logged because the queue was full")
+LOG_WRITTEN = Counter("dutyline_decision_log_written", "Decisions written to the decision log")

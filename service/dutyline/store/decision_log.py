@@ -1,0 +1,86 @@
+"""The decision log table: batched inserts, filtered keyset-paginated reads, retention."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, insert, or_, and_, select
+from sqlalchemy.orm import Session
+
+from dutyline.errors import Invalid, Issue
+from dutyline.store.tables import DecisionLogRow
+
+
+def insert_many(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(DecisionLogRow), list(rows))
+
+
+def delete_older_than(session: Session, cutoff: dt.datetime) -> int:
+    result = session.execute(delete(DecisionLogRow).where(DecisionLogRow.decided_at < cutoff))
+    return result.rowcount or 0
+
+
+@dataclass(frozen=True, slots=True)
+class LogFilter:
+    organisation: str | None = None
+    subject: str | None = None
+    resource_type: str | None = None
+    resource_id: str | None = None
+    action: str | None = None
+    outcome: str | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    request_id: str | None = None
+
+
+def query(session: Session, where: LogFilter, limit: int, token: str | None) -> tuple[list[DecisionLogRow], str]:
+    """Newest first; returns the rows and the token of the next page ('' on the last page)."""
+    statement = select(DecisionLogRow)
+    for column, value in (
+        (DecisionLogRow.organisation, where.organisation),
+        (DecisionLogRow.subject, where.subject),
+        (DecisionLogRow.resource_type, where.resource_type),
+        (DecisionLogRow.resource_id, where.resource_id),
+        (DecisionLogRow.action, where.action),
+        (DecisionLogRow.outcome, where.outcome),
+        (DecisionLogRow.request_id, where.request_id),
+    ):
+        if value is not None:
+            statement = statement.where(column == value)
+    if where.since is not None:
+        statement = statement.where(DecisionLogRow.decided_at >= where.since)
+    if where.until is not None:
+        statement = statement.where(DecisionLogRow.decided_at < where.until)
+    if token:
+        at, ident = _decode_token(token)
+        statement = statement.where(
+            or_(DecisionLogRow.decided_at < at, and_(DecisionLogRow.decided_at == at, DecisionLogRow.id < ident))
+        )
+    statement = statement.order_by(DecisionLogRow.decided_at.desc(), DecisionLogRow.id.desc()).limit(limit + 1)
+    rows = list(session.execute(statement).scalars())
+    if len(rows) <= limit:
+        return rows, ""
+    last = rows[limit - 1]
+    return rows[:limit], _encode_token(last.decided_at, last.id)
+
+
+def _encode_token(at: dt.datetime, ident: str) -> str:
+    return base64.urlsafe_b64encode(f"{_utc(at).isoformat()}|{ident}".encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str) -> tuple[dt.datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        at, ident = raw.split("|", 1)
+        return dt.datetime.fromisoformat(at), ident
+    except (ValueError, UnicodeDecodeError):
+        raise Invalid("invalid page token", [Issue("<request>", 0, "page_token", "not a token this server issued")]) from None
+
+
+def _utc(at: dt.datetime) -> dt.datetime:
+    return at.replace(tzinfo=dt.timezone.utc) if at.tzinfo is None else at.astimezone(dt.timezone.utc)
