@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -26,21 +27,30 @@ def _backends() -> list:
     return backends
 
 
-@pytest.fixture(params=_backends())
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database: a SQLite file, or a schema of its own in the test PostgreSQL."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'dutyline.db'}"
+@contextlib.contextmanager
+def fresh_database(backend: str, folder: Path) -> Iterator[str]:
+    """A new, empty database: a SQLite file in `folder`, or a schema of its own in the test PostgreSQL."""
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / 'dutyline.db'}"
         return
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(_psycopg(POSTGRES_URL))
     with admin.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     separator = "&" if "?" in POSTGRES_URL else "?"
-    yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
-    with admin.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    try:
+        yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=_backends())
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database for one test, on each backend."""
+    with fresh_database(request.param, tmp_path) as url:
+        yield url
 
 
 def _psycopg(url: str) -> str:
@@ -85,6 +95,7 @@ class LiveServer:
     """`dutyline serve` in a child process on a loopback port."""
 
     def __init__(self, database_url: str, seed_dir: str = "", extra_env: dict[str, str] | None = None) -> None:
+        self.database_url = database_url
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
@@ -135,3 +146,15 @@ def seeded_server(database_url: str) -> Iterator[LiveServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module", params=_backends())
+def api_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One seeded server per test module and database backend, for API tests."""
+    with fresh_database(request.param, tmp_path_factory.mktemp("db")) as url:
+        server = LiveServer(url, seed_dir=str(REPO / "policies"), extra_env={"DUTYLINE_CONSISTENCY_WAIT": "0.5"})
+        try:
+            server.wait_ready()
+            yield server
+        finally:
+            server.stop()
