@@ -276,6 +276,14 @@ def test_cyclic_values_do_not_recurse_forever() -> None:
     assert not holds("resource.a in resource.b", env)
 
 
+def test_number_subclasses_with_odd_comparisons_still_answer_a_bool() -> None:
+    class Float(float):  # like numpy.float64, whose < gives a numpy bool
+        def __lt__(self, other: object) -> object:
+            return "yes"
+
+    assert parse("context.x < 2").evaluate({"context": {"x": Float(1.0)}}) is True
+
+
 def test_evaluate_always_answers_a_bool() -> None:
     for text in ["resource.owner", "context.amount * 2", "resource.tags", "len(resource.title)", "null"]:
         assert parse(text).evaluate(ENV) in (True, False)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from dutyline.engines.compiler import compile_org
-from dutyline.engines.decision_tables import CaseResult, parse_table, run_table
+from dutyline.engines.decision_tables import CaseResult
 from dutyline.services import sources
+from dutyline.services.policy_tests import run_all
 
 REPO = Path(__file__).resolve().parents[1]
 SEED_ORGS = [
@@ -23,25 +23,23 @@ SEED_ORGS = [
 
 
 def _results() -> list[CaseResult]:
-    loaded = sources.load([REPO / "policies"])
-    compiled = {org_id: compile_org(p.organisation) for org_id, p in loaded.organisations.items()}
-    results: list[CaseResult] = []
-    for data, source in loaded.decision_tables:
-        table, issues = parse_table(data, source)
-        assert table is not None, issues
-        results += run_table(table, source, compiled)
+    results, issues = run_all([REPO / "policies", REPO / "rules"])
+    assert [str(i) for i in issues] == []
     return results
 
 
-def test_policies_validate_without_errors_or_warnings() -> None:
-    loaded = sources.load([REPO / "policies"])
+def test_policies_and_rules_validate_without_errors_or_warnings() -> None:
+    loaded = sources.load([REPO / "policies", REPO / "rules"])
     assert [str(i) for i in loaded.issues] == []
     assert sorted(loaded.organisations) == sorted(SEED_ORGS)
+    assert sorted({p.pack.org for p in loaded.rule_packs}) == sorted(SEED_ORGS)
 
 
 @pytest.mark.parametrize("org", SEED_ORGS)
-def test_every_seed_organisation_has_a_decision_table(org: str) -> None:
+def test_every_seed_organisation_has_a_decision_table_a_rule_pack_and_rule_cases(org: str) -> None:
     assert (REPO / "policies" / "tests" / f"{org}.yaml").exists()
+    assert (REPO / "rules" / f"{org}.yaml").exists()
+    assert (REPO / "rules" / "tests" / f"{org}.yaml").exists()
 
 
 @pytest.mark.parametrize("result", _results(), ids=lambda r: f"{r.org}:{r.line}")

@@ -15,7 +15,8 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
 from dutyline import __version__
-from dutyline.api import authzen, check, decision_log, metrics, queries
+from dutyline.api import admin_access, admin_orgs, approvals, authzen, bench, cases, check, decision_log, metrics, queries, usage
+from dutyline.api.auth import DecisionAuthMiddleware
 from dutyline.api.errors import HANDLERS
 from dutyline.api.health import HealthController
 from dutyline.api.middleware import RequestIdMiddleware
@@ -49,9 +50,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *queries.ROUTES,
             *decision_log.ROUTES,
             *metrics.ROUTES,
+            *approvals.ROUTES,
+            *cases.ROUTES,
+            *usage.ROUTES,
+            *(bench.ROUTES if settings.bench_echo else []),
+            *admin_access.ROUTES,
+            *admin_orgs.ROUTES,
         ],
         lifespan=[lifespan],
-        middleware=[DefineMiddleware(RequestIdMiddleware)],
+        middleware=[
+            DefineMiddleware(RequestIdMiddleware),
+            *([DefineMiddleware(DecisionAuthMiddleware)] if settings.require_auth else []),
+        ],
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=settings.max_body_bytes,
         logging_config=_logging(settings),
@@ -88,5 +98,8 @@ async def _refresh_loop(runtime: Runtime) -> None:
         await asyncio.sleep(runtime.settings.refresh_interval)
         try:
             await asyncio.to_thread(runtime.policies.refresh)
+            await asyncio.to_thread(runtime.ledger.refresh)
+            await asyncio.to_thread(runtime.access.refresh)  # users and roles another replica changed
+            await asyncio.to_thread(runtime.editor.apply_due)  # scheduled changes whose time has come
         except Exception:  # the database may be down; keep serving the policy we have and try again
             log.warning("policy refresh failed; serving version %s", runtime.policies.current.version, exc_info=True)

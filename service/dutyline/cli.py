@@ -49,37 +49,57 @@ def main() -> None:
 @main.command()
 @click.option("--host", default=None, help="Interface to listen on (DUTYLINE_HOST, default 127.0.0.1).")
 @click.option("--port", default=None, type=int, help="Port (DUTYLINE_PORT, default 8000).")
-def serve(host: str | None, port: int | None) -> None:
+@click.option(
+    "--workers", default=None, type=click.IntRange(min=1),
+    help="Server processes on this port (DUTYLINE_WORKERS, default 1); each is a full replica.",
+)
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Start the HTTP service (migrates the database and loads the seed into an empty one)."""
     import uvicorn
 
-    from dutyline.app import create_app
-
     settings = _settings()
-    app = create_app(settings)
+    # Each worker builds its own app from the environment (an import string, as uvicorn's workers need):
+    # a worker is a replica like any other, kept in step through the database.
     uvicorn.run(
-        app, host=host or settings.host, port=port or settings.port, log_level=settings.log_level, access_log=False
+        "dutyline.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers or settings.workers,
+        log_level=settings.log_level,
+        access_log=False,
     )
 
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 def validate(paths: tuple[str, ...]) -> None:
-    """Check policy files (default: policies/). Prints every problem with file and line; exit 1 on error."""
+    """Check policy files (default: policies/ and rules/). Prints every problem with file and line; exit 1 on error."""
     from dutyline.engines.decision_tables import parse_table
     from dutyline.services import sources
 
-    loaded = sources.load(paths or [content_root() / "policies"])
+    from dutyline.engines.rule_tests import parse_rule_table
+
+    loaded = sources.load(paths or _default_paths())
     issues = list(loaded.issues)
     for data, source in loaded.decision_tables:
         issues += parse_table(data, source)[1]
+    for data, source in loaded.rule_tables:
+        issues += parse_rule_table(data, source)[1]
     _print_issues(issues)
     errors = [i for i in issues if i.severity == "error"]
     count = len(loaded.organisations)
     if errors:
         click.echo(f"{len(errors)} error(s) in {count} valid organisation(s) and the other files", err=True)
         sys.exit(1)
-    click.echo(f"ok: {count} organisation(s), {len(loaded.decision_tables)} decision table(s)")
+    click.echo(
+        f"ok: {count} organisation(s), {len(loaded.rule_packs)} rule pack(s), "
+        f"{len(loaded.decision_tables)} decision table(s), {len(loaded.rule_tables)} rule test table(s)"
+    )
+
+
+def _default_paths() -> list[Path]:
+    return [content_root() / "policies", content_root() / "rules"]
 
 
 def _organisation(org: str):  # type: ignore[no-untyped-def]
@@ -209,43 +229,36 @@ def explain(org: str, person: str, resource: str, action: str, at: str | None, a
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("-v", "--verbose", is_flag=True, help="List passing cases too.")
 def test_command(paths: tuple[str, ...], verbose: bool) -> None:
-    """Run decision tables (default: policies/) against the organisation files beside them."""
-    from dutyline.engines.compiler import compile_org
-    from dutyline.engines.decision_tables import parse_table, run_table
-    from dutyline.services import sources
+    """Run decision tables and rule test cases (default: policies/ and rules/) against the files beside them."""
+    from dutyline.services.policy_tests import run_all
 
-    loaded = sources.load(paths or [content_root() / "policies"])
-    if loaded.errors:
-        _print_issues(loaded.errors)
+    results, issues = run_all(paths or _default_paths())
+    if issues:
+        _print_issues(issues)
         click.echo("fix the errors above first", err=True)
         sys.exit(1)
-    compiled = {org_id: compile_org(p.organisation) for org_id, p in loaded.organisations.items()}
     passed = failed = 0
-    for data, source in loaded.decision_tables:
-        table, issues = parse_table(data, source)
-        if table is None:
-            _print_issues(issues)
+    for result in results:
+        if result.passed:
+            passed += 1
+            if verbose:
+                click.echo(f"PASS {result.file}:{result.line} {result.name}")
+        else:
             failed += 1
-            continue
-        for result in run_table(table, source, compiled):
-            if result.passed:
-                passed += 1
-                if verbose:
-                    click.echo(f"PASS {result.file}:{result.line} {result.name}")
-            else:
-                failed += 1
-                click.echo(f"FAIL {result.file}:{result.line} {result.name}: {result.message}", err=True)
+            click.echo(f"FAIL {result.file}:{result.line} {result.name}: {result.message}", err=True)
     click.echo(f"{passed} passed, {failed} failed")
     if failed or not passed:
         sys.exit(1)
 
 
 @main.command()
-def schema() -> None:
-    """Print the JSON Schema of organisation files (policies/schema/org.schema.json)."""
+@click.option("--rules", "rules", is_flag=True, help="The rule pack schema (rules/schema/rules.schema.json).")
+def schema(rules: bool) -> None:
+    """Print the JSON Schema of organisation files (policies/schema/org.schema.json) or rule packs."""
     from dutyline.orgmodel.document import schema as org_schema
+    from dutyline.rulemodel.document import schema as rules_schema
 
-    click.echo(json.dumps(org_schema(), ensure_ascii=False, indent=2))
+    click.echo(json.dumps(rules_schema() if rules else org_schema(), ensure_ascii=False, indent=2))
 
 
 @main.group()
@@ -262,6 +275,73 @@ def db_upgrade(revision: str) -> None:
     settings = _settings()
     upgrade(make_engine(settings.database_url), revision)
     click.echo(f"database at {revision}")
+
+
+@main.group()
+def admin() -> None:
+    """Admin users and API tokens (the first system admin is made here)."""
+
+
+def _access():  # type: ignore[no-untyped-def]
+    from dutyline.services.access import AccessService
+
+    return AccessService(_sessions(_settings()))
+
+
+@admin.command("create")
+@click.argument("username")
+@click.option(
+    "--role", "roles", multiple=True, required=True,
+    help="ROLE or ROLE@ORG (repeatable): system_admin, hr_admin, compliance_officer, auditor; ORG defaults to * (all).",
+)
+@click.option("--display-name", default="", help="Shown in the console (default: the username).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of prompting.")
+def admin_create(username: str, roles: tuple[str, ...], display_name: str, password_stdin: bool) -> None:
+    """Create an admin user, e.g. `dutyline admin create root --role system_admin`."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    grants = [(r.partition("@")[0], r.partition("@")[2] or "*") for r in roles]
+    try:
+        user = _access().create_user(username, display_name, password, grants, by="cli")
+    except DutylineError as exc:
+        _fail(exc)
+    shown = ", ".join(f"{g['role']}@{g['organisation']}" for g in user["roles"])
+    click.echo(f"created {user['username']} ({shown})")
+
+
+@admin.command("token")
+@click.argument("username")
+@click.option("--scope", "scopes", multiple=True, default=("decide",), show_default=True, help="decide, read or admin (repeatable).")
+@click.option("--name", default="", help="What the token is for.")
+@click.option("--expires-in-days", type=float, default=None, help="Default: never.")
+def admin_token(username: str, scopes: tuple[str, ...], name: str, expires_in_days: float | None) -> None:
+    """Issue an API token acting as USERNAME; prints the secret (shown only once)."""
+    try:
+        token = _access().issue_token(username, scopes, name, by="cli", expires_in_days=expires_in_days)
+    except DutylineError as exc:
+        _fail(exc)
+    click.echo(f"# token {token['id']} for {username}, scopes {','.join(token['scopes'])}", err=True)
+    click.echo(token["token"])
+
+
+@main.group()
+def audit() -> None:
+    """The admin audit trail."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Walk the hash chain of the audit trail; report the first broken link (exit 1)."""
+    from dutyline.store import audit as audit_store
+
+    with _sessions(_settings())() as session:
+        checked, broken = audit_store.verify(session)
+    if broken is not None:
+        click.echo(f"BROKEN at entry {broken.seq}: {broken.message} ({checked} entries before it are intact)", err=True)
+        sys.exit(1)
+    click.echo(f"ok: {checked} entries, chain intact")
 
 
 if __name__ == "__main__":

@@ -34,8 +34,28 @@ class Conflict(DutylineError):
     pass
 
 
+class Forbidden(DutylineError):
+    """The caller may not do this (not an eligible approver, barred by separation of duties); says why."""
+
+
 class PreconditionFailed(DutylineError):
     """A write based on a stale version (If-Match did not match)."""
+
+
+class PreconditionRequired(DutylineError):
+    """A write to an editable object without If-Match: the caller must say which version it changes."""
+
+
+class Unauthenticated(DutylineError):
+    """No credentials, or ones that are wrong, expired or revoked."""
+
+
+class TooManyRequests(DutylineError):
+    """Too many attempts (failed logins); `retry_after` seconds until the next one is accepted."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Invalid(DutylineError):

@@ -671,10 +671,10 @@ _ARITHMETIC = {
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "==": _equal,
     "!=": lambda a, b: not _equal(a, b),
-    "<": lambda a, b: _ordered(a, b) and a < b,
-    "<=": lambda a, b: _ordered(a, b) and a <= b,
-    ">": lambda a, b: _ordered(a, b) and a > b,
-    ">=": lambda a, b: _ordered(a, b) and a >= b,
+    "<": lambda a, b: _ordered(a, b) and bool(a < b),
+    "<=": lambda a, b: _ordered(a, b) and bool(a <= b),
+    ">": lambda a, b: _ordered(a, b) and bool(a > b),
+    ">=": lambda a, b: _ordered(a, b) and bool(a >= b),
     "in": lambda x, container: _member(x, container) is True,
     # Like the ordering comparisons, `not in` is false when the question makes no sense (a missing list):
     # a condition never holds because its data is absent.

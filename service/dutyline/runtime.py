@@ -9,12 +9,22 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from dutyline.services import orgs
+from dutyline.services.access import AccessService
+from dutyline.services.approvals import ApprovalService
+from dutyline.services.cases import CaseService
 from dutyline.services.decision_log import DecisionLog
 from dutyline.services.decisions import DecisionService
+from dutyline.services.editing import Editor
+from dutyline.services.escalation import Escalator
+from dutyline.services.ledger import Ledger
+from dutyline.services.listener import ChangeListener
+from dutyline.services.notifications import Obligations
 from dutyline.services.policies import PolicyService
+from dutyline.services.versions import Versions
 from dutyline.settings import Settings
+from dutyline.store import notify
 from dutyline.store import orgs as org_store
-from dutyline.store.db import make_engine, session_factory, upgrade
+from dutyline.store.db import exclusive, make_engine, session_factory, upgrade
 
 log = logging.getLogger("dutyline")
 
@@ -27,12 +37,23 @@ class Runtime:
     policies: PolicyService
     decision_log: DecisionLog
     decisions: DecisionService
+    ledger: Ledger  # usage totals and approval history the rules read; the decision service's facts
+    approvals: ApprovalService
+    cases: CaseService
+    escalation: Escalator  # the scheduler thread: escalations, obligations, webhook
+    # PostgreSQL only: applies other replicas' changes as soon as they commit (LISTEN/NOTIFY).
+    listener: ChangeListener | None = None
+    # The admin side (set by `start`): users, sessions, tokens and the admin policy; editing; history.
+    access: AccessService = None  # type: ignore[assignment]
+    editor: Editor = None  # type: ignore[assignment]
+    versions: Versions = None  # type: ignore[assignment]
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
         """Migrate the database, load the seed into an empty one, compile the stored policy, start the log."""
         engine = make_engine(settings.database_url)
-        upgrade(engine)
+        with exclusive(engine):  # replicas and workers start together: one migrates, the others wait
+            upgrade(engine)
         sessions = session_factory(engine)
         policies = PolicyService(sessions)
         decision_log = DecisionLog(
@@ -40,20 +61,39 @@ class Runtime:
             sample_rate=settings.decision_log_sample,
             retention_days=settings.decision_log_retention_days,
         )
-        runtime = cls(settings, engine, sessions, policies, decision_log, DecisionService(policies, decision_log))
+        ledger = Ledger(sessions, policies)
+        decisions = DecisionService(policies, decision_log, facts=ledger)
+        obligations = Obligations()
+        decisions.obligations = obligations.put
+        approvals = ApprovalService(sessions, policies, ledger, settings.approval_sla)
+        cases = CaseService(sessions, policies)
+        escalation = Escalator(
+            sessions, cases, approvals, obligations, settings.escalation_interval, webhook_url=settings.webhook_url
+        )
+        runtime = cls(settings, engine, sessions, policies, decision_log, decisions, ledger, approvals, cases, escalation)
+        runtime.access = AccessService(sessions, settings.session_ttl, settings.login_attempts, settings.login_window)
+        runtime.editor = Editor(sessions, policies, settings.rules_four_eyes)
+        runtime.versions = Versions(sessions)
+        runtime.access.refresh()
         runtime.seed_if_empty()
         runtime.policies.refresh()
+        ledger.refresh()
         decision_log.start()
+        escalation.start()
+        if settings.listen and notify.is_postgres(settings.database_url):
+            runtime.listener = ChangeListener(settings.database_url, policies)
+            runtime.listener.start()
         return runtime
 
     def seed_if_empty(self) -> None:
         seed = self.settings.seed_dir
         if seed is None or not seed.is_dir():
             return
-        with self.sessions() as session:
-            if org_store.latest_version(session) > 0:
-                return
-        results = orgs.import_paths(self.sessions, [seed / "orgs"], author="seed", comment=f"seed from {seed}")
+        with exclusive(self.engine):  # the first of several starting processes seeds; the others find it done
+            with self.sessions() as session:
+                if org_store.latest_version(session) > 0:
+                    return
+            results = orgs.import_paths(self.sessions, [seed / "orgs"], author="seed", comment=f"seed from {seed}")
         log.info("loaded %d seed organisation(s) from %s", len(results), seed)
 
     def database_ok(self) -> bool:
@@ -65,5 +105,8 @@ class Runtime:
             return False
 
     def close(self) -> None:
+        self.escalation.stop()
+        if self.listener is not None:
+            self.listener.stop()
         self.decision_log.stop()
         self.engine.dispose()

@@ -31,6 +31,30 @@ class Settings:
     # Limits on what one request may carry.
     max_body_bytes: int = 1_048_576
     max_batch: int = 1000
+    # How long an approval waits at one level before it moves up its chain (seconds; env: 24h, 30m, 90s …).
+    approval_sla: float = 24 * 3600.0
+    # How often the escalation scheduler looks for overdue cases and approvals (seconds).
+    escalation_interval: float = 5.0
+    # Where notifications are POSTed (empty: they stay in the outbox for GET /v1/notifications).
+    webhook_url: str = ""
+    # PostgreSQL: apply other replicas' changes when they commit (LISTEN/NOTIFY; needs a direct or
+    # session-pooled connection). Off, or on SQLite, the periodic refresh above is the only mechanism.
+    listen: bool = True
+    # Server processes `dutyline serve` starts on this machine (each a full replica; see docs/deployment.md).
+    workers: int = 1
+    # Benchmarks only: add `POST /bench/echo`, a trivial endpoint in the same app (the HTTP ceiling).
+    bench_echo: bool = False
+    # Decision endpoints (AuthZEN, /v1/*) need `Authorization: Bearer` with a decide or admin token.
+    # Off by default; the admin API (/admin/*) always needs authentication.
+    require_auth: bool = False
+    # How long a console login lasts (seconds; env: 8h, 30m …).
+    session_ttl: float = 8 * 3600.0
+    # Rule pack changes wait for a second person's approval in every organisation (organisations can
+    # also turn it on for themselves).
+    rules_four_eyes: bool = False
+    # Failed logins per username and address within `login_window` seconds before logins are refused (429).
+    login_attempts: int = 5
+    login_window: float = 60.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -51,4 +75,34 @@ class Settings:
             consistency_wait=float(env.get("DUTYLINE_CONSISTENCY_WAIT", base.consistency_wait)),
             max_body_bytes=int(env.get("DUTYLINE_MAX_BODY_BYTES", base.max_body_bytes)),
             max_batch=int(env.get("DUTYLINE_MAX_BATCH", base.max_batch)),
+            approval_sla=seconds(env.get("DUTYLINE_APPROVAL_SLA", ""), base.approval_sla),
+            escalation_interval=seconds(env.get("DUTYLINE_ESCALATION_INTERVAL", ""), base.escalation_interval),
+            webhook_url=env.get("DUTYLINE_WEBHOOK_URL", base.webhook_url),
+            workers=int(env.get("DUTYLINE_WORKERS", base.workers)),
+            listen=env.get("DUTYLINE_LISTEN", "1").strip().lower() not in ("0", "false", "no", "off"),
+            bench_echo=env.get("DUTYLINE_BENCH_ECHO", "") not in ("", "0", "false"),
+            require_auth=_flag(env.get("DUTYLINE_REQUIRE_AUTH", "")),
+            session_ttl=seconds(env.get("DUTYLINE_SESSION_TTL", ""), base.session_ttl),
+            rules_four_eyes=_flag(env.get("DUTYLINE_RULES_FOUR_EYES", "")),
+            login_attempts=int(env.get("DUTYLINE_LOGIN_ATTEMPTS", base.login_attempts)),
+            login_window=seconds(env.get("DUTYLINE_LOGIN_WINDOW", ""), base.login_window),
         )
+
+
+def _flag(text: str) -> bool:
+    return text.strip().lower() in ("1", "true", "yes", "on")
+
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def seconds(text: str, default: float) -> float:
+    """A duration setting: plain seconds (`5`, `0.2`) or with a unit (`90s`, `30m`, `24h`, `2d`)."""
+    text = text.strip()
+    if not text:
+        return default
+    unit = _UNITS.get(text[-1])
+    try:
+        return float(text[:-1]) * unit if unit is not None else float(text)
+    except ValueError:
+        raise ValueError(f"not a duration: {text!r} (use seconds, or 30m, 24h, 2d)") from None

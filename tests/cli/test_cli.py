@@ -12,7 +12,7 @@ SALES = REPO / "policies" / "orgs" / "sales_company.yaml"
 def test_validate_passes_on_the_policies_folder() -> None:
     result = run_cli("validate")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "ok: 7 organisation(s), 7 decision table(s)"
+    assert result.stdout.strip() == "ok: 7 organisation(s), 7 rule pack(s), 7 decision table(s), 7 rule test table(s)"
 
 
 def test_validate_reports_every_error_with_file_and_line_and_exits_1(tmp_path: Path) -> None:

@@ -170,7 +170,7 @@ def explanation(answer: Answer) -> dict[str, Any]:
             "decision_id": answer.decision_id,
             "policy_version": answer.policy_version,
             "organisation": answer.organisation.id if answer.organisation else None,
-            "outcome": answer.decision.outcome,
+            "outcome": answer.outcome,
             "code": answer.decision.code,
             "reasons": msgspec.to_builtins(reasons),
         },

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import datetime as dt
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -11,7 +13,7 @@ from litestar.datastructures import State
 
 from dutyline.api.body import convert, read_json
 from dutyline.api.middleware import request_id_of
-from dutyline.errors import Invalid, Issue, Unavailable
+from dutyline.errors import Invalid, Issue, NotFound, Unavailable
 from dutyline.orgmodel.windows import instant, zone
 from dutyline.runtime import Runtime
 from dutyline.services.decisions import Answer, Question
@@ -39,6 +41,9 @@ class CheckRequest(msgspec.Struct):
     at: str | None = None
     context: dict[str, Any] | None = None
     at_least_version: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    approval_id: Text | None = None
+    # Decide on the organisation as it was at this moment (its version in force then); `at` defaults to it.
+    as_of: str | None = None
 
 
 class CheckBatch(msgspec.Struct):
@@ -76,18 +81,25 @@ def question_of(runtime: Runtime, check: CheckRequest, request_id: str | None) -
         organisation=check.organisation,
         at=at,
         request_id=request_id,
+        approval_id=check.approval_id,
     )
 
 
 def result_of(answer: Answer) -> dict[str, Any]:
     return {
-        "decision": answer.decision.outcome,
+        "decision": answer.outcome,
         "decision_id": answer.decision_id,
         "policy_version": answer.policy_version,
         "organisation": answer.question.organisation,
         "subject": answer.decision.subject or answer.question.subject_id,
-        "code": answer.decision.code,
+        "code": answer.decision.code if answer.outcome == answer.decision.outcome else answer.outcome,
         "reasons": msgspec.to_builtins(answer.reasons),
+        "rules": [
+            {"rule": h.rule, "kind": h.kind, "effect": h.effect, "message": msgspec.to_builtins(h.message), "detail": dict(h.detail)}
+            for h in answer.verdict.hits
+        ],
+        "approvers": [{"post": s.post, "people": list(s.people)} for s in answer.verdict.approvers],
+        "obligations": [{"notify": post} for post in answer.verdict.notify],
     }
 
 
@@ -103,11 +115,36 @@ async def _consistent(runtime: Runtime, version: int | None) -> None:
         )
 
 
+def answer_as_of(runtime: Runtime, check: CheckRequest, request_id: str | None) -> dict[str, Any]:
+    """Decide on the organisation's version in force at `check.as_of` (compiled on demand, LRU-cached), with
+    the current rule packs; `as_of.rules` says whether those are also the ones in force then."""
+    assert check.as_of is not None
+    current = runtime.decisions.policies.get(check.organisation)
+    try:
+        moment = instant(check.as_of, zone(current.document.timezone) if current is not None else zone("UTC"))
+    except ValueError:
+        raise Invalid(
+            f"as_of: {check.as_of!r} is not a date or date-time", [Issue("<request>", 0, "as_of", "not a date-time")]
+        ) from None
+    when = dt.datetime.fromtimestamp(moment, dt.timezone.utc)
+    past = runtime.versions.compiled_at(check.organisation, when)
+    if past is None:
+        raise NotFound(f"organisation {check.organisation!r} did not exist at {when.isoformat()}")
+    question = question_of(runtime, check, request_id)
+    if question.at is None:
+        question = dataclasses.replace(question, at=moment)
+    answer = runtime.decisions.answer(question, past)
+    rules = "as_of" if runtime.versions.rules_unchanged_since(check.organisation, when) else "current"
+    return result_of(answer) | {"as_of": {"at": when.isoformat(), "version": past.version, "rules": rules}}
+
+
 @post("/v1/check", status_code=200, tags=["decisions"], summary="Decide one check, with its explanation")
 async def check(request: Request, state: State) -> Response[bytes]:
     runtime: Runtime = state.runtime
     body = await read_json(request, CheckRequest)
     await _consistent(runtime, body.at_least_version)
+    if body.as_of is not None:
+        return _json(await asyncio.to_thread(answer_as_of, runtime, body, request_id_of(request.scope)))
     answer = runtime.decisions.answer(question_of(runtime, body, request_id_of(request.scope)))
     return _json(result_of(answer))
 
@@ -127,7 +164,12 @@ async def checks(request: Request, state: State) -> Response[bytes]:
     for index, item in enumerate(body.checks):
         try:
             parsed = convert(item, CheckRequest, f"checks[{index}]")
+            if parsed.as_of is not None:
+                results.append(await asyncio.to_thread(answer_as_of, runtime, parsed, request_id))
+                continue
             results.append(result_of(runtime.decisions.answer(question_of(runtime, parsed, request_id))))
+        except NotFound as exc:
+            results.append({"decision": "error", "error": {"status": 404, "message": str(exc)}})
         except Invalid as exc:
             results.append({"decision": "error", "error": {"status": 400, "message": str(exc)}})
     return _json({"results": results, "policy_version": runtime.policies.current.version})

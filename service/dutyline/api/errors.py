@@ -9,7 +9,18 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from dutyline.errors import Conflict, DutylineError, Invalid, NotFound, PreconditionFailed, Unavailable
+from dutyline.errors import (
+    Conflict,
+    DutylineError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+    TooManyRequests,
+    Unauthenticated,
+    Unavailable,
+)
 
 log = logging.getLogger("dutyline.api")
 
@@ -23,9 +34,13 @@ class ErrorBody(msgspec.Struct, omit_defaults=True):
 
 _STATUS: list[tuple[type[DutylineError], int, str]] = [
     (Invalid, 400, "invalid"),
+    (Unauthenticated, 401, "unauthenticated"),
+    (Forbidden, 403, "forbidden"),
     (NotFound, 404, "not_found"),
     (Conflict, 409, "conflict"),
     (PreconditionFailed, 412, "precondition_failed"),
+    (PreconditionRequired, 428, "precondition_required"),
+    (TooManyRequests, 429, "too_many_requests"),
     (Unavailable, 503, "unavailable"),
 ]
 
@@ -38,7 +53,12 @@ def dutyline_error(_: Request, exc: DutylineError) -> Response[ErrorBody]:
     for kind, status, name in _STATUS:
         if isinstance(exc, kind):
             issues = [dataclasses.asdict(i) for i in getattr(exc, "issues", [])]
-            return error_response(status, name, str(exc), issues)
+            response = error_response(status, name, str(exc), issues)
+            if isinstance(exc, TooManyRequests):
+                response.headers["Retry-After"] = str(exc.retry_after)
+            elif isinstance(exc, Unauthenticated):
+                response.headers["WWW-Authenticate"] = 'Bearer realm="dutyline"'
+            return response
     return error_response(500, "internal", "internal error")
 
 

@@ -97,24 +97,33 @@ def compile_org(org: Organisation, version: int = 0) -> CompiledOrg:
     """Compile a validated document into its decision index."""
     tz = zone(org.timezone)
     leaves = _group_leaves(org)
-    own: dict[str, list[tuple[Effect, str, str, DutyRef, Expression | None]]] = {p.id: [] for p in org.posts}
+    # Per post, its own grants with the (resource type, action) pairs each covers. One Grant per duty
+    # permission, shared by every key it covers and every post that inherits it: a 1M-line family makes
+    # millions of keys but far fewer grants (compile time and memory).
+    own: dict[str, list[tuple[Grant, list[Key]]]] = {p.id: [] for p in org.posts}
     conditions: dict[str, Expression] = {}
 
-    def add(post: str, owner: str, duties: list[Duty]) -> None:
+    def entries(owner: str, duties: list[Duty]) -> list[tuple[DutyRef, Effect, Expression | None, list[Key]]]:
+        out = []
         for number, duty, permission in _walk(duties):
-            ref = DutyRef(owner, number, duty.text, duty.en)
             condition = None
             if permission.condition is not None:
                 condition = conditions.setdefault(permission.condition, parse(permission.condition))
-            for resource, action in _expand(org, permission, leaves):
-                own[post].append((permission.effect, resource, action, ref, condition))
+            keys = list(_expand(org, permission, leaves))
+            out.append((DutyRef(owner, number, duty.text, duty.en), permission.effect, condition, keys))
+        return out
 
+    def add(post: str, items: list[tuple[DutyRef, Effect, Expression | None, list[Key]]]) -> None:
+        for ref, effect, condition, keys in items:
+            own[post].append((Grant(effect, post, ref, condition), keys))
+
+    common = entries(COMMON, org.common_duties)
     for post in org.posts:
-        add(post.id, f"post:{post.id}", post.duties)
-        add(post.id, COMMON, org.common_duties)
+        add(post.id, entries(f"post:{post.id}", post.duties))
+        add(post.id, common)
     for dept in org.departments:
         if dept.head in own:
-            add(dept.head, f"department:{dept.id}", dept.duties)
+            add(dept.head, entries(f"department:{dept.id}", dept.duties))
 
     inherits = {p.id: list(p.inherits) for p in org.posts}
     posts: dict[str, PostPermissions] = {}
@@ -122,11 +131,12 @@ def compile_org(org: Organisation, version: int = 0) -> CompiledOrg:
         allow: dict[Key, list[Grant]] = {}
         deny: dict[Key, list[Grant]] = {}
         for via in _closure(post.id, inherits):
-            for effect, resource, action, ref, condition in own[via]:
-                if via != post.id and ref.owner == COMMON:
+            for grant, keys in own[via]:
+                if via != post.id and grant.duty.owner == COMMON:
                     continue  # every post carries the common duties itself; inheriting them again adds nothing
-                target = allow if effect == "allow" else deny
-                target.setdefault((resource, action), []).append(Grant(effect, via, ref, condition))
+                target = allow if grant.effect == "allow" else deny
+                for key in keys:
+                    target.setdefault(key, []).append(grant)
         posts[post.id] = PostPermissions(
             {k: tuple(v) for k, v in allow.items()}, {k: tuple(v) for k, v in deny.items()}
         )

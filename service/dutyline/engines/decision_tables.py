@@ -53,10 +53,10 @@ class CaseResult:
     message: str = ""
 
 
-def parse_table(data: Any, source: SourceMap) -> tuple[DecisionTable | None, list[Issue]]:
-    """Decode a decision table; on failure, the issue names the line."""
+def parse_table(data: Any, source: SourceMap, type_: type = DecisionTable) -> tuple[Any, list[Issue]]:
+    """Decode a test table (a decision table by default); on failure, the issue names the line."""
     try:
-        return msgspec.convert(data, DecisionTable), []
+        return msgspec.convert(data, type_), []
     except msgspec.ValidationError as exc:
         text = str(exc)
         path: tuple[str | int, ...] = ()

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from dutyline.engines.compiler import CompiledOrg, DutyRef
 from dutyline.engines.decision import Basis, Decision
+from dutyline.engines.rules import Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,7 @@ class Reason:
     valid_to: str | None = None
     stands_in_for: str | None = None
     duty: DutyInfo | None = None
+    rule: str | None = None
 
 
 def explain(org: CompiledOrg | None, decision: Decision, subject: str, resource: str, action: str) -> list[Reason]:
@@ -105,3 +107,12 @@ def _basis_reason(org: CompiledOrg, code: str, basis: Basis) -> Reason:
         stands_in_for=a.stands_in_for if a else None,
         duty=DutyInfo(duty.owner, duty.number, duty.text, duty.en),
     )
+
+
+def explain_rules(org: CompiledOrg | None, verdict: Verdict) -> list[Reason]:
+    """Reasons for the business rules that fired: which rule, what it says, in both languages."""
+    out = []
+    for hit in verdict.hits:
+        code = {"deny": "rule_denied", "needs_approval": "rule_needs_approval", "notify": "rule_notifies"}[hit.effect]
+        out.append(Reason(code, f"规则「{hit.rule}」:{hit.message.zh}", f"rule {hit.rule}: {hit.message.en}", rule=hit.rule))
+    return out

@@ -48,7 +48,7 @@ class LoggedDecision:
             "resource_type": q.resource_type[:64],
             "resource_id": q.resource_id[:256] if q.resource_id is not None else None,
             "action": q.action[:64],
-            "outcome": a.decision.outcome,
+            "outcome": a.outcome,
             "code": a.decision.code,
             "reasons": msgspec.json.encode(a.reasons).decode(),
             "request": msgspec.json.encode(

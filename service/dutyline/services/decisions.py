@@ -8,14 +8,15 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from dutyline.engines.compiler import CompiledOrg
 from dutyline.engines.decision import Check, Decision, decide
-from dutyline.engines.explain import Reason, explain
+from dutyline.engines.explain import Reason, explain, explain_rules
 from dutyline.engines.policyset import PolicySet
+from dutyline.engines.rules import NO_FACTS, Facts, Verdict, apply_rules
 from dutyline.errors import Invalid, Issue
 from dutyline.services.decision_log import DecisionLog, LoggedDecision
 from dutyline.services.metrics import DECISION_LATENCY, DECISIONS
@@ -47,11 +48,12 @@ class Question:
     context: Mapping[str, Any] | None = None
     at: float | None = None
     request_id: str | None = None
+    approval_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    decision: Decision
+    verdict: Verdict
     organisation: CompiledOrg | None
     question: Question
     decision_id: str
@@ -60,16 +62,38 @@ class Answer:
     _reasons: list[Reason] = field(default_factory=list)
 
     @property
+    def decision(self) -> Decision:
+        return self.verdict.decision
+
+    @property
+    def outcome(self) -> str:
+        return self.verdict.outcome
+
+    @property
     def allowed(self) -> bool:
-        return self.decision.allowed
+        return self.verdict.allowed
 
     @property
     def reasons(self) -> list[Reason]:
         """Computed on first use: callers that do not show reasons never pay for them."""
         if not self._reasons:
             q = self.question
-            self._reasons.extend(explain(self.organisation, self.decision, q.subject_id, q.resource_type, q.action))
+            if self.verdict.hits and self.verdict.outcome != "allow":
+                self._reasons.extend(explain_rules(self.organisation, self.verdict))
+            else:
+                self._reasons.extend(explain(self.organisation, self.decision, q.subject_id, q.resource_type, q.action))
+                self._reasons.extend(explain_rules(self.organisation, self.verdict))
         return self._reasons
+
+
+class FactsProvider:
+    """What the rules may know beyond the request (usage totals, approval history, presented approvals).
+
+    The base provider knows nothing; the service's ledgers override `facts_for`.
+    """
+
+    def facts_for(self, org: CompiledOrg, question: Question, check: Check) -> Facts:
+        return NO_FACTS
 
 
 def resolve_organisation(policies: PolicySet, question: Question) -> CompiledOrg | None:
@@ -105,29 +129,40 @@ def _named(properties: Mapping[str, Any] | None) -> str | None:
 
 
 class DecisionService:
-    def __init__(self, policies: PolicyService, log: DecisionLog | None = None) -> None:
+    def __init__(self, policies: PolicyService, log: DecisionLog | None = None, facts: FactsProvider | None = None) -> None:
         self._policies = policies
         self._log = log
+        self.facts = facts or FactsProvider()
+        # Called with an allowed answer whose rules notify someone (the outbox queue); must not block.
+        self.obligations: Callable[[Answer], None] | None = None
 
     @property
     def policies(self) -> PolicySet:
         return self._policies.current
 
-    def answer(self, question: Question) -> Answer:
-        """Decide one question against the current policy, count it and log it."""
+    def answer(self, question: Question, past: CompiledOrg | None = None) -> Answer:
+        """Decide one question against the current policy, count it and log it. With `past` (an organisation as
+        it was at some moment: `as_of` checks), decide against that version instead, with the current rules."""
         started = time.perf_counter()
         policies = self._policies.current
-        org = resolve_organisation(policies, question)
+        org = past if past is not None else resolve_organisation(policies, question)
         if org is None:
             decision = Decision("deny", "unknown_organisation" if question.organisation else "unknown_subject")
+            verdict = Verdict("deny", decision)
         else:
-            decision = decide(org, to_check(question))
+            check = to_check(question)
+            decision = decide(org, check)
+            rules = policies.rules.get(org.id)
+            facts = self.facts.facts_for(org, question, check) if rules is not None and decision.allowed else NO_FACTS
+            verdict = apply_rules(self._policies.host, org, rules, check, decision, facts)
         latency = time.perf_counter() - started
-        answer = Answer(decision, org, question, new_decision_id(), policies.version, latency)
-        DECISIONS.labels(decision.outcome).inc()
+        answer = Answer(verdict, org, question, new_decision_id(), past.version if past is not None else policies.version, latency)
+        DECISIONS.labels(verdict.outcome).inc()
         DECISION_LATENCY.observe(latency)
         if self._log is not None:
             self._log.record(LoggedDecision.of(answer))
+        if verdict.notify and self.obligations is not None:
+            self.obligations(answer)
         return answer
 
 

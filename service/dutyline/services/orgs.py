@@ -6,14 +6,15 @@ import io
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from ruamel.yaml import YAML
 import msgspec
+from ruamel.yaml import YAML
 from sqlalchemy.orm import Session, sessionmaker
 
-from dutyline.errors import Invalid
+from dutyline.errors import Invalid, NotFound
 from dutyline.orgmodel.document import Organisation
 from dutyline.services import sources
 from dutyline.store import orgs as org_store
+from dutyline.store import rule_packs as pack_store
 
 
 def import_paths(
@@ -27,11 +28,27 @@ def import_paths(
 
     Any error in any file raises `Invalid` before anything is written.
     """
-    loaded = sources.load(paths)
+    def stored(org_id: str) -> Organisation | None:
+        # rule packs for organisations already in the database are checked against the stored documents
+        with sessions() as session:
+            try:
+                return org_store.head(session, org_id).document
+            except NotFound:
+                return None
+
+    loaded = sources.load(paths, stored)
     if loaded.errors:
         raise Invalid(f"{len(loaded.errors)} error(s); nothing was imported", loaded.errors)
     documents = [parsed.organisation for parsed in loaded.organisations.values()]
-    return save_documents(sessions, documents, author, comment, progress)
+    packs = [(Path(p.source.file).stem, p.pack) for p in loaded.rule_packs]
+    results = []
+    with sessions.begin() as session:
+        for document in documents:
+            results += org_store.save(session, [document], author, comment)
+            if progress is not None:
+                progress(document.id)
+        results += pack_store.save(session, packs, author, comment)
+    return results
 
 
 def save_documents(

@@ -1,35 +1,61 @@
-"""Keeping a process's compiled policy in step with the store."""
+"""Keeping a process's compiled policy (organisations and rules) in step with the store."""
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import threading
 import time
+from collections.abc import Iterator
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from dutyline.engines.compiler import compile_org
 from dutyline.engines.policyset import PolicySet
+from dutyline.engines.rulehost import RuleHost
+from dutyline.engines.rules import CompiledRules, compile_rules
 from dutyline.store import orgs as org_store
+from dutyline.store import rule_packs as pack_store
 
 
 class PolicyService:
-    """Owns the current `PolicySet`; `refresh()` compiles only the organisations changed since the last one."""
+    """Owns the current `PolicySet` and the rule host; `refresh()` recompiles only what changed."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], host: RuleHost | None = None) -> None:
         self._sessions = sessions
         self._lock = threading.Lock()
+        self.host = host or RuleHost()
         self.current = PolicySet()
 
     def refresh(self) -> PolicySet:
         """Apply every version stored since the last refresh; returns the (possibly new) current set."""
         with self._lock:
+            after = self.current.version
             with self._sessions() as session:
-                stored = org_store.heads(session, after=self.current.version)
                 latest = org_store.latest_version(session)
-            changed = [compile_org(s.document, s.version) for s in stored if s.document is not None]
-            removed = [s.org_id for s in stored if s.document is None]
-            if changed or removed or latest > self.current.version:
-                self.current = self.current.replace(changed, removed, latest)
+                if latest <= after:
+                    return self.current
+            return self._apply(after, latest)
+
+    def _apply(self, after: int, latest: int) -> PolicySet:
+        """Compile the organisations and rules changed since `after` and swap them in (lock held)."""
+        with _long_lived():
+            with self._sessions() as session:
+                stored = org_store.heads(session, after=after)
+                changed = [compile_org(s.document, s.version) for s in stored if s.document is not None]
+                removed = [s.org_id for s in stored if s.document is None]
+                compiled = {org.id: org for org in changed}
+                rule_orgs = (pack_store.orgs_changed_since(session, after) | set(compiled)) - set(removed)
+                rules: dict[str, CompiledRules] = {}
+                for org_id in rule_orgs:
+                    org = compiled.get(org_id) or self.current.get(org_id)
+                    if org is not None:
+                        packs = [p.pack for p in pack_store.current(session, org_id) if p.pack is not None]
+                        rules[org_id] = compile_rules(packs, org)
+            candidate = self.current.replace(changed, removed, latest, rules)
+            if rules or removed:
+                self.host.load({name: cond for r in candidate.rules.values() for name, cond in r.rulesets.items()})
+            self.current = candidate
             return self.current
 
     def wait_for(self, version: int, timeout: float) -> bool:
@@ -43,3 +69,24 @@ class PolicyService:
                 return False
             time.sleep(0.02)
         return True
+
+
+@contextlib.contextmanager
+def _long_lived() -> Iterator[None]:
+    """Build compiled policy without the cyclic garbage collector, then exempt it from collection.
+
+    A 1M-line policy is tens of millions of Python objects. With the collector on, decoding and compiling
+    them triggers repeated full collections (start-up 4× slower), and each later full collection would stop
+    the process for seconds to scan objects that never die. Compiled policy holds no reference cycles, so
+    reference counting frees it when a refresh replaces it; `gc.freeze()` moves what exists into the
+    permanent generation that collections skip. (Garbage cycles that happen to exist at that moment are
+    never collected; refreshes are rare, so that is a few objects per policy change at most.)
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+        gc.freeze()

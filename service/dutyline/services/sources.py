@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from dutyline.engines.rulehost import condition_json
+from dutyline.engines.rules import flat_key
 from dutyline.errors import Invalid, Issue
+from dutyline.orgmodel.document import Organisation
 from dutyline.orgmodel.source import SourceMap, load_yaml
 from dutyline.orgmodel.validate import Parsed, check_data
+from dutyline.rulemodel.validate import ParsedPack, check_pack
 
-Kind = Literal["organisation", "decision_table"]
+Kind = Literal["organisation", "decision_table", "rule_pack", "rule_table"]
 
 
 def discover(paths: Iterable[str | Path]) -> list[Path]:
-    """YAML files named by `paths`: files as given, folders searched recursively (sorted, stable)."""
+    """YAML files named by `paths`: files as given, folders searched recursively (sorted, stable).
+
+    Files under a `schema/` folder are schemas, not policy, and are skipped.
+    """
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+            found += sorted(
+                p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file() and "schema" not in p.parts
+            )
         elif path.exists():
             found.append(path)
         else:
@@ -31,31 +40,51 @@ def discover(paths: Iterable[str | Path]) -> list[Path]:
 def kind_of(data: Any) -> Kind:
     """What a loaded file is, from its top-level keys."""
     if isinstance(data, dict) and "cases" in data:
+        cases = data.get("cases")
+        if isinstance(cases, list) and any(isinstance(c, dict) and "request" in c for c in cases):
+            return "rule_table"
         return "decision_table"
+    if isinstance(data, dict) and "org" in data and ("rules" in data or "case_types" in data):
+        return "rule_pack"
     return "organisation"
+
+
+def engine_check(expression: Any) -> None:
+    """Raise if a condition cannot run in the rules engine (validation reports it with its line)."""
+    condition_json(expression, flat_key)
 
 
 @dataclass(slots=True)
 class Loaded:
-    """All policy files under some paths: the valid organisations, decision tables, and every issue."""
+    """All policy files under some paths: organisations, rule packs, test tables, and every issue."""
 
     organisations: dict[str, Parsed] = field(default_factory=dict)
+    rule_packs: list[ParsedPack] = field(default_factory=list)
     decision_tables: list[tuple[Any, SourceMap]] = field(default_factory=list)
+    rule_tables: list[tuple[Any, SourceMap]] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Issue]:
         return [i for i in self.issues if i.severity == "error"]
 
+    def packs_of(self, org_id: str) -> list[ParsedPack]:
+        return [p for p in self.rule_packs if p.pack.org == org_id]
 
-def load(paths: Iterable[str | Path]) -> Loaded:
-    """Load and validate every file; collect all issues instead of stopping at the first."""
+
+def load(paths: Iterable[str | Path], resolve: Callable[[str], Organisation | None] | None = None) -> Loaded:
+    """Load and validate every file; collect all issues instead of stopping at the first.
+
+    Rule packs are checked against the organisations among the files, or else the one `resolve` finds
+    (the database's, for an import of rule packs alone).
+    """
     loaded = Loaded()
     try:
         files = discover(paths)
     except Invalid as exc:
         loaded.issues += exc.issues
         return loaded
+    packs: list[tuple[Any, SourceMap]] = []
     for path in files:
         name = str(path)
         try:
@@ -66,20 +95,42 @@ def load(paths: Iterable[str | Path]) -> Loaded:
         except Invalid as exc:
             loaded.issues += exc.issues
             continue
-        if kind_of(data) == "decision_table":
+        kind = kind_of(data)
+        if kind == "decision_table":
             loaded.decision_tables.append((data, source))
-            continue
+        elif kind == "rule_table":
+            loaded.rule_tables.append((data, source))
+        elif kind == "rule_pack":
+            packs.append((data, source))
+        else:
+            _add_organisation(loaded, data, source)
+    for data, source in packs:
+        org_id = data.get("org") if isinstance(data, dict) else None
+        parsed_org = loaded.organisations.get(org_id) if isinstance(org_id, str) else None
+        org = parsed_org.organisation if parsed_org else None
+        if org is None and resolve is not None and isinstance(org_id, str):
+            org = resolve(org_id)
         try:
-            parsed = check_data(data, source)
+            pack = check_pack(data, source, org, engine_check)
         except Invalid as exc:
             loaded.issues += exc.issues
             continue
-        loaded.issues += parsed.warnings
-        org_id = parsed.organisation.id
-        if org_id in loaded.organisations:
-            first = loaded.organisations[org_id].source.file
-            loaded.issues.append(source.issue(("id",), f"organisation {org_id!r} is also defined in {first}"))
-            continue
-        loaded.organisations[org_id] = parsed
+        loaded.issues += pack.warnings
+        loaded.rule_packs.append(pack)
     loaded.issues.sort(key=lambda i: (i.file, i.line, i.path, i.message))
     return loaded
+
+
+def _add_organisation(loaded: Loaded, data: Any, source: SourceMap) -> None:
+    try:
+        parsed = check_data(data, source)
+    except Invalid as exc:
+        loaded.issues += exc.issues
+        return
+    loaded.issues += parsed.warnings
+    org_id = parsed.organisation.id
+    if org_id in loaded.organisations:
+        first = loaded.organisations[org_id].source.file
+        loaded.issues.append(source.issue(("id",), f"organisation {org_id!r} is also defined in {first}"))
+        return
+    loaded.organisations[org_id] = parsed

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -44,3 +46,38 @@ def alembic_config(engine: Engine) -> Config:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to `revision` (all migrations by default)."""
     command.upgrade(alembic_config(engine), revision)
+
+
+_STARTUP_LOCK = 0x6475_7479_7374_6172  # "dutystar": any fixed number, distinct from the other advisory locks
+
+
+@contextlib.contextmanager
+def exclusive(engine: Engine) -> Iterator[None]:
+    """One process at a time through the block, across processes and machines: for migrating and seeding,
+    which replicas and workers that start together would otherwise race at.
+
+    PostgreSQL: a session advisory lock held on one pooled connection. SQLite: an OS lock on a file beside
+    the database (every process using it is on this machine).
+    """
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _STARTUP_LOCK})
+            connection.commit()
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _STARTUP_LOCK})
+                connection.commit()
+        return
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    import fcntl
+
+    with open(f"{database}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from dutyline.errors import NotFound
 from dutyline.orgmodel.document import Organisation
+from dutyline.store import notify
 from dutyline.store.tables import OrganisationRow, OrgVersionRow
 
 _encoder = msgspec.json.Encoder(order="deterministic")
@@ -50,8 +51,10 @@ def save(session: Session, documents: Sequence[Organisation], author: str, comme
     """Store each document as a new version unless it is identical to its organisation's newest one.
 
     Runs inside the caller's transaction: the caller commits all or nothing. The organisation row is
-    locked (FOR UPDATE on PostgreSQL) so that concurrent writers of one organisation serialise.
+    locked (FOR UPDATE on PostgreSQL) so that concurrent writers of one organisation serialise; policy
+    writes as a whole commit in version order, and other replicas are notified on commit (`notify`).
     """
+    notify.serialise(session)
     now = dt.datetime.now(dt.timezone.utc)
     results = []
     for org in documents:
@@ -69,13 +72,16 @@ def save(session: Session, documents: Sequence[Organisation], author: str, comme
             session.add(row)
             session.flush()
         version = OrgVersionRow(
-            org_id=org.id, document=encode(org), digest=new_digest, author=author, comment=comment, created_at=now
+            org_id=org.id, kind="org", name="", document=encode(org), digest=new_digest, author=author,
+            comment=comment, created_at=now,
         )
         session.add(version)
         session.flush()
         row.head_version = version.version
         row.name_zh, row.name_en = org.name.zh, org.name.en
         results.append(SaveResult(org.id, version.version, True))
+    if any(r.changed for r in results):
+        notify.announce(session, max(r.version for r in results if r.changed))
     return results
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -53,11 +53,15 @@ class OrgVersionRow(Base):
     __tablename__ = "org_versions"
     __table_args__ = (
         Index("ix_org_versions_org_version", "org_id", "version"),
+        Index("ix_org_versions_kind_org_name", "kind", "org_id", "name", "version"),
         {"sqlite_autoincrement": True},
     )
 
     version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     org_id: Mapped[str] = mapped_column(String(64), ForeignKey("organisations.id"))
+    # "org": the organisation document; "rules": rule pack `name` of the organisation.
+    kind: Mapped[str] = mapped_column(String(16), default="org", server_default="org")
+    name: Mapped[str] = mapped_column(String(64), default="", server_default="")
     # The document as JSON; NULL marks the organisation deleted as of this version.
     document: Mapped[str | None] = mapped_column(Text, nullable=True)
     digest: Mapped[str] = mapped_column(String(64))
@@ -91,3 +95,251 @@ class DecisionLogRow(Base):
     policy_version: Mapped[int] = mapped_column(Integer)
     latency_us: Mapped[int] = mapped_column(Integer)
     request_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class UsageRow(Base):
+    """Usage the caller's system executed (a teller's cash paid out): the ledger behind cumulative limits."""
+
+    __tablename__ = "usage"
+    __table_args__ = (
+        Index("ix_usage_recorded", "recorded_at"),
+        Index("ix_usage_key", "organisation", "rule", "person", "period"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    organisation: Mapped[str] = mapped_column(String(64))
+    rule: Mapped[str] = mapped_column(String(64))
+    person: Mapped[str] = mapped_column(String(64))
+    period: Mapped[str] = mapped_column(String(16))  # engines.rules.period_key: 2026-07-06, 2026-W28, 2026-07
+    amount: Mapped[float] = mapped_column(Float)
+    used_at: Mapped[dt.datetime] = mapped_column()
+    recorded_at: Mapped[dt.datetime] = mapped_column()
+    decision_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class ApprovalRow(Base):
+    """A request that needed approval, waiting at one level of its approver chain (or decided).
+
+    `revision` grows with every change; each change is a conditional update on it, so two writers
+    (an approver and the escalation scheduler, or two replicas) can never both apply theirs.
+    """
+
+    __tablename__ = "approvals"
+    __table_args__ = (
+        Index("ix_approvals_due", "status", "due_at"),
+        Index("ix_approvals_inbox", "organisation", "status", "post"),
+        Index("ix_approvals_requester", "organisation", "requester"),
+        Index("ix_approvals_decided", "status", "decided_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    organisation: Mapped[str] = mapped_column(String(64))
+    requester: Mapped[str] = mapped_column(String(64))
+    requester_posts: Mapped[str] = mapped_column(Text)  # JSON list: the posts the request was made through
+    resource_type: Mapped[str] = mapped_column(String(64))
+    resource_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    action: Mapped[str] = mapped_column(String(64))
+    request: Mapped[str] = mapped_column(Text)  # JSON: the check as asked (subject, resource, action, context, at)
+    rules: Mapped[str] = mapped_column(Text)  # JSON list: ids of the rules that required approval
+    chain: Mapped[str] = mapped_column(Text)  # JSON list of {post, people}: the approver chain, nearest first
+    level: Mapped[int] = mapped_column(Integer)
+    post: Mapped[str] = mapped_column(String(64))  # the post whose holders may decide now
+    status: Mapped[str] = mapped_column(String(16))  # pending, approved, rejected
+    comment: Mapped[str] = mapped_column(Text)
+    decision_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column()
+    due_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    decision_comment: Mapped[str] = mapped_column(Text)
+    revision: Mapped[int] = mapped_column(Integer)
+
+
+class CaseRow(Base):
+    """A case (complaint, cash not remitted …) assigned to a post and escalated while unresolved."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        Index("ix_cases_due", "status", "due_at"),
+        Index("ix_cases_org_status_post", "organisation", "status", "post"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    organisation: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(500))
+    subject: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    data: Mapped[str] = mapped_column(Text)  # JSON object
+    post: Mapped[str] = mapped_column(String(64))  # assigned to
+    step: Mapped[int] = mapped_column(Integer)  # escalation steps taken
+    status: Mapped[str] = mapped_column(String(16))  # open, escalated, resolved
+    created_at: Mapped[dt.datetime] = mapped_column()
+    due_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)  # next escalation; None: no more timers
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    resolution: Mapped[str] = mapped_column(Text)
+    revision: Mapped[int] = mapped_column(Integer)
+
+
+class WorkflowEventRow(Base):
+    """Every change to a case or an approval, in order. (entity, entity_id, seq) is unique: the event of
+    one revision can be written once only, whichever replica tries."""
+
+    __tablename__ = "workflow_events"
+    __table_args__ = (Index("ux_workflow_events_entity_seq", "entity", "entity_id", "seq", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    entity: Mapped[str] = mapped_column(String(16))  # case, approval
+    entity_id: Mapped[str] = mapped_column(String(40))
+    seq: Mapped[int] = mapped_column(Integer)  # the entity's revision this event made
+    kind: Mapped[str] = mapped_column(String(32))  # opened, requested, escalated, overdue, approved, rejected, resolved
+    at: Mapped[dt.datetime] = mapped_column()
+    from_post: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    to_post: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    actor: Mapped[str] = mapped_column(String(200))  # a person id, or escalation@<host>:<pid>
+    comment: Mapped[str] = mapped_column(Text)
+
+
+class NotificationRow(Base):
+    """The outbox: who must be told what. Written in the transaction of the change it reports."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        Index("ix_notifications_org_time", "organisation", "created_at"),
+        Index("ix_notifications_undelivered", "delivered_at", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    organisation: Mapped[str] = mapped_column(String(64))
+    post: Mapped[str] = mapped_column(String(64))
+    people: Mapped[str] = mapped_column(Text)  # JSON list: who held the post when it was written
+    kind: Mapped[str] = mapped_column(String(32))  # case_opened, case_escalated, approval_requested, obligation …
+    subject_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the case, approval or decision
+    message_zh: Mapped[str] = mapped_column(Text)
+    message_en: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column()
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+
+
+# --- the admin side: console users, their roles, sessions, API tokens, the audit trail, pending changes ---
+
+
+class UserRow(Base):
+    """Someone who may use the admin API or the console. Roles are in `role_grants`."""
+
+    __tablename__ = "users"
+    __table_args__ = (Index("ux_users_username", "username", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)  # argon2id; None: tokens only
+    active: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[dt.datetime] = mapped_column()
+    updated_at: Mapped[dt.datetime] = mapped_column()
+
+
+class RoleGrantRow(Base):
+    """A role a user holds in one organisation (`*`: every organisation; system_admin is always `*`)."""
+
+    __tablename__ = "role_grants"
+    __table_args__ = (Index("ux_role_grants", "user_id", "role", "organisation", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("users.id"))
+    role: Mapped[str] = mapped_column(String(32))
+    organisation: Mapped[str] = mapped_column(String(64))
+    granted_by: Mapped[str] = mapped_column(String(64))
+    granted_at: Mapped[dt.datetime] = mapped_column()
+
+
+class ConsoleSessionRow(Base):
+    """A console login. The cookie carries the token; only its SHA-256 is stored."""
+
+    __tablename__ = "console_sessions"
+    __table_args__ = (Index("ix_console_sessions_expires", "expires_at"),)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("users.id"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column()
+    expires_at: Mapped[dt.datetime] = mapped_column()
+    ip: Mapped[str] = mapped_column(String(64))
+
+
+class ApiTokenRow(Base):
+    """A machine client's bearer token, acting as its user within its scopes. Only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (Index("ux_api_tokens_hash", "token_hash", unique=True),)
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("users.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    scopes: Mapped[str] = mapped_column(String(64))  # comma-separated: decide, read, admin
+    created_at: Mapped[dt.datetime] = mapped_column()
+    expires_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+
+
+class AuditRow(Base):
+    """One entry of the admin audit trail. `hash` is SHA-256 over the entry's canonical content and
+    `prev_hash`, so editing or removing any entry breaks every link after it (`dutyline audit verify`)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_org_at", "organisation", "at"),
+        Index("ix_audit_log_actor_at", "actor", "at"),
+    )
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime] = mapped_column()
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    organisation: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    target: Mapped[str] = mapped_column(String(256))
+    detail: Mapped[str] = mapped_column(Text)  # canonical JSON
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AdminChangeRow(Base):
+    """A policy change that is not applied yet: waiting for a second person (four-eyes on rule packs) or
+    for its time (scheduled). Every transition is a conditional update on `revision`."""
+
+    __tablename__ = "admin_changes"
+    __table_args__ = (
+        Index("ix_admin_changes_due", "status", "effective_at"),
+        Index("ix_admin_changes_org_status", "organisation", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    organisation: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(200))  # org, posts/<id>, rules/<pack> …
+    operation: Mapped[str] = mapped_column(Text)  # JSON: {"method": put|delete, "value": …}
+    base_etag: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    reason: Mapped[str] = mapped_column(String(16))  # four_eyes, scheduled
+    status: Mapped[str] = mapped_column(String(16))  # pending, scheduled, applied, rejected, failed
+    author: Mapped[str] = mapped_column(String(64))
+    comment: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column()
+    effective_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the policy version it became
+    message: Mapped[str] = mapped_column(Text)
+    revision: Mapped[int] = mapped_column(Integer)
+
+
+class OrgSettingRow(Base):
+    """Per-organisation admin settings (kept outside the org document: they govern editing, not decisions)."""
+
+    __tablename__ = "org_settings"
+
+    org_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rules_four_eyes: Mapped[bool] = mapped_column(Boolean)
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[dt.datetime] = mapped_column()

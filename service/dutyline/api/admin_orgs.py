@@ -1,0 +1,434 @@
+"""The admin API for organisations: documents, their entities and rule packs, versions, previews, as-of.
+
+Thin: each handler authenticates (`admin_caller`), asks the admin policy (`access.require`), and hands the
+use case to `services.editing` or `services.versions`. See docs/admin-api.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, delete, get, patch, post, put
+from litestar.datastructures import State
+from litestar.params import Parameter
+
+from dutyline.api.auth import admin_caller, json_response
+from dutyline.api.check import CheckResource, CheckSubject, Text
+from dutyline.api.payloads import WriteOptions, parse_time, read_body, wants_yaml, write_options, yaml_response
+from dutyline.engines.admin_policy import ALL
+from dutyline.engines.decision import Check
+from dutyline.errors import Invalid, Issue, NotFound
+from dutyline.orgmodel.diff import ORG_COLLECTIONS
+from dutyline.orgmodel.windows import instant, zone
+from dutyline.runtime import Runtime
+from dutyline.services.access import Caller
+from dutyline.services.editing import Edit, Method, Written, etag_of
+from dutyline.services.orgs import to_yaml
+from dutyline.services.versions import pack_yaml
+from dutyline.store import history
+from dutyline.store.decision_log import LogFilter
+from dutyline.store.decision_log import query as log_query
+
+Limit = Annotated[int, Parameter(ge=1, le=1000)]
+TAGS = ["admin: organisations"]
+
+
+class PreviewCheck(msgspec.Struct):
+    subject: CheckSubject
+    resource: CheckResource
+    action: Text
+    context: dict[str, Any] | None = None
+    at: str | None = None
+
+
+class PreviewBody(msgspec.Struct):
+    document: dict[str, Any] | None = None
+    checks: list[PreviewCheck] = []
+    at: str | None = None
+
+
+class NewPack(msgspec.Struct):
+    name: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=64)]
+    pack: dict[str, Any]
+
+
+class SettingsBody(msgspec.Struct):
+    rules_four_eyes: bool
+
+
+def _resource(target: str) -> str:
+    return "rule_pack" if target.startswith("rules/") else "org_chart"
+
+
+def _collection(name: str) -> str:
+    if name not in ORG_COLLECTIONS:
+        raise NotFound(f"no such collection {name!r}; there are {', '.join(ORG_COLLECTIONS)} and rules")
+    return name
+
+
+def _written(written: Written, status: int = 200) -> Response[bytes]:
+    headers = {"X-Policy-Version": str(written.version)}
+    if written.etag:
+        headers["ETag"] = written.etag
+    body = {
+        "organisation": written.organisation,
+        "target": written.target,
+        "version": written.version,
+        "changed": written.changed,
+        "etag": written.etag,
+        "value": written.value,
+    }
+    return json_response(body, status, headers)
+
+
+def _checks(runtime: Runtime, org_id: str, raw: list[Any], at: str | None) -> tuple[list[Check], float]:
+    """Preview checks as engine checks, times read in the organisation's zone."""
+    org = runtime.policies.current.get(org_id)
+    tz = zone(org.document.timezone) if org is not None else dt.timezone.utc
+    try:
+        moment = instant(at, tz) if at else time.time()
+        parsed = [msgspec.convert(c, PreviewCheck) if not isinstance(c, PreviewCheck) else c for c in raw]
+        checks = [
+            Check(
+                subject_id=c.subject.id, subject_type=c.subject.type, subject_properties=c.subject.properties,
+                resource_type=c.resource.type, resource_id=c.resource.id, resource_properties=c.resource.properties,
+                action=c.action, context=c.context, at=instant(c.at, tz) if c.at else moment,
+            )
+            for c in parsed
+        ]
+    except msgspec.ValidationError as exc:
+        raise Invalid(f"checks: {exc}", [Issue("<request>", 0, "checks", str(exc))]) from None
+    except ValueError as exc:
+        raise Invalid(f"at: {exc}", [Issue("<request>", 0, "at", "not a date or date-time")]) from None
+    return checks, moment
+
+
+async def _write(
+    request: Request, state: State, org_id: str, target: str | Callable[[Any], tuple[str, Any]], method: Method,
+    status: int = 200,
+) -> Response[bytes]:
+    """One change to an organisation: authorise, then preview, schedule, hold for four-eyes, or apply.
+
+    `target` is the object changed, or (for a create) a function of the body giving it and the value."""
+    runtime, caller = await admin_caller(request, state)
+    resource = "rule_pack" if target is _new_pack or (isinstance(target, str) and target.startswith("rules/")) else "org_chart"
+    runtime.access.require(caller, resource, "write", org_id)
+    body, source = (None, None) if method == "delete" else await read_body(request)
+    if callable(target):
+        target, body = target(body)
+    value, options = write_options(request, body)
+    edit = Edit(target, method, value, source)
+    return await _submit(runtime, caller, org_id, edit, request.headers.get("if-match"), options, status)
+
+
+async def _submit(
+    runtime: Runtime, caller: Caller, org_id: str, edit: Edit, if_match: str | None, options: WriteOptions, status: int
+) -> Response[bytes]:
+    editor = runtime.editor
+    if options.preview:
+        checks, moment = _checks(runtime, org_id, options.checks, options.at)
+        return json_response(await asyncio.to_thread(editor.preview, org_id, edit, checks, moment))
+    if options.effective_at is not None and options.effective_at > dt.datetime.now(dt.timezone.utc):
+        change = await asyncio.to_thread(
+            editor.defer, org_id, edit, if_match, caller.username, options.comment, "scheduled", options.effective_at
+        )
+        return json_response(change, 202)
+    if edit.collection == "rules" and await asyncio.to_thread(editor.four_eyes, org_id):
+        change = await asyncio.to_thread(editor.defer, org_id, edit, if_match, caller.username, options.comment, "four_eyes")
+        return json_response(change, 202)
+    written = await asyncio.to_thread(editor.apply, org_id, edit, if_match, caller.username, options.comment)
+    return _written(written, status)
+
+
+# --- organisations ----------------------------------------------------------------------------------------
+
+
+@get("/admin/orgs", tags=TAGS, summary="Organisations the caller may read")
+async def list_orgs(request: Request, state: State) -> Response[bytes]:
+    runtime, caller = await admin_caller(request, state)
+
+    def rows() -> list[tuple[str, str, str, int, bool]]:
+        with runtime.sessions() as session:
+            return history.organisations(session)
+
+    items = [
+        {"id": org_id, "name": {"zh": zh, "en": en}, "version": version}
+        for org_id, zh, en, version, deleted in await asyncio.to_thread(rows)
+        if not deleted and runtime.access.allowed(caller, "organisation", "read", org_id)
+    ]
+    return json_response({"items": items})
+
+
+@post("/admin/orgs", tags=TAGS, summary="Create an organisation (JSON or YAML document)", status_code=201)
+async def create_org(request: Request, state: State) -> Response[bytes]:
+    runtime, caller = await admin_caller(request, state)
+    runtime.access.require(caller, "organisation", "create", ALL)
+    body, source = await read_body(request)
+    data, options = write_options(request, body)
+    written = await asyncio.to_thread(runtime.editor.create_org, data, caller.username, options.comment, source)
+    runtime.access.refresh()
+    return _written(written, 201)
+
+
+@get("/admin/orgs/{org_id:str}", tags=TAGS, summary="The whole document (Accept: application/yaml for YAML)")
+async def get_org(request: Request, state: State, org_id: str) -> Response[bytes]:
+    runtime, caller = await admin_caller(request, state)
+    runtime.access.require(caller, "org_chart", "read", org_id)
+    document, version, etag = await asyncio.to_thread(runtime.editor.document, org_id)
+    headers = {"ETag": etag, "X-Policy-Version": str(version)}
+    if wants_yaml(request):
+        return yaml_response(to_yaml(document), headers=headers)
+    return json_response({"organisation": org_id, "version": version, "etag": etag, "document": msgspec.to_builtins(document)}, headers=headers)
+
+
+@get("/admin/orgs/{org_id:str}/export", tags=TAGS, summary="The document as a YAML file (what `dutyline export` writes)")
+async def export_org(request: Request, state: State, org_id: str) -> Response[bytes]:
+    runtime, caller = await admin_caller(request, state)
+    runtime.access.require(caller, "org_chart", "read", org_id)
+    document, version, etag = await asyncio.to_thread(runtime.editor.document, org_id)
+    return yaml_response(to_yaml(document), f"{org_id}.yaml", {"ETag": etag, "X-Policy-Version": str(version)})
+
+
+@put("/admin/orgs/{org_id:str}", tags=TAGS, summary="Replace the whole document (JSON, or YAML: an import); If-Match")
+async def put_org(request: Request, state: State, org_id: str) -> Response[bytes]:
+    return await _write(request, state, org_id, "org", "put")
+
+
+@delete("/admin/orgs/{org_id:str}", tags=TAGS, summary="Delete an organisation (its history stays); If-Match", status_code=200)
+async def delete_org(request: Request, state: State, org_id: str) -> Response[bytes]:
+    runtime, caller = await admin_caller(request, state)
+    runtime.access.require(caller, "organisation", "delete", org_id)
+    _, options = write_options(request, None)
+    return await _submit(runtime, caller, org_id, Edit("org", "delete"), request.headers.get("if-match"), options, 200)
+
+
+@get("/admin/orgs/{org_id:str}/settings", tags=TAGS, summary="The organisation's admin settings")
+async def get_settings(request: Request, state: State, org_id: str) -> Response[bytes]:
+    runtime, caller = await admin_caller(request, state)
+    runtime.access.require(caller, "organisation", "read", org_id)
+    await asyncio.to_thread(runtime.editor.document, org_id)
+    return json_response({"organisation": org_id, "rules_four_eyes": await asyncio.to_thread(runtime.editor.four_eyes, org_id)})
+
+
+@put("/admin/orgs/{org_id:str}/settings", tags=TAGS, summary="Change the organisation's admin settings (system admin)")
+async def put_settings(request: Request, state: State, org_id: str) -> Response[bytes]:
+    runtime, caller = await admin_caller(request, state)
+    runtime.access.require(caller, "organisation", "configure", org_id)
+    body, _ = await read_body(request)
+    try:
+        wanted = msgspec.convert(body, SettingsBody)
+    except msgspec.ValidationError as exc:
+        raise Invalid(str(exc), [Issue("<request>", 0, "rules_four_eyes", str(exc))]) from None
+    await asyncio.to_thread(runtime.editor.set_four_eyes, org_id, wanted.rules_four_eyes, caller.username)
+    return json_response({"organisation": org_id, "rules_four_eyes": await asyncio.to_thread(runtime.editor.four_eyes, org_id)})
+
+
+# --- entities: departments, posts, people, resources, groups, separation_of_duties -------------------------
+
+
+@get("/admin/orgs/{org_id:str}/{collection:str}", tags=TAGS, summary="All entities of one kind, with their ETags")
+async def list_entities(request: Request, state: State, org_id: str, collection: str) -> Response[bytes]:
+    runtime, caller = await admin_caller(request, state)
+    runtime.access.require(caller, "org_chart", "read", org_id)
+    items, version = await asyncio.to_thread(runtime.editor.collection, org_id, _collection(collection))
+    return json_response(
+        {"organisation": org_id, "version": version, "items": items, "etags": {i["id"]: etag_of(i) for i in items}}
+    )
+
+
+@post("/admin/orgs/{org_id:str}/{collection:str}", tags=TAGS, summary="Create an entity (409 if its id exists)", status_code=201)
+async def create_entity(request: Request, state: State, org_id: str, collection: str) -> Response[bytes]:
+    _collection(collection)
+
+    def new_entity(body: Any) -> tuple[str, Any]:
+        ident = body.get("id") if isinstance(body, dict) else None
+        if not isinstance(ident, str) or not ident:
+            raise Invalid("id: required", [Issue("<request>", 0, "id", "required: the new entity's id")])
+        return f"{collection}/{ident}", body
+
+    return await _write(request, state, org_id, new_entity, "create", 201)
+
+
+@get("/admin/orgs/{org_id:str}/{collection:str}/{ident:str}", tags=TAGS, summary="One entity, with its ETag")
+async def get_entity(request: Request, state: State, org_id: str, collection: str, ident: str) -> Response[bytes]:
+    runtime, caller = await admin_caller(request, state)
+    runtime.access.require(caller, "org_chart", "read", org_id)
+    value, etag, version = await asyncio.to_thread(runtime.editor.current, org_id, f"{_collection(collection)}/{ident}")
+    return json_response(value, headers={"ETag": etag or "", "X-Policy-Version": str(version)})
+
+
+@put("/admin/orgs/{org_id:str}/{collection:str}/{ident:str}", tags=TAGS, summary="Replace an entity; If-Match")
+async def put_entity(request: Request, state: State, org_id: str, collection: str, ident: str) -> Response[bytes]:
+    return await _write(request, state, org_id, f"{_collection(collection)}/{ident}", "put")
+
+
+@patch("/admin/orgs/{org_id:str}/{collection:str}/{ident:str}", tags=TAGS, summary="Change an entity (JSON Merge Patch); If-Match")
+async def patch_entity(request: Request, state: State, org_id: str, collection: str, ident: str) -> Response[bytes]:
+    return await _write(request, state, org_id, f"{_collection(collection)}/{ident}", "patch")
+
+
+@delete("/admin/orgs/{org_id:str}/{collection:str}/{ident:str}", tags=TAGS, summary="Delete an entity; If-Match", status_code=200)
+async def delete_entity(request: Request, state: State, org_id: str, collection: str, ident: str) -> Response[bytes]:
+    return await _write(request, state, org_id, f"{_collection(collection)}/{ident}", "delete")
+
+
+# --- rule packs ---------------------------------------------------------------------------------------------
+
+
+@get("/admin/orgs/{org_id:str}/rules", tags=TAGS, summary="The organisation's rule packs, with their ETags")
+async def list_packs(request: Request, state: State, org_id: str) -> Response[bytes]:
+    runtime, caller = await admin_caller(request, state)
+    runtime.access.require(caller, "rule_pack", "read", org_id)
+    return json_response({"organisation": org_id, "items": await asyncio.to_thread(runtime.editor.packs, org_id)})
+
+
+def _new_pack(body: Any) -> tuple[str, Any]:
+    """A create's body, {name, pack, comment?}: the target and the pack with the write's options beside it."""
+    fields = body if isinstance(body, dict) else {}
+    try:
+        new = msgspec.convert({"name": fields.get("name"), "pack": fields.get("pack")}, NewPack)
+    except msgspec.ValidationError as exc:
+        where = "name" if "$.name" in str(exc) else "pack"
+        raise Invalid(f"{where}: {exc}", [Issue("<request>", 0, where, str(exc))]) from None
+    return f"rules/{new.name}", {**new.pack, **{k: v for k, v in fields.items() if k not in ("name", "pack")}}
+
+
+@post("/admin/orgs/{org_id:str}/rules", tags=TAGS, summary="Create a rule pack: {name, pack} (409 if it exists)", status_code=201)
+async def create_pack(request: Request, state: State, org_id: str) -> Response[bytes]:
+    return await _write(request, state, org_id, _new_pack, "create", 201)
+
+
+@get("/admin/orgs/{org_id:str}/rules/{name:str}", tags=TAGS, summary="One rule pack, with its ETag (Accept: application/yaml)")
+async def get_pack(request: Request, state: State, org_id: str, name: str) -> Response[bytes]:
+    runtime, caller = await admin_caller(request, state)
+    runtime.access.require(caller, "rule_pack", "read", org_id)
+    value, etag, version = await asyncio.to_thread(runtime.editor.current, org_id, f"rules/{name}")
+    headers = {"ETag": etag or "", "X-Policy-Version": str(version)}
+    if wants_yaml(request):
+        return yaml_response(pack_yaml(value), headers=headers)
+    return json_response(value, headers=headers)
+
+
+@put("/admin/orgs/{org_id:str}/rules/{name:str}", tags=TAGS, summary="Replace a rule pack (JSON or YAML); If-Match")
+async def put_pack(request: Request, state: State, org_id: str, name: str) -> Response[bytes]:
+    return await _write(request, state, org_id, f"rules/{name}", "put")
+
+
+@patch("/admin/orgs/{org_id:str}/rules/{name:str}", tags=TAGS, summary="Change a rule pack (JSON Merge Patch); If-Match")
+async def patch_pack(request: Request, state: State, org_id: str, name: str) -> Response[bytes]:
+    return await _write(request, state, org_id, f"rules/{name}", "patch")
+
+
+@delete("/admin/orgs/{org_id:str}/rules/{name:str}", tags=TAGS, summary="Delete a rule pack; If-Match", status_code=200)
+async def delete_pack(request: Request, state: State, org_id: str, name: str) -> Response[bytes]:
+    return await _write(request, state, org_id, f"rules/{name}", "delete")
+
+
+# --- history, point in time, preview ----------------------------------------------------------------------
+
+
+@get("/admin/orgs/{org_id:str}/versions", tags=TAGS, summary="Versions of the document and its rule packs, newest first")
+async def list_versions(
+    request: Request, state: State, org_id: str, limit: Limit = 100, before: int | None = None
+) -> Response[bytes]:
+    runtime, caller = await admin_caller(request, state)
+    runtime.access.require(caller, "org_chart", "read", org_id)
+    items = await asyncio.to_thread(runtime.versions.list, org_id, limit, before)
+    next_before = items[-1]["version"] if len(items) == limit else None
+    return json_response({"organisation": org_id, "items": items, "next_before": next_before})
+
+
+@get("/admin/orgs/{org_id:str}/versions/{number:int}", tags=TAGS, summary="One version, with its document")
+async def get_version(request: Request, state: State, org_id: str, number: int) -> Response[bytes]:
+    runtime, caller = await admin_caller(request, state)
+    runtime.access.require(caller, "org_chart", "read", org_id)
+    return json_response(await asyncio.to_thread(runtime.versions.get, org_id, number))
+
+
+@get("/admin/orgs/{org_id:str}/versions/{number:int}/diff", tags=TAGS, summary="What a version changed: unified diff and summary")
+async def diff_version(request: Request, state: State, org_id: str, number: int) -> Response[bytes]:
+    runtime, caller = await admin_caller(request, state)
+    runtime.access.require(caller, "org_chart", "read", org_id)
+    return json_response(await asyncio.to_thread(runtime.versions.diff, org_id, number))
+
+
+@post("/admin/orgs/{org_id:str}/versions/{number:int}/restore", tags=TAGS, summary="A new version equal to this one", status_code=200)
+async def restore_version(request: Request, state: State, org_id: str, number: int) -> Response[bytes]:
+    runtime, caller = await admin_caller(request, state)
+    runtime.access.require(caller, "org_chart", "read", org_id)
+    edit = await asyncio.to_thread(runtime.versions.restore_edit, org_id, number)
+    runtime.access.require(caller, _resource(edit.target), "write", org_id)
+    body = None
+    if (await request.body()).strip():
+        body, _ = await read_body(request)
+    _, options = write_options(request, body)
+    if not options.comment:
+        options.comment = f"restore version {number}"
+    if_match = request.headers.get("if-match") or "*"  # a restore replaces whatever is there unless told otherwise
+    return await _submit(runtime, caller, org_id, edit, if_match, options, 200)
+
+
+@get("/admin/orgs/{org_id:str}/as-of", tags=TAGS, summary="The document in force at a moment")
+async def as_of(
+    request: Request, state: State, org_id: str, at: Annotated[str, Parameter(description="ISO date-time (UTC without an offset)")]
+) -> Response[bytes]:
+    runtime, caller = await admin_caller(request, state)
+    runtime.access.require(caller, "org_chart", "read", org_id)
+    return json_response(await asyncio.to_thread(runtime.versions.as_of, org_id, parse_time("at", at)))
+
+
+@post("/admin/orgs/{org_id:str}/preview", tags=TAGS, summary="What a proposed document would change (nothing stored)", status_code=200)
+async def preview(request: Request, state: State, org_id: str) -> Response[bytes]:
+    runtime, caller = await admin_caller(request, state)
+    runtime.access.require(caller, "org_chart", "read", org_id)
+    body, _ = await read_body(request)
+    try:
+        wanted = msgspec.convert(body, PreviewBody)
+    except msgspec.ValidationError as exc:
+        raise Invalid(str(exc), [Issue("<request>", 0, "", str(exc))]) from None
+    edit = Edit("org", "delete") if wanted.document is None else Edit("org", "put", wanted.document)
+    checks, moment = _checks(runtime, org_id, list(wanted.checks), wanted.at)
+    return json_response(await asyncio.to_thread(runtime.editor.preview, org_id, edit, checks, moment))
+
+
+@get("/admin/orgs/{org_id:str}/decisions", tags=TAGS, summary="The organisation's decision log, newest first (auditors)")
+async def org_decisions(
+    request: Request, state: State, org_id: str, limit: Limit = 100, page_token: str | None = None,
+    since: str | None = None, until: str | None = None, subject: str | None = None,
+) -> Response[bytes]:
+    runtime, caller = await admin_caller(request, state)
+    runtime.access.require(caller, "decision_log", "read", org_id)
+    where = LogFilter(
+        organisation=org_id, subject=subject, since=parse_time("since", since) if since else None,
+        until=parse_time("until", until) if until else None,
+    )
+
+    def read() -> dict[str, Any]:
+        with runtime.sessions() as session:
+            rows, next_token = log_query(session, where, limit, page_token)
+        return {
+            "items": [
+                {
+                    "decision_id": r.id, "decided_at": r.decided_at.isoformat(), "subject": r.subject,
+                    "resource_type": r.resource_type, "resource_id": r.resource_id, "action": r.action,
+                    "decision": r.outcome, "code": r.code, "policy_version": r.policy_version,
+                }
+                for r in rows
+            ],
+            "next_token": next_token,
+        }
+
+    return json_response(await asyncio.to_thread(read))
+
+
+ROUTES = [
+    list_orgs, create_org, get_org, export_org, put_org, delete_org, get_settings, put_settings,
+    list_packs, create_pack, get_pack, put_pack, patch_pack, delete_pack,
+    list_versions, get_version, diff_version, restore_version, as_of, preview, org_decisions,
+    list_entities, create_entity, get_entity, put_entity, patch_entity, delete_entity,
+]

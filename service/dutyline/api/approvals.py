@@ -1,0 +1,95 @@
+"""Approvals over HTTP: open one for a request that needs approval, the approver's inbox, approve, reject."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.datastructures import State
+from litestar.params import Parameter
+
+from dutyline.api.body import read_json
+from dutyline.api.check import CheckRequest, CheckResource, CheckSubject, Text, question_of, result_of
+from dutyline.api.middleware import request_id_of
+from dutyline.runtime import Runtime
+from dutyline.services.approvals import NotApprovable
+
+_ENCODE = msgspec.json.Encoder()
+Comment = Annotated[str, msgspec.Meta(max_length=4000)]
+
+
+class ApprovalBody(msgspec.Struct):
+    """The check that needs approval, as /v1/check takes it, and why the requester asks."""
+
+    organisation: Text
+    subject: CheckSubject
+    resource: CheckResource
+    action: Text
+    at: str | None = None
+    context: dict[str, Any] | None = None
+    comment: Comment = ""
+
+
+class DecideBody(msgspec.Struct):
+    person: Text
+    comment: Comment = ""
+
+
+def _json(payload: Any, status: int = 200) -> Response[bytes]:
+    return Response(_ENCODE.encode(payload), media_type="application/json", status_code=status)
+
+
+@post("/v1/approvals", status_code=201, tags=["approvals"], summary="Open an approval for a request that needs one")
+async def open_approval(request: Request, state: State) -> Response[bytes]:
+    runtime: Runtime = state.runtime
+    body = await read_json(request, ApprovalBody)
+    check = CheckRequest(
+        organisation=body.organisation, subject=body.subject, resource=body.resource, action=body.action, at=body.at,
+        context=body.context,
+    )
+    answer = runtime.decisions.answer(question_of(runtime, check, request_id_of(request.scope)))
+    asked = msgspec.to_builtins(check)
+    asked = {k: asked[k] for k in ("subject", "resource", "action", "at", "context") if k in asked}
+    try:
+        approval = await asyncio.to_thread(runtime.approvals.open, answer, asked, body.comment)
+    except NotApprovable as exc:
+        return _json({"status": 409, "error": "conflict", "message": str(exc), "decision": result_of(exc.answer)}, 409)
+    return _json(approval, 201)
+
+
+@get("/v1/approvals", tags=["approvals"], summary="Approvals; with approver=, that person's inbox", sync_to_thread=True)
+def list_approvals(
+    state: State,
+    organisation: str | None = None,
+    approver: Annotated[str | None, Parameter(description="A person: approvals waiting at a post they hold now")] = None,
+    status: Annotated[str | None, Parameter(description="pending, approved or rejected")] = None,
+    requester: str | None = None,
+    limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+) -> Response[bytes]:
+    runtime: Runtime = state.runtime
+    return _json({"items": runtime.approvals.list(organisation, approver, status, requester, limit)})
+
+
+@get("/v1/approvals/{approval_id:str}", tags=["approvals"], summary="One approval with its history", sync_to_thread=True)
+def get_approval(state: State, approval_id: str) -> Response[bytes]:
+    runtime: Runtime = state.runtime
+    return _json(runtime.approvals.get(approval_id))
+
+
+@post("/v1/approvals/{approval_id:str}/approve", status_code=200, tags=["approvals"], summary="Approve (an eligible approver only)")
+async def approve(request: Request, state: State, approval_id: str) -> Response[bytes]:
+    runtime: Runtime = state.runtime
+    body = await read_json(request, DecideBody)
+    return _json(await asyncio.to_thread(runtime.approvals.decide, approval_id, body.person, True, body.comment))
+
+
+@post("/v1/approvals/{approval_id:str}/reject", status_code=200, tags=["approvals"], summary="Reject (an eligible approver only)")
+async def reject(request: Request, state: State, approval_id: str) -> Response[bytes]:
+    runtime: Runtime = state.runtime
+    body = await read_json(request, DecideBody)
+    return _json(await asyncio.to_thread(runtime.approvals.decide, approval_id, body.person, False, body.comment))
+
+
+ROUTES = [open_approval, list_approvals, get_approval, approve, reject]

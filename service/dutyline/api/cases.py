@@ -1,0 +1,100 @@
+"""Cases over HTTP: open, list, read with history, resolve; and the notification outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.datastructures import State
+from litestar.params import Parameter
+
+from dutyline.api.body import read_json
+from dutyline.api.check import Text
+from dutyline.errors import Invalid, Issue
+from dutyline.runtime import Runtime
+from dutyline.services.notifications import view as notification_view
+from dutyline.store import outbox
+
+_ENCODE = msgspec.json.Encoder()
+Comment = Annotated[str, msgspec.Meta(max_length=4000)]
+
+
+class CaseBody(msgspec.Struct):
+    organisation: Text
+    type: Text
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+    subject: Text | None = None
+    data: dict[str, Any] = {}
+
+
+class ResolveBody(msgspec.Struct):
+    person: Text
+    comment: Comment = ""
+
+
+def _json(payload: Any, status: int = 200) -> Response[bytes]:
+    return Response(_ENCODE.encode(payload), media_type="application/json", status_code=status)
+
+
+@post("/v1/cases", status_code=201, tags=["cases"], summary="Open a case, assigned to its type's owner post")
+async def open_case(request: Request, state: State) -> Response[bytes]:
+    runtime: Runtime = state.runtime
+    body = await read_json(request, CaseBody)
+    case = await asyncio.to_thread(runtime.cases.open, body.organisation, body.type, body.title, body.subject, body.data)
+    return _json(case, 201)
+
+
+@get("/v1/cases", tags=["cases"], summary="Cases, newest first", sync_to_thread=True)
+def list_cases(
+    state: State,
+    organisation: str | None = None,
+    status: Annotated[str | None, Parameter(description="open, escalated or resolved")] = None,
+    post: Annotated[str | None, Parameter(description="Cases assigned to this post now")] = None,
+    limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+) -> Response[bytes]:
+    runtime: Runtime = state.runtime
+    return _json({"items": runtime.cases.list(organisation, status, post, limit)})
+
+
+@get("/v1/cases/{case_id:str}", tags=["cases"], summary="One case with its event history", sync_to_thread=True)
+def get_case(state: State, case_id: str) -> Response[bytes]:
+    runtime: Runtime = state.runtime
+    return _json(runtime.cases.get(case_id))
+
+
+@post("/v1/cases/{case_id:str}/resolve", status_code=200, tags=["cases"], summary="Resolve a case")
+async def resolve_case(request: Request, state: State, case_id: str) -> Response[bytes]:
+    runtime: Runtime = state.runtime
+    body = await read_json(request, ResolveBody)
+    return _json(await asyncio.to_thread(runtime.cases.resolve, case_id, body.person, body.comment))
+
+
+@get("/v1/notifications", tags=["cases"], summary="The notification outbox, oldest first", sync_to_thread=True)
+def notifications(
+    state: State,
+    organisation: str | None = None,
+    post: str | None = None,
+    since: Annotated[str | None, Parameter(description="ISO date-time, inclusive")] = None,
+    after_id: Annotated[int | None, Parameter(description="Only notifications after this id (paging)")] = None,
+    limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+) -> Response[bytes]:
+    runtime: Runtime = state.runtime
+    with runtime.sessions() as session:
+        rows = outbox.query(session, organisation, post, _time("since", since), after_id, limit)
+    return _json({"items": [notification_view(r) for r in rows]})
+
+
+def _time(name: str, value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise Invalid(f"{name}: {value!r} is not an ISO date-time", [Issue("<request>", 0, name, "not a date-time")]) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+ROUTES = [open_case, list_cases, get_case, resolve_case, notifications]

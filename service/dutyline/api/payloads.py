@@ -1,0 +1,105 @@
+"""Admin request bodies: JSON or YAML documents, and the options a write carries beside its value
+(comment, preview, effective time, checks)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any
+
+from litestar import Request, Response
+
+from dutyline.errors import Invalid, Issue
+from dutyline.orgmodel.source import SourceMap, load_yaml
+
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+REQUEST = "<request>"
+
+
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def read_body(request: Request) -> tuple[Any, SourceMap | None]:
+    """The body as plain data, and for YAML its source map (so that errors name lines); 400 if neither."""
+    kind = media_type(request)
+    raw = await request.body()
+    if kind in YAML_TYPES:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise Invalid("the body is not UTF-8", [Issue(REQUEST, 0, "", f"not UTF-8 text: {exc.reason}")]) from None
+        data, source = load_yaml(text, REQUEST)
+        return data, source
+    if kind != "application/json":
+        raise Invalid(
+            f"Content-Type must be application/json or application/yaml, not {kind or 'missing'}",
+            [Issue(REQUEST, 0, "Content-Type", "must be application/json or application/yaml")],
+        )
+    try:
+        return json.loads(raw or b"null"), None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Invalid(f"malformed JSON: {exc}", [Issue(REQUEST, 0, "", f"malformed JSON: {exc}")]) from None
+
+
+def wants_yaml(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return any(t in accept for t in YAML_TYPES) or request.query_params.get("format") == "yaml"
+
+
+def yaml_response(text: str, filename: str | None = None, headers: dict[str, str] | None = None) -> Response[bytes]:
+    extra = dict(headers or {})
+    if filename:
+        extra["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return Response(text.encode(), media_type="application/yaml; charset=utf-8", headers=extra)
+
+
+@dataclass(slots=True)
+class WriteOptions:
+    """What a write says besides the new value."""
+
+    comment: str = ""
+    preview: bool = False
+    effective_at: dt.datetime | None = None
+    checks: list[Any] = field(default_factory=list)
+    at: str | None = None
+
+
+
+def write_options(request: Request, body: Any) -> tuple[Any, WriteOptions]:
+    """Take the options out of a write: the `X-Change-Comment` and `X-Effective-At` headers, `?preview=true`,
+    or `comment`, `preview`, `effective_at` (and, with preview, `checks` and `at`) in a JSON object body.
+    Returns the body without them."""
+    options = WriteOptions()
+    header = request.headers.get("x-change-comment")
+    if header:
+        options.comment = urllib.parse.unquote(header)
+    options.preview = request.query_params.get("preview", "").lower() in ("1", "true", "yes")
+    effective = request.headers.get("x-effective-at")
+    if isinstance(body, dict):
+        body = dict(body)
+        if isinstance(body.get("comment"), str):
+            options.comment = body.pop("comment")
+        if "preview" in body:
+            options.preview = body.pop("preview") is True or options.preview
+        if "effective_at" in body:
+            effective = body.pop("effective_at")
+        if options.preview:
+            options.checks = body.pop("checks", None) or []
+            options.at = body.pop("at", None)
+    if len(options.comment) > 4000:
+        raise Invalid("comment: at most 4000 characters", [Issue(REQUEST, 0, "comment", "at most 4000 characters")])
+    if effective:
+        options.effective_at = parse_time("effective_at", str(effective))
+    return body, options
+
+
+def parse_time(name: str, value: str) -> dt.datetime:
+    """An ISO date-time (UTC when it has no offset)."""
+    try:
+        moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise Invalid(f"{name}: {value!r} is not an ISO date-time", [Issue(REQUEST, 0, name, "not a date-time")]) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)

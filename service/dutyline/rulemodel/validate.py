@@ -1,0 +1,159 @@
+"""Checking rule packs: structure, and every reference against the organisation they govern."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import jsonschema
+import msgspec
+
+from dutyline.errors import Invalid, Issue
+from dutyline.expressions import ExpressionError, parse
+from dutyline.orgmodel.document import Organisation
+from dutyline.orgmodel.source import Path, SourceMap
+from dutyline.rulemodel import document as rm
+
+
+@cache
+def _validator() -> jsonschema.protocols.Validator:
+    return jsonschema.Draft202012Validator(rm.schema())
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedPack:
+    pack: rm.RulePack
+    source: SourceMap
+    warnings: tuple[Issue, ...]
+
+
+# Lets validation ask whether a condition can run in the rules engine without importing it here.
+ConditionCheck = Callable[[Any], None]
+
+
+def check_pack(data: Any, source: SourceMap, org: Organisation | None, engine_check: ConditionCheck | None = None) -> ParsedPack:
+    """Validate a loaded rule pack; with `org`, also every post, resource and action it names."""
+    structural = []
+    for error in _validator().iter_errors(data):
+        path: Path = tuple(error.absolute_path)
+        message = error.message
+        if error.validator == "additionalProperties":
+            message = message.replace("Additional properties are not allowed", "unknown key")
+        structural.append(source.issue(path, message))
+    if structural:
+        structural.sort(key=lambda i: (i.line, i.path))
+        raise Invalid(f"{source.file}: {len(structural)} error(s)", structural)
+    try:
+        pack = msgspec.convert(data, rm.RulePack)
+    except msgspec.ValidationError as exc:
+        raise Invalid(str(exc), [source.issue((), str(exc))]) from None
+    issues = sorted(_semantic(pack, source, org, engine_check), key=lambda i: (i.line, i.path, i.message))
+    errors = [i for i in issues if i.severity == "error"]
+    if errors:
+        raise Invalid(f"{source.file}: {len(errors)} error(s)", errors)
+    return ParsedPack(pack, source, tuple(issues))
+
+
+def pack_from_json(payload: bytes | str | dict, org: Organisation | None, engine_check: ConditionCheck | None = None) -> ParsedPack:
+    data = json.loads(payload) if isinstance(payload, (bytes, str)) else payload
+    return check_pack(data, SourceMap("<request>"), org, engine_check)
+
+
+def _semantic(pack: rm.RulePack, src: SourceMap, org: Organisation | None, engine_check: ConditionCheck | None) -> Iterator[Issue]:
+    seen: dict[str, int] = {}
+    for i, rule in enumerate(pack.rules):
+        if rule.id in seen:
+            yield src.issue(("rules", i, "id"), f"duplicate rule id {rule.id!r} (first on line {src.line(('rules', seen[rule.id]))})")
+        seen.setdefault(rule.id, i)
+        for field, text in _expressions(rule):
+            try:
+                expression = parse(text)
+            except ExpressionError as exc:
+                yield src.issue(("rules", i, field), f"{field}: {exc}")
+                continue
+            if engine_check is not None:
+                try:
+                    engine_check(expression)
+                except ExpressionError as exc:
+                    yield src.issue(("rules", i, field), f"{field}: {exc}")
+    case_ids: set[str] = set()
+    for i, case_type in enumerate(pack.case_types):
+        if case_type.id in case_ids:
+            yield src.issue(("case_types", i, "id"), f"duplicate case type id {case_type.id!r}")
+        case_ids.add(case_type.id)
+    if org is None:
+        yield src.issue(("org",), f"no organisation {pack.org!r} to check this pack against")
+        return
+    if org.id != pack.org:
+        yield src.issue(("org",), f"pack is for {pack.org!r}, checked against {org.id!r}")
+    yield from _references(pack, src, org)
+
+
+def _expressions(rule: rm.Rule) -> Iterator[tuple[str, str]]:
+    for field in ("when", "require"):
+        value = getattr(rule, field, None)
+        if isinstance(value, str):
+            yield field, value
+
+
+def _references(pack: rm.RulePack, src: SourceMap, org: Organisation) -> Iterator[Issue]:
+    posts = {p.id for p in org.posts}
+    actions = {r.id: set(r.actions) for r in org.catalogue.resources}
+    groups = {g.id: g.members for g in org.catalogue.groups}
+
+    def actions_of(ref: str, seen: frozenset[str] = frozenset()) -> set[str] | None:
+        if ref in actions:
+            return actions[ref]
+        if ref not in groups or ref in seen:
+            return None
+        out: set[str] = set()
+        for member in groups[ref]:
+            out |= actions_of(member, seen | {ref}) or set()
+        return out
+
+    def post(path: Path, ident: str | None) -> Iterator[Issue]:
+        if ident is not None and ident not in posts:
+            yield src.issue(path, f"unknown post {ident!r} in {org.id!r}")
+
+    for i, rule in enumerate(pack.rules):
+        here = ("rules", i)
+        available: set[str] = set()
+        for j, resource in enumerate(rule.applies_to.resources):
+            found = actions_of(resource)
+            if found is None:
+                yield src.issue((*here, "applies_to", "resources", j), f"unknown resource or group {resource!r}")
+            else:
+                available |= found
+        if rule.applies_to.actions != "*":
+            for j, action in enumerate(rule.applies_to.actions):
+                if available and action not in available:
+                    yield src.issue(
+                        (*here, "applies_to", "actions", j),
+                        f"action {action!r} is not in the catalogue for {', '.join(rule.applies_to.resources)}",
+                    )
+        for j, ident in enumerate(rule.applies_to.posts):
+            yield from post((*here, "applies_to", "posts", j), ident)
+        if isinstance(rule, rm.Limit):
+            for ident in rule.limits:
+                yield from post((*here, "limits", ident), ident)
+        if isinstance(rule, rm.DualControl):
+            for j, ident in enumerate(rule.posts):
+                yield from post((*here, "posts", j), ident)
+        if isinstance(rule, (rm.Requirement, rm.ConditionRule)):
+            yield from post((*here, "approver"), rule.approver)
+        if isinstance(rule, rm.Notification):
+            for j, target in enumerate(rule.notify):
+                if target not in ("superior", "department_heads", "leadership"):
+                    yield from post((*here, "notify", j), target)
+        if isinstance(rule, rm.TimeWindow):
+            for j, window in enumerate(rule.windows):
+                if window.end <= window.start:
+                    yield src.issue((*here, "windows", j), f"window ends ({window.end}) before it starts ({window.start})")
+    for i, case_type in enumerate(pack.case_types):
+        yield from post(("case_types", i, "owner"), case_type.owner)
+        for j, step in enumerate(case_type.steps):
+            if step.to != "superior":
+                yield from post(("case_types", i, "steps", j, "to"), step.to)

@@ -1,0 +1,438 @@
+"""Who is calling the admin API, and may they: users, console sessions, API tokens, login throttling, and
+the admin policy (`engines.admin_policy`) compiled from the users' role grants and kept in memory.
+
+Secrets (session tokens, API tokens) are random, shown once, and stored as SHA-256; passwords as argon2id.
+Every login, logout, user change and token issued is written to the audit trail in the same transaction.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import functools
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from dutyline.engines.admin_policy import ALL, ORG_ID, ROLES, AdminPolicy, Member, compile_admin
+from dutyline.errors import Conflict, Forbidden, Invalid, Issue, NotFound, TooManyRequests, Unauthenticated
+from dutyline.store import access as store
+from dutyline.store import audit
+
+USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+ORG_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+SCOPES = ("decide", "read", "admin")
+MIN_PASSWORD = 8
+_hasher = PasswordHasher()
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return _hasher.hash("not a password anyone has")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def sha256(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """An authenticated caller of the admin API.
+
+    `scope` is what the policy sees as `context.scope`: `session` (console login), or the token's
+    strongest scope, `admin`, `read` or `decide`.
+    """
+
+    user_id: int
+    username: str
+    scope: str
+    csrf_token: str | None = None  # console sessions only
+    token_id: str | None = None  # API tokens only
+    session_expires: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    token: str
+    csrf_token: str
+    expires_at: dt.datetime
+    caller: Caller
+
+
+class LoginThrottle:
+    """Failed logins per (username, address) in a sliding window; in memory, per process."""
+
+    def __init__(self, attempts: int, window: float) -> None:
+        self._attempts = attempts
+        self._window = window
+        self._failures: dict[tuple[str, str], collections.deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, key: tuple[str, str], now: float) -> None:
+        with self._lock:
+            recent = self._recent(key, now)
+            if recent is not None and len(recent) >= self._attempts:
+                retry = max(1, int(recent[0] + self._window - now + 0.999))
+                raise TooManyRequests(f"too many failed logins; try again in {retry} s", retry)
+
+    def failed(self, key: tuple[str, str], now: float) -> None:
+        with self._lock:
+            if len(self._failures) > 100_000:  # bound memory under a spray of usernames
+                self._failures = {k: v for k, v in self._failures.items() if v and v[-1] > now - self._window}
+            self._failures.setdefault(key, collections.deque()).append(now)
+
+    def succeeded(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            self._failures.pop(key, None)
+
+    def _recent(self, key: tuple[str, str], now: float) -> collections.deque[float] | None:
+        recent = self._failures.get(key)
+        while recent and recent[0] <= now - self._window:
+            recent.popleft()
+        return recent
+
+
+@dataclass(slots=True)
+class _TokenCache:
+    """Decision endpoints check bearer tokens without a database read per request: answers are kept a few seconds."""
+
+    ttl: float = 5.0
+    entries: dict[str, tuple[float, bool]] = field(default_factory=dict)
+
+
+class AccessService:
+    def __init__(
+        self, sessions: sessionmaker[Session], session_ttl: float = 8 * 3600.0, login_attempts: int = 5, login_window: float = 60.0
+    ) -> None:
+        self._sessions = sessions
+        self._ttl = dt.timedelta(seconds=session_ttl)
+        self.throttle = LoginThrottle(login_attempts, login_window)
+        self._lock = threading.Lock()
+        self._fingerprint = ""
+        self.policy: AdminPolicy = compile_admin([])
+        self._tokens = _TokenCache()
+
+    # --- the admin policy -------------------------------------------------------------------------------
+
+    def refresh(self) -> AdminPolicy:
+        """Recompile the admin policy if users or grants changed (here or in another replica)."""
+        with self._sessions() as session:
+            rows = store.access_rows(session)
+        fingerprint = hashlib.sha256(repr(rows).encode()).hexdigest()
+        with self._lock:
+            if fingerprint == self._fingerprint:
+                return self.policy
+            members: dict[int, tuple[str, list[tuple[str, str]]]] = {}
+            for user_id, username, active, role, organisation in rows:
+                if not active:
+                    continue
+                entry = members.setdefault(user_id, (username, []))
+                if role is not None and organisation is not None:
+                    entry[1].append((role, organisation))
+            self.policy = compile_admin([Member(uid, name, tuple(grants)) for uid, (name, grants) in members.items()])
+            self._fingerprint = fingerprint
+            return self.policy
+
+    def allowed(self, caller: Caller, resource: str, action: str, organisation: str = ALL, **attributes: Any) -> bool:
+        decision = self.policy.decide(caller.user_id, resource, action, organisation, caller.scope, time.time(), attributes)
+        return decision.allowed
+
+    def require(self, caller: Caller, resource: str, action: str, organisation: str = ALL, **attributes: Any) -> None:
+        """Raise Forbidden unless the admin policy allows it; the message says what was refused and why."""
+        decision = self.policy.decide(caller.user_id, resource, action, organisation, caller.scope, time.time(), attributes)
+        if decision.allowed:
+            return
+        where = "" if organisation == ALL else f" in {organisation!r}"
+        why = {
+            "denied_by_duty": "; ".join(b.grant.duty.en or b.grant.duty.text for b in decision.denied_by),
+            "no_active_assignment": "the user holds no admin role",
+        }.get(decision.code, "no role of the user grants it")
+        raise Forbidden(f"{caller.username} may not {action} {resource}{where}: {why}")
+
+    def organisations(self, caller: Caller, resource: str, action: str, candidates: Iterable[str]) -> list[str]:
+        """The candidates on which the caller may do the action."""
+        return [org for org in candidates if self.allowed(caller, resource, action, org)]
+
+    # --- users --------------------------------------------------------------------------------------------
+
+    def create_user(
+        self, username: str, display_name: str, password: str | None, roles: Iterable[tuple[str, str]], by: str
+    ) -> dict[str, Any]:
+        _check_username(username)
+        if password is not None:
+            _check_password(password)
+        grants = _check_roles(roles)
+        now = utcnow()
+        try:
+            with self._sessions.begin() as session:
+                if store.user_by_name(session, username) is not None:
+                    raise Conflict(f"user {username!r} already exists")
+                row = store.add_user(session, username, display_name or username, _hash(password), now)
+                store.replace_grants(session, row.id, grants, by, now)
+                audit.append(session, by, "user_created", None, f"user:{username}", {"roles": _shown_roles(grants)})
+                result = self._user_dict(session, row)
+        except IntegrityError:
+            raise Conflict(f"user {username!r} already exists") from None
+        self.refresh()
+        return result
+
+    def update_user(
+        self,
+        username: str,
+        by: str,
+        display_name: str | None = None,
+        password: str | None = None,
+        active: bool | None = None,
+        roles: Iterable[tuple[str, str]] | None = None,
+    ) -> dict[str, Any]:
+        if password is not None:
+            _check_password(password)
+        grants = _check_roles(roles) if roles is not None else None
+        now = utcnow()
+        with self._sessions.begin() as session:
+            row = store.user_by_name(session, username)
+            if row is None:
+                raise NotFound(f"user {username!r} not found")
+            changed: dict[str, Any] = {}
+            if display_name is not None:
+                row.display_name = display_name
+                changed["display_name"] = display_name
+            if password is not None:
+                row.password_hash = _hash(password)
+                changed["password"] = "changed"
+                store.end_sessions_of(session, row.id)
+            if active is not None:
+                row.active = active
+                changed["active"] = active
+                if not active:
+                    store.end_sessions_of(session, row.id)
+            if grants is not None:
+                store.replace_grants(session, row.id, grants, by, now)
+                changed["roles"] = _shown_roles(grants)
+            row.updated_at = now
+            audit.append(session, by, "user_changed", None, f"user:{username}", changed)
+            result = self._user_dict(session, row)
+        self.refresh()
+        self._tokens.entries.clear()
+        return result
+
+    def users(self) -> list[dict[str, Any]]:
+        with self._sessions() as session:
+            return [self._user_dict(session, row) for row in store.users(session)]
+
+    def user(self, username: str) -> dict[str, Any]:
+        with self._sessions() as session:
+            row = store.user_by_name(session, username)
+            if row is None:
+                raise NotFound(f"user {username!r} not found")
+            return self._user_dict(session, row)
+
+    def _user_dict(self, session: Session, row: Any) -> dict[str, Any]:
+        return {
+            "username": row.username,
+            "display_name": row.display_name,
+            "active": row.active,
+            "has_password": row.password_hash is not None,
+            "roles": [{"role": g.role, "organisation": g.organisation} for g in store.grants(session, [row.id])],
+            "created_at": row.created_at.isoformat(),
+            "updated_at": row.updated_at.isoformat(),
+        }
+
+    def roles_of(self, caller: Caller) -> list[dict[str, str]]:
+        with self._sessions() as session:
+            return [{"role": g.role, "organisation": g.organisation} for g in store.grants(session, [caller.user_id])]
+
+    # --- console sessions -----------------------------------------------------------------------------
+
+    def login(self, username: str, password: str, ip: str) -> Login:
+        """Check the password (argon2id) and open a session; 5 failures a minute per username and address → 429."""
+        key = (username.lower(), ip)
+        self.throttle.check(key, time.monotonic())
+        now = utcnow()
+        with self._sessions() as session:
+            row = store.user_by_name(session, username)
+            stored = row.password_hash if row is not None and row.active else None
+        if not _verify(stored, password):
+            self.throttle.failed(key, time.monotonic())
+            with self._sessions.begin() as session:
+                audit.append(session, username[:64] or "?", "login_failed", None, f"user:{username[:64]}", {"ip": ip})
+            raise Unauthenticated("wrong username or password")
+        assert row is not None and stored is not None
+        self.throttle.succeeded(key)
+        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        expires = now + self._ttl
+        with self._sessions.begin() as session:
+            if _hasher.check_needs_rehash(stored):
+                fresh = store.user_by_name(session, username)
+                if fresh is not None:
+                    fresh.password_hash = _hasher.hash(password)
+            store.delete_expired_sessions(session, now)
+            store.add_session(session, sha256(token), row.id, csrf, now, expires, ip)
+            audit.append(session, row.username, "login", None, f"user:{row.username}", {"ip": ip})
+        return Login(token, csrf, expires, Caller(row.id, row.username, "session", csrf, None, expires))
+
+    def logout(self, caller: Caller, token: str) -> None:
+        with self._sessions.begin() as session:
+            store.end_session(session, sha256(token))
+            audit.append(session, caller.username, "logout", None, f"user:{caller.username}")
+
+    def session_caller(self, token: str) -> Caller | None:
+        with self._sessions() as session:
+            found = store.session_of(session, sha256(token), utcnow())
+        if found is None:
+            return None
+        row, user = found
+        return Caller(user.id, user.username, "session", row.csrf_token, None, row.expires_at)
+
+    # --- API tokens ---------------------------------------------------------------------------------------
+
+    def issue_token(
+        self, username: str, scopes: Iterable[str], name: str, by: str, expires_in_days: float | None = None
+    ) -> dict[str, Any]:
+        """A new bearer token acting as `username` within `scopes`; the secret is in the result, once."""
+        wanted = sorted(set(scopes), key=SCOPES.index) if all(s in SCOPES for s in scopes) else None
+        if not wanted:
+            raise Invalid(
+                f"scopes must be some of {', '.join(SCOPES)}", [Issue("<request>", 0, "scopes", f"one or more of {', '.join(SCOPES)}")]
+            )
+        token_id = secrets.token_hex(6)
+        secret = f"dl_{token_id}_{secrets.token_urlsafe(32)}"
+        now = utcnow()
+        expires = now + dt.timedelta(days=expires_in_days) if expires_in_days else None
+        with self._sessions.begin() as session:
+            user = store.user_by_name(session, username)
+            if user is None:
+                raise NotFound(f"user {username!r} not found")
+            row = store.add_token(session, token_id, sha256(secret), user.id, name or token_id, ",".join(wanted), now, expires)
+            audit.append(session, by, "token_issued", None, f"token:{token_id}", {"user": username, "scopes": wanted, "name": row.name})
+            shown = _token_dict(row, username)
+        return {**shown, "token": secret}
+
+    def tokens(self, username: str | None = None) -> list[dict[str, Any]]:
+        with self._sessions() as session:
+            user_id = None
+            if username is not None:
+                user = store.user_by_name(session, username)
+                if user is None:
+                    raise NotFound(f"user {username!r} not found")
+                user_id = user.id
+            return [_token_dict(row, name) for row, name in store.tokens(session, user_id)]
+
+    def revoke_token(self, token_id: str, by: str) -> None:
+        with self._sessions.begin() as session:
+            if not store.revoke_token(session, token_id, utcnow()):
+                raise NotFound(f"token {token_id!r} not found (or already revoked)")
+            audit.append(session, by, "token_revoked", None, f"token:{token_id}")
+        self._tokens.entries.clear()
+
+    def token_caller(self, token: str) -> Caller | None:
+        with self._sessions() as session:
+            found = store.token_of(session, sha256(token), utcnow())
+        if found is None:
+            return None
+        row, user = found
+        scopes = row.scopes.split(",")
+        scope = "admin" if "admin" in scopes else "read" if "read" in scopes else "decide"
+        return Caller(user.id, user.username, scope, None, row.id)
+
+    def cached_may_decide(self, token: str) -> bool | None:
+        """`may_decide` from the cache alone (None: not known yet; ask `may_decide`, which reads the database)."""
+        cached = self._tokens.entries.get(sha256(token))
+        return cached[1] if cached is not None and cached[0] > time.monotonic() else None
+
+    def may_decide(self, token: str) -> bool:
+        """Whether a bearer token may call the decision endpoints (scope decide or admin); cached a few seconds."""
+        key = sha256(token)
+        now = time.monotonic()
+        cached = self._tokens.entries.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        with self._sessions() as session:
+            found = store.token_of(session, key, utcnow())
+        ok = found is not None and bool({"decide", "admin"} & set(found[0].scopes.split(",")))
+        if len(self._tokens.entries) > 10_000:
+            self._tokens.entries.clear()
+        self._tokens.entries[key] = (now + self._tokens.ttl, ok)
+        return ok
+
+
+def _hash(password: str | None) -> str | None:
+    return _hasher.hash(password) if password is not None else None
+
+
+def _verify(stored: str | None, password: str) -> bool:
+    """Constant work whether or not the user exists: an unknown user is checked against a dummy hash."""
+    try:
+        return _hasher.verify(stored or _dummy_hash(), password) and stored is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _check_username(username: str) -> None:
+    if not USERNAME.match(username):
+        raise Invalid(
+            f"username {username!r} is not valid",
+            [Issue("<request>", 0, "username", "1–64 letters, digits, _ . @ -, starting with a letter or digit")],
+        )
+
+
+def _check_password(password: str) -> None:
+    if not MIN_PASSWORD <= len(password) <= 1024:
+        raise Invalid(
+            f"a password needs at least {MIN_PASSWORD} characters",
+            [Issue("<request>", 0, "password", f"at least {MIN_PASSWORD} characters")],
+        )
+
+
+def _check_roles(roles: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    out = []
+    for index, (role, organisation) in enumerate(roles):
+        if role not in ROLES:
+            raise Invalid(
+                f"unknown role {role!r}", [Issue("<request>", 0, f"roles[{index}].role", f"one of {', '.join(ROLES)}")]
+            )
+        if role == "system_admin":
+            organisation = ALL
+        if organisation != ALL and (not ORG_PATTERN.match(organisation) or organisation == ORG_ID):
+            raise Invalid(
+                f"roles[{index}].organisation: {organisation!r} is not an organisation id or *",
+                [Issue("<request>", 0, f"roles[{index}].organisation", "an organisation id, or * for all")],
+            )
+        out.append((role, organisation))
+    return out
+
+
+def _shown_roles(grants: Iterable[tuple[str, str]]) -> list[str]:
+    return [f"{role}@{organisation}" for role, organisation in grants]
+
+
+def _token_dict(row: Any, username: str) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "user": username,
+        "scopes": row.scopes.split(","),
+        "created_at": row.created_at.isoformat(),
+        "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+        "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
+    }
+
+
+def csrf_matches(expected: str | None, given: str | None) -> bool:
+    return bool(expected) and bool(given) and hmac.compare_digest(expected.encode(), given.encode())  # type: ignore[union-attr]
+

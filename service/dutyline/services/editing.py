@@ -1,0 +1,591 @@
+"""Changing an organisation through the admin API: the whole document, one entity of it, or a rule pack.
+
+Every change is validated exactly as `dutyline validate` validates files (the document, and every rule
+pack against the changed document), guarded by If-Match (optimistic concurrency: the object's ETag must be
+the one the caller read), stored as a new policy version with its author and comment, and recorded in the
+audit trail in the same transaction. A change can also wait: for a second person's approval (four-eyes on
+rule packs) or for the time it takes effect (scheduled); `apply_due` applies those whose time has come.
+`preview` says what a change would do without making it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import msgspec
+from sqlalchemy.orm import Session, sessionmaker
+
+from dutyline.engines.admin_policy import ORG_ID as ADMIN_ORG
+from dutyline.engines.compiler import CompiledOrg, compile_org
+from dutyline.engines.decision import Check
+from dutyline.engines.impact import chain_changes, decide_both, permission_changes
+from dutyline.errors import Conflict, Invalid, Issue, NotFound, PreconditionFailed, PreconditionRequired
+from dutyline.orgmodel.diff import ORG_COLLECTIONS, PACK_COLLECTIONS, summarise
+from dutyline.orgmodel.document import Organisation
+from dutyline.orgmodel.source import SourceMap
+from dutyline.orgmodel.validate import check_data
+from dutyline.rulemodel.document import RulePack
+from dutyline.rulemodel.validate import check_pack
+from dutyline.services.policies import PolicyService
+from dutyline.services.sources import engine_check
+from dutyline.store import audit, changes, history
+from dutyline.store import orgs as org_store
+from dutyline.store import rule_packs as pack_store
+from dutyline.store.tables import AdminChangeRow
+
+log = logging.getLogger("dutyline.editing")
+Method = Literal["create", "put", "patch", "delete"]
+REQUEST = "<request>"
+_canonical = msgspec.json.Encoder(order="deterministic")
+
+
+def etag_of(value: Any) -> str:
+    """The ETag of an editable object: a hash of its canonical JSON."""
+    return '"' + hashlib.sha256(_canonical.encode(value)).hexdigest()[:32] + '"'
+
+
+def org_etag(version: int, digest: str) -> str:
+    """The ETag of a whole organisation document: its version and content."""
+    return '"' + hashlib.sha256(f"{version}:{digest}".encode()).hexdigest()[:32] + '"'
+
+
+def matches(if_match: str | None, etag: str | None) -> bool:
+    if if_match is None or etag is None:
+        return False
+    for tag in if_match.split(","):
+        tag = tag.strip().removeprefix("W/")
+        if tag == "*" or tag == etag:
+            return True
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """One change: `target` is `org`, `<collection>/<id>` (posts/teller) or `rules/<pack>`."""
+
+    target: str
+    method: Method
+    value: Any = None
+    source: SourceMap | None = None  # where the value's lines are, when it came as YAML
+
+    @property
+    def collection(self) -> str:
+        return self.target.split("/", 1)[0]
+
+    @property
+    def ident(self) -> str:
+        return self.target.split("/", 1)[1] if "/" in self.target else ""
+
+    def as_json(self) -> str:
+        return json.dumps({"target": self.target, "method": self.method, "value": self.value}, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> Edit:
+        data = json.loads(text)
+        return cls(data["target"], data["method"], data.get("value"))
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """A change that was applied: the policy version it created, and the object's new state and ETag."""
+
+    organisation: str
+    target: str
+    version: int
+    changed: bool
+    value: Any
+    etag: str | None
+
+
+@dataclass(slots=True)
+class _Current:
+    """What the target of an edit is now, under the organisation's lock."""
+
+    document: dict[str, Any]
+    version: int
+    digest: str
+    value: Any  # the entity, pack or document; None when it does not exist
+    etag: str | None
+    packs: dict[str, RulePack] = field(default_factory=dict)
+
+
+class Editor:
+    def __init__(
+        self, sessions: sessionmaker[Session], policies: PolicyService, four_eyes_default: bool = False
+    ) -> None:
+        self._sessions = sessions
+        self._policies = policies
+        self._four_eyes_default = four_eyes_default
+
+    # --- reading ---------------------------------------------------------------------------------------
+
+    def document(self, org_id: str) -> tuple[Organisation, int, str]:
+        """The organisation's current document, version and ETag."""
+        with self._sessions() as session:
+            head = org_store.head(session, org_id)
+        assert head.document is not None
+        return head.document, head.version, org_etag(head.version, org_store.digest(head.document))
+
+    def current(self, org_id: str, target: str) -> tuple[Any, str | None, int]:
+        """An entity or rule pack as plain data, its ETag and the organisation's version; NotFound if absent."""
+        with self._sessions() as session:
+            now = self._current(session, org_id, Edit(target, "put"))
+        if now.value is None:
+            raise NotFound(f"{_describe(target)} not found in {org_id!r}")
+        return now.value, now.etag, now.version
+
+    def collection(self, org_id: str, name: str) -> tuple[list[Any], int]:
+        document, version, _ = self.document(org_id)
+        return _entities(msgspec.to_builtins(document), name), version
+
+    def packs(self, org_id: str) -> list[dict[str, Any]]:
+        with self._sessions() as session:
+            org_store.head(session, org_id)
+            return [
+                {"name": p.name, "version": p.version, "etag": etag_of(msgspec.to_builtins(p.pack)), "pack": msgspec.to_builtins(p.pack)}
+                for p in pack_store.current(session, org_id)
+                if p.pack is not None
+            ]
+
+    def four_eyes(self, org_id: str) -> bool:
+        with self._sessions() as session:
+            own = history.four_eyes(session, org_id)
+        return self._four_eyes_default if own is None else own
+
+    def set_four_eyes(self, org_id: str, value: bool, by: str) -> None:
+        with self._sessions.begin() as session:
+            if not history.lock(session, org_id):
+                raise NotFound(f"organisation {org_id!r} not found")
+            history.set_four_eyes(session, org_id, value, by)
+            audit.append(session, by, "settings_changed", org_id, f"org:{org_id}", {"rules_four_eyes": value})
+
+    # --- writing ---------------------------------------------------------------------------------------
+
+    def create_org(self, data: Any, author: str, comment: str, source: SourceMap | None = None) -> Written:
+        """Store a new organisation (409 if one with its id exists and is not deleted)."""
+        organisation = _validated(data, source or SourceMap(REQUEST))
+        if organisation.id == ADMIN_ORG:
+            raise Invalid(
+                f"{ADMIN_ORG!r} is reserved for Dutyline's own administration",
+                [Issue(REQUEST, 0, "id", f"{ADMIN_ORG!r} is reserved")],
+            )
+        with self._sessions.begin() as session:
+            locked = history.lock(session, organisation.id)
+            if locked:
+                try:
+                    org_store.head(session, organisation.id)
+                    raise Conflict(f"organisation {organisation.id!r} already exists")
+                except NotFound:
+                    pass  # deleted: it may be created again, and its history goes on
+            [result] = org_store.save(session, [organisation], author, comment)
+            audit.append(session, author, "org_created", organisation.id, f"org:{organisation.id}", {"version": result.version, "comment": comment})
+        self._policies.refresh()
+        return Written(organisation.id, "org", result.version, True, msgspec.to_builtins(organisation), org_etag(result.version, org_store.digest(organisation)))
+
+    def apply(self, org_id: str, edit: Edit, if_match: str | None, author: str, comment: str) -> Written:
+        """Apply one edit now (If-Match checked against the object's current ETag under the lock)."""
+        with self._sessions.begin() as session:
+            written = self._apply_in(session, org_id, edit, if_match, author, comment)
+        self._policies.refresh()
+        return written
+
+    def _apply_in(self, session: Session, org_id: str, edit: Edit, if_match: str | None, author: str, comment: str) -> Written:
+        if not history.lock(session, org_id):
+            raise NotFound(f"organisation {org_id!r} not found")
+        now = self._current(session, org_id, edit)
+        _precondition(edit, now, if_match, org_id)
+        if edit.collection == "rules":
+            return self._write_pack(session, org_id, edit, now, author, comment)
+        if edit.target == "org" and edit.method == "delete":
+            version = history.delete_organisation(session, org_id, author, comment)
+            audit.append(session, author, "org_deleted", org_id, f"org:{org_id}", {"version": version, "comment": comment})
+            return Written(org_id, "org", version, True, None, None)
+        proposed = _proposed(now, edit, org_id)
+        organisation = _validated(proposed, edit.source if edit.target == "org" and edit.source else SourceMap(REQUEST))
+        if organisation.id != org_id:
+            raise Invalid(
+                f"id: the document is {organisation.id!r} but the URL names {org_id!r}",
+                [Issue(REQUEST, 0, "id", f"must be {org_id!r}")],
+            )
+        _check_packs(now.packs, organisation)
+        [result] = org_store.save(session, [organisation], author, comment)
+        after = msgspec.to_builtins(organisation)
+        value = after if edit.target == "org" else _find(after, edit.collection, edit.ident)
+        etag = org_etag(result.version, org_store.digest(organisation)) if edit.target == "org" else (etag_of(value) if value is not None else None)
+        if result.changed:
+            audit.append(
+                session, author, f"{edit.collection}_{_verb(edit.method)}", org_id, f"{org_id}/{edit.target}",
+                {"version": result.version, "comment": comment, "summary": summarise(now.document, after, ORG_COLLECTIONS)},
+            )
+        return Written(org_id, edit.target, result.version, result.changed, value, etag)
+
+    def _write_pack(self, session: Session, org_id: str, edit: Edit, now: _Current, author: str, comment: str) -> Written:
+        name = edit.ident
+        if edit.method == "delete":
+            version = history.delete_pack(session, org_id, name, author, comment)
+            audit.append(session, author, "rules_deleted", org_id, f"{org_id}/rules/{name}", {"version": version, "comment": comment})
+            return Written(org_id, edit.target, version, True, None, None)
+        data = _merge(now.value, edit.value) if edit.method == "patch" else edit.value
+        pack = _validated_pack(data, org_id, _organisation(now.document), edit.source)
+        [result] = pack_store.save(session, [(name, pack)], author, comment)
+        value = msgspec.to_builtins(pack)
+        if result.changed:
+            audit.append(
+                session, author, f"rules_{_verb(edit.method)}", org_id, f"{org_id}/rules/{name}",
+                {"version": result.version, "comment": comment, "summary": summarise(now.value, value, PACK_COLLECTIONS)},
+            )
+        return Written(org_id, edit.target, result.version, result.changed, value, etag_of(value))
+
+    def _current(self, session: Session, org_id: str, edit: Edit) -> _Current:
+        head = org_store.head(session, org_id)
+        assert head.document is not None
+        document = msgspec.to_builtins(head.document)
+        digest = org_store.digest(head.document)
+        now = _Current(document, head.version, digest, None, None)
+        if edit.target == "org":
+            now.value, now.etag = document, org_etag(head.version, digest)
+        elif edit.collection == "rules":
+            row = history.latest_pack(session, org_id, edit.ident)
+            if row is not None and row.document is not None:
+                now.value = json.loads(row.document)
+                now.etag = etag_of(now.value)
+        elif edit.collection in ORG_COLLECTIONS:
+            now.value = _find(document, edit.collection, edit.ident)
+            now.etag = etag_of(now.value) if now.value is not None else None
+        else:
+            raise NotFound(f"no such collection {edit.collection!r}")
+        if edit.collection != "rules":
+            now.packs = {p.name: p.pack for p in pack_store.current(session, org_id) if p.pack is not None}
+        return now
+
+    # --- changes that wait: four-eyes and scheduled --------------------------------------------------------
+
+    def defer(
+        self, org_id: str, edit: Edit, if_match: str | None, author: str, comment: str, reason: Literal["four_eyes", "scheduled"],
+        effective_at: dt.datetime | None = None,
+    ) -> dict[str, Any]:
+        """Check the edit now (precondition and validation, nothing stored), then keep it until approved or due.
+
+        When it is applied, the object must still have the ETag it has now; otherwise the change fails."""
+        with self._sessions() as session:
+            now = self._current(session, org_id, edit)
+            _precondition(edit, now, if_match, org_id)
+            if edit.collection == "rules":
+                if edit.method != "delete":
+                    data = _merge(now.value, edit.value) if edit.method == "patch" else edit.value
+                    _validated_pack(data, org_id, _organisation(now.document), edit.source)
+            elif not (edit.target == "org" and edit.method == "delete"):
+                _check_packs(now.packs, _validated(_proposed(now, edit, org_id), SourceMap(REQUEST)))
+        row = AdminChangeRow(
+            id=f"chg_{uuid.uuid4().hex[:24]}", organisation=org_id, target=edit.target, operation=edit.as_json(),
+            base_etag=now.etag, reason=reason, status="pending" if reason == "four_eyes" else "scheduled", author=author,
+            comment=comment, created_at=_utcnow(), effective_at=effective_at, decided_by=None, decided_at=None, version=None,
+            message="", revision=1,
+        )
+        with self._sessions.begin() as session:
+            changes.add(session, row)
+            audit.append(
+                session, author, f"change_{row.status}", org_id, f"{org_id}/{edit.target}",
+                {"change": row.id, "comment": comment, "effective_at": effective_at.isoformat() if effective_at else None},
+            )
+        return change_view(row)
+
+    def change(self, change_id: str) -> dict[str, Any]:
+        with self._sessions() as session:
+            row = changes.get(session, change_id)
+        if row is None:
+            raise NotFound(f"change {change_id!r} not found")
+        return change_view(row)
+
+    def changes(self, status: str | None, organisations: frozenset[str] | None, organisation: str | None, limit: int) -> list[dict[str, Any]]:
+        with self._sessions() as session:
+            return [change_view(r) for r in changes.query(session, status, organisations, organisation, limit)]
+
+    def decide_change(self, change_id: str, approver: str, approve: bool, comment: str = "") -> dict[str, Any]:
+        """Approve (apply now, as its author's change) or reject a pending change. The approver's right to do
+        so (another person, compliance officer or system admin) is the caller's to check first."""
+        with self._sessions() as session:
+            row = changes.get(session, change_id)
+        if row is None:
+            raise NotFound(f"change {change_id!r} not found")
+        if row.status != "pending":
+            raise Conflict(f"change {change_id} is {row.status}, not pending")
+        now = _utcnow()
+        if not approve:
+            with self._sessions.begin() as session:
+                if not changes.change(session, row.id, row.revision, status="rejected", decided_by=approver, decided_at=now, message=comment):
+                    raise _Decided(f"change {change_id} was decided meanwhile")
+                audit.append(session, approver, "change_rejected", row.organisation, f"{row.organisation}/{row.target}", {"change": row.id, "comment": comment})
+            return self.change(change_id)
+        note = f"{row.comment} (approved by {approver}{': ' + comment if comment else ''})".strip()
+        self._run_deferred(row, approver, note, {"decided_by": approver, "decided_at": now})
+        return self.change(change_id)
+
+    def apply_due(self) -> int:
+        """Apply every scheduled change whose time has come (the background job); returns how many were tried."""
+        with self._sessions() as session:
+            due = changes.due(session, _utcnow())
+        for row in due:
+            self._run_deferred(row, "scheduler", row.comment, {"decided_at": _utcnow()})
+        return len(due)
+
+    def _run_deferred(self, row: AdminChangeRow, actor: str, comment: str, values: dict[str, Any]) -> None:
+        """Apply a waiting change as its author's, provided the object is still as it was when the change was
+        made (its ETag then); otherwise mark it failed, with the reason."""
+        edit = Edit.from_json(row.operation)
+        try:
+            with self._sessions.begin() as session:
+                if not changes.change(session, row.id, row.revision, status="applied", **values):
+                    raise _Decided(f"change {row.id} was decided meanwhile")
+                written = self._apply_in(session, row.organisation, edit, row.base_etag, row.author, comment)
+                changes.change(session, row.id, row.revision + 1, version=written.version)
+                audit.append(
+                    session, actor, "change_applied", row.organisation, f"{row.organisation}/{row.target}",
+                    {"change": row.id, "version": written.version},
+                )
+        except _Decided:
+            raise
+        except (Invalid, PreconditionFailed, PreconditionRequired, NotFound, Conflict) as exc:
+            with self._sessions.begin() as session:
+                changes.change(session, row.id, row.revision, status="failed", message=str(exc), **values)
+                audit.append(
+                    session, actor, "change_failed", row.organisation, f"{row.organisation}/{row.target}",
+                    {"change": row.id, "error": str(exc)},
+                )
+            if actor == "scheduler":
+                log.warning("scheduled change %s failed: %s", row.id, exc)
+                return
+            raise Conflict(f"change {row.id} could not be applied: {exc}") from None
+        self._policies.refresh()
+
+    # --- preview -----------------------------------------------------------------------------------------
+
+    def preview(self, org_id: str, edit: Edit, checks: Sequence[Check] = (), at: float | None = None) -> dict[str, Any]:
+        """What the edit would do, nothing stored: who gains and loses which permissions (at `at`, default
+        now), whose approver chain changes, which separation-of-duties conflicts and other problems it brings,
+        and each check decided under the current and the proposed document."""
+        moment = time.time() if at is None else at
+        with self._sessions() as session:
+            now = self._current(session, org_id, edit)
+        before = self._compiled(org_id, now)
+        result: dict[str, Any] = {"organisation": org_id, "current_version": now.version, "target": edit.target}
+        if edit.collection == "rules":
+            data = None if edit.method == "delete" else (_merge(now.value, edit.value) if edit.method == "patch" else edit.value)
+            result["summary"] = summarise(now.value, data, PACK_COLLECTIONS)
+            try:
+                if data is not None:
+                    _validated_pack(data, org_id, _organisation(now.document), edit.source)
+            except Invalid as exc:
+                return result | {"valid": False, "issues": _issues(exc.issues), "separation_of_duties": []}
+            return result | {"valid": True, "issues": [], "separation_of_duties": [], "note": "rule pack changes do not change duty permissions; checks are not re-decided with rules"}
+        deleting = edit.target == "org" and edit.method == "delete"
+        proposed = None if deleting else _proposed(now, edit, org_id)
+        result["summary"] = summarise(now.document, proposed, ORG_COLLECTIONS)
+        after: CompiledOrg | None = None
+        warnings: list[Issue] = []
+        if proposed is not None:
+            try:
+                parsed = check_data(proposed, edit.source if edit.target == "org" and edit.source else SourceMap(REQUEST))
+                _check_packs(now.packs, parsed.organisation)
+            except Invalid as exc:
+                return result | {
+                    "valid": False,
+                    "issues": _issues(exc.issues),
+                    "separation_of_duties": _issues([i for i in exc.issues if "separation of duties" in i.message]),
+                }
+            warnings = list(parsed.warnings)
+            after = compile_org(parsed.organisation, 0)
+        answers = decide_both(before, after, checks)
+        return result | {
+            "valid": True,
+            "issues": _issues(warnings),
+            "separation_of_duties": [],
+            "at": moment,
+            "permissions": [msgspec.to_builtins(c) for c in permission_changes(before, after, moment)],
+            "approver_chains": [msgspec.to_builtins(c) for c in chain_changes(before, after)],
+            "checks": [
+                {
+                    "current": {"decision": old.outcome, "code": old.code},
+                    "proposed": {"decision": new.outcome, "code": new.code},
+                    "changed": old.outcome != new.outcome,
+                }
+                for old, new in answers
+            ],
+        }
+
+    def _compiled(self, org_id: str, now: _Current) -> CompiledOrg:
+        compiled = self._policies.current.get(org_id)
+        if compiled is not None and compiled.version == now.version:
+            return compiled
+        return compile_org(_organisation(now.document), now.version)
+
+
+class _Decided(Conflict):
+    """Someone else approved, rejected or applied the change first."""
+
+
+def change_view(row: AdminChangeRow) -> dict[str, Any]:
+    operation = json.loads(row.operation)
+    return {
+        "id": row.id,
+        "organisation": row.organisation,
+        "target": row.target,
+        "method": operation["method"],
+        "value": operation.get("value"),
+        "reason": row.reason,
+        "status": row.status,
+        "author": row.author,
+        "comment": row.comment,
+        "created_at": row.created_at.isoformat(),
+        "effective_at": row.effective_at.isoformat() if row.effective_at else None,
+        "decided_by": row.decided_by,
+        "decided_at": row.decided_at.isoformat() if row.decided_at else None,
+        "version": row.version,
+        "message": row.message,
+    }
+
+
+# --- pure helpers ------------------------------------------------------------------------------------------
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _describe(target: str) -> str:
+    if target == "org":
+        return "the organisation"
+    collection, _, ident = target.partition("/")
+    return f"{_SINGULAR.get(collection, collection)} {ident!r}"
+
+
+_SINGULAR = {
+    "departments": "department", "posts": "post", "people": "person", "resources": "resource",
+    "groups": "group", "separation_of_duties": "separation-of-duties rule", "rules": "rule pack",
+}
+
+
+def _verb(method: Method) -> str:
+    return {"create": "created", "put": "replaced", "patch": "changed", "delete": "deleted"}[method]
+
+
+def _precondition(edit: Edit, now: _Current, if_match: str | None, org_id: str) -> None:
+    exists = now.value is not None
+    if edit.method == "create":
+        if exists:
+            raise Conflict(f"{_describe(edit.target)} already exists in {org_id!r}")
+        return
+    if not exists:
+        raise NotFound(f"{_describe(edit.target)} not found in {org_id!r}")
+    if if_match is None:
+        raise PreconditionRequired(
+            f"If-Match is required to change {_describe(edit.target)}: send the ETag you read (GET it first)"
+        )
+    if not matches(if_match, now.etag):
+        raise PreconditionFailed(
+            f"{_describe(edit.target)} has changed since you read it (ETag {now.etag}, If-Match {if_match}); "
+            "read it again and reapply your change"
+        )
+
+
+def _entities(document: dict[str, Any], collection: str) -> list[Any]:
+    holder = document
+    path = ORG_COLLECTIONS[collection]
+    for key in path[:-1]:
+        holder = holder.get(key) or {}
+    return list(holder.get(path[-1]) or [])
+
+
+def _find(document: dict[str, Any], collection: str, ident: str) -> Any:
+    return next((e for e in _entities(document, collection) if isinstance(e, dict) and e.get("id") == ident), None)
+
+
+def _proposed(now: _Current, edit: Edit, org_id: str) -> dict[str, Any]:
+    """The whole document as it would be after the edit (plain data, not yet validated)."""
+    if edit.target == "org":
+        if not isinstance(edit.value, dict):
+            raise Invalid("the organisation must be an object", [Issue(REQUEST, 0, "", "expected an object")])
+        return {"id": org_id, **edit.value} if "id" not in edit.value else dict(edit.value)
+    document = json.loads(json.dumps(now.document))
+    path = ORG_COLLECTIONS[edit.collection]
+    holder = document
+    for key in path[:-1]:
+        holder = holder.setdefault(key, {})
+    items: list[Any] = holder.setdefault(path[-1], [])
+    index = next((i for i, e in enumerate(items) if isinstance(e, dict) and e.get("id") == edit.ident), None)
+    if edit.method == "delete":
+        if index is not None:
+            del items[index]
+        return document
+    value = _merge(items[index] if index is not None else {}, edit.value) if edit.method == "patch" else edit.value
+    if not isinstance(value, dict):
+        raise Invalid(f"{_describe(edit.target)} must be an object", [Issue(REQUEST, 0, "", "expected an object")])
+    value = {"id": edit.ident, **value}
+    if value["id"] != edit.ident:
+        raise Invalid(
+            f"id: the body's id {value['id']!r} differs from the URL's {edit.ident!r}; ids cannot be changed",
+            [Issue(REQUEST, 0, "id", f"must be {edit.ident!r}")],
+        )
+    if index is None:
+        items.append(value)
+    else:
+        items[index] = value
+    return document
+
+
+def _merge(target: Any, patch: Any) -> Any:
+    """JSON Merge Patch (RFC 7386): objects merge key by key, null removes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = _merge(out.get(key), value)
+    return out
+
+
+def _validated(data: Any, source: SourceMap) -> Organisation:
+    return check_data(data, source).organisation
+
+
+def _validated_pack(data: Any, org_id: str, org: Organisation, source: SourceMap | None) -> RulePack:
+    if isinstance(data, dict) and "org" not in data:
+        data = {"org": org_id, **data}
+    pack = check_pack(data, source or SourceMap(REQUEST), org, engine_check).pack
+    if pack.org != org_id:
+        raise Invalid(f"org: the pack is for {pack.org!r} but the URL names {org_id!r}", [Issue(REQUEST, 0, "org", f"must be {org_id!r}")])
+    return pack
+
+
+def _check_packs(packs: dict[str, RulePack], organisation: Organisation) -> None:
+    """Every rule pack of the organisation must still hold against the changed document (as `validate` checks)."""
+    issues: list[Issue] = []
+    for name, pack in sorted(packs.items()):
+        try:
+            check_pack(msgspec.to_builtins(pack), SourceMap(f"rules/{name}"), organisation, engine_check)
+        except Invalid as exc:
+            issues += exc.issues
+    if issues:
+        raise Invalid(f"{len(issues)} error(s) in rule packs that depend on this organisation", issues)
+
+
+def _organisation(document: dict[str, Any]) -> Organisation:
+    """The stored document (plain data) as its struct again; it passed validation when it was stored."""
+    return msgspec.convert(document, Organisation)
+
+
+def _issues(issues: Sequence[Issue]) -> list[dict[str, Any]]:
+    return [
+        {"file": i.file, "line": i.line, "path": i.path, "message": i.message, "severity": i.severity} for i in issues
+    ]
+

@@ -1,0 +1,160 @@
+"""An organisation's history: its versions, what each changed (a unified diff of the YAML exports and an
+entity-by-entity summary), the document in force at a moment, and compiled past versions for point-in-time
+checks (`as_of`), kept in a small LRU cache."""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import difflib
+import io
+import json
+import threading
+from typing import Any
+
+import msgspec
+from ruamel.yaml import YAML
+from sqlalchemy.orm import Session, sessionmaker
+
+from dutyline.engines.compiler import CompiledOrg, compile_org
+from dutyline.errors import Invalid, Issue, NotFound
+from dutyline.orgmodel.diff import ORG_COLLECTIONS, PACK_COLLECTIONS, summarise
+from dutyline.orgmodel.document import Organisation
+from dutyline.services.editing import Edit
+from dutyline.services.orgs import to_yaml
+from dutyline.store import history
+from dutyline.store.tables import OrgVersionRow
+
+
+def _info(row: history.VersionInfo | OrgVersionRow) -> dict[str, Any]:
+    deleted = row.deleted if isinstance(row, history.VersionInfo) else row.document is None
+    return {
+        "version": row.version,
+        "kind": row.kind,
+        "name": row.name or None,
+        "deleted": deleted,
+        "author": row.author,
+        "comment": row.comment,
+        "created_at": row.created_at.isoformat(),
+    }
+
+
+def _yaml(row: OrgVersionRow | None) -> str:
+    """The YAML export of a stored version ("" for none or a deletion)."""
+    if row is None or row.document is None:
+        return ""
+    if row.kind == "org":
+        return to_yaml(msgspec.json.decode(row.document, type=Organisation))
+    return pack_yaml(json.loads(row.document))
+
+
+def pack_yaml(pack: Any) -> str:
+    """A rule pack (plain data) as YAML, as a compliance officer would keep it in `rules/`."""
+    yaml = YAML()
+    yaml.default_flow_style = False
+    yaml.allow_unicode = True
+    yaml.width = 4096
+    buffer = io.StringIO()
+    yaml.dump(pack, buffer)
+    return buffer.getvalue()
+
+
+def _plain(row: OrgVersionRow | None) -> Any:
+    return json.loads(row.document) if row is not None and row.document is not None else None
+
+
+class Versions:
+    def __init__(self, sessions: sessionmaker[Session], cache_size: int = 16) -> None:
+        self._sessions = sessions
+        self._cache: collections.OrderedDict[int, CompiledOrg] = collections.OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def list(self, org_id: str, limit: int = 100, before: int | None = None) -> list[dict[str, Any]]:
+        with self._sessions() as session:
+            rows = history.versions(session, org_id, limit, before)
+        if not rows and before is None:
+            raise NotFound(f"organisation {org_id!r} not found")
+        return [_info(r) for r in rows]
+
+    def get(self, org_id: str, number: int) -> dict[str, Any]:
+        with self._sessions() as session:
+            row = self._row(session, org_id, number)
+        return _info(row) | {"document": _plain(row)}
+
+    def diff(self, org_id: str, number: int) -> dict[str, Any]:
+        """What version `number` changed against the version of the same document before it."""
+        with self._sessions() as session:
+            row = self._row(session, org_id, number)
+            before = history.previous(session, row)
+        old_text, new_text = _yaml(before), _yaml(row)
+        label = org_id if row.kind == "org" else f"{org_id}/rules/{row.name}"
+        unified = "".join(
+            difflib.unified_diff(
+                old_text.splitlines(keepends=True),
+                new_text.splitlines(keepends=True),
+                fromfile=f"{label}@{before.version}" if before is not None else "/dev/null",
+                tofile=f"{label}@{row.version}",
+            )
+        )
+        collections_ = ORG_COLLECTIONS if row.kind == "org" else PACK_COLLECTIONS
+        return _info(row) | {
+            "previous_version": before.version if before is not None else None,
+            "diff": unified,
+            "summary": summarise(_plain(before), _plain(row), collections_),
+        }
+
+    def restore_edit(self, org_id: str, number: int) -> Edit:
+        """The edit that makes a new version equal to version `number` (of the organisation or its rule pack)."""
+        with self._sessions() as session:
+            row = self._row(session, org_id, number)
+            if row.document is None:
+                raise Invalid(
+                    f"version {number} deleted the {'organisation' if row.kind == 'org' else 'rule pack'}; there is nothing to restore",
+                    [Issue("<request>", 0, "version", "a deletion")],
+                )
+            if row.kind == "org":
+                return Edit("org", "put", json.loads(row.document))
+            latest = history.latest_pack(session, org_id, row.name)
+            exists = latest is not None and latest.document is not None
+            return Edit(f"rules/{row.name}", "put" if exists else "create", json.loads(row.document))
+
+    def as_of(self, org_id: str, at: dt.datetime) -> dict[str, Any]:
+        """The organisation document in force at `at`."""
+        with self._sessions() as session:
+            row = history.effective_at(session, org_id, at)
+        if row is None or row.document is None:
+            raise NotFound(f"organisation {org_id!r} did not exist at {at.isoformat()}")
+        return _info(row) | {"at": at.isoformat(), "document": _plain(row)}
+
+    def compiled_at(self, org_id: str, at: dt.datetime) -> CompiledOrg | None:
+        """The organisation as in force at `at`, compiled (None if it did not exist then); LRU-cached by version."""
+        with self._sessions() as session:
+            row = history.effective_at(session, org_id, at)
+        if row is None or row.document is None:
+            return None
+        with self._lock:
+            cached = self._cache.get(row.version)
+            if cached is not None:
+                self._cache.move_to_end(row.version)
+                return cached
+        compiled = compile_org(msgspec.json.decode(row.document, type=Organisation), row.version)
+        with self._lock:
+            self._cache[row.version] = compiled
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return compiled
+
+    def rules_unchanged_since(self, org_id: str, at: dt.datetime) -> bool:
+        """Whether the organisation's rule packs now are the ones in force at `at` (then an `as_of` check,
+        which runs the current rules, is exactly the decision of that moment)."""
+        with self._sessions() as session:
+            then = {row.name: row.version for row in history.packs_effective_at(session, org_id, at)}
+            now = {row.name: row.version for row in history.packs_effective_at(session, org_id, dt.datetime.now(dt.timezone.utc))}
+        return then == now
+
+    def _row(self, session: Session, org_id: str, number: int) -> OrgVersionRow:
+        row = history.version(session, org_id, number)
+        if row is None:
+            raise NotFound(f"version {number} of {org_id!r} not found")
+        return row

@@ -1,0 +1,132 @@
+"""Users, their role grants, console sessions and API tokens in the database. Secrets are stored hashed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from dutyline.store.tables import ApiTokenRow, ConsoleSessionRow, RoleGrantRow, UserRow
+
+
+def user_by_name(session: Session, username: str) -> UserRow | None:
+    return session.execute(select(UserRow).where(UserRow.username == username)).scalar_one_or_none()
+
+
+def users(session: Session) -> list[UserRow]:
+    return list(session.execute(select(UserRow).order_by(UserRow.username)).scalars())
+
+
+def add_user(session: Session, username: str, display_name: str, password_hash: str | None, now: dt.datetime) -> UserRow:
+    row = UserRow(
+        username=username, display_name=display_name, password_hash=password_hash, active=True, created_at=now, updated_at=now
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def grants(session: Session, user_ids: Iterable[int] | None = None) -> list[RoleGrantRow]:
+    statement = select(RoleGrantRow).order_by(RoleGrantRow.user_id, RoleGrantRow.role, RoleGrantRow.organisation)
+    if user_ids is not None:
+        statement = statement.where(RoleGrantRow.user_id.in_(list(user_ids)))
+    return list(session.execute(statement).scalars())
+
+
+def replace_grants(session: Session, user_id: int, roles: Iterable[tuple[str, str]], by: str, now: dt.datetime) -> None:
+    """Make (role, organisation) pairs the user's whole set of grants."""
+    session.execute(delete(RoleGrantRow).where(RoleGrantRow.user_id == user_id))
+    for role, organisation in sorted(set(roles)):
+        session.add(RoleGrantRow(user_id=user_id, role=role, organisation=organisation, granted_by=by, granted_at=now))
+    session.flush()
+
+
+def access_rows(session: Session) -> list[tuple[int, str, bool, str | None, str | None]]:
+    """(user id, username, active, role, organisation) for every user (role None: no grants): what the
+    admin policy is generated from."""
+    rows = session.execute(
+        select(UserRow.id, UserRow.username, UserRow.active, RoleGrantRow.role, RoleGrantRow.organisation)
+        .outerjoin(RoleGrantRow, RoleGrantRow.user_id == UserRow.id)
+        .order_by(UserRow.id, RoleGrantRow.role, RoleGrantRow.organisation)
+    )
+    return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+# --- console sessions ----------------------------------------------------------------------------------
+
+
+def add_session(
+    session: Session, token_hash: str, user_id: int, csrf_token: str, now: dt.datetime, expires_at: dt.datetime, ip: str
+) -> None:
+    session.add(
+        ConsoleSessionRow(
+            token_hash=token_hash, user_id=user_id, csrf_token=csrf_token, created_at=now, expires_at=expires_at, ip=ip[:64]
+        )
+    )
+    session.flush()
+
+
+def session_of(session: Session, token_hash: str, now: dt.datetime) -> tuple[ConsoleSessionRow, UserRow] | None:
+    """A live session and its (active) user."""
+    row = session.execute(
+        select(ConsoleSessionRow, UserRow)
+        .join(UserRow, UserRow.id == ConsoleSessionRow.user_id)
+        .where(ConsoleSessionRow.token_hash == token_hash, ConsoleSessionRow.expires_at > now, UserRow.active.is_(True))
+    ).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+def end_session(session: Session, token_hash: str) -> None:
+    session.execute(delete(ConsoleSessionRow).where(ConsoleSessionRow.token_hash == token_hash))
+
+
+def end_sessions_of(session: Session, user_id: int) -> None:
+    session.execute(delete(ConsoleSessionRow).where(ConsoleSessionRow.user_id == user_id))
+
+
+def delete_expired_sessions(session: Session, now: dt.datetime) -> int:
+    return session.execute(delete(ConsoleSessionRow).where(ConsoleSessionRow.expires_at <= now)).rowcount or 0
+
+
+# --- API tokens ------------------------------------------------------------------------------------------
+
+
+def add_token(
+    session: Session, token_id: str, token_hash: str, user_id: int, name: str, scopes: str, now: dt.datetime,
+    expires_at: dt.datetime | None,
+) -> ApiTokenRow:
+    row = ApiTokenRow(
+        id=token_id, token_hash=token_hash, user_id=user_id, name=name, scopes=scopes, created_at=now,
+        expires_at=expires_at, revoked_at=None,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def token_of(session: Session, token_hash: str, now: dt.datetime) -> tuple[ApiTokenRow, UserRow] | None:
+    """A token that is neither revoked nor expired, and its (active) user."""
+    row = session.execute(
+        select(ApiTokenRow, UserRow)
+        .join(UserRow, UserRow.id == ApiTokenRow.user_id)
+        .where(ApiTokenRow.token_hash == token_hash, ApiTokenRow.revoked_at.is_(None), UserRow.active.is_(True))
+    ).first()
+    if row is None or (row[0].expires_at is not None and row[0].expires_at <= now):
+        return None
+    return row[0], row[1]
+
+
+def tokens(session: Session, user_id: int | None = None) -> list[tuple[ApiTokenRow, str]]:
+    statement = select(ApiTokenRow, UserRow.username).join(UserRow, UserRow.id == ApiTokenRow.user_id)
+    if user_id is not None:
+        statement = statement.where(ApiTokenRow.user_id == user_id)
+    return [(row[0], row[1]) for row in session.execute(statement.order_by(ApiTokenRow.created_at))]
+
+
+def revoke_token(session: Session, token_id: str, now: dt.datetime) -> bool:
+    result = session.execute(
+        update(ApiTokenRow).where(ApiTokenRow.id == token_id, ApiTokenRow.revoked_at.is_(None)).values(revoked_at=now)
+    )
+    return result.rowcount == 1

@@ -1,0 +1,81 @@
+"""Approvals in the database. Every change is a conditional update on `revision` (see ApprovalRow)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from dutyline.store.tables import ApprovalRow
+
+
+def get(session: Session, approval_id: str) -> ApprovalRow | None:
+    """One approval by id: a primary-key read (the decision path does this when an approval is presented)."""
+    return session.get(ApprovalRow, approval_id)
+
+
+def query(
+    session: Session,
+    organisation: str | None = None,
+    status: str | None = None,
+    requester: str | None = None,
+    posts: Mapping[str, Iterable[str]] | None = None,
+    exclude_requester: str | None = None,
+    limit: int = 100,
+) -> list[ApprovalRow]:
+    """Newest first. `posts` (organisation → post ids) keeps approvals waiting at one of those posts."""
+    statement = select(ApprovalRow)
+    if organisation is not None:
+        statement = statement.where(ApprovalRow.organisation == organisation)
+    if status is not None:
+        statement = statement.where(ApprovalRow.status == status)
+    if requester is not None:
+        statement = statement.where(ApprovalRow.requester == requester)
+    if exclude_requester is not None:
+        statement = statement.where(ApprovalRow.requester != exclude_requester)
+    if posts is not None:
+        held = [and_(ApprovalRow.organisation == org, ApprovalRow.post.in_(list(ids))) for org, ids in posts.items() if ids]
+        if not held:
+            return []
+        statement = statement.where(or_(*held))
+    statement = statement.order_by(ApprovalRow.created_at.desc(), ApprovalRow.id.desc()).limit(limit)
+    return list(session.execute(statement).scalars())
+
+
+def overdue(session: Session, now: dt.datetime, limit: int) -> list[ApprovalRow]:
+    """Pending approvals past their SLA, locked for this transaction; rows another replica holds are skipped
+    (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite ignores it and serialises writers instead)."""
+    return list(
+        session.execute(
+            select(ApprovalRow)
+            .where(ApprovalRow.status == "pending", ApprovalRow.due_at <= now)
+            .order_by(ApprovalRow.due_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+
+
+def change(session: Session, approval_id: str, revision: int, **values: Any) -> bool:
+    """Apply `values` if the approval is still at `revision` (and move it to the next); False if it is not."""
+    result = session.execute(
+        update(ApprovalRow)
+        .where(ApprovalRow.id == approval_id, ApprovalRow.revision == revision)
+        .values(revision=revision + 1, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def approved_since(session: Session, since: dt.datetime) -> list[ApprovalRow]:
+    """Approvals approved at or after `since`, oldest first (the four-eyes history)."""
+    return list(
+        session.execute(
+            select(ApprovalRow)
+            .where(ApprovalRow.status == "approved", ApprovalRow.decided_at >= since)
+            .order_by(ApprovalRow.decided_at)
+        ).scalars()
+    )
