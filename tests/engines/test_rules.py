@@ -84,9 +84,10 @@ def test_within_the_limit_is_allowed_and_above_it_needs_the_first_superior_whose
     assert [(s.post, s.people) for s in over.approvers] == [("department_head", ("wang_jianguo", "zhao_lei"))]
 
 
-def test_nobody_covers_it_means_no_approver_chain(world) -> None:  # type: ignore[no-untyped-def]
+def test_beyond_everyone_s_authority_is_a_deny(world) -> None:  # type: ignore[no-untyped-def]
     over = verdict(world, "liu_yang", "expense", "approve", amount=900000)
-    assert over.outcome == "needs_approval" and over.approvers == ()
+    assert over.outcome == "deny" and over.approvers == ()
+    assert [h.rule for h in over.hits] == ["expense_limit"]
 
 
 def test_the_requester_is_never_their_own_approver(world) -> None:  # type: ignore[no-untyped-def]

@@ -79,6 +79,7 @@ class CompiledOrg:
     posts: dict[str, PostPermissions]
     assignments: dict[str, tuple[AssignmentWindow, ...]]
     superiors: dict[str, str | None]
+    post_departments: dict[str, str] = field(default_factory=dict)
     # Who holds what, for queries: post → people (any window).
     holders: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # (resource type, action) → posts with an allow for it: "who may do X" starts from these.
@@ -178,6 +179,7 @@ def compile_org(org: Organisation, version: int = 0) -> CompiledOrg:
         posts=posts,
         assignments=assignments,
         superiors={p.id: p.reports_to for p in org.posts},
+        post_departments={p.id: p.department for p in org.posts},
         holders={k: tuple(v) for k, v in holders.items()},
         grantees={k: tuple(v) for k, v in grantees.items()},
         identities=identities,

@@ -200,6 +200,9 @@ def apply_rules(
         chain: list[ApproverStep] = []
         for h in approvals:
             chain += [step for step in h.approvers if step not in chain]
+        if any(not h.approvers for h in approvals):
+            # Nobody up the line may approve it: beyond everyone's authority (严禁越权办理业务) is a deny.
+            return Verdict("deny", decision, tuple(hits), tuple(chain))
         return Verdict("needs_approval", decision, tuple(hits), tuple(chain))
     notify = tuple(dict.fromkeys(p for h in hits for p in h.notify))
     return Verdict("allow", decision, tuple(hits), (), notify)
@@ -266,9 +269,11 @@ def _run(
         return None
     if isinstance(rule, rm.Suitability):
         risk, tolerance = _value(check, rule.risk), _value(check, rule.tolerance)
-        if not _is_number(risk):
-            return None
-        event = {"risk": float(risk), "tolerance": float(tolerance) if _is_number(tolerance) else -1.0}
+        # Unknown risk or unknown tolerance fails closed: nothing is suitable until both are assessed.
+        event = {
+            "risk": float(risk) if _is_number(risk) else 1.0,
+            "tolerance": float(tolerance) if _is_number(tolerance) else -1.0,
+        }
         if host.fires(compiled.name, event):
             return RuleHit(rule.id, "suitability", "deny", message, detail={"risk": risk, "tolerance": tolerance})
         return None
@@ -303,12 +308,19 @@ def flat_event(org: CompiledOrg, check: Check, decision: Decision, posts: tuple[
     subject = {**(check.subject_properties or {}), **org.person_attributes.get(decision.subject, {})}
     subject["id"] = decision.subject
     subject["posts"] = list(posts)
+    subject["departments"] = departments_of(org, posts)
+    subject["acting"] = any(b.assignment is not None and b.assignment.kind == "acting" for b in decision.allowed_by)
     stored = org.instances.get((check.resource_type, check.resource_id or ""), {})
     resource = {**(check.resource_properties or {}), **stored, "id": check.resource_id, "type": check.resource_type}
     out: dict[str, Any] = {}
     for root, values in (("subject", subject), ("resource", resource), ("action", {"name": check.action}), ("context", check.context or {})):
         _flatten(out, (root,), values)
     return out
+
+
+def departments_of(org: CompiledOrg, posts: Iterable[str]) -> list[str]:
+    """The departments of the posts a subject acts through."""
+    return list(dict.fromkeys(org.post_departments[p] for p in posts if p in org.post_departments))
 
 
 def _flatten(out: dict[str, Any], prefix: tuple[str, ...], values: Mapping[str, Any]) -> None:
