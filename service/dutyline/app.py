@@ -15,7 +15,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
 from dutyline import __version__
-from dutyline.api import admin_access, admin_orgs, approvals, authzen, bench, cases, check, decision_log, metrics, queries, usage
+from dutyline.api import admin_access, admin_orgs, approvals, authzen, bench, cases, check, console, decision_log, metrics, queries, usage
 from dutyline.api.auth import DecisionAuthMiddleware
 from dutyline.api.errors import HANDLERS
 from dutyline.api.health import HealthController
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *(bench.ROUTES if settings.bench_echo else []),
             *admin_access.ROUTES,
             *admin_orgs.ROUTES,
+            *console.ROUTES,
         ],
         lifespan=[lifespan],
         middleware=[

@@ -171,7 +171,6 @@ async def create_org(request: Request, state: State) -> Response[bytes]:
     body, source = await read_body(request)
     data, options = write_options(request, body)
     written = await asyncio.to_thread(runtime.editor.create_org, data, caller.username, options.comment, source)
-    runtime.access.refresh()
     return _written(written, 201)
 
 

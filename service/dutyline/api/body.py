@@ -30,6 +30,10 @@ def decode(body: bytes, type_: type[T]) -> T:
         raise Invalid(str(exc), [Issue("<request>", 0, _path(str(exc)), str(exc))]) from None
     except msgspec.DecodeError as exc:
         raise Invalid(f"malformed JSON: {exc}", [Issue("<request>", 0, "", f"malformed JSON: {exc}")]) from None
+    except UnicodeDecodeError as exc:  # invalid UTF-8 inside a JSON string
+        raise Invalid("the body is not UTF-8", [Issue("<request>", 0, "", f"not UTF-8 text: {exc.reason}")]) from None
+    except RecursionError:  # nesting deeper than the decoder's limit (about 1000 levels)
+        raise Invalid("JSON nested too deeply", [Issue("<request>", 0, "", "nested too deeply")]) from None
 
 
 def convert(value: Any, type_: type[T], where: str) -> T:

@@ -8,6 +8,7 @@ import logging
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from sqlalchemy import exc as db
 
 from dutyline.errors import (
     Conflict,
@@ -77,4 +78,20 @@ def internal_error(request: Request, exc: Exception) -> Response[ErrorBody]:
     return error_response(500, "internal", "internal error; it has been logged")
 
 
-HANDLERS = {DutylineError: dutyline_error, HTTPException: http_error, Exception: internal_error}
+def database_error(request: Request, exc: Exception) -> Response[ErrorBody]:
+    """The database is down, restarting or unreachable (or SQLite is locked): 503, so that callers retry.
+    Decisions do not get here: they are made from the policy in memory."""
+    unreachable = isinstance(exc, (db.OperationalError, db.InterfaceError, db.TimeoutError)) or (
+        isinstance(exc, db.DBAPIError) and exc.connection_invalidated
+    )
+    if not unreachable:
+        return internal_error(request, exc)
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, str(exc).split("\n", 1)[0])
+    response = error_response(503, "unavailable", "the database is unavailable; retry shortly")
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+HANDLERS = {
+    DutylineError: dutyline_error, HTTPException: http_error, db.SQLAlchemyError: database_error, Exception: internal_error
+}

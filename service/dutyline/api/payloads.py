@@ -32,16 +32,44 @@ async def read_body(request: Request) -> tuple[Any, SourceMap | None]:
         except UnicodeDecodeError as exc:
             raise Invalid("the body is not UTF-8", [Issue(REQUEST, 0, "", f"not UTF-8 text: {exc.reason}")]) from None
         data, source = load_yaml(text, REQUEST)
-        return data, source
+        return _shallow(data), source
     if kind != "application/json":
         raise Invalid(
             f"Content-Type must be application/json or application/yaml, not {kind or 'missing'}",
             [Issue(REQUEST, 0, "Content-Type", "must be application/json or application/yaml")],
         )
     try:
-        return json.loads(raw or b"null"), None
+        return _shallow(json.loads(raw or b"null", object_pairs_hook=_unique_keys)), None
     except (ValueError, UnicodeDecodeError) as exc:
         raise Invalid(f"malformed JSON: {exc}", [Issue(REQUEST, 0, "", f"malformed JSON: {exc}")]) from None
+    except RecursionError:
+        raise Invalid("malformed JSON: nested too deeply", [Issue(REQUEST, 0, "", f"nested deeper than {MAX_DEPTH}")]) from None
+
+
+# No document or rule pack comes near this; it keeps validation and diffs away from the recursion limit.
+MAX_DEPTH = 64
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object; a key given twice is an error, as in YAML (not silently the last one)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def _shallow(data: Any) -> Any:
+    """`data` if it nests at most MAX_DEPTH deep; `Invalid` otherwise (checked without recursion)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth > MAX_DEPTH:
+                raise Invalid(f"the body nests deeper than {MAX_DEPTH} levels", [Issue(REQUEST, 0, "", f"nested deeper than {MAX_DEPTH}")])
+            stack.extend((child, depth + 1) for child in (value.values() if isinstance(value, dict) else value))
+    return data
 
 
 def wants_yaml(request: Request) -> bool:

@@ -36,6 +36,8 @@ def explain(org: CompiledOrg | None, decision: Decision, subject: str, resource:
     """The reasons behind `decision`: the duties that allowed or denied it, or why nothing applied."""
     if org is None:
         return [Reason("unknown_organisation", "未知的组织", "unknown organisation")]
+    if decision.code == "internal_error":  # the organisation may be what is broken: read nothing of it
+        return [Reason("internal_error", "内部错误,按拒绝处理", "an internal error occurred; denied (fail closed)")]
     if decision.denied_by:
         return [_basis_reason(org, "denied_by_duty", b) for b in decision.denied_by]
     if decision.allowed_by:

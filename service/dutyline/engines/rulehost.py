@@ -134,7 +134,7 @@ _MAX_KEY = 256  # canonical keys longer than this are digested (the engine trunc
 _MAX_HEX = 32768  # text ordering looks at the first 16 KiB of UTF-8; constants are far shorter (≤ 2000 characters)
 _MAX_RAW_TEXT = 60000  # a hand-written condition's text field: refuse rather than let the engine truncate it
 _MAX_DEPTH = 32  # the evaluator compares nested lists and objects this deep, then by identity
-_TAGS = frozenset("kcnsf")
+_TAGS = frozenset("kcnsft")
 _CONSTANTS = ("#zero", "#max", "#min")
 _RAW_NAME = re.compile(r"[A-Za-z0-9_]+")
 _BASE = re.compile(r"(?:[A-Za-z0-9_]|~[0-9a-f]+~)+")
@@ -144,7 +144,11 @@ _ARITHMETIC_OPS = {"+": "$add", "-": "$sub", "*": "$mul", "/": "$div"}
 _FLIP = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 _NEGATE = {"<": ">=", "<=": ">", ">": "<=", ">=": "<"}  # for numbers and texts, never NaN here
 _OPERATOR = {"==": "$eq", "!=": "$neq", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
-_FALSY_KEYS = ("z", "f", "n0.0", "s", "l[]", "d[]")  # the keys of null, false, 0, "", [] and {}
+# durable_rules limits, measured on 2.0.28: a rule with 16 $and/$or groups is refused (error 113); a node with
+# 512 successors (a flat $or of 512, or 64 rules of 14 branches) makes assert_event loop forever.
+_MAX_GROUPS = 15  # per rule
+_MAX_RULES = 16  # per ruleset, when a top-level $or is split into rules
+_MAX_NODES = 400  # tests and groups per ruleset
 
 
 class RuleHostError(DutylineError):
@@ -268,8 +272,10 @@ def _typed_fields(prefix: str, tags: str, value: Any) -> str:
         elif tag == "s":
             if isinstance(value, str):
                 parts.append(f'{prefix}s":"{_hex(value)}"')
-        else:  # "f"
+        elif tag == "f":
             parts.append(f'{prefix}f":{"true" if number and _is_finite(value) else "false"}')
+        else:  # "t"
+            parts.append(f'{prefix}t":{"true" if _truthy(value) else "false"}')
     return ",".join(parts)
 
 
@@ -439,9 +445,9 @@ def _post(handle: int, text: str, cid: int) -> bool:
 
 
 def _carries(messages: str, echo: str, cid: int) -> bool:
-    """Whether the action's messages are this call's event. The engine echoes our text, so a prefix test
-    usually decides; JSON is the fallback."""
-    if messages.startswith('{"r":{"m":' + echo):
+    """Whether the action's messages are this call's event. The engine echoes our text verbatim, and no text
+    value can hold `{"m":{"id":` unescaped, so a substring test decides; JSON is the fallback."""
+    if '{"m":' + echo in messages:
         return True
     for value in json.loads(messages).values():
         for message in value if isinstance(value, list) else [value]:
@@ -472,9 +478,9 @@ def _unregister(registration: _Registration) -> None:
 def _prepare(condition: Mapping[str, Any]) -> _Prepared:
     """Check a condition, guard its raw references, and write the ruleset JSON and the event plan."""
     fields: dict[str, None] = {}
-    guarded = _check(condition, fields)
-    condition_text = _dumps(guarded)
-    text = f'{{"r":{{"all":[{{"m":{condition_text}}}]}},"prime":{{"all":[{{"m":{{"$ex":{{"#prime":1}}}}}}]}}}}'
+    parts = _split(_flat(_check(condition, fields)))
+    rules = [f'"r{i}":{{"all":[{{"m":{_dumps(part)}}}]}}' for i, part in enumerate(parts)]
+    text = "{" + ",".join([*rules, '"prime":{"all":[{"m":{"$ex":{"#prime":1}}}]}']) + "}"
     digest = hashlib.sha256(text.encode()).hexdigest()[:20]
     constants: list[str] = []
     typed: dict[str, list[str]] = {}
@@ -490,6 +496,56 @@ def _prepare(condition: Mapping[str, Any]) -> _Prepared:
     head = ",".join([f'"sid":"{_SESSION}"', *constants])
     plan = tuple((_unescape(base), f'"{base}#', "".join(sorted(tags))) for base, tags in sorted(typed.items()))
     return _Prepared(text, digest, head, plan, tuple(sorted(raw)))
+
+
+def _flat(condition: Any) -> Any:
+    """The same condition with an $and directly inside an $and (an $or inside an $or) merged into it."""
+    ((key, value),) = condition.items()
+    if key not in ("$and", "$or"):
+        return condition
+    items: list[Any] = []
+    for item in map(_flat, value):
+        items.extend(item[key] if next(iter(item)) == key else [item])
+    return {key: items}
+
+
+def _shape(condition: Any) -> tuple[int, int]:
+    """(groups, tests): how many $and/$or and how many tests the condition holds."""
+    ((key, value),) = condition.items()
+    if key not in ("$and", "$or"):
+        return 0, 1
+    groups, tests = 1, 0
+    for item in value:
+        g, t = _shape(item)
+        groups, tests = groups + g, tests + t
+    return groups, tests
+
+
+def _split(condition: Any) -> list[Any]:
+    """The condition as one rule, or its top-level alternatives packed into several, within durable_rules'
+    limits; ValueError if it cannot fit."""
+    groups, tests = _shape(condition)
+    if groups + tests > _MAX_NODES:
+        raise ValueError(f"{tests} tests in {groups} groups of $and/$or; durable_rules hangs on large ones (at most {_MAX_NODES})")
+    if groups <= _MAX_GROUPS:
+        return [condition]
+    ((key, alternatives),) = condition.items()
+    if key != "$or":
+        raise ValueError(f"{groups} groups of $and/$or; durable_rules takes at most {_MAX_GROUPS} in a rule")
+    rules: list[list[Any]] = [[]]
+    cost = 0
+    for alternative in alternatives:
+        own = _shape(alternative)[0]
+        if own > _MAX_GROUPS:
+            raise ValueError(f"an alternative with {own} groups of $and/$or; durable_rules takes at most {_MAX_GROUPS} in a rule")
+        if rules[-1] and cost + own + 1 > _MAX_GROUPS:  # +1: the $or that holds them
+            rules.append([])
+            cost = 0
+        rules[-1].append(alternative)
+        cost += own
+    if len(rules) > _MAX_RULES:
+        raise ValueError(f"{groups} groups of $and/$or do not fit in {_MAX_RULES} rules of {_MAX_GROUPS}")
+    return [items[0] if len(items) == 1 else {"$or": items} for items in rules]
 
 
 def _check(condition: Any, fields: dict[str, None]) -> Any:
@@ -664,7 +720,12 @@ def condition_json(expression: Expression, flat_key: Callable[[tuple[str, ...]],
     the typed fields `RuleHost.fires` writes from a flat event keyed by `flat_key(path)`. Raises `NotExpressible`
     naming the construct durable_rules cannot evaluate."""
     compiler = _Compiler(expression.text, flat_key)
-    return _emit(compiler.condition(expression.tree).yes)
+    condition = _emit(compiler.condition(expression.tree).yes)
+    try:
+        _split(condition)
+    except ValueError as error:
+        raise NotExpressible(f"a condition this large: {error}", expression.text) from error
+    return condition
 
 
 def _emit(formula: _Formula) -> dict[str, Any]:
@@ -718,8 +779,7 @@ class _Compiler:
             case _Const(constant):
                 return _constant(_truthy(constant))
             case _Field():
-                k = value("k")
-                return _Cond(_all(*({"$neq": {k: key}} for key in _FALSY_KEYS)), _any(*({k: key} for key in _FALSY_KEYS)))
+                return _Cond({value("t"): True}, {value("t"): False})
             case _Num(expression, valid, invalid):
                 return _Cond(_all(valid, {"$neq": {"#zero": expression}}), _any(invalid, _all(valid, {"#zero": expression})))
             case _Bool(cond):
@@ -789,18 +849,16 @@ class _Compiler:
             return _Const(None)
         (a, a_valid, a_invalid), (b, b_valid, b_invalid) = self.operand(left), self.operand(right)
         expression = {_ARITHMETIC_OPS[op]: {"$l": a, "$r": b}}
-        inputs = _all(a_valid, b_valid)
-        divisor_ok: _Formula = TRUE
-        divisor_zero: _Formula = FALSE
+        valid = [a_valid, b_valid, {"$gte": {"#max": expression}}, {"$lte": {"#min": expression}}]
+        invalid = [a_invalid, b_invalid, {"$lt": {"#max": expression}}, {"$gt": {"#min": expression}}]
         if op == "/" and not isinstance(right, _Const):
-            divisor_ok, divisor_zero = {"$neq": {"#zero": b}}, {"#zero": b}
-        finite = _all({"$gte": {"#max": expression}}, {"$lte": {"#min": expression}})
-        overflow = _any({"$lt": {"#max": expression}}, {"$gt": {"#min": expression}})  # never NaN: inputs are finite
-        return _Num(
-            expression,
-            _all(inputs, divisor_ok, finite),
-            _any(a_invalid, b_invalid, _all(inputs, divisor_zero), _all(inputs, divisor_ok, overflow)),
-        )
+            valid.append({"$neq": {"#zero": b}})
+            invalid.append({"#zero": b})
+        # Flat: valid is "every operand a finite number, every divisor non-zero, every step finite"; invalid is
+        # any of the opposites. A test computed from a missing or non-finite operand may say anything, but only
+        # when another test of the same formula has already decided it; and with finite operands and non-zero
+        # divisors no step is NaN, so "not finite" is "above #max or below #min".
+        return _Num(expression, _all(*valid), _any(*invalid))
 
     def operand(self, value: _Value) -> tuple[Any, _Formula, _Formula]:
         match value:

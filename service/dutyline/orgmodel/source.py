@@ -61,10 +61,15 @@ def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
         raise Invalid(f"{file}: invalid YAML", [Issue(file, line, "", f"invalid YAML: {problem}")]) from None
     except YAMLError as exc:
         raise Invalid(f"{file}: invalid YAML", [Issue(file, 1, "", f"invalid YAML: {exc}")]) from None
+    except RecursionError:  # the parser recurses once per level of nesting
+        raise Invalid(f"{file}: invalid YAML", [Issue(file, 1, "", "invalid YAML: nested too deeply")]) from None
     source = SourceMap(file)
     source.lines[()] = 1
     counter = _AliasCounter()
-    return _plain(root, (), source, counter, file), source
+    try:
+        return _plain(root, (), source, counter, file), source
+    except RecursionError:
+        raise Invalid(f"{file}: invalid YAML", [Issue(file, 1, "", "invalid YAML: nested too deeply")]) from None
 
 
 class _AliasCounter:

@@ -6,6 +6,7 @@ Shared by the AuthZEN API, the native `/v1/check` API and the CLI. No `Request` 
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -19,13 +20,17 @@ from dutyline.engines.policyset import PolicySet
 from dutyline.engines.rules import NO_FACTS, Facts, Verdict, apply_rules
 from dutyline.errors import Invalid, Issue
 from dutyline.services.decision_log import DecisionLog, LoggedDecision
-from dutyline.services.metrics import DECISION_LATENCY, DECISIONS
+from dutyline.services.metrics import DECISION_ERRORS, DECISION_LATENCY, DECISIONS
 from dutyline.services.policies import PolicyService
 
 _PREFIX = os.urandom(4).hex()
+# One counter per outcome, looked up once: `labels()` on every decision costs more than the decision.
+_COUNTED = {outcome: DECISIONS.labels(outcome) for outcome in ("allow", "deny", "needs_approval")}
 _COUNTER = itertools.count(1)
 
 SubjectType = Literal["person", "post"]
+
+log = logging.getLogger("dutyline.decisions")
 
 
 def new_decision_id() -> str:
@@ -150,14 +155,20 @@ class DecisionService:
             decision = Decision("deny", "unknown_organisation" if question.organisation else "unknown_subject")
             verdict = Verdict("deny", decision)
         else:
-            check = to_check(question)
-            decision = decide(org, check)
-            rules = policies.rules.get(org.id)
-            facts = self.facts.facts_for(org, question, check) if rules is not None and decision.allowed else NO_FACTS
-            verdict = apply_rules(self._policies.host, org, rules, check, decision, facts)
+            try:
+                check = to_check(question)
+                decision = decide(org, check)
+                rules = policies.rules.get(org.id)
+                facts = self.facts.facts_for(org, question, check) if rules is not None and decision.allowed else NO_FACTS
+                verdict = apply_rules(self._policies.host, org, rules, check, decision, facts)
+            except Exception:  # fail closed: a bug, a broken compiled policy or a failing fact source is a deny
+                log.exception("decision failed in %s for %s %s %s; denied", org.id, question.subject_id,
+                              question.resource_type, question.action)
+                DECISION_ERRORS.inc()
+                verdict = Verdict("deny", Decision("deny", "internal_error", version=org.version))
         latency = time.perf_counter() - started
         answer = Answer(verdict, org, question, new_decision_id(), past.version if past is not None else policies.version, latency)
-        DECISIONS.labels(verdict.outcome).inc()
+        _COUNTED[verdict.outcome].inc()
         DECISION_LATENCY.observe(latency)
         if self._log is not None:
             self._log.record(LoggedDecision.of(answer))

@@ -125,6 +125,14 @@ class Editor:
         self._policies = policies
         self._four_eyes_default = four_eyes_default
 
+    def _applied(self) -> None:
+        """Compile what was just committed, so that this process decides on it at once. The write has happened
+        whatever this does: a failure is logged, and the refresh loop tries again."""
+        try:
+            self._policies.refresh()
+        except Exception:
+            log.exception("refresh after an admin change failed; the refresh loop will retry")
+
     # --- reading ---------------------------------------------------------------------------------------
 
     def document(self, org_id: str) -> tuple[Organisation, int, str]:
@@ -187,14 +195,14 @@ class Editor:
                     pass  # deleted: it may be created again, and its history goes on
             [result] = org_store.save(session, [organisation], author, comment)
             audit.append(session, author, "org_created", organisation.id, f"org:{organisation.id}", {"version": result.version, "comment": comment})
-        self._policies.refresh()
+        self._applied()
         return Written(organisation.id, "org", result.version, True, msgspec.to_builtins(organisation), org_etag(result.version, org_store.digest(organisation)))
 
     def apply(self, org_id: str, edit: Edit, if_match: str | None, author: str, comment: str) -> Written:
         """Apply one edit now (If-Match checked against the object's current ETag under the lock)."""
         with self._sessions.begin() as session:
             written = self._apply_in(session, org_id, edit, if_match, author, comment)
-        self._policies.refresh()
+        self._applied()
         return written
 
     def _apply_in(self, session: Session, org_id: str, edit: Edit, if_match: str | None, author: str, comment: str) -> Written:
@@ -364,7 +372,7 @@ class Editor:
                 log.warning("scheduled change %s failed: %s", row.id, exc)
                 return
             raise Conflict(f"change {row.id} could not be applied: {exc}") from None
-        self._policies.refresh()
+        self._applied()
 
     # --- preview -----------------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from dutyline.engines.compiler import compile_org
 from dutyline.engines.policyset import PolicySet
 from dutyline.engines.rulehost import RuleHost
 from dutyline.engines.rules import CompiledRules, compile_rules
+from dutyline.services.metrics import POLICY_VERSION
 from dutyline.store import orgs as org_store
 from dutyline.store import rule_packs as pack_store
 
@@ -56,6 +57,7 @@ class PolicyService:
             if rules or removed:
                 self.host.load({name: cond for r in candidate.rules.values() for name, cond in r.rulesets.items()})
             self.current = candidate
+            POLICY_VERSION.set(candidate.version)
             return self.current
 
     def wait_for(self, version: int, timeout: float) -> bool:

@@ -1,0 +1,81 @@
+// The impact preview of a change (the admin API's `?preview=true` answer): who gains and loses which
+// permission, whose approver chain changes, separation-of-duties conflicts and other problems.
+
+import { h } from './dom.js';
+import { t } from './i18n.js';
+import { dialog, issueList, table, decisionBadge } from './ui.js';
+import * as ov from './orgview.js';
+
+export function impactView(ix, preview) {
+  const parts = [];
+  if (!preview.valid) {
+    parts.push(h('div', { class: 'error', role: 'alert' }, h('strong', {}, t('impact.invalid')), issueList(preview.issues || [])));
+  }
+  if ((preview.separation_of_duties || []).length) {
+    parts.push(h('div', { class: 'impact-sod', role: 'alert' }, h('h3', {}, t('impact.sod')), issueList(preview.separation_of_duties)));
+  }
+  if (preview.valid && (preview.issues || []).length) {
+    parts.push(h('div', { class: 'warning-box' }, h('h3', {}, t('impact.warnings')), issueList(preview.issues)));
+  }
+  parts.push(summary(preview.summary || {}));
+  if (preview.valid && preview.permissions) parts.push(permissions(ix, preview.permissions));
+  if (preview.valid && preview.approver_chains) parts.push(chains(ix, preview.approver_chains));
+  if (preview.note) parts.push(h('p', { class: 'muted' }, t('impact.rules_note')));
+  if ((preview.checks || []).length) parts.push(checks(preview.checks));
+  return h('div', { class: 'impact' }, parts);
+}
+
+function summary(summary) {
+  const items = [];
+  for (const [collection, change] of Object.entries(summary)) {
+    if (collection === 'fields') {
+      if (change.length) items.push(h('li', {}, t('impact.fields', { fields: change.join(', ') })));
+      continue;
+    }
+    for (const kind of ['added', 'removed', 'changed']) {
+      if ((change[kind] || []).length) items.push(h('li', {}, t(`impact.${kind}`, { collection: t(`collection.${collection}`), ids: change[kind].join(', ') })));
+    }
+  }
+  return h('div', {}, h('h3', {}, t('impact.summary')), items.length ? h('ul', {}, items) : h('p', { class: 'muted' }, t('impact.no_change')));
+}
+
+function permissionText(ix, p) {
+  const via = p.posts && p.posts.length ? ` (${p.posts.map((id) => ov.postName(ix, id)).join(', ')}${p.duties && p.duties.length ? `; ${p.duties.join(', ')}` : ''})` : '';
+  return `${ov.resourceName(ix, p.resource)} · ${p.action}${p.conditional ? ` [${t('impact.conditional')}]` : ''}${via}`;
+}
+
+function permissions(ix, changes) {
+  const rows = changes.map((c) => h('tr', { dataset: { person: c.person } },
+    h('th', { scope: 'row' }, ov.personName(ix, c.person)),
+    h('td', {}, h('ul', { class: 'plain gained' }, c.gained.map((p) => h('li', {}, `+ ${permissionText(ix, p)}`)))),
+    h('td', {}, h('ul', { class: 'plain lost' }, c.lost.map((p) => h('li', {}, `− ${permissionText(ix, p)}`))))));
+  return h('div', {}, h('h3', {}, t('impact.permissions')),
+    changes.length ? table([t('impact.person'), t('impact.gains'), t('impact.loses')], rows, { className: 'impact-permissions' })
+      : h('p', { class: 'muted' }, t('impact.no_permission_change')));
+}
+
+function chains(ix, changes) {
+  const names = (list) => (list.length ? list.map((id) => ov.postName(ix, id)).join(' → ') : '—');
+  const rows = changes.map((c) => h('tr', {}, h('th', { scope: 'row' }, ov.postName(ix, c.post)), h('td', {}, names(c.before)), h('td', {}, names(c.after))));
+  return h('div', {}, h('h3', {}, t('impact.chains')),
+    changes.length ? table([t('impact.post'), t('impact.before'), t('impact.after')], rows, { className: 'impact-chains' })
+      : h('p', { class: 'muted' }, t('impact.no_chain_change')));
+}
+
+function checks(list) {
+  const rows = list.map((c, i) => h('tr', { class: c.changed ? 'changed' : '' },
+    h('td', {}, String(i + 1)), h('td', {}, decisionBadge(c.current.decision), ` ${c.current.code}`),
+    h('td', {}, decisionBadge(c.proposed.decision), ` ${c.proposed.code}`), h('td', {}, c.changed ? t('common.yes') : t('common.no'))));
+  return h('div', {}, h('h3', {}, t('impact.checks')), table(['#', t('sim.current'), t('sim.draft'), t('sim.changed')], rows));
+}
+
+/** Show the preview; resolves `save`, `draft` or `cancel`. */
+export function impactDialog(ix, preview, { title, saveLabel, allowDraft = true } = {}) {
+  const buttons = [
+    { label: saveLabel || t('common.save'), value: 'save', kind: 'primary', disabled: !preview.valid },
+    allowDraft ? { label: t('impact.keep_draft'), value: 'draft', disabled: !preview.valid } : null,
+    { label: t('common.cancel'), value: 'cancel' },
+  ].filter(Boolean);
+  return dialog(title || t('impact.title'), impactView(ix, preview), buttons);
+}
+

@@ -1,0 +1,125 @@
+"""Real processes for the hardening tests and the soak command: `dutyline serve` with its log kept in a file,
+and a private PostgreSQL cluster that a test may stop and start (never the shared server on 5432)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import REPO, free_port
+
+
+class LoggedServer:
+    """`dutyline serve` on a loopback port; stdout and stderr go to a file the test can read."""
+
+    def __init__(self, database_url: str, *, seed: bool = True, env: dict[str, str] | None = None) -> None:
+        self.database_url = database_url
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._folder = Path(tempfile.mkdtemp(prefix="dutyline-server-"))
+        self.log_path = self._folder / "server.log"
+        self._log = self.log_path.open("w")
+        environment = {
+            **os.environ,
+            "DUTYLINE_DATABASE_URL": database_url,
+            "DUTYLINE_SEED_DIR": str(REPO / "policies") if seed else "",
+            "DUTYLINE_REFRESH_INTERVAL": "0.2",
+            "DUTYLINE_LOG_LEVEL": "info",
+            **(env or {}),
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "dutyline", "serve", "--port", str(self.port)],
+            env=environment, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited:\n{self.log_text()}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"server did not become ready in time:\n{self.log_text()}")
+
+    def log_text(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+
+def postgres_bin() -> Path | None:
+    """The newest installed PostgreSQL's bin folder (Debian layout), or one on PATH; None if there is none."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+class PrivatePostgres:
+    """A throwaway PostgreSQL cluster in a temporary folder, trust auth, on a free loopback port.
+
+    Run as the `postgres` user when we are root (initdb refuses root). `stop()` is a crash (immediate
+    shutdown), `start()` brings it back on the same port with the same data."""
+
+    def __init__(self) -> None:
+        bin_dir = postgres_bin()
+        if bin_dir is None:
+            raise RuntimeError("no PostgreSQL server binaries (initdb, pg_ctl) installed")
+        self._bin = bin_dir
+        self.port = free_port()
+        self.folder = Path(tempfile.mkdtemp(prefix="dutyline-pg-"))
+        self.data = self.folder / "data"
+        self._as_user: list[str] = []
+        if os.geteuid() == 0:
+            self._as_user = ["runuser", "-u", "postgres", "--"]
+            shutil.chown(self.folder, "postgres", "postgres")
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
+
+    def _run(self, tool: str, *args: str) -> None:
+        result = subprocess.run(
+            [*self._as_user, str(self._bin / tool), *args], capture_output=True, text=True, timeout=120, cwd=self.folder
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"{tool} failed: {result.stdout}\n{result.stderr}")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100"
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.folder / "postgres.log"), "-o", options, "-w", "start")
+
+    def stop(self, mode: str = "immediate") -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def running(self) -> bool:
+        return (self.data / "postmaster.pid").exists()
+
+    def destroy(self) -> None:
+        if self.running():
+            try:
+                self.stop("fast")
+            except RuntimeError:
+                self.stop("immediate")
+        shutil.rmtree(self.folder, ignore_errors=True)
