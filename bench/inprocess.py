@@ -11,6 +11,7 @@ the same imports, and reads the same files the parent wrote for that size.
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 import time

@@ -67,9 +67,6 @@ def admin(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             yield clients
         finally:
             server.stop()
-            import os
-            if os.environ.get("DEBUG_SERVER"):
-                print(server.process.stdout.read())
 
 
 def unique(prefix: str) -> str:

@@ -6,6 +6,7 @@ steady stream of decisions; the shared server on 5432 is never touched.
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -23,7 +24,13 @@ from tests.conftest import REPO
 from tests.hardening.servers import LoggedServer, PrivatePostgres, postgres_bin
 
 ORG = "sales_company"
-ALLOWED = {"organisation": ORG, "subject": {"id": "wang_jianguo"}, "resource": {"type": "expense"}, "action": "approve"}
+# Two questions, both allowed: one the duties alone decide, one the rules decide with facts from the ledger
+# (this month's expense total), which the service keeps in memory too.
+QUESTIONS = [
+    {"organisation": ORG, "subject": {"id": "li_na"}, "resource": {"type": "customer"}, "action": "contact"},
+    {"organisation": ORG, "subject": {"id": "li_na"}, "resource": {"type": "expense"}, "action": "submit", "context": {"amount": 100}},
+]
+NEEDS_APPROVAL = {**QUESTIONS[1], "context": {"amount": 8000}}
 
 pytestmark = pytest.mark.skipif(postgres_bin() is None, reason="needs PostgreSQL's initdb and pg_ctl")
 
@@ -39,9 +46,11 @@ class Stream:
 
     def run(self) -> None:
         with httpx.Client(base_url=self.url, timeout=10) as http:
-            while not self._stop.is_set():
+            for n in itertools.count():
+                if self._stop.is_set():
+                    break
                 try:
-                    response = http.post("/v1/check", json=ALLOWED)
+                    response = http.post("/v1/check", json=QUESTIONS[n % 2])
                     body = response.json() if response.status_code == 200 else {}
                     self.answers.append(
                         (time.monotonic(), response.status_code, body.get("decision", ""), body.get("policy_version", 0))
@@ -114,6 +123,7 @@ def test_decisions_survive_a_database_outage_and_everything_catches_up_after(clu
         assert before.status_code == 200, before.text
         total_before = _usage_total(admin)
         version = _readyz(server).json()["policy_version"]
+        assert admin.post("/v1/check", json=NEEDS_APPROVAL).json()["decision"] == "needs_approval"
 
         stream = Stream(server.url)
         thread = threading.Thread(target=stream.run, daemon=True)
@@ -141,9 +151,13 @@ def test_decisions_survive_a_database_outage_and_everything_catches_up_after(clu
             "an import through the admin API",
         )
         _assert_unavailable(
-            admin.post("/v1/approvals", json={**ALLOWED, "resource": {"type": "expense", "properties": {"amount": 10}}}),
+            admin.post("/v1/approvals", json=NEEDS_APPROVAL),
             "opening an approval",
         )
+        marked = [
+            admin.post("/v1/check", json=QUESTIONS[0], headers={"X-Request-ID": f"outage-{n}"}) for n in range(3)
+        ]
+        assert [m.status_code for m in marked] == [200] * 3
         time.sleep(2)  # decisions keep flowing while it is down
         outage = stream.since(down)
 
@@ -161,6 +175,10 @@ def test_decisions_survive_a_database_outage_and_everything_catches_up_after(clu
         assert _readyz(server).json()["policy_version"] == version, "no version was created by the refused writes"
         verified = admin.get("/admin/audit/verify").json()
         assert verified["ok"], verified
+        # Decisions made while the database was down reach the decision log once it is back.
+        for n in range(3):
+            _wait(lambda: admin.get("/v1/decisions", params={"request_id": f"outage-{n}"}).json()["items"], 10,
+                  f"decision outage-{n} in the log")
 
         # A change made now through the API is applied and decided on.
         change = admin.patch(f"/admin/orgs/{ORG}/posts/sales_analyst", etag=after.headers["etag"], json={"headcount": 3})

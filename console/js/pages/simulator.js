@@ -3,7 +3,7 @@
 // recent decision log replayed against the draft, listing the decisions that would change.
 
 import { h, clear } from '../dom.js';
-import { t, nm, when } from '../i18n.js';
+import { t, nm, when, language } from '../i18n.js';
 import { api, enc, query } from '../api.js';
 import { documentOf, go } from '../app.js';
 import { pageHeader, section, field, input, select, button, busy, errorBox, decisionBadge, table, showIssues, clearIssues } from '../ui.js';
@@ -93,7 +93,7 @@ export async function render(page, { org }) {
 }
 
 function answerView(ix, answer) {
-  const lang = document.documentElement.lang.startsWith('zh') ? 'zh' : 'en';
+  const lang = language();
   return h('div', { class: 'answer', dataset: { decision: answer.decision } },
     h('h3', {}, t('sim.current')),
     h('p', { class: 'verdict' }, decisionBadge(answer.decision), ' ', h('code', {}, answer.code),

@@ -781,7 +781,7 @@ class _Compiler:
             case _Field():
                 return _Cond({value("t"): True}, {value("t"): False})
             case _Num(expression, valid, invalid):
-                return _Cond(_all(valid, {"$neq": {"#zero": expression}}), _any(invalid, _all(valid, {"#zero": expression})))
+                return _Cond(_all(valid, {"$neq": {"#zero": expression}}), _any(invalid, {"#zero": expression}))
             case _Bool(cond):
                 return cond
             case _List(items):
@@ -951,7 +951,7 @@ class _Compiler:
                 if not _is_finite(c):
                     raise self.refuse("a comparison with a number beyond the range of doubles")
                 difference = {"$sub": {"$l": expression, "$r": float(c)}}
-                return _Cond(_all(valid, {"#zero": difference}), _any(invalid, _all(valid, {"$neq": {"#zero": difference}})))
+                return _Cond(_all(valid, {"#zero": difference}), _any(invalid, {"$neq": {"#zero": difference}}))
             case _Num(), _Bool():
                 return _NEVER_COND  # a number or null never equals true or false
             case _Bool(a), _Bool(b):
@@ -978,17 +978,18 @@ class _Compiler:
                     return _NEVER_COND
                 return _Cond(_test(op, field, literal), _any({"$neq": {left("c"): kind}}, _test(negated, field, literal)))
             case _Field(), _Field():
-                yes, no = [], [{"$neq": {left("c"): {"$m": right("c")}}}, {left("c"): "x"}]
-                for kind in ("n", "s"):
-                    other = {"$m": right(kind)}
-                    yes.append(_all({"$ex": {right(kind): 1}}, _test(op, left(kind), other)))
-                    no.append(_all({left("c"): kind}, {right("c"): kind}, _test(negated, left(kind), other)))
-                return _Cond(_any(*yes), _any(*no))
+                # Same class, then one comparison per class: the other one's left field is missing, so it is false.
+                same = {left("c"): {"$m": right("c")}}
+                numbers, texts = {"$m": right("n")}, {"$m": right("s")}
+                return _Cond(
+                    _all(same, _any(_test(op, left("n"), numbers), _test(op, left("s"), texts))),
+                    _any({"$neq": same}, {left("c"): "x"}, _test(negated, left("n"), numbers), _test(negated, left("s"), texts)),
+                )
             case _Field(), _Num(expression, valid, invalid):
                 n = left("n")
                 return _Cond(
                     _all(valid, _test(op, n, expression)),
-                    _any(invalid, _all(valid, _any({"$neq": {left("c"): "n"}}, _test(negated, n, expression)))),
+                    _any(invalid, {"$neq": {left("c"): "n"}}, _test(negated, n, expression)),
                 )
             case _Num(), _Num():
                 difference = {"$sub": {"$l": left.expression, "$r": right.expression}}
@@ -996,7 +997,7 @@ class _Compiler:
                 # a op b  ⇔  0 flip(op) (a - b): the sign of an IEEE difference of finite numbers is exact
                 return _Cond(
                     _all(both, _test(_FLIP[op], "#zero", difference)),
-                    _any(left.invalid, right.invalid, _all(both, _test(_FLIP[negated], "#zero", difference))),
+                    _any(left.invalid, right.invalid, _test(_FLIP[negated], "#zero", difference)),
                 )
             case _Num(expression, valid, invalid), _Const(c):
                 if not _is_plain_number(c):
@@ -1006,7 +1007,7 @@ class _Compiler:
                 difference = {"$sub": {"$l": expression, "$r": float(c)}}
                 return _Cond(
                     _all(valid, _test(_FLIP[op], "#zero", difference)),
-                    _any(invalid, _all(valid, _test(_FLIP[negated], "#zero", difference))),
+                    _any(invalid, _test(_FLIP[negated], "#zero", difference)),
                 )
         raise AssertionError((left, right))
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+from sqlalchemy import exc as db_errors
 from sqlalchemy.orm import Session, sessionmaker
 
 from dutyline.services.metrics import LOG_DROPPED, LOG_QUEUE_DEPTH, LOG_WRITTEN
@@ -128,19 +129,36 @@ class DecisionLog:
                     stopping = True
                     break
                 batch.append(item)
-            if batch:
-                self._write(batch)
+            if batch and not self._write(batch):
+                if stopping:
+                    LOG_DROPPED.inc(len(batch))
+                else:
+                    self._hold(batch)
             self._purge()
 
-    def _write(self, batch: list[LoggedDecision]) -> None:
+    def _write(self, batch: list[LoggedDecision]) -> bool:
+        """Write a batch; False if the database could not be reached, so that the batch is tried again."""
         try:
             rows = [item.row() for item in batch]
             with self._sessions.begin() as session:
                 log_store.insert_many(session, rows)
             LOG_WRITTEN.inc(len(rows))
-        except Exception:  # the database may be down: count the loss, keep deciding
+        except (db_errors.OperationalError, db_errors.InterfaceError):  # down or restarting: keep them
+            log.warning("database unreachable: %d decision(s) kept for the log until it is back", len(batch))
+            return False
+        except Exception:  # anything else would fail again: count the loss, keep deciding
             LOG_DROPPED.inc(len(batch))
             log.warning("could not write %d decision(s) to the log", len(batch), exc_info=True)
+        return True
+
+    def _hold(self, batch: list[LoggedDecision], pause: float = 1.0) -> None:
+        """Queue a batch again (as far as the queue's bound allows) and wait a little before the next try."""
+        room = max(0, self._max_queue - self._queue.qsize())
+        for item in batch[:room]:
+            self._queue.put(item)
+        if len(batch) > room:
+            LOG_DROPPED.inc(len(batch) - room)
+        time.sleep(pause)
 
     def _purge(self) -> None:
         now = time.time()

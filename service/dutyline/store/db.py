@@ -29,7 +29,10 @@ def make_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # A database host that stops answering (rather than refusing) must not hold requests for the OS's TCP
+    # timeout of minutes: give up connecting after 5 s (a connect_timeout in the URL wins).
+    connect_args = {} if "connect_timeout=" in url else {"connect_timeout": 5}
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args=connect_args)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -1,0 +1,356 @@
+"""results.json → results.md (tables, targets met or not) and PNG plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bench.service import percentile
+
+MB = 1024 * 1024
+
+
+def _us(x: float) -> str:
+    if x != x:
+        return "–"
+    if x >= 1e6:
+        return f"{x / 1e6:.2f} s"
+    if x >= 1e3:
+        return f"{x / 1e3:.1f} ms"
+    return f"{x:.1f} µs"
+
+
+def _ok(passed: bool) -> str:
+    return "met" if passed else "**missed**"
+
+
+def write(results: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
+    plots(results, out)
+    (out / "results.md").write_text(markdown(results))
+
+
+def targets(r: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(target, measured, met?) rows."""
+    rows = []
+    sizes = r["sizes"]
+    worst50 = max(s["dutyline"]["rules_plain"]["p50"] for s in sizes.values())
+    worst99 = max(s["dutyline"]["rules_plain"]["p99"] for s in sizes.values())
+    rows.append(("decision, rules included, no rule fires: p50 ≤ 10 µs at every size", _us(worst50) + " (worst size)",
+                 _ok(worst50 <= 10)))
+    rows.append(("… and p99 ≤ 50 µs", _us(worst99) + " (worst size)", _ok(worst99 <= 50)))
+    limit50 = max(s["dutyline"]["rules_limit_above"]["p50"] for s in sizes.values())
+    rows.append(("decision that triggers a limit rule: p50 ≤ 50 µs", _us(limit50) + " (worst size)", _ok(limit50 <= 50)))
+    s = r["service"]
+    lines = f"{s['lines']:,} lines"
+    http = s["http"]
+    echo = http["echo"]["saturated"]["rps"]
+    for name in ("evaluation", "check"):
+        rps = http[name]["saturated"]["rps"]
+        rows.append((f"HTTP {name}: ≥ 70 % of the ceiling's req/s ({lines})",
+                     f"{rps:,.0f} vs {echo:,.0f} req/s = {rps / echo:.0%}", _ok(rps >= 0.7 * echo)))
+        light = http[name]["light"]["p99_ms"]
+        saturated = http[name]["saturated"]["p99_ms"]
+        rows.append((f"HTTP {name}: p99 ≤ 5 ms ({lines})",
+                     f"{light:.2f} ms at 4 connections; {saturated:.2f} ms at 32 (saturated)", _ok(light <= 5)))
+    batch = http["evaluations_100"]["saturated"]["rps"] * 100
+    rows.append(("batch evaluations, 100 per request: ≥ 100,000 decisions/s", f"{batch:,.0f} decisions/s",
+                 _ok(batch >= 100_000)))
+    q = s["queries_http"]
+    for name, label in (("who", "who may do X"), ("what", "what may Y do")):
+        rows.append((f"query \"{label}\": p50 ≤ 10 ms ({lines})",
+                     f"{q[name]['p50_ms']:.2f} ms over HTTP; {s['writes_inprocess'][name + '_ms']['p50']:.2f} ms in process",
+                     _ok(q[name]["p50_ms"] <= 10)))
+    w = s["writes_inprocess"]["changes"]
+    total = [c["total_ms"] for c in w]
+    rows.append((f"one org change effective on the replica that took it: p99 ≤ 50 ms ({lines})",
+                 f"p99 {percentile(total, 99):.1f} ms (store + refresh + check, in process; "
+                 f"{max(c['recompiled'] for c in w)} organisation(s) recompiled per change)",
+                 _ok(percentile(total, 99) <= 50 and all(c["ok"] for c in w))))
+    p = s["propagation"]
+    if p["took_ms"]:
+        rows.append((f"… through the admin API of a running replica ({lines})",
+                     f"p99 {percentile(p['took_ms'], 99):.1f} ms (PATCH answered, then a check on it shows the change)",
+                     _ok(percentile(p["took_ms"], 99) <= 50)))
+    others = p["others_ms"]
+    rows.append(("a change through one replica answered by the other two: p99 ≤ 250 ms",
+                 f"p99 {percentile(others, 99):.0f} ms, max {max(others, default=float('nan')):.0f} ms over "
+                 f"{len(others)} answers; {len(p['failures'])} failure(s)",
+                 _ok(bool(others) and percentile(others, 99) <= 250 and not p["failures"])))
+    sc = s["scaling"]
+    rows.append(("decision throughput scales with processes up to the cores (2)",
+                 " → ".join(f"{x['rps']:,.0f}" for x in sc) + " req/s with " + ", ".join(str(x["replicas"]) for x in sc)
+                 + " replicas", _ok(len(sc) > 1 and sc[1]["rps"] > 1.3 * sc[0]["rps"])))
+    st = s["startup"]
+    rows.append((f"start-up with {lines}: ready ≤ 15 s", f"{st['ready_s']:.1f} s", _ok(st["ready_s"] <= 15)))
+    rss = max(st["rss_bytes"], s.get("rss_after_load_bytes", 0))
+    rows.append((f"… resident memory ≤ 2 GiB", f"{rss / MB:,.0f} MiB (largest seen, after the HTTP runs)",
+                 _ok(rss <= 2 * 1024 * MB)))
+    return rows
+
+
+def markdown(r: dict[str, Any]) -> str:
+    s = r["service"]
+    m = r["machine"]
+    out = [
+        "# Dutyline benchmark results",
+        "",
+        f"{'Smoke run (`--quick`): small sizes, short loads; not the figures to quote.' if r['quick'] else 'Full run.'} "
+        f"{m['cpus']} CPUs, Python {m['python']}, {m['platform']}; the suite took {r['elapsed_s'] / 60:.1f} min. "
+        "Load generator, servers and PostgreSQL share the same cores, so absolute figures are pessimistic; the "
+        "ratios against the references measured in the same run are the point. How to run it and what each "
+        "figure means: [bench/README.md](../README.md).",
+        "",
+        "## Targets",
+        "",
+        "| target | measured | |",
+        "|---|---|---|",
+        *[f"| {a} | {b} | {c} |" for a, b, c in targets(r)],
+        "",
+        "## 1. In-process decisions (p50 / p99 per request)",
+        "",
+        "Same generated family and the same requests for every engine (half of them something the person's active "
+        "post is granted, half random; acting windows matter at the instant asked). *decision* is the duty decision; "
+        "*with rules* adds the rules engine (each branch has a counter-transaction limit); *service* is the whole "
+        "`DecisionService.answer` (organisation resolution, decision id, Prometheus metrics, decision-log queue). "
+        "Casbin engines load the same policy from CSV; plain `Enforcer` is sampled (n requests) because it is linear "
+        "in the policy. Every Casbin answer is compared with Dutyline's.",
+        "",
+        "| lines (orgs) | decision | with rules, no rule fires | with rules, limit within | with rules, limit fires "
+        "| service | FastEnforcer | Enforcer (n) | disagreements |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for size, x in r["sizes"].items():
+        d, f, c = x["dutyline"], x["fast"], x["casbin"]
+
+        def pair(v: dict[str, float]) -> str:
+            return f"{_us(v['p50'])} / {_us(v['p99'])}"
+
+        out.append(
+            f"| {x['lines']:,} ({x['orgs']}) | {pair(d['engine'])} | {pair(d['rules_plain'])} | "
+            f"{pair(d['rules_limit_within'])} | {pair(d['rules_limit_above'])} | {pair(d['service_plain'])} | "
+            f"{pair(f['engine'])} | {pair(c['engine'])} ({c['engine']['n']}) | "
+            f"{f['disagreements']}/{f['compared']}, {c['disagreements']}/{c['compared']} |"
+        )
+    out += [
+        "",
+        "| lines | Dutyline memory | Dutyline build (decode + compile) | rules build | FastEnforcer memory | "
+        "FastEnforcer load | Enforcer memory | Enforcer load |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for size, x in r["sizes"].items():
+        d, f, c = x["dutyline"], x["fast"], x["casbin"]
+        out.append(
+            f"| {x['lines']:,} | {d['memory_bytes'] / MB:,.0f} MiB | {d['build_s']:.2f} s | {d['rules_build_s']:.2f} s | "
+            f"{f['memory_bytes'] / MB:,.0f} MiB | {f['build_s']:.2f} s | {c['memory_bytes'] / MB:,.0f} MiB | "
+            f"{c['build_s']:.2f} s |"
+        )
+    out += ["", "![decision latency](latency.png) ![memory](memory.png)", ""]
+
+    http = s["http"]
+    out += [
+        f"## 2. HTTP ({s['lines']:,} lines, one server process)",
+        "",
+        "`wrk` (one thread) on loopback, 2,000 distinct request bodies in turn; `POST /bench/echo` is the ceiling: a "
+        "trivial endpoint mounted in the same app (`DUTYLINE_BENCH_ECHO=1`) that decodes the JSON body and answers a "
+        "constant. Decision log on (every decision written to PostgreSQL), as in production.",
+        "",
+        "| endpoint | req/s (32 connections) | p50 / p99 | req/s (4 connections) | p50 / p99 | of the ceiling |",
+        "|---|---|---|---|---|---|",
+    ]
+    echo = http["echo"]["saturated"]["rps"]
+    for name, row in http.items():
+        a, b = row["saturated"], row["light"]
+        label = {"echo": "ceiling: `POST /bench/echo`", "evaluation": "`POST /access/v1/evaluation`",
+                 "check": "`POST /v1/check`", "evaluations_100": "`POST /access/v1/evaluations` (100 each)"}[name]
+        extra = f" ({a['rps'] * 100:,.0f} decisions/s)" if name == "evaluations_100" else ""
+        out.append(
+            f"| {label} | {a['rps']:,.0f}{extra} | {a['p50_ms']:.2f} / {a['p99_ms']:.2f} ms | {b['rps']:,.0f} | "
+            f"{b['p50_ms']:.2f} / {b['p99_ms']:.2f} ms | {a['rps'] / echo:.0%} |"
+        )
+    out += ["", "![HTTP](http.png)", ""]
+
+    q = s["queries_http"]
+    wi = s["writes_inprocess"]
+    out += [
+        f"## 3. Queries ({s['lines']:,} lines)",
+        "",
+        "One request at a time over HTTP (p50 / p99), and the same question in process.",
+        "",
+        "| query | HTTP | in process |",
+        "|---|---|---|",
+        f"| who may do X: `GET /v1/orgs/{{org}}/who` | {q['who']['p50_ms']:.2f} / {q['who']['p99_ms']:.2f} ms | "
+        f"{wi['who_ms']['p50']:.3f} / {wi['who_ms']['p99']:.3f} ms |",
+        f"| what may Y do: `GET /v1/orgs/{{org}}/people/{{p}}/permissions` | {q['what']['p50_ms']:.2f} / "
+        f"{q['what']['p99_ms']:.2f} ms | {wi['what_ms']['p50']:.3f} / {wi['what_ms']['p99']:.3f} ms |",
+        f"| AuthZEN subject search | {q['search_subject']['p50_ms']:.2f} / {q['search_subject']['p99_ms']:.2f} ms | |",
+        "",
+    ]
+    changes = wi["changes"]
+    out += [
+        f"## 4. Writes ({s['lines']:,} lines)",
+        "",
+        f"In process, on PostgreSQL: store the changed document (one transaction), `PolicyService.refresh()`, then a "
+        f"check that shows the change. The first load of the whole policy from the database took {wi['load_s']:.1f} s; "
+        f"after it, each refresh recompiled {sorted({c['recompiled'] for c in changes})} organisation(s) — no full "
+        f"reload. {sum(not c['ok'] for c in changes)} of {len(changes)} checks did not show their change.",
+        "",
+        "| change | n | store p50 / p99 | refresh p50 / p99 | total p50 / p99 |",
+        "|---|---|---|---|---|",
+    ]
+    for kind in sorted({c["kind"] for c in changes}):
+        rows = [c for c in changes if c["kind"] == kind]
+
+        def pp(key: str) -> str:
+            v = [c[key] for c in rows]
+            return f"{percentile(v, 50):.1f} / {percentile(v, 99):.1f} ms"
+
+        out.append(f"| {kind} | {len(rows)} | {pp('store_ms')} | {pp('refresh_ms')} | {pp('total_ms')} |")
+    out += [
+        "",
+        "What one change costs if a single organisation held everything (compile and encode that organisation):",
+        "",
+        "| one organisation of | compile | encode (stored as JSON) |",
+        "|---|---|---|",
+        *[f"| {c['lines']:,} lines | {c['compile_ms']:,.0f} ms | {c['encode_ms']:,.0f} ms |" for c in r["compile_one_org"]],
+        "",
+    ]
+    p = s["propagation"]
+    out += [
+        "## 5. Replicas",
+        "",
+        f"Three `dutyline serve` processes on one PostgreSQL schema, {s['lines']:,} lines each. Changes (moves, duties, "
+        f"limits in turn) through {p['via']}; the other replicas are asked (`POST /v1/check`, every 2 ms) until "
+        "they answer with the change. Propagation is PostgreSQL LISTEN/NOTIFY (the 1 s polling refresh is the "
+        "fallback).",
+        "",
+        "| | n | p50 | p99 | max |",
+        "|---|---|---|---|---|",
+    ]
+    for label, values in (("replica that took it (PATCH answered, then its check)", p["took_ms"]),
+                          ("the other two replicas", p["others_ms"])):
+        if values:
+            out.append(f"| {label} | {len(values)} | {percentile(values, 50):.1f} ms | {percentile(values, 99):.1f} ms | "
+                       f"{max(values):.1f} ms |")
+    if p["failures"]:
+        out += ["", "Failures: " + "; ".join(p["failures"][:10])]
+    out += [
+        "",
+        "Decision throughput (`POST /v1/check`) with 1, 2 and 3 replicas, each driven by its own `wrk` at the same time:",
+        "",
+        "| replicas | req/s (sum) | worst p99 |",
+        "|---|---|---|",
+        *[f"| {x['replicas']} | {x['rps']:,.0f} | {x['p99_ms']:.1f} ms |" for x in s["scaling"]],
+        "",
+        "![writes and propagation](writes.png) ![scaling](scaling.png)",
+        "",
+        "## 6. Start-up",
+        "",
+        f"A replica with {s['lines']:,} lines in PostgreSQL was ready (`/readyz` 200) {s['startup']['ready_s']:.1f} s "
+        f"after it was spawned, at {s['startup']['rss_bytes'] / MB:,.0f} MiB resident "
+        f"({s.get('rss_after_load_bytes', 0) / MB:,.0f} MiB after the HTTP runs). Loading the family into PostgreSQL "
+        f"(one transaction) took {s['store_load_s']:.1f} s.",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def plots(r: dict[str, Any], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = list(r["sizes"].values())
+    lines = [x["lines"] for x in sizes]
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    series = [
+        ("Dutyline decision", lambda x: x["dutyline"]["engine"]),
+        ("Dutyline with rules", lambda x: x["dutyline"]["rules_plain"]),
+        ("Dutyline, limit rule fires", lambda x: x["dutyline"]["rules_limit_above"]),
+        ("Dutyline service (all)", lambda x: x["dutyline"]["service_plain"]),
+        ("casbin.FastEnforcer", lambda x: x["fast"]["engine"]),
+        ("casbin.Enforcer (sampled)", lambda x: x["casbin"]["engine"]),
+    ]
+    for label, get in series:
+        line, = ax.plot(lines, [get(x)["p50"] for x in sizes], marker="o", label=f"{label} p50")
+        ax.plot(lines, [get(x)["p99"] for x in sizes], marker=".", linestyle="--", color=line.get_color(), alpha=0.6)
+    ax.axhline(10, color="grey", linewidth=0.8, linestyle=":")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("policy lines")
+    ax.set_ylabel("latency per decision, µs (solid p50, dashed p99)")
+    ax.set_title("In-process decision latency")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "latency.png", dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, key in (("Dutyline", "dutyline"), ("casbin.FastEnforcer", "fast"), ("casbin.Enforcer", "casbin")):
+        ax.plot(lines, [max(x[key]["memory_bytes"], 1) / MB for x in sizes], marker="o", label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("policy lines")
+    ax.set_ylabel("resident memory added, MiB")
+    ax.set_title("Memory of the loaded policy")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "memory.png", dpi=110)
+    plt.close(fig)
+
+    http = r["service"]["http"]
+    names = list(http)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    values = [http[n]["saturated"]["rps"] for n in names]
+    bars = ax.bar(names, values, color=["grey"] + ["tab:blue"] * (len(names) - 1))
+    for bar, n in zip(bars, names):
+        ax.annotate(f"p99 {http[n]['saturated']['p99_ms']:.1f} ms", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                    ha="center", va="bottom", fontsize=8)
+    ax.set_ylabel("requests/s (32 connections)")
+    ax.set_title(f"HTTP, {r['service']['lines']:,} lines, one process (grey: the ceiling)")
+    fig.tight_layout()
+    fig.savefig(out / "http.png", dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    groups = [("write, in process", [c["total_ms"] for c in r["service"]["writes_inprocess"]["changes"]]),
+              ("write via admin API, same replica", r["service"]["propagation"]["took_ms"]),
+              ("other replicas answer", r["service"]["propagation"]["others_ms"])]
+    for label, values in groups:
+        if values:
+            ordered = sorted(values)
+            ax.plot(ordered, [(i + 1) / len(ordered) for i in range(len(ordered))], label=label)
+    ax.axvline(50, color="grey", linewidth=0.8, linestyle=":")
+    ax.axvline(250, color="grey", linewidth=0.8, linestyle=":")
+    ax.set_xscale("log")
+    ax.set_xlabel("ms from the write until decisions show it")
+    ax.set_ylabel("fraction of changes")
+    ax.set_title("Writes and propagation (CDF)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "writes.png", dpi=110)
+    plt.close(fig)
+
+    sc = r["service"]["scaling"]
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot([x["replicas"] for x in sc], [x["rps"] for x in sc], marker="o")
+    ax.set_xticks([x["replicas"] for x in sc])
+    ax.set_xlabel("replicas (processes)")
+    ax.set_ylabel("POST /v1/check req/s, total")
+    ax.set_ylim(bottom=0)
+    ax.set_title(f"Throughput vs processes ({r['machine']['cpus']} cores)")
+    fig.tight_layout()
+    fig.savefig(out / "scaling.png", dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    import sys
+
+    source = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent / "results"
+    data = json.loads((source / "results.json").read_text())
+    write(data, source)
