@@ -101,8 +101,10 @@ class Changes:
                 self.serial += 1
                 changed = copy(org)
                 target = next(p for p in changed.posts if p.id == post.id)
+                taken = {d.number for d in target.duties}
+                number = next(str(n) for n in range(len(taken) + 1, 10_000) if str(n) not in taken)
                 target.duties = [*target.duties, Duty(
-                    number=f"8{self.serial}", text=f"临时增加职责{self.serial}。",
+                    number=number, text=f"临时增加职责{self.serial}。",
                     permissions=[Permission(resource=resource, actions=[action])],
                 )]
                 self.orgs[org.id] = changed

@@ -160,7 +160,7 @@ def rule_pack(org: Organisation) -> RulePack:
     """A counter transaction limit per post (a limit rule on transaction/enter): the rule the bench triggers."""
     limits = {p.id: 50_000 for p in org.posts if p.id.startswith("counter_staff")}
     limits["counter_deputy"] = 200_000
-    limits["counter_head"] = 1_000_000
+    limits["director"] = 1_000_000  # the counter department's head
     return RulePack(
         org=org.id,
         name=Names(zh="柜面交易限额", en="counter transaction limits"),

@@ -91,6 +91,13 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, str]]:
     return rows
 
 
+def _load(r: dict[str, Any]) -> str:
+    values = [x[1] for x in r.get("load", [])]
+    if not values:
+        return "not recorded"
+    return f"{min(values):.1f}–{max(values):.1f} (median {percentile(values, 50):.1f}; the machine has {r['machine']['cpus']} cores)"
+
+
 def markdown(r: dict[str, Any]) -> str:
     s = r["service"]
     m = r["machine"]
@@ -102,6 +109,8 @@ def markdown(r: dict[str, Any]) -> str:
         "Load generator, servers and PostgreSQL share the same cores, so absolute figures are pessimistic; the "
         "ratios against the references measured in the same run are the point. How to run it and what each "
         "figure means: [bench/README.md](../README.md).",
+        "",
+        f"1-minute load average while it ran: {_load(r)}.",
         "",
         "## Targets",
         "",

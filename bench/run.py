@@ -34,8 +34,21 @@ RESULTS = Path(__file__).resolve().parent / "results"
 KINDS = ("move_person", "change_duty", "change_limit")
 
 
+LOAD: list[tuple[str, float]] = []  # (phase, 1-minute load average when it began): how busy the machine was
+
+
 def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+    LOAD.append((message, os.getloadavg()[0]))
+    print(f"[{time.strftime('%H:%M:%S')}] {message} (load {LOAD[-1][1]:.1f})", file=sys.stderr, flush=True)
+
+
+def wait_quiet(limit: float, patience: float) -> None:
+    """Wait (up to `patience` seconds) until the 1-minute load average is below `limit`: the figures are only
+    worth comparing when the benchmark has the machine to itself."""
+    deadline = time.monotonic() + patience
+    while os.getloadavg()[0] >= limit and time.monotonic() < deadline:
+        log(f"waiting for a quiet machine (load below {limit})")
+        time.sleep(30)
 
 
 # --- 1. in-process decisions ---------------------------------------------------------------------------------
@@ -341,7 +354,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="1k and 10k lines, short loads: a smoke run")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write results (default bench/results)")
+    parser.add_argument("--wait-quiet", type=float, default=0, metavar="MINUTES",
+                        help="first wait up to MINUTES for the load average to fall below 1")
     args = parser.parse_args()
+    if args.wait_quiet:
+        wait_quiet(1.0, args.wait_quiet * 60)
     sizes = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000, 1_000_000]
     began = time.perf_counter()
     results: dict[str, Any] = {
@@ -363,6 +380,7 @@ def main() -> None:
         families.pop(size)
     results["service"] = {"lines": lines, **service_phase(largest, orgs, requests, args.quick)}
     results["elapsed_s"] = time.perf_counter() - began
+    results["load"] = LOAD
     from bench.report import write
 
     write(results, args.out)

@@ -36,3 +36,8 @@ export function newId(prefix = 'f') {
   uid += 1;
   return `${prefix}-${uid}`;
 }
+
+/** `el.append` that skips null, false and empty children (pages build with `cond ? x : null`). */
+export function add(el, ...children) {
+  return append(el, children);
+}

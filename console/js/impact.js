@@ -9,13 +9,13 @@ import * as ov from './orgview.js';
 export function impactView(ix, preview) {
   const parts = [];
   if (!preview.valid) {
-    parts.push(h('div', { class: 'error', role: 'alert' }, h('strong', {}, t('impact.invalid')), issueList(preview.issues || [])));
+    parts.push(h('div', { class: 'error', role: 'alert' }, h('strong', {}, t('impact.invalid')), issueList(preview.issues || [], { lines: false })));
   }
   if ((preview.separation_of_duties || []).length) {
-    parts.push(h('div', { class: 'impact-sod', role: 'alert' }, h('h3', {}, t('impact.sod')), issueList(preview.separation_of_duties)));
+    parts.push(h('div', { class: 'impact-sod', role: 'alert' }, h('h3', {}, t('impact.sod')), issueList(preview.separation_of_duties, { lines: false })));
   }
   if (preview.valid && (preview.issues || []).length) {
-    parts.push(h('div', { class: 'warning-box' }, h('h3', {}, t('impact.warnings')), issueList(preview.issues)));
+    parts.push(h('div', { class: 'warning-box' }, h('h3', {}, t('impact.warnings')), issueList(preview.issues, { lines: false })));
   }
   parts.push(summary(preview.summary || {}));
   if (preview.valid && preview.permissions) parts.push(permissions(ix, preview.permissions));

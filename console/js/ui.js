@@ -15,21 +15,22 @@ export function errorBox(error, { onReload } = {}) {
   const box = h('div', { class: 'error', role: 'alert' }, h('strong', {}, headline));
   const detail = error && error.message;
   if (detail && detail !== headline) box.append(h('p', { class: 'detail' }, detail));
-  if (error && error.issues && error.issues.length) box.append(issueList(error.issues));
+  if (error && error.issues && error.issues.length) box.append(issueList(error.issues, { lines: false }));
   if (status === 412 && onReload) {
     box.append(h('button', { type: 'button', class: 'button', onClick: onReload }, t('common.reload')));
   }
   return box;
 }
 
-export function issueText(issue) {
-  const where = [issue.file && issue.file !== '<request>' ? issue.file : '', issue.line ? t('issue.line', { line: issue.line }) : '', issue.path]
+/** An issue as one line; `lines: false` for JSON bodies, where the API's line numbers mean nothing. */
+export function issueText(issue, { lines = true } = {}) {
+  const where = [issue.file && issue.file !== '<request>' ? issue.file : '', lines && issue.line ? t('issue.line', { line: issue.line }) : '', issue.path]
     .filter(Boolean).join(' · ');
   return where ? `${where}: ${issue.message}` : issue.message;
 }
 
-export function issueList(issues) {
-  return h('ul', { class: 'issues' }, issues.map((i) => h('li', { class: i.severity === 'warning' ? 'warning' : '' }, issueText(i))));
+export function issueList(issues, options) {
+  return h('ul', { class: 'issues' }, issues.map((i) => h('li', { class: i.severity === 'warning' ? 'warning' : '' }, issueText(i, options))));
 }
 
 /** A labelled control; `path` is the entity field it edits, so that the API's issues can be shown beside it. */
@@ -65,7 +66,7 @@ export function showIssues(form, issues) {
   for (const issue of issues) {
     const target = fieldFor(form, issue.path || '');
     if (target) {
-      const error = target.querySelector('.field-error');
+      const error = target.querySelector(':scope > .field-error') || target.querySelector('.field-error');
       error.hidden = false;
       error.textContent = error.textContent ? `${error.textContent} ${issue.message}` : issue.message;
       const control = target.querySelector('input, select, textarea');
@@ -76,7 +77,7 @@ export function showIssues(form, issues) {
     }
   }
   const general = form.querySelector('.form-issues');
-  if (general && rest.length) general.append(issueList(rest));
+  if (general && rest.length) general.append(issueList(rest, { lines: false }));
   const first = form.querySelector('[aria-invalid="true"]');
   if (first) first.focus();
   return placed;

@@ -129,10 +129,11 @@ def test_fast_path_agrees_with_plain_casbin_on_every_seed_organisation(path: Pat
     org = parse_organisation(path.read_text(encoding="utf-8"), str(path)).organisation
     tz = zone(org.timezone)
     compiled = compile_org(org)
-    # now, and the middle and both edges of every time-bounded assignment
+    # a fixed day, and inside and just after every time-bounded assignment (the edges are the decision
+    # tables' and the generated organisations' business; each moment here costs a plain-Casbin scan per request)
     moments = {dt.datetime(2026, 11, 27, 10, tzinfo=tz).timestamp()}
     for window in (w for ws in compiled.assignments.values() for w in ws if w.start is not None and w.end is not None):
-        moments |= {window.start, (window.start + window.end) / 2, window.end - 1, window.end}
+        moments |= {(window.start + window.end) / 2, window.end}
     for at in sorted(moments):
         enforcer = reference_enforcer(org, at)
         for person in org.people:

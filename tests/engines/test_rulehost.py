@@ -6,6 +6,7 @@ import math
 import random
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dutyline.engines import rulehost
-from dutyline.engines.rulehost import NotExpressible, RuleHost, RuleHostError, condition_json
-from dutyline.expressions import ExpressionError, parse
+from dutyline.engines.rulehost import NotExpressible, RuleHost, RuleHostError, check_condition, condition_json
+from dutyline.expressions import ExpressionError, Negate, Node, parse
 
 LIMIT = {"$gt": {"amount": {"$m": "limit"}}}  # the hand-written limit rule of engines/rules.py
 
@@ -101,14 +102,20 @@ CONSTRUCTS = [
     ("context.tags == resource.tags", {"context": {"tags": {"k": [1]}}, "resource": {"tags": {"k": [1.0]}}}, True),
     ("context.x == context.y", {"context": {"x": math.nan, "y": math.nan}}, False),
     ("resource['owner-id'] == subject.id", {"resource": {"owner-id": "u1"}, "subject": {"id": "u1"}}, True),
-    ("context.金额 <= 50000 and resource.部门 == subject.部门", {"context": {"金额": 10}, "resource": {"部门": "销售"}, "subject": {"部门": "销售"}}, True),
+    (
+        "context.金额 <= 50000 and resource.部门 == subject.部门",
+        {"context": {"金额": 10}, "resource": {"部门": "销售"}, "subject": {"部门": "销售"}},
+        True,
+    ),
     ("1 < 2 or context.x", {}, True),
     ("false and context.x", {}, False),
 ]
 
 
 @pytest.mark.parametrize(("text", "env", "fires"), CONSTRUCTS)
-def test_each_construct_fires_exactly_when_the_evaluator_says_so(host: RuleHost, text: str, env: dict, fires: bool) -> None:
+def test_each_construct_fires_exactly_when_the_evaluator_says_so(
+    host: RuleHost, text: str, env: dict, fires: bool
+) -> None:
     assert parse(text).evaluate(env) is fires, "the table itself agrees with the evaluator"
     host.load({"rule": compiled(text)})
     assert host.fires("rule", flat(env)) is fires
@@ -162,7 +169,9 @@ def test_a_hand_written_limit_rule_fires_above_the_limit_only(host: RuleHost) ->
         ({"$and": []}, "$and"),
     ],
 )
-def test_unsafe_or_malformed_conditions_are_refused_and_nothing_changes(host: RuleHost, condition: dict, complaint: str) -> None:
+def test_unsafe_or_malformed_conditions_are_refused_and_nothing_changes(
+    host: RuleHost, condition: dict, complaint: str
+) -> None:
     host.load({"limit": LIMIT})
     with pytest.raises(ValueError, match="rule 'bad'") as caught:
         host.load({"limit": {"$lt": {"amount": 0}}, "bad": condition})
@@ -268,6 +277,65 @@ def test_a_long_run_gives_no_wrong_answer_and_starts_no_thread(host: RuleHost) -
     assert "durable.engine" not in sys.modules, "the Host with its dispatcher is never even imported"
 
 
+def test_a_long_disjunction_is_split_across_rules_of_one_ruleset(host: RuleHost) -> None:
+    text = " or ".join(f"(context.a{i} < context.b{i} and not (context.c{i} >= 'm'))" for i in range(8))
+    expression = parse(text)
+    host.load({"wide": condition_json(expression, flat_key)})
+    rng = random.Random(3)
+    for _ in range(2000):
+        env = {"context": {f"{x}{i}": rng.choice([None, 1, 2, "a", "z"]) for i in range(8) for x in "abc"}}
+        assert host.fires("wide", flat(env)) is expression.evaluate(env)
+
+
+def test_conditions_too_large_for_durable_rules_are_refused_before_loading(host: RuleHost) -> None:
+    with pytest.raises(NotExpressible, match="groups of"):
+        compiled(" and ".join(f"(context.a{i} < context.b{i} or context.c{i} == null)" for i in range(8)))
+    with pytest.raises(NotExpressible, match="tests"):
+        compiled("context.x in [" + ", ".join("1" for _ in range(450)) + "]")
+    outside_windows = {"$and": [{"$or": [{"$neq": {"day": "mon"}}, {"$lt": {"minute": 540}}]} for _ in range(16)]}
+    with pytest.raises(ValueError, match="at most 15"):
+        check_condition(outside_windows)
+    check_condition(LIMIT)
+    host.load({"limit": LIMIT})
+    with pytest.raises(ValueError, match="rule 'windows'"):
+        host.load({"limit": LIMIT, "windows": outside_windows})
+    assert host.names() == {"limit"}
+
+
+def test_decisions_go_on_while_a_reload_registers_rules(host: RuleHost) -> None:
+    host.load({"limit": LIMIT})
+    rules = {f"r{i}": compiled(f"context.amount > {i}") for i in range(200)}
+    gaps: list[float] = []
+    stop = threading.Event()
+
+    def decide() -> None:
+        last = time.perf_counter()
+        while not stop.is_set():
+            host.fires("limit", {"amount": 2, "limit": 1})
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    worker = threading.Thread(target=decide)
+    worker.start()
+    started = time.perf_counter()
+    host.load({"limit": LIMIT, **rules})
+    took = time.perf_counter() - started
+    stop.set()
+    worker.join()
+    assert len(gaps) > 100 and max(gaps) < took / 4, f"a decision waited {max(gaps):.3f} s of a {took:.3f} s reload"
+
+
+def test_a_condition_loaded_again_is_not_prepared_again(host: RuleHost, monkeypatch: pytest.MonkeyPatch) -> None:
+    conditions = {"limit": LIMIT, "owner": compiled("resource.owner == subject.id")}
+    host.load(conditions)
+    prepared: list[object] = []
+    real = rulehost._prepare
+    monkeypatch.setattr(rulehost, "_prepare", lambda condition: prepared.append(condition) or real(condition))
+    host.load({**conditions, "new": compiled("context.x == 1")})
+    assert len(prepared) == 1, "only the new condition"
+
+
 def test_an_action_for_another_event_is_an_error_not_an_answer(host: RuleHost, monkeypatch: pytest.MonkeyPatch) -> None:
     host.load({"limit": LIMIT})
     real = rulehost._engine
@@ -315,7 +383,11 @@ def test_values_durable_rules_would_get_wrong(host: RuleHost) -> None:
 
 def test_documented_differences_from_the_evaluator(host: RuleHost) -> None:
     # Values no JSON request carries; here so that a change of behaviour is noticed, not as a promise.
-    host.load({"tiny": compiled("1 / context.x == 0"), "tie": compiled("context.x > context.y")})
+    host.load(
+        {"tiny": compiled("1 / context.x == 0"), "tie": compiled("context.x > context.y"), "minus": compiled("-context.x")}
+    )
+    assert parse("-context.x").evaluate({"context": {"x": math.nan}})
+    assert not host.fires("minus", {"context__x": math.nan}), "unary minus of NaN is null here, NaN there"
     assert parse("1 / context.x == 0").evaluate({"context": {"x": math.inf}})
     assert not host.fires("tiny", {"context__x": math.inf}), "infinity is no finite operand of arithmetic"
     assert parse("context.x > context.y").evaluate({"context": {"x": 2**53 + 1, "y": 2**53}})
@@ -370,16 +442,37 @@ def shared_host() -> Iterator[RuleHost]:
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=conditions, samples=st.lists(events, min_size=1, max_size=8))
-def test_a_compiled_rule_fires_exactly_when_the_expression_holds(shared_host: RuleHost, text: str, samples: list) -> None:
+def test_a_compiled_rule_fires_exactly_when_the_expression_holds(
+    shared_host: RuleHost, text: str, samples: list
+) -> None:
     expression = parse(text)
     try:
         condition = condition_json(expression, flat_key)
     except NotExpressible:
         return
     shared_host.load({"property": condition})
+    negates = _has_negation(expression.tree)
     for sample in samples:
+        if negates and any(isinstance(value, float) and math.isnan(value) for value in sample.values()):
+            continue  # documented: -NaN is null here, NaN in the evaluator
         env: dict[str, dict[str, Any]] = {"subject": {}, "resource": {}, "context": {}}
         for path, value in sample.items():
             root, name = path.split(".")
             env[root][name] = value
         assert shared_host.fires("property", flat(env)) is expression.evaluate(env), (text, sample)
+
+
+def _has_negation(node: Node) -> bool:
+    if isinstance(node, Negate):
+        return True
+    children = [value for value in (getattr(node, slot) for slot in node.__slots__) if value is not None]
+    stack = list(children)
+    while stack:
+        item = stack.pop()
+        if isinstance(item, tuple):
+            stack.extend(item)
+        elif isinstance(item, Negate):
+            return True
+        elif hasattr(item, "__slots__") and not isinstance(item, str):
+            stack.extend(getattr(item, slot) for slot in item.__slots__)
+    return False

@@ -1,7 +1,7 @@
 // Approvals: admin changes waiting for a second pair of eyes or for their time (approve / reject here),
 // and the organisation's business approvals (an approver's inbox, with each approval's history).
 
-import { h, clear } from '../dom.js';
+import { h, clear, add } from '../dom.js';
 import { t, nm, when, number } from '../i18n.js';
 import { api, enc, query } from '../api.js';
 import { can, documentOf, changed } from '../app.js';
@@ -11,9 +11,9 @@ import * as ov from '../orgview.js';
 export async function render(page, { org }) {
   const { document: doc } = await documentOf(org);
   const ix = ov.index(doc);
-  page.append(pageHeader(t('approvals.title')));
-  if (can('change:read', org)) page.append(adminChanges(org));
-  page.append(businessApprovals(org, ix));
+  add(page, pageHeader(t('approvals.title')));
+  if (can('change:read', org)) add(page, adminChanges(org));
+  add(page, businessApprovals(org, ix));
 }
 
 function adminChanges(org) {

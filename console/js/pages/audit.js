@@ -1,6 +1,6 @@
 // The audit trail: every change, login and token of the organisation, newest first, hash-chained.
 
-import { h, clear } from '../dom.js';
+import { h, clear, add } from '../dom.js';
 import { t, when } from '../i18n.js';
 import { api, query } from '../api.js';
 import { can } from '../app.js';
@@ -50,7 +50,7 @@ export async function render(page, { org }) {
     }
   }), { id: 'audit-verify' }) : null;
   const headers = ['#', t('log.time'), t('audit.actor'), t('audit.action'), t('audit.target'), t('audit.detail'), t('audit.hash')];
-  page.append(pageHeader(t('audit.title'), verify, verifyOut), form,
+  add(page, pageHeader(t('audit.title'), verify, verifyOut), form,
     h('div', { class: 'table-scroll' }, h('table', { class: 'data', id: 'audit-trail' }, h('thead', {}, h('tr', {}, headers.map((x) => h('th', { scope: 'col' }, x)))), body)),
     status, more);
   await load(apply, true);

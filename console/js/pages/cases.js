@@ -1,6 +1,6 @@
 // Cases: complaints, overdue checks and the like, with the post each waits at and its escalation history.
 
-import { h, clear } from '../dom.js';
+import { h, clear, add } from '../dom.js';
 import { t, when } from '../i18n.js';
 import { api, enc, query } from '../api.js';
 import { documentOf } from '../app.js';
@@ -32,7 +32,7 @@ export async function render(page, { org }) {
   status.addEventListener('change', load);
   post.addEventListener('change', load);
   load();
-  page.append(pageHeader(t('cases.title')), h('p', { class: 'hint' }, t('cases.hint')),
+  add(page, pageHeader(t('cases.title')), h('p', { class: 'hint' }, t('cases.hint')),
     h('div', { class: 'toolbar' }, field(t('approvals.status'), status), field(t('cases.at_post'), post)), out);
 }
 

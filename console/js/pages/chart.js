@@ -1,7 +1,7 @@
 // The org chart: posts along their reporting lines (直接上级), coloured by department, with holders, acting
 // holders and their windows, vacancies and separation-of-duties conflicts; the departments beside it.
 
-import { h, clear } from '../dom.js';
+import { h, clear, add } from '../dom.js';
 import { t, nm } from '../i18n.js';
 import { enc } from '../api.js';
 import { can, documentOf, go } from '../app.js';
@@ -22,7 +22,7 @@ export async function render(page, { org }) {
   };
   atInput.addEventListener('change', draw);
   draw();
-  page.append(
+  add(page, 
     pageHeader(`${t('chart.title')} · ${nm(doc.name, org)}`,
       writer ? button(t('edit.new_department'), () => go(`#/${enc(org)}/new/departments`)) : null,
       writer ? button(t('edit.new_post'), () => go(`#/${enc(org)}/new/posts`)) : null,
@@ -53,12 +53,15 @@ function drawChart(org, ix, at) {
   const clashes = ov.conflicts(ix, at);
   const kids = ov.children(ix);
   const seen = new Set();
+  // Three or more subordinates without subordinates of their own are stacked in a column: the chart stays
+  // about as wide as a laptop screen instead of one long row.
+  const stacked = (ids) => ids.length >= 3 && ids.every((id) => !(kids.get(id) || []).length);
   const branch = (postId) => {
     if (seen.has(postId)) return null;
     seen.add(postId);
     const below = kids.get(postId) || [];
-    return h('li', {}, node(org, ix, postId, holders.get(postId) || [], sod.get(postId) || [], clashes),
-      below.length ? h('ul', {}, below.map(branch)) : null);
+    return h('li', { class: 'branch' }, node(org, ix, postId, holders.get(postId) || [], sod.get(postId) || [], clashes),
+      below.length ? h('ul', { class: ['children', stacked(below) && 'stack'] }, below.map(branch)) : null);
   };
   const trees = ov.roots(ix).map((id) => h('ul', { class: 'tree' }, branch(id)));
   return h('div', { class: 'forest' }, trees.length ? trees : h('p', { class: 'empty' }, t('chart.no_posts')));

@@ -1,6 +1,6 @@
 // The decision log of the organisation (auditors), newest first, filtered by subject and time.
 
-import { h, clear } from '../dom.js';
+import { h, clear, add } from '../dom.js';
 import { t, when } from '../i18n.js';
 import { api, enc, query } from '../api.js';
 import { documentOf } from '../app.js';
@@ -42,7 +42,7 @@ export async function render(page, { org }) {
   const form = h('form', { class: 'toolbar', onSubmit: (e) => { e.preventDefault(); load(apply, true); } },
     field(t('log.subject'), subject), field(t('log.since'), since), field(t('log.until'), until), apply);
   const headers = [t('log.time'), t('log.subject'), t('log.resource'), t('log.action'), t('log.decision'), t('log.code'), t('log.version'), t('log.id')];
-  page.append(pageHeader(t('log.title')), form,
+  add(page, pageHeader(t('log.title')), form,
     h('div', { class: 'table-scroll' }, h('table', { class: 'data', id: 'decision-log' }, h('thead', {}, h('tr', {}, headers.map((x) => h('th', { scope: 'col' }, x)))), body)),
     status, more);
   await load(apply, true);

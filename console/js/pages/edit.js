@@ -2,7 +2,7 @@
 // Every save is previewed first (`?preview=true`: the impact), then written with If-Match; a 412 means
 // someone else changed the entity meanwhile, and the form offers to reload it.
 
-import { h, clear } from '../dom.js';
+import { h, clear, add } from '../dom.js';
 import { t, nm } from '../i18n.js';
 import { api, enc, ApiError } from '../api.js';
 import { can, documentOf, changed, go } from '../app.js';
@@ -59,7 +59,7 @@ function editor(page, { org, collection, id, value, etag, doc }) {
   const deleteButton = !isNew && writer ? button(t('common.delete'), () => review(deleteButton, true), { kind: 'danger', id: 'delete' }) : null;
   form.append(h('div', { class: 'actions' }, writer ? saveButton : null, deleteButton, button(t('common.cancel'), back, { id: 'cancel' })));
 
-  page.append(
+  add(page, 
     pageHeader(isNew ? t(titleKey) : t(titleKey, { name: nm(value.name, id) })),
     writer ? null : h('p', { class: 'notice', role: 'status', id: 'read-only' }, t('edit.read_only')),
     form);
@@ -264,14 +264,15 @@ function personForm(model, ix, isNew) {
 function assignmentRow(model, a, i, ix, redraw) {
   const base = `assignments[${i}]`;
   const kind = a.kind || 'primary';
-  const row = h('div', { class: ['row', kind === 'acting' && 'acting'], dataset: { index: i } },
+  const row = h('div', { class: ['row', kind === 'acting' && 'acting'], dataset: { index: i, path: base } },
     choice(a, 'post', t('post.title'), [['', '—'], ...postOptions(ix)], `${base}.post`),
     choice(a, 'kind', t('post.kind'), ['primary', 'concurrent', 'acting'].map((k) => [k, t(`kind.${k}`)]), `${base}.kind`),
     text(a, 'valid_from', t('edit.valid_from'), `${base}.valid_from`, { optional: true, placeholder: 'YYYY-MM-DD' }),
     text(a, 'valid_to', t('edit.valid_to'), `${base}.valid_to`, { optional: true, placeholder: 'YYYY-MM-DD' }),
     choice(a, 'stands_in_for', t('post.stands_in_for'), peopleOptions(ix, model.id), `${base}.stands_in_for`, { optional: true }),
     text(a, 'note', t('edit.note'), `${base}.note`, { optional: true }),
-    button(t('common.remove'), () => { model.assignments.splice(i, 1); redraw(); }, { kind: 'small', 'aria-label': t('edit.remove_assignment', { n: i + 1 }) }));
+    button(t('common.remove'), () => { model.assignments.splice(i, 1); redraw(); }, { kind: 'small', 'aria-label': t('edit.remove_assignment', { n: i + 1 }) }),
+    h('p', { class: 'field-error wide', hidden: true }));
   const kindSelect = row.querySelectorAll('select')[1];
   kindSelect.value = kind;
   kindSelect.addEventListener('change', () => {

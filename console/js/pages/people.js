@@ -1,6 +1,6 @@
 // People and their assignments (primary, concurrent, acting with its window), with links to edit them.
 
-import { h } from '../dom.js';
+import { h, add } from '../dom.js';
 import { t, nm } from '../i18n.js';
 import { enc } from '../api.js';
 import { can, documentOf } from '../app.js';
@@ -36,7 +36,7 @@ export async function render(page, { org }) {
   search.addEventListener('input', fill);
   fill();
   const headers = [t('people.person'), t('people.assignments'), ''];
-  page.append(
+  add(page, 
     pageHeader(t('people.title'), writer ? h('a', { class: 'button primary', href: `#/${enc(org)}/new/people` }, t('edit.new_person')) : null),
     h('p', { class: 'meta' }, t('common.version', { version })),
     field(t('people.filter'), search),

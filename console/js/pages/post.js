@@ -1,7 +1,7 @@
 // One post: where it sits, who holds it, its duties (numbers, texts, permissions), its qualifications,
 // and what the rule packs say about it (limits of authority and other rules).
 
-import { h } from '../dom.js';
+import { h, add } from '../dom.js';
 import { t, nm, number } from '../i18n.js';
 import { enc, ApiError } from '../api.js';
 import { can, documentOf, packsOf } from '../app.js';
@@ -20,7 +20,7 @@ export async function render(page, { org, args }) {
   const held = ov.holdersByPost(ix, Date.now()).get(postId) || [];
   const sod = ov.separations(ix).get(postId) || [];
 
-  page.append(
+  add(page, 
     pageHeader(ov.postName(ix, postId),
       can('org_chart:write', org) ? h('a', { class: 'button primary', href: `#/${enc(org)}/edit/posts/${enc(postId)}` }, t('common.edit')) : null),
     h('p', { class: 'meta' }, h('code', {}, postId), ' · ', `${post.name.zh} / ${post.name.en}`, ' · ',

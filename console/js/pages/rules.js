@@ -1,7 +1,7 @@
 // Rules: the delegation-of-authority matrix (posts × limit rules, from `kind: limit`) as an editable table,
 // and every rule pack in a YAML editor whose validation errors point at their lines.
 
-import { h, clear } from '../dom.js';
+import { h, clear, add } from '../dom.js';
 import { t, nm, number } from '../i18n.js';
 import { api, enc } from '../api.js';
 import { can, documentOf, packsOf, changed, go } from '../app.js';
@@ -13,16 +13,16 @@ export async function render(page, { org }) {
   const [{ document: doc }, packs] = await Promise.all([documentOf(org, { fresh: true }), packsOf(org, { fresh: true })]);
   const ix = ov.index(doc);
   const writer = can('rule_pack:write', org);
-  page.append(pageHeader(t('rules.title'), h('a', { class: 'button', href: `#/${enc(org)}/simulator` }, t('nav.simulator'))));
-  if (!writer) page.append(h('p', { class: 'notice', role: 'status', id: 'read-only' }, t('rules.read_only')));
+  add(page, pageHeader(t('rules.title'), h('a', { class: 'button', href: `#/${enc(org)}/simulator` }, t('nav.simulator'))));
+  if (!writer) add(page, h('p', { class: 'notice', role: 'status', id: 'read-only' }, t('rules.read_only')));
   if (!packs.length) {
-    page.append(h('p', { class: 'empty' }, t('rules.no_packs')));
+    add(page, h('p', { class: 'empty' }, t('rules.no_packs')));
     return;
   }
   const matrices = packs.map((item) => matrix(org, ix, item, writer)).filter(Boolean);
-  page.append(section(t('rules.matrix'), h('p', { class: 'hint' }, t('rules.matrix_hint')),
+  add(page, section(t('rules.matrix'), h('p', { class: 'hint' }, t('rules.matrix_hint')),
     matrices.length ? matrices : h('p', { class: 'empty' }, t('rules.no_limits'))));
-  page.append(section(t('rules.yaml'), yamlEditor(org, ix, packs, writer)));
+  add(page, section(t('rules.yaml'), yamlEditor(org, ix, packs, writer)));
 }
 
 // --- the delegation-of-authority matrix -------------------------------------------------------------------

@@ -2,7 +2,7 @@
 // (decision, reasons, rules, approver chain), and under the draft by the admin preview's `checks`; and the
 // recent decision log replayed against the draft, listing the decisions that would change.
 
-import { h, clear } from '../dom.js';
+import { h, clear, add } from '../dom.js';
 import { t, nm, when, language } from '../i18n.js';
 import { api, enc, query } from '../api.js';
 import { documentOf, go } from '../app.js';
@@ -83,7 +83,7 @@ export async function render(page, { org }) {
     });
   }
 
-  page.append(
+  add(page, 
     pageHeader(t('sim.title')),
     h('p', { class: 'meta' }, t('common.version', { version }), ' · ', t('sim.intro')),
     draftPanel(org, ix, draft, version),

@@ -1,6 +1,6 @@
 // Versions of the organisation's document and rule packs: who, when, why; the diff of each; restore.
 
-import { h, clear } from '../dom.js';
+import { h, clear, add } from '../dom.js';
 import { t, when } from '../i18n.js';
 import { api, enc, query } from '../api.js';
 import { can, changed, go } from '../app.js';
@@ -17,7 +17,7 @@ export async function render(page, { org, args }) {
   const list = h('div', { class: 'table-scroll versions-list' }, h('table', { class: 'data' },
     h('thead', {}, h('tr', {}, headers.map((x) => h('th', { scope: 'col' }, x)))), h('tbody', {}, rows)));
   const detail = h('div', { class: 'version-detail', 'aria-live': 'polite' });
-  page.append(pageHeader(t('versions.title')), h('div', { class: 'split' }, list, detail));
+  add(page, pageHeader(t('versions.title')), h('div', { class: 'split' }, list, detail));
   if (selected) await showDiff(org, selected, detail, data.items.find((v) => v.version === selected));
   else detail.append(h('p', { class: 'hint' }, t('versions.pick')));
 }

@@ -6,6 +6,7 @@ hands out its files, with a Content Security Policy that allows nothing inline a
 
 from __future__ import annotations
 
+import asyncio
 import mimetypes
 from functools import cache
 from pathlib import Path
@@ -47,19 +48,19 @@ def _file(relative: str) -> Path | None:
 
 def _serve(path: Path) -> Response[bytes]:
     media_type = TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    if media_type.startswith("text/") or media_type in ("application/json", "image/svg+xml"):
+    if media_type in ("application/json", "image/svg+xml"):  # Litestar adds the charset of text/* itself
         media_type += "; charset=utf-8"
     return Response(path.read_bytes(), media_type=media_type, headers=HEADERS)
 
 
-@get(["/console", "/console/{path:path}"], include_in_schema=False, sync_to_thread=True)
-def console_file(path: str | None = None) -> Response[bytes]:
+@get(["/console", "/console/{path:path}"], include_in_schema=False)
+async def console_file(path: str | None = None) -> Response[bytes]:
     """A file of the console; `/console` is its single page (the pages are routes after `#`, and its files
     are named by absolute paths, so that `/console` and `/console/` both work)."""
     found = _file(path if path and path.strip("/") else "index.html")
     if found is None:
-        return Response(b"not found", media_type="text/plain; charset=utf-8", status_code=404, headers=HEADERS)
-    return _serve(found)
+        return Response(b"not found", media_type="text/plain", status_code=404, headers=HEADERS)
+    return await asyncio.to_thread(_serve, found)
 
 
 ROUTES = [console_file]

@@ -12,7 +12,7 @@ from typing import Any
 from litestar import Request, Response
 
 from dutyline.errors import Invalid, Issue
-from dutyline.orgmodel.source import SourceMap, load_yaml
+from dutyline.orgmodel.source import SourceMap, format_path, load_yaml
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 REQUEST = "<request>"
@@ -32,7 +32,7 @@ async def read_body(request: Request) -> tuple[Any, SourceMap | None]:
         except UnicodeDecodeError as exc:
             raise Invalid("the body is not UTF-8", [Issue(REQUEST, 0, "", f"not UTF-8 text: {exc.reason}")]) from None
         data, source = load_yaml(text, REQUEST)
-        return _shallow(data), source
+        return _shallow(data, source), source
     if kind != "application/json":
         raise Invalid(
             f"Content-Type must be application/json or application/yaml, not {kind or 'missing'}",
@@ -60,15 +60,18 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _shallow(data: Any) -> Any:
-    """`data` if it nests at most MAX_DEPTH deep; `Invalid` otherwise (checked without recursion)."""
-    stack = [(data, 1)]
+def _shallow(data: Any, source: SourceMap | None = None) -> Any:
+    """`data` if it nests at most MAX_DEPTH deep; `Invalid` naming the place otherwise (checked without recursion)."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, ())]
     while stack:
-        value, depth = stack.pop()
+        value, path = stack.pop()
         if isinstance(value, (dict, list)):
-            if depth > MAX_DEPTH:
-                raise Invalid(f"the body nests deeper than {MAX_DEPTH} levels", [Issue(REQUEST, 0, "", f"nested deeper than {MAX_DEPTH}")])
-            stack.extend((child, depth + 1) for child in (value.values() if isinstance(value, dict) else value))
+            if len(path) >= MAX_DEPTH:
+                message = f"nested deeper than {MAX_DEPTH} levels"
+                issue = source.issue(path, message) if source else Issue(REQUEST, 0, format_path(path), message)
+                raise Invalid(f"the body is {message}", [issue])
+            children = value.items() if isinstance(value, dict) else enumerate(value)
+            stack.extend((child, (*path, key)) for key, child in children)
     return data
 
 

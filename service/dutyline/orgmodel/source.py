@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,10 @@ Path = tuple[str | int, ...]
 
 # A bound on aliases stops "billion laughs" documents before they expand.
 _MAX_ALIASES = 100
+# ruamel's scanner takes time quadratic in the depth of flow collections (`[[[[…`: 2,000 levels cost 10 s of
+# CPU), so deeper ones are refused before parsing. No org file or rule pack nests more than a few levels.
+_MAX_FLOW_DEPTH = 64
+_FLOW = re.compile(r"[\[\]{}]")
 
 
 def format_path(path: Path) -> str:
@@ -50,6 +55,10 @@ def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
 
     Raises `Invalid` with the line of the problem for syntax errors, duplicate keys and alias bombs.
     """
+    too_deep = _flow_too_deep(text)
+    if too_deep:
+        message = f"invalid YAML: nested too deeply (more than {_MAX_FLOW_DEPTH} levels of [ ] or {{ }})"
+        raise Invalid(f"{file}: invalid YAML", [Issue(file, too_deep, "", message)])
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
     try:
@@ -70,6 +79,20 @@ def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
         return _plain(root, (), source, counter, file), source
     except RecursionError:
         raise Invalid(f"{file}: invalid YAML", [Issue(file, 1, "", "invalid YAML: nested too deeply")]) from None
+
+
+def _flow_too_deep(text: str) -> int:
+    """The line where flow brackets first nest deeper than allowed, or 0. Brackets inside quoted text count
+    too: a false alarm needs more than 64 unclosed ones, which no real document has."""
+    depth = 0
+    for match in _FLOW.finditer(text):
+        if match.group() in "[{":
+            depth += 1
+            if depth > _MAX_FLOW_DEPTH:
+                return text.count("\n", 0, match.start()) + 1
+        elif depth:
+            depth -= 1
+    return 0
 
 
 class _AliasCounter:

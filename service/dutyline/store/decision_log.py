@@ -15,9 +15,22 @@ from dutyline.errors import Invalid, Issue
 from dutyline.store.tables import DecisionLogRow
 
 
+_COLUMNS = tuple(column.name for column in DecisionLogRow.__table__.columns)
+
+
 def insert_many(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(DecisionLogRow), list(rows))
+    """Insert a batch. On PostgreSQL with COPY: about ten times less CPU per row than an executemany of
+    INSERTs, and the writer thread shares the interpreter with the decision path."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        connection = session.connection().connection.driver_connection
+        with connection.cursor() as cursor:
+            with cursor.copy(f"COPY {DecisionLogRow.__tablename__} ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(tuple(row[c] for c in _COLUMNS))
+        return
+    session.execute(insert(DecisionLogRow), list(rows))
 
 
 def delete_older_than(session: Session, cutoff: dt.datetime) -> int:
