@@ -239,7 +239,8 @@ def markdown(r: dict[str, Any]) -> str:
         "|---|---|---|---|---|",
     ]
     for label, values in (("replica that took it (PATCH answered, then its check)", p["took_ms"]),
-                          ("the other two replicas", p["others_ms"])):
+                          ("the other two replicas, from the PATCH being sent", p["others_ms"]),
+                          ("the other two replicas, from the PATCH being answered", p.get("others_after_answer_ms", []))):
         if values:
             out.append(f"| {label} | {len(values)} | {percentile(values, 50):.1f} ms | {percentile(values, 99):.1f} ms | "
                        f"{max(values):.1f} ms |")

@@ -237,6 +237,7 @@ def propagation(url: str, servers: list[svc.Server], changes: Changes, count: in
         store = session_factory(make_engine(url))
     took: list[float] = []  # the replica that took the change: write answered, then its check shows it
     others: list[float] = []
+    after_answer: list[float] = []  # the same, counted from when the writing replica answered (≈ its commit)
     failures: list[str] = []
     kinds: list[str] = []
     for i in range(count):
@@ -288,6 +289,8 @@ def propagation(url: str, servers: list[svc.Server], changes: Changes, count: in
         for index in range(first, len(clients)):
             if index in seen:
                 others.append(seen[index])
+                if admin is not None:
+                    after_answer.append(seen[index] - took[-1])
             else:
                 failures.append(f"{change.kind}: replica {index + 1} did not answer within 10 s")
         time.sleep(0.05)
@@ -297,6 +300,7 @@ def propagation(url: str, servers: list[svc.Server], changes: Changes, count: in
         "via": via,
         "took_ms": [x * 1000 for x in took],
         "others_ms": [x * 1000 for x in others],
+        "others_after_answer_ms": [x * 1000 for x in after_answer],
         "failures": failures,
         "kinds": kinds,
     }

@@ -142,7 +142,7 @@ function languageButton() {
   const other = language() === 'zh' ? 'en' : 'zh';
   return h('button', {
     type: 'button', class: 'button quiet', id: 'language', lang: other === 'zh' ? 'zh-CN' : 'en',
-    'aria-label': t('lang.switch'),
+    'aria-label': `${other === 'zh' ? '中文' : 'English'} — ${t('lang.switch')}`,
     onClick: async () => { await useLanguage(other); route(); },
   }, other === 'zh' ? '中文' : 'English');
 }

@@ -89,7 +89,7 @@ def test_a_stale_edit_is_refused_with_someone_else_changed_this_and_reload_shows
     open_page(page, console, f"{ORG}/edit/people/wang_jianguo")
     # Meanwhile someone else renames him.
     etag = console.api("GET", f"/admin/orgs/{ORG}/people/wang_jianguo").headers["etag"]
-    other = console.api("PATCH", f"/admin/orgs/{ORG}/people/wang_jianguo", json={"name": {"zh": "王建国", "en": "Wang J."}}, headers={"If-Match": etag})
+    other = console.api("PATCH", f"/admin/orgs/{ORG}/people/wang_jianguo", json={"name": {"zh": "王建国", "en": "Jianguo Wang"}}, headers={"If-Match": etag})
     assert other.status_code == 200, other.text
     page.get_by_label("Note", exact=True).fill("back from leave")
     page.get_by_role("button", name="Review impact and save…").click()
@@ -97,7 +97,7 @@ def test_a_stale_edit_is_refused_with_someone_else_changed_this_and_reload_shows
     alert = page.locator(".form-status [role=alert]")
     expect(alert).to_contain_text("Someone else changed this since you opened it")
     alert.get_by_role("button", name="Reload").click()
-    expect(page.get_by_label("Name (English)")).to_have_value("Wang J.")
+    expect(page.get_by_label("Name (English)")).to_have_value("Jianguo Wang")
 
 
 # --- (2) a compliance officer lowers a limit -------------------------------------------------------------------------

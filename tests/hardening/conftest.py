@@ -44,7 +44,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with fresh_database(backend, tmp_path_factory.mktemp("hardening")) as url:
         token = create_admin(url)
         load_content(url)
-        server = LoggedServer(url, seed=False)
+        server = LoggedServer(url, seed=False, env={"DUTYLINE_CONSISTENCY_WAIT": "0.2"})
         try:
             server.wait_ready()
             yield Stack(server, url, token, Client(server, token))  # type: ignore[arg-type]

@@ -53,9 +53,10 @@ class LoggedServer:
             time.sleep(0.1)
         raise AssertionError(f"server did not become ready in time:\n{self.log_text()}")
 
-    def log_text(self) -> str:
+    def log_text(self, since: int = 0) -> str:
+        """The server's output (from character `since`: take `len(log_text())` before, to see what one test caused)."""
         self._log.flush()
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
+        return self.log_path.read_text(encoding="utf-8", errors="replace")[since:]
 
     def stop(self) -> None:
         if self.process.poll() is None:

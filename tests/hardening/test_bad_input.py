@@ -69,9 +69,11 @@ def assert_refused(response: httpx.Response, status: int | tuple[int, ...] = 400
 
 @pytest.fixture(autouse=True)
 def server_still_healthy(stack: Stack):  # type: ignore[no-untyped-def]
+    start = len(stack.server.log_text())
     yield
     assert httpx.get(f"{stack.server.url}/readyz", timeout=10).status_code == 200
-    assert "unhandled error" not in stack.server.log_text(), stack.server.log_text()[-4000:]
+    log = stack.server.log_text(start)
+    assert "unhandled error" not in log, log[-4000:]
 
 
 # --- size ----------------------------------------------------------------------------------------------------

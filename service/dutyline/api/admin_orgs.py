@@ -35,6 +35,8 @@ from dutyline.store.decision_log import LogFilter
 from dutyline.store.decision_log import query as log_query
 
 Limit = Annotated[int, Parameter(ge=1, le=1000)]
+# A version number: bounded, so that a huge one is a 400, not a database overflow.
+Number = Annotated[int, Parameter(ge=0, le=2**63 - 1)]
 TAGS = ["admin: organisations"]
 
 
@@ -333,7 +335,7 @@ async def delete_pack(request: Request, state: State, org_id: str, name: str) ->
 
 @get("/admin/orgs/{org_id:str}/versions", tags=TAGS, summary="Versions of the document and its rule packs, newest first")
 async def list_versions(
-    request: Request, state: State, org_id: str, limit: Limit = 100, before: int | None = None
+    request: Request, state: State, org_id: str, limit: Limit = 100, before: Number | None = None
 ) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
@@ -343,21 +345,21 @@ async def list_versions(
 
 
 @get("/admin/orgs/{org_id:str}/versions/{number:int}", tags=TAGS, summary="One version, with its document")
-async def get_version(request: Request, state: State, org_id: str, number: int) -> Response[bytes]:
+async def get_version(request: Request, state: State, org_id: str, number: Number) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
     return json_response(await asyncio.to_thread(runtime.versions.get, org_id, number))
 
 
 @get("/admin/orgs/{org_id:str}/versions/{number:int}/diff", tags=TAGS, summary="What a version changed: unified diff and summary")
-async def diff_version(request: Request, state: State, org_id: str, number: int) -> Response[bytes]:
+async def diff_version(request: Request, state: State, org_id: str, number: Number) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
     return json_response(await asyncio.to_thread(runtime.versions.diff, org_id, number))
 
 
 @post("/admin/orgs/{org_id:str}/versions/{number:int}/restore", tags=TAGS, summary="A new version equal to this one", status_code=200)
-async def restore_version(request: Request, state: State, org_id: str, number: int) -> Response[bytes]:
+async def restore_version(request: Request, state: State, org_id: str, number: Number) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
     edit = await asyncio.to_thread(runtime.versions.restore_edit, org_id, number)

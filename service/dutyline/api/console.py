@@ -12,6 +12,7 @@ from functools import cache
 from pathlib import Path
 
 from litestar import Response, get
+from litestar.params import FromPath
 
 from dutyline.content import content_root
 
@@ -53,14 +54,24 @@ def _serve(path: Path) -> Response[bytes]:
     return Response(path.read_bytes(), media_type=media_type, headers=HEADERS)
 
 
-@get(["/console", "/console/{path:path}"], include_in_schema=False)
-async def console_file(path: str | None = None) -> Response[bytes]:
-    """A file of the console; `/console` is its single page (the pages are routes after `#`, and its files
-    are named by absolute paths, so that `/console` and `/console/` both work)."""
-    found = _file(path if path and path.strip("/") else "index.html")
+@get("/console", include_in_schema=False)
+async def console_page() -> Response[bytes]:
+    """The console's single page (its pages are routes after `#`). Its files are named by absolute paths,
+    so that `/console` and `/console/` both work."""
+    return await _answer("index.html")
+
+
+@get("/console/{path:path}", include_in_schema=False)
+async def console_file(path: FromPath[str]) -> Response[bytes]:
+    """A file of the console (`/console/` is the page itself)."""
+    return await _answer(path if path.strip("/") else "index.html")
+
+
+async def _answer(relative: str) -> Response[bytes]:
+    found = _file(relative)
     if found is None:
         return Response(b"not found", media_type="text/plain", status_code=404, headers=HEADERS)
     return await asyncio.to_thread(_serve, found)
 
 
-ROUTES = [console_file]
+ROUTES = [console_page, console_file]
