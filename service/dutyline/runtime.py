@@ -75,6 +75,11 @@ class Runtime:
         runtime.editor = Editor(sessions, policies, settings.rules_four_eyes)
         runtime.versions = Versions(sessions)
         runtime.access.refresh()
+        if not runtime.access.users():
+            log.warning(
+                "no console users yet: create the first administrator with "
+                "`dutyline admin create NAME --role system_admin` (it asks for the password), then open /console"
+            )
         runtime.seed_if_empty()
         runtime.policies.refresh()
         ledger.refresh()
@@ -93,8 +98,10 @@ class Runtime:
             with self.sessions() as session:
                 if org_store.latest_version(session) > 0:
                     return
-            results = orgs.import_paths(self.sessions, [seed / "orgs"], author="seed", comment=f"seed from {seed}")
-        log.info("loaded %d seed organisation(s) from %s", len(results), seed)
+            # the organisations, and the rule packs kept beside `policies/` (rules/<org>.yaml)
+            paths = [seed / "orgs"] + [p for p in sorted((seed.parent / "rules").glob("*.yaml")) if p.is_file()]
+            results = orgs.import_paths(self.sessions, paths, author="seed", comment=f"seed from {seed}")
+        log.info("loaded %d seed organisation(s) and rule pack(s) from %s", len(results), seed.parent)
 
     def database_ok(self) -> bool:
         try:
