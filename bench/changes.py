@@ -65,6 +65,13 @@ class Changes:
             body["context"] = context
         return body
 
+    def _keys(self) -> list[tuple[str, str]]:
+        """(resource type, action) pairs in random order, without the one the limit rule governs: the probe's
+        expected answer is the duty decision, which a rule could turn into needs_approval."""
+        keys = [(r, a) for r, actions in RESOURCES.items() for a in actions if (r, a) != ("transaction", "enter")]
+        self.rng.shuffle(keys)
+        return keys
+
     def move_person(self, org: Organisation) -> Change | None:
         """A person with one assignment moves to another post: some decision of theirs changes."""
         people = [p for p in org.people if len(p.assignments) == 1]
@@ -74,8 +81,7 @@ class Changes:
         moved = next(p for p in changed.people if p.id == person.id)
         moved.assignments = [Assignment(post=target)]
         before, after = compile_org(org), compile_org(changed)
-        keys = [(r, a) for r, actions in RESOURCES.items() for a in actions]
-        self.rng.shuffle(keys)
+        keys = self._keys()
         for resource, action in keys:
             check = Check(person.id, resource, action, self.at)
             new = decide(after, check).outcome
@@ -94,8 +100,7 @@ class Changes:
         if not holders:
             return None
         person = holders[0]
-        keys = [(r, a) for r, actions in RESOURCES.items() for a in actions]
-        self.rng.shuffle(keys)
+        keys = self._keys()
         for resource, action in keys:
             if decide(compiled, Check(person, resource, action, self.at)).code == "no_grant":
                 self.serial += 1

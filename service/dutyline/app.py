@@ -12,12 +12,13 @@ from litestar.config.compression import CompressionConfig
 from litestar.logging.config import LoggingConfig
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.plugins import ScalarRenderPlugin
 
 from dutyline import __version__
 from dutyline.api import admin_access, admin_orgs, approvals, authzen, bench, cases, check, console, decision_log, metrics, queries, usage
 from dutyline.api.auth import DecisionAuthMiddleware
 from dutyline.api.errors import HANDLERS
+from dutyline.api.headers import security_headers
 from dutyline.api.health import HealthController
 from dutyline.api.middleware import RequestIdMiddleware
 from dutyline.runtime import Runtime
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *([DefineMiddleware(DecisionAuthMiddleware)] if settings.require_auth else []),
         ],
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
+        before_send=[security_headers],  # on every answer, errors and unknown paths too
         request_max_body_size=settings.max_body_bytes,
         logging_config=_logging(settings),
         openapi_config=OpenAPIConfig(
@@ -71,7 +73,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             version=__version__,
             description="Organisation-aware authorization: AuthZEN 1.0, explained checks, queries and the decision log.",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            # Scalar only: Swagger UI's page starts itself with an inline script, which the CSP forbids.
+            render_plugins=[ScalarRenderPlugin()],
         ),
         compression_config=CompressionConfig(backend="gzip", minimum_size=4096),
     )

@@ -225,18 +225,25 @@ def test_check_says_why_nothing_granted(api_server: LiveServer) -> None:
     ["ninger_branch", "water_utility", "restaurant", "hotel", "logistics", "securities_branch", "sales_company"],
 )
 def test_check_works_on_every_seed_organisation(api_server: LiveServer, org: str) -> None:
-    permissions = None
-    people = httpx.get(f"{api_server.url}/v1/orgs/{org}/who", params={"resource": "x", "action": "y"})
-    assert people.status_code == 400
-    # take the first person of the org's decision table and one permission they hold
+    assert httpx.get(f"{api_server.url}/v1/orgs/{org}/who", params={"resource": "x", "action": "y"}).status_code == 400
+    # every allowed rule case of the organisation (a request with its time and context) is allowed over HTTP too
     from dutyline.services import sources
 
-    table = next(data for data, _ in sources.load([REPO / "policies" / "tests"]).decision_tables if data["org"] == org)
-    case = next(c for c in table["cases"] if c.get("expect") == "allow" and "person" in c and "at" not in c)
-    permissions = httpx.get(f"{api_server.url}/v1/orgs/{org}/people/{case['person']}/permissions").json()["permissions"]
-    assert any(p["resource"] == case["resource"] and p["action"] == case["action"] for p in permissions)
-    body = post(api_server, "/v1/check", check(case["person"], case["resource"], case["action"], org=org)).json()
-    assert body["decision"] == "allow", body
+    table = next(data for data, _ in sources.load([REPO / "rules" / "tests"]).rule_tables if data["org"] == org)
+    cases = [c for c in table["cases"] if c["expect"]["decision"] == "allow" and not c.get("facts")]
+    assert cases
+    for case in cases:
+        request = case["request"]
+        body = check(request["person"], request["resource"], request["action"], org=org, at=request.get("at"), context=request.get("context"))
+        if "resource_id" in request:
+            body["resource"]["id"] = request["resource_id"]
+        if request.get("resource_properties"):
+            body["resource"]["properties"] = request["resource_properties"]
+        answer = post(api_server, "/v1/check", body).json()
+        assert answer["decision"] == "allow", (case["name"], answer)
+    person = cases[0]["request"]["person"]
+    permissions = httpx.get(f"{api_server.url}/v1/orgs/{org}/people/{person}/permissions", params={"at": cases[0]["request"].get("at")}).json()
+    assert any(p["resource"] == cases[0]["request"]["resource"] for p in permissions["permissions"])
 
 
 def test_checks_in_a_batch_are_answered_one_by_one(api_server: LiveServer) -> None:
@@ -299,20 +306,20 @@ def test_the_reporting_line_leads_up_with_holders_and_vacancies(api_server: Live
 
 def test_decisions_are_logged_and_can_be_queried_with_filters_and_pages(api_server: LiveServer) -> None:
     for i in range(5):
-        post(api_server, "/v1/check", check("liu_yang", "expense", "approve"), headers={"X-Request-ID": f"log-{i}"})
-    post(api_server, "/v1/check", check("liu_yang", "budget", "approve"))
+        post(api_server, "/v1/check", check("chen_jing", "sales_data", "analyse"), headers={"X-Request-ID": f"log-{i}"})
+    post(api_server, "/v1/check", check("chen_jing", "customer", "edit"))
     deadline = time.monotonic() + 10
     items: list = []
     while time.monotonic() < deadline:
-        items = httpx.get(f"{api_server.url}/v1/decisions", params={"subject": "liu_yang", "action": "approve", "outcome": "allow"}).json()["items"]
+        items = httpx.get(f"{api_server.url}/v1/decisions", params={"subject": "chen_jing", "action": "analyse", "outcome": "allow"}).json()["items"]
         if len(items) >= 5:
             break
         time.sleep(0.2)
-    assert len(items) == 5 and all(i["resource_type"] == "expense" for i in items)
-    assert items[0]["reasons"][0]["post"] == "senior_sales_representative"
+    assert len(items) == 5 and all(i["resource_type"] == "sales_data" for i in items)
+    assert items[0]["reasons"] and all(r["post"] and r["duty"]["number"] for r in items[0]["reasons"])
     assert {i["request_id"] for i in items} == {f"log-{i}" for i in range(5)}
-    first = httpx.get(f"{api_server.url}/v1/decisions", params={"subject": "liu_yang", "limit": 4}).json()
-    second = httpx.get(f"{api_server.url}/v1/decisions", params={"subject": "liu_yang", "limit": 4, "page_token": first["next_token"]}).json()
+    first = httpx.get(f"{api_server.url}/v1/decisions", params={"subject": "chen_jing", "limit": 4}).json()
+    second = httpx.get(f"{api_server.url}/v1/decisions", params={"subject": "chen_jing", "limit": 4, "page_token": first["next_token"]}).json()
     assert len(first["items"]) == 4 and first["next_token"] and second["next_token"] == ""
     assert not {i["decision_id"] for i in first["items"]} & {i["decision_id"] for i in second["items"]}
     assert httpx.get(f"{api_server.url}/v1/decisions", params={"since": "not a time"}).status_code == 400

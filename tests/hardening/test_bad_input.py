@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.conftest import REPO
+from tests.hardening import routes
 from tests.hardening.conftest import Stack
 
 ORG = "sales_company"
@@ -228,40 +229,21 @@ ODD_IDS = [
     "销售公司", "with space", "a/b", "..", "../..", "./.", "%2e%2e%2f", "%2F", "a%00b", "'; DROP TABLE org_versions; --",
     "<script>alert(1)</script>", "😀", "\u202eevil", "x" * 3000, " ", "null", "-1",
 ]
-# A value every path parameter accepts, so that only one is odd at a time.
-VALID = {
-    "org": ORG, "org_id": ORG, "collection": "posts", "ident": "sales_analyst", "name": "limits", "number": "1",
-    "person": "li_na", "post": "sales_analyst", "username": "root", "token_id": "t", "change_id": "c",
-    "approval_id": "a", "case_id": "c",
-}
-
-
-def _operations(stack: Stack) -> list[tuple[str, str, list[str]]]:
-    schema = httpx.get(f"{stack.server.url}/schema/openapi.json", timeout=10).json()
-    out = []
-    for path, operations in schema["paths"].items():
-        for method, operation in operations.items():
-            names = [p["name"] for p in operation.get("parameters", []) if p["in"] == "path"]
-            if names:
-                out.append((method.upper(), path, names))
-    return out
-
-
 def test_odd_characters_in_every_path_parameter_are_4xx_or_handled(stack: Stack) -> None:
     """Chinese, spaces, `/`, `..`, percent-encodings, SQL, markup, bidi overrides, very long ids: in each path
     parameter of each operation in the OpenAPI document, one at a time."""
-    operations = _operations(stack)
+    operations = [op for op in routes.operations(stack.server.url) if op[2]]
     assert len(operations) > 40
     before = send(stack, "GET", f"/admin/orgs/{ORG}").headers["x-policy-version"]
     seen: dict[int, int] = {}
     for method, template, names in operations:
-        assert set(names) <= set(VALID), f"no valid value for a parameter of {template}: add it to VALID"
+        assert set(names) <= set(routes.VALID), f"no valid value for a parameter of {template}: add it to VALID"
         for odd_name in names:
             for odd in ODD_IDS:
                 for encode in (True, False):
                     path = template
                     for name in names:
-                        value = odd if name == odd_name else VALID[name]
+                        value = odd if name == odd_name else routes.VALID[name]
                         path = path.replace("{" + name + "}", urllib.parse.quote(value, safe="") if encode else value)
                     # Without If-Match: `x/..` is resolved by the client (RFC 3986) to the parent, a real object.
                     response = send(stack, method, path, if_match=False, content=b"{}",

@@ -10,7 +10,7 @@ org and rule pack JSON Schemas) to its copy of the document before generating, s
 too. Admin writes target a sacrificial organisation (`fuzz_target`) and carry `If-Match: *`, so that
 generated documents, entities and rule packs really go through validation and the editor.
 
-`DUTYLINE_FUZZ_EXAMPLES` (default 20) sets the examples per operation and mode; the whole run takes about a
+`DUTYLINE_FUZZ_EXAMPLES` (default 15) sets the examples per operation and mode; the whole run takes about a
 minute at the default.
 """
 
@@ -29,6 +29,7 @@ import msgspec
 import pytest
 import requests
 import schemathesis
+from ruamel.yaml import YAML
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
@@ -40,14 +41,19 @@ from dutyline.settings import Settings
 from tests.conftest import REPO
 from tests.hardening.conftest import Stack
 
-EXAMPLES = int(os.environ.get("DUTYLINE_FUZZ_EXAMPLES", "20"))
+EXAMPLES = int(os.environ.get("DUTYLINE_FUZZ_EXAMPLES", "15"))
 SEEN: dict[str, Counter[int]] = {}  # statuses per operation, for the summary at the end
-TARGET = "fuzz_target"  # a copy of sales_company that admin writes may wreck
+TARGET = "fuzz_target"  # a copy of sales_company (and its rule pack) that admin writes may wreck
+IDS = ["business_dept", "sales_analyst", "department_head", "li_na", "zhao_lei", "customer", "budget", "analyst_not_seller"]
 READ_ORG = "sales_company"  # decision and query routes: reading changes nothing
 
 # The schema the app describes, built in-process (no database) so that tests can be named per operation.
 _SCHEMA = create_app(Settings(database_url="sqlite://", seed_dir=None)).openapi_schema.to_schema()
-OPERATIONS = sorted(f"{m.upper()} {p}" for p, ops in _SCHEMA["paths"].items() for m in ops)
+# Deletes last, and deleting the whole target organisation the very last of all.
+OPERATIONS = sorted(
+    (f"{m.upper()} {p}" for p, ops in _SCHEMA["paths"].items() for m in ops),
+    key=lambda label: (label.startswith("DELETE"), label == "DELETE /admin/orgs/{org_id}", label),
+)
 
 _STRUCT_BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/check"): check.CheckRequest,
@@ -133,12 +139,13 @@ def fuzz_schema(served: dict[str, Any]) -> dict[str, Any]:
                 known = {
                     "org_id": [TARGET] if path.startswith("/admin/") else [READ_ORG],
                     "org": [READ_ORG], "collection": list(ORG_COLLECTIONS), "name": [TARGET],
+                    "ident": IDS, "person": ["li_na", "zhao_lei"], "post": ["sales_analyst", "department_head"],
                 }.get(parameter["name"])
-                if known:  # mostly real values, sometimes anything
-                    parameter["schema"] = {"anyOf": [{"enum": known}, {"type": "string", "minLength": 1}]}
+                if known:  # real values in the positive mode; the negative mode sends anything else
+                    parameter["schema"] = {"type": "string", "enum": known}
             if method.upper() in ("PUT", "PATCH", "DELETE") and path.startswith("/admin/orgs/"):
                 operation.setdefault("parameters", []).append(
-                    {"name": "If-Match", "in": "header", "required": False, "schema": {"enum": ["*"]}}
+                    {"name": "If-Match", "in": "header", "required": True, "schema": {"type": "string", "enum": ["*"]}}
                 )
     return schema
 
@@ -146,12 +153,15 @@ def fuzz_schema(served: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def fuzzed(stack: Stack) -> Iterator[schemathesis.BaseSchema]:
     served = requests.get(f"{stack.server.url}/schema/openapi.json", timeout=10).json()
-    assert sorted(f"{m.upper()} {p}" for p, ops in served["paths"].items() for m in ops) == OPERATIONS
+    assert sorted(f"{m.upper()} {p}" for p, ops in served["paths"].items() for m in ops) == sorted(OPERATIONS)
     document = (REPO / "policies/orgs/sales_company.yaml").read_text(encoding="utf-8").replace(
         "id: sales_company", f"id: {TARGET}", 1
     )
     created = stack.root.post("/admin/orgs", content=document.encode(), headers={"Content-Type": "application/yaml"})
     assert created.status_code == 201, created.text
+    pack = YAML(typ="safe").load((REPO / "rules/sales_company.yaml").read_text(encoding="utf-8")) | {"org": TARGET}
+    packed = stack.root.post(f"/admin/orgs/{TARGET}/rules", json={"name": TARGET, "pack": pack})
+    assert packed.status_code == 201, packed.text
     yield schemathesis.openapi.from_dict(fuzz_schema(served))
 
 

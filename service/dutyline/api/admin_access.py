@@ -214,7 +214,7 @@ async def audit_trail(
     actor: str | None = None,
     since: Annotated[str | None, Parameter(description="ISO date-time, inclusive")] = None,
     until: Annotated[str | None, Parameter(description="ISO date-time, exclusive")] = None,
-    before: Annotated[int | None, Parameter(description="Page on: entries with a smaller seq", ge=0, le=2**63 - 1)] = None,
+    before: Annotated[int | None, Parameter(description="Page on: entries with a smaller seq", ge=0, le=2**31 - 1)] = None,
     limit: Limit = 100,
 ) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)

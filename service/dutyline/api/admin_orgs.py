@@ -35,8 +35,8 @@ from dutyline.store.decision_log import LogFilter
 from dutyline.store.decision_log import query as log_query
 
 Limit = Annotated[int, Parameter(ge=1, le=1000)]
-# A version number: bounded, so that a huge one is a 400, not a database overflow.
-Number = Annotated[int, Parameter(ge=0, le=2**63 - 1)]
+# A version number: bounded (the columns are 32-bit), so that a huge one is a 400, not a database overflow.
+Number = Annotated[int, Parameter(ge=0, le=2**31 - 1)]
 TAGS = ["admin: organisations"]
 
 

@@ -42,6 +42,8 @@ async def admin_caller(request: Request, state: State) -> tuple[Runtime, Caller]
         caller = await asyncio.to_thread(runtime.access.token_caller, token)
         if caller is None:
             raise Unauthenticated("the bearer token is unknown, expired or revoked")
+        if caller.scope == "decide":  # not even reads of its own user, tokens or session (docs/admin-api.md)
+            raise Forbidden("a decide token may call the decision API only, never the admin API")
         return runtime, caller
     session_token = request.cookies.get(COOKIE)
     if not session_token:

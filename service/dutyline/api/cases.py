@@ -78,7 +78,7 @@ def notifications(
     organisation: str | None = None,
     post: str | None = None,
     since: Annotated[str | None, Parameter(description="ISO date-time, inclusive")] = None,
-    after_id: Annotated[int | None, Parameter(description="Only notifications after this id (paging)", ge=0, le=2**63 - 1)] = None,
+    after_id: Annotated[int | None, Parameter(description="Only notifications after this id (paging)", ge=0, le=2**31 - 1)] = None,
     limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
 ) -> Response[bytes]:
     runtime: Runtime = state.runtime

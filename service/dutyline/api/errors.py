@@ -80,10 +80,13 @@ def internal_error(request: Request, exc: Exception) -> Response[ErrorBody]:
 
 def database_error(request: Request, exc: Exception) -> Response[ErrorBody]:
     """The database is down, restarting or unreachable (or SQLite is locked): 503, so that callers retry.
-    Decisions do not get here: they are made from the policy in memory."""
+    Decisions do not get here: they are made from the policy in memory. A value it refuses: 400."""
     unreachable = isinstance(exc, (db.OperationalError, db.InterfaceError, db.TimeoutError)) or (
         isinstance(exc, db.DBAPIError) and exc.connection_invalidated
     )
+    if isinstance(exc, db.DataError) and not unreachable:  # a value the database cannot hold (NUL, too long)
+        reason = str(exc.orig).splitlines()[0] if exc.orig is not None else "a value cannot be stored"
+        return error_response(400, "invalid", f"a value in the request cannot be stored: {reason}")
     if not unreachable:
         return internal_error(request, exc)
     log.warning("database unavailable on %s %s: %s", request.method, request.url.path, str(exc).split("\n", 1)[0])

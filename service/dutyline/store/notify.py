@@ -3,6 +3,10 @@
 Writers call `serialise` before they allocate a version and `announce` after: both act inside the
 caller's transaction, so the notification leaves only if the version commits (PostgreSQL delivers
 NOTIFY at commit, and drops it on rollback). SQLite has neither; replicas on SQLite poll instead.
+
+The channel is `dutyline_policy`, or `dutyline_policy.<schema>` when the tables live in another schema than
+`public`: notification channels are per database, and deployments (or test runs) that share a database in
+separate schemas must not hear each other's versions.
 """
 
 from __future__ import annotations
@@ -11,11 +15,16 @@ import contextlib
 from collections.abc import Iterator
 
 import psycopg
+from psycopg import sql
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 CHANNEL = "dutyline_policy"
+# The channel of the schema the connection works in, computed by the server the same way for both ends.
+_CHANNEL_SQL = (
+    f"'{CHANNEL}' || CASE WHEN current_schema() = 'public' THEN '' ELSE '.' || current_schema() END"
+)
 
 # Any fixed 64-bit number: the advisory lock that orders policy writes (see `serialise`).
 _WRITE_LOCK = 0x6475_7479_6C69_6E65 & 0x7FFF_FFFF_FFFF_FFFF  # "dutyline"
@@ -40,7 +49,7 @@ def serialise(session: Session) -> None:
 def announce(session: Session, version: int) -> None:
     """Queue `NOTIFY dutyline_policy, '<version>'`: sent when the caller's transaction commits."""
     if _postgres(session):
-        session.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": str(version)})
+        session.execute(text(f"SELECT pg_notify({_CHANNEL_SQL}, :payload)"), {"payload": str(version)})
 
 
 def is_postgres(url: str) -> bool:
@@ -59,7 +68,8 @@ def listening(url: str) -> Iterator[psycopg.Connection]:
         keepalives_count=3, application_name="dutyline-listener",
     )
     try:
-        connection.execute(f"LISTEN {CHANNEL}")
+        channel = connection.execute(f"SELECT {_CHANNEL_SQL}").fetchone()[0]  # type: ignore[index]
+        connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
         yield connection
     finally:
         connection.close()
