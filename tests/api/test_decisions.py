@@ -347,3 +347,31 @@ def _wait_for_version(server: LiveServer, version: int) -> None:
     while httpx.get(f"{server.url}/healthz").json()["policy_version"] < version:
         assert time.monotonic() < deadline, "the server did not pick up the change"
         time.sleep(0.1)
+
+
+# --- business rules over HTTP ------------------------------------------------------------------------
+
+
+def test_a_check_above_a_limit_needs_approval_and_names_the_rule_and_approvers(api_server: LiveServer) -> None:
+    context = {"amount": 20000, "currency": "CNY", "requester": "li_na"}
+    body = post(api_server, "/v1/check", check("liu_yang", "expense", "approve", at="2026-07-06T10:00", context=context)).json()
+    assert body["decision"] == "needs_approval"
+    assert [r["rule"] for r in body["rules"]] == ["expense_approval_limit"]
+    assert body["approvers"] and body["approvers"][0]["post"] == "department_head"
+    assert "wang_jianguo" in body["approvers"][0]["people"]
+    assert any(r["code"] == "rule_needs_approval" and r["zh"] and r["en"] for r in body["reasons"])
+    # the same through AuthZEN is not a permit, and the explanation says why
+    authzen = post(
+        api_server,
+        "/orgs/sales_company/access/v1/evaluation?explain=true",
+        {"subject": {"type": "user", "id": "liu_yang"}, "action": {"name": "approve"}, "resource": {"type": "expense", "id": "e1"},
+         "context": {**context, "time": "2026-07-06T10:00:00+08:00"}},
+    ).json()
+    assert authzen["decision"] is False and authzen["context"]["dutyline"]["outcome"] == "needs_approval"
+
+
+def test_a_rule_deny_over_http_names_the_rule(api_server: LiveServer) -> None:
+    context = {"amount": 100, "currency": "CNY", "requester": "liu_yang"}
+    body = post(api_server, "/v1/check", check("liu_yang", "expense", "approve", at="2026-07-06T10:00", context=context)).json()
+    assert body["decision"] == "deny"
+    assert "expense_self_approval" in [r["rule"] for r in body["rules"]]

@@ -1,16 +1,23 @@
 """What a proposed change to an organisation would do: who gains or loses which permissions, whose approver
-chain (reporting line) changes, and how given checks would be decided before and after. Pure: two compiled
-organisations in, plain data out."""
+chain (reporting line) changes, and how given checks would be decided before and after (by the duty model
+alone, or with business rules too). Pure: compiled organisations and rules in, plain data out."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from dutyline.engines.compiler import CompiledOrg
 from dutyline.engines.decision import Check, Decision, decide
 from dutyline.engines.queries import HeldPermission, permissions_of
+from dutyline.engines.rulehost import RuleHost
+from dutyline.engines.rules import NO_FACTS, CompiledRules, Verdict, apply_rules
+
+log = logging.getLogger("dutyline.impact")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,3 +93,31 @@ def decide_both(before: CompiledOrg | None, after: CompiledOrg | None, checks: I
     return [
         (decide(before, check) if before else missing, decide(after, check) if after else missing) for check in checks
     ]
+
+
+def verdict_of(org: CompiledOrg | None, rules: CompiledRules | None, host: RuleHost, check: Check) -> Verdict:
+    """A check decided by the duty model and then the business rules (`rules`, loaded in `host`), as
+    `DecisionService.answer` decides it but without facts (usage totals, approval history): a preview compares
+    policies, not ledgers. Fails closed, as decisions do."""
+    if org is None:
+        return Verdict("deny", Decision("deny", "unknown_organisation"))
+    try:
+        return apply_rules(host, org, rules, check, decide(org, check), NO_FACTS)
+    except Exception:  # a broken draft must not break the preview: the check is a deny, as a decision would be
+        log.exception("preview decision failed in %s for %s %s %s", org.id, check.subject_id, check.resource_type, check.action)
+        return Verdict("deny", Decision("deny", "internal_error", version=org.version))
+
+
+def verdict_view(verdict: Verdict) -> dict[str, Any]:
+    """A verdict as the preview shows it: the decision and code (as `/v1/check` gives them), the rules that
+    fired and the approver chain."""
+    decision = verdict.decision
+    return {
+        "decision": verdict.outcome,
+        "code": decision.code if verdict.outcome == decision.outcome else verdict.outcome,
+        "rules": [
+            {"rule": h.rule, "kind": h.kind, "effect": h.effect, "message": msgspec.to_builtins(h.message), "detail": dict(h.detail)}
+            for h in verdict.hits
+        ],
+        "approvers": [{"post": s.post, "people": list(s.people)} for s in verdict.approvers],
+    }

@@ -193,8 +193,9 @@ def apply_rules(
         if hit is not None and not (hit.effect == "needs_approval" and hit.rule in facts.approved):
             hits.append(hit)
     denies = [h for h in hits if h.effect == "deny"]
+    decisive = tuple(h for h in hits if h.effect != "notify")  # notifications are obligations of an allow only
     if denies:
-        return Verdict("deny", decision, tuple(hits))
+        return Verdict("deny", decision, decisive)
     approvals = [h for h in hits if h.effect == "needs_approval"]
     if approvals:
         chain: list[ApproverStep] = []
@@ -202,8 +203,8 @@ def apply_rules(
             chain += [step for step in h.approvers if step not in chain]
         if any(not h.approvers for h in approvals):
             # Nobody up the line may approve it: beyond everyone's authority (严禁越权办理业务) is a deny.
-            return Verdict("deny", decision, tuple(hits), tuple(chain))
-        return Verdict("needs_approval", decision, tuple(hits), tuple(chain))
+            return Verdict("deny", decision, decisive, tuple(chain))
+        return Verdict("needs_approval", decision, decisive, tuple(chain))
     notify = tuple(dict.fromkeys(p for h in hits for p in h.notify))
     return Verdict("allow", decision, tuple(hits), (), notify)
 
