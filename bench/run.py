@@ -309,11 +309,15 @@ def propagation(url: str, servers: list[svc.Server], changes: Changes, count: in
 def scaling(servers: list[svc.Server], requests: dict[str, Any], seconds: float) -> list[dict[str, Any]]:
     """Decision throughput (/v1/check) with 1, 2, 3 replicas, each driven by its own wrk at once."""
     bodies = svc.encode([svc.check(r, AT_TEXT) for r in requests["plain"][:2000]])
+    echo = svc.encode([svc.evaluation(r, AT_TEXT) for r in requests["plain"][:2000]])
     out = []
     for k in range(1, len(servers) + 1):
         log(f"scaling: {k} replica(s)")
         loads = svc.concurrently([lambda s=s: svc.wrk(s.url, "/v1/check", bodies, seconds, 32) for s in servers[:k]])
-        out.append({"replicas": k, "rps": sum(x.rps for x in loads), "p99_ms": max(x.p99_ms for x in loads)})
+        # the same for the trivial endpoint: how far this machine lets any endpoint scale (wrk shares the cores)
+        ceiling = svc.concurrently([lambda s=s: svc.wrk(s.url, "/bench/echo", echo, seconds / 2, 32) for s in servers[:k]])
+        out.append({"replicas": k, "rps": sum(x.rps for x in loads), "p99_ms": max(x.p99_ms for x in loads),
+                    "echo_rps": sum(x.rps for x in ceiling)})
     return out
 
 

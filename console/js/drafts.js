@@ -1,6 +1,7 @@
-// A draft: an org-chart change previewed but not saved, kept (per organisation, for this browser tab) as the
-// whole proposed document, so that the simulator can decide requests "under the draft" and replay the
-// decision log against it through the admin preview endpoint.
+// A draft: an org-chart or rule-pack change previewed but not saved, kept (per organisation, for this browser tab)
+// as the whole proposed document (and, for a rule change, `rules`: the draft pack by name), so that the simulator
+// can decide requests "under the draft", business rules included, and replay the decision log against it
+// through the admin preview endpoint.
 
 const key = (org) => `dutyline.draft.${org}`;
 

@@ -426,7 +426,11 @@ def test_preview_shows_permissions_gained_and_lost_approver_chains_and_checks_be
     assert ("chen_jing", "customer", "contact") in gained
     chain = next(c for c in body["approver_chains"] if c["post"] == "sales_analyst")
     assert chain["after"][0] == "senior_sales_representative" and chain["before"] != chain["after"]
-    assert body["checks"] == [{"current": {"decision": "deny", "code": "no_grant"}, "proposed": {"decision": "allow", "code": "granted"}, "changed": True}]
+    assert body["checks"] == [{
+        "current": {"decision": "deny", "code": "no_grant", "rules": [], "approvers": []},
+        "proposed": {"decision": "allow", "code": "granted", "rules": [], "approvers": []},
+        "changed": True,
+    }]
     assert etag_of(admin.hr, path) == etag, "a preview changes nothing"
 
 

@@ -7,6 +7,7 @@ import { api, enc } from '../api.js';
 import { can, documentOf, packsOf, changed, go } from '../app.js';
 import { pageHeader, section, field, button, busy, errorBox, issueText, dialog, toast, select } from '../ui.js';
 import { impactView } from '../impact.js';
+import { keepDraft } from '../drafts.js';
 import * as ov from '../orgview.js';
 
 export async function render(page, { org }) {
@@ -85,8 +86,20 @@ function matrix(org, ix, item, writer) {
         const preview = (await api(`${path}?preview=true`, { method: 'PUT', body: pack })).data;
         const choice = await dialog(t('rules.preview_title'), impactView(ix, preview), [
           { label: t('common.save'), value: 'save', kind: 'primary', disabled: !preview.valid },
+          { label: t('impact.keep_draft'), value: 'draft', disabled: !preview.valid },
           { label: t('common.cancel'), value: 'cancel' },
         ]);
+        if (choice === 'draft') {
+          // Tried in the simulator against the current document with this pack in place of the stored one.
+          const { document: current, version } = await documentOf(org, { fresh: true });
+          keepDraft(org, {
+            description: `PUT rules/${item.name}`, base_version: version, created_at: new Date().toISOString(),
+            document: current, rules: { [item.name]: structuredClone(pack) },
+          });
+          status.append(h('p', { class: 'notice', role: 'status' }, t('edit.draft_kept'), ' ',
+            h('a', { href: `#/${enc(org)}/simulator` }, t('edit.open_simulator'))));
+          return;
+        }
         if (choice !== 'save') return;
         const done = await api(path, { method: 'PUT', body: pack, etag: item.etag });
         changed(org);

@@ -1,6 +1,7 @@
 // The simulator: a request (person, resource, action, amount and context, time) decided now by /v1/check
-// (decision, reasons, rules, approver chain), and under the draft by the admin preview's `checks`; and the
-// recent decision log replayed against the draft, listing the decisions that would change.
+// (decision, reasons, rules, approver chain), and under the draft by the admin preview's `checks` (duty model and
+// business rules, with the draft's rule packs if it has any); and the recent decision log replayed against the
+// draft, listing the decisions that would change.
 
 import { h, clear, add } from '../dom.js';
 import { t, nm, when, language } from '../i18n.js';
@@ -73,8 +74,8 @@ export async function render(page, { org }) {
         const now = (await api('/v1/check', { method: 'POST', body: { organisation: org, ...check }, expect401: true })).data;
         result.append(answerView(ix, now));
         if (draft) {
-          const preview = (await api(`/admin/orgs/${enc(org)}/preview`, { method: 'POST', body: { document: draft.document, checks: [check] } })).data;
-          result.append(draftAnswer(preview));
+          const preview = (await api(`/admin/orgs/${enc(org)}/preview`, { method: 'POST', body: draftBody(draft, [check]) })).data;
+          result.append(draftAnswer(ix, preview));
         }
       } catch (error) {
         if (error.issues.length) showIssues(form, error.issues);
@@ -111,14 +112,25 @@ function answerView(ix, answer) {
     (answer.obligations || []).length ? h('p', {}, t('sim.notify', { posts: answer.obligations.map((o) => ov.postName(ix, o.notify)).join(', ') })) : null);
 }
 
-function draftAnswer(preview) {
+// The preview request for a draft: its whole document, and its rule packs (a rule draft) if it has any.
+function draftBody(draft, checks) {
+  return draft.rules ? { document: draft.document, rules: draft.rules, checks } : { document: draft.document, checks };
+}
+
+function draftAnswer(ix, preview) {
   if (!preview.valid) return h('div', { class: 'error', role: 'alert' }, t('sim.draft_invalid'));
   const [c] = preview.checks;
-  return h('div', { class: 'answer draft', id: 'sim-draft' },
+  const fired = c.proposed.rules || [];
+  const approvers = c.proposed.approvers || [];
+  return h('div', { class: 'answer draft', id: 'sim-draft', dataset: { decision: c.proposed.decision } },
     h('h3', {}, t('sim.draft')),
     h('p', { class: 'verdict' }, t('sim.duty_model_now'), ' ', decisionBadge(c.current.decision), ` ${c.current.code} → `,
       t('sim.duty_model_draft'), ' ', decisionBadge(c.proposed.decision), ` ${c.proposed.code}`),
     h('p', { class: c.changed ? 'changed' : 'muted' }, c.changed ? t('sim.draft_changes') : t('sim.draft_same')),
+    fired.length ? [h('h4', {}, t('sim.rules')), table([t('rules.rule'), t('rules.kind'), t('sim.effect'), t('rules.message')],
+      fired.map((r) => h('tr', {}, h('td', {}, h('code', {}, r.rule)), h('td', {}, t(`kind.rule.${r.kind}`)), h('td', {}, decisionBadge(r.effect)), h('td', {}, nm(r.message)))))] : null,
+    approvers.length ? [h('h4', {}, t('sim.approvers')), h('ol', { class: 'chain', id: 'sim-draft-approvers' }, approvers.map((step) => h('li', {}, h('strong', {}, ov.postName(ix, step.post)),
+      ': ', step.people.length ? step.people.map((p) => ov.personName(ix, p)).join(', ') : t('chart.vacant'))))] : null,
     h('p', { class: 'hint' }, t('sim.draft_note')));
 }
 
@@ -155,7 +167,7 @@ function replay(org, ix, draft) {
         if (d.request.context) check.context = d.request.context;
         return check;
       });
-      const preview = (await api(`/admin/orgs/${enc(org)}/preview`, { method: 'POST', body: { document: draft.document, checks } })).data;
+      const preview = (await api(`/admin/orgs/${enc(org)}/preview`, { method: 'POST', body: draftBody(draft, checks) })).data;
       if (!preview.valid) {
         out.append(h('div', { class: 'error', role: 'alert' }, t('sim.draft_invalid')));
         return;

@@ -52,6 +52,7 @@ class PreviewBody(msgspec.Struct):
     document: dict[str, Any] | None = None
     checks: list[PreviewCheck] = []
     at: str | None = None
+    rules: dict[str, dict[str, Any] | None] = {}  # draft rule packs by name (null: the pack deleted)
 
 
 class NewPack(msgspec.Struct):
@@ -392,9 +393,11 @@ async def preview(request: Request, state: State, org_id: str) -> Response[bytes
         wanted = msgspec.convert(body, PreviewBody)
     except msgspec.ValidationError as exc:
         raise Invalid(str(exc), [Issue("<request>", 0, "", str(exc))]) from None
+    if wanted.rules:
+        runtime.access.require(caller, "rule_pack", "read", org_id)
     edit = Edit("org", "delete") if wanted.document is None else Edit("org", "put", wanted.document)
     checks, moment = _checks(runtime, org_id, list(wanted.checks), wanted.at)
-    return json_response(await asyncio.to_thread(runtime.editor.preview, org_id, edit, checks, moment))
+    return json_response(await asyncio.to_thread(runtime.editor.preview, org_id, edit, checks, moment, wanted.rules))
 
 
 @get("/admin/orgs/{org_id:str}/decisions", tags=TAGS, summary="The organisation's decision log, newest first (auditors)")

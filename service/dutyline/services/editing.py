@@ -16,7 +16,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -26,7 +26,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from dutyline.engines.admin_policy import ORG_ID as ADMIN_ORG
 from dutyline.engines.compiler import CompiledOrg, compile_org
 from dutyline.engines.decision import Check
-from dutyline.engines.impact import chain_changes, decide_both, permission_changes
+from dutyline.engines.impact import chain_changes, permission_changes, verdict_of, verdict_view
+from dutyline.engines.rulehost import RuleHost
+from dutyline.engines.rules import CompiledRules, compile_rules
 from dutyline.errors import Conflict, Invalid, Issue, NotFound, PreconditionFailed, PreconditionRequired
 from dutyline.orgmodel.diff import ORG_COLLECTIONS, PACK_COLLECTIONS, summarise
 from dutyline.orgmodel.document import Organisation
@@ -376,33 +378,44 @@ class Editor:
 
     # --- preview -----------------------------------------------------------------------------------------
 
-    def preview(self, org_id: str, edit: Edit, checks: Sequence[Check] = (), at: float | None = None) -> dict[str, Any]:
+    def preview(
+        self, org_id: str, edit: Edit, checks: Sequence[Check] = (), at: float | None = None,
+        rules: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """What the edit would do, nothing stored: who gains and loses which permissions (at `at`, default
         now), whose approver chain changes, which separation-of-duties conflicts and other problems it brings,
-        and each check decided under the current and the proposed document."""
+        and each check decided (duty model, then business rules) under the current and the proposed policy.
+
+        `rules` are draft rule packs by name (None: the pack deleted), put in place of the stored ones for the
+        proposal. The proposal's rules run in a temporary rule host, never the live one."""
         moment = time.time() if at is None else at
         with self._sessions() as session:
             now = self._current(session, org_id, edit)
+            stored = {p.name: p.pack for p in pack_store.current(session, org_id) if p.pack is not None}
         before = self._compiled(org_id, now)
         result: dict[str, Any] = {"organisation": org_id, "current_version": now.version, "target": edit.target}
         if edit.collection == "rules":
             data = None if edit.method == "delete" else (_merge(now.value, edit.value) if edit.method == "patch" else edit.value)
             result["summary"] = summarise(now.value, data, PACK_COLLECTIONS)
             try:
-                if data is not None:
-                    _validated_pack(data, org_id, _organisation(now.document), edit.source)
+                drafts = _draft_packs(stored, {edit.ident: data}, _organisation(now.document), org_id, edit.source)
             except Invalid as exc:
                 return result | {"valid": False, "issues": _issues(exc.issues), "separation_of_duties": []}
-            return result | {"valid": True, "issues": [], "separation_of_duties": [], "note": "rule pack changes do not change duty permissions; checks are not re-decided with rules"}
+            return result | {
+                "valid": True, "issues": [], "separation_of_duties": [], "at": moment,
+                "note": "rule pack changes do not change duty permissions",
+                "checks": self._checks(org_id, before, before, stored, drafts, checks),
+            }
         deleting = edit.target == "org" and edit.method == "delete"
         proposed = None if deleting else _proposed(now, edit, org_id)
         result["summary"] = summarise(now.document, proposed, ORG_COLLECTIONS)
         after: CompiledOrg | None = None
+        drafts = stored
         warnings: list[Issue] = []
         if proposed is not None:
             try:
                 parsed = check_data(proposed, edit.source if edit.target == "org" and edit.source else SourceMap(REQUEST))
-                _check_packs(now.packs, parsed.organisation)
+                drafts = _draft_packs(stored, rules or {}, parsed.organisation, org_id, None)
             except Invalid as exc:
                 return result | {
                     "valid": False,
@@ -411,7 +424,6 @@ class Editor:
                 }
             warnings = list(parsed.warnings)
             after = compile_org(parsed.organisation, 0)
-        answers = decide_both(before, after, checks)
         return result | {
             "valid": True,
             "issues": _issues(warnings),
@@ -419,15 +431,38 @@ class Editor:
             "at": moment,
             "permissions": [msgspec.to_builtins(c) for c in permission_changes(before, after, moment)],
             "approver_chains": [msgspec.to_builtins(c) for c in chain_changes(before, after)],
-            "checks": [
-                {
-                    "current": {"decision": old.outcome, "code": old.code},
-                    "proposed": {"decision": new.outcome, "code": new.code},
-                    "changed": old.outcome != new.outcome,
-                }
-                for old, new in answers
-            ],
+            "checks": self._checks(org_id, before, after, stored, drafts, checks),
         }
+
+    def _checks(
+        self, org_id: str, before: CompiledOrg, after: CompiledOrg | None, stored: dict[str, RulePack],
+        proposed: dict[str, RulePack], checks: Sequence[Check],
+    ) -> list[dict[str, Any]]:
+        """Each check decided with business rules: now by the live policy's compiled rules and rule host (or, if
+        this process has not compiled the current version yet, the stored packs in a temporary host), and under
+        the proposal by the proposed packs compiled against the proposed organisation, in a temporary host."""
+        if not checks:
+            return []
+        live = self._policies.current
+        hosts: list[RuleHost] = []
+        try:
+            if live.get(org_id) is before:
+                now_rules, now_host = live.rules.get(org_id), self._policies.host
+            else:
+                now_rules, now_host = _hosted(compile_rules(stored.values(), before), hosts)
+            if after is None:
+                new_rules, new_host = None, now_host
+            else:
+                new_rules, new_host = _hosted(compile_rules(proposed.values(), after), hosts)
+            out = []
+            for check in checks:
+                old = verdict_of(before, now_rules, now_host, check)
+                new = verdict_of(after, new_rules, new_host, check)
+                out.append({"current": verdict_view(old), "proposed": verdict_view(new), "changed": old.outcome != new.outcome})
+            return out
+        finally:
+            for host in hosts:
+                host.close()
 
     def _compiled(self, org_id: str, now: _Current) -> CompiledOrg:
         compiled = self._policies.current.get(org_id)
@@ -585,6 +620,40 @@ def _check_packs(packs: dict[str, RulePack], organisation: Organisation) -> None
             issues += exc.issues
     if issues:
         raise Invalid(f"{len(issues)} error(s) in rule packs that depend on this organisation", issues)
+
+
+def _draft_packs(
+    stored: dict[str, RulePack], drafts: Mapping[str, Any], organisation: Organisation, org_id: str, source: SourceMap | None
+) -> dict[str, RulePack]:
+    """The rule packs as proposed: the stored ones re-checked against `organisation`, with each draft (plain data;
+    None deletes the pack) validated and put in place of the stored pack of its name."""
+    issues: list[Issue] = []
+    try:
+        _check_packs({n: p for n, p in stored.items() if n not in drafts}, organisation)
+    except Invalid as exc:
+        issues += exc.issues
+    out = {n: p for n, p in stored.items() if n not in drafts}
+    for name, data in sorted(drafts.items()):
+        if data is None:
+            continue
+        try:
+            out[name] = _validated_pack(data, org_id, organisation, source or SourceMap(f"rules/{name}"))
+        except Invalid as exc:
+            issues += exc.issues
+    if issues:
+        raise Invalid(f"{len(issues)} error(s) in the rule packs", issues)
+    return dict(sorted(out.items()))
+
+
+def _hosted(rules: CompiledRules, hosts: list[RuleHost]) -> tuple[CompiledRules, RuleHost]:
+    """`rules` loaded in a new, temporary rule host (added to `hosts`, for the caller to close)."""
+    host = RuleHost()
+    hosts.append(host)
+    try:
+        host.load(dict(rules.rulesets))
+    except ValueError as exc:  # validation compiles every condition; this is a backstop
+        raise Invalid(f"rules: {exc}", [Issue(REQUEST, 0, "rules", str(exc))]) from None
+    return rules, host
 
 
 def _organisation(document: dict[str, Any]) -> Organisation:
