@@ -375,3 +375,27 @@ def test_a_rule_deny_over_http_names_the_rule(api_server: LiveServer) -> None:
     body = post(api_server, "/v1/check", check("liu_yang", "expense", "approve", at="2026-07-06T10:00", context=context)).json()
     assert body["decision"] == "deny"
     assert "expense_self_approval" in [r["rule"] for r in body["rules"]]
+
+
+def test_who_may_and_what_a_person_may_as_of_a_past_moment(api_server: LiveServer, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import datetime as dt
+
+    before = dt.datetime.now(dt.timezone.utc).isoformat()
+    time.sleep(1.1)
+    changed = tmp_path / "hotel.yaml"
+    text = (REPO / "policies" / "orgs" / "hotel.yaml").read_text(encoding="utf-8")
+    people_at = text.index("\npeople:")
+    people = text[people_at:]
+    second = people.rindex("assignments:\n")  # the last person: not the GM, and no deny on disposal
+    people = people[:second] + people[second:].replace("assignments:\n", "assignments:\n      - {post: general_manager, kind: concurrent}\n", 1)
+    changed.write_text(text[:people_at] + people, encoding="utf-8")
+    version = _import(api_server, changed)
+    _wait_for_version(api_server, version)
+    who_now = httpx.get(f"{api_server.url}/v1/orgs/hotel/who", params={"resource": "machinery", "action": "dispose"})
+    who_then = httpx.get(f"{api_server.url}/v1/orgs/hotel/who", params={"resource": "machinery", "action": "dispose", "as_of": before})
+    now_people = {p["id"] for p in who_now.json()["people"]}
+    then_people = {p["id"] for p in who_then.json()["people"]}
+    assert now_people - then_people, "the person given the general manager's post appears only now"
+    assert who_then.json()["policy_version"] < version
+    assert httpx.get(f"{api_server.url}/v1/orgs/hotel/who", params={"resource": "machinery", "action": "dispose", "as_of": "1999-01-01"}).status_code == 404
+    assert httpx.get(f"{api_server.url}/v1/orgs/hotel/who", params={"resource": "machinery", "action": "dispose", "as_of": "soon"}).status_code == 400

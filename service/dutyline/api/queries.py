@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import time
 from dataclasses import replace
 from typing import Annotated, Any
@@ -21,6 +23,10 @@ from dutyline.services.decisions import subjects_allowed
 
 _ENCODE = msgspec.json.Encoder()
 At = Annotated[str | None, Parameter(description="Date or date-time (organisation's zone unless an offset is given); default now.")]
+AsOf = Annotated[
+    str | None,
+    Parameter(description="Answer on the organisation as it was in force then (from the version history); `at` defaults to it."),
+]
 Limit = Annotated[int, Parameter(ge=1, le=1000)]
 
 
@@ -33,6 +39,22 @@ def _org(runtime: Runtime, org_id: str) -> CompiledOrg:
     if org is None:
         raise NotFound(f"organisation {org_id!r} not found")
     return org
+
+
+async def _org_as_of(runtime: Runtime, org_id: str, as_of: str | None) -> tuple[CompiledOrg, float | None]:
+    """The organisation now, or (with `as_of`) as it was in force then, from the version history."""
+    if as_of is None:
+        return _org(runtime, org_id), None
+    current = runtime.policies.current.get(org_id)
+    try:
+        moment = instant(as_of, zone(current.document.timezone) if current is not None else zone("UTC"))
+    except ValueError:
+        raise Invalid(f"as_of: {as_of!r} is not a date or date-time", [Issue("<request>", 0, "as_of", "not a date-time")]) from None
+    when = dt.datetime.fromtimestamp(moment, dt.timezone.utc)
+    past = await asyncio.to_thread(runtime.versions.compiled_at, org_id, when)
+    if past is None:
+        raise NotFound(f"organisation {org_id!r} did not exist at {when.isoformat()}")
+    return past, moment
 
 
 def _at(org: CompiledOrg, at: str | None) -> float:
@@ -52,19 +74,19 @@ def _names(org: CompiledOrg, kind: str, ident: str) -> dict[str, str]:
 
 
 @get("/v1/orgs/{org_id:str}/people/{person:str}/permissions", tags=["queries"], summary="What a person may do")
-async def person_permissions(state: State, org_id: str, person: str, at: At = None) -> Response[bytes]:
+async def person_permissions(state: State, org_id: str, person: str, at: At = None, as_of: AsOf = None) -> Response[bytes]:
     runtime: Runtime = state.runtime
-    org = _org(runtime, org_id)
+    org, then = await _org_as_of(runtime, org_id, as_of)
     person_id = org.identities.get(person)
     if person_id is None:
         raise NotFound(f"person {person!r} not found in {org_id!r}")
-    moment = _at(org, at)
+    moment = _at(org, at) if at is not None or then is None else then
     held = permissions_of(org, person_id, moment)
     return _json(
         {
             "organisation": org.id,
             "person": person_id,
-            "policy_version": runtime.policies.current.version,
+            "policy_version": org.version if then is not None else runtime.policies.current.version,
             "at": moment,
             "permissions": msgspec.to_builtins(held),
         }
@@ -81,15 +103,16 @@ async def who(
     at: At = None,
     page_token: str | None = None,
     limit: Limit = 100,
+    as_of: AsOf = None,
 ) -> Response[bytes]:
     runtime: Runtime = state.runtime
-    org = _org(runtime, org_id)
+    org, then = await _org_as_of(runtime, org_id, as_of)
     if resource not in org.actions or action not in org.actions[resource]:
         raise Invalid(
             f"{resource!r} has no action {action!r} in {org_id!r}'s catalogue",
             [Issue("<request>", 0, "resource" if resource not in org.actions else "action", "not in the catalogue")],
         )
-    moment = _at(org, at)
+    moment = _at(org, at) if at is not None or then is None else then
     check = Check("", resource, action, moment, resource_id=resource_id)
     people = subjects_allowed(org, check)
     try:
@@ -101,7 +124,7 @@ async def who(
     return _json(
         {
             "organisation": org.id,
-            "policy_version": runtime.policies.current.version,
+            "policy_version": org.version if then is not None else runtime.policies.current.version,
             "resource": resource,
             "action": action,
             "people": [
