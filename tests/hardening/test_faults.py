@@ -185,6 +185,8 @@ def test_decisions_survive_a_database_outage_and_everything_catches_up_after(clu
         assert change.status_code == 200, change.text
         new_version = change.json()["version"]
         assert new_version > version
+        read_back = admin.post("/v1/check", json={**QUESTIONS[0], "at_least_version": new_version}).json()
+        assert read_back["policy_version"] >= new_version and read_back["decision"] == "allow"
         # A change made by another process (the CLI, straight into the database) reaches this server by itself.
         _import(cluster.url, "policies/orgs/hotel.yaml")
         _wait(lambda: _readyz(server).json()["policy_version"] > new_version, 10, "the CLI's import to be picked up")
