@@ -321,6 +321,15 @@ def scaling(servers: list[svc.Server], requests: dict[str, Any], seconds: float)
     return out
 
 
+def step(out: dict[str, Any], name: str, measure: Any) -> None:
+    """Run one measurement; a failure is recorded (and reported) instead of losing the whole run."""
+    try:
+        out[name] = measure()
+    except Exception as exc:
+        out.setdefault("errors", {})[name] = f"{type(exc).__name__}: {exc}"
+        log(f"{name} failed: {exc}")
+
+
 def service_phase(size: int, orgs: list, requests: dict[str, Any], quick: bool) -> dict[str, Any]:
     seconds = 3 if quick else 10
     packs = [rule_pack(o) for o in orgs]
@@ -341,12 +350,12 @@ def service_phase(size: int, orgs: list, requests: dict[str, Any], quick: bool) 
             out["http"] = http_phase(first, requests, seconds)
             out["rss_after_load_bytes"] = first.rss()
             log("queries over HTTP")
-            out["queries_http"] = queries_http(first, orgs, 50 if quick else 200)
+            step(out, "queries_http", lambda: queries_http(first, orgs, 50 if quick else 200))
             log("HTTP again, with the decision log sampled at 1 %")
             sampled = svc.Server(url, env={"DUTYLINE_DECISION_LOG_SAMPLE": "0.01"})
             try:
                 sampled.wait_ready()
-                out["http_log_sampled"] = http_phase(sampled, requests, seconds)
+                step(out, "http_log_sampled", lambda: http_phase(sampled, requests, seconds))
             finally:
                 sampled.stop()
             log("two more replicas")
@@ -354,8 +363,11 @@ def service_phase(size: int, orgs: list, requests: dict[str, Any], quick: bool) 
             for s in servers[1:]:
                 s.wait_ready()
             log("propagation between replicas")
-            out["propagation"] = propagation(url, servers, changes, 10 if quick else 60)
-            out["scaling"] = scaling(servers, requests, seconds)
+            step(out, "propagation", lambda: propagation(url, servers, changes, 10 if quick else 60))
+            step(out, "scaling", lambda: scaling(servers, requests, seconds))
+        except Exception as exc:  # keep what was measured; the report says what was not
+            out.setdefault("errors", {})["service"] = f"{type(exc).__name__}: {exc}"
+            log(f"service phase stopped: {exc}")
         finally:
             for s in servers:
                 s.stop()

@@ -264,7 +264,14 @@ class AdminClient:
         self.client = httpx.Client(base_url=url, timeout=30, headers={"Authorization": f"Bearer {token}"})
 
     def etag(self, change: Change) -> str:
-        response = self.client.get(f"/admin/orgs/{change.org}/{change.collection}/{change.ident}")
+        # A replica learns of users and roles made elsewhere (here: by the CLI) on its next refresh, within a
+        # second: until then a new token is known but its roles are not (403).
+        deadline = time.monotonic() + 10
+        while True:
+            response = self.client.get(f"/admin/orgs/{change.org}/{change.collection}/{change.ident}")
+            if response.status_code != 403 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         response.raise_for_status()
         return response.headers["etag"]
 
