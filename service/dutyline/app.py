@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator
 
 from litestar import Litestar
@@ -26,12 +27,19 @@ from dutyline.settings import Settings
 
 log = logging.getLogger("dutyline")
 
+# How long a thread may hold the interpreter lock before another waiting for it gets it (CPython: 5 ms).
+# The decision-log writer, the change listener and compiles run on threads beside the event loop; with the
+# default, a decision waits up to 5 ms behind them (measured at 1M lines: HTTP p99 9–10 ms at 4 connections,
+# 4.7 ms with 0.5 ms, throughput unchanged).
+GIL_SWITCH_INTERVAL = 0.0005
+
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL)
         runtime = await asyncio.to_thread(Runtime.start, settings)
         app.state.runtime = runtime
         refresher = asyncio.create_task(_refresh_loop(runtime))
