@@ -5,7 +5,6 @@ alone, or with business rules too). Pure: compiled organisations and rules in, p
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,14 +84,6 @@ def chain_changes(before: CompiledOrg | None, after: CompiledOrg | None) -> list
         if old != new:
             out.append(ChainChange(post, old, new))
     return out
-
-
-def decide_both(before: CompiledOrg | None, after: CompiledOrg | None, checks: Iterable[Check]) -> list[tuple[Decision, Decision]]:
-    """Each check decided under the current and the proposed version (a missing version denies)."""
-    missing = Decision("deny", "unknown_organisation")
-    return [
-        (decide(before, check) if before else missing, decide(after, check) if after else missing) for check in checks
-    ]
 
 
 def verdict_of(org: CompiledOrg | None, rules: CompiledRules | None, host: RuleHost, check: Check) -> Verdict:
