@@ -1,23 +1,33 @@
-"""With DUTYLINE_REQUIRE_AUTH=true, the decision API needs a bearer token with the decide (or admin) scope;
-metadata, health and metrics stay open. (Off by default: the other API tests and the AuthZEN interop run
-unauthenticated.)"""
+"""With DUTYLINE_REQUIRE_AUTH=true, the decision API needs a bearer token with the decide (or admin) scope, or
+a console session (its cookie, and for a change its CSRF token); metadata, health and metrics stay open. (Off by
+default: the other API tests and the AuthZEN interop run unauthenticated.)"""
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from tests.api.admin_client import Client, create_admin, token_for
-from tests.conftest import REPO, LiveServer
+from tests.conftest import REPO, LiveServer, _backends, fresh_database
 
 CHECK = {"organisation": "sales_company", "subject": {"id": "li_na"}, "resource": {"type": "customer"}, "action": "contact"}
 EVALUATION = {"subject": {"type": "user", "id": "li_na"}, "action": {"name": "contact"}, "resource": {"type": "customer", "id": "c1"}}
 
 
-@pytest.fixture
-def guarded(database_url: str) -> Iterator[tuple[LiveServer, dict[str, str]]]:
+@pytest.fixture(scope="module", params=_backends())
+def guarded(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[LiveServer, dict[str, str]]]:
+    """One guarded server per database backend for this module (each test logs in afresh)."""
+    with fresh_database(request.param, tmp_path_factory.mktemp("db")) as database_url:
+        yield from _guarded(database_url)
+
+
+def _guarded(database_url: str) -> Iterator[tuple[LiveServer, dict[str, str]]]:
     admin_token = create_admin(database_url)
     server = LiveServer(database_url, seed_dir=str(REPO / "policies"), extra_env={"DUTYLINE_REQUIRE_AUTH": "true"})
     try:
@@ -28,9 +38,17 @@ def guarded(database_url: str) -> Iterator[tuple[LiveServer, dict[str, str]]]:
             "decide": token_for(root, "root", ["decide"]),
             "read": token_for(root, "root", ["read"]),
         }
+        root.close()
         yield server, tokens
     finally:
         server.stop()
+
+
+def console_session(server: LiveServer, username: str = "root") -> Client:
+    """A client logged in as the console logs in: a session cookie, and the CSRF token it sends with changes."""
+    client = Client(server)
+    assert client.login(username).status_code == 200
+    return client
 
 
 def test_decisions_need_a_decide_or_admin_token_when_required(guarded: tuple[LiveServer, dict[str, str]]) -> None:
@@ -52,3 +70,93 @@ def test_decisions_need_a_decide_or_admin_token_when_required(guarded: tuple[Liv
     assert people.status_code == 401
     for open_path in ("/healthz", "/.well-known/authzen-configuration"):
         assert httpx.get(f"{server.url}{open_path}", timeout=10).status_code == 200, open_path
+
+
+EXPENSE = {
+    "organisation": "sales_company", "subject": {"id": "zhao_lei"}, "resource": {"type": "expense", "id": "exp-9"},
+    "action": "submit", "context": {"amount": 12000},
+}
+CASE = {"organisation": "sales_company", "type": "expense_claim_pending"}
+
+
+def test_a_console_session_may_use_the_decision_api_approvals_and_cases_when_required(
+    guarded: tuple[LiveServer, dict[str, str]],
+) -> None:
+    server, _ = guarded
+    console = console_session(server)
+    assert console.post("/v1/check", json=CHECK).json()["decision"] == "allow"
+    assert console.post("/access/v1/evaluation", json=EVALUATION).json() == {"decision": True}
+    assert console.get("/v1/orgs/sales_company/people/li_na/permissions").status_code == 200
+
+    opened = console.post("/v1/approvals", json={**EXPENSE, "comment": "client dinner"})
+    assert opened.status_code == 201, opened.text
+    assert opened.json()["post"] == "department_head"
+    wang = {"organisation": "sales_company", "approver": "wang_jianguo", "status": "pending"}
+    inbox = console.get("/v1/approvals", params=wang)
+    assert inbox.status_code == 200 and opened.json()["id"] in [a["id"] for a in inbox.json()["items"]]
+    assert console.get(f"/v1/approvals/{opened.json()['id']}").json()["events"]
+
+    case = console.post("/v1/cases", json={**CASE, "title": "exp-9 waits"})
+    assert case.status_code == 201, case.text
+    cases = console.get("/v1/cases", params={"organisation": "sales_company"}).json()["items"]
+    assert case.json()["id"] in [c["id"] for c in cases]
+    assert console.get("/v1/decisions", params={"organisation": "sales_company"}).status_code == 200
+    console.close()
+
+
+def test_a_change_with_a_session_cookie_but_without_its_csrf_token_is_refused(
+    guarded: tuple[LiveServer, dict[str, str]],
+) -> None:
+    server, _ = guarded
+    console = console_session(server)
+    case = {**CASE, "title": "forged"}
+    missing = console.post("/v1/cases", json=case, csrf=False)
+    wrong = console.post("/v1/cases", json=case, csrf=False, headers={"X-CSRF-Token": "guess"})
+    for refused in (missing, wrong):
+        assert refused.status_code == 403 and "X-CSRF-Token" in refused.json()["message"]
+    assert console.post("/v1/check", json=CHECK, csrf=False).status_code == 403, "every POST, even a check"
+    titles = [c["title"] for c in console.get("/v1/cases", params={"organisation": "sales_company"}).json()["items"]]
+    assert "forged" not in titles, "nothing was opened"
+    assert console.get("/v1/cases", params={"organisation": "sales_company"}).status_code == 200, "reads need no token"
+    console.close()
+
+
+def test_a_logged_out_or_unknown_session_is_refused_at_once(guarded: tuple[LiveServer, dict[str, str]]) -> None:
+    server, _ = guarded
+    console = console_session(server)
+    cookie = console.http.cookies["dutyline_session"]
+    assert console.post("/v1/check", json=CHECK).status_code == 200  # the session is now in the server's cache
+    assert console.post("/admin/logout").status_code == 200
+    replay = Client(server)
+    replay.http.cookies.set("dutyline_session", cookie)
+    replay.csrf = console.csrf
+    ended = replay.post("/v1/check", json=CHECK)
+    assert ended.status_code == 401 and "log in again" in ended.json()["message"], "logout is not cached away"
+    assert ended.headers["www-authenticate"].startswith("Bearer")
+    stranger = Client(server)
+    stranger.http.cookies.set("dutyline_session", "not-a-session")
+    assert stranger.get("/v1/cases").status_code == 401
+    for client in (console, replay, stranger):
+        client.close()
+
+
+def test_an_expired_session_is_refused_even_though_answers_are_cached(database_url: str) -> None:
+    create_admin(database_url)
+    env = {"DUTYLINE_REQUIRE_AUTH": "true", "DUTYLINE_SESSION_TTL": "3s"}
+    server = LiveServer(database_url, seed_dir=str(REPO / "policies"), extra_env=env)
+    try:
+        server.wait_ready()
+        console = console_session(server)
+        ends = dt.datetime.fromisoformat(console.get("/admin/session").json()["expires_at"])
+        assert console.post("/v1/check", json=CHECK).status_code == 200
+        # Past the session's end, yet within the 5 s that an answer is cached.
+        time.sleep(max(0.0, (ends - dt.datetime.now(dt.timezone.utc)).total_seconds()) + 0.5)
+        late = Client(server)  # a client that still sends the cookie (httpx would drop it once its Max-Age is over)
+        late.http.cookies.set("dutyline_session", console.http.cookies["dutyline_session"])
+        late.csrf = console.csrf
+        expired = late.post("/v1/check", json=CHECK)
+        assert expired.status_code == 401 and "expired" in expired.json()["message"]
+        for client in (console, late):
+            client.close()
+    finally:
+        server.stop()

@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, LiveServer
+from tests.conftest import REPO
+from tests.live import LiveServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 ORG = "sales_company"
@@ -63,11 +64,21 @@ class Console:
 @pytest.fixture(scope="session")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     """The server the console is served by (no browser needed for this part)."""
+    yield from _served(tmp_path_factory, {})
+
+
+@pytest.fixture(scope="session")
+def guarded_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    """Another such server, with DUTYLINE_REQUIRE_AUTH=true: the decision API needs a token or a session."""
+    yield from _served(tmp_path_factory, {"DUTYLINE_REQUIRE_AUTH": "true"})
+
+
+def _served(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Iterator[Console]:
     url = f"sqlite:///{tmp_path_factory.mktemp('console') / 'dutyline.db'}"
     for username, role in USERS.items():
         cli(url, "admin", "create", username, "--role", role, "--password-stdin", stdin=PASSWORD + "\n")
     token = cli(url, "admin", "token", "root", "--scope", "admin", "--name", "browser tests").strip()
-    server = LiveServer(url, seed_dir=str(REPO / "policies"))
+    server = LiveServer(url, seed_dir=str(REPO / "policies"), extra_env=env)
     try:
         server.wait_ready()
         # The seed holds the organisations; their rule packs are imported like any file, with the CLI.

@@ -313,6 +313,46 @@ def test_an_hr_admin_of_one_organisation_does_not_see_another(page: Any, console
     expect(page.locator(".node")).to_have_count(0)
 
 
+# --- (6) with DUTYLINE_REQUIRE_AUTH on, the session is enough -----------------------------------------------------------
+
+
+def test_with_auth_required_a_logged_in_user_uses_the_simulator_approvals_and_cases(page: Any, guarded_console: Console) -> None:
+    console = guarded_console
+    expense = {"organisation": ORG, "subject": {"id": "zhao_lei"}, "resource": {"type": "expense", "id": "exp-8"}, "action": "submit", "context": {"amount": 12000}}
+    assert httpx.post(f"{console.server.url}/v1/check", json=expense).status_code == 401, "the decision API is guarded"
+    opened = console.api("POST", "/v1/approvals", json={**expense, "comment": "client dinner"})
+    assert opened.status_code == 201, opened.text
+    case = console.api("POST", "/v1/cases", json={"organisation": ORG, "type": "expense_claim_pending", "title": "Claim exp-8 waits", "subject": "zhao_lei"})
+    assert case.status_code == 201, case.text
+
+    log_in(page, console, "carl")
+    open_page(page, console, f"{ORG}/simulator")
+    expect(simulate(page, "zhao_lei", "12000")).to_have_attribute("data-decision", "needs_approval")
+    expect(page.locator("#sim-approvers")).to_contain_text("Head of Business Department")
+
+    open_page(page, console, f"{ORG}/approvals")
+    row = page.locator("tr[data-approval]").filter(has_text="exp-8")
+    expect(row).to_be_visible()
+    page.get_by_label("Inbox of").select_option("wang_jianguo")
+    expect(row).to_be_visible()
+    row.get_by_role("button", name="History").click()
+    expect(page.get_by_role("dialog")).to_contain_text("client dinner")
+    page.get_by_role("dialog").get_by_role("button", name="Close").click()
+
+    open_page(page, console, f"{ORG}/cases")
+    expect(page.locator("tr[data-case]").filter(has_text="Claim exp-8 waits")).to_be_visible()
+    expect(page.locator("main [role=alert]")).to_have_count(0)
+
+    # The session ended elsewhere (another tab logged out): the next decision asks to log in again.
+    open_page(page, console, f"{ORG}/simulator")
+    page.evaluate("""async () => {
+        const session = await (await fetch('/admin/session')).json();
+        await fetch('/admin/logout', {method: 'POST', headers: {'X-CSRF-Token': session.csrf_token}});
+    }""")
+    page.get_by_role("button", name="Decide").click()
+    expect(page.locator("form.login [role=alert]")).to_contain_text("Your session has ended")
+
+
 # --- every page, in both languages ----------------------------------------------------------------------------------------
 
 

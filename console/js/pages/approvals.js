@@ -73,7 +73,7 @@ function businessApprovals(org, ix) {
   const load = async () => {
     clear(out, loading());
     try {
-      const { data } = await api(`/v1/approvals${query({ organisation: org, status: status.value, approver: approver.value, limit: 200 })}`, { expect401: true });
+      const { data } = await api(`/v1/approvals${query({ organisation: org, status: status.value, approver: approver.value, limit: 200 })}`);
       clear(out, table([t('log.time'), t('approvals.requester'), t('approvals.request'), t('approvals.rules'), t('approvals.waiting_at'), t('approvals.status'), t('approvals.due'), ''],
         data.items.map((a) => h('tr', { dataset: { approval: a.id } },
           h('td', {}, when(a.created_at)), h('td', {}, ov.personName(ix, a.requester)),
@@ -97,7 +97,7 @@ function businessApprovals(org, ix) {
 }
 
 async function history(ix, approval) {
-  const { data } = await api(`/v1/approvals/${enc(approval.id)}`, { expect401: true });
+  const { data } = await api(`/v1/approvals/${enc(approval.id)}`);
   return dialog(t('approvals.history_title', { id: data.id }), [
     h('p', {}, data.comment),
     table([t('log.time'), t('events.kind'), t('events.from'), t('events.to'), t('events.actor'), t('edit.comment')],

@@ -16,7 +16,7 @@ export async function render(page, { org }) {
   const load = async () => {
     clear(out, loading());
     try {
-      const { data } = await api(`/v1/cases${query({ organisation: org, status: status.value, post: post.value, limit: 200 })}`, { expect401: true });
+      const { data } = await api(`/v1/cases${query({ organisation: org, status: status.value, post: post.value, limit: 200 })}`);
       clear(out, table([t('cases.opened'), t('cases.type'), t('cases.case'), t('cases.at_post'), t('approvals.status'), t('approvals.due'), ''],
         data.items.map((c) => h('tr', { dataset: { case: c.id } },
           h('td', {}, when(c.created_at)), h('td', {}, h('code', {}, c.type)),
@@ -37,7 +37,7 @@ export async function render(page, { org }) {
 }
 
 async function history(ix, id) {
-  const { data } = await api(`/v1/cases/${enc(id)}`, { expect401: true });
+  const { data } = await api(`/v1/cases/${enc(id)}`);
   return dialog(t('cases.history_title', { title: data.title }), [
     data.resolution ? h('p', {}, t('cases.resolution', { text: data.resolution })) : null,
     h('ol', { class: 'timeline' }, data.events.map((e) => h('li', { class: `event-${e.kind}` },

@@ -1,8 +1,8 @@
 """Who is calling: console sessions (cookie + CSRF header) and API tokens (`Authorization: Bearer`).
 
-Every /admin endpoint starts with `admin_caller`. The decision endpoints ask for a token only when
-DUTYLINE_REQUIRE_AUTH is on (`DecisionAuthMiddleware`, added by the app only then, so that the decision
-path pays nothing when it is off).
+Every /admin endpoint starts with `admin_caller`. The decision endpoints ask for a token or a console session
+only when DUTYLINE_REQUIRE_AUTH is on (`DecisionAuthMiddleware`, added by the app only then, so that the
+decision path pays nothing when it is off).
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Paths of the decision API that DUTYLINE_REQUIRE_AUTH protects (metadata, health and metrics stay open).
 DECISION_PREFIXES = ("/v1/", "/access/", "/orgs/")
+NO_CSRF = "missing or wrong X-CSRF-Token: send the csrf_token from login or GET /admin/session"
+EXPIRED = "the session has expired or was ended; log in again"
 
 
 def bearer(authorization: str | None) -> str | None:
@@ -50,9 +52,9 @@ async def admin_caller(request: Request, state: State) -> tuple[Runtime, Caller]
         raise Unauthenticated("log in (POST /admin/login) or send Authorization: Bearer <token>")
     caller = await asyncio.to_thread(runtime.access.session_caller, session_token)
     if caller is None:
-        raise Unauthenticated("the session has expired or was ended; log in again")
+        raise Unauthenticated(EXPIRED)
     if request.method not in SAFE_METHODS and not csrf_matches(caller.csrf_token, request.headers.get(CSRF_HEADER)):
-        raise Forbidden("missing or wrong X-CSRF-Token: send the csrf_token from login or GET /admin/session")
+        raise Forbidden(NO_CSRF)
     return runtime, caller
 
 
@@ -77,7 +79,10 @@ _ENCODE = msgspec.json.Encoder()
 
 class DecisionAuthMiddleware:
     """With DUTYLINE_REQUIRE_AUTH on: the decision API needs a bearer token whose scopes include decide or
-    admin. A token's answer is cached a few seconds, so the database is read once per token, not per request."""
+    admin, or a console session (the console's simulator, approvals and cases pages call it). A session is
+    ambient authority (the browser sends its cookie by itself), so a state-changing request with it needs the
+    session's CSRF token, as on /admin. Answers are cached a few seconds, so the database is read once per
+    token or session, not per request."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -86,27 +91,60 @@ class DecisionAuthMiddleware:
         if scope["type"] != "http" or not scope["path"].startswith(DECISION_PREFIXES):
             await self.app(scope, receive, send)
             return
-        header = next((v for k, v in scope["headers"] if k == b"authorization"), b"").decode("latin-1")
-        token = bearer(header)
-        if token is not None:
-            runtime: Runtime = scope["app"].state.runtime
-            ok = runtime.access.cached_may_decide(token)
-            if ok is None:
-                ok = await asyncio.to_thread(runtime.access.may_decide, token)
-            if ok:
-                await self.app(scope, receive, send)
-                return
-            status, message = 403, "this token may not call the decision API (it needs the decide or admin scope)"
-            if not await asyncio.to_thread(runtime.access.token_caller, token):
-                status, message = 401, "the bearer token is unknown, expired or revoked"
-        else:
-            status, message = 401, "this server requires Authorization: Bearer <token> (DUTYLINE_REQUIRE_AUTH)"
+        refused = await _refusal(scope)
+        if refused is None:
+            await self.app(scope, receive, send)
+            return
+        status, message = refused
         body = _ENCODE.encode({"status": status, "error": "unauthenticated" if status == 401 else "forbidden", "message": message})
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         if status == 401:
             headers.append((b"www-authenticate", b'Bearer realm="dutyline"'))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+async def _refusal(scope: Scope) -> tuple[int, str] | None:
+    """Why the decision API refuses this request (status and message), or None when the caller may go on."""
+    runtime: Runtime = scope["app"].state.runtime
+    token = bearer(_header(scope, b"authorization"))
+    if token is not None:
+        ok = runtime.access.cached_may_decide(token)
+        if ok is None:
+            ok = await asyncio.to_thread(runtime.access.may_decide, token)
+        if ok:
+            return None
+        if not await asyncio.to_thread(runtime.access.token_caller, token):
+            return 401, "the bearer token is unknown, expired or revoked"
+        return 403, "this token may not call the decision API (it needs the decide or admin scope)"
+    session_token = _cookie(scope, COOKIE)
+    if session_token is None:
+        return 401, "this server requires Authorization: Bearer <token> or a console session (DUTYLINE_REQUIRE_AUTH)"
+    caller = runtime.access.cached_session_caller(session_token)
+    if caller is None:
+        caller = await asyncio.to_thread(runtime.access.session_caller, session_token)
+    if caller is None:
+        return 401, EXPIRED
+    given = _header(scope, CSRF_HEADER.encode())
+    if scope["method"] not in SAFE_METHODS and not csrf_matches(caller.csrf_token, given):
+        return 403, NO_CSRF
+    return None
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    """The request's first header `name` (lower case), or ''."""
+    return next((v for k, v in scope["headers"] if k == name), b"").decode("latin-1")
+
+
+def _cookie(scope: Scope, name: str) -> str | None:
+    """A cookie of the request (HTTP/2 may send them in several Cookie headers)."""
+    for key, header in scope["headers"]:
+        if key == b"cookie":
+            for pair in header.decode("latin-1").split(";"):
+                cookie, _, value = pair.strip().partition("=")
+                if cookie == name and value:
+                    return value
+    return None
 
 
 def json_response(payload: object, status: int = 200, headers: dict[str, str] | None = None) -> Response[bytes]:

@@ -109,10 +109,12 @@ class LoginThrottle:
 
 @dataclass(slots=True)
 class _TokenCache:
-    """Decision endpoints check bearer tokens without a database read per request: answers are kept a few seconds."""
+    """Decision endpoints check bearer tokens and console sessions without a database read per request: answers
+    are kept a few seconds (a session no longer than it lasts; logout and user changes forget them at once)."""
 
     ttl: float = 5.0
     entries: dict[str, tuple[float, bool]] = field(default_factory=dict)
+    sessions: dict[str, tuple[float, Caller]] = field(default_factory=dict)
 
 
 class AccessService:
@@ -229,6 +231,7 @@ class AccessService:
             result = self._user_dict(session, row)
         self.refresh()
         self._tokens.entries.clear()
+        self._tokens.sessions.clear()
         return result
 
     def users(self) -> list[dict[str, Any]]:
@@ -290,14 +293,27 @@ class AccessService:
         with self._sessions.begin() as session:
             store.end_session(session, sha256(token))
             audit.append(session, caller.username, "logout", None, f"user:{caller.username}")
+        self._tokens.sessions.pop(sha256(token), None)
 
     def session_caller(self, token: str) -> Caller | None:
+        key = sha256(token)
         with self._sessions() as session:
-            found = store.session_of(session, sha256(token), utcnow())
+            found = store.session_of(session, key, utcnow())
         if found is None:
             return None
         row, user = found
-        return Caller(user.id, user.username, "session", row.csrf_token, None, row.expires_at)
+        caller = Caller(user.id, user.username, "session", row.csrf_token, None, row.expires_at)
+        lasts = (row.expires_at - utcnow()).total_seconds()
+        if len(self._tokens.sessions) > 10_000:
+            self._tokens.sessions.clear()
+        self._tokens.sessions[key] = (time.monotonic() + min(self._tokens.ttl, lasts), caller)
+        return caller
+
+    def cached_session_caller(self, token: str) -> Caller | None:
+        """`session_caller` from the cache alone: the caller of a session found in the last few seconds (None: not
+        known; ask `session_caller`, which reads the database and remembers the answer)."""
+        cached = self._tokens.sessions.get(sha256(token))
+        return cached[1] if cached is not None and cached[0] > time.monotonic() else None
 
     # --- API tokens ---------------------------------------------------------------------------------------
 
