@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.live import REPO, LiveServer
+
 POSTGRES_URL = os.environ.get("DUTYLINE_TEST_POSTGRES_URL", "")
 
 
@@ -85,56 +83,14 @@ def run_cli(*args: str, database_url: str | None = None, check: bool = False) ->
     return result
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class LiveServer:
-    """`dutyline serve` in a child process on a loopback port."""
-
-    def __init__(self, database_url: str, seed_dir: str = "", extra_env: dict[str, str] | None = None) -> None:
-        self.database_url = database_url
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {
-            **os.environ,
-            "DUTYLINE_DATABASE_URL": database_url,
-            "DUTYLINE_SEED_DIR": seed_dir,
-            "DUTYLINE_REFRESH_INTERVAL": "0.2",
-            "DUTYLINE_LOG_LEVEL": "warning",
-            **(extra_env or {}),
-        }
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "dutyline", "serve", "--port", str(self.port)],
-            env=env,
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"server exited: {self.process.stdout.read() if self.process.stdout else ''}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("server did not start in time")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """A failed test's report ends with what the servers still running logged."""
+    report = yield
+    if report.failed:
+        for server in sorted(LiveServer.running, key=lambda s: s.port):
+            report.sections.append((f"dutyline serve {server.url} ({server.log_path})", server.log_text()[-6000:]))
+    return report
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import REPO, LiveServer
+from tests.conftest import REPO
+from tests.live import LiveServer
 
 PASSWORD = "correct horse battery"
 

@@ -22,7 +22,8 @@ import httpx
 import pytest
 
 from tests.api.admin_client import PASSWORD, Client, create_admin, token_for
-from tests.conftest import REPO, LiveServer, _backends, fresh_database
+from tests.conftest import REPO, _backends, fresh_database
+from tests.live import LiveServer
 
 ORG = "sales_company"
 

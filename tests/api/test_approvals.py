@@ -17,7 +17,8 @@ import pytest
 
 from dutyline.services.orgs import import_paths
 from dutyline.store.db import make_engine, session_factory, upgrade
-from tests.conftest import REPO, LiveServer
+from tests.conftest import REPO
+from tests.live import LiveServer
 
 WORKFLOW = REPO / "tests" / "data" / "workflow"
 ORG = "test_counter"

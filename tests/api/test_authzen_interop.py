@@ -21,7 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import REPO, LiveServer, run_cli
+from tests.conftest import REPO, run_cli
+from tests.live import LiveServer
 
 
 def _interop_data() -> Path | None:

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from tests.api.test_approvals import ORG, get, import_counter, post
-from tests.conftest import LiveServer
+from tests.live import LiveServer
 
 
 @pytest.fixture(scope="module")

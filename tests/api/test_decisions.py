@@ -7,7 +7,8 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import REPO, LiveServer, run_cli
+from tests.conftest import REPO, run_cli
+from tests.live import LiveServer
 
 INSIDE = "2026-07-05T10:00:00+08:00"  # zhao_lei acts as department head 2026-07-01 … 07-14
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.conftest import LiveServer
+from tests.live import LiveServer
 
 
 def test_a_fresh_server_loads_the_seed_and_is_ready(seeded_server: LiveServer) -> None:

@@ -16,7 +16,8 @@ import pytest
 
 from dutyline.orgmodel.document import Assignment, Names, Organisation, Person
 from dutyline.orgmodel.validate import parse_organisation
-from tests.conftest import POSTGRES_URL, REPO, LiveServer, fresh_database
+from tests.conftest import POSTGRES_URL, REPO, fresh_database
+from tests.live import LiveServer
 
 needs_postgres = pytest.mark.skipif(not POSTGRES_URL, reason="needs DUTYLINE_TEST_POSTGRES_URL")
 NOTIFIED_ONLY = {"DUTYLINE_REFRESH_INTERVAL": "60"}

@@ -14,12 +14,12 @@ import pytest
 
 from tests.api.admin_client import Client, create_admin
 from tests.conftest import POSTGRES_URL, REPO, fresh_database
-from tests.hardening.servers import LoggedServer
+from tests.live import LiveServer
 
 
 @dataclass
 class Stack:
-    server: LoggedServer
+    server: LiveServer
     database_url: str
     token: str  # root's admin token
     root: Client
@@ -44,7 +44,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with fresh_database(backend, tmp_path_factory.mktemp("hardening")) as url:
         token = create_admin(url)
         load_content(url)
-        server = LoggedServer(url, seed=False, env={"DUTYLINE_CONSISTENCY_WAIT": "0.2"})
+        server = LiveServer(url, extra_env={"DUTYLINE_CONSISTENCY_WAIT": "0.2"})
         try:
             server.wait_ready()
             yield Stack(server, url, token, Client(server, token))  # type: ignore[arg-type]

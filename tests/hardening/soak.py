@@ -39,7 +39,7 @@ from ruamel.yaml import YAML
 
 from tests.api.admin_client import create_admin
 from tests.conftest import POSTGRES_URL, REPO, fresh_database
-from tests.hardening.servers import LoggedServer
+from tests.live import LiveServer
 
 MOMENT = "2026-07-06T10:00:00"  # a Monday morning: acting windows and office hours as the tables expect
 
@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         from tests.hardening.conftest import load_content
 
         load_content(url)
-        server = LoggedServer(url, seed=False, env={"DUTYLINE_LOG_LEVEL": "warning"})
+        server = LiveServer(url, extra_env={"DUTYLINE_LOG_LEVEL": "warning"})
         stack.callback(server.stop)
         server.wait_ready()
         result = run_load(server.url, token, server.process.pid, args.minutes * 60, args.deciders, args.editors, args.queriers)

@@ -16,7 +16,7 @@ import pytest
 from tests.api.admin_client import Client, create_admin
 from tests.conftest import POSTGRES_URL, REPO, _backends, fresh_database
 from tests.hardening.conftest import Stack, load_content
-from tests.hardening.servers import LoggedServer
+from tests.live import LiveServer
 
 WRITERS = 50
 
@@ -31,7 +31,7 @@ def admin(request: pytest.FixtureRequest, stack: Stack, tmp_path_factory: pytest
     with fresh_database(request.param, tmp_path_factory.mktemp("concurrency")) as url:
         token = create_admin(url)
         load_content(url)
-        server = LoggedServer(url, seed=False)
+        server = LiveServer(url)
         try:
             server.wait_ready()
             yield Client(server, token)  # type: ignore[arg-type]

@@ -21,7 +21,7 @@ import pytest
 
 from tests.api.admin_client import Client, create_admin
 from tests.conftest import REPO
-from tests.hardening.servers import LoggedServer, PrivatePostgres, postgres_bin
+from tests.live import LiveServer, PrivatePostgres, postgres_bin
 
 ORG = "sales_company"
 # Two questions, both allowed: one the duties alone decide, one the rules decide with facts from the ledger
@@ -85,7 +85,7 @@ def _wait(predicate, timeout: float, what: str) -> None:  # type: ignore[no-unty
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _readyz(server: LoggedServer) -> httpx.Response:
+def _readyz(server: LiveServer) -> httpx.Response:
     return httpx.get(f"{server.url}/readyz", timeout=10)
 
 
@@ -114,7 +114,7 @@ def _import(url: str, *paths: str) -> None:
 def test_decisions_survive_a_database_outage_and_everything_catches_up_after(cluster: PrivatePostgres) -> None:
     token = create_admin(cluster.url)
     _import(cluster.url, "policies/orgs/sales_company.yaml", "rules/sales_company.yaml")
-    server = LoggedServer(cluster.url, seed=False)
+    server = LiveServer(cluster.url)
     stream: Stream | None = None
     try:
         server.wait_ready()

@@ -19,7 +19,7 @@ from tests.api.admin_client import PASSWORD, Client, create_admin
 from tests.conftest import POSTGRES_URL, REPO, _psycopg, fresh_database
 from tests.hardening import routes
 from tests.hardening.conftest import Stack, load_content
-from tests.hardening.servers import LoggedServer
+from tests.live import LiveServer
 
 ORG = routes.ORG
 PWNED = Path("/tmp/dutyline-pwned")
@@ -220,7 +220,7 @@ def test_only_settings_reads_the_environment() -> None:
 
 
 @pytest.fixture
-def debug_server(tmp_path: Path) -> Iterator[tuple[LoggedServer, str, Client]]:
+def debug_server(tmp_path: Path) -> Iterator[tuple[LiveServer, str, Client]]:
     """A server logging at debug level, on PostgreSQL with a password in its URL (trust auth ignores it)."""
     backend = "postgresql" if POSTGRES_URL else "sqlite"
     with fresh_database(backend, tmp_path) as url:
@@ -229,7 +229,7 @@ def debug_server(tmp_path: Path) -> Iterator[tuple[LoggedServer, str, Client]]:
             url = url.replace("postgresql://postgres@", f"postgresql://postgres:{secret}@", 1)
         token = create_admin(url)
         load_content(url)
-        server = LoggedServer(url, seed=False, env={"DUTYLINE_LOG_LEVEL": "debug"})
+        server = LiveServer(url, extra_env={"DUTYLINE_LOG_LEVEL": "debug"})
         try:
             server.wait_ready()
             yield server, secret, Client(server, token)  # type: ignore[arg-type]
@@ -237,7 +237,7 @@ def debug_server(tmp_path: Path) -> Iterator[tuple[LoggedServer, str, Client]]:
             server.stop()
 
 
-def test_passwords_and_database_secrets_never_reach_the_logs(debug_server: tuple[LoggedServer, str, Client]) -> None:
+def test_passwords_and_database_secrets_never_reach_the_logs(debug_server: tuple[LiveServer, str, Client]) -> None:
     server, db_secret, root = debug_server
     password = f"Pw-{uuid.uuid4().hex}"
     changed = f"Pw2-{uuid.uuid4().hex}"

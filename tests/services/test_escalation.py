@@ -20,7 +20,8 @@ from sqlalchemy import func, select
 from dutyline.store.db import make_engine
 from dutyline.store.tables import NotificationRow, WorkflowEventRow
 from tests.api.test_approvals import ORG, eventually, get, import_counter_into, post, request
-from tests.conftest import LiveServer, _backends, free_port, fresh_database
+from tests.conftest import _backends, fresh_database
+from tests.live import LiveServer, free_port
 
 FAST = {"DUTYLINE_ESCALATION_INTERVAL": "0.2", "DUTYLINE_APPROVAL_SLA": "0.6s"}
 
@@ -34,7 +35,7 @@ def start(database_url: str, **env: str) -> LiveServer:
 def crash(server: LiveServer) -> None:
     """SIGKILL: no shutdown, no cleanup, whatever was in flight is lost."""
     server.process.kill()
-    server.process.wait()
+    server.stop()  # only reaps it and removes its log
 
 
 def open_case(server: LiveServer, case_type: str, title: str = "queue too long") -> dict:

@@ -1,11 +1,19 @@
-"""Real processes for the hardening tests and the soak command: `dutyline serve` with its log kept in a file,
-and a private PostgreSQL cluster that a test may stop and start (never the shared server on 5432)."""
+"""Real processes for tests: `dutyline serve` on a loopback port, and a private PostgreSQL cluster that a test
+may stop and start (never the shared server on 5432).
+
+A server's stdout and stderr go to a file, never to a pipe: nobody has to read it for the server to go on
+writing, and a test can read what it logged (`log_text`). When a test fails, the end of the log of every
+server still running is added to its report (the hook in `tests/conftest.py`); servers still running when
+the test run ends are stopped.
+"""
 
 from __future__ import annotations
 
+import atexit
 import glob
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -14,49 +22,59 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import REPO, free_port
+REPO = Path(__file__).resolve().parents[1]
 
 
-class LoggedServer:
-    """`dutyline serve` on a loopback port; stdout and stderr go to a file the test can read."""
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
-    def __init__(self, database_url: str, *, seed: bool = True, env: dict[str, str] | None = None) -> None:
+
+class LiveServer:
+    """`dutyline serve` in a child process on a loopback port, its output in `log_path`."""
+
+    running: set[LiveServer] = set()
+
+    def __init__(self, database_url: str, seed_dir: str = "", extra_env: dict[str, str] | None = None) -> None:
         self.database_url = database_url
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._folder = Path(tempfile.mkdtemp(prefix="dutyline-server-"))
         self.log_path = self._folder / "server.log"
-        self._log = self.log_path.open("w")
-        environment = {
+        self._log = self.log_path.open("wb")
+        env = {
             **os.environ,
             "DUTYLINE_DATABASE_URL": database_url,
-            "DUTYLINE_SEED_DIR": str(REPO / "policies") if seed else "",
+            "DUTYLINE_SEED_DIR": seed_dir,
             "DUTYLINE_REFRESH_INTERVAL": "0.2",
             "DUTYLINE_LOG_LEVEL": "info",
-            **(env or {}),
+            "PYTHONUNBUFFERED": "1",
+            **(extra_env or {}),
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "dutyline", "serve", "--port", str(self.port)],
-            env=environment, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
+            env=env, cwd=REPO, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
         )
+        LiveServer.running.add(self)
 
     def wait_ready(self, timeout: float = 60) -> None:
+        """Until it serves (`/healthz`: started, so migrated and seeded; `/readyz` may still say the database is empty)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"server exited:\n{self.log_text()}")
+                raise AssertionError(f"server exited with {self.process.returncode}:\n{self.log_text()[-8000:]}")
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise AssertionError(f"server did not become ready in time:\n{self.log_text()}")
+        raise AssertionError(f"server did not become ready in {timeout:.0f} s:\n{self.log_text()[-8000:]}")
 
     def log_text(self, since: int = 0) -> str:
         """The server's output (from character `since`: take `len(log_text())` before, to see what one test caused)."""
-        self._log.flush()
-        return self.log_path.read_text(encoding="utf-8", errors="replace")[since:]
+        return self.log_path.read_text(encoding="utf-8", errors="replace")[since:] if self.log_path.exists() else ""
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -66,8 +84,16 @@ class LoggedServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        LiveServer.running.discard(self)
         self._log.close()
         shutil.rmtree(self._folder, ignore_errors=True)
+
+
+@atexit.register
+def _stop_the_forgotten() -> None:
+    """A test that failed before its `stop()` leaves no server behind when the run ends."""
+    for server in list(LiveServer.running):
+        server.stop()
 
 
 def postgres_bin() -> Path | None:
