@@ -116,4 +116,6 @@ class Runtime:
         if self.listener is not None:
             self.listener.stop()
         self.decision_log.stop()
+        if self.versions is not None:
+            self.versions.close()
         self.engine.dispose()

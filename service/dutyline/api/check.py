@@ -42,7 +42,8 @@ class CheckRequest(msgspec.Struct):
     context: dict[str, Any] | None = None
     at_least_version: Annotated[int, msgspec.Meta(ge=0)] | None = None
     approval_id: Text | None = None
-    # Decide on the organisation as it was at this moment (its version in force then); `at` defaults to it.
+    # Decide on the organisation and its rule packs as they were at this moment (the versions in force then);
+    # `at` defaults to it.
     as_of: str | None = None
 
 
@@ -116,8 +117,8 @@ async def _consistent(runtime: Runtime, version: int | None) -> None:
 
 
 def answer_as_of(runtime: Runtime, check: CheckRequest, request_id: str | None) -> dict[str, Any]:
-    """Decide on the organisation's version in force at `check.as_of` (compiled on demand, LRU-cached), with
-    the current rule packs; `as_of.rules` says whether those are also the ones in force then."""
+    """Decide on the organisation's version and rule packs in force at `check.as_of` (compiled on demand,
+    LRU-cached); `as_of` in the answer says which versions decided."""
     assert check.as_of is not None
     current = runtime.decisions.policies.get(check.organisation)
     try:
@@ -127,15 +128,15 @@ def answer_as_of(runtime: Runtime, check: CheckRequest, request_id: str | None) 
             f"as_of: {check.as_of!r} is not a date or date-time", [Issue("<request>", 0, "as_of", "not a date-time")]
         ) from None
     when = dt.datetime.fromtimestamp(moment, dt.timezone.utc)
-    past = runtime.versions.compiled_at(check.organisation, when)
-    if past is None:
-        raise NotFound(f"organisation {check.organisation!r} did not exist at {when.isoformat()}")
     question = question_of(runtime, check, request_id)
     if question.at is None:
         question = dataclasses.replace(question, at=moment)
-    answer = runtime.decisions.answer(question, past)
-    rules = "as_of" if runtime.versions.rules_unchanged_since(check.organisation, when) else "current"
-    return result_of(answer) | {"as_of": {"at": when.isoformat(), "version": past.version, "rules": rules}}
+    with runtime.versions.policy_at(check.organisation, when) as past:
+        if past is None:
+            raise NotFound(f"organisation {check.organisation!r} did not exist at {when.isoformat()}")
+        answer = runtime.decisions.answer(question, past)
+        versions = {"at": when.isoformat(), "version": past.org.version, "rule_versions": dict(past.rule_versions)}
+    return result_of(answer) | {"as_of": versions}
 
 
 @post("/v1/check", status_code=200, tags=["decisions"], summary="Decide one check, with its explanation")

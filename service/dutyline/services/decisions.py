@@ -17,7 +17,8 @@ from dutyline.engines.compiler import CompiledOrg
 from dutyline.engines.decision import Check, Decision, decide
 from dutyline.engines.explain import Reason, explain, explain_rules
 from dutyline.engines.policyset import PolicySet
-from dutyline.engines.rules import NO_FACTS, Facts, Verdict, apply_rules
+from dutyline.engines.rulehost import RuleHost
+from dutyline.engines.rules import NO_FACTS, CompiledRules, Facts, Verdict, apply_rules
 from dutyline.errors import Invalid, Issue
 from dutyline.services.decision_log import DecisionLog, LoggedDecision
 from dutyline.services.metrics import DECISION_ERRORS, DECISION_LATENCY, DECISIONS
@@ -54,6 +55,16 @@ class Question:
     at: float | None = None
     request_id: str | None = None
     approval_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PastPolicy:
+    """An organisation and its business rules as they were in force at a moment (`as_of` checks)."""
+
+    org: CompiledOrg
+    rules: CompiledRules
+    host: RuleHost  # holds `rules`; not the process's host, whose rules are the current ones
+    rule_versions: Mapping[str, int]  # pack name → the version in force
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,12 +156,12 @@ class DecisionService:
     def policies(self) -> PolicySet:
         return self._policies.current
 
-    def answer(self, question: Question, past: CompiledOrg | None = None) -> Answer:
-        """Decide one question against the current policy, count it and log it. With `past` (an organisation as
-        it was at some moment: `as_of` checks), decide against that version instead, with the current rules."""
+    def answer(self, question: Question, past: PastPolicy | None = None) -> Answer:
+        """Decide one question against the current policy, count it and log it. With `past` (an organisation and
+        its rules as they were at some moment: `as_of` checks), decide against those instead."""
         started = time.perf_counter()
         policies = self._policies.current
-        org = past if past is not None else resolve_organisation(policies, question)
+        org = resolve_organisation(policies, question) if past is None else past.org
         if org is None:
             decision = Decision("deny", "unknown_organisation" if question.organisation else "unknown_subject")
             verdict = Verdict("deny", decision)
@@ -158,16 +169,19 @@ class DecisionService:
             try:
                 check = to_check(question)
                 decision = decide(org, check)
-                rules = policies.rules.get(org.id)
+                if past is None:
+                    rules, host = policies.rules.get(org.id), self._policies.host
+                else:
+                    rules, host = past.rules, past.host
                 facts = self.facts.facts_for(org, question, check) if rules is not None and decision.allowed else NO_FACTS
-                verdict = apply_rules(self._policies.host, org, rules, check, decision, facts)
+                verdict = apply_rules(host, org, rules, check, decision, facts)
             except Exception:  # fail closed: a bug, a broken compiled policy or a failing fact source is a deny
                 log.exception("decision failed in %s for %s %s %s; denied", org.id, question.subject_id,
                               question.resource_type, question.action)
                 DECISION_ERRORS.inc()
                 verdict = Verdict("deny", Decision("deny", "internal_error", version=org.version))
         latency = time.perf_counter() - started
-        answer = Answer(verdict, org, question, new_decision_id(), past.version if past is not None else policies.version, latency)
+        answer = Answer(verdict, org, question, new_decision_id(), policies.version if past is None else past.org.version, latency)
         _COUNTED[verdict.outcome].inc()
         DECISION_LATENCY.observe(latency)
         if self._log is not None:

@@ -1,15 +1,17 @@
 """An organisation's history: its versions, what each changed (a unified diff of the YAML exports and an
-entity-by-entity summary), the document in force at a moment, and compiled past versions for point-in-time
-checks (`as_of`), kept in a small LRU cache."""
+entity-by-entity summary), the document in force at a moment, and compiled past versions (organisation and
+rule packs) for point-in-time checks (`as_of`), kept in small LRU caches."""
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime as dt
 import difflib
 import io
 import json
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -17,9 +19,13 @@ from ruamel.yaml import YAML
 from sqlalchemy.orm import Session, sessionmaker
 
 from dutyline.engines.compiler import CompiledOrg, compile_org
+from dutyline.engines.rulehost import RuleHost
+from dutyline.engines.rules import compile_rules
 from dutyline.errors import Invalid, Issue, NotFound
 from dutyline.orgmodel.diff import ORG_COLLECTIONS, PACK_COLLECTIONS, summarise
 from dutyline.orgmodel.document import Organisation
+from dutyline.rulemodel.document import RulePack
+from dutyline.services.decisions import PastPolicy
 from dutyline.services.editing import Edit
 from dutyline.services.orgs import to_yaml
 from dutyline.store import history
@@ -63,10 +69,35 @@ def _plain(row: OrgVersionRow | None) -> Any:
     return json.loads(row.document) if row is not None and row.document is not None else None
 
 
+class _Hosted:
+    """A cached past policy and how many decisions are using its rule host right now."""
+
+    __slots__ = ("policy", "users", "evicted")
+
+    def __init__(self, policy: PastPolicy) -> None:
+        self.policy = policy
+        self.users = 0
+        self.evicted = False
+
+
+# (organisation version, ((pack name, pack version), ...)): what a past policy was compiled from
+_PolicyKey = tuple[int, tuple[tuple[str, int], ...]]
+
+
 class Versions:
+    """History reads, and past versions compiled for `as_of` checks.
+
+    Past rules are loaded in a rule host of their own per cached policy, never in the process's host: its
+    `load` replaces the whole set it holds, so past rules loaded there would unload the current ones. Hosts share
+    the engine (content-addressed ruleset names each get their own registration), and each costs ≈180 KB per
+    distinct rule condition (8 or fewer in each seed organisation), so at most `cache_size` are kept. An evicted
+    host is closed (its rulesets unregistered) as soon as no decision is using it.
+    """
+
     def __init__(self, sessions: sessionmaker[Session], cache_size: int = 16) -> None:
         self._sessions = sessions
         self._cache: collections.OrderedDict[int, CompiledOrg] = collections.OrderedDict()
+        self._policies: collections.OrderedDict[_PolicyKey, _Hosted] = collections.OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
@@ -133,6 +164,49 @@ class Versions:
             row = history.effective_at(session, org_id, at)
         if row is None or row.document is None:
             return None
+        return self._compiled(row)
+
+    @contextlib.contextmanager
+    def policy_at(self, org_id: str, at: dt.datetime) -> Iterator[PastPolicy | None]:
+        """The organisation and its rule packs as in force at `at`, compiled, their rules loaded in a rule host
+        (None if the organisation did not exist then). LRU-cached by the versions it is made of; the host stays
+        loaded until the `with` block ends even if the entry is evicted meanwhile."""
+        with self._sessions() as session:
+            row = history.effective_at(session, org_id, at)
+            packs = history.packs_effective_at(session, org_id, at)
+        if row is None or row.document is None:
+            yield None
+            return
+        key = (row.version, tuple((pack.name, pack.version) for pack in packs))
+        with self._lock:
+            entry = self._policies.get(key)
+            if entry is not None:
+                entry.users += 1
+                self._policies.move_to_end(key)
+        if entry is None:
+            entry = self._hosted(key, self._compiled(row), packs)
+        try:
+            yield entry.policy
+        finally:
+            with self._lock:
+                entry.users -= 1
+                done = entry.evicted and entry.users == 0
+            if done:
+                entry.policy.host.close()
+
+    def close(self) -> None:
+        """Unload every cached past policy's rules (those in use are unloaded when their decision ends)."""
+        with self._lock:
+            entries = list(self._policies.values())
+            self._policies.clear()
+            idle = [e for e in entries if e.users == 0]
+            for entry in entries:
+                entry.evicted = True
+        for entry in idle:
+            entry.policy.host.close()
+
+    def _compiled(self, row: OrgVersionRow) -> CompiledOrg:
+        assert row.document is not None
         with self._lock:
             cached = self._cache.get(row.version)
             if cached is not None:
@@ -145,13 +219,32 @@ class Versions:
                 self._cache.popitem(last=False)
         return compiled
 
-    def rules_unchanged_since(self, org_id: str, at: dt.datetime) -> bool:
-        """Whether the organisation's rule packs now are the ones in force at `at` (then an `as_of` check,
-        which runs the current rules, is exactly the decision of that moment)."""
-        with self._sessions() as session:
-            then = {row.name: row.version for row in history.packs_effective_at(session, org_id, at)}
-            now = {row.name: row.version for row in history.packs_effective_at(session, org_id, dt.datetime.now(dt.timezone.utc))}
-        return then == now
+    def _hosted(self, key: _PolicyKey, org: CompiledOrg, packs: list[OrgVersionRow]) -> _Hosted:
+        """Compile and load a past policy, cache it and take one use of it (another thread may have cached the
+        same one meanwhile: then that one is used and ours unloaded)."""
+        documents = [msgspec.json.decode(p.document, type=RulePack) for p in packs if p.document is not None]
+        rules = compile_rules(documents, org)
+        host = RuleHost()
+        host.load(rules.rulesets)
+        entry = _Hosted(PastPolicy(org, rules, host, {p.name: p.version for p in packs}))
+        unload = [host]
+        with self._lock:
+            existing = self._policies.get(key)
+            if existing is not None:
+                entry = existing
+                self._policies.move_to_end(key)
+            else:
+                unload.clear()
+                self._policies[key] = entry
+            entry.users += 1
+            while len(self._policies) > self._cache_size:
+                _, old = self._policies.popitem(last=False)
+                old.evicted = True
+                if old.users == 0:
+                    unload.append(old.policy.host)
+        for idle in unload:
+            idle.close()
+        return entry
 
     def _row(self, session: Session, org_id: str, number: int) -> OrgVersionRow:
         row = history.version(session, org_id, number)
