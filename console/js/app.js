@@ -8,6 +8,7 @@ import { loading, errorBox, button, field, input } from './ui.js';
 import * as chart from './pages/chart.js';
 import * as post from './pages/post.js';
 import * as people from './pages/people.js';
+import * as catalogue from './pages/catalogue.js';
 import * as edit from './pages/edit.js';
 import * as rules from './pages/rules.js';
 import * as simulator from './pages/simulator.js';
@@ -20,7 +21,7 @@ import * as versions from './pages/versions.js';
 export const state = { session: null, orgs: [], docs: new Map(), packs: new Map() };
 
 const PAGES = {
-  chart: chart.render, post: post.render, people: people.render, edit: edit.renderEdit, new: edit.renderNew,
+  chart: chart.render, post: post.render, people: people.render, catalogue: catalogue.render, edit: edit.renderEdit, new: edit.renderNew,
   rules: rules.render, simulator: simulator.render, approvals: approvals.render, cases: cases.render,
   decisions: decisions.render, audit: audit.render, versions: versions.render,
 };
@@ -29,6 +30,7 @@ const PAGES = {
 const NAV = [
   ['chart', 'nav.chart', null],
   ['people', 'nav.people', null],
+  ['catalogue', 'nav.catalogue', null],
   ['rules', 'nav.rules', 'rule_pack:read'],
   ['simulator', 'nav.simulator', null],
   ['approvals', 'nav.approvals', null],

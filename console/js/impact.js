@@ -3,7 +3,7 @@
 
 import { h } from './dom.js';
 import { t } from './i18n.js';
-import { dialog, issueList, table, decisionBadge } from './ui.js';
+import { dialog, issueList, issueText, table, decisionBadge } from './ui.js';
 import * as ov from './orgview.js';
 
 export function impactView(ix, preview) {
@@ -12,7 +12,7 @@ export function impactView(ix, preview) {
     parts.push(h('div', { class: 'error', role: 'alert' }, h('strong', {}, t('impact.invalid')), issueList(preview.issues || [], { lines: false })));
   }
   if ((preview.separation_of_duties || []).length) {
-    parts.push(h('div', { class: 'impact-sod', role: 'alert' }, h('h3', {}, t('impact.sod')), issueList(preview.separation_of_duties, { lines: false })));
+    parts.push(h('div', { class: 'impact-sod', role: 'alert' }, h('h3', {}, t('impact.sod')), conflictList(ix, preview.separation_of_duties)));
   }
   if (preview.valid && (preview.issues || []).length) {
     parts.push(h('div', { class: 'warning-box' }, h('h3', {}, t('impact.warnings')), issueList(preview.issues, { lines: false })));
@@ -23,6 +23,15 @@ export function impactView(ix, preview) {
   if (preview.note) parts.push(h('p', { class: 'muted' }, t('impact.rules_note')));
   if ((preview.checks || []).length) parts.push(checks(preview.checks));
   return h('div', { class: 'impact' }, parts);
+}
+
+// A conflict's path names a person by their place in the document (`people[2].assignments[1]`): say who.
+function conflictList(ix, issues) {
+  return h('ul', { class: 'issues' }, issues.map((issue) => {
+    const at = /^people\[(\d+)\]/.exec(issue.path || '');
+    const person = at ? (ix.doc.people || [])[Number(at[1])] : null;
+    return h('li', {}, person ? h('strong', {}, `${ov.personName(ix, person.id)}: `) : null, issueText(issue, { lines: false }));
+  }));
 }
 
 function summary(summary) {

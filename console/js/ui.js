@@ -58,13 +58,15 @@ export function clearIssues(form) {
 /**
  * Show each issue beside the field it names (`posts[3].reports_to` → the field with data-path
  * `reports_to`, or the nearest enclosing one); the rest in the form's general list. Returns how many were placed.
+ * `entity` is the document path of what the form edits (`catalogue.resources[9]`): issues about other entities
+ * (a duty that names a removed action) then go to the general list; `null` places none.
  */
-export function showIssues(form, issues) {
+export function showIssues(form, issues, { entity } = {}) {
   clearIssues(form);
   const rest = [];
   let placed = 0;
   for (const issue of issues) {
-    const target = fieldFor(form, issue.path || '');
+    const target = fieldFor(form, issue.path || '', entity);
     if (target) {
       const error = target.querySelector(':scope > .field-error') || target.querySelector('.field-error');
       error.hidden = false;
@@ -83,9 +85,13 @@ export function showIssues(form, issues) {
   return placed;
 }
 
-function fieldFor(form, path) {
-  // The document path of an entity field: drop the collection and index (`people[2].`).
-  let rest = path.replace(/^[a-z_]+\[\d+\]\.?/, '');
+function fieldFor(form, path, entity) {
+  // The document path of an entity field: drop the collection and index (`people[2].`, `catalogue.groups[0].`).
+  let rest;
+  if (entity === null) return null;
+  if (entity === undefined) rest = path.replace(/^(?:[a-z_]+\.)?[a-z_]+\[\d+\]\.?/, '');
+  else if (path === entity || path.startsWith(`${entity}.`) || path.startsWith(`${entity}[`)) rest = path.slice(entity.length).replace(/^\./, '');
+  else return null;
   while (rest) {
     const found = form.querySelector(`[data-path="${CSS.escape(rest)}"]`);
     if (found) return found;

@@ -1,9 +1,11 @@
 """The admin console, as its users work with it, in Chromium against a real server.
 
-The journeys: an HR admin moves a person and sees the impact before saving; a compliance officer lowers a
+The journeys: an HR admin moves a person and sees the impact before saving; an HR admin changes the resource
+catalogue and a separation-of-duties entry is previewed with the conflict it makes; a compliance officer lowers a
 limit and the simulator's decision changes; an auditor reads but cannot change; a change without the CSRF
-header is refused; an HR admin of one organisation cannot see another. And every page renders, in English and
-Chinese, with its screenshot when DUTYLINE_SCREENSHOTS is set.
+header is refused; an HR admin of one organisation cannot see another; with DUTYLINE_REQUIRE_AUTH on, the
+session is enough for the pages that call the decision API. And every page renders, in English and Chinese,
+with its screenshot when DUTYLINE_SCREENSHOTS is set.
 """
 
 from __future__ import annotations
@@ -98,6 +100,101 @@ def test_a_stale_edit_is_refused_with_someone_else_changed_this_and_reload_shows
     expect(alert).to_contain_text("Someone else changed this since you opened it")
     alert.get_by_role("button", name="Reload").click()
     expect(page.get_by_label("Name (English)")).to_have_value("Jianguo Wang")
+
+
+# --- (1b) the catalogue and separation of duties --------------------------------------------------------------------
+
+
+def test_an_hr_admin_adds_a_resource_action_and_a_group_member_after_seeing_the_impact(page: Any, console: Console) -> None:
+    log_in(page, console, "hr")
+    page.get_by_role("link", name="Resources & SoD").click()
+    expect(page.get_by_role("heading", name="Resources, groups and separation of duties")).to_be_visible()
+    page.get_by_role("link", name="Edit sales data").click()
+    expect(page.get_by_role("heading", name="Edit resource type sales data")).to_be_visible()
+
+    # An action name the catalogue does not allow: refused in the preview, and the problem is beside the field.
+    page.get_by_role("button", name="Add an action").click()
+    action = page.get_by_label("Action 4", exact=True)
+    expect(action).to_be_focused()
+    page.keyboard.type("export data")
+    page.keyboard.press("Enter")  # the form's submit: Review impact and save…
+    dialog = page.get_by_role("dialog", name="Impact of this change")
+    expect(dialog).to_contain_text("This change would be refused")
+    expect(dialog.get_by_role("button", name="Save", exact=True)).to_be_disabled()
+    page.keyboard.press("Escape")
+    expect(page.locator(".row[data-index='3'] > .field-error")).to_contain_text("'export data' is not a valid value")
+    expect(action).to_be_focused()
+
+    action.fill("export")
+    page.get_by_label("Comment").fill("sales data may be exported")
+    page.get_by_role("button", name="Review impact and save…").click()
+    dialog = page.get_by_role("dialog", name="Impact of this change")
+    expect(dialog).to_contain_text("resources changed: sales_data")
+    assert console.api("GET", f"/admin/orgs/{ORG}/resources/sales_data").json()["actions"] == ["view", "analyse", "report"], "a preview stores nothing"
+    dialog.get_by_role("button", name="Save", exact=True).click()
+    expect(toast(page)).to_contain_text("Saved: version")
+    expect(page.locator("tr[data-resource='sales_data']")).to_contain_text("export")
+    assert console.api("GET", f"/admin/orgs/{ORG}/resources/sales_data").json()["actions"] == ["view", "analyse", "report", "export"]
+
+    # A group member: whoever holds a permission on the group gains it on the new member.
+    page.get_by_role("link", name="Edit sales records").click()
+    page.get_by_role("button", name="Add a member").click()
+    page.get_by_label("Member 4", exact=True).select_option("sales_target")
+    page.get_by_role("button", name="Review impact and save…").click()
+    dialog = page.get_by_role("dialog", name="Impact of this change")
+    expect(dialog.locator(".impact-permissions tr[data-person='chen_jing']")).to_contain_text("+ sales target · view")
+    dialog.get_by_role("button", name="Save", exact=True).click()
+    expect(toast(page)).to_contain_text("Saved: version")
+    expect(page.locator("tr[data-group='sales_records']")).to_contain_text("sales target")
+    group = console.api("GET", f"/admin/orgs/{ORG}/groups/sales_records").json()
+    assert group["members"] == ["sales_data", "market_research", "customer", "sales_target"]
+    latest = console.api("GET", f"/admin/orgs/{ORG}/versions?limit=2").json()["items"]
+    assert [v["author"] for v in latest] == ["hr", "hr"] and latest[1]["comment"] == "sales data may be exported"
+
+
+def test_a_separation_of_duties_entry_that_someone_breaks_is_listed_in_the_preview_and_not_saved(page: Any, console: Console) -> None:
+    log_in(page, console, "root")
+    open_page(page, console, f"{ORG}/catalogue")
+    page.get_by_role("button", name="New separation-of-duties entry").click()
+    page.get_by_label("Id", exact=True).fill("seller_not_head")
+    page.get_by_label("Post 1", exact=True).select_option("sales_representative")
+    page.get_by_label("Post 2", exact=True).select_option("department_head")
+    page.get_by_label("Reason (Chinese)").fill("销售代表不得兼任营业部负责人")
+    page.get_by_label("Reason (English)").fill("A seller may not head the department that measures the sellers.")
+    page.get_by_role("button", name="Review impact and save…").click()
+    dialog = page.get_by_role("dialog", name="Impact of this change")
+    conflicts = dialog.locator(".impact-sod")
+    expect(conflicts).to_contain_text("Zhao Lei")  # a sales representative, and acting head of the department
+    expect(conflicts).to_contain_text("separation of duties 'seller_not_head'")
+    expect(dialog.get_by_role("button", name="Save", exact=True)).to_be_disabled()
+    screenshot(page, "catalogue-sod-preview")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(page.locator("form.editor .form-issues")).to_contain_text("seller_not_head")
+    assert console.api("GET", f"/admin/orgs/{ORG}/separation_of_duties/seller_not_head").status_code == 404
+
+    # Posts nobody holds together: saved, and listed on the page.
+    page.get_by_label("Post 2", exact=True).select_option("senior_sales_representative")
+    page.get_by_role("button", name="Add a post").click()
+    page.get_by_label("Post 3", exact=True).select_option("sales_analyst")
+    page.get_by_role("button", name="Remove post 1").click()
+    expect(page.get_by_label("Post 1", exact=True)).to_be_focused()
+    page.get_by_role("button", name="Review impact and save…").click()
+    dialog = page.get_by_role("dialog", name="Impact of this change")
+    expect(dialog).to_contain_text("separation of duties added: seller_not_head")
+    dialog.get_by_role("button", name="Save", exact=True).click()
+    expect(toast(page)).to_contain_text("Saved: version")
+    row = page.locator("tr[data-sod='seller_not_head']")
+    expect(row).to_contain_text("Senior Sales Representative")
+    expect(row).to_contain_text("nobody")
+    expect(page.locator("tr[data-sod='analyst_not_seller']")).to_be_visible()
+    stored = console.api("GET", f"/admin/orgs/{ORG}/separation_of_duties/seller_not_head").json()
+    assert stored["posts"] == ["senior_sales_representative", "sales_analyst"]
+    assert stored["reason"]["en"] == "A seller may not head the department that measures the sellers."
+    screenshot(page, "catalogue", full_page=True)
+
+    page.get_by_role("button", name=re.compile("Switch language")).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("资源、资源组与职责分离")
+    expect(page.get_by_role("link", name="资源与职责分离")).to_have_attribute("aria-current", "page")
 
 
 # --- (2) a compliance officer lowers a limit -------------------------------------------------------------------------
@@ -277,6 +374,11 @@ def test_an_auditor_reads_everything_but_is_offered_no_change(page: Any, console
     expect(page.locator("#audit-trail tbody tr").first).to_contain_text("hr")
     open_page(page, console, f"{ORG}/decisions")
     expect(page.locator("#decision-log")).to_be_visible()
+    open_page(page, console, f"{ORG}/catalogue")
+    expect(page.locator("tr[data-resource='customer']")).to_contain_text("contact")
+    expect(page.locator("#read-only")).to_be_visible()
+    expect(page.get_by_role("link", name="Edit")).to_have_count(0)
+    expect(page.get_by_role("button", name="New resource type")).to_have_count(0)
 
 
 # --- (4) CSRF --------------------------------------------------------------------------------------------------------

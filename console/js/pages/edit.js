@@ -1,4 +1,5 @@
-// Editing departments, posts (with duties) and people (with assignments and acting windows).
+// Editing departments, posts (with duties), people (with assignments and acting windows), and the catalogue:
+// resource types (with their actions), resource groups, and separation-of-duties entries.
 // Every save is previewed first (`?preview=true`: the impact), then written with If-Match; a 412 means
 // someone else changed the entity meanwhile, and the form offers to reload it.
 
@@ -11,8 +12,12 @@ import { impactDialog } from '../impact.js';
 import { keepDraft, applyEdit } from '../drafts.js';
 import * as ov from '../orgview.js';
 
-const EDITABLE = ['departments', 'posts', 'people'];
+const EDITABLE = ['departments', 'posts', 'people', 'resources', 'groups', 'separation_of_duties'];
 const ID_PATTERN = '^[a-z][a-z0-9_]*$';
+// Where each collection is in the document (for the API's issue paths), and the page that lists it.
+const DOCUMENT_PATH = { resources: 'catalogue.resources', groups: 'catalogue.groups' };
+const LIST_PAGE = { people: 'people', resources: 'catalogue', groups: 'catalogue', separation_of_duties: 'catalogue' };
+const ITEMS = { resources: 'actions', groups: 'members', separation_of_duties: 'posts' };  // a list of ids, a row each
 
 export async function renderEdit(page, { org, args }) {
   const [collection, id] = args;
@@ -33,6 +38,9 @@ export async function renderNew(page, { org, args }) {
     departments: { id: '', name: { zh: '', en: '' } },
     posts: { id: '', name: { zh: '', en: '' }, department: firstDepartment ? firstDepartment.id : '' },
     people: { id: '', name: { zh: '', en: '' }, assignments: [] },
+    resources: { id: '', name: { zh: '', en: '' }, actions: [''] },
+    groups: { id: '', name: { zh: '', en: '' }, members: [''] },
+    separation_of_duties: { id: '', posts: ['', ''], reason: { zh: '', en: '' } },
   }[collection];
   editor(page, { org, collection, id: null, value: blank, etag: null, doc });
 }
@@ -44,10 +52,12 @@ function editor(page, { org, collection, id, value, etag, doc }) {
   const isNew = id === null;
   const titleKey = isNew ? `edit.new.${collection}` : `edit.edit.${collection}`;
   const status = h('div', { class: 'form-status', 'aria-live': 'polite' });
-  const body = { departments: departmentForm, posts: postForm, people: personForm }[collection](model, ix, isNew);
+  const forms = { departments: departmentForm, posts: postForm, people: personForm, resources: resourceForm, groups: groupForm, separation_of_duties: separationForm };
+  const body = forms[collection](model, ix, isNew);
   const comment = input({ id: 'change-comment', maxlength: 4000 });
   const effective = input({ type: 'datetime-local', id: 'effective-at' });
-  const back = () => go(collection === 'posts' && !isNew ? `#/${enc(org)}/post/${enc(id)}` : collection === 'people' ? `#/${enc(org)}/people` : `#/${enc(org)}/chart`);
+  const listPage = `#/${enc(org)}/${LIST_PAGE[collection] || 'chart'}`;
+  const back = () => go(collection === 'posts' && !isNew ? `#/${enc(org)}/post/${enc(id)}` : listPage);
   const form = h('form', { class: 'editor', novalidate: true, onSubmit: (e) => { e.preventDefault(); review(saveButton); } },
     h('div', { class: 'form-issues', 'aria-live': 'assertive' }),
     h('fieldset', { class: 'plain', disabled: !writer }, body,
@@ -68,26 +78,34 @@ function editor(page, { org, collection, id, value, etag, doc }) {
   const path = () => (isNew ? `/admin/orgs/${enc(org)}/${collection}` : `/admin/orgs/${enc(org)}/${collection}/${enc(id)}`);
   const payload = () => {
     const out = structuredClone(model);
+    const key = ITEMS[collection];
+    if (key && Array.isArray(out[key])) out[key] = out[key].map((x) => x.trim()).filter(Boolean);  // rows left empty
     if (!isNew) delete out.id;
     if (effective.value) out.effective_at = new Date(effective.value).toISOString();
     return out;
   };
+
+  // The entity's place in the document: the API's issues about it are shown beside its fields, others above.
+  const list = (DOCUMENT_PATH[collection] || collection).split('.').reduce((at, key) => (at || {})[key], doc) || [];
+  const at = isNew ? list.length : list.findIndex((item) => item.id === id);
+  const entity = `${DOCUMENT_PATH[collection] || collection}[${at < 0 ? list.length : at}]`;
 
   async function review(trigger, deleting = false) {
     clearIssues(form);
     clear(status);
     const method = deleting ? 'DELETE' : isNew ? 'POST' : 'PUT';
     const sent = deleting ? undefined : payload();
+    const place = { entity: deleting ? null : entity };
     await busy(trigger, async () => {
       let preview;
       try {
         preview = (await api(`${path()}?preview=true`, { method, body: sent })).data;
       } catch (error) {
-        if (error.issues.length) showIssues(form, error.issues);
+        if (error.issues.length) showIssues(form, error.issues, place);
         status.append(errorBox(error));
         return;
       }
-      if (!preview.valid) showIssues(form, preview.issues || []);
+      if (!preview.valid) showIssues(form, preview.issues || [], place);
       const choice = await impactDialog(ix, preview, {
         title: t(deleting ? 'impact.title_delete' : 'impact.title'),
         saveLabel: t(deleting ? 'common.delete' : 'common.save'),
@@ -112,12 +130,10 @@ function editor(page, { org, collection, id, value, etag, doc }) {
         changed(org);
         if (done.status === 202) toast(t('edit.scheduled', { when: done.data.effective_at || '' }));
         else toast(t(deleting ? 'edit.deleted' : 'edit.saved', { version: done.data.version }));
-        if (deleting) go(collection === 'people' ? `#/${enc(org)}/people` : `#/${enc(org)}/chart`);
-        else if (collection === 'posts') go(`#/${enc(org)}/post/${enc(entityId())}`);
-        else if (collection === 'people') go(`#/${enc(org)}/people`);
-        else go(`#/${enc(org)}/chart`);
+        if (collection === 'posts' && !deleting) go(`#/${enc(org)}/post/${enc(entityId())}`);
+        else go(listPage);
       } catch (error) {
-        if (error.issues.length) showIssues(form, error.issues);
+        if (error.issues.length) showIssues(form, error.issues, place);
         status.append(errorBox(error, { onReload: () => go(location.hash) }));
       }
     });
@@ -259,6 +275,68 @@ function personForm(model, ix, isNew) {
     h('fieldset', { class: 'group', dataset: { path: 'assignments' } }, h('legend', {}, t('people.assignments')), list,
       h('p', { class: 'field-error', hidden: true }),
       button(t('edit.add_assignment'), () => { model.assignments.push({ post: '' }); draw(); list.querySelector('.row:last-child select')?.focus(); }, { id: 'add-assignment' })));
+}
+
+// --- the catalogue and separation of duties ----------------------------------------------------------------
+
+function resourceForm(model, ix, isNew) {
+  model.actions ||= [];
+  const instances = (model.instances || []).length;
+  return h('div', {},
+    h('div', { class: 'grid' }, idField(model, isNew), names(model, 'name', t('edit.name'), 'name')),
+    itemsEditor(model.actions, {
+      legend: t('catalogue.actions'), path: 'actions', hint: t('catalogue.actions_hint'), addId: 'add-action',
+      control: (value) => input({ value, autocomplete: 'off', spellcheck: 'false' }),
+      label: (n) => t('catalogue.action_n', { n }), add: t('catalogue.add_action'), remove: (n) => t('catalogue.remove_action', { n }),
+    }),
+    instances ? h('p', { class: 'muted' }, t('catalogue.instances_kept', { n: instances })) : null);
+}
+
+function groupForm(model, ix, isNew) {
+  model.members ||= [];
+  const options = [['', '—'], ...resourceOptions(ix).filter(([id]) => id !== model.id)];
+  return h('div', {},
+    h('div', { class: 'grid' }, idField(model, isNew), names(model, 'name', t('edit.name'), 'name')),
+    itemsEditor(model.members, {
+      legend: t('catalogue.members'), path: 'members', hint: t('catalogue.members_hint'), addId: 'add-member',
+      control: (value) => select(options, { value }),
+      label: (n) => t('catalogue.member_n', { n }), add: t('catalogue.add_member'), remove: (n) => t('catalogue.remove_member', { n }),
+    }));
+}
+
+function separationForm(model, ix, isNew) {
+  model.posts ||= [];
+  const options = [['', '—'], ...postOptions(ix)];
+  return h('div', {},
+    h('div', { class: 'grid' }, idField(model, isNew)),
+    itemsEditor(model.posts, {
+      legend: t('catalogue.posts'), path: 'posts', hint: t('catalogue.posts_hint'), addId: 'add-post',
+      control: (value) => select(options, { value }),
+      label: (n) => t('catalogue.post_n', { n }), add: t('catalogue.add_post'), remove: (n) => t('catalogue.remove_post', { n }),
+    }),
+    h('div', { class: 'grid' }, names(model, 'reason', t('catalogue.reason'), 'reason')));
+}
+
+/** A list of ids (a resource's actions, a group's members, an entry's posts): a labelled control a row, add, remove. */
+function itemsEditor(list, { legend, path, hint, addId, control, label, add, remove }) {
+  const box = h('div', { class: 'rows items' });
+  const focusRow = (i) => box.querySelector(`.row[data-index="${i}"] :is(input, select)`)?.focus();
+  const draw = () => clear(box, list.map((value, i) => {
+    const el = control(value);
+    el.addEventListener(el.tagName === 'SELECT' ? 'change' : 'input', () => { list[i] = el.value; });
+    return h('div', { class: 'row item', dataset: { index: i, path: `${path}[${i}]` } },
+      field(label(i + 1), el),
+      button(t('common.remove'), () => {
+        list.splice(i, 1);
+        draw();
+        if (list.length) focusRow(Math.min(i, list.length - 1)); else addButton.focus();
+      }, { kind: 'small', 'aria-label': remove(i + 1) }),
+      h('p', { class: 'field-error wide', hidden: true }));
+  }), list.length ? null : h('p', { class: 'muted' }, t('common.none')));
+  const addButton = button(add, () => { list.push(''); draw(); focusRow(list.length - 1); }, { id: addId });
+  draw();
+  return h('fieldset', { class: 'group', dataset: { path } }, h('legend', {}, legend),
+    hint ? h('p', { class: 'hint' }, hint) : null, box, h('p', { class: 'field-error', hidden: true }), addButton);
 }
 
 function assignmentRow(model, a, i, ix, redraw) {
