@@ -59,7 +59,7 @@ class LiveServer:
         LiveServer.running.add(self)
 
     def wait_ready(self, timeout: float = 60) -> None:
-        """Until it serves (`/healthz`: started, so migrated and seeded; `/readyz` may still say the database is empty)."""
+        """Until it serves (`/healthz`: started, so migrated and seeded; `/readyz` may say the database is empty)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -71,7 +71,9 @@ class Runtime:
             sessions, cases, approvals, obligations, settings.escalation_interval, webhook_url=settings.webhook_url
         )
         runtime = cls(settings, engine, sessions, policies, decision_log, decisions, ledger, approvals, cases, escalation)
-        runtime.access = AccessService(sessions, settings.session_ttl, settings.login_attempts, settings.login_window)
+        runtime.access = AccessService(
+            sessions, settings.session_ttl, settings.login_attempts, settings.login_window, settings.secret_key
+        )
         runtime.editor = Editor(sessions, policies, settings.rules_four_eyes)
         runtime.versions = Versions(sessions)
         runtime.access.refresh()

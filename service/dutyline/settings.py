@@ -52,9 +52,14 @@ class Settings:
     # Rule pack changes wait for a second person's approval in every organisation (organisations can
     # also turn it on for themselves).
     rules_four_eyes: bool = False
-    # Failed logins per username and address within `login_window` seconds before logins are refused (429).
+    # Logins tried per username and address within `login_window` seconds before further ones are refused (429);
+    # counted in the database, so the limit holds across replicas and workers.
     login_attempts: int = 5
     login_window: float = 60.0
+    # Keys the digests that stand for typed usernames: in the login throttle, and in the audit trail for a name
+    # that is no user (it may be a password typed into the wrong field). Empty: a key generated once and kept in
+    # the database. Set it (the same on every replica) to keep the key out of the database.
+    secret_key: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -86,6 +91,7 @@ class Settings:
             rules_four_eyes=_flag(env.get("DUTYLINE_RULES_FOUR_EYES", "")),
             login_attempts=int(env.get("DUTYLINE_LOGIN_ATTEMPTS", base.login_attempts)),
             login_window=seconds(env.get("DUTYLINE_LOGIN_WINDOW", ""), base.login_window),
+            secret_key=env.get("DUTYLINE_SECRET_KEY", base.secret_key),
         )
 
 

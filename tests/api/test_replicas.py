@@ -7,7 +7,9 @@ got there by notification. The bench measures the real propagation time; these t
 from __future__ import annotations
 
 import concurrent.futures
+import itertools
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +18,8 @@ import pytest
 
 from dutyline.orgmodel.document import Assignment, Names, Organisation, Person
 from dutyline.orgmodel.validate import parse_organisation
-from tests.conftest import POSTGRES_URL, REPO, fresh_database
+from tests.api.admin_client import PASSWORD, create_admin
+from tests.conftest import POSTGRES_URL, REPO, _backends, fresh_database
 from tests.live import LiveServer
 
 needs_postgres = pytest.mark.skipif(not POSTGRES_URL, reason="needs DUTYLINE_TEST_POSTGRES_URL")
@@ -152,3 +155,38 @@ def test_workers_on_one_port_are_replicas_too(tmp_path: Path) -> None:
             assert min(a["policy_version"] for a in answers) >= version
         finally:
             server.stop()
+
+
+LOGIN_WINDOW = 8.0  # seconds; long enough for a handful of logins on a busy machine, short enough to wait out
+
+
+@pytest.mark.parametrize("backend", _backends())
+def test_failed_logins_on_any_replica_count_against_one_limit(backend: str, tmp_path: Path) -> None:
+    """Two server processes on one database (PostgreSQL: replicas; SQLite: as `serve --workers 2`) refuse the
+    sixth try in a window however the tries are spread, tries at the same moment included, and let the right
+    password in once the window has ended."""
+    with fresh_database(backend, tmp_path) as url:
+        create_admin(url, "ann", role="auditor")
+        replicas = start(url, 2, {"DUTYLINE_LOGIN_WINDOW": str(LOGIN_WINDOW)})
+        try:
+            turns = itertools.cycle(replicas)
+
+            def login(password: str, server: LiveServer | None = None) -> httpx.Response:
+                server = server or next(turns)
+                body = {"username": "ann", "password": password}
+                return httpx.post(f"{server.url}/admin/login", json=body, timeout=30)
+
+            assert [login("wrong password").status_code for _ in range(5)] == [401] * 5, "five tries, spread over both"
+            for server in replicas:
+                refused = login(PASSWORD, server)
+                assert refused.status_code == 429, f"{server.url}: {refused.status_code}"
+                assert 1 <= int(refused.headers["retry-after"]) <= LOGIN_WINDOW
+            time.sleep(int(refused.headers["retry-after"]) + 0.5)
+            assert login(PASSWORD).status_code == 200, "once the window has ended the right password is let in"
+
+            with concurrent.futures.ThreadPoolExecutor(12) as pool:  # the count was cleared by that login
+                at_once = Counter(pool.map(lambda n: login("wrong password", replicas[n % 2]).status_code, range(12)))
+            assert at_once == Counter({401: 5, 429: 7}), "tries at the same moment on both replicas: still five"
+        finally:
+            for server in replicas:
+                server.stop()

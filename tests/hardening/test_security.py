@@ -260,6 +260,50 @@ def test_passwords_and_database_secrets_never_reach_the_logs(debug_server: tuple
         assert db_secret not in httpx.get(f"{server.url}{path}", timeout=10).text, path
 
 
+def _everything_stored(database_url: str) -> str:
+    """Every row of every table, as text."""
+    engine = create_engine(_psycopg(database_url))
+    try:
+        with engine.connect() as connection:
+            return "\n".join(
+                repr(tuple(row)) for name in inspect(engine).get_table_names()
+                for row in connection.execute(text(f'SELECT * FROM "{name}"'))
+            )
+    finally:
+        engine.dispose()
+
+
+def test_a_password_typed_as_the_username_is_kept_nowhere(debug_server: tuple[LiveServer, str, Client]) -> None:
+    """A username that is no user is recorded as a keyed digest: tries with one name can be told apart from others,
+    the text cannot be read back. A known user's failed login is recorded under their name."""
+    server, _, root = debug_server
+    typed = f"Pw-{uuid.uuid4().hex}"
+    other = f"Pw-{uuid.uuid4().hex}"
+    name = f"u_{uuid.uuid4().hex[:6]}"
+    assert root.post("/admin/users", json={"username": name, "password": PASSWORD, "roles": []}).status_code == 201
+    for username in (typed, typed, other, name):
+        refused = Client(server).login(username, "not the password")  # type: ignore[arg-type]
+        assert refused.status_code == 401, refused.text
+    entries = root.get("/admin/audit", params={"limit": 1000}).json()["items"]
+    failed = [e for e in entries if e["action"] == "login_failed"]
+    assert len(failed) == 4
+    known, third, second, first = failed  # newest first
+    assert (known["actor"], known["target"]) == (name, f"user:{name}"), "a known user's failed login is theirs"
+    assert first["actor"] == second["actor"] != third["actor"], "the same unknown name, the same digest; another, another"
+    for entry in (first, second, third):
+        assert entry["actor"].startswith("unknown user ") and entry["target"] == f"user:{entry['actor']}", entry
+    by_actor = root.get("/admin/audit", params={"actor": first["actor"]}).json()["items"]
+    assert [e["seq"] for e in by_actor] == [second["seq"], first["seq"]], "tries with one name are found together"
+    audit = json.dumps(root.get("/admin/audit", params={"limit": 1000}).json())
+    log = server.log_text()
+    stored = _everything_stored(server.database_url)
+    for secret in (typed, other):
+        assert secret not in audit, "a typed username is in the audit trail"
+        assert secret not in log, "a typed username is in the server's log"
+        assert secret not in stored and secret.lower() not in stored, "a typed username is stored in the database"
+    assert root.get("/admin/audit/verify").json()["ok"]
+
+
 # --- rule text, ids and names are data, never code ----------------------------------------------------------------
 
 PYTHON = ["__import__('os').system('touch /tmp/dutyline-pwned')", "().__class__.__base__.__subclasses__()",

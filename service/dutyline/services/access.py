@@ -2,16 +2,17 @@
 the admin policy (`engines.admin_policy`) compiled from the users' role grants and kept in memory.
 
 Secrets (session tokens, API tokens) are random, shown once, and stored as SHA-256; passwords as argon2id.
-Every login, logout, user change and token issued is written to the audit trail in the same transaction.
+Every login, logout, user change and token issued is written to the audit trail in the same transaction. A
+username that is no user is written there as a keyed digest: it is often a password typed into the wrong field.
 """
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
 import functools
 import hashlib
 import hmac
+import math
 import re
 import secrets
 import threading
@@ -74,39 +75,6 @@ class Login:
     caller: Caller
 
 
-class LoginThrottle:
-    """Failed logins per (username, address) in a sliding window; in memory, per process."""
-
-    def __init__(self, attempts: int, window: float) -> None:
-        self._attempts = attempts
-        self._window = window
-        self._failures: dict[tuple[str, str], collections.deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def check(self, key: tuple[str, str], now: float) -> None:
-        with self._lock:
-            recent = self._recent(key, now)
-            if recent is not None and len(recent) >= self._attempts:
-                retry = max(1, int(recent[0] + self._window - now + 0.999))
-                raise TooManyRequests(f"too many failed logins; try again in {retry} s", retry)
-
-    def failed(self, key: tuple[str, str], now: float) -> None:
-        with self._lock:
-            if len(self._failures) > 100_000:  # bound memory under a spray of usernames
-                self._failures = {k: v for k, v in self._failures.items() if v and v[-1] > now - self._window}
-            self._failures.setdefault(key, collections.deque()).append(now)
-
-    def succeeded(self, key: tuple[str, str]) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
-
-    def _recent(self, key: tuple[str, str], now: float) -> collections.deque[float] | None:
-        recent = self._failures.get(key)
-        while recent and recent[0] <= now - self._window:
-            recent.popleft()
-        return recent
-
-
 @dataclass(slots=True)
 class _TokenCache:
     """Decision endpoints check bearer tokens and console sessions without a database read per request: answers
@@ -119,11 +87,18 @@ class _TokenCache:
 
 class AccessService:
     def __init__(
-        self, sessions: sessionmaker[Session], session_ttl: float = 8 * 3600.0, login_attempts: int = 5, login_window: float = 60.0
+        self,
+        sessions: sessionmaker[Session],
+        session_ttl: float = 8 * 3600.0,
+        login_attempts: int = 5,
+        login_window: float = 60.0,
+        secret_key: str = "",
     ) -> None:
         self._sessions = sessions
         self._ttl = dt.timedelta(seconds=session_ttl)
-        self.throttle = LoginThrottle(login_attempts, login_window)
+        self._login_attempts = login_attempts
+        self._login_window = dt.timedelta(seconds=login_window)
+        self._secret_key = secret_key
         self._lock = threading.Lock()
         self._fingerprint = ""
         self.policy: AdminPolicy = compile_admin([])
@@ -263,20 +238,29 @@ class AccessService:
     # --- console sessions -----------------------------------------------------------------------------
 
     def login(self, username: str, password: str, ip: str) -> Login:
-        """Check the password (argon2id) and open a session; 5 failures a minute per username and address → 429."""
-        key = (username.lower(), ip)
-        self.throttle.check(key, time.monotonic())
+        """Check the password (argon2id) and open a session.
+
+        Each try is counted for its username and address in the database before the password is checked, so
+        every replica and worker shares one count and concurrent tries cannot slip past it: beyond
+        `login_attempts` tries in a window (which begins at the first), `429` until it ends, even with the right
+        password. A successful login clears the count.
+        """
+        key = self._digest("login", username.lower(), ip)
         now = utcnow()
-        with self._sessions() as session:
-            row = store.user_by_name(session, username)
-            stored = row.password_hash if row is not None and row.active else None
+        with self._sessions.begin() as session:
+            row = store.user_by_name(session, username) if USERNAME.match(username) else None
+            tries, since = store.count_login_attempt(session, key, now, self._login_window)
+        if tries > self._login_attempts:
+            retry = max(1, math.ceil((since + self._login_window - now).total_seconds()))
+            raise TooManyRequests(f"too many failed logins; try again in {retry} s", retry)
+        stored = row.password_hash if row is not None and row.active else None
         if not _verify(stored, password):
-            self.throttle.failed(key, time.monotonic())
+            who = row.username if row is not None else self._unknown_user(username)
             with self._sessions.begin() as session:
-                audit.append(session, username[:64] or "?", "login_failed", None, f"user:{username[:64]}", {"ip": ip})
+                store.prune_login_attempts(session, now - self._login_window)
+                audit.append(session, who, "login_failed", None, f"user:{who}", {"ip": ip})
             raise Unauthenticated("wrong username or password")
         assert row is not None and stored is not None
-        self.throttle.succeeded(key)
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         expires = now + self._ttl
         with self._sessions.begin() as session:
@@ -284,6 +268,7 @@ class AccessService:
                 fresh = store.user_by_name(session, username)
                 if fresh is not None:
                     fresh.password_hash = _hasher.hash(password)
+            store.clear_login_attempts(session, key)
             store.delete_expired_sessions(session, now)
             store.add_session(session, sha256(token), row.id, csrf, now, expires, ip)
             audit.append(session, row.username, "login", None, f"user:{row.username}", {"ip": ip})
@@ -314,6 +299,24 @@ class AccessService:
         known; ask `session_caller`, which reads the database and remembers the answer)."""
         cached = self._tokens.sessions.get(sha256(token))
         return cached[1] if cached is not None and cached[0] > time.monotonic() else None
+
+    def _unknown_user(self, typed: str) -> str:
+        """How the audit trail names a username that is no user: never the text (often a password typed into the
+        wrong field), but a keyed digest of it, so that repeated tries with one name can still be told apart."""
+        return f"unknown user {self._digest('audit', typed)[:12]}"
+
+    def _digest(self, purpose: str, *parts: str) -> str:
+        message = "\0".join((purpose, *parts)).encode("utf-8", "surrogatepass")
+        return hmac.new(self._digest_key, message, hashlib.sha256).hexdigest()
+
+    @functools.cached_property
+    def _digest_key(self) -> bytes:
+        """The settings' secret key; without one, a key generated once and kept in the database (so that every
+        replica digests a name alike: the throttle's counts are shared, and the audit trail's names agree)."""
+        if self._secret_key:
+            return self._secret_key.encode()
+        with self._sessions.begin() as session:
+            return store.server_secret(session, "username_digest", secrets.token_hex(32), utcnow()).encode()
 
     # --- API tokens ---------------------------------------------------------------------------------------
 

@@ -1,14 +1,23 @@
-"""Users, their role grants, console sessions and API tokens in the database. Secrets are stored hashed."""
+"""Users, their role grants, console sessions and API tokens in the database, and the login throttle's counts.
+Secrets are stored hashed."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, case, delete, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from dutyline.store.tables import ApiTokenRow, ConsoleSessionRow, RoleGrantRow, UserRow
+from dutyline.store.tables import (
+    ApiTokenRow,
+    ConsoleSessionRow,
+    LoginAttemptRow,
+    RoleGrantRow,
+    ServerSecretRow,
+    UserRow,
+)
 
 
 def user_by_name(session: Session, username: str) -> UserRow | None:
@@ -130,3 +139,51 @@ def revoke_token(session: Session, token_id: str, now: dt.datetime) -> bool:
         update(ApiTokenRow).where(ApiTokenRow.id == token_id, ApiTokenRow.revoked_at.is_(None)).values(revoked_at=now)
     )
     return result.rowcount == 1
+
+
+# --- the login throttle, and secrets shared by the replicas ----------------------------------------------------
+
+
+def count_login_attempt(session: Session, key: str, now: dt.datetime, window: dt.timedelta) -> tuple[int, dt.datetime]:
+    """One more try for `key`: (tries in its window, counting this one; when the window began). One statement, an
+    upsert that starts a new window when the last has ended; concurrent tries, from any process, queue on the row
+    and each gets a count of its own."""
+    table = LoginAttemptRow.__table__
+    ended = table.c.window_start <= now - window
+    statement = (
+        _insert(session, table)
+        .values(key=key, window_start=now, attempts=1)
+        .on_conflict_do_update(
+            index_elements=[table.c.key],
+            set_={
+                "attempts": case((ended, 1), else_=table.c.attempts + 1),
+                "window_start": case((ended, literal(now, table.c.window_start.type)), else_=table.c.window_start),
+            },
+        )
+        .returning(table.c.attempts, table.c.window_start)
+    )
+    tries, started = session.execute(statement).one()
+    return tries, started
+
+
+def clear_login_attempts(session: Session, key: str) -> None:
+    session.execute(delete(LoginAttemptRow).where(LoginAttemptRow.key == key))
+
+
+def prune_login_attempts(session: Session, ended_before: dt.datetime) -> None:
+    """Forget windows that began at or before `ended_before` (they count for nothing any more)."""
+    session.execute(delete(LoginAttemptRow).where(LoginAttemptRow.window_start <= ended_before))
+
+
+def server_secret(session: Session, name: str, fresh: str, now: dt.datetime) -> str:
+    """The secret stored as `name`; `fresh` becomes it if there is none (the first process to ask wins)."""
+    table = ServerSecretRow.__table__
+    made = _insert(session, table).values(name=name, value=fresh, created_at=now)
+    session.execute(made.on_conflict_do_nothing(index_elements=[table.c.name]))
+    return session.execute(select(ServerSecretRow.value).where(ServerSecretRow.name == name)).scalar_one()
+
+
+def _insert(session: Session, table: Table):  # type: ignore[no-untyped-def]
+    """INSERT with ON CONFLICT, which both databases have, each in its own dialect."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
