@@ -39,9 +39,9 @@ def explain(org: CompiledOrg | None, decision: Decision, subject: str, resource:
     if decision.code == "internal_error":  # the organisation may be what is broken: read nothing of it
         return [Reason("internal_error", "内部错误,按拒绝处理", "an internal error occurred; denied (fail closed)")]
     if decision.denied_by:
-        return [_basis_reason(org, "denied_by_duty", b) for b in decision.denied_by]
+        return [_memo_reason(org, "denied_by_duty", b) for b in decision.denied_by]
     if decision.allowed_by:
-        return [_basis_reason(org, "granted", b) for b in decision.allowed_by]
+        return [_memo_reason(org, "granted", b) for b in decision.allowed_by]
     messages = {
         "unknown_resource": (f"目录中没有资源类型「{resource}」", f"the catalogue has no resource type {resource!r}"),
         "unknown_action": (
@@ -83,6 +83,16 @@ def _owner_names(org: CompiledOrg, duty: DutyRef) -> tuple[str, str]:
         zh, en = _post_names(org, ident)
         return f"岗位「{zh}」", f"post {en}"
     return "岗位共同职责", "the duties common to all posts"
+
+
+def _memo_reason(org: CompiledOrg, code: str, basis: Basis) -> Reason:
+    """`_basis_reason`, rendered once per (post, assignment, grant) of the organisation. The assignment and
+    grant are the compiled organisation's own objects, alive as long as the memo, so their ids are stable keys."""
+    key = (code, basis.post, id(basis.assignment), id(basis.grant))
+    reason = org.reason_memo.get(key)
+    if reason is None:
+        reason = org.reason_memo.setdefault(key, _basis_reason(org, code, basis))
+    return reason  # type: ignore[return-value]
 
 
 def _basis_reason(org: CompiledOrg, code: str, basis: Basis) -> Reason:

@@ -288,6 +288,9 @@ def _typed_fields(prefix: str, tags: str, value: Any) -> str:
 
 
 def _raw_value(name: str, value: Any) -> str:
+    if type(value) is float and math.isfinite(value):  # the usual case (amounts, limits): `_number` inlined
+        text = repr(value)
+        return text if "e" not in text else _decimal(value)
     if value is None:
         return "null"
     if value is True or value is False:

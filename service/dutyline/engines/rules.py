@@ -335,11 +335,15 @@ def _flatten(out: dict[str, Any], prefix: tuple[str, ...], values: Mapping[str, 
 
 def _value(check: Check, path: str) -> Any:
     root, *names = path.split(".")
-    source: Any = {
-        "context": check.context,
-        "resource": {**(check.resource_properties or {}), "id": check.resource_id, "type": check.resource_type},
-        "subject": {**(check.subject_properties or {}), "id": check.subject_id},
-    }.get(root)
+    source: Any
+    if root == "context":  # the usual case (amounts, currencies): no merged dictionaries to build
+        source = check.context
+    elif root == "resource":
+        source = {**(check.resource_properties or {}), "id": check.resource_id, "type": check.resource_type}
+    elif root == "subject":
+        source = {**(check.subject_properties or {}), "id": check.subject_id}
+    else:
+        return None
     for name in names:
         if not isinstance(source, Mapping):
             return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -14,6 +15,7 @@ def zone(name: str) -> ZoneInfo:
         raise ValueError(f"unknown time zone {name!r}") from exc
 
 
+@functools.lru_cache(maxsize=4096)  # pure; batches and busy callers ask about the same moment again and again
 def instant(text: str, tz: dt.tzinfo, *, end: bool = False) -> float:
     """Seconds since the epoch for a date or date-time string.
 
