@@ -14,13 +14,18 @@ T = TypeVar("T")
 
 async def read_json(request: Request, type_: type[T]) -> T:
     """The body as `type_`; `Invalid` (400) for a wrong content type, malformed JSON or a wrong field."""
+    return decode(await read_body(request), type_)
+
+
+async def read_body(request: Request) -> bytes:
+    """The raw body of a JSON request; `Invalid` (400) for a wrong content type."""
     content_type = request.headers.get("content-type", "")
     if content_type.split(";", 1)[0].strip().lower() != "application/json":
         raise Invalid(
             f"Content-Type must be application/json, not {content_type or 'missing'}",
             [Issue("<request>", 0, "Content-Type", "must be application/json")],
         )
-    return decode(await request.body(), type_)
+    return await request.body()
 
 
 def decode(body: bytes, type_: type[T]) -> T:
