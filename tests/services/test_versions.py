@@ -7,12 +7,14 @@ import datetime as dt
 import time
 from pathlib import Path
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from dutyline.services import orgs
 from dutyline.services.decisions import DecisionService, Question
 from dutyline.services.policies import PolicyService
 from dutyline.services.versions import Versions
+from dutyline.store.tables import OrgVersionRow
 
 REPO = Path(__file__).resolve().parents[2]
 PACK = REPO / "rules" / "sales_company.yaml"
@@ -87,3 +89,24 @@ def test_evicted_past_rules_are_unloaded_once_no_decision_uses_them(sessions: Se
         assert second.host.names() == frozenset(), "evicted while unused: unloaded at once"
     versions.close()
     assert third.host.names() == frozenset()
+
+
+def test_a_past_rule_pack_this_release_cannot_read_makes_as_of_decisions_denials(sessions: Sessions, tmp_path: Path) -> None:
+    """Fail closed: a stored pack of a rule kind no longer known (an older release's) is an internal error, a
+    deny with its reason, never an answer made without the rules that were in force."""
+    (_, seed_pack, _), (v1, _) = history(sessions, tmp_path)
+    with sessions.begin() as session:
+        session.execute(
+            update(OrgVersionRow).where(OrgVersionRow.version == v1)
+            .values(document='{"org": "sales_company", "rules": [{"kind": "retired_kind", "id": "old"}]}')
+        )
+    versions = Versions(sessions)
+    decisions = DecisionService(PolicyService(sessions))
+    try:
+        with versions.policy_at("sales_company", seed_pack) as past:
+            assert past is not None and past.error is not None and "sales_company" in past.error
+            answer = decisions.answer(CLAIM, past)
+        assert (answer.outcome, answer.decision.code) == ("deny", "internal_error")
+        assert [r.code for r in answer.reasons] == ["internal_error"]
+    finally:
+        versions.close()

@@ -62,9 +62,12 @@ class PastPolicy:
     """An organisation and its business rules as they were in force at a moment (`as_of` checks)."""
 
     org: CompiledOrg
-    rules: CompiledRules
-    host: RuleHost  # holds `rules`; not the process's host, whose rules are the current ones
+    rules: CompiledRules | None
+    host: RuleHost | None  # holds `rules`; not the process's host, whose rules are the current ones
     rule_versions: Mapping[str, int]  # pack name → the version in force
+    # Why the rules in force then could not be compiled or loaded (a pack this release no longer reads):
+    # every decision on them is then an internal error, i.e. a deny.
+    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +175,8 @@ class DecisionService:
                 if past is None:
                     rules, host = policies.rules.get(org.id), self._policies.host
                 else:
+                    if past.error is not None:
+                        raise RuntimeError(past.error)
                     rules, host = past.rules, past.host
                 facts = self.facts.facts_for(org, question, check) if rules is not None and decision.allowed else NO_FACTS
                 verdict = apply_rules(host, org, rules, check, decision, facts)

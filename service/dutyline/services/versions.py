@@ -10,6 +10,7 @@ import datetime as dt
 import difflib
 import io
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -30,6 +31,9 @@ from dutyline.services.editing import Edit
 from dutyline.services.orgs import to_yaml
 from dutyline.store import history
 from dutyline.store.tables import OrgVersionRow
+
+
+log = logging.getLogger("dutyline.versions")
 
 
 def _info(row: history.VersionInfo | OrgVersionRow) -> dict[str, Any]:
@@ -192,7 +196,8 @@ class Versions:
                 entry.users -= 1
                 done = entry.evicted and entry.users == 0
             if done:
-                entry.policy.host.close()
+                if entry.policy.host is not None:
+                    entry.policy.host.close()
 
     def close(self) -> None:
         """Unload every cached past policy's rules (those in use are unloaded when their decision ends)."""
@@ -203,7 +208,8 @@ class Versions:
             for entry in entries:
                 entry.evicted = True
         for entry in idle:
-            entry.policy.host.close()
+            if entry.policy.host is not None:
+                entry.policy.host.close()
 
     def _compiled(self, row: OrgVersionRow) -> CompiledOrg:
         assert row.document is not None
@@ -222,11 +228,19 @@ class Versions:
     def _hosted(self, key: _PolicyKey, org: CompiledOrg, packs: list[OrgVersionRow]) -> _Hosted:
         """Compile and load a past policy, cache it and take one use of it (another thread may have cached the
         same one meanwhile: then that one is used and ours unloaded)."""
-        documents = [msgspec.json.decode(p.document, type=RulePack) for p in packs if p.document is not None]
-        rules = compile_rules(documents, org)
+        versions = {p.name: p.version for p in packs}
         host = RuleHost()
-        host.load(rules.rulesets)
-        entry = _Hosted(PastPolicy(org, rules, host, {p.name: p.version for p in packs}))
+        try:
+            documents = [msgspec.json.decode(p.document, type=RulePack) for p in packs if p.document is not None]
+            rules = compile_rules(documents, org)
+            host.load(rules.rulesets)
+        except Exception as exc:  # decided as an internal error (a deny); not cached, so a fix takes effect
+            log.exception("the rule packs of %s in force at version %s cannot be used", org.id, org.version)
+            host.close()
+            broken = _Hosted(PastPolicy(org, None, None, versions, f"rule packs {versions} cannot be used: {exc}"))
+            broken.users += 1
+            return broken
+        entry = _Hosted(PastPolicy(org, rules, host, versions))
         unload = [host]
         with self._lock:
             existing = self._policies.get(key)
@@ -241,7 +255,8 @@ class Versions:
                 _, old = self._policies.popitem(last=False)
                 old.evicted = True
                 if old.users == 0:
-                    unload.append(old.policy.host)
+                    if old.policy.host is not None:
+                        unload.append(old.policy.host)
         for idle in unload:
             idle.close()
         return entry
