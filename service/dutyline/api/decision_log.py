@@ -48,6 +48,7 @@ def decisions(
     )
     with runtime.sessions() as session:
         rows, next_token = query(session, where, limit, page_token)
+    reasons = runtime.versions.logged_reasons(rows)
     items: list[dict[str, Any]] = [
         {
             "decision_id": r.id,
@@ -60,13 +61,13 @@ def decisions(
             "action": r.action,
             "decision": r.outcome,
             "code": r.code,
-            "reasons": msgspec.json.decode(r.reasons),
+            "reasons": reasons[i],
             "request": msgspec.json.decode(r.request),
             "policy_version": r.policy_version,
             "latency_us": r.latency_us,
             "request_id": r.request_id,
         }
-        for r in rows
+        for i, r in enumerate(rows)
     ]
     return Response(_ENCODE.encode({"items": items, "next_token": next_token}), media_type="application/json")
 

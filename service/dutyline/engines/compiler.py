@@ -94,7 +94,7 @@ class CompiledOrg:
     action_order: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Rendered reasons, filled by `explain` as decisions are explained (the decision log explains every
     # decision it writes): bounded by the organisation's own size, dropped with it.
-    reason_memo: dict[tuple[str, str, int, int], object] = field(default_factory=dict)
+    reason_memo: dict[tuple[object, ...], object] = field(default_factory=dict)
 
 
 def compile_org(org: Organisation, version: int = 0) -> CompiledOrg:

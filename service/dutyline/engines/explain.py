@@ -42,21 +42,26 @@ def explain(org: CompiledOrg | None, decision: Decision, subject: str, resource:
         return [_memo_reason(org, "denied_by_duty", b) for b in decision.denied_by]
     if decision.allowed_by:
         return [_memo_reason(org, "granted", b) for b in decision.allowed_by]
+    return [_plain_reason(org, decision.code, subject, resource, action)]
+
+
+def _plain_reason(org: CompiledOrg | None, code: str, subject: str, resource: str, action: str) -> Reason:
+    """The reason of a decision no duty made: the request named something unknown, or nothing grants it."""
+    res_zh = _res_zh(org, resource) if org is not None and code in ("unknown_action", "no_grant") else resource
     messages = {
+        "unknown_organisation": ("未知的组织", "unknown organisation"),
+        "internal_error": ("内部错误,按拒绝处理", "an internal error occurred; denied (fail closed)"),
         "unknown_resource": (f"目录中没有资源类型「{resource}」", f"the catalogue has no resource type {resource!r}"),
-        "unknown_action": (
-            f"资源「{_res_zh(org, resource)}」没有操作「{action}」",
-            f"resource {resource!r} has no action {action!r}",
-        ),
+        "unknown_action": (f"资源「{res_zh}」没有操作「{action}」", f"resource {resource!r} has no action {action!r}"),
         "unknown_subject": (f"组织中没有「{subject}」", f"{subject!r} is not a person or post of this organisation"),
         "no_active_assignment": (f"「{subject}」此时没有有效的岗位任职", f"{subject!r} holds no post at that time"),
         "no_grant": (
-            f"没有任何在岗职责授予对「{_res_zh(org, resource)}」的「{action}」权限",
+            f"没有任何在岗职责授予对「{res_zh}」的「{action}」权限",
             f"no duty of the posts held grants {action!r} on {resource!r}",
         ),
     }
-    zh, en = messages.get(decision.code, ("拒绝", "denied"))
-    return [Reason(decision.code, zh, en)]
+    zh, en = messages.get(code, ("拒绝", "denied"))
+    return Reason(code, zh, en)
 
 
 def _res_zh(org: CompiledOrg, resource: str) -> str:
@@ -96,13 +101,22 @@ def _memo_reason(org: CompiledOrg, code: str, basis: Basis) -> Reason:
 
 
 def _basis_reason(org: CompiledOrg, code: str, basis: Basis) -> Reason:
-    post_zh, post_en = _post_names(org, basis.post)
     a = basis.assignment
     acting = a is not None and a.kind == "acting"
-    window_zh = f"(顶替,{a.valid_from} 至 {a.valid_to})" if acting and a else ""
-    window_en = f" (acting, {a.valid_from} to {a.valid_to})" if acting and a else ""
-    owner_zh, owner_en = _owner_names(org, basis.grant.duty)
-    duty = basis.grant.duty
+    return _duty_reason(
+        org, code, basis.post, basis.grant.via_post, basis.grant.duty,
+        (a.valid_from, a.valid_to, a.stands_in_for) if acting and a is not None else None,
+    )
+
+
+def _duty_reason(
+    org: CompiledOrg, code: str, post: str, via_post: str, duty: DutyRef, acting: tuple[str | None, str | None, str | None] | None
+) -> Reason:
+    """A duty's reason in both languages; `acting` is the (from, to, stands in for) of an acting assignment."""
+    post_zh, post_en = _post_names(org, post)
+    window_zh = f"(顶替,{acting[0]} 至 {acting[1]})" if acting else ""
+    window_en = f" (acting, {acting[0]} to {acting[1]})" if acting else ""
+    owner_zh, owner_en = _owner_names(org, duty)
     verb_zh = "授予" if code == "granted" else "禁止"
     verb_en = "grants" if code == "granted" else "forbids"
     zh = f"岗位「{post_zh}」{window_zh}:{owner_zh}第 {duty.number} 条「{duty.text}」{verb_zh}此操作"
@@ -111,12 +125,12 @@ def _basis_reason(org: CompiledOrg, code: str, basis: Basis) -> Reason:
         code=code,
         zh=zh,
         en=en,
-        post=basis.post,
-        via_post=basis.grant.via_post if basis.grant.via_post != basis.post else None,
-        acting=acting,
-        valid_from=a.valid_from if a else None,
-        valid_to=a.valid_to if a else None,
-        stands_in_for=a.stands_in_for if a else None,
+        post=post,
+        via_post=via_post if via_post != post else None,
+        acting=acting is not None,
+        valid_from=acting[0] if acting else None,
+        valid_to=acting[1] if acting else None,
+        stands_in_for=acting[2] if acting else None,
         duty=DutyInfo(duty.owner, duty.number, duty.text, duty.en),
     )
 
@@ -128,3 +142,74 @@ def explain_rules(org: CompiledOrg | None, verdict: Verdict) -> list[Reason]:
         code = {"deny": "rule_denied", "needs_approval": "rule_needs_approval", "notify": "rule_notifies"}[hit.effect]
         out.append(Reason(code, f"规则「{hit.rule}」:{hit.message.zh}", f"rule {hit.rule}: {hit.message.en}", rule=hit.rule))
     return out
+
+
+# --- the decision log keeps facts, not text -------------------------------------------------------------------
+# A logged decision keeps what made it (codes, posts, duty references, acting windows, rules) and the policy
+# version; its text is rendered when the log is read, from the organisation as it was at that version. That
+# keeps a logged row ~5× smaller than its rendered reasons, and rendering off the decision path.
+
+
+def logged_reasons(org: CompiledOrg | None, verdict: Verdict) -> list[object]:
+    """The facts behind the reasons `Answer.reasons` would give, as the decision log stores them."""
+    decision = verdict.decision
+    out: list[object] = []
+    if not (verdict.hits and verdict.outcome != "allow"):
+        if org is not None and decision.code not in ("internal_error",) and (decision.denied_by or decision.allowed_by):
+            code = "denied_by_duty" if decision.denied_by else "granted"
+            out.extend(_fact(org, code, b) for b in (decision.denied_by or decision.allowed_by))
+        else:
+            out.append({"code": decision.code if org is not None else "unknown_organisation"})
+    out.extend(explain_rules(org, verdict))  # rules that fired: their own short messages, kept as written then
+    return out
+
+
+def _fact(org: CompiledOrg, code: str, basis: Basis) -> dict[str, object]:
+    key = ("fact", basis.post, id(basis.assignment), id(basis.grant), code)
+    fact = org.reason_memo.get(key)
+    if fact is None:
+        grant, a = basis.grant, basis.assignment
+        fact = {"code": code, "post": basis.post, "duty": f"{grant.duty.owner}#{grant.duty.number}"}
+        if grant.via_post != basis.post:
+            fact["via_post"] = grant.via_post
+        if a is not None and a.kind == "acting":
+            fact |= {"acting": True, "valid_from": a.valid_from, "valid_to": a.valid_to, "stands_in_for": a.stands_in_for}
+        fact = org.reason_memo.setdefault(key, fact)
+    return fact  # type: ignore[return-value]
+
+
+def from_logged(org: CompiledOrg | None, stored: list[dict[str, object]], subject: str, resource: str, action: str) -> list[Reason]:
+    """The reasons of a logged decision, rendered from the facts the log kept against `org`, the organisation as it
+    was when the decision was made (None if it is gone: then the facts are given as they are)."""
+    out: list[Reason] = []
+    for item in stored:
+        if "zh" in item:  # kept in full: reasons of rules, and every reason logged before the log kept facts
+            duty = item.get("duty")
+            fields = {k: v for k, v in item.items() if k in Reason.__dataclass_fields__ and k != "duty"}
+            out.append(Reason(**fields, duty=DutyInfo(**duty) if isinstance(duty, dict) else None))  # type: ignore[arg-type]
+            continue
+        code = str(item.get("code", ""))
+        if "duty" not in item:
+            out.append(_plain_reason(org, code, subject, resource, action))
+            continue
+        post, ref = str(item.get("post")), str(item.get("duty"))
+        acting = (item.get("valid_from"), item.get("valid_to"), item.get("stands_in_for")) if item.get("acting") else None
+        duty = _duties(org).get(ref) if org is not None else None
+        if org is None or duty is None:
+            out.append(Reason(code, f"岗位「{post}」:职责 {ref}", f"post {post}: duty {ref}", post=post, acting=acting is not None))
+            continue
+        out.append(_duty_reason(org, code, post, str(item.get("via_post") or post), duty, acting))  # type: ignore[arg-type]
+    return out
+
+
+def _duties(org: CompiledOrg) -> dict[str, DutyRef]:
+    """Every duty the organisation's grants cite, by "owner#number"."""
+    index = org.reason_memo.get(("duties",))
+    if index is None:
+        index = {}
+        for permissions in org.posts.values():
+            for grants in (*permissions.allow.values(), *permissions.deny.values()):
+                for grant in grants:
+                    index.setdefault(f"{grant.duty.owner}#{grant.duty.number}", grant.duty)
+        index = org.reason_memo.setdefault(("duties",), index)
+    return index  # type: ignore[return-value]

@@ -1,7 +1,8 @@
 """The decision log writer: decisions are queued on the decision path and written in batches by one thread.
 
-The decision path only appends to a queue (sampling first); formatting reasons, encoding JSON and the
-database round trip happen on the writer thread.
+The decision path only appends to a queue (sampling first); encoding JSON and the database round trip happen
+on the writer thread. A row keeps the facts behind its reasons (`engines.explain.logged_reasons`), which
+`Versions.logged_reasons` renders again when the log is read.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import msgspec
 from sqlalchemy import exc as db_errors
 from sqlalchemy.orm import Session, sessionmaker
 
+from dutyline.engines.explain import logged_reasons
 from dutyline.services.metrics import LOG_DROPPED, LOG_QUEUE_DEPTH, LOG_WRITTEN
 from dutyline.store import decision_log as log_store
 
@@ -51,7 +53,7 @@ class LoggedDecision:
             "action": q.action[:64],
             "outcome": a.outcome,
             "code": a.decision.code,
-            "reasons": msgspec.json.encode(a.reasons).decode(),
+            "reasons": msgspec.json.encode(logged_reasons(a.organisation, a.verdict)).decode(),
             "request": msgspec.json.encode(
                 {
                     "subject_properties": q.subject_properties,

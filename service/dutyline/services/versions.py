@@ -20,6 +20,7 @@ from ruamel.yaml import YAML
 from sqlalchemy.orm import Session, sessionmaker
 
 from dutyline.engines.compiler import CompiledOrg, compile_org
+from dutyline.engines.explain import Reason, from_logged
 from dutyline.engines.rulehost import RuleHost
 from dutyline.engines.rules import compile_rules
 from dutyline.errors import Invalid, Issue, NotFound
@@ -30,7 +31,7 @@ from dutyline.services.decisions import PastPolicy
 from dutyline.services.editing import Edit
 from dutyline.services.orgs import to_yaml
 from dutyline.store import history
-from dutyline.store.tables import OrgVersionRow
+from dutyline.store.tables import DecisionLogRow, OrgVersionRow
 
 
 log = logging.getLogger("dutyline.versions")
@@ -198,6 +199,21 @@ class Versions:
             if done:
                 if entry.policy.host is not None:
                     entry.policy.host.close()
+
+    def logged_reasons(self, rows: list[DecisionLogRow]) -> list[list[Reason]]:
+        """The reasons of logged decisions, rendered from the facts kept against the organisation as it was at each
+        one's policy version (compiled once per version, LRU-cached)."""
+        orgs: dict[tuple[str, int], CompiledOrg | None] = {}
+        out = []
+        for row in rows:
+            key = (row.organisation or "", row.policy_version)
+            if key not in orgs:
+                with self._sessions() as session:
+                    found = history.org_at_version(session, *key) if row.organisation else None
+                orgs[key] = self._compiled(found) if found is not None and found.document is not None else None
+            stored = json.loads(row.reasons)
+            out.append(from_logged(orgs[key], stored, row.subject, row.resource_type, row.action))
+        return out
 
     def close(self) -> None:
         """Unload every cached past policy's rules (those in use are unloaded when their decision ends)."""

@@ -99,6 +99,16 @@ def effective_at(session: Session, org_id: str, at: dt.datetime, kind: str = "or
     ).scalar_one_or_none()
 
 
+def org_at_version(session: Session, org_id: str, version: int) -> OrgVersionRow | None:
+    """The organisation's document as it was at global policy version `version`: its newest version up to it."""
+    return session.execute(
+        select(OrgVersionRow)
+        .where(OrgVersionRow.org_id == org_id, OrgVersionRow.kind == "org", OrgVersionRow.version <= version)
+        .order_by(OrgVersionRow.version.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
 def packs_effective_at(session: Session, org_id: str, at: dt.datetime) -> list[OrgVersionRow]:
     """Each rule pack of an organisation as it was at `at` (deleted ones left out)."""
     rows = session.execute(
