@@ -72,7 +72,7 @@ class Runtime:
         )
         runtime = cls(settings, engine, sessions, policies, decision_log, decisions, ledger, approvals, cases, escalation)
         runtime.access = AccessService(
-            sessions, settings.session_ttl, settings.login_attempts, settings.login_window, settings.secret_key
+            sessions, settings.session_ttl, settings.login_attempts, settings.login_window, settings.secret_key, policies
         )
         runtime.editor = Editor(sessions, policies, settings.rules_four_eyes)
         runtime.versions = Versions(sessions)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -17,6 +17,7 @@ import pytest
 
 from dutyline.services.orgs import import_paths
 from dutyline.store.db import make_engine, session_factory, upgrade
+from tests.api.admin_client import PASSWORD, Client, create_admin
 from tests.conftest import REPO
 from tests.live import LiveServer
 
@@ -218,6 +219,131 @@ def test_deciding_needs_a_person_and_a_known_approval(server: LiveServer) -> Non
     assert missing.status_code == 400 and "`person`" in missing.json()["message"]
     assert post(server, "/v1/approvals/apv_nope/approve", {"person": "mia"}).status_code == 404
     assert get(server, "/v1/approvals/apv_nope").status_code == 404
+
+
+# --- who is acting: a console user acts as their linked person; a token's client attests the person -----------
+
+
+@pytest.fixture(scope="module")
+def root(server: LiveServer) -> Iterator[Client]:
+    """The first system administrator (made with the CLI while the server runs), as a bearer-token client."""
+    token = create_admin(server.database_url)
+    client = Client(server, token)
+    assert eventually(lambda: client.get("/admin/users").status_code == 200), "the server did not see the new admin"
+    yield client
+    client.close()
+
+
+def console_user(server: LiveServer, root: Client, roles: list[str], people: dict[str, str] | None = None) -> Client:
+    """A new user with `roles` (`ROLE@ORG`), linked by root to `people` ({organisation: person}), logged in to the
+    console: a session cookie and its CSRF token."""
+    username = f"u{uuid.uuid4().hex[:8]}"
+    grants = [dict(zip(("role", "organisation"), role.split("@"), strict=True)) for role in roles]
+    created = root.post("/admin/users", json={"username": username, "password": PASSWORD, "roles": grants})
+    assert created.status_code == 201, created.text
+    if people is not None:
+        linked = root.patch(f"/admin/users/{username}", json={"people": people})
+        assert linked.status_code == 200 and linked.json()["people"] == people, linked.text
+    console = Client(server)
+    assert console.login(username).status_code == 200
+    return console
+
+
+def test_a_console_user_linked_to_an_approver_approves_as_that_person(server: LiveServer, root: Client) -> None:
+    mia = console_user(server, root, [f"compliance_officer@{ORG}"], {ORG: "mia"})
+    approval = open_approval(server)
+    response = mia.post(f"/v1/approvals/{approval['id']}/approve", json={"comment": "seen the customer"})
+    assert response.status_code == 200, response.text
+    assert (response.json()["status"], response.json()["decided_by"]) == ("approved", "mia")
+    assert response.json()["events"][-1]["actor"] == "mia"
+    another = open_approval(server)
+    named = mia.post(f"/v1/approvals/{another['id']}/reject", json={"person": "mia@counter.example"})  # her own identity
+    assert named.status_code == 200 and named.json()["decided_by"] == "mia", named.text
+    mia.close()
+
+
+def test_a_console_user_may_not_approve_or_request_as_another_person(server: LiveServer, root: Client) -> None:
+    mia = console_user(server, root, [f"compliance_officer@{ORG}"], {ORG: "mia"})
+    approval = open_approval(server)
+    for verb in ("approve", "reject"):
+        response = mia.post(f"/v1/approvals/{approval['id']}/{verb}", json={"person": "rob"})  # rob may approve; mia is not rob
+        assert response.status_code == 403, response.text
+        assert response.json()["message"] == "a console user acts as their own person (mia)"
+    after = get(server, f"/v1/approvals/{approval['id']}").json()
+    assert after["status"] == "pending" and [e["kind"] for e in after["events"]] == ["requested"], "nothing changed"
+    opened = mia.post("/v1/approvals", json=request("ann", "transaction", "enter", new_id(), amount=20000))
+    assert opened.status_code == 403 and "(mia)" in opened.json()["message"], "nor request in someone else's name"
+    mia.close()
+
+
+@pytest.mark.parametrize(
+    ("roles", "people", "fragment"),
+    [
+        ([f"auditor@{ORG}"], {ORG: "mia"}, "is an auditor in 'test_counter'"),
+        (["auditor@*"], {ORG: "mia"}, "is an auditor in 'test_counter'"),
+        (["system_admin@*"], None, "is linked to no person in 'test_counter'"),
+        ([f"compliance_officer@{ORG}"], {"sales_company": "wang_jianguo"}, "is linked to no person in 'test_counter'"),
+    ],
+)
+def test_an_auditor_or_an_unlinked_console_user_may_not_decide(
+    server: LiveServer, root: Client, roles: list[str], people: dict[str, str] | None, fragment: str
+) -> None:
+    console = console_user(server, root, roles, people)
+    approval = open_approval(server)
+    for body in ({}, {"person": "mia"}):
+        response = console.post(f"/v1/approvals/{approval['id']}/approve", json=body)
+        assert response.status_code == 403 and fragment in response.json()["message"], response.text
+    assert get(server, f"/v1/approvals/{approval['id']}").json()["status"] == "pending"
+    console.close()
+
+
+def test_a_bearer_token_approves_as_the_person_its_client_attests(server: LiveServer, root: Client) -> None:
+    """Machine clients authenticate their own end users: the token's user is linked to nobody, and `person` decides."""
+    approval = open_approval(server)
+    response = root.post(f"/v1/approvals/{approval['id']}/approve", json={"person": "rob"})
+    assert response.status_code == 200 and response.json()["decided_by"] == "rob", response.text
+    missing = root.post(f"/v1/approvals/{open_approval(server)['id']}/approve", json={})
+    assert missing.status_code == 400 and "`person`" in missing.json()["message"]
+
+
+def test_a_cookie_that_is_no_session_is_refused_even_with_auth_not_required(server: LiveServer) -> None:
+    stale = Client(server)
+    stale.http.cookies.set("dutyline_session", "not-a-session")
+    response = stale.post(f"/v1/approvals/{open_approval(server)['id']}/approve", json={"person": "mia"})
+    assert response.status_code == 401 and "log in again" in response.json()["message"]
+    stale.close()
+
+
+@pytest.mark.parametrize(
+    ("people", "field", "fragment"),
+    [
+        ({"nowhere": "mia"}, "people.nowhere", "'nowhere' is not an organisation"),
+        ({ORG: "nobody"}, f"people.{ORG}", "'nobody' is not a person of 'test_counter'"),
+    ],
+)
+def test_linking_a_user_to_an_unknown_organisation_or_person_is_a_400_naming_the_field(
+    server: LiveServer, root: Client, people: dict[str, str], field: str, fragment: str
+) -> None:
+    console = console_user(server, root, [f"compliance_officer@{ORG}"])
+    username = console.get("/admin/session").json()["username"]
+    response = root.patch(f"/admin/users/{username}", json={"people": people})
+    assert response.status_code == 400 and fragment in response.json()["message"], response.text
+    assert [i["path"] for i in response.json()["issues"]] == [field]
+    assert root.get(f"/admin/users/{username}").json()["people"] == {}, "nothing was linked"
+    console.close()
+
+
+def test_links_are_set_by_a_system_administrator_and_audited(server: LiveServer, root: Client) -> None:
+    console = console_user(server, root, [f"compliance_officer@{ORG}"])
+    username = console.get("/admin/session").json()["username"]
+    own = console.patch(f"/admin/users/{username}", json={"people": {ORG: "dan"}})
+    assert own.status_code == 403, "a user does not choose whom they act as"
+    linked = root.patch(f"/admin/users/{username}", json={"people": {ORG: "mia@counter.example"}})
+    assert linked.status_code == 200 and linked.json()["people"] == {ORG: "mia"}, "stored as the person's id"
+    entry = root.get("/admin/audit", params={"actor": "root", "limit": 1}).json()["items"][0]
+    assert (entry["action"], entry["target"], entry["detail"]) == ("user_changed", f"user:{username}", {"people": {ORG: "mia"}})
+    assert root.patch(f"/admin/users/{username}", json={"people": {}}).json()["people"] == {}
+    console.close()
 
 
 # --- presenting an approval with the check -----------------------------------------------------------------

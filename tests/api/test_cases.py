@@ -7,7 +7,8 @@ import datetime as dt
 
 import pytest
 
-from tests.api.test_approvals import ORG, get, import_counter, post
+from tests.api.admin_client import Client
+from tests.api.test_approvals import ORG, console_user, get, import_counter, post, root  # noqa: F401  (root: a fixture)
 from tests.live import LiveServer
 
 
@@ -54,6 +55,21 @@ def test_the_owner_resolves_a_case_once(server: LiveServer) -> None:
     assert [e["kind"] for e in body["events"]] == ["opened", "resolved"]
     again = post(server, f"/v1/cases/{case['id']}/resolve", {"person": "bob"})
     assert again.status_code == 409 and "already resolved" in again.json()["message"]
+
+
+def test_a_console_user_resolves_as_their_linked_person_and_as_nobody_else(server: LiveServer, root: Client) -> None:
+    ann = console_user(server, root, [f"hr_admin@{ORG}"], {ORG: "ann"})
+    case = open_case(server)
+    other = ann.post(f"/v1/cases/{case['id']}/resolve", json={"person": "bob", "comment": "card returned"})
+    assert other.status_code == 403 and other.json()["message"] == "a console user acts as their own person (ann)"
+    assert get(server, f"/v1/cases/{case['id']}").json()["status"] == "open", "nothing changed"
+    resolved = ann.post(f"/v1/cases/{case['id']}/resolve", json={"comment": "card returned"})
+    assert resolved.status_code == 200 and resolved.json()["resolved_by"] == "ann", resolved.text
+    auditor = console_user(server, root, [f"auditor@{ORG}"], {ORG: "bob"})
+    refused = auditor.post(f"/v1/cases/{open_case(server)['id']}/resolve", json={})
+    assert refused.status_code == 403 and "auditor" in refused.json()["message"]
+    for client in (ann, auditor):
+        client.close()
 
 
 @pytest.mark.parametrize(

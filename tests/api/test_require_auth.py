@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.api.admin_client import Client, create_admin, token_for
+from tests.api.admin_client import PASSWORD, Client, create_admin, token_for
 from tests.conftest import REPO, LiveServer, _backends, fresh_database
 
 CHECK = {"organisation": "sales_company", "subject": {"id": "li_na"}, "resource": {"type": "customer"}, "action": "contact"}
@@ -88,6 +88,8 @@ def test_a_console_session_may_use_the_decision_api_approvals_and_cases_when_req
     assert console.post("/access/v1/evaluation", json=EVALUATION).json() == {"decision": True}
     assert console.get("/v1/orgs/sales_company/people/li_na/permissions").status_code == 200
 
+    # A console user requests and decides as the person they are linked to (here: root is zhao_lei).
+    assert console.patch("/admin/users/root", json={"people": {"sales_company": "zhao_lei"}}).status_code == 200
     opened = console.post("/v1/approvals", json={**EXPENSE, "comment": "client dinner"})
     assert opened.status_code == 201, opened.text
     assert opened.json()["post"] == "department_head"
@@ -102,6 +104,35 @@ def test_a_console_session_may_use_the_decision_api_approvals_and_cases_when_req
     assert case.json()["id"] in [c["id"] for c in cases]
     assert console.get("/v1/decisions", params={"organisation": "sales_company"}).status_code == 200
     console.close()
+
+
+def test_a_console_user_approves_as_their_linked_person_and_a_token_as_the_person_its_client_attests(
+    guarded: tuple[LiveServer, dict[str, str]],
+) -> None:
+    server, tokens = guarded
+    root = Client(server, tokens["admin"])
+    created = root.post("/admin/users", json={
+        "username": "wang", "password": PASSWORD, "roles": [{"role": "compliance_officer", "organisation": "sales_company"}],
+    })
+    assert created.status_code == 201, created.text
+    assert root.patch("/admin/users/wang", json={"people": {"sales_company": "wang_jianguo"}}).status_code == 200
+    machine = Client(server, tokens["decide"])
+
+    def opened(expense: str) -> str:
+        response = machine.post("/v1/approvals", json={**EXPENSE, "resource": {"type": "expense", "id": expense}})
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    wang = console_session(server, "wang")
+    first = opened("exp-10")
+    as_other = wang.post(f"/v1/approvals/{first}/approve", json={"person": "zhao_lei"})
+    assert as_other.status_code == 403 and as_other.json()["message"] == "a console user acts as their own person (wang_jianguo)"
+    approved = wang.post(f"/v1/approvals/{first}/approve", json={"comment": "within budget"})
+    assert approved.status_code == 200 and approved.json()["decided_by"] == "wang_jianguo", approved.text
+    attested = machine.post(f"/v1/approvals/{opened('exp-11')}/approve", json={"person": "wang_jianguo"})
+    assert attested.status_code == 200 and attested.json()["decided_by"] == "wang_jianguo", attested.text
+    for client in (root, machine, wang):
+        client.close()
 
 
 def test_a_change_with_a_session_cookie_but_without_its_csrf_token_is_refused(

@@ -48,6 +48,8 @@ class UserChange(msgspec.Struct):
     password: str | None = None
     active: bool | None = None
     roles: list[Role] | None = None
+    # {organisation: person}: who the user is there, whom they act as on approvals and cases (replaces all links)
+    people: dict[str, str] | None = None
 
 
 class NewToken(msgspec.Struct):
@@ -159,12 +161,16 @@ async def get_user(request: Request, state: State, username: str) -> Response[by
 async def change_user(request: Request, state: State, username: str) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     body = await read_json(request, UserChange)
-    own_password_only = username == caller.username and body.roles is None and body.active is None and caller.scope == "session"
+    own_password_only = (
+        username == caller.username and body.roles is None and body.active is None and body.people is None
+        and caller.scope == "session"
+    )
     if not own_password_only:
         runtime.access.require(caller, "user", "write", ALL)
     roles = [(r.role, r.organisation) for r in body.roles] if body.roles is not None else None
     user = await asyncio.to_thread(
-        runtime.access.update_user, username, caller.username, body.display_name, body.password, body.active, roles
+        runtime.access.update_user, username, caller.username, body.display_name, body.password, body.active, roles,
+        body.people,
     )
     return json_response(user)
 

@@ -10,6 +10,7 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import Parameter
 
+from dutyline.api.auth import acting_person
 from dutyline.api.body import read_json
 from dutyline.api.check import CheckRequest, CheckResource, CheckSubject, Text, question_of, result_of
 from dutyline.api.middleware import request_id_of
@@ -33,7 +34,9 @@ class ApprovalBody(msgspec.Struct):
 
 
 class DecideBody(msgspec.Struct):
-    person: Text
+    # Who decides: a bearer token's client attests it; a console session acts as its user's linked person, so it
+    # may leave it out (docs/approvals-and-cases.md, "Who is acting").
+    person: Text | None = None
     comment: Comment = ""
 
 
@@ -45,6 +48,7 @@ def _json(payload: Any, status: int = 200) -> Response[bytes]:
 async def open_approval(request: Request, state: State) -> Response[bytes]:
     runtime: Runtime = state.runtime
     body = await read_json(request, ApprovalBody)
+    await acting_person(request, runtime, lambda: body.organisation, body.subject.id, "subject")
     check = CheckRequest(
         organisation=body.organisation, subject=body.subject, resource=body.resource, action=body.action, at=body.at,
         context=body.context,
@@ -82,14 +86,16 @@ def get_approval(state: State, approval_id: str) -> Response[bytes]:
 async def approve(request: Request, state: State, approval_id: str) -> Response[bytes]:
     runtime: Runtime = state.runtime
     body = await read_json(request, DecideBody)
-    return _json(await asyncio.to_thread(runtime.approvals.decide, approval_id, body.person, True, body.comment))
+    person = await acting_person(request, runtime, lambda: runtime.approvals.organisation_of(approval_id), body.person)
+    return _json(await asyncio.to_thread(runtime.approvals.decide, approval_id, person, True, body.comment))
 
 
 @post("/v1/approvals/{approval_id:str}/reject", status_code=200, tags=["approvals"], summary="Reject (an eligible approver only)")
 async def reject(request: Request, state: State, approval_id: str) -> Response[bytes]:
     runtime: Runtime = state.runtime
     body = await read_json(request, DecideBody)
-    return _json(await asyncio.to_thread(runtime.approvals.decide, approval_id, body.person, False, body.comment))
+    person = await acting_person(request, runtime, lambda: runtime.approvals.organisation_of(approval_id), body.person)
+    return _json(await asyncio.to_thread(runtime.approvals.decide, approval_id, person, False, body.comment))
 
 
 ROUTES = [open_approval, list_approvals, get_approval, approve, reject]

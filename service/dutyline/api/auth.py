@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Callable
 
 import msgspec
 from litestar import Request, Response
 from litestar.datastructures import Cookie, State
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from dutyline.errors import Forbidden, Unauthenticated
+from dutyline.errors import Forbidden, Invalid, Issue, Unauthenticated
 from dutyline.runtime import Runtime
 from dutyline.services.access import Caller, Login, csrf_matches
 
@@ -56,6 +57,28 @@ async def admin_caller(request: Request, state: State) -> tuple[Runtime, Caller]
     if request.method not in SAFE_METHODS and not csrf_matches(caller.csrf_token, request.headers.get(CSRF_HEADER)):
         raise Forbidden(NO_CSRF)
     return runtime, caller
+
+
+async def acting_person(
+    request: Request, runtime: Runtime, organisation: Callable[[], str], claimed: str | None, field: str = "person"
+) -> str:
+    """Who a change to approvals or cases is made as. A console session (its cookie, and no bearer token) acts as
+    the person its user is linked to in `organisation` (a callable: read only for a session): `claimed` may be
+    left out, and naming anyone else is a 403 (`AccessService.acting_person`). A bearer token's client, or any
+    caller when DUTYLINE_REQUIRE_AUTH is off and no cookie is sent, attests `claimed` itself (400 when missing).
+    A cookie that is no (longer a) session is a 401 even with the setting off: only the console sends one."""
+    session_token = None if bearer(request.headers.get("authorization")) else request.cookies.get(COOKIE)
+    if not session_token:
+        if claimed is None:
+            raise Invalid(f"Object missing required field `{field}`", [Issue("<request>", 0, field, "required")])
+        return claimed
+    caller = runtime.access.cached_session_caller(session_token)
+    if caller is None:
+        caller = await asyncio.to_thread(runtime.access.session_caller, session_token)
+    if caller is None:
+        raise Unauthenticated(EXPIRED)
+    user: Caller = caller
+    return await asyncio.to_thread(lambda: runtime.access.acting_person(user, organisation(), claimed))
 
 
 def is_https(request: Request) -> bool:

@@ -11,6 +11,7 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import Parameter
 
+from dutyline.api.auth import acting_person
 from dutyline.api.body import read_json
 from dutyline.api.check import Text
 from dutyline.errors import Invalid, Issue
@@ -31,7 +32,7 @@ class CaseBody(msgspec.Struct):
 
 
 class ResolveBody(msgspec.Struct):
-    person: Text
+    person: Text | None = None  # attested by a bearer token's client; a console session acts as its linked person
     comment: Comment = ""
 
 
@@ -69,7 +70,8 @@ def get_case(state: State, case_id: str) -> Response[bytes]:
 async def resolve_case(request: Request, state: State, case_id: str) -> Response[bytes]:
     runtime: Runtime = state.runtime
     body = await read_json(request, ResolveBody)
-    return _json(await asyncio.to_thread(runtime.cases.resolve, case_id, body.person, body.comment))
+    person = await acting_person(request, runtime, lambda: runtime.cases.organisation_of(case_id), body.person)
+    return _json(await asyncio.to_thread(runtime.cases.resolve, case_id, person, body.comment))
 
 
 @get("/v1/notifications", tags=["cases"], summary="The notification outbox, oldest first", sync_to_thread=True)

@@ -17,7 +17,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dutyline.engines.admin_policy import ALL, ORG_ID, ROLES, AdminPolicy, Member, compile_admin
 from dutyline.errors import Conflict, Forbidden, Invalid, Issue, NotFound, TooManyRequests, Unauthenticated
+from dutyline.services.policies import PolicyService
 from dutyline.store import access as store
 from dutyline.store import audit
 
@@ -93,8 +94,10 @@ class AccessService:
         login_attempts: int = 5,
         login_window: float = 60.0,
         secret_key: str = "",
+        policies: PolicyService | None = None,
     ) -> None:
         self._sessions = sessions
+        self._policies = policies  # the organisations and people that users are linked to (None: no links checked)
         self._ttl = dt.timedelta(seconds=session_ttl)
         self._login_attempts = login_attempts
         self._login_window = dt.timedelta(seconds=login_window)
@@ -176,10 +179,12 @@ class AccessService:
         password: str | None = None,
         active: bool | None = None,
         roles: Iterable[tuple[str, str]] | None = None,
+        people: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         if password is not None:
             _check_password(password)
         grants = _check_roles(roles) if roles is not None else None
+        links = self._check_people(people) if people is not None else None
         now = utcnow()
         with self._sessions.begin() as session:
             row = store.user_by_name(session, username)
@@ -201,6 +206,9 @@ class AccessService:
             if grants is not None:
                 store.replace_grants(session, row.id, grants, by, now)
                 changed["roles"] = _shown_roles(grants)
+            if links is not None:
+                store.replace_people(session, row.id, links, by, now)
+                changed["people"] = links
             row.updated_at = now
             audit.append(session, by, "user_changed", None, f"user:{username}", changed)
             result = self._user_dict(session, row)
@@ -227,9 +235,51 @@ class AccessService:
             "active": row.active,
             "has_password": row.password_hash is not None,
             "roles": [{"role": g.role, "organisation": g.organisation} for g in store.grants(session, [row.id])],
+            "people": {link.organisation: link.person for link in store.people(session, [row.id])},
             "created_at": row.created_at.isoformat(),
             "updated_at": row.updated_at.isoformat(),
         }
+
+    def _check_people(self, people: Mapping[str, str]) -> dict[str, str]:
+        """{organisation: person} with each organisation a current one and each person one of its people (any of
+        their identities, stored as the person's id); Invalid naming `people.<organisation>` otherwise."""
+        current = self._policies.current if self._policies is not None else None
+        out = {}
+        for organisation, person in people.items():
+            org = current.get(organisation) if current is not None else None
+            if org is None:
+                raise Invalid(
+                    f"people.{organisation}: {organisation!r} is not an organisation",
+                    [Issue("<request>", 0, f"people.{organisation}", "unknown organisation")],
+                )
+            if person not in org.identities:
+                raise Invalid(
+                    f"people.{organisation}: {person!r} is not a person of {organisation!r}",
+                    [Issue("<request>", 0, f"people.{organisation}", "unknown person")],
+                )
+            out[organisation] = org.identities[person]
+        return out
+
+    def acting_person(self, caller: Caller, organisation: str, claimed: str | None) -> str:
+        """The person a console user acts as in `organisation` (approving, rejecting, requesting, resolving): the
+        person a system administrator linked them to. Forbidden when they are linked to nobody there, hold only the
+        auditor role there, or `claimed` (the body's `person`) is someone else. Bearer tokens never come here:
+        their clients attest the person themselves."""
+        with self._sessions() as session:
+            link = next((p for p in store.people(session, [caller.user_id]) if p.organisation == organisation), None)
+            roles = {g.role for g in store.grants(session, [caller.user_id]) if g.organisation in (organisation, ALL)}
+        if link is None:
+            raise Forbidden(
+                f"{caller.username} is linked to no person in {organisation!r}, so may not act there from the console: "
+                f"a system administrator links them (PATCH /admin/users/{caller.username} with people)"
+            )
+        if roles == {"auditor"}:
+            raise Forbidden(f"{caller.username} is an auditor in {organisation!r}: auditors read, they do not act")
+        org = self._policies.current.get(organisation) if self._policies is not None else None
+        identities = org.identities if org is not None else {}
+        if claimed is not None and identities.get(claimed, claimed) != link.person:
+            raise Forbidden(f"a console user acts as their own person ({link.person})")
+        return link.person
 
     def roles_of(self, caller: Caller) -> list[dict[str, str]]:
         with self._sessions() as session:

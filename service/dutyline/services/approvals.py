@@ -117,6 +117,14 @@ class ApprovalService:
             history = events.of(session, ENTITY, approval_id)
         return view(row) | {"events": [events.as_dict(e) for e in history]}
 
+    def organisation_of(self, approval_id: str) -> str:
+        """The organisation an approval belongs to (whose people may decide it)."""
+        with self._sessions() as session:
+            row = store.get(session, approval_id)
+        if row is None:
+            raise NotFound(f"approval {approval_id!r} not found")
+        return row.organisation
+
     def list(
         self,
         organisation: str | None = None,

@@ -103,6 +103,14 @@ class CaseService:
             history = events.of(session, ENTITY, case_id)
         return view(row) | {"events": [events.as_dict(e) for e in history]}
 
+    def organisation_of(self, case_id: str) -> str:
+        """The organisation a case belongs to (whose people may resolve it)."""
+        with self._sessions() as session:
+            row = store.get(session, case_id)
+        if row is None:
+            raise NotFound(f"case {case_id!r} not found")
+        return row.organisation
+
     def list(self, organisation: str | None, status: str | None, post: str | None, limit: int = 100) -> list[dict[str, Any]]:
         if status is not None and status not in STATUSES:
             raise Invalid(

@@ -16,6 +16,7 @@ from dutyline.store.tables import (
     LoginAttemptRow,
     RoleGrantRow,
     ServerSecretRow,
+    UserPersonRow,
     UserRow,
 )
 
@@ -49,6 +50,20 @@ def replace_grants(session: Session, user_id: int, roles: Iterable[tuple[str, st
     session.execute(delete(RoleGrantRow).where(RoleGrantRow.user_id == user_id))
     for role, organisation in sorted(set(roles)):
         session.add(RoleGrantRow(user_id=user_id, role=role, organisation=organisation, granted_by=by, granted_at=now))
+    session.flush()
+
+
+def people(session: Session, user_ids: Iterable[int]) -> list[UserPersonRow]:
+    """The persons the users are linked to, per organisation."""
+    statement = select(UserPersonRow).where(UserPersonRow.user_id.in_(list(user_ids)))
+    return list(session.execute(statement.order_by(UserPersonRow.user_id, UserPersonRow.organisation)).scalars())
+
+
+def replace_people(session: Session, user_id: int, people: dict[str, str], by: str, now: dt.datetime) -> None:
+    """Make {organisation: person} the user's whole set of links."""
+    session.execute(delete(UserPersonRow).where(UserPersonRow.user_id == user_id))
+    for organisation, person in sorted(people.items()):
+        session.add(UserPersonRow(user_id=user_id, organisation=organisation, person=person, linked_by=by, linked_at=now))
     session.flush()
 
 

@@ -255,6 +255,18 @@ class RoleGrantRow(Base):
     granted_at: Mapped[dt.datetime] = mapped_column()
 
 
+class UserPersonRow(Base):
+    """Who a console user is in one organisation: the person they act as on approvals and cases."""
+
+    __tablename__ = "user_people"
+
+    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("users.id"), primary_key=True)
+    organisation: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person: Mapped[str] = mapped_column(String(64))
+    linked_by: Mapped[str] = mapped_column(String(64))
+    linked_at: Mapped[dt.datetime] = mapped_column()
+
+
 class ConsoleSessionRow(Base):
     """A console login. The cookie carries the token; only its SHA-256 is stored."""
 
