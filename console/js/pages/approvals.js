@@ -97,7 +97,12 @@ function businessApprovals(org, ix) {
 }
 
 async function history(ix, approval) {
-  const { data } = await api(`/v1/approvals/${enc(approval.id)}`);
+  let data;
+  try {
+    ({ data } = await api(`/v1/approvals/${enc(approval.id)}`));
+  } catch (error) {
+    return dialog(t('approvals.history_title', { id: approval.id }), [errorBox(error)], [{ label: t('common.close'), value: 'close' }]);
+  }
   return dialog(t('approvals.history_title', { id: data.id }), [
     h('p', {}, data.comment),
     table([t('log.time'), t('events.kind'), t('events.from'), t('events.to'), t('events.actor'), t('edit.comment')],

@@ -37,7 +37,12 @@ export async function render(page, { org }) {
 }
 
 async function history(ix, id) {
-  const { data } = await api(`/v1/cases/${enc(id)}`);
+  let data;
+  try {
+    ({ data } = await api(`/v1/cases/${enc(id)}`));
+  } catch (error) {
+    return dialog(t('cases.history'), [errorBox(error)], [{ label: t('common.close'), value: 'close' }]);
+  }
   return dialog(t('cases.history_title', { title: data.title }), [
     data.resolution ? h('p', {}, t('cases.resolution', { text: data.resolution })) : null,
     h('ol', { class: 'timeline' }, data.events.map((e) => h('li', { class: `event-${e.kind}` },
