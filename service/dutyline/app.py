@@ -13,6 +13,7 @@ from litestar.config.compression import CompressionConfig
 from litestar.logging.config import LoggingConfig
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components
 from litestar.openapi.plugins import ScalarRenderPlugin
 
 from dutyline import __version__
@@ -22,6 +23,7 @@ from dutyline.api.errors import HANDLERS
 from dutyline.api.headers import security_headers
 from dutyline.api.health import HealthController
 from dutyline.api.middleware import RequestIdMiddleware
+from dutyline.api.openapi import ExactShapes, request_bodies
 from dutyline.runtime import Runtime
 from dutyline.settings import Settings
 
@@ -51,22 +53,24 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 await refresher
             await asyncio.to_thread(runtime.close)
 
+    route_handlers = [
+        HealthController,
+        *authzen.ROUTES,
+        *check.ROUTES,
+        *queries.ROUTES,
+        *decision_log.ROUTES,
+        *metrics.ROUTES,
+        *approvals.ROUTES,
+        *cases.ROUTES,
+        *usage.ROUTES,
+        *(bench.ROUTES if settings.bench_echo else []),
+        *admin_access.ROUTES,
+        *admin_orgs.ROUTES,
+        *console.ROUTES,
+    ]
     return Litestar(
-        route_handlers=[
-            HealthController,
-            *authzen.ROUTES,
-            *check.ROUTES,
-            *queries.ROUTES,
-            *decision_log.ROUTES,
-            *metrics.ROUTES,
-            *approvals.ROUTES,
-            *cases.ROUTES,
-            *usage.ROUTES,
-            *(bench.ROUTES if settings.bench_echo else []),
-            *admin_access.ROUTES,
-            *admin_orgs.ROUTES,
-            *console.ROUTES,
-        ],
+        route_handlers=route_handlers,
+        plugins=[ExactShapes()],
         lifespan=[lifespan],
         middleware=[
             DefineMiddleware(RequestIdMiddleware),
@@ -83,6 +87,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             path="/schema",
             # Scalar only: Swagger UI's page starts itself with an inline script, which the CSP forbids.
             render_plugins=[ScalarRenderPlugin()],
+            components=Components(request_bodies=request_bodies(route_handlers)),
         ),
         compression_config=CompressionConfig(backend="gzip", minimum_size=4096),
     )

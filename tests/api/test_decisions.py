@@ -261,6 +261,13 @@ def test_a_version_this_server_has_not_reached_gives_503_after_a_bounded_wait(ap
     assert time.monotonic() - started < 5
 
 
+def test_a_version_no_server_can_reach_is_invalid_at_once(api_server: LiveServer) -> None:
+    """Versions are 32-bit: a larger one is a 400, not a wait and a 503 (the fuzz test sent 2.3e19)."""
+    for path, body in (("/v1/check", check("li_na", "customer", "contact")), ("/v1/checks", {"checks": []})):
+        response = post(api_server, path, {**body, "at_least_version": 2**31})
+        assert response.status_code == 400 and "at_least_version" in response.json()["message"], response.text
+
+
 def test_a_change_is_seen_by_a_check_that_asks_for_its_version(api_server: LiveServer, tmp_path) -> None:  # type: ignore[no-untyped-def]
     changed = tmp_path / "sales.yaml"
     text = (REPO / "policies" / "orgs" / "sales_company.yaml").read_text(encoding="utf-8")

@@ -4,7 +4,7 @@ trail, and pending changes (four-eyes approvals, scheduled changes). See docs/ad
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 from litestar import Request, Response, delete, get, patch, post
@@ -13,6 +13,22 @@ from litestar.params import Parameter
 
 from dutyline.api.auth import admin_caller, cleared_cookie, json_response, session_cookie
 from dutyline.api.body import read_json
+from dutyline.api.openapi import ADMIN, answers, takes
+from dutyline.api.schemas import (
+    AuditBreak,
+    AuditCheck,
+    AuditEntry,
+    AuditTrail,
+    Change,
+    Changes,
+    IssuedToken,
+    LoggedOut,
+    Revoked,
+    Session,
+    Tokens,
+    User,
+    Users,
+)
 from dutyline.api.payloads import parse_time
 from dutyline.engines.admin_policy import ALL, CATALOGUE
 from dutyline.errors import Forbidden, Invalid, Issue
@@ -71,7 +87,10 @@ def _client_ip(request: Request) -> str:
 # --- sessions -----------------------------------------------------------------------------------------------
 
 
-@post("/admin/login", tags=TAGS, summary="Log in: sets the session cookie, returns the CSRF token", status_code=200)
+@post(
+    "/admin/login", tags=TAGS, summary="Log in: sets the session cookie, returns the CSRF token", status_code=200,
+    responses=answers({200: Session}, 400, 401, 413, 429, 503), operation_class=takes(LoginBody),
+)
 async def login(request: Request, state: State) -> Response[bytes]:
     runtime: Runtime = state.runtime
     body = await read_json(request, LoginBody)
@@ -82,18 +101,21 @@ async def login(request: Request, state: State) -> Response[bytes]:
     return response
 
 
-@post("/admin/logout", tags=TAGS, summary="End the console session", status_code=200)
+@post("/admin/logout", tags=TAGS, summary="End the console session", status_code=200, responses=answers({200: LoggedOut}, *ADMIN))
 async def logout(request: Request, state: State) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     token = request.cookies.get("dutyline_session")
     if caller.token_id is None and token:
         await asyncio.to_thread(runtime.access.logout, caller, token)
-    response = json_response({"logged_out": True})
+    response = json_response(LoggedOut(True))
     response.set_cookie(cleared_cookie(request))
     return response
 
 
-@get("/admin/session", tags=TAGS, summary="Who is logged in: roles, permissions per organisation, CSRF token")
+@get(
+    "/admin/session", tags=TAGS, summary="Who is logged in: roles, permissions per organisation, CSRF token",
+    responses=answers({200: Session}, *ADMIN),
+)
 async def current_session(request: Request, state: State) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     return json_response(await asyncio.to_thread(_session_view, runtime, caller))
@@ -104,7 +126,7 @@ def _known_orgs(runtime: Runtime, with_deleted: bool = True) -> list[str]:
         return [row[0] for row in history.organisations(session) if with_deleted or not row[4]]
 
 
-def _session_view(runtime: Runtime, caller: Caller) -> dict[str, Any]:
+def _session_view(runtime: Runtime, caller: Caller) -> Session:
     """What the console needs to draw itself: who, which roles, and what they may do where."""
     orgs = _known_orgs(runtime, with_deleted=False)
     permissions: dict[str, list[str]] = {}
@@ -117,27 +139,30 @@ def _session_view(runtime: Runtime, caller: Caller) -> dict[str, Any]:
         ]
         if allowed:
             permissions[org] = allowed
-    return {
-        "username": caller.username,
-        "scope": caller.scope,
-        "csrf_token": caller.csrf_token,
-        "expires_at": caller.session_expires.isoformat() if caller.session_expires else None,
-        "roles": runtime.access.roles_of(caller),
-        "permissions": permissions,
-    }
+    return Session(
+        username=caller.username,
+        scope=caller.scope,
+        csrf_token=caller.csrf_token,
+        expires_at=caller.session_expires.isoformat() if caller.session_expires else None,
+        roles=runtime.access.roles_of(caller),  # type: ignore[arg-type]  # {role, organisation}, as RoleGrant
+        permissions=permissions,
+    )
 
 
 # --- users -------------------------------------------------------------------------------------------------
 
 
-@get("/admin/users", tags=TAGS, summary="Users and their roles (system admin)")
+@get("/admin/users", tags=TAGS, summary="Users and their roles (system admin)", responses=answers({200: Users}, *ADMIN))
 async def list_users(request: Request, state: State) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "user", "read", ALL)
-    return json_response({"items": await asyncio.to_thread(runtime.access.users)})
+    return json_response(Users(await asyncio.to_thread(runtime.access.users)))  # type: ignore[arg-type]
 
 
-@post("/admin/users", tags=TAGS, summary="Create a user with roles (system admin)", status_code=201)
+@post(
+    "/admin/users", tags=TAGS, summary="Create a user with roles (system admin)", status_code=201,
+    responses=answers({201: User}, *ADMIN, 409, 413), operation_class=takes(NewUser),
+)
 async def create_user(request: Request, state: State) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "user", "write", ALL)
@@ -149,7 +174,7 @@ async def create_user(request: Request, state: State) -> Response[bytes]:
     return json_response(user, 201)
 
 
-@get("/admin/users/{username:str}", tags=TAGS, summary="One user")
+@get("/admin/users/{username:str}", tags=TAGS, summary="One user", responses=answers({200: User}, *ADMIN, 404))
 async def get_user(request: Request, state: State, username: str) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     if username != caller.username:
@@ -157,7 +182,10 @@ async def get_user(request: Request, state: State, username: str) -> Response[by
     return json_response(await asyncio.to_thread(runtime.access.user, username))
 
 
-@patch("/admin/users/{username:str}", tags=TAGS, summary="Change a user: name, password, active, roles (system admin)")
+@patch(
+    "/admin/users/{username:str}", tags=TAGS, summary="Change a user: name, password, active, roles (system admin)",
+    responses=answers({200: User}, *ADMIN, 404, 413), operation_class=takes(UserChange),
+)
 async def change_user(request: Request, state: State, username: str) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     body = await read_json(request, UserChange)
@@ -178,15 +206,21 @@ async def change_user(request: Request, state: State, username: str) -> Response
 # --- tokens ------------------------------------------------------------------------------------------------
 
 
-@get("/admin/tokens", tags=TAGS, summary="API tokens (yours; every user's for a system admin)")
+@get(
+    "/admin/tokens", tags=TAGS, summary="API tokens (yours; every user's for a system admin)",
+    responses=answers({200: Tokens}, *ADMIN, 404),
+)
 async def list_tokens(request: Request, state: State) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     everyone = runtime.access.allowed(caller, "user", "read", ALL)
     items = await asyncio.to_thread(runtime.access.tokens, None if everyone else caller.username)
-    return json_response({"items": items})
+    return json_response(Tokens(items))  # type: ignore[arg-type]
 
 
-@post("/admin/tokens", tags=TAGS, summary="Issue an API token; the secret is shown once", status_code=201)
+@post(
+    "/admin/tokens", tags=TAGS, summary="Issue an API token; the secret is shown once", status_code=201,
+    responses=answers({201: IssuedToken}, *ADMIN, 404, 413), operation_class=takes(NewToken),
+)
 async def issue_token(request: Request, state: State) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     body = await read_json(request, NewToken)
@@ -199,20 +233,26 @@ async def issue_token(request: Request, state: State) -> Response[bytes]:
     return json_response(token, 201)
 
 
-@delete("/admin/tokens/{token_id:str}", tags=TAGS, summary="Revoke an API token", status_code=200)
+@delete(
+    "/admin/tokens/{token_id:str}", tags=TAGS, summary="Revoke an API token", status_code=200,
+    responses=answers({200: Revoked}, *ADMIN, 404),
+)
 async def revoke_token(request: Request, state: State, token_id: str) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     own = {t["id"] for t in await asyncio.to_thread(runtime.access.tokens, caller.username)}
     if token_id not in own or caller.scope not in ("session", "admin"):
         runtime.access.require(caller, "user", "write", ALL)
     await asyncio.to_thread(runtime.access.revoke_token, token_id, caller.username)
-    return json_response({"revoked": token_id})
+    return json_response(Revoked(token_id))
 
 
 # --- audit -------------------------------------------------------------------------------------------------
 
 
-@get("/admin/audit", tags=TAGS, summary="The audit trail, newest first (auditors: their organisations)")
+@get(
+    "/admin/audit", tags=TAGS, summary="The audit trail, newest first (auditors: their organisations)",
+    responses=answers({200: AuditTrail}, *ADMIN),
+)
 async def audit_trail(
     request: Request,
     state: State,
@@ -237,30 +277,33 @@ async def audit_trail(
         since=parse_time("since", since) if since else None, until=parse_time("until", until) if until else None,
     )
 
-    def read() -> list[dict[str, Any]]:
+    def read() -> list[AuditEntry]:
         with runtime.sessions() as session:
             rows = audit.query(session, where, limit, before)
         return [
-            {
-                "seq": r.seq, "at": r.at.isoformat(), "actor": r.actor, "action": r.action, "organisation": r.organisation,
-                "target": r.target, "detail": msgspec.json.decode(r.detail), "hash": r.hash, "prev_hash": r.prev_hash,
-            }
+            AuditEntry(
+                r.seq, r.at.isoformat(), r.actor, r.action, r.organisation, r.target, msgspec.json.decode(r.detail), r.hash,
+                r.prev_hash,
+            )
             for r in rows
         ]
 
     items = await asyncio.to_thread(read)
-    return json_response({"items": items, "next_before": items[-1]["seq"] if len(items) == limit else None})
+    return json_response(AuditTrail(items, items[-1].seq if len(items) == limit else None))
 
 
-@get("/admin/audit/verify", tags=TAGS, summary="Walk the audit chain; report the first broken link")
+@get(
+    "/admin/audit/verify", tags=TAGS, summary="Walk the audit chain; report the first broken link",
+    responses=answers({200: AuditCheck}, *ADMIN),
+)
 async def audit_verify(request: Request, state: State) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "audit", "read", ALL)
 
-    def walk() -> dict[str, Any]:
+    def walk() -> AuditCheck:
         with runtime.sessions() as session:
             checked, broken = audit.verify(session)
-        return {"entries": checked, "ok": broken is None, "broken": msgspec.to_builtins(broken) if broken else None}
+        return AuditCheck(checked, broken is None, AuditBreak(broken.seq, broken.message) if broken else None)
 
     return json_response(await asyncio.to_thread(walk))
 
@@ -268,7 +311,10 @@ async def audit_verify(request: Request, state: State) -> Response[bytes]:
 # --- pending changes -----------------------------------------------------------------------------------------
 
 
-@get("/admin/changes", tags=TAGS, summary="Changes waiting for approval or for their time (and decided ones)")
+@get(
+    "/admin/changes", tags=TAGS, summary="Changes waiting for approval or for their time (and decided ones)",
+    responses=answers({200: Changes}, *ADMIN),
+)
 async def list_changes(
     request: Request,
     state: State,
@@ -286,10 +332,10 @@ async def list_changes(
         known = await asyncio.to_thread(_known_orgs, runtime)
         organisations = frozenset(runtime.access.organisations(caller, "change", "read", known))
     items = await asyncio.to_thread(runtime.editor.changes, status, organisations, org, limit)
-    return json_response({"items": items})
+    return json_response(Changes(items))  # type: ignore[arg-type]
 
 
-@get("/admin/changes/{change_id:str}", tags=TAGS, summary="One change")
+@get("/admin/changes/{change_id:str}", tags=TAGS, summary="One change", responses=answers({200: Change}, *ADMIN, 404))
 async def get_change(request: Request, state: State, change_id: str) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     change = await asyncio.to_thread(runtime.editor.change, change_id)
@@ -306,12 +352,19 @@ async def _decide(request: Request, state: State, change_id: str, approve: bool)
     return json_response(await asyncio.to_thread(runtime.editor.decide_change, change_id, caller.username, approve, body.comment))
 
 
-@post("/admin/changes/{change_id:str}/approve", tags=TAGS, summary="Approve and apply a pending change (not its author)", status_code=200)
+@post(
+    "/admin/changes/{change_id:str}/approve", tags=TAGS, summary="Approve and apply a pending change (not its author)",
+    status_code=200, responses=answers({200: Change}, *ADMIN, 404, 409, 413),
+    operation_class=takes(DecisionBody, required=False),
+)
 async def approve_change(request: Request, state: State, change_id: str) -> Response[bytes]:
     return await _decide(request, state, change_id, True)
 
 
-@post("/admin/changes/{change_id:str}/reject", tags=TAGS, summary="Reject a pending change (not its author)", status_code=200)
+@post(
+    "/admin/changes/{change_id:str}/reject", tags=TAGS, summary="Reject a pending change (not its author)", status_code=200,
+    responses=answers({200: Change}, *ADMIN, 404, 409, 413), operation_class=takes(DecisionBody, required=False),
+)
 async def reject_change(request: Request, state: State, change_id: str) -> Response[bytes]:
     return await _decide(request, state, change_id, False)
 

@@ -19,13 +19,36 @@ from litestar.params import Parameter
 
 from dutyline.api.auth import admin_caller, json_response
 from dutyline.api.check import CheckResource, CheckSubject, Text
+from dutyline.api.openapi import ADMIN, YAML, answers, header, query, reads, takes
 from dutyline.api.payloads import WriteOptions, parse_time, read_body, wants_yaml, write_options, yaml_response
+from dutyline.api.schemas import (
+    Applied,
+    Change,
+    ChangeOptions,
+    DocumentAsOf,
+    Entities,
+    NewRulePack,
+    OrgDecision,
+    OrgDecisions,
+    OrgDocument,
+    Orgs,
+    OrgSettings,
+    OrgSummary,
+    Packs,
+    Preview,
+    Texts,
+    Version,
+    VersionDiff,
+    Versions,
+)
 from dutyline.engines.admin_policy import ALL
 from dutyline.engines.decision import Check
 from dutyline.errors import Invalid, Issue, NotFound
 from dutyline.orgmodel.diff import ORG_COLLECTIONS
+from dutyline.orgmodel.document import Department, Organisation, Person, Post, ResourceGroup, ResourceType, SeparationOfDuties
 from dutyline.orgmodel.windows import instant, zone
 from dutyline.runtime import Runtime
+from dutyline.rulemodel.document import RulePack
 from dutyline.services.access import Caller
 from dutyline.services.editing import Edit, Method, Written, etag_of
 from dutyline.services.orgs import to_yaml
@@ -38,6 +61,21 @@ Limit = Annotated[int, Parameter(ge=1, le=1000)]
 # A version number: bounded (the columns are 32-bit), so that a huge one is a 400, not a database overflow.
 Number = Annotated[int, Parameter(ge=0, le=2**31 - 1)]
 TAGS = ["admin: organisations"]
+
+# What a write says besides its value (a JSON object body may carry `comment`, `preview`, `effective_at` too).
+COMMENT = header("X-Change-Comment", "Why the change is made (URL-encoded), for the version history and the audit trail")
+OPTIONS = [
+    COMMENT,
+    header("X-Effective-At", "Apply at this ISO date-time instead of now: a scheduled change (202)", format="date-time"),
+    query("preview", "`true`: answer what the change would do, and store nothing", enum=["true", "false"]),
+]
+IF_MATCH = header("If-Match", "The ETag of the version the change is based on (`*`: whatever is there now)", required=True)
+RESTORE_IF_MATCH = header("If-Match", "The ETag the current version must have (default `*`)")
+# A write: applied (200), previewed (200), scheduled or held for four-eyes approval (202).
+WROTE = {200: Applied | Preview, 202: Change}
+CREATED = {201: Applied, 200: Preview, 202: Change}
+WRITE_ERRORS = (*ADMIN, 404, 409, 412, 413, 428)
+ENTITY = (Department, Post, Person, ResourceType, ResourceGroup, SeparationOfDuties)  # a body is one of them
 
 
 class PreviewCheck(msgspec.Struct):
@@ -78,14 +116,7 @@ def _written(written: Written, status: int = 200) -> Response[bytes]:
     headers = {"X-Policy-Version": str(written.version)}
     if written.etag:
         headers["ETag"] = written.etag
-    body = {
-        "organisation": written.organisation,
-        "target": written.target,
-        "version": written.version,
-        "changed": written.changed,
-        "etag": written.etag,
-        "value": written.value,
-    }
+    body = Applied(written.organisation, written.target, written.version, written.changed, written.etag, written.value)
     return json_response(body, status, headers)
 
 
@@ -151,7 +182,10 @@ async def _submit(
 # --- organisations ----------------------------------------------------------------------------------------
 
 
-@get("/admin/orgs", tags=TAGS, summary="Organisations the caller may read")
+@get(
+    "/admin/orgs", tags=TAGS, summary="Organisations the caller may read",
+    responses=answers({200: Orgs}, *ADMIN),
+)
 async def list_orgs(request: Request, state: State) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
 
@@ -160,14 +194,18 @@ async def list_orgs(request: Request, state: State) -> Response[bytes]:
             return history.organisations(session)
 
     items = [
-        {"id": org_id, "name": {"zh": zh, "en": en}, "version": version}
+        OrgSummary(org_id, Texts(zh, en), version)
         for org_id, zh, en, version, deleted in await asyncio.to_thread(rows)
         if not deleted and runtime.access.allowed(caller, "organisation", "read", org_id)
     ]
-    return json_response({"items": items})
+    return json_response(Orgs(items))
 
 
-@post("/admin/orgs", tags=TAGS, summary="Create an organisation (JSON or YAML document)", status_code=201)
+@post(
+    "/admin/orgs", tags=TAGS, summary="Create an organisation (JSON or YAML document)", status_code=201,
+    responses=answers({201: Applied}, *ADMIN, 409, 413),
+    operation_class=takes(Organisation, "OrgDocument", yaml=True, parameters=[COMMENT]),
+)
 async def create_org(request: Request, state: State) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "organisation", "create", ALL)
@@ -177,7 +215,10 @@ async def create_org(request: Request, state: State) -> Response[bytes]:
     return _written(written, 201)
 
 
-@get("/admin/orgs/{org_id:str}", tags=TAGS, summary="The whole document (Accept: application/yaml for YAML)")
+@get(
+    "/admin/orgs/{org_id:str}", tags=TAGS, summary="The whole document (Accept: application/yaml for YAML)",
+    responses=answers({200: OrgDocument}, *ADMIN, 404), operation_class=reads(yaml_answer="Organisation"),
+)
 async def get_org(request: Request, state: State, org_id: str) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
@@ -185,10 +226,13 @@ async def get_org(request: Request, state: State, org_id: str) -> Response[bytes
     headers = {"ETag": etag, "X-Policy-Version": str(version)}
     if wants_yaml(request):
         return yaml_response(to_yaml(document), headers=headers)
-    return json_response({"organisation": org_id, "version": version, "etag": etag, "document": msgspec.to_builtins(document)}, headers=headers)
+    return json_response(OrgDocument(org_id, version, etag, document), headers=headers)
 
 
-@get("/admin/orgs/{org_id:str}/export", tags=TAGS, summary="The document as a YAML file (what `dutyline export` writes)")
+@get(
+    "/admin/orgs/{org_id:str}/export", tags=TAGS, summary="The document as a YAML file (what `dutyline export` writes)",
+    responses=answers({200: Organisation}, *ADMIN, 404, media_type=YAML),
+)
 async def export_org(request: Request, state: State, org_id: str) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
@@ -196,12 +240,19 @@ async def export_org(request: Request, state: State, org_id: str) -> Response[by
     return yaml_response(to_yaml(document), f"{org_id}.yaml", {"ETag": etag, "X-Policy-Version": str(version)})
 
 
-@put("/admin/orgs/{org_id:str}", tags=TAGS, summary="Replace the whole document (JSON, or YAML: an import); If-Match")
+@put(
+    "/admin/orgs/{org_id:str}", tags=TAGS, summary="Replace the whole document (JSON, or YAML: an import); If-Match",
+    responses=answers(WROTE, *WRITE_ERRORS),
+    operation_class=takes(Organisation, "OrgDocument", yaml=True, parameters=[*OPTIONS, IF_MATCH]),
+)
 async def put_org(request: Request, state: State, org_id: str) -> Response[bytes]:
     return await _write(request, state, org_id, "org", "put")
 
 
-@delete("/admin/orgs/{org_id:str}", tags=TAGS, summary="Delete an organisation (its history stays); If-Match", status_code=200)
+@delete(
+    "/admin/orgs/{org_id:str}", tags=TAGS, summary="Delete an organisation (its history stays); If-Match", status_code=200,
+    responses=answers(WROTE, *WRITE_ERRORS), operation_class=reads(*OPTIONS, IF_MATCH),
+)
 async def delete_org(request: Request, state: State, org_id: str) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "organisation", "delete", org_id)
@@ -209,15 +260,22 @@ async def delete_org(request: Request, state: State, org_id: str) -> Response[by
     return await _submit(runtime, caller, org_id, Edit("org", "delete"), request.headers.get("if-match"), options, 200)
 
 
-@get("/admin/orgs/{org_id:str}/settings", tags=TAGS, summary="The organisation's admin settings")
+@get(
+    "/admin/orgs/{org_id:str}/settings", tags=TAGS, summary="The organisation's admin settings",
+    responses=answers({200: OrgSettings}, *ADMIN, 404),
+)
 async def get_settings(request: Request, state: State, org_id: str) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "organisation", "read", org_id)
     await asyncio.to_thread(runtime.editor.document, org_id)
-    return json_response({"organisation": org_id, "rules_four_eyes": await asyncio.to_thread(runtime.editor.four_eyes, org_id)})
+    return json_response(OrgSettings(org_id, await asyncio.to_thread(runtime.editor.four_eyes, org_id)))
 
 
-@put("/admin/orgs/{org_id:str}/settings", tags=TAGS, summary="Change the organisation's admin settings (system admin)")
+@put(
+    "/admin/orgs/{org_id:str}/settings", tags=TAGS, summary="Change the organisation's admin settings (system admin)",
+    responses=answers({200: OrgSettings}, *ADMIN, 404, 413),
+    operation_class=takes(SettingsBody, yaml=True),
+)
 async def put_settings(request: Request, state: State, org_id: str) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "organisation", "configure", org_id)
@@ -227,23 +285,28 @@ async def put_settings(request: Request, state: State, org_id: str) -> Response[
     except msgspec.ValidationError as exc:
         raise Invalid(str(exc), [Issue("<request>", 0, "rules_four_eyes", str(exc))]) from None
     await asyncio.to_thread(runtime.editor.set_four_eyes, org_id, wanted.rules_four_eyes, caller.username)
-    return json_response({"organisation": org_id, "rules_four_eyes": await asyncio.to_thread(runtime.editor.four_eyes, org_id)})
+    return json_response(OrgSettings(org_id, await asyncio.to_thread(runtime.editor.four_eyes, org_id)))
 
 
 # --- entities: departments, posts, people, resources, groups, separation_of_duties -------------------------
 
 
-@get("/admin/orgs/{org_id:str}/{collection:str}", tags=TAGS, summary="All entities of one kind, with their ETags")
+@get(
+    "/admin/orgs/{org_id:str}/{collection:str}", tags=TAGS, summary="All entities of one kind, with their ETags",
+    responses=answers({200: Entities}, *ADMIN, 404),
+)
 async def list_entities(request: Request, state: State, org_id: str, collection: str) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
     items, version = await asyncio.to_thread(runtime.editor.collection, org_id, _collection(collection))
-    return json_response(
-        {"organisation": org_id, "version": version, "items": items, "etags": {i["id"]: etag_of(i) for i in items}}
-    )
+    return json_response(Entities(org_id, version, items, {i["id"]: etag_of(i) for i in items}))
 
 
-@post("/admin/orgs/{org_id:str}/{collection:str}", tags=TAGS, summary="Create an entity (409 if its id exists)", status_code=201)
+@post(
+    "/admin/orgs/{org_id:str}/{collection:str}", tags=TAGS, summary="Create an entity (409 if its id exists)", status_code=201,
+    responses=answers(CREATED, *ADMIN, 404, 409, 412, 413),
+    operation_class=takes(ENTITY, "Entity", yaml=True, parameters=OPTIONS),
+)
 async def create_entity(request: Request, state: State, org_id: str, collection: str) -> Response[bytes]:
     _collection(collection)
 
@@ -256,7 +319,10 @@ async def create_entity(request: Request, state: State, org_id: str, collection:
     return await _write(request, state, org_id, new_entity, "create", 201)
 
 
-@get("/admin/orgs/{org_id:str}/{collection:str}/{ident:str}", tags=TAGS, summary="One entity, with its ETag")
+@get(
+    "/admin/orgs/{org_id:str}/{collection:str}/{ident:str}", tags=TAGS, summary="One entity, with its ETag",
+    responses=answers({200: dict[str, Any]}, *ADMIN, 404),
+)
 async def get_entity(request: Request, state: State, org_id: str, collection: str, ident: str) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
@@ -264,17 +330,28 @@ async def get_entity(request: Request, state: State, org_id: str, collection: st
     return json_response(value, headers={"ETag": etag or "", "X-Policy-Version": str(version)})
 
 
-@put("/admin/orgs/{org_id:str}/{collection:str}/{ident:str}", tags=TAGS, summary="Replace an entity; If-Match")
+@put(
+    "/admin/orgs/{org_id:str}/{collection:str}/{ident:str}", tags=TAGS, summary="Replace an entity; If-Match",
+    responses=answers(WROTE, *WRITE_ERRORS),
+    operation_class=takes(ENTITY, "Entity", yaml=True, parameters=[*OPTIONS, IF_MATCH]),
+)
 async def put_entity(request: Request, state: State, org_id: str, collection: str, ident: str) -> Response[bytes]:
     return await _write(request, state, org_id, f"{_collection(collection)}/{ident}", "put")
 
 
-@patch("/admin/orgs/{org_id:str}/{collection:str}/{ident:str}", tags=TAGS, summary="Change an entity (JSON Merge Patch); If-Match")
+@patch(
+    "/admin/orgs/{org_id:str}/{collection:str}/{ident:str}", tags=TAGS, summary="Change an entity (JSON Merge Patch); If-Match",
+    responses=answers(WROTE, *WRITE_ERRORS),
+    operation_class=takes(dict[str, Any], "MergePatch", yaml=True, parameters=[*OPTIONS, IF_MATCH]),
+)
 async def patch_entity(request: Request, state: State, org_id: str, collection: str, ident: str) -> Response[bytes]:
     return await _write(request, state, org_id, f"{_collection(collection)}/{ident}", "patch")
 
 
-@delete("/admin/orgs/{org_id:str}/{collection:str}/{ident:str}", tags=TAGS, summary="Delete an entity; If-Match", status_code=200)
+@delete(
+    "/admin/orgs/{org_id:str}/{collection:str}/{ident:str}", tags=TAGS, summary="Delete an entity; If-Match", status_code=200,
+    responses=answers(WROTE, *WRITE_ERRORS), operation_class=reads(*OPTIONS, IF_MATCH),
+)
 async def delete_entity(request: Request, state: State, org_id: str, collection: str, ident: str) -> Response[bytes]:
     return await _write(request, state, org_id, f"{_collection(collection)}/{ident}", "delete")
 
@@ -282,11 +359,14 @@ async def delete_entity(request: Request, state: State, org_id: str, collection:
 # --- rule packs ---------------------------------------------------------------------------------------------
 
 
-@get("/admin/orgs/{org_id:str}/rules", tags=TAGS, summary="The organisation's rule packs, with their ETags")
+@get(
+    "/admin/orgs/{org_id:str}/rules", tags=TAGS, summary="The organisation's rule packs, with their ETags",
+    responses=answers({200: Packs}, *ADMIN, 404),
+)
 async def list_packs(request: Request, state: State, org_id: str) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "rule_pack", "read", org_id)
-    return json_response({"organisation": org_id, "items": await asyncio.to_thread(runtime.editor.packs, org_id)})
+    return json_response(Packs(org_id, await asyncio.to_thread(runtime.editor.packs, org_id)))  # type: ignore[arg-type]
 
 
 def _new_pack(body: Any) -> tuple[str, Any]:
@@ -300,12 +380,19 @@ def _new_pack(body: Any) -> tuple[str, Any]:
     return f"rules/{new.name}", {**new.pack, **{k: v for k, v in fields.items() if k not in ("name", "pack")}}
 
 
-@post("/admin/orgs/{org_id:str}/rules", tags=TAGS, summary="Create a rule pack: {name, pack} (409 if it exists)", status_code=201)
+@post(
+    "/admin/orgs/{org_id:str}/rules", tags=TAGS, summary="Create a rule pack: {name, pack} (409 if it exists)", status_code=201,
+    responses=answers(CREATED, *ADMIN, 404, 409, 412, 413),
+    operation_class=takes(NewRulePack, yaml=True, parameters=OPTIONS),
+)
 async def create_pack(request: Request, state: State, org_id: str) -> Response[bytes]:
     return await _write(request, state, org_id, _new_pack, "create", 201)
 
 
-@get("/admin/orgs/{org_id:str}/rules/{name:str}", tags=TAGS, summary="One rule pack, with its ETag (Accept: application/yaml)")
+@get(
+    "/admin/orgs/{org_id:str}/rules/{name:str}", tags=TAGS, summary="One rule pack, with its ETag (Accept: application/yaml)",
+    responses=answers({200: RulePack}, *ADMIN, 404), operation_class=reads(yaml_answer="RulePack"),
+)
 async def get_pack(request: Request, state: State, org_id: str, name: str) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "rule_pack", "read", org_id)
@@ -316,17 +403,28 @@ async def get_pack(request: Request, state: State, org_id: str, name: str) -> Re
     return json_response(value, headers=headers)
 
 
-@put("/admin/orgs/{org_id:str}/rules/{name:str}", tags=TAGS, summary="Replace a rule pack (JSON or YAML); If-Match")
+@put(
+    "/admin/orgs/{org_id:str}/rules/{name:str}", tags=TAGS, summary="Replace a rule pack (JSON or YAML); If-Match",
+    responses=answers(WROTE, *WRITE_ERRORS),
+    operation_class=takes(RulePack, yaml=True, parameters=[*OPTIONS, IF_MATCH]),
+)
 async def put_pack(request: Request, state: State, org_id: str, name: str) -> Response[bytes]:
     return await _write(request, state, org_id, f"rules/{name}", "put")
 
 
-@patch("/admin/orgs/{org_id:str}/rules/{name:str}", tags=TAGS, summary="Change a rule pack (JSON Merge Patch); If-Match")
+@patch(
+    "/admin/orgs/{org_id:str}/rules/{name:str}", tags=TAGS, summary="Change a rule pack (JSON Merge Patch); If-Match",
+    responses=answers(WROTE, *WRITE_ERRORS),
+    operation_class=takes(dict[str, Any], "MergePatch", yaml=True, parameters=[*OPTIONS, IF_MATCH]),
+)
 async def patch_pack(request: Request, state: State, org_id: str, name: str) -> Response[bytes]:
     return await _write(request, state, org_id, f"rules/{name}", "patch")
 
 
-@delete("/admin/orgs/{org_id:str}/rules/{name:str}", tags=TAGS, summary="Delete a rule pack; If-Match", status_code=200)
+@delete(
+    "/admin/orgs/{org_id:str}/rules/{name:str}", tags=TAGS, summary="Delete a rule pack; If-Match", status_code=200,
+    responses=answers(WROTE, *WRITE_ERRORS), operation_class=reads(*OPTIONS, IF_MATCH),
+)
 async def delete_pack(request: Request, state: State, org_id: str, name: str) -> Response[bytes]:
     return await _write(request, state, org_id, f"rules/{name}", "delete")
 
@@ -334,7 +432,10 @@ async def delete_pack(request: Request, state: State, org_id: str, name: str) ->
 # --- history, point in time, preview ----------------------------------------------------------------------
 
 
-@get("/admin/orgs/{org_id:str}/versions", tags=TAGS, summary="Versions of the document and its rule packs, newest first")
+@get(
+    "/admin/orgs/{org_id:str}/versions", tags=TAGS, summary="Versions of the document and its rule packs, newest first",
+    responses=answers({200: Versions}, *ADMIN, 404),
+)
 async def list_versions(
     request: Request, state: State, org_id: str, limit: Limit = 100, before: Number | None = None
 ) -> Response[bytes]:
@@ -342,24 +443,34 @@ async def list_versions(
     runtime.access.require(caller, "org_chart", "read", org_id)
     items = await asyncio.to_thread(runtime.versions.list, org_id, limit, before)
     next_before = items[-1]["version"] if len(items) == limit else None
-    return json_response({"organisation": org_id, "items": items, "next_before": next_before})
+    return json_response(Versions(org_id, items, next_before))  # type: ignore[arg-type]
 
 
-@get("/admin/orgs/{org_id:str}/versions/{number:int}", tags=TAGS, summary="One version, with its document")
+@get(
+    "/admin/orgs/{org_id:str}/versions/{number:int}", tags=TAGS, summary="One version, with its document",
+    responses=answers({200: Version}, *ADMIN, 404),
+)
 async def get_version(request: Request, state: State, org_id: str, number: Number) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
     return json_response(await asyncio.to_thread(runtime.versions.get, org_id, number))
 
 
-@get("/admin/orgs/{org_id:str}/versions/{number:int}/diff", tags=TAGS, summary="What a version changed: unified diff and summary")
+@get(
+    "/admin/orgs/{org_id:str}/versions/{number:int}/diff", tags=TAGS, summary="What a version changed: unified diff and summary",
+    responses=answers({200: VersionDiff}, *ADMIN, 404),
+)
 async def diff_version(request: Request, state: State, org_id: str, number: Number) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
     return json_response(await asyncio.to_thread(runtime.versions.diff, org_id, number))
 
 
-@post("/admin/orgs/{org_id:str}/versions/{number:int}/restore", tags=TAGS, summary="A new version equal to this one", status_code=200)
+@post(
+    "/admin/orgs/{org_id:str}/versions/{number:int}/restore", tags=TAGS, summary="A new version equal to this one", status_code=200,
+    responses=answers(WROTE, *WRITE_ERRORS),
+    operation_class=takes(ChangeOptions, required=False, yaml=True, parameters=[*OPTIONS, RESTORE_IF_MATCH]),
+)
 async def restore_version(request: Request, state: State, org_id: str, number: Number) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
@@ -375,7 +486,10 @@ async def restore_version(request: Request, state: State, org_id: str, number: N
     return await _submit(runtime, caller, org_id, edit, if_match, options, 200)
 
 
-@get("/admin/orgs/{org_id:str}/as-of", tags=TAGS, summary="The document in force at a moment")
+@get(
+    "/admin/orgs/{org_id:str}/as-of", tags=TAGS, summary="The document in force at a moment",
+    responses=answers({200: DocumentAsOf}, *ADMIN, 404),
+)
 async def as_of(
     request: Request, state: State, org_id: str, at: Annotated[str, Parameter(description="ISO date-time (UTC without an offset)")]
 ) -> Response[bytes]:
@@ -384,7 +498,10 @@ async def as_of(
     return json_response(await asyncio.to_thread(runtime.versions.as_of, org_id, parse_time("at", at)))
 
 
-@post("/admin/orgs/{org_id:str}/preview", tags=TAGS, summary="What a proposed document would change (nothing stored)", status_code=200)
+@post(
+    "/admin/orgs/{org_id:str}/preview", tags=TAGS, summary="What a proposed document would change (nothing stored)", status_code=200,
+    responses=answers({200: Preview}, *ADMIN, 404, 413), operation_class=takes(PreviewBody, yaml=True),
+)
 async def preview(request: Request, state: State, org_id: str) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
@@ -400,7 +517,10 @@ async def preview(request: Request, state: State, org_id: str) -> Response[bytes
     return json_response(await asyncio.to_thread(runtime.editor.preview, org_id, edit, checks, moment, wanted.rules))
 
 
-@get("/admin/orgs/{org_id:str}/decisions", tags=TAGS, summary="The organisation's decision log, newest first (auditors)")
+@get(
+    "/admin/orgs/{org_id:str}/decisions", tags=TAGS, summary="The organisation's decision log, newest first (auditors)",
+    responses=answers({200: OrgDecisions}, *ADMIN, 404),
+)
 async def org_decisions(
     request: Request, state: State, org_id: str, limit: Limit = 100, page_token: str | None = None,
     since: str | None = None, until: str | None = None, subject: str | None = None,
@@ -412,20 +532,17 @@ async def org_decisions(
         until=parse_time("until", until) if until else None,
     )
 
-    def read() -> dict[str, Any]:
+    def read() -> OrgDecisions:
         with runtime.sessions() as session:
             rows, next_token = log_query(session, where, limit, page_token)
-        return {
-            "items": [
-                {
-                    "decision_id": r.id, "decided_at": r.decided_at.isoformat(), "subject": r.subject,
-                    "resource_type": r.resource_type, "resource_id": r.resource_id, "action": r.action,
-                    "decision": r.outcome, "code": r.code, "policy_version": r.policy_version,
-                }
-                for r in rows
-            ],
-            "next_token": next_token,
-        }
+        items = [
+            OrgDecision(
+                r.id, r.decided_at.isoformat(), r.subject, r.resource_type, r.resource_id, r.action, r.outcome, r.code,
+                r.policy_version,
+            )
+            for r in rows
+        ]
+        return OrgDecisions(items, next_token)
 
     return json_response(await asyncio.to_thread(read))
 

@@ -14,6 +14,8 @@ from dutyline.api.auth import acting_person
 from dutyline.api.body import read_json
 from dutyline.api.check import CheckRequest, CheckResource, CheckSubject, Text, question_of, result_of
 from dutyline.api.middleware import request_id_of
+from dutyline.api.openapi import DECIDE, answers, takes
+from dutyline.api.schemas import ApprovalRecord, Approvals, Unapprovable
 from dutyline.runtime import Runtime
 from dutyline.services.approvals import NotApprovable
 
@@ -44,7 +46,10 @@ def _json(payload: Any, status: int = 200) -> Response[bytes]:
     return Response(_ENCODE.encode(payload), media_type="application/json", status_code=status)
 
 
-@post("/v1/approvals", status_code=201, tags=["approvals"], summary="Open an approval for a request that needs one")
+@post(
+    "/v1/approvals", status_code=201, tags=["approvals"], summary="Open an approval for a request that needs one",
+    responses=answers({201: ApprovalRecord, 409: Unapprovable}, *DECIDE, 413, 503), operation_class=takes(ApprovalBody),
+)
 async def open_approval(request: Request, state: State) -> Response[bytes]:
     runtime: Runtime = state.runtime
     body = await read_json(request, ApprovalBody)
@@ -59,11 +64,14 @@ async def open_approval(request: Request, state: State) -> Response[bytes]:
     try:
         approval = await asyncio.to_thread(runtime.approvals.open, answer, asked, body.comment)
     except NotApprovable as exc:
-        return _json({"status": 409, "error": "conflict", "message": str(exc), "decision": result_of(exc.answer)}, 409)
+        return _json(Unapprovable(409, "conflict", str(exc), result_of(exc.answer)), 409)  # type: ignore[arg-type]
     return _json(approval, 201)
 
 
-@get("/v1/approvals", tags=["approvals"], summary="Approvals; with approver=, that person's inbox", sync_to_thread=True)
+@get(
+    "/v1/approvals", tags=["approvals"], summary="Approvals; with approver=, that person's inbox", sync_to_thread=True,
+    responses=answers({200: Approvals}, *DECIDE, 404, 503),
+)
 def list_approvals(
     state: State,
     organisation: str | None = None,
@@ -73,16 +81,22 @@ def list_approvals(
     limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
 ) -> Response[bytes]:
     runtime: Runtime = state.runtime
-    return _json({"items": runtime.approvals.list(organisation, approver, status, requester, limit)})
+    return _json(Approvals(runtime.approvals.list(organisation, approver, status, requester, limit)))  # type: ignore[arg-type]
 
 
-@get("/v1/approvals/{approval_id:str}", tags=["approvals"], summary="One approval with its history", sync_to_thread=True)
+@get(
+    "/v1/approvals/{approval_id:str}", tags=["approvals"], summary="One approval with its history", sync_to_thread=True,
+    responses=answers({200: ApprovalRecord}, *DECIDE, 404, 503),
+)
 def get_approval(state: State, approval_id: str) -> Response[bytes]:
     runtime: Runtime = state.runtime
     return _json(runtime.approvals.get(approval_id))
 
 
-@post("/v1/approvals/{approval_id:str}/approve", status_code=200, tags=["approvals"], summary="Approve (an eligible approver only)")
+@post(
+    "/v1/approvals/{approval_id:str}/approve", status_code=200, tags=["approvals"], summary="Approve (an eligible approver only)",
+    responses=answers({200: ApprovalRecord}, *DECIDE, 404, 409, 413, 503), operation_class=takes(DecideBody),
+)
 async def approve(request: Request, state: State, approval_id: str) -> Response[bytes]:
     runtime: Runtime = state.runtime
     body = await read_json(request, DecideBody)
@@ -90,7 +104,10 @@ async def approve(request: Request, state: State, approval_id: str) -> Response[
     return _json(await asyncio.to_thread(runtime.approvals.decide, approval_id, person, True, body.comment))
 
 
-@post("/v1/approvals/{approval_id:str}/reject", status_code=200, tags=["approvals"], summary="Reject (an eligible approver only)")
+@post(
+    "/v1/approvals/{approval_id:str}/reject", status_code=200, tags=["approvals"], summary="Reject (an eligible approver only)",
+    responses=answers({200: ApprovalRecord}, *DECIDE, 404, 409, 413, 503), operation_class=takes(DecideBody),
+)
 async def reject(request: Request, state: State, approval_id: str) -> Response[bytes]:
     runtime: Runtime = state.runtime
     body = await read_json(request, DecideBody)

@@ -20,6 +20,8 @@ from litestar.datastructures import State
 
 from dutyline.api.body import convert, read_json
 from dutyline.api.middleware import request_id_of
+from dutyline.api.openapi import DECIDE, answers, takes
+from dutyline.api.schemas import ActionSearchResults, Decision, EvaluationResults, PdpMetadata, SearchResults
 from dutyline.engines.decision import Check
 from dutyline.errors import Invalid, Issue, NotFound
 from dutyline.orgmodel.windows import parse_at
@@ -181,7 +183,10 @@ def _wants_explanation(request: Request) -> bool:
     return request.query_params.get("explain", "").lower() in ("1", "true", "yes")
 
 
-@post(_paths("evaluation"), status_code=200, tags=["authzen"], summary="Access Evaluation API")
+@post(
+    _paths("evaluation"), status_code=200, tags=["authzen"], summary="Access Evaluation API",
+    responses=answers({200: Decision}, *DECIDE, 413), operation_class=takes(Evaluation),
+)
 async def evaluation(request: Request, state: State, org: str | None = None) -> Response[bytes]:
     runtime: Runtime = state.runtime
     body = await read_json(request, Evaluation)
@@ -191,7 +196,10 @@ async def evaluation(request: Request, state: State, org: str | None = None) -> 
     return _json({"decision": answer.allowed})
 
 
-@post(_paths("evaluations"), status_code=200, tags=["authzen"], summary="Access Evaluations API (batch)")
+@post(
+    _paths("evaluations"), status_code=200, tags=["authzen"], summary="Access Evaluations API (batch)",
+    responses=answers({200: EvaluationResults | Decision}, *DECIDE, 413), operation_class=takes(Evaluations),
+)
 async def evaluations(request: Request, state: State, org: str | None = None) -> Response[bytes]:
     runtime: Runtime = state.runtime
     body = await read_json(request, Evaluations)
@@ -273,7 +281,10 @@ def _search_check(runtime: Runtime, question: Question) -> tuple[Any, Check] | N
     return org, to_check(question)
 
 
-@post(_paths("search/subject"), status_code=200, tags=["authzen"], summary="Subject Search API")
+@post(
+    _paths("search/subject"), status_code=200, tags=["authzen"], summary="Subject Search API",
+    responses=answers({200: SearchResults}, *DECIDE, 413), operation_class=takes(SubjectSearch),
+)
 async def search_subject(request: Request, state: State, org: str | None = None) -> Response[bytes]:
     runtime: Runtime = state.runtime
     body = await read_json(request, SubjectSearch)
@@ -295,7 +306,10 @@ async def search_subject(request: Request, state: State, org: str | None = None)
     return _json(_page([{"type": body.subject.type, "id": p} for p in people], body.page))
 
 
-@post(_paths("search/resource"), status_code=200, tags=["authzen"], summary="Resource Search API")
+@post(
+    _paths("search/resource"), status_code=200, tags=["authzen"], summary="Resource Search API",
+    responses=answers({200: SearchResults}, *DECIDE, 413), operation_class=takes(ResourceSearch),
+)
 async def search_resource(request: Request, state: State, org: str | None = None) -> Response[bytes]:
     runtime: Runtime = state.runtime
     body = await read_json(request, ResourceSearch)
@@ -314,7 +328,10 @@ async def search_resource(request: Request, state: State, org: str | None = None
     return _json(_page([{"type": body.resource.type, "id": i} for i in ids], body.page))
 
 
-@post(_paths("search/action"), status_code=200, tags=["authzen"], summary="Action Search API")
+@post(
+    _paths("search/action"), status_code=200, tags=["authzen"], summary="Action Search API",
+    responses=answers({200: ActionSearchResults}, *DECIDE, 413), operation_class=takes(ActionSearch),
+)
 async def search_action(request: Request, state: State, org: str | None = None) -> Response[bytes]:
     runtime: Runtime = state.runtime
     body = await read_json(request, ActionSearch)
@@ -356,12 +373,15 @@ def _base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-@get(["/.well-known/authzen-configuration"], tags=["authzen"], summary="PDP metadata")
+@get(["/.well-known/authzen-configuration"], tags=["authzen"], summary="PDP metadata", responses=answers({200: PdpMetadata}))
 async def configuration(request: Request) -> Response[bytes]:
     return _json(_metadata(_base_url(request)))
 
 
-@get(["/.well-known/authzen-configuration/{org:str}"], tags=["authzen"], summary="PDP metadata of one organisation")
+@get(
+    ["/.well-known/authzen-configuration/{org:str}"], tags=["authzen"], summary="PDP metadata of one organisation",
+    responses=answers({200: PdpMetadata}, 400, 404),
+)
 async def tenant_configuration(request: Request, state: State, org: str) -> Response[bytes]:
     runtime: Runtime = state.runtime
     if runtime.decisions.policies.get(org) is None:

@@ -14,6 +14,8 @@ from litestar.params import Parameter
 from dutyline.api.auth import acting_person
 from dutyline.api.body import read_json
 from dutyline.api.check import Text
+from dutyline.api.openapi import DECIDE, answers, takes
+from dutyline.api.schemas import CaseRecord, Cases, Notifications
 from dutyline.errors import Invalid, Issue
 from dutyline.runtime import Runtime
 from dutyline.services.notifications import view as notification_view
@@ -40,7 +42,10 @@ def _json(payload: Any, status: int = 200) -> Response[bytes]:
     return Response(_ENCODE.encode(payload), media_type="application/json", status_code=status)
 
 
-@post("/v1/cases", status_code=201, tags=["cases"], summary="Open a case, assigned to its type's owner post")
+@post(
+    "/v1/cases", status_code=201, tags=["cases"], summary="Open a case, assigned to its type's owner post",
+    responses=answers({201: CaseRecord}, *DECIDE, 404, 413, 503), operation_class=takes(CaseBody),
+)
 async def open_case(request: Request, state: State) -> Response[bytes]:
     runtime: Runtime = state.runtime
     body = await read_json(request, CaseBody)
@@ -48,7 +53,7 @@ async def open_case(request: Request, state: State) -> Response[bytes]:
     return _json(case, 201)
 
 
-@get("/v1/cases", tags=["cases"], summary="Cases, newest first", sync_to_thread=True)
+@get("/v1/cases", tags=["cases"], summary="Cases, newest first", sync_to_thread=True, responses=answers({200: Cases}, *DECIDE, 503))
 def list_cases(
     state: State,
     organisation: str | None = None,
@@ -57,16 +62,22 @@ def list_cases(
     limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
 ) -> Response[bytes]:
     runtime: Runtime = state.runtime
-    return _json({"items": runtime.cases.list(organisation, status, post, limit)})
+    return _json(Cases(runtime.cases.list(organisation, status, post, limit)))  # type: ignore[arg-type]
 
 
-@get("/v1/cases/{case_id:str}", tags=["cases"], summary="One case with its event history", sync_to_thread=True)
+@get(
+    "/v1/cases/{case_id:str}", tags=["cases"], summary="One case with its event history", sync_to_thread=True,
+    responses=answers({200: CaseRecord}, *DECIDE, 404, 503),
+)
 def get_case(state: State, case_id: str) -> Response[bytes]:
     runtime: Runtime = state.runtime
     return _json(runtime.cases.get(case_id))
 
 
-@post("/v1/cases/{case_id:str}/resolve", status_code=200, tags=["cases"], summary="Resolve a case")
+@post(
+    "/v1/cases/{case_id:str}/resolve", status_code=200, tags=["cases"], summary="Resolve a case",
+    responses=answers({200: CaseRecord}, *DECIDE, 404, 409, 413, 503), operation_class=takes(ResolveBody),
+)
 async def resolve_case(request: Request, state: State, case_id: str) -> Response[bytes]:
     runtime: Runtime = state.runtime
     body = await read_json(request, ResolveBody)
@@ -74,7 +85,10 @@ async def resolve_case(request: Request, state: State, case_id: str) -> Response
     return _json(await asyncio.to_thread(runtime.cases.resolve, case_id, person, body.comment))
 
 
-@get("/v1/notifications", tags=["cases"], summary="The notification outbox, oldest first", sync_to_thread=True)
+@get(
+    "/v1/notifications", tags=["cases"], summary="The notification outbox, oldest first", sync_to_thread=True,
+    responses=answers({200: Notifications}, *DECIDE, 503),
+)
 def notifications(
     state: State,
     organisation: str | None = None,
@@ -86,7 +100,7 @@ def notifications(
     runtime: Runtime = state.runtime
     with runtime.sessions() as session:
         rows = outbox.query(session, organisation, post, _time("since", since), after_id, limit)
-    return _json({"items": [notification_view(r) for r in rows]})
+    return _json(Notifications([notification_view(r) for r in rows]))  # type: ignore[misc]
 
 
 def _time(name: str, value: str | None) -> dt.datetime | None:

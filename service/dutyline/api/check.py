@@ -13,12 +13,17 @@ from litestar.datastructures import State
 
 from dutyline.api.body import convert, read_json
 from dutyline.api.middleware import request_id_of
+from dutyline.api.openapi import DECIDE, answers, takes
+from dutyline.api.schemas import CheckResult, CheckResults
 from dutyline.errors import Invalid, Issue, NotFound, Unavailable
 from dutyline.orgmodel.windows import instant, zone
 from dutyline.runtime import Runtime
 from dutyline.services.decisions import Answer, Question
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+# A policy version to wait for. Versions are 32-bit columns: a larger one can never be applied, so it is a 400,
+# not a 503 after the wait.
+Version = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
 
 
 class CheckSubject(msgspec.Struct, forbid_unknown_fields=False):
@@ -40,7 +45,7 @@ class CheckRequest(msgspec.Struct):
     action: Text
     at: str | None = None
     context: dict[str, Any] | None = None
-    at_least_version: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    at_least_version: Version | None = None
     approval_id: Text | None = None
     # Decide on the organisation and its rule packs as they were at this moment (the versions in force then);
     # `at` defaults to it.
@@ -49,7 +54,15 @@ class CheckRequest(msgspec.Struct):
 
 class CheckBatch(msgspec.Struct):
     checks: list[dict[str, Any]]
-    at_least_version: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    at_least_version: Version | None = None
+
+
+class Checks(msgspec.Struct):
+    """A batch as the document gives it: `CheckBatch` with each item a `CheckRequest` (decoded one by one, so
+    that an invalid item gets its own error and the others are still decided)."""
+
+    checks: list[CheckRequest]
+    at_least_version: Version | None = None
 
 
 _ENCODE = msgspec.json.Encoder()
@@ -139,7 +152,10 @@ def answer_as_of(runtime: Runtime, check: CheckRequest, request_id: str | None) 
     return result_of(answer) | {"as_of": versions}
 
 
-@post("/v1/check", status_code=200, tags=["decisions"], summary="Decide one check, with its explanation")
+@post(
+    "/v1/check", status_code=200, tags=["decisions"], summary="Decide one check, with its explanation",
+    responses=answers({200: CheckResult}, *DECIDE, 404, 413, 503), operation_class=takes(CheckRequest),
+)
 async def check(request: Request, state: State) -> Response[bytes]:
     runtime: Runtime = state.runtime
     body = await read_json(request, CheckRequest)
@@ -150,7 +166,10 @@ async def check(request: Request, state: State) -> Response[bytes]:
     return _json(result_of(answer))
 
 
-@post("/v1/checks", status_code=200, tags=["decisions"], summary="Decide many checks; each answered on its own")
+@post(
+    "/v1/checks", status_code=200, tags=["decisions"], summary="Decide many checks; each answered on its own",
+    responses=answers({200: CheckResults}, *DECIDE, 413, 503), operation_class=takes(Checks),
+)
 async def checks(request: Request, state: State) -> Response[bytes]:
     runtime: Runtime = state.runtime
     body = await read_json(request, CheckBatch)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 from litestar import Response, get
 from litestar.datastructures import State
 from litestar.params import Parameter
 
+from dutyline.api.openapi import DECIDE, answers
+from dutyline.api.schemas import DecisionLog, LoggedDecision
 from dutyline.errors import Invalid, Issue
 from dutyline.runtime import Runtime
 from dutyline.store.decision_log import LogFilter, query
@@ -27,7 +29,10 @@ def _time(name: str, value: str | None) -> dt.datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
-@get("/v1/decisions", tags=["decisions"], summary="The decision log, newest first", sync_to_thread=True)
+@get(
+    "/v1/decisions", tags=["decisions"], summary="The decision log, newest first", sync_to_thread=True,
+    responses=answers({200: DecisionLog}, *DECIDE, 503),
+)
 def decisions(
     state: State,
     organisation: str | None = None,
@@ -49,27 +54,27 @@ def decisions(
     with runtime.sessions() as session:
         rows, next_token = query(session, where, limit, page_token)
     reasons = runtime.versions.logged_reasons(rows)
-    items: list[dict[str, Any]] = [
-        {
-            "decision_id": r.id,
-            "decided_at": r.decided_at.isoformat(),
-            "organisation": r.organisation,
-            "subject_type": r.subject_type,
-            "subject": r.subject,
-            "resource_type": r.resource_type,
-            "resource_id": r.resource_id,
-            "action": r.action,
-            "decision": r.outcome,
-            "code": r.code,
-            "reasons": reasons[i],
-            "request": msgspec.json.decode(r.request),
-            "policy_version": r.policy_version,
-            "latency_us": r.latency_us,
-            "request_id": r.request_id,
-        }
+    items = [
+        LoggedDecision(
+            decision_id=r.id,
+            decided_at=r.decided_at.isoformat(),
+            organisation=r.organisation,
+            subject_type=r.subject_type,
+            subject=r.subject,
+            resource_type=r.resource_type,
+            resource_id=r.resource_id,
+            action=r.action,
+            decision=r.outcome,
+            code=r.code,
+            reasons=reasons[i],
+            request=msgspec.json.decode(r.request),
+            policy_version=r.policy_version,
+            latency_us=r.latency_us,
+            request_id=r.request_id,
+        )
         for i, r in enumerate(rows)
     ]
-    return Response(_ENCODE.encode({"items": items, "next_token": next_token}), media_type="application/json")
+    return Response(_ENCODE.encode(DecisionLog(items, next_token)), media_type="application/json")
 
 
 ROUTES = [decisions]

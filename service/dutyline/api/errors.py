@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from typing import Literal
 
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from msgspec import UNSET, UnsetType
 from sqlalchemy import exc as db
 
 from dutyline.errors import (
@@ -26,11 +28,25 @@ from dutyline.errors import (
 log = logging.getLogger("dutyline.api")
 
 
-class ErrorBody(msgspec.Struct, omit_defaults=True):
+class IssueBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """One place in the request that is wrong: the field (`path`) and why; for a document also its file, line
+    and severity."""
+
+    path: str
+    message: str
+    file: str | UnsetType = UNSET
+    line: int | UnsetType = UNSET
+    severity: Literal["error", "warning"] | UnsetType = UNSET
+
+
+class ErrorBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Every error answer: the HTTP status, a short name of the error (`invalid`, `not_found`, ...; `http` for
+    one the framework raised), a message saying what to do, and for an invalid request each place it is wrong."""
+
     status: int
     error: str
     message: str
-    issues: list[dict] = []
+    issues: list[IssueBody] = []
 
 
 _STATUS: list[tuple[type[DutylineError], int, str]] = [

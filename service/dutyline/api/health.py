@@ -6,10 +6,11 @@ import msgspec
 from litestar import Controller, Response, get
 from litestar.datastructures import State
 
+from dutyline.api.openapi import answers
 from dutyline.runtime import Runtime
 
 
-class Health(msgspec.Struct):
+class Health(msgspec.Struct, forbid_unknown_fields=True):
     status: str
     policy_version: int = 0
     organisations: int = 0
@@ -24,7 +25,10 @@ class HealthController(Controller):
         runtime: Runtime = state.runtime
         return Health("ok", runtime.policies.current.version, len(runtime.policies.current.orgs))
 
-    @get("/readyz", summary="The database is reachable and the policy is loaded", sync_to_thread=True)
+    @get(
+        "/readyz", summary="The database is reachable and the policy is loaded", sync_to_thread=True,
+        responses=answers({200: Health, 503: Health}),
+    )
     def readyz(self, state: State) -> Response[Health]:
         runtime: Runtime = state.runtime
         current = runtime.policies.current

@@ -6,11 +6,15 @@ from litestar import Response, get
 from litestar.datastructures import State
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from dutyline.api.openapi import answers
 from dutyline.runtime import Runtime
 from dutyline.services.metrics import POLICY_VERSION
 
 
-@get("/metrics", tags=["operations"], summary="Prometheus metrics", sync_to_thread=False)
+@get(
+    "/metrics", tags=["operations"], summary="Prometheus metrics", sync_to_thread=False,
+    responses=answers({200: str}, media_type="text/plain"),
+)
 def metrics(state: State) -> Response[bytes]:
     runtime: Runtime = state.runtime
     POLICY_VERSION.set(runtime.policies.current.version)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from dataclasses import replace
 from typing import Annotated, Any
 
 import msgspec
@@ -13,6 +12,18 @@ from litestar import Response, get
 from litestar.datastructures import State
 from litestar.params import Parameter
 
+from dutyline.api.openapi import DECIDE, answers
+from dutyline.api.schemas import (
+    HeldPost,
+    LineHolder,
+    LineStep,
+    NamedPost,
+    PersonAllowed,
+    PersonPermissions,
+    ReportingLine,
+    Texts,
+    WhoMay,
+)
 from dutyline.engines.compiler import CompiledOrg
 from dutyline.engines.decision import Check
 from dutyline.engines.queries import holders_of, permissions_of, posts_allowed, reporting_line
@@ -66,14 +77,17 @@ def _at(org: CompiledOrg, at: str | None) -> float:
         raise Invalid(f"at: {at!r} is not a date or date-time", [Issue("<request>", 0, "at", "not a date-time")]) from None
 
 
-def _names(org: CompiledOrg, kind: str, ident: str) -> dict[str, str]:
+def _names(org: CompiledOrg, kind: str, ident: str) -> Texts:
     for entry in getattr(org.document, kind):
         if entry.id == ident:
-            return {"zh": entry.name.zh, "en": entry.name.en}
-    return {"zh": ident, "en": ident}
+            return Texts(entry.name.zh, entry.name.en)
+    return Texts(ident, ident)
 
 
-@get("/v1/orgs/{org_id:str}/people/{person:str}/permissions", tags=["queries"], summary="What a person may do")
+@get(
+    "/v1/orgs/{org_id:str}/people/{person:str}/permissions", tags=["queries"], summary="What a person may do",
+    responses=answers({200: PersonPermissions}, *DECIDE, 404, 503),
+)
 async def person_permissions(state: State, org_id: str, person: str, at: At = None, as_of: AsOf = None) -> Response[bytes]:
     runtime: Runtime = state.runtime
     org, then = await _org_as_of(runtime, org_id, as_of)
@@ -82,18 +96,14 @@ async def person_permissions(state: State, org_id: str, person: str, at: At = No
         raise NotFound(f"person {person!r} not found in {org_id!r}")
     moment = _at(org, at) if at is not None or then is None else then
     held = permissions_of(org, person_id, moment)
-    return _json(
-        {
-            "organisation": org.id,
-            "person": person_id,
-            "policy_version": org.version if then is not None else runtime.policies.current.version,
-            "at": moment,
-            "permissions": msgspec.to_builtins(held),
-        }
-    )
+    version = org.version if then is not None else runtime.policies.current.version
+    return _json(PersonPermissions(org.id, person_id, version, moment, held))
 
 
-@get("/v1/orgs/{org_id:str}/who", tags=["queries"], summary="Who may do an action on a resource (people and posts)")
+@get(
+    "/v1/orgs/{org_id:str}/who", tags=["queries"], summary="Who may do an action on a resource (people and posts)",
+    responses=answers({200: WhoMay}, *DECIDE, 404, 503),
+)
 async def who(
     state: State,
     org_id: str,
@@ -122,30 +132,26 @@ async def who(
     page = people[offset : offset + limit]
     next_token = str(offset + limit) if offset + limit < len(people) else ""
     return _json(
-        {
-            "organisation": org.id,
-            "policy_version": org.version if then is not None else runtime.policies.current.version,
-            "resource": resource,
-            "action": action,
-            "people": [
-                {
-                    "id": p,
-                    "posts": [
-                        {"post": a.post, "kind": a.kind, "valid_from": a.valid_from, "valid_to": a.valid_to}
-                        for a in org.assignments[p]
-                        if a.active(moment)
-                    ],
-                }
+        WhoMay(
+            organisation=org.id,
+            policy_version=org.version if then is not None else runtime.policies.current.version,
+            resource=resource,
+            action=action,
+            people=[
+                PersonAllowed(p, [HeldPost(a.post, a.kind, a.valid_from, a.valid_to) for a in org.assignments[p] if a.active(moment)])
                 for p in page
             ],
-            "posts": [{"id": p, "name": _names(org, "posts", p)} for p in posts_allowed(org, resource, action)],
-            "total_people": len(people),
-            "next_token": next_token,
-        }
+            posts=[NamedPost(p, _names(org, "posts", p)) for p in posts_allowed(org, resource, action)],
+            total_people=len(people),
+            next_token=next_token,
+        )
     )
 
 
-@get("/v1/orgs/{org_id:str}/posts/{post:str}/reporting-line", tags=["queries"], summary="The posts above a post")
+@get(
+    "/v1/orgs/{org_id:str}/posts/{post:str}/reporting-line", tags=["queries"], summary="The posts above a post",
+    responses=answers({200: ReportingLine}, *DECIDE, 404),
+)
 async def line(state: State, org_id: str, post: str, at: At = None) -> Response[bytes]:
     runtime: Runtime = state.runtime
     org = _org(runtime, org_id)
@@ -153,25 +159,14 @@ async def line(state: State, org_id: str, post: str, at: At = None) -> Response[
         raise NotFound(f"post {post!r} not found in {org_id!r}")
     moment = _at(org, at)
     steps = reporting_line(org, post, moment)
-    return _json(
-        {
-            "organisation": org.id,
-            "post": post,
-            "holders": [h.person for h in holders_of(org, post, moment)],
-            "line": [
-                {
-                    "post": s.post,
-                    "name": _names(org, "posts", s.post),
-                    "holders": [
-                        {"person": h.person, "kind": h.assignment.kind, "valid_to": h.assignment.valid_to}
-                        for h in s.holders
-                    ],
-                    "vacant": not s.holders,
-                }
-                for s in steps
-            ],
-        }
-    )
+    line = [
+        LineStep(
+            s.post, _names(org, "posts", s.post), [LineHolder(h.person, h.assignment.kind, h.assignment.valid_to) for h in s.holders],
+            vacant=not s.holders,
+        )
+        for s in steps
+    ]
+    return _json(ReportingLine(org.id, post, [h.person for h in holders_of(org, post, moment)], line))
 
 
 ROUTES = [person_permissions, who, line]

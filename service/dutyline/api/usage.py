@@ -12,6 +12,8 @@ from litestar.datastructures import State
 
 from dutyline.api.body import read_json
 from dutyline.api.check import Text
+from dutyline.api.openapi import DECIDE, answers, takes
+from dutyline.api.schemas import UsageRecorded, UsageTotal
 from dutyline.engines.compiler import CompiledOrg
 from dutyline.engines.rules import period_key
 from dutyline.errors import Invalid, Issue, NotFound
@@ -47,7 +49,10 @@ def _at(org: CompiledOrg, at: str | None) -> float:
         raise Invalid(f"at: {at!r} is not a date or date-time", [Issue("<request>", 0, "at", "not a date-time")]) from None
 
 
-@post("/v1/orgs/{org_id:str}/usage", status_code=201, tags=["approvals"], summary="Record usage against a cumulative limit")
+@post(
+    "/v1/orgs/{org_id:str}/usage", status_code=201, tags=["approvals"], summary="Record usage against a cumulative limit",
+    responses=answers({201: UsageRecorded}, *DECIDE, 404, 413, 503), operation_class=takes(UsageBody),
+)
 async def record_usage(request: Request, state: State, org_id: str) -> Response[bytes]:
     runtime: Runtime = state.runtime
     body = await read_json(request, UsageBody)
@@ -55,21 +60,17 @@ async def record_usage(request: Request, state: State, org_id: str) -> Response[
     rules = runtime.policies.current.rules.get(org.id)
     at = _at(org, body.at)
     recorded = await asyncio.to_thread(runtime.ledger.record_usage, org, rules, body.person, body.rule, body.amount, at, body.decision_id)
-    payload = {
-        "id": recorded.id,
-        "organisation": recorded.organisation,
-        "rule": recorded.rule,
-        "person": recorded.person,
-        "period": recorded.period,
-        "amount": recorded.amount,
-        "total": recorded.total,
-        "used_at": recorded.used_at.isoformat(),
-        "recorded_at": recorded.recorded_at.isoformat(),
-    }
+    payload = UsageRecorded(
+        recorded.id, recorded.organisation, recorded.rule, recorded.person, recorded.period, recorded.amount, recorded.total,
+        recorded.used_at.isoformat(), recorded.recorded_at.isoformat(),
+    )
     return Response(_ENCODE.encode(payload), media_type="application/json", status_code=201)
 
 
-@get("/v1/orgs/{org_id:str}/usage", tags=["approvals"], summary="A person's total against a cumulative limit")
+@get(
+    "/v1/orgs/{org_id:str}/usage", tags=["approvals"], summary="A person's total against a cumulative limit",
+    responses=answers({200: UsageTotal}, *DECIDE, 404, 503),
+)
 async def usage_total(state: State, org_id: str, person: str, rule: str, at: str | None = None) -> Response[bytes]:
     runtime: Runtime = state.runtime
     org = _org(runtime, org_id)
@@ -80,7 +81,7 @@ async def usage_total(state: State, org_id: str, person: str, rule: str, at: str
     if not isinstance(found, rm.Limit) or found.period is None:
         raise NotFound(f"no limit with a period called {rule!r} in the rule packs of {org_id!r}")
     period = period_key(found.period, _at(org, at), org.document.timezone)
-    payload = {"organisation": org.id, "rule": rule, "person": who, "period": period, "total": runtime.ledger.usage_total(org.id, rule, who, period)}
+    payload = UsageTotal(org.id, rule, who, period, runtime.ledger.usage_total(org.id, rule, who, period))
     return Response(_ENCODE.encode(payload), media_type="application/json")
 
 
