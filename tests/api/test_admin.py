@@ -445,6 +445,16 @@ def test_preview_reports_separation_of_duties_conflicts(admin: Admin) -> None:
     assert "analyst_not_seller" in conflict["message"] and conflict["path"].startswith("people[")
 
 
+def test_a_previewed_merge_patch_that_makes_a_rule_pack_a_number_is_invalid(admin: Admin) -> None:
+    """JSON Merge Patch replaces the pack with a patch that is not an object; the preview says so (the fuzz test
+    found it answering 500)."""
+    name = unique("pack")
+    assert admin.compliance.post(f"/admin/orgs/{ORG}/rules", json={"name": name, "pack": PACK}).status_code == 201
+    path = f"/admin/orgs/{ORG}/rules/{name}"
+    previewed = admin.compliance.patch(f"{path}?preview=true", etag=etag_of(admin.compliance, path), json=49129)
+    assert previewed.status_code == 400 and "must be an object" in previewed.json()["message"], previewed.text
+
+
 def test_as_of_gives_the_document_then_and_check_decides_on_it(admin: Admin) -> None:
     ident = new_post(admin, duties=[{"number": "1", "text": "查看客户。", "permissions": [{"resource": "customer", "actions": ["view"]}]}])
     person = unique("p")

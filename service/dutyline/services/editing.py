@@ -396,6 +396,8 @@ class Editor:
         result: dict[str, Any] = {"organisation": org_id, "current_version": now.version, "target": edit.target}
         if edit.collection == "rules":
             data = None if edit.method == "delete" else (_merge(now.value, edit.value) if edit.method == "patch" else edit.value)
+            if data is not None and not isinstance(data, dict):  # a merge patch that is not an object replaces the pack
+                raise Invalid(f"{_describe(edit.target)} must be an object", [Issue(REQUEST, 0, "", "expected an object")])
             result["summary"] = summarise(now.value, data, PACK_COLLECTIONS)
             try:
                 drafts = _draft_packs(stored, {edit.ident: data}, _organisation(now.document), org_id, edit.source)
