@@ -18,7 +18,7 @@ import msgspec
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
 
-from dutyline.api.body import convert, read_json
+from dutyline.api.body import convert, decode, read_body, read_json
 from dutyline.api.middleware import request_id_of
 from dutyline.api.openapi import DECIDE, answers, takes
 from dutyline.api.schemas import ActionSearchResults, Decision, EvaluationResults, PdpMetadata, SearchResults
@@ -74,6 +74,27 @@ class Evaluations(msgspec.Struct):
     resource: Resource | None = None
     context: Properties | None = None
     evaluations: list[dict[str, Any]] | None = None
+    options: Options | None = None
+
+
+class EvaluationItem(msgspec.Struct):
+    """One item of a batch; what it leaves out comes from the request's top level."""
+
+    subject: Subject | None = None
+    action: Action | None = None
+    resource: Resource | None = None
+    context: Properties | None = None
+
+
+class TypedEvaluations(msgspec.Struct):
+    """`Evaluations` with every item typed: decoded in one pass when every item is well-formed (the usual
+    case). A batch with a malformed item is decoded again as `Evaluations`, so that each item gets its own error."""
+
+    subject: Subject | None = None
+    action: Action | None = None
+    resource: Resource | None = None
+    context: Properties | None = None
+    evaluations: list[EvaluationItem] | None = None
     options: Options | None = None
 
 
@@ -180,6 +201,8 @@ def explanation(answer: Answer) -> dict[str, Any]:
 
 
 def _wants_explanation(request: Request) -> bool:
+    if not request.scope["query_string"]:  # the usual case: no query parameters to parse
+        return False
     return request.query_params.get("explain", "").lower() in ("1", "true", "yes")
 
 
@@ -202,7 +225,12 @@ async def evaluation(request: Request, state: State, org: str | None = None) -> 
 )
 async def evaluations(request: Request, state: State, org: str | None = None) -> Response[bytes]:
     runtime: Runtime = state.runtime
-    body = await read_json(request, Evaluations)
+    body: Evaluations | TypedEvaluations
+    raw = await read_body(request)
+    try:
+        body = decode(raw, TypedEvaluations)
+    except Invalid:
+        body = decode(raw, Evaluations)
     explain = _wants_explanation(request)
     request_id = request_id_of(request.scope)
     items = body.evaluations
@@ -223,9 +251,12 @@ async def evaluations(request: Request, state: State, org: str | None = None) ->
     results: list[dict[str, Any]] = []
     for index, item in enumerate(items):
         try:
-            if not isinstance(item, dict):
+            if isinstance(item, EvaluationItem):
+                merged = _merge_typed(body, item, f"evaluations[{index}]")
+            elif isinstance(item, dict):
+                merged = _merge(body, item, f"evaluations[{index}]")
+            else:
                 raise Invalid(f"evaluations[{index}] must be an object")
-            merged = _merge(body, item, f"evaluations[{index}]")
             answer = runtime.decisions.answer(question_of(merged, org, request_id))
         except Invalid as exc:
             results.append({"decision": False, "context": {"error": {"status": 400, "message": str(exc)}}})
@@ -243,7 +274,18 @@ async def evaluations(request: Request, state: State, org: str | None = None) ->
     return _json({"evaluations": results})
 
 
-def _merge(defaults: Evaluations, item: dict[str, Any], where: str) -> Evaluation:
+def _merge_typed(defaults: TypedEvaluations, item: EvaluationItem, where: str) -> Evaluation:
+    """`_merge` for an item decoded as a struct."""
+    subject = item.subject or defaults.subject
+    action = item.action or defaults.action
+    resource = item.resource or defaults.resource
+    if subject is None or action is None or resource is None:
+        missing = "subject" if subject is None else "action" if action is None else "resource"
+        raise Invalid(f"{where}.{missing} is missing (neither the item nor the request gives one)")
+    return Evaluation(subject, action, resource, item.context if item.context is not None else defaults.context)
+
+
+def _merge(defaults: Evaluations | TypedEvaluations, item: dict[str, Any], where: str) -> Evaluation:
     """An item's own subject/action/resource/context replace the request's defaults as whole objects."""
     prefix = f"{where}." if where else ""
     values: dict[str, Any] = {}
