@@ -11,7 +11,7 @@ import msgspec
 from litestar import Request, Response, post
 from litestar.datastructures import State
 
-from dutyline.api.body import convert, read_json
+from dutyline.api.body import convert, decode, read_body, read_json
 from dutyline.api.middleware import request_id_of
 from dutyline.api.openapi import DECIDE, answers, takes
 from dutyline.api.schemas import CheckResult, CheckResults
@@ -54,6 +54,14 @@ class CheckRequest(msgspec.Struct):
 
 class CheckBatch(msgspec.Struct):
     checks: list[dict[str, Any]]
+    at_least_version: Version | None = None
+
+
+class TypedCheckBatch(msgspec.Struct):
+    """`CheckBatch` decoded in one pass when every check is well-formed (the usual case); a batch with a
+    malformed check is decoded again as `CheckBatch`, so that each check gets its own error."""
+
+    checks: list[CheckRequest]
     at_least_version: Version | None = None
 
 
@@ -172,7 +180,12 @@ async def check(request: Request, state: State) -> Response[bytes]:
 )
 async def checks(request: Request, state: State) -> Response[bytes]:
     runtime: Runtime = state.runtime
-    body = await read_json(request, CheckBatch)
+    raw = await read_body(request)
+    body: CheckBatch | TypedCheckBatch
+    try:
+        body = decode(raw, TypedCheckBatch)
+    except Invalid:
+        body = decode(raw, CheckBatch)
     if len(body.checks) > runtime.settings.max_batch:
         raise Invalid(
             f"at most {runtime.settings.max_batch} checks per request, got {len(body.checks)}",
@@ -183,7 +196,7 @@ async def checks(request: Request, state: State) -> Response[bytes]:
     results: list[dict[str, Any]] = []
     for index, item in enumerate(body.checks):
         try:
-            parsed = convert(item, CheckRequest, f"checks[{index}]")
+            parsed = item if isinstance(item, CheckRequest) else convert(item, CheckRequest, f"checks[{index}]")
             if parsed.as_of is not None:
                 results.append(await asyncio.to_thread(answer_as_of, runtime, parsed, request_id))
                 continue
