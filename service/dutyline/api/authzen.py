@@ -221,7 +221,7 @@ async def evaluation(request: Request, state: State, org: str | None = None) -> 
 
 @post(
     _paths("evaluations"), status_code=200, tags=["authzen"], summary="Access Evaluations API (batch)",
-    responses=answers({200: EvaluationResults | Decision}, *DECIDE, 413), operation_class=takes(Evaluations),
+    responses=answers({200: EvaluationResults | Decision}, *DECIDE, 413), operation_class=takes(TypedEvaluations, "Evaluations"),
 )
 async def evaluations(request: Request, state: State, org: str | None = None) -> Response[bytes]:
     runtime: Runtime = state.runtime

@@ -65,14 +65,6 @@ class TypedCheckBatch(msgspec.Struct):
     at_least_version: Version | None = None
 
 
-class Checks(msgspec.Struct):
-    """A batch as the document gives it: `CheckBatch` with each item a `CheckRequest` (decoded one by one, so
-    that an invalid item gets its own error and the others are still decided)."""
-
-    checks: list[CheckRequest]
-    at_least_version: Version | None = None
-
-
 _ENCODE = msgspec.json.Encoder()
 
 
@@ -176,7 +168,7 @@ async def check(request: Request, state: State) -> Response[bytes]:
 
 @post(
     "/v1/checks", status_code=200, tags=["decisions"], summary="Decide many checks; each answered on its own",
-    responses=answers({200: CheckResults}, *DECIDE, 413, 503), operation_class=takes(Checks),
+    responses=answers({200: CheckResults}, *DECIDE, 413, 503), operation_class=takes(TypedCheckBatch, "Checks"),
 )
 async def checks(request: Request, state: State) -> Response[bytes]:
     runtime: Runtime = state.runtime
