@@ -34,7 +34,8 @@ function conflictList(ix, issues) {
   }));
 }
 
-function summary(summary) {
+/** The entity-by-entity summary of a change (`orgmodel.diff.summarise`) as list items, one per kind of change. */
+export function summaryItems(summary) {
   const items = [];
   for (const [collection, change] of Object.entries(summary)) {
     if (collection === 'fields') {
@@ -45,6 +46,11 @@ function summary(summary) {
       if ((change[kind] || []).length) items.push(h('li', {}, t(`impact.${kind}`, { collection: t(`collection.${collection}`), ids: change[kind].join(', ') })));
     }
   }
+  return items;
+}
+
+function summary(summary) {
+  const items = summaryItems(summary);
   return h('div', {}, h('h3', {}, t('impact.summary')), items.length ? h('ul', {}, items) : h('p', { class: 'muted' }, t('impact.no_change')));
 }
 

@@ -5,6 +5,7 @@ import { t, when } from '../i18n.js';
 import { api, enc, query } from '../api.js';
 import { can, changed, go } from '../app.js';
 import { pageHeader, section, button, busy, errorBox, dialog, toast, loading } from '../ui.js';
+import { summaryItems } from '../impact.js';
 
 export async function render(page, { org, args }) {
   const selected = args[0] ? Number(args[0]) : null;
@@ -42,16 +43,7 @@ async function showDiff(org, number, box, listed) {
 }
 
 function summary(summary) {
-  const items = [];
-  for (const [collection, change] of Object.entries(summary)) {
-    if (collection === 'fields') {
-      if (change.length) items.push(h('li', {}, t('impact.fields', { fields: change.join(', ') })));
-      continue;
-    }
-    for (const kind of ['added', 'removed', 'changed']) {
-      if ((change[kind] || []).length) items.push(h('li', {}, t(`impact.${kind}`, { collection: t(`collection.${collection}`), ids: change[kind].join(', ') })));
-    }
-  }
+  const items = summaryItems(summary);
   return items.length ? h('ul', { class: 'summary' }, items) : null;
 }
 

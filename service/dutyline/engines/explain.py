@@ -155,7 +155,7 @@ def logged_reasons(org: CompiledOrg | None, verdict: Verdict) -> list[object]:
     decision = verdict.decision
     out: list[object] = []
     if not (verdict.hits and verdict.outcome != "allow"):
-        if org is not None and decision.code not in ("internal_error",) and (decision.denied_by or decision.allowed_by):
+        if org is not None and decision.code != "internal_error" and (decision.denied_by or decision.allowed_by):
             code = "denied_by_duty" if decision.denied_by else "granted"
             out.extend(_fact(org, code, b) for b in (decision.denied_by or decision.allowed_by))
         else:
