@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from dutyline.engines.compiler import CompiledOrg
@@ -79,6 +79,19 @@ class Verdict:
         return self.outcome == "allow"
 
 
+InputRole = Literal["amount", "currency", "party", "level", "value"]
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    """One attribute a rule reads, and what it is to the rule: an `amount` a limit bounds, the `currency` it is
+    in, a `party` (a person: maker, requester, second person), a risk `level`, or any other `value` a
+    condition reads."""
+
+    path: str
+    role: InputRole
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledRule:
     """One rule ready to run: its ruleset name and condition, and how to build its event."""
@@ -87,6 +100,7 @@ class CompiledRule:
     name: str  # logical ruleset name in the rule host
     condition: Mapping[str, Any] | None  # None: fires whenever it applies (no condition to test)
     expressions: tuple[Expression, ...] = ()
+    inputs: tuple[Input, ...] = ()  # every attribute the rule reads (the approval binding digests them)
 
 
 @dataclass(slots=True)
@@ -139,6 +153,27 @@ def _leaves(org: CompiledOrg) -> dict[str, tuple[str, ...]]:
 
 
 def _compile_rule(org: str, rule: rm.Rule) -> CompiledRule:
+    compiled = _compile_condition(org, rule)
+    return replace(compiled, inputs=inputs_of(rule, compiled.expressions))
+
+
+def inputs_of(rule: rm.Rule, expressions: tuple[Expression, ...] = ()) -> tuple[Input, ...]:
+    """The attributes a rule reads, in a stable order."""
+    if isinstance(rule, rm.Limit):
+        return (Input(rule.attribute, "amount"),) + ((Input("context.currency", "currency"),) if rule.currency else ())
+    if isinstance(rule, rm.Separation):
+        if rule.check == "four_eyes":
+            return ()
+        return (Input(rule.maker if rule.check == "maker_checker" else rule.requester, "party"),)
+    if isinstance(rule, rm.DualControl):
+        return (Input(rule.second_person, "party"),)
+    if isinstance(rule, rm.Suitability):
+        return (Input(rule.risk, "level"), Input(rule.tolerance, "level"))
+    paths = sorted({".".join(p) for e in expressions for p in e.paths()})
+    return tuple(Input(p, "value") for p in paths)
+
+
+def _compile_condition(org: str, rule: rm.Rule) -> CompiledRule:
     name = f"{org}.{rule.id}"
     if isinstance(rule, rm.Limit):
         return CompiledRule(rule, name, {"$gt": {"amount": {"$m": "limit"}}})

@@ -1,0 +1,65 @@
+"""The one reader of a request's attributes: what `context.amount`, `resource.risk_level` or `subject.grade`
+holds for a check, for every rule kind, every condition, the ledger and the approval binding alike.
+
+What the organisation stores wins over what the caller sends (docs/api.md): a resource instance's attributes
+in the catalogue over `resource.properties`, a person's attributes over `subject.properties`. `subject.id` is
+the person the subject resolved to, never the identity the caller used; `resource.id` and `resource.type`
+are the check's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dutyline.engines.compiler import CompiledOrg
+from dutyline.engines.decision import Check
+
+ROOTS = ("subject", "resource", "context", "action")
+
+
+def split(path: str) -> tuple[str, ...]:
+    """`"context.amount"` → `("context", "amount")`."""
+    return tuple(path.split("."))
+
+
+def read(org: CompiledOrg, check: Check, subject: str, path: tuple[str, ...]) -> Any:
+    """The value at `path` for this check (None when it is absent or the path runs into a non-object).
+
+    `subject` is the person (or post) the check's subject resolved to."""
+    root, names = path[0], path[1:]
+    if not names:
+        return None
+    first, rest = names[0], names[1:]
+    value: Any
+    if root == "context":
+        value = (check.context or {}).get(first)
+    elif root == "resource":
+        if first == "id":
+            value = check.resource_id
+        elif first == "type":
+            value = check.resource_type
+        else:
+            stored = org.instances.get((check.resource_type, check.resource_id or ""))
+            if stored is not None and first in stored:
+                value = stored[first]
+            else:
+                value = (check.resource_properties or {}).get(first)
+    elif root == "subject":
+        if first == "id":
+            value = subject
+        else:
+            stored = org.person_attributes.get(subject)
+            if stored is not None and first in stored:
+                value = stored[first]
+            else:
+                value = (check.subject_properties or {}).get(first)
+    elif root == "action":
+        value = check.action if first == "name" else None
+    else:
+        return None
+    for name in rest:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(name)
+    return value
