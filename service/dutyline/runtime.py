@@ -55,7 +55,7 @@ class Runtime:
         with exclusive(engine):  # replicas and workers start together: one migrates, the others wait
             upgrade(engine)
         sessions = session_factory(engine)
-        policies = PolicyService(sessions)
+        policies = PolicyService(sessions, bounds=settings.bounds)
         decision_log = DecisionLog(
             sessions,
             sample_rate=settings.decision_log_sample,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +12,24 @@ from dutyline.content import content_root
 
 def _default_database_url() -> str:
     return f"sqlite:///{Path.cwd() / 'dutyline.db'}"
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """What one request's attributes and one rule pack may hold before the rules engine refuses them.
+
+    A value a rule reads beyond these makes that rule fail closed (deny, or needs_approval where the rule's effect
+    is that), with a reason naming the attribute; a pack beyond them is refused when it is written. Every bound
+    is listed in docs/hardening.md."""
+
+    # Nesting of one attribute value a rule reads (a list in a list is depth 2), its items in all, its JSON size.
+    value_depth: int = 8
+    value_items: int = 1000
+    value_bytes: int = 16_384
+    # Rules in one pack, and the ruleset JSON one condition compiles to (durable_rules registers it under the
+    # process-wide engine lock, so its size bounds how long one registration can stop every decision).
+    pack_rules: int = 500
+    condition_bytes: int = 32_768
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +79,7 @@ class Settings:
     # that is no user (it may be a password typed into the wrong field). Empty: a key generated once and kept in
     # the database. Set it (the same on every replica) to keep the key out of the database.
     secret_key: str = field(default="", repr=False)
+    bounds: Bounds = field(default_factory=Bounds)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -92,7 +112,27 @@ class Settings:
             login_attempts=int(env.get("DUTYLINE_LOGIN_ATTEMPTS", base.login_attempts)),
             login_window=seconds(env.get("DUTYLINE_LOGIN_WINDOW", ""), base.login_window),
             secret_key=env.get("DUTYLINE_SECRET_KEY", base.secret_key),
+            bounds=Bounds(
+                value_depth=_positive(env, "DUTYLINE_MAX_VALUE_DEPTH", base.bounds.value_depth),
+                value_items=_positive(env, "DUTYLINE_MAX_VALUE_ITEMS", base.bounds.value_items),
+                value_bytes=_positive(env, "DUTYLINE_MAX_VALUE_BYTES", base.bounds.value_bytes),
+                pack_rules=_positive(env, "DUTYLINE_MAX_PACK_RULES", base.bounds.pack_rules),
+                condition_bytes=_positive(env, "DUTYLINE_MAX_CONDITION_BYTES", base.bounds.condition_bytes),
+            ),
         )
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{name}: not a whole number: {text!r}") from None
+    if value < 1:
+        raise ValueError(f"{name}: must be at least 1, got {value}")
+    return value
 
 
 def _flag(text: str) -> bool:

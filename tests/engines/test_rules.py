@@ -76,8 +76,8 @@ def verdict(world, person: str, resource: str, action: str, at: str = MONDAY, fa
 
 
 def test_within_the_limit_is_allowed_and_above_it_needs_the_first_superior_whose_limit_covers(world) -> None:  # type: ignore[no-untyped-def]
-    assert verdict(world, "liu_yang", "expense", "approve", amount=3000).outcome == "allow"
-    over = verdict(world, "liu_yang", "expense", "approve", amount=20000)
+    assert verdict(world, "liu_yang", "expense", "approve", amount=3000, requester="li_na").outcome == "allow"
+    over = verdict(world, "liu_yang", "expense", "approve", amount=20000, requester="li_na")
     assert over.outcome == "needs_approval"
     assert [h.rule for h in over.hits] == ["expense_limit"]
     # department_head (limit 50,000) is held by wang_jianguo and, acting, by zhao_lei
@@ -85,16 +85,16 @@ def test_within_the_limit_is_allowed_and_above_it_needs_the_first_superior_whose
 
 
 def test_beyond_everyone_s_authority_is_a_deny(world) -> None:  # type: ignore[no-untyped-def]
-    over = verdict(world, "liu_yang", "expense", "approve", amount=900000)
+    over = verdict(world, "liu_yang", "expense", "approve", amount=900000, requester="li_na")
     assert over.outcome == "deny" and over.approvers == ()
     assert [h.rule for h in over.hits] == ["expense_limit"]
 
 
 def test_the_requester_is_never_their_own_approver(world) -> None:  # type: ignore[no-untyped-def]
     # the acting head asks for more than a senior representative may approve: the head post is above neither
-    over = verdict(world, "zhao_lei", "expense", "approve", amount=20000)
+    over = verdict(world, "zhao_lei", "expense", "approve", amount=20000, requester="li_na")
     assert over.outcome == "allow", "the acting head's own limit covers it"
-    too_much = verdict(world, "zhao_lei", "expense", "approve", amount=60000)
+    too_much = verdict(world, "zhao_lei", "expense", "approve", amount=60000, requester="li_na")
     assert all("zhao_lei" not in step.people for step in too_much.approvers)
 
 
@@ -115,7 +115,7 @@ def test_a_cumulative_limit_counts_what_was_already_used_this_period(world) -> N
 
 def test_an_approval_presented_with_the_check_satisfies_the_rule_it_covers(world) -> None:  # type: ignore[no-untyped-def]
     approved = Facts(approved=frozenset({"expense_limit"}))
-    assert verdict(world, "liu_yang", "expense", "approve", amount=20000, facts=approved).outcome == "allow"
+    assert verdict(world, "liu_yang", "expense", "approve", amount=20000, requester="li_na", facts=approved).outcome == "allow"
 
 
 def test_notifications_are_obligations_of_an_allowed_decision(world) -> None:  # type: ignore[no-untyped-def]

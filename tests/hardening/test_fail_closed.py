@@ -86,7 +86,7 @@ def test_a_broken_compiled_organisation_is_a_deny_with_internal_error_logged_and
 
 def test_a_failing_fact_source_is_a_deny_not_an_allow_without_the_rules() -> None:
     before = _errors()
-    question = Question("li_na", "expense", "submit", organisation=ORG, context={"amount": 100})
+    question = Question("li_na", "expense", "submit", organisation=ORG, context={"amount": 100, "currency": "CNY"})
     assert _service(_org()).answer(question).outcome == "allow", "with facts the small claim is allowed"
     answer = _service(_org(), FailingLedger()).answer(question)
     assert (answer.outcome, answer.decision.code) == ("deny", "internal_error")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dutyline.engines.compiler import CompiledOrg
+from dutyline.engines.compiler import CompiledOrg, fold
 from dutyline.engines.decision import Check
 
 ROOTS = ("subject", "resource", "context", "action")
@@ -63,3 +63,14 @@ def read(org: CompiledOrg, check: Check, subject: str, path: tuple[str, ...]) ->
             return None
         value = value.get(name)
     return value
+
+
+def resolve_party(org: CompiledOrg, value: Any) -> str | None:
+    """The person a caller's value names (a maker, requester or second person): by any of their identities,
+    ignoring surrounding space and letter case. None when it is not text, names nobody, or is ambiguous."""
+    if not isinstance(value, str):
+        return None
+    exact = org.identities.get(value)
+    if exact is not None:
+        return exact
+    return org.folded_identities.get(fold(value))

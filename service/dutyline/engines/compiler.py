@@ -86,6 +86,9 @@ class CompiledOrg:
     grantees: dict[Key, tuple[str, ...]] = field(default_factory=dict)
     # Every id a person is known by (their own id, e-mail, IdP subject …) → the person's id.
     identities: dict[str, str] = field(default_factory=dict)
+    # The same, keyed by the identity stripped and case-folded, for comparing parties a caller names (maker,
+    # requester, second person); None where two people's identities fold to the same text (ambiguous).
+    folded_identities: dict[str, str | None] = field(default_factory=dict)
     person_attributes: dict[str, dict[str, object]] = field(default_factory=dict)
     # (resource type, instance id) → the instance's attributes; resource type → its instance ids, sorted.
     instances: dict[Key, dict[str, object]] = field(default_factory=dict)
@@ -186,11 +189,25 @@ def compile_org(org: Organisation, version: int = 0) -> CompiledOrg:
         holders={k: tuple(v) for k, v in holders.items()},
         grantees={k: tuple(v) for k, v in grantees.items()},
         identities=identities,
+        folded_identities=_folded(identities),
         person_attributes={p.id: dict(p.attributes) for p in org.people if p.attributes},
         instances={(r.id, i.id): dict(i.attributes) for r in org.catalogue.resources for i in r.instances},
         instance_ids={r.id: tuple(sorted(i.id for i in r.instances)) for r in org.catalogue.resources},
         action_order={r.id: tuple(r.actions) for r in org.catalogue.resources},
     )
+
+
+def fold(identity: str) -> str:
+    """An identity as parties are compared: without surrounding space, case-folded."""
+    return identity.strip().casefold()
+
+
+def _folded(identities: dict[str, str]) -> dict[str, str | None]:
+    folded: dict[str, str | None] = {}
+    for identity, person in identities.items():
+        key = fold(identity)
+        folded[key] = person if folded.get(key, person) == person else None
+    return folded
 
 
 def full_number(parent: str, number: str) -> str:

@@ -135,12 +135,40 @@ def _duty_reason(
     )
 
 
+_PROBLEMS = {
+    "missing": ("缺少「{input}」", "{input} is missing"),
+    "not_number": ("「{input}」不是数字(收到 {given})", "{input} is not a number (got {given})"),
+    "not_finite": ("「{input}」不是有限的数(收到 {given})", "{input} is not a finite number (got {given})"),
+    "not_text": ("「{input}」不是文本(收到 {given})", "{input} is not text (got {given})"),
+    "not_boolean": ("「{input}」不是 true 或 false(收到 {given})", "{input} is not true or false (got {given})"),
+    "out_of_range": ("「{input}」超出规则包规定的范围(收到 {given})", "{input} is outside the range the pack allows (got {given})"),
+    "too_large": ("「{input}」嵌套过深或过大", "{input} is nested too deeply or too large"),
+    "unknown_currency": ("「{input}」不是 ISO 4217 货币代码(收到 {given})", "{input} is not an ISO 4217 currency code (got {given})"),
+    "no_rate": ("本规则没有 {given} 的限额或汇率", "the rule has no limit or rate for {given}"),
+    "unknown_person": ("「{input}」不是本组织的人员(收到 {given})", "{input} names nobody of this organisation (got {given})"),
+}
+_FAIL_CLOSED = {
+    "deny": ("无法核对,按拒绝处理", "it cannot be checked, so it is denied"),
+    "needs_approval": ("无法核对,须经有权人员审批", "it cannot be checked, so it needs approval by someone whose authority covers it"),
+    "notify": ("无法核对,照常通知", "it cannot be checked, so the notification is sent"),
+}
+
+
 def explain_rules(org: CompiledOrg | None, verdict: Verdict) -> list[Reason]:
-    """Reasons for the business rules that fired: which rule, what it says, in both languages."""
+    """Reasons for the business rules that fired: which rule, what it says (or, when it fired because an input
+    was missing or unreadable, which input and why), in both languages."""
     out = []
     for hit in verdict.hits:
         code = {"deny": "rule_denied", "needs_approval": "rule_needs_approval", "notify": "rule_notifies"}[hit.effect]
-        out.append(Reason(code, f"规则「{hit.rule}」:{hit.message.zh}", f"rule {hit.rule}: {hit.message.en}", rule=hit.rule))
+        if hit.problem is None:
+            zh, en = hit.message.zh, hit.message.en
+        else:
+            p = hit.problem
+            problem_zh, problem_en = _PROBLEMS[p.kind]
+            closed_zh, closed_en = _FAIL_CLOSED[hit.effect]
+            zh = problem_zh.format(input=p.input, given=p.given) + "," + closed_zh
+            en = problem_en.format(input=p.input, given=p.given) + "; " + closed_en
+        out.append(Reason(code, f"规则「{hit.rule}」:{zh}", f"rule {hit.rule}: {en}", rule=hit.rule))
     return out
 
 

@@ -1,12 +1,20 @@
 """Business rules on top of the duty grant: compile rule packs, decide which fire, combine into a verdict.
 
-Each rule becomes one durable_rules ruleset (through `rulehost`, the only module that touches
-durable_rules) whose condition reads a small flat event this module builds from the request, the org
-model and the facts (usage totals, approval history). Rules are indexed by (resource type, action): a
-request that no rule mentions never reaches the rules engine.
+Each rule becomes one durable_rules ruleset (through `rulehost`, the only module that touches durable_rules)
+whose condition reads a small flat event this module builds from the request, the org model and the facts
+(usage totals, approval history). Rules are indexed by (resource type, action): a request that no rule mentions
+never reaches the rules engine.
 
-Combination: a duty deny stays a deny; among the rules that fire, a deny wins, then needs_approval (with
-the approver chain up the reporting line); notifications become obligations of an allowed decision.
+**Rules fail closed by construction.** Each rule declares the inputs it reads (`inputs_of`; for conditions,
+every attribute path the expression reads, typed by how it is used or by the pack's `inputs`). Before a rule
+asks the engine anything, its inputs are read through one reader (`engines/attributes.py`: what the
+organisation stores wins over what the caller sends) and checked: a missing, ill-typed, non-finite,
+out-of-range or oversized input, a currency the rule cannot compare, or a party who resolves to nobody makes the
+rule answer its own restrictive effect (`RuleHit.problem` names the input) — never "the rule does not apply".
+Only a condition's `exists(...)` test, or `optional: true` in the pack's `inputs`, lets an attribute be absent.
+
+Combination: a duty deny stays a deny; among the rules that fire, a deny wins, then needs_approval (with the
+approver chain up the reporting line); notifications become obligations of an allowed decision.
 """
 
 from __future__ import annotations
@@ -17,17 +25,38 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from dutyline.engines.attributes import read, resolve_party, split
 from dutyline.engines.compiler import CompiledOrg
 from dutyline.engines.decision import Check, Decision
 from dutyline.engines.queries import Holder, holders_of
 from dutyline.engines.rulehost import RuleHost, condition_json
-from dutyline.expressions import Expression, parse
+from dutyline.expressions import (
+    Arithmetic,
+    Call,
+    Comparison,
+    Constant,
+    Expression,
+    ListOf,
+    Logical,
+    Negate,
+    Node,
+    Not,
+    Path,
+    parse,
+)
 from dutyline.orgmodel.document import Names
 from dutyline.orgmodel.windows import zone
 from dutyline.rulemodel import document as rm
+from dutyline.rulemodel.currencies import currency_code
+from dutyline.settings import Bounds
 
 Effect = Literal["deny", "needs_approval", "notify"]
 _DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+# Attributes every request has, built from the decision itself: never missing, never the caller's.
+_BUILT_IN = frozenset(
+    {("subject", "id"), ("subject", "posts"), ("subject", "departments"), ("subject", "acting"), ("action", "name"),
+     ("resource", "type")}
+)
 
 
 def flat_key(path: tuple[str, ...]) -> str:
@@ -53,6 +82,29 @@ class ApproverStep:
     people: tuple[str, ...]
 
 
+ProblemKind = Literal[
+    "missing",  # absent or null
+    "not_number",  # not a number (a bool is not one)
+    "not_finite",  # NaN or an infinity
+    "not_text",
+    "not_boolean",
+    "out_of_range",  # outside the pack's declared minimum / maximum
+    "too_large",  # nested, long or big beyond the service's bounds
+    "unknown_currency",  # not an ISO 4217 code
+    "no_rate",  # a currency the limit has neither a limit nor a rate for
+    "unknown_person",  # names nobody of the organisation (or several people)
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Why a rule could not read one of its inputs, and so answered its restrictive effect (fail closed)."""
+
+    input: str  # the attribute path, e.g. "context.currency"
+    kind: ProblemKind
+    given: str = ""  # a short rendering of what the request held ("" when missing)
+
+
 @dataclass(frozen=True, slots=True)
 class RuleHit:
     rule: str
@@ -62,6 +114,7 @@ class RuleHit:
     approvers: tuple[ApproverStep, ...] = ()
     notify: tuple[str, ...] = ()
     detail: Mapping[str, Any] = field(default_factory=dict)
+    problem: Problem | None = None  # set when the rule fired because an input was missing or unreadable
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +146,21 @@ class Input:
 
 
 @dataclass(frozen=True, slots=True)
+class Required:
+    """An attribute a condition reads, as it must be for the condition to be asked at all."""
+
+    path: tuple[str, ...]
+    type: rm.InputType = "any"
+    optional: bool = False  # the condition tests it with exists(), or the pack says absence is allowed
+    minimum: float | None = None
+    maximum: float | None = None
+
+    @property
+    def name(self) -> str:
+        return ".".join(self.path)
+
+
+@dataclass(frozen=True, slots=True)
 class CompiledRule:
     """One rule ready to run: its ruleset name and condition, and how to build its event."""
 
@@ -101,6 +169,12 @@ class CompiledRule:
     condition: Mapping[str, Any] | None  # None: fires whenever it applies (no condition to test)
     expressions: tuple[Expression, ...] = ()
     inputs: tuple[Input, ...] = ()  # every attribute the rule reads (the approval binding digests them)
+    # Conditions only: what each attribute the condition reads must be, and its event fields.
+    required: tuple[Required, ...] = ()
+    built_ins: tuple[tuple[str, ...], ...] = ()  # the built-in attributes it reads (subject.id, subject.posts …)
+    # Requirements only: the `when` part asked on its own first, so that what `require` reads is needed only
+    # when the requirement applies (None: `when` is `true`).
+    when: CompiledRule | None = None
 
 
 @dataclass(slots=True)
@@ -109,12 +183,13 @@ class CompiledRules:
     index: dict[tuple[str, str], tuple[CompiledRule, ...]]
     case_types: dict[str, rm.CaseType]
     rulesets: dict[str, Mapping[str, Any]]  # name → condition, for RuleHost.load
+    bounds: Bounds = field(default_factory=Bounds)
 
     def for_request(self, resource: str, action: str) -> tuple[CompiledRule, ...]:
         return self.index.get((resource, action), ())
 
 
-def compile_rules(packs: Iterable[rm.RulePack], org: CompiledOrg) -> CompiledRules:
+def compile_rules(packs: Iterable[rm.RulePack], org: CompiledOrg, bounds: Bounds | None = None) -> CompiledRules:
     """Compile every enabled rule of an organisation's packs against its org model."""
     index: dict[tuple[str, str], list[CompiledRule]] = {}
     rulesets: dict[str, Mapping[str, Any]] = {}
@@ -126,16 +201,17 @@ def compile_rules(packs: Iterable[rm.RulePack], org: CompiledOrg) -> CompiledRul
         for rule in pack.rules:
             if not rule.enabled:
                 continue
-            compiled = _compile_rule(org.id, rule)
-            if compiled.condition is not None:
-                rulesets[compiled.name] = compiled.condition
+            compiled = _compile_rule(org.id, rule, pack.inputs)
+            for part in (compiled, compiled.when):
+                if part is not None and part.condition is not None:
+                    rulesets[part.name] = part.condition
             for resource in rule.applies_to.resources:
                 for leaf in leaves.get(resource, (resource,)):
                     actions = org.action_order.get(leaf, ())
                     chosen = actions if rule.applies_to.actions == "*" else [a for a in rule.applies_to.actions if a in actions]
                     for action in chosen:
                         index.setdefault((leaf, action), []).append(compiled)
-    return CompiledRules(org.id, {k: tuple(v) for k, v in index.items()}, case_types, rulesets)
+    return CompiledRules(org.id, {k: tuple(v) for k, v in index.items()}, case_types, rulesets, bounds or Bounds())
 
 
 def _leaves(org: CompiledOrg) -> dict[str, tuple[str, ...]]:
@@ -152,8 +228,8 @@ def _leaves(org: CompiledOrg) -> dict[str, tuple[str, ...]]:
     return {g: expand(g, frozenset()) for g in groups}
 
 
-def _compile_rule(org: str, rule: rm.Rule) -> CompiledRule:
-    compiled = _compile_condition(org, rule)
+def _compile_rule(org: str, rule: rm.Rule, declared: Mapping[str, rm.InputSpec] | None = None) -> CompiledRule:
+    compiled = _compile_condition(org, rule, declared or {})
     return replace(compiled, inputs=inputs_of(rule, compiled.expressions))
 
 
@@ -169,11 +245,15 @@ def inputs_of(rule: rm.Rule, expressions: tuple[Expression, ...] = ()) -> tuple[
         return (Input(rule.second_person, "party"),)
     if isinstance(rule, rm.Suitability):
         return (Input(rule.risk, "level"), Input(rule.tolerance, "level"))
-    paths = sorted({".".join(p) for e in expressions for p in e.paths()})
-    return tuple(Input(p, "value") for p in paths)
+    paths = sorted({".".join(p) for e in expressions for p in e.paths()} - {".".join(p) for p in _BUILT_IN})
+    return tuple(Input(p, "party" if _is_party(p, expressions) else "value") for p in paths)
 
 
-def _compile_condition(org: str, rule: rm.Rule) -> CompiledRule:
+def _is_party(path: str, expressions: tuple[Expression, ...]) -> bool:
+    return any(required.type == "person" for e in expressions for required in _requirements(e) if required.name == path)
+
+
+def _compile_condition(org: str, rule: rm.Rule, declared: Mapping[str, rm.InputSpec]) -> CompiledRule:
     name = f"{org}.{rule.id}"
     if isinstance(rule, rm.Limit):
         return CompiledRule(rule, name, {"$gt": {"amount": {"$m": "limit"}}})
@@ -195,18 +275,160 @@ def _compile_condition(org: str, rule: rm.Rule) -> CompiledRule:
         return CompiledRule(rule, name, {"$and": outside})
     if isinstance(rule, rm.Requirement):
         expression = parse(f"({rule.when}) and not ({rule.require})")
-        return CompiledRule(rule, name, condition_json(expression, flat_key), (expression,))
+        when = None
+        if rule.when.strip() != "true":
+            guard = parse(rule.when)
+            when = _condition_rule(rule, f"{name}#when", guard, declared, guard)
+        return replace(_condition_rule(rule, name, expression, declared, expression), when=when)
     if isinstance(rule, (rm.Notification, rm.ConditionRule)):
         expression = parse(rule.when)
         if expression.text.strip() == "true":
             return CompiledRule(rule, name, None, (expression,))
-        return CompiledRule(rule, name, condition_json(expression, flat_key), (expression,))
+        return _condition_rule(rule, name, expression, declared, expression)
     raise TypeError(f"unknown rule kind {type(rule).__name__}")
+
+
+def _condition_rule(
+    rule: rm.Rule, name: str, expression: Expression, declared: Mapping[str, rm.InputSpec], typed_by: Expression
+) -> CompiledRule:
+    required = tuple(_declared(r, declared.get(r.name)) for r in _requirements(typed_by))
+    if isinstance(rule, rm.Notification):
+        # A notification restricts nothing: what it reads may be absent (it then does not notify), and only a
+        # value it cannot read at all (non-finite, too large) makes it notify, erring on the side of telling.
+        required = tuple(Required(r.path, "any", True) for r in required)
+    built_ins = tuple(sorted(p for p in expression.paths() if p in _BUILT_IN))
+    return CompiledRule(
+        rule, name, condition_json(expression, flat_key), (expression,), required=required, built_ins=built_ins
+    )
+
+
+def _declared(required: Required, spec: rm.InputSpec | None) -> Required:
+    """What the pack declares about an attribute wins over what the condition's use of it suggests."""
+    if spec is None:
+        return required
+    return Required(
+        required.path,
+        spec.type if spec.type != "any" else required.type,
+        required.optional or spec.optional,
+        None if spec.minimum is None else float(spec.minimum),
+        None if spec.maximum is None else float(spec.maximum),
+    )
+
+
+# --- what a condition needs of the attributes it reads ----------------------------------------------------------
+
+
+def _requirements(expression: Expression) -> list[Required]:
+    """Each attribute path an expression reads (built-in ones aside), typed by how it is used: ordered or in
+    arithmetic, a number (text when ordered against text); compared with `true`/`false`, a boolean; with a
+    number or text constant, that; with `subject.id`, a person. A path the expression tests with exists() is
+    optional. A path used in two incompatible ways is `any`."""
+    uses: dict[tuple[str, ...], set[str]] = {}
+    guarded: set[tuple[str, ...]] = set()
+    _uses(expression.tree, uses, guarded)
+    out = []
+    for path in sorted(uses):
+        if path in _BUILT_IN:
+            continue
+        types = uses[path] - {""}
+        kind: rm.InputType = next(iter(types)) if len(types) == 1 else "any"  # type: ignore[assignment]
+        out.append(Required(path, kind, path in guarded))
+    return out
+
+
+def _path(node: Node) -> tuple[str, ...] | None:
+    return (node.root, *node.names) if isinstance(node, Path) else None
+
+
+def _constant_type(node: Node) -> str:
+    if isinstance(node, Constant):
+        value = node.value
+        if isinstance(value, bool):
+            return "boolean"
+        if isinstance(value, (int, float)):
+            return "number"
+        if isinstance(value, str):
+            return "text"
+    return ""
+
+
+def _uses(node: Node, uses: dict[tuple[str, ...], set[str]], guarded: set[tuple[str, ...]]) -> None:
+    def use(sub: Node, kind: str) -> None:
+        path = _path(sub)
+        if path is not None:
+            uses.setdefault(path, set()).add(kind)
+        else:
+            _uses(sub, uses, guarded)
+
+    match node:
+        case Path():
+            use(node, "")
+        case Call("exists", (argument,)):
+            path = _path(argument)
+            if path is not None:
+                guarded.add(path)
+                uses.setdefault(path, set()).add("")
+        case Call(_, args):
+            for argument in args:
+                use(argument, "")
+        case Not(operand):
+            use(operand, "")
+        case Negate(operand):
+            use(operand, "number")
+        case Logical(_, operands) | ListOf(operands):
+            for operand in operands:
+                use(operand, "")
+        case Arithmetic(first, rest):
+            use(first, "number")
+            for _, operand in rest:
+                use(operand, "number")
+        case Comparison(op, left, right):
+            if op in ("<", "<=", ">", ">="):
+                use(left, "text" if _constant_type(right) == "text" else "number")
+                use(right, "text" if _constant_type(left) == "text" else "number")
+            elif op in ("==", "!="):
+                for side, other in ((left, right), (right, left)):
+                    kind = "person" if _path(other) == ("subject", "id") else _constant_type(other)
+                    use(side, kind)
+            else:  # in / not in
+                items = right.items if isinstance(right, ListOf) else ()
+                kinds = {_constant_type(item) for item in items}
+                use(left, next(iter(kinds)) if len(kinds) == 1 and "" not in kinds else "")
+                use(right, "")
 
 
 def _minute(clock: str) -> int:
     hours, minutes = clock.split(":")
     return int(hours) * 60 + int(minutes)
+
+
+# --- deciding ---------------------------------------------------------------------------------------------------
+
+
+class _Request:
+    """The attributes of one request, read once each through the one reader, with the built-in ones."""
+
+    __slots__ = ("org", "check", "subject", "posts", "decision", "_cache")
+
+    def __init__(self, org: CompiledOrg, check: Check, decision: Decision, posts: tuple[str, ...]) -> None:
+        self.org, self.check, self.subject, self.posts, self.decision = org, check, decision.subject, posts, decision
+        self._cache: dict[tuple[str, ...], Any] = {}
+
+    def get(self, path: tuple[str, ...]) -> Any:
+        try:
+            return self._cache[path]
+        except KeyError:
+            pass
+        if path == ("subject", "posts"):
+            value: Any = list(self.posts)
+        elif path == ("subject", "departments"):
+            value = departments_of(self.org, self.posts)
+        elif path == ("subject", "acting"):
+            value = any(b.assignment is not None and b.assignment.kind == "acting" for b in self.decision.allowed_by)
+        else:
+            value = read(self.org, self.check, self.subject, path)
+        self._cache[path] = value
+        return value
 
 
 def apply_rules(
@@ -219,12 +441,12 @@ def apply_rules(
     if not relevant:
         return Verdict("allow", decision)
     posts = tuple(dict.fromkeys(b.post for b in decision.allowed_by))
-    environment: dict[str, Any] = {}
+    request = _Request(org, check, decision, posts)
     hits: list[RuleHit] = []
     for compiled in relevant:
         if compiled.rule.applies_to.posts and not set(compiled.rule.applies_to.posts) & set(posts):
             continue
-        hit = _run(host, org, compiled, check, decision, posts, facts, environment)
+        hit = _run(host, org, compiled, request, facts, rules.bounds)
         if hit is not None and not (hit.effect == "needs_approval" and hit.rule in facts.approved):
             hits.append(hit)
     denies = [h for h in hits if h.effect == "deny"]
@@ -244,94 +466,256 @@ def apply_rules(
     return Verdict("allow", decision, tuple(hits), (), notify)
 
 
-def _run(
-    host: RuleHost,
-    org: CompiledOrg,
-    compiled: CompiledRule,
-    check: Check,
-    decision: Decision,
-    posts: tuple[str, ...],
-    facts: Facts,
-    environment: dict[str, Any],
-) -> RuleHit | None:
+def _run(host: RuleHost, org: CompiledOrg, compiled: CompiledRule, request: _Request, facts: Facts, bounds: Bounds) -> RuleHit | None:
     rule = compiled.rule
-    person = decision.subject
-    message = rule.message or rule.name
     if isinstance(rule, rm.Limit):
-        if rule.currency is not None and _value(check, "context.currency") not in (None, rule.currency):
-            return None
-        limit = _limit_of(rule, posts)
-        if limit is None:
-            return None
-        amount = _value(check, rule.attribute)
-        if not _is_number(amount):
-            # A limited action must state its amount; without one nobody can tell it is within the limit.
-            return RuleHit(rule.id, "limit", "needs_approval", message, _approvers(org, rule, posts, person, check.at, math.inf),
-                           detail={"reason": f"{rule.attribute} missing or not a number"})
-        total = float(amount)
-        if rule.period is not None:
-            total += facts.usage(rule.id, person, period_key(rule.period, check.at, org.document.timezone))
-        if not host.fires(compiled.name, {"amount": total, "limit": float(limit)}):
-            return None
-        return RuleHit(rule.id, "limit", "needs_approval", message, _approvers(org, rule, posts, person, check.at, total),
-                       detail={"amount": total, "limit": limit, "period": rule.period})
+        return _limit(host, org, compiled, rule, request, facts, bounds)
     if isinstance(rule, rm.Separation):
-        if rule.check == "four_eyes":
-            history = facts.approvals(check.resource_type, check.resource_id)
-            needed = rule.history - 1
-            streak = 0
-            for approver in history[:needed]:
-                if approver != person:
-                    break
-                streak += 1
-            fired = needed > 0 and host.fires(compiled.name, {"streak": streak, "needed": needed})
-            return RuleHit(rule.id, "separation", "deny", message, detail={"history": list(history[:needed])}) if fired else None
-        path = rule.maker if rule.check == "maker_checker" else rule.requester
-        other = _value(check, path)
-        if not isinstance(other, str):
-            return None
-        other = org.identities.get(other, other)
-        if host.fires(compiled.name, {"other": other, "subject": person}):
-            return RuleHit(rule.id, "separation", "deny", message, detail={path: other})
-        return None
+        return _separation(host, compiled, rule, request, facts, bounds)
     if isinstance(rule, rm.DualControl):
-        second = _value(check, rule.second_person)
-        second_id = org.identities.get(second) if isinstance(second, str) else None
-        ok = second_id is not None and second_id != person and any(
-            h.person == second_id for post in rule.posts for h in holders_of(org, post, check.at)
-        )
-        if host.fires(compiled.name, {"ok": 1 if ok else 0}):
-            return RuleHit(rule.id, "dual_control", "deny", message, detail={"second_person": second})
-        return None
+        return _dual_control(host, org, compiled, rule, request, bounds)
     if isinstance(rule, rm.Suitability):
-        risk, tolerance = _value(check, rule.risk), _value(check, rule.tolerance)
-        # Unknown risk or unknown tolerance fails closed: nothing is suitable until both are assessed.
-        event = {
-            "risk": float(risk) if _is_number(risk) else 1.0,
-            "tolerance": float(tolerance) if _is_number(tolerance) else -1.0,
-        }
-        if host.fires(compiled.name, event):
-            return RuleHit(rule.id, "suitability", "deny", message, detail={"risk": risk, "tolerance": tolerance})
-        return None
+        return _suitability(host, compiled, rule, request, bounds)
     if isinstance(rule, rm.TimeWindow):
+        check = request.check
         local = dt.datetime.fromtimestamp(check.at, zone(org.document.timezone))
         event = {"day": _DAYS[local.weekday()], "minute": local.hour * 60 + local.minute}
         if host.fires(compiled.name, event):
-            return RuleHit(rule.id, "time_window", "deny", message, detail={"local_time": local.isoformat(timespec="minutes")})
+            return _hit(rule, "deny", detail={"local_time": local.isoformat(timespec="minutes")})
         return None
-    # requirement, notification, condition: expressions over the request's attributes
-    if compiled.condition is not None:
-        if not environment:
-            environment.update(flat_event(org, check, decision, posts))
-        if not host.fires(compiled.name, environment):
+    return _condition(host, org, compiled, request, bounds)
+
+
+def _hit(
+    rule: rm.Rule,
+    effect: Effect,
+    approvers: tuple[ApproverStep, ...] = (),
+    detail: Mapping[str, Any] | None = None,
+    problem: Problem | None = None,
+    notify: tuple[str, ...] = (),
+) -> RuleHit:
+    if problem is not None:
+        detail = {**(detail or {}), "input": problem.input, "problem": problem.kind, "given": problem.given}
+    return RuleHit(rule.id, kind_of(rule), effect, rule.message or rule.name, approvers, notify, detail or {}, problem)
+
+
+def _limit(
+    host: RuleHost, org: CompiledOrg, compiled: CompiledRule, rule: rm.Limit, request: _Request, facts: Facts,
+    bounds: Bounds,
+) -> RuleHit | None:
+    limit = _limit_of(rule, request.posts)
+    if limit is None:
+        return None  # a post the subject acts through has no limit: nothing to bound
+    person, at = request.subject, request.check.at
+    raw = request.get(split(rule.attribute))
+    amount, problem = _number(rule.attribute, raw, bounds)
+    if problem is None and rule.currency is not None:
+        given = request.get(("context", "currency"))
+        code = currency_code(given)
+        if given is None:
+            problem = Problem("context.currency", "missing")
+        elif code is None:
+            problem = Problem("context.currency", "unknown_currency", _show(given))
+        elif code != rule.currency:
+            rate = rule.rates.get(code)
+            if rate is None:
+                problem = Problem("context.currency", "no_rate", code)
+            else:
+                amount *= rate
+    if problem is not None:
+        # Nobody can tell the request is within a limit: only a post with no limit may approve it.
+        return _hit(rule, "needs_approval", _approvers(org, rule, request.posts, person, at, math.inf), problem=problem)
+    total = abs(amount)
+    if rule.period is not None:
+        total += float(facts.usage(rule.id, person, period_key(rule.period, at, org.document.timezone)))
+    if not host.fires(compiled.name, {"amount": total, "limit": float(limit)}):
+        return None
+    return _hit(rule, "needs_approval", _approvers(org, rule, request.posts, person, at, total),
+                detail={"amount": total, "limit": limit, "period": rule.period, "currency": rule.currency})
+
+
+def _separation(
+    host: RuleHost, compiled: CompiledRule, rule: rm.Separation, request: _Request, facts: Facts, bounds: Bounds
+) -> RuleHit | None:
+    person, check = request.subject, request.check
+    if rule.check == "four_eyes":
+        history = facts.approvals(check.resource_type, check.resource_id)
+        needed = rule.history - 1
+        streak = 0
+        for approver in history[:needed]:
+            if approver != person:
+                break
+            streak += 1
+        fired = needed > 0 and host.fires(compiled.name, {"streak": streak, "needed": needed})
+        return _hit(rule, "deny", detail={"history": list(history[:needed])}) if fired else None
+    path = rule.maker if rule.check == "maker_checker" else rule.requester
+    other, problem = _party(request.org, path, request.get(split(path)), bounds)
+    if problem is not None:
+        return _hit(rule, "deny", problem=problem)
+    if host.fires(compiled.name, {"other": other, "subject": person}):
+        return _hit(rule, "deny", detail={path: other})
+    return None
+
+
+def _dual_control(
+    host: RuleHost, org: CompiledOrg, compiled: CompiledRule, rule: rm.DualControl, request: _Request, bounds: Bounds
+) -> RuleHit | None:
+    person, at = request.subject, request.check.at
+    second, problem = _party(org, rule.second_person, request.get(split(rule.second_person)), bounds)
+    if problem is not None:
+        return _hit(rule, "deny", problem=problem)
+    ok = second != person and any(h.person == second for post in rule.posts for h in holders_of(org, post, at))
+    if host.fires(compiled.name, {"ok": 1 if ok else 0}):
+        return _hit(rule, "deny", detail={"second_person": second})
+    return None
+
+
+def _suitability(host: RuleHost, compiled: CompiledRule, rule: rm.Suitability, request: _Request, bounds: Bounds) -> RuleHit | None:
+    # Unknown risk or unknown tolerance fails closed: nothing is suitable until both are assessed.
+    risk, problem = _number(rule.risk, request.get(split(rule.risk)), bounds)
+    if problem is None:
+        tolerance, problem = _number(rule.tolerance, request.get(split(rule.tolerance)), bounds)
+    if problem is not None:
+        return _hit(rule, "deny", problem=problem)
+    if host.fires(compiled.name, {"risk": risk, "tolerance": tolerance}):
+        return _hit(rule, "deny", detail={"risk": risk, "tolerance": tolerance})
+    return None
+
+
+def _condition(host: RuleHost, org: CompiledOrg, compiled: CompiledRule, request: _Request, bounds: Bounds) -> RuleHit | None:
+    """Requirements, notifications and conditions: expressions over the request's attributes."""
+    rule = compiled.rule
+    if compiled.when is not None:  # a requirement applies only when its `when` holds
+        event, problem = _event(org, compiled.when, request, bounds)
+        if problem is None and not host.fires(compiled.when.name, event):
             return None
+        if problem is not None:
+            return _restrict(org, rule, request, problem)
+    if compiled.condition is not None:
+        event, problem = _event(org, compiled, request, bounds)
+        if problem is not None:
+            return _restrict(org, rule, request, problem)
+        if not host.fires(compiled.name, event):
+            return None
+    return _restrict(org, rule, request, None)
+
+
+def _restrict(org: CompiledOrg, rule: rm.Rule, request: _Request, problem: Problem | None) -> RuleHit:
+    """The hit of a condition-kind rule: its effect (a notification notifies: reporting errs on the side of
+    telling too many)."""
     if isinstance(rule, rm.Notification):
-        return RuleHit(rule.id, "notification", "notify", message, notify=_notified(org, rule, posts))
+        return _hit(rule, "notify", problem=problem, notify=_notified(org, rule, request.posts))
     effect = rule.otherwise if isinstance(rule, rm.Requirement) else rule.effect  # type: ignore[union-attr]
     approvers: tuple[ApproverStep, ...] = ()
     if effect == "needs_approval":
-        approvers = _named_approvers(org, rule.approver, posts, person, check.at)  # type: ignore[union-attr]
-    return RuleHit(rule.id, kind_of(rule), effect, message, approvers)
+        approvers = _named_approvers(org, rule.approver, request.posts, request.subject, request.check.at)  # type: ignore[union-attr]
+    return _hit(rule, effect, approvers, problem=problem)
+
+
+def _event(org: CompiledOrg, compiled: CompiledRule, request: _Request, bounds: Bounds) -> tuple[dict[str, Any], Problem | None]:
+    """The flat event a condition reads (only the attributes it reads), each checked against what it must be."""
+    event: dict[str, Any] = {}
+    for required in compiled.required:
+        value, problem = _conform(org, required, request.get(required.path), bounds)
+        if problem is not None:
+            return event, problem
+        if value is not None:
+            event[flat_key(required.path)] = value
+    for path in compiled.built_ins:
+        event[flat_key(path)] = request.get(path)
+    return event, None
+
+
+# --- reading inputs: every way an attribute can be wrong ---------------------------------------------------------
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _too_large(value: Any, bounds: Bounds) -> bool:
+    """Whether a value is nested, long or big beyond the bounds (walked with an early stop, never whole)."""
+    if isinstance(value, str):
+        return len(value) > bounds.value_bytes
+    if not isinstance(value, (list, tuple, Mapping)):
+        return False
+    budget_items, budget_bytes = bounds.value_items, bounds.value_bytes
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > bounds.value_depth:
+            return True
+        children = item.values() if isinstance(item, Mapping) else item
+        for child in children:
+            budget_items -= 1
+            if isinstance(child, str):
+                budget_bytes -= len(child)
+            elif isinstance(child, (list, tuple, Mapping)):
+                stack.append((child, depth + 1))
+            else:
+                budget_bytes -= 8
+            if budget_items < 0 or budget_bytes < 0:
+                return True
+        if isinstance(item, Mapping):
+            budget_bytes -= sum(len(str(k)) for k in item)
+    return False
+
+
+def _number(path: str, value: Any, bounds: Bounds) -> tuple[float, Problem | None]:
+    if value is None:
+        return 0.0, Problem(path, "missing")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0.0, Problem(path, "too_large" if _too_large(value, bounds) else "not_number", _show(value))
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond the doubles
+        return 0.0, Problem(path, "not_finite", _show(value))
+    if not math.isfinite(number):
+        return 0.0, Problem(path, "not_finite", _show(value))
+    return number, None
+
+
+def _party(org: CompiledOrg, path: str, value: Any, bounds: Bounds) -> tuple[str, Problem | None]:
+    if value is None:
+        return "", Problem(path, "missing")
+    if not isinstance(value, str):
+        return "", Problem(path, "too_large" if _too_large(value, bounds) else "not_text", _show(value))
+    person = resolve_party(org, value)
+    if person is None:
+        return "", Problem(path, "unknown_person", _show(value))
+    return person, None
+
+
+def _conform(org: CompiledOrg, required: Required, value: Any, bounds: Bounds) -> tuple[Any, Problem | None]:
+    """The value as the condition reads it (a person resolved to their id, a currency normalised), or why not."""
+    name = required.name
+    if value is None:
+        return None, (None if required.optional else Problem(name, "missing"))
+    if _too_large(value, bounds):
+        return None, Problem(name, "too_large", _show(value))
+    kind = required.type
+    if kind == "number":
+        number, problem = _number(name, value, bounds)
+        if problem is not None:
+            return None, problem
+        if (required.minimum is not None and number < required.minimum) or (
+            required.maximum is not None and number > required.maximum
+        ):
+            return None, Problem(name, "out_of_range", _show(value))
+        return value, None
+    if kind == "text" and not isinstance(value, str):
+        return None, Problem(name, "not_text", _show(value))
+    if kind == "boolean" and not isinstance(value, bool):
+        return None, Problem(name, "not_boolean", _show(value))
+    if kind == "person":
+        return _party(org, name, value, bounds)
+    if kind == "currency":
+        code = currency_code(value)
+        return (code, None) if code is not None else (None, Problem(name, "unknown_currency", _show(value)))
+    if isinstance(value, float) and not math.isfinite(value):
+        return None, Problem(name, "not_finite", _show(value))
+    return value, None
 
 
 def kind_of(rule: rm.Rule) -> str:
@@ -339,55 +723,9 @@ def kind_of(rule: rm.Rule) -> str:
     return str(type(rule).__struct_config__.tag)
 
 
-def flat_event(org: CompiledOrg, check: Check, decision: Decision, posts: tuple[str, ...]) -> dict[str, Any]:
-    """The request's attributes as one flat event: ("context", "amount") → "context__amount"."""
-    subject = {**(check.subject_properties or {}), **org.person_attributes.get(decision.subject, {})}
-    subject["id"] = decision.subject
-    subject["posts"] = list(posts)
-    subject["departments"] = departments_of(org, posts)
-    subject["acting"] = any(b.assignment is not None and b.assignment.kind == "acting" for b in decision.allowed_by)
-    stored = org.instances.get((check.resource_type, check.resource_id or ""), {})
-    resource = {**(check.resource_properties or {}), **stored, "id": check.resource_id, "type": check.resource_type}
-    out: dict[str, Any] = {}
-    for root, values in (("subject", subject), ("resource", resource), ("action", {"name": check.action}), ("context", check.context or {})):
-        _flatten(out, (root,), values)
-    return out
-
-
 def departments_of(org: CompiledOrg, posts: Iterable[str]) -> list[str]:
     """The departments of the posts a subject acts through."""
     return list(dict.fromkeys(org.post_departments[p] for p in posts if p in org.post_departments))
-
-
-def _flatten(out: dict[str, Any], prefix: tuple[str, ...], values: Mapping[str, Any]) -> None:
-    for key, value in values.items():
-        path = (*prefix, str(key))
-        if isinstance(value, Mapping):
-            _flatten(out, path, value)
-        elif value is not None:
-            out[flat_key(path)] = value
-
-
-def _value(check: Check, path: str) -> Any:
-    root, *names = path.split(".")
-    source: Any
-    if root == "context":  # the usual case (amounts, currencies): no merged dictionaries to build
-        source = check.context
-    elif root == "resource":
-        source = {**(check.resource_properties or {}), "id": check.resource_id, "type": check.resource_type}
-    elif root == "subject":
-        source = {**(check.subject_properties or {}), "id": check.subject_id}
-    else:
-        return None
-    for name in names:
-        if not isinstance(source, Mapping):
-            return None
-        source = source.get(name)
-    return source
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _limit_of(rule: rm.Limit, posts: Iterable[str]) -> float | None:

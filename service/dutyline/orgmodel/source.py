@@ -138,4 +138,8 @@ def _plain(node: Any, path: Path, source: SourceMap, counter: _AliasCounter, fil
         return node.isoformat()
     if isinstance(node, str):
         return str(node)
+    if isinstance(node, float):  # ruamel's ScalarFloat, which msgspec does not take for a float
+        return float(node)
+    if isinstance(node, int) and not isinstance(node, bool):  # ScalarInt (hex, octal, underscores)
+        return int(node)
     return node

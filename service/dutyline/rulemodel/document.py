@@ -15,6 +15,13 @@ import msgspec
 from dutyline.orgmodel.document import ActionId, Condition, Id, Names
 
 Number = int | float
+_BIG = 10**18  # amounts and limits beyond a quintillion are a typing slip, not a limit
+# A finite number at least 0 (limits, rates, bounds): NaN and the infinities are refused by the bounds.
+Amount = Annotated[int, msgspec.Meta(ge=0, le=_BIG)] | Annotated[float, msgspec.Meta(ge=0, le=float(_BIG))]
+Finite = Annotated[int, msgspec.Meta(ge=-_BIG, le=_BIG)] | Annotated[float, msgspec.Meta(ge=-float(_BIG), le=float(_BIG))]
+Currency = Annotated[
+    str, msgspec.Meta(pattern=r"^[A-Z]{3}$", description="An ISO 4217 currency code, upper case: CNY, USD, HKD.")
+]
 Duration = Annotated[
     str,
     msgspec.Meta(pattern=r"^\d+(\.\d+)?(m|h|d)$", description="A duration: 30m, 4h, 2d."),
@@ -55,16 +62,31 @@ class _Rule(_Struct, tag_field="kind", kw_only=True):
 
 class Limit(_Rule, tag="limit", kw_only=True):
     """Delegation of authority: each post may do up to its limit; above it the request needs approval by the
-    first superior post whose limit covers it. With `period`, the limit is on the total over that period."""
+    first superior post whose limit covers it. With `period`, the limit is on the total over that period.
+
+    The amount is counted by its magnitude: -300,000 is as far beyond a 50,000 limit as 300,000. An amount that is
+    missing, not a number or not finite needs approval by a post with no limit (and is refused when there is none),
+    as does a currency the rule cannot compare."""
 
     attribute: AttributePath
-    limits: Annotated[dict[str, Number], msgspec.Meta(description="Post id → the most that post may do.")]
+    limits: Annotated[dict[str, Amount], msgspec.Meta(description="Post id → the most that post may do.")]
     default: Annotated[
-        Number | None, msgspec.Meta(description="Limit of posts not listed (absent: they have no limit).")
+        Amount | None, msgspec.Meta(description="Limit of posts not listed (absent: they have no limit).")
     ] = None
     currency: Annotated[
-        str | None, msgspec.Meta(description="Only for requests whose context.currency is this (or absent).")
+        Currency | None,
+        msgspec.Meta(
+            description=(
+                "The currency the limits are in. Every request must then state context.currency (an ISO 4217 code, "
+                "any letter case); one in another currency is converted by `rates`, and one without a rate is "
+                "refused."
+            )
+        ),
     ] = None
+    rates: Annotated[
+        dict[Currency, Annotated[float, msgspec.Meta(gt=0, le=1e9)]],
+        msgspec.Meta(description="Other currency → how many units of `currency` one unit of it counts as."),
+    ] = {}
     period: Literal["day", "week", "month"] | None = None
 
 
@@ -164,9 +186,30 @@ class CaseType(_Struct, kw_only=True):
     steps: Annotated[list[EscalationStep], msgspec.Meta(min_length=1)]
 
 
+InputType = Literal["number", "text", "boolean", "person", "currency", "any"]
+
+
+class InputSpec(_Struct, kw_only=True):
+    """What one attribute the pack's rules read must be. A rule that denies or needs approval reads it; when it is
+    missing (and not `optional`) or not of this type, that rule answers its effect, naming the attribute."""
+
+    type: InputType = "any"
+    minimum: Finite | None = None
+    maximum: Finite | None = None
+    unit: Annotated[str, msgspec.Meta(max_length=40, description="CNY, %, days … (for people to read)")] = ""
+    optional: Annotated[
+        bool, msgspec.Meta(description="Absence is allowed (the condition reads it as null).")
+    ] = False
+    description: Names | None = None
+
+
 class RulePack(_Struct, kw_only=True):
     org: Id
     name: Names | None = None
+    inputs: Annotated[
+        dict[AttributePath, InputSpec],
+        msgspec.Meta(description="The request attributes the rules read: type, range and unit of each."),
+    ] = {}
     rules: list[Rule] = []
     case_types: list[CaseType] = []
 

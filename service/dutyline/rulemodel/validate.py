@@ -16,6 +16,8 @@ from dutyline.expressions import ExpressionError, parse
 from dutyline.orgmodel.document import Organisation
 from dutyline.orgmodel.source import Path, SourceMap
 from dutyline.rulemodel import document as rm
+from dutyline.rulemodel.currencies import is_currency
+from dutyline.settings import Bounds
 
 
 @cache
@@ -30,12 +32,26 @@ class ParsedPack:
     warnings: tuple[Issue, ...]
 
 
-# Lets validation ask whether a condition can run in the rules engine without importing it here.
-ConditionCheck = Callable[[Any], None]
+# Lets validation ask whether a condition can run in the rules engine (within the bounds on its compiled size)
+# without importing the engine here.
+ConditionCheck = Callable[[Any, Bounds], None]
 
 
-def check_pack(data: Any, source: SourceMap, org: Organisation | None, engine_check: ConditionCheck | None = None) -> ParsedPack:
+def check_pack(
+    data: Any,
+    source: SourceMap,
+    org: Organisation | None,
+    engine_check: ConditionCheck | None = None,
+    bounds: Bounds | None = None,
+) -> ParsedPack:
     """Validate a loaded rule pack; with `org`, also every post, resource and action it names."""
+    bounds = bounds or Bounds()
+    rules = data.get("rules") if isinstance(data, dict) else None
+    if isinstance(rules, list) and len(rules) > bounds.pack_rules:
+        issue = source.issue(
+            ("rules",), f"a pack holds at most {bounds.pack_rules} rules (DUTYLINE_MAX_PACK_RULES), this one {len(rules)}"
+        )
+        raise Invalid(f"{source.file}: 1 error(s)", [issue])
     structural = []
     for error in _validator().iter_errors(data):
         path: Path = tuple(error.absolute_path)
@@ -50,7 +66,7 @@ def check_pack(data: Any, source: SourceMap, org: Organisation | None, engine_ch
         pack = msgspec.convert(data, rm.RulePack)
     except msgspec.ValidationError as exc:
         raise Invalid(str(exc), [source.issue((), str(exc))]) from None
-    issues = sorted(_semantic(pack, source, org, engine_check), key=lambda i: (i.line, i.path, i.message))
+    issues = sorted(_semantic(pack, source, org, engine_check, bounds), key=lambda i: (i.line, i.path, i.message))
     errors = [i for i in issues if i.severity == "error"]
     if errors:
         raise Invalid(f"{source.file}: {len(errors)} error(s)", errors)
@@ -62,23 +78,38 @@ def pack_from_json(payload: bytes | str | dict, org: Organisation | None, engine
     return check_pack(data, SourceMap("<request>"), org, engine_check)
 
 
-def _semantic(pack: rm.RulePack, src: SourceMap, org: Organisation | None, engine_check: ConditionCheck | None) -> Iterator[Issue]:
+def _semantic(
+    pack: rm.RulePack, src: SourceMap, org: Organisation | None, engine_check: ConditionCheck | None, bounds: Bounds
+) -> Iterator[Issue]:
     seen: dict[str, int] = {}
     for i, rule in enumerate(pack.rules):
         if rule.id in seen:
             yield src.issue(("rules", i, "id"), f"duplicate rule id {rule.id!r} (first on line {src.line(('rules', seen[rule.id]))})")
         seen.setdefault(rule.id, i)
+        parsed_all = True
         for field, text in _expressions(rule):
             try:
                 expression = parse(text)
             except ExpressionError as exc:
                 yield src.issue(("rules", i, field), f"{field}: {exc}")
+                parsed_all = False
                 continue
             if engine_check is not None:
                 try:
-                    engine_check(expression)
+                    engine_check(expression, bounds)
                 except ExpressionError as exc:
                     yield src.issue(("rules", i, field), f"{field}: {exc}")
+                    parsed_all = False
+        if isinstance(rule, rm.Requirement) and parsed_all and engine_check is not None:
+            try:  # the rule runs as one condition: `when` and not `require`
+                engine_check(parse(f"({rule.when}) and not ({rule.require})"), bounds)
+            except ExpressionError as exc:
+                yield src.issue(("rules", i, "require"), f"when and require together: {exc}")
+        yield from _currencies(rule, src, ("rules", i))
+    yield from _limits_in_other_currencies(pack, src)
+    for path, spec in pack.inputs.items():
+        if spec.minimum is not None and spec.maximum is not None and spec.minimum > spec.maximum:
+            yield src.issue(("inputs", path), f"minimum {spec.minimum} is above maximum {spec.maximum}")
     case_ids: set[str] = set()
     for i, case_type in enumerate(pack.case_types):
         if case_type.id in case_ids:
@@ -90,6 +121,40 @@ def _semantic(pack: rm.RulePack, src: SourceMap, org: Organisation | None, engin
     if org.id != pack.org:
         yield src.issue(("org",), f"pack is for {pack.org!r}, checked against {org.id!r}")
     yield from _references(pack, src, org)
+
+
+def _currencies(rule: rm.Rule, src: SourceMap, here: Path) -> Iterator[Issue]:
+    if not isinstance(rule, rm.Limit):
+        return
+    if rule.currency is not None and not is_currency(rule.currency):
+        yield src.issue((*here, "currency"), f"{rule.currency!r} is not an ISO 4217 currency code")
+    for code in rule.rates:
+        if not is_currency(code):
+            yield src.issue((*here, "rates", code), f"{code!r} is not an ISO 4217 currency code")
+        elif code == rule.currency:
+            yield src.issue((*here, "rates", code), f"a rate for {code}, the limit's own currency")
+    if rule.rates and rule.currency is None:
+        yield src.issue((*here, "rates"), "rates convert to the limit's `currency`, which the rule does not name")
+
+
+def _limits_in_other_currencies(pack: rm.RulePack, src: SourceMap) -> Iterator[Issue]:
+    """Two limits on the same requests in different currencies refuse each other's currency: say so."""
+    seen: dict[tuple[str, str], tuple[int, rm.Limit]] = {}
+    for i, rule in enumerate(pack.rules):
+        if not isinstance(rule, rm.Limit) or rule.currency is None or not rule.enabled:
+            continue
+        actions = rule.applies_to.actions if rule.applies_to.actions != "*" else ["*"]
+        for resource in rule.applies_to.resources:
+            for action in actions:
+                first = seen.setdefault((resource, action), (i, rule))
+                other = first[1]
+                if other is not rule and other.currency != rule.currency and rule.currency not in other.rates:
+                    yield src.issue(
+                        ("rules", i, "currency"),
+                        f"limit {other.id!r} (line {src.line(('rules', first[0]))}) applies to the same requests in "
+                        f"{other.currency}; it refuses {rule.currency} requests unless it has a rate for it",
+                        severity="warning",
+                    )
 
 
 def _expressions(rule: rm.Rule) -> Iterator[tuple[str, str]]:

@@ -15,6 +15,7 @@ from dutyline.engines.policyset import PolicySet
 from dutyline.engines.rulehost import RuleHost
 from dutyline.engines.rules import CompiledRules, compile_rules
 from dutyline.services.metrics import POLICY_VERSION
+from dutyline.settings import Bounds
 from dutyline.store import orgs as org_store
 from dutyline.store import rule_packs as pack_store
 
@@ -22,10 +23,11 @@ from dutyline.store import rule_packs as pack_store
 class PolicyService:
     """Owns the current `PolicySet` and the rule host; `refresh()` recompiles only what changed."""
 
-    def __init__(self, sessions: sessionmaker[Session], host: RuleHost | None = None) -> None:
+    def __init__(self, sessions: sessionmaker[Session], host: RuleHost | None = None, bounds: Bounds | None = None) -> None:
         self._sessions = sessions
         self._lock = threading.Lock()
         self.host = host or RuleHost()
+        self.bounds = bounds or Bounds()  # what requests and packs may hold (settings), for every compile
         self.current = PolicySet()
 
     def refresh(self) -> PolicySet:
@@ -52,7 +54,7 @@ class PolicyService:
                     org = compiled.get(org_id) or self.current.get(org_id)
                     if org is not None:
                         packs = [p.pack for p in pack_store.current(session, org_id) if p.pack is not None]
-                        rules[org_id] = compile_rules(packs, org)
+                        rules[org_id] = compile_rules(packs, org, self.bounds)
             candidate = self.current.replace(changed, removed, latest, rules)
             if rules or removed:
                 self.host.load({name: cond for r in candidate.rules.values() for name, cond in r.rulesets.items()})

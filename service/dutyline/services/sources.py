@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from dutyline.engines.rulehost import condition_json
+from dutyline.engines.rulehost import NotExpressible, check_condition, condition_json
 from dutyline.engines.rules import flat_key
 from dutyline.errors import Invalid, Issue
 from dutyline.orgmodel.document import Organisation
 from dutyline.orgmodel.source import SourceMap, load_yaml
 from dutyline.orgmodel.validate import Parsed, check_data
 from dutyline.rulemodel.validate import ParsedPack, check_pack
+from dutyline.settings import Bounds
 
 Kind = Literal["organisation", "decision_table", "rule_pack", "rule_table"]
 
@@ -49,9 +50,16 @@ def kind_of(data: Any) -> Kind:
     return "organisation"
 
 
-def engine_check(expression: Any) -> None:
-    """Raise if a condition cannot run in the rules engine (validation reports it with its line)."""
-    condition_json(expression, flat_key)
+def engine_check(expression: Any, bounds: Bounds) -> None:
+    """Raise if a condition cannot run in the rules engine, or compiles beyond `bounds.condition_bytes`
+    (validation reports it with its line)."""
+    condition = condition_json(expression, flat_key)
+    try:
+        check_condition(condition, bounds.condition_bytes)
+    except NotExpressible:
+        raise
+    except ValueError as error:  # beyond what durable_rules can hold (groups, nodes): refused like the rest
+        raise NotExpressible(f"this condition: {error}", "") from None
 
 
 @dataclass(slots=True)
