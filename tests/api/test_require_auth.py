@@ -74,7 +74,7 @@ def test_decisions_need_a_decide_or_admin_token_when_required(guarded: tuple[Liv
 
 EXPENSE = {
     "organisation": "sales_company", "subject": {"id": "zhao_lei"}, "resource": {"type": "expense", "id": "exp-9"},
-    "action": "submit", "context": {"amount": 12000},
+    "action": "submit", "context": {"amount": 12000, "currency": "CNY"},
 }
 CASE = {"organisation": "sales_company", "type": "expense_claim_pending"}
 

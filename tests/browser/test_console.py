@@ -309,7 +309,7 @@ def test_a_draft_is_tried_in_the_simulator_and_replayed_against_the_decision_log
 
 def test_under_four_eyes_a_rule_change_waits_and_another_officer_approves_it_not_its_author(page: Any, console: Console) -> None:
     # A business approval too, for the approvals page to show beside the pending change.
-    check = {"organisation": ORG, "subject": {"id": "zhao_lei"}, "resource": {"type": "expense", "id": "exp-7"}, "action": "submit", "context": {"amount": 12000}}
+    check = {"organisation": ORG, "subject": {"id": "zhao_lei"}, "resource": {"type": "expense", "id": "exp-7"}, "action": "submit", "context": {"amount": 12000, "currency": "CNY"}}
     opened = httpx.post(f"{console.server.url}/v1/approvals", json={**check, "comment": "client dinner"})
     assert opened.status_code == 201, opened.text
     assert console.api("PUT", f"/admin/orgs/{ORG}/settings", json={"rules_four_eyes": True}).status_code == 200
@@ -420,7 +420,7 @@ def test_an_hr_admin_of_one_organisation_does_not_see_another(page: Any, console
 
 def test_with_auth_required_a_logged_in_user_uses_the_simulator_approvals_and_cases(page: Any, guarded_console: Console) -> None:
     console = guarded_console
-    expense = {"organisation": ORG, "subject": {"id": "zhao_lei"}, "resource": {"type": "expense", "id": "exp-8"}, "action": "submit", "context": {"amount": 12000}}
+    expense = {"organisation": ORG, "subject": {"id": "zhao_lei"}, "resource": {"type": "expense", "id": "exp-8"}, "action": "submit", "context": {"amount": 12000, "currency": "CNY"}}
     assert httpx.post(f"{console.server.url}/v1/check", json=expense).status_code == 401, "the decision API is guarded"
     opened = console.api("POST", "/v1/approvals", json={**expense, "comment": "client dinner"})
     assert opened.status_code == 201, opened.text

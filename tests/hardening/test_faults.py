@@ -28,9 +28,9 @@ ORG = "sales_company"
 # (this month's expense total), which the service keeps in memory too.
 QUESTIONS = [
     {"organisation": ORG, "subject": {"id": "li_na"}, "resource": {"type": "customer"}, "action": "contact"},
-    {"organisation": ORG, "subject": {"id": "li_na"}, "resource": {"type": "expense"}, "action": "submit", "context": {"amount": 100}},
+    {"organisation": ORG, "subject": {"id": "li_na"}, "resource": {"type": "expense"}, "action": "submit", "context": {"amount": 100, "currency": "CNY"}},
 ]
-NEEDS_APPROVAL = {**QUESTIONS[1], "context": {"amount": 8000}}
+NEEDS_APPROVAL = {**QUESTIONS[1], "context": {"amount": 8000, "currency": "CNY"}}
 
 pytestmark = pytest.mark.skipif(postgres_bin() is None, reason="needs PostgreSQL's initdb and pg_ctl")
 

@@ -31,6 +31,8 @@ export async function render(page, { org }) {
   fillActions(last.action);
   const resourceId = input({ id: 'sim-resource-id', value: last.resource_id || '' });
   const amount = input({ id: 'sim-amount', type: 'number', step: 'any', value: last.amount ?? '' });
+  // Limits in a currency refuse an amount whose currency is not stated (fail closed): the simulator states one.
+  const currency = input({ id: 'sim-currency', value: last.currency ?? 'CNY', maxlength: 3, autocapitalize: 'characters', size: 4 });
   const context = h('textarea', { id: 'sim-context', class: 'code', rows: 3, spellcheck: 'false', placeholder: '{"currency": "CNY", "budget_remaining": 8000}', value: last.context || '' });
   const at = input({ id: 'sim-at', type: 'datetime-local', value: last.at || '' });
   const result = h('div', { id: 'sim-result', 'aria-live': 'polite' });
@@ -42,6 +44,7 @@ export async function render(page, { org }) {
       field(t('sim.resource_id'), resourceId, { path: 'resource.id' }),
       field(t('sim.action'), action, { path: 'action' }),
       field(t('sim.amount'), amount, { path: 'context.amount', hint: t('sim.amount_hint') }),
+      field(t('sim.currency'), currency, { path: 'context.currency', hint: t('sim.currency_hint') }),
       field(t('sim.at'), at, { path: 'at', hint: t('sim.at_hint') }),
       field(t('sim.context'), context, { path: 'context', hint: t('sim.context_hint'), wide: true })));
   const decideButton = h('button', { type: 'submit', class: 'button primary', id: 'sim-decide' }, t('sim.decide'));
@@ -61,12 +64,13 @@ export async function render(page, { org }) {
     }
     const ctx = { ...extra };
     if (amount.value !== '') ctx.amount = Number(amount.value);
+    if (amount.value !== '' && currency.value.trim() && !('currency' in ctx)) ctx.currency = currency.value.trim();
     const check = { subject: { id: person.value }, resource: { type: resource.value }, action: action.value };
     if (resourceId.value.trim()) check.resource.id = resourceId.value.trim();
     if (Object.keys(ctx).length) check.context = ctx;
     if (at.value) check.at = new Date(at.value).toISOString();
     sessionStorage.setItem(remembered(org), JSON.stringify({
-      person: person.value, resource: resource.value, action: action.value, resource_id: resourceId.value, amount: amount.value, context: context.value, at: at.value,
+      person: person.value, resource: resource.value, action: action.value, resource_id: resourceId.value, amount: amount.value, currency: currency.value, context: context.value, at: at.value,
     }));
     await busy(trigger, async () => {
       clear(result);

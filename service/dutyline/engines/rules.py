@@ -68,8 +68,8 @@ def flat_key(path: tuple[str, ...]) -> str:
 class Facts:
     """What the decision may know beyond the request: read from the service's in-memory ledgers."""
 
-    usage: Callable[[str, str, str], float] = lambda rule, person, period: 0.0  # noqa: E731
-    approvals: Callable[[str, str | None], Sequence[str]] = lambda resource, rid: ()  # noqa: E731
+    usage: Callable[[str, str, str], float] = lambda rule, person, period: 0.0
+    approvals: Callable[[str, str | None], Sequence[str]] = lambda resource, rid: ()
     approved: frozenset[str] = frozenset()  # rule ids an approval presented with the check covers
 
 
@@ -408,7 +408,7 @@ def _minute(clock: str) -> int:
 class _Request:
     """The attributes of one request, read once each through the one reader, with the built-in ones."""
 
-    __slots__ = ("org", "check", "subject", "posts", "decision", "_cache")
+    __slots__ = ("_cache", "check", "decision", "org", "posts", "subject")
 
     def __init__(self, org: CompiledOrg, check: Check, decision: Decision, posts: tuple[str, ...]) -> None:
         self.org, self.check, self.subject, self.posts, self.decision = org, check, decision.subject, posts, decision
