@@ -80,7 +80,7 @@ def validate(paths: tuple[str, ...]) -> None:
 
     from dutyline.engines.rule_tests import parse_rule_table
 
-    loaded = sources.load(paths or _default_paths())
+    loaded = sources.load(paths or _default_paths(), bounds=Settings.from_env().bounds)
     issues = list(loaded.issues)
     for data, source in loaded.decision_tables:
         issues += parse_table(data, source)[1]

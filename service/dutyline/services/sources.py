@@ -80,7 +80,11 @@ class Loaded:
         return [p for p in self.rule_packs if p.pack.org == org_id]
 
 
-def load(paths: Iterable[str | Path], resolve: Callable[[str], Organisation | None] | None = None) -> Loaded:
+def load(
+    paths: Iterable[str | Path],
+    resolve: Callable[[str], Organisation | None] | None = None,
+    bounds: Bounds | None = None,
+) -> Loaded:
     """Load and validate every file; collect all issues instead of stopping at the first.
 
     Rule packs are checked against the organisations among the files, or else the one `resolve` finds
@@ -119,7 +123,7 @@ def load(paths: Iterable[str | Path], resolve: Callable[[str], Organisation | No
         if org is None and resolve is not None and isinstance(org_id, str):
             org = resolve(org_id)
         try:
-            pack = check_pack(data, source, org, engine_check)
+            pack = check_pack(data, source, org, engine_check, bounds)
         except Invalid as exc:
             loaded.issues += exc.issues
             continue
