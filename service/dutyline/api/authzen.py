@@ -194,7 +194,7 @@ def explanation(answer: Answer) -> dict[str, Any]:
             "policy_version": answer.policy_version,
             "organisation": answer.organisation.id if answer.organisation else None,
             "outcome": answer.outcome,
-            "code": answer.decision.code,
+            "code": answer.verdict.code,
             "reasons": msgspec.to_builtins(reasons),
         },
     }

@@ -106,7 +106,7 @@ def result_of(answer: Answer) -> dict[str, Any]:
         "policy_version": answer.policy_version,
         "organisation": answer.question.organisation,
         "subject": answer.decision.subject or answer.question.subject_id,
-        "code": answer.decision.code if answer.outcome == answer.decision.outcome else answer.outcome,
+        "code": answer.verdict.code,
         "reasons": msgspec.to_builtins(answer.reasons),
         "rules": [
             {"rule": h.rule, "kind": h.kind, "effect": h.effect, "message": msgspec.to_builtins(h.message), "detail": dict(h.detail)}

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from dutyline.expressions import Expression, parse
-from dutyline.orgmodel.document import Duty, Organisation, Permission
+from dutyline.orgmodel.document import Duty, Organisation, Permission, Person
 from dutyline.orgmodel.windows import instant, zone
 
 Effect = Literal["allow", "deny"]
@@ -90,6 +90,7 @@ class CompiledOrg:
     # requester, second person); None where two people's identities fold to the same text (ambiguous).
     folded_identities: dict[str, str | None] = field(default_factory=dict)
     person_attributes: dict[str, dict[str, object]] = field(default_factory=dict)
+    people_by_id: dict[str, Person] = field(default_factory=dict)  # for names in rendered reasons
     # (resource type, instance id) → the instance's attributes; resource type → its instance ids, sorted.
     instances: dict[Key, dict[str, object]] = field(default_factory=dict)
     instance_ids: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -191,6 +192,7 @@ def compile_org(org: Organisation, version: int = 0) -> CompiledOrg:
         identities=identities,
         folded_identities=_folded(identities),
         person_attributes={p.id: dict(p.attributes) for p in org.people if p.attributes},
+        people_by_id={p.id: p for p in org.people},
         instances={(r.id, i.id): dict(i.attributes) for r in org.catalogue.resources for i in r.instances},
         instance_ids={r.id: tuple(sorted(i.id for i in r.instances)) for r in org.catalogue.resources},
         action_order={r.id: tuple(r.actions) for r in org.catalogue.resources},

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from dutyline.engines.compiler import CompiledOrg, DutyRef
 from dutyline.engines.decision import Basis, Decision
-from dutyline.engines.rules import Verdict
+from dutyline.engines.rules import RuleHit, Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +137,47 @@ def _duty_reason(
     )
 
 
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+
+
+def render(text: str, hit: RuleHit, org: CompiledOrg | None, language: str) -> str:
+    """A rule's message with its placeholders filled from what the rule compared (`{amount}`, `{limit}`,
+    `{risk}`, `{context.budget_remaining}` …, see `rulemodel.document.PLACEHOLDERS`); `{{` and `}}` are braces.
+    A placeholder the hit has no value for is left as written."""
+    if "{" not in text and "}" not in text:
+        return text
+    values = hit.detail
+
+    def fill(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            return token[0]
+        name = match.group(1)
+        if name not in values:
+            return token
+        return _shown(values[name], org, language)
+
+    return _PLACEHOLDER.sub(fill, text)
+
+
+def _shown(value: object, org: CompiledOrg | None, language: str) -> str:
+    if isinstance(value, Mapping) and language in value:
+        return str(value[language])
+    if isinstance(value, bool):
+        return ("是" if value else "否") if language == "zh" else ("yes" if value else "no")
+    if isinstance(value, (int, float)):
+        number = float(value)
+        if number.is_integer() and abs(number) < 1e15:
+            return f"{int(number):,}"
+        return f"{number:,.4f}".rstrip("0").rstrip(".")
+    if isinstance(value, str) and org is not None and value in org.people_by_id:
+        name = org.people_by_id[value].name
+        return name.zh if language == "zh" else name.en
+    if value is None:
+        return "—"
+    return str(value)
+
+
 _PROBLEMS = {
     "missing": ("缺少「{input}」", "{input} is missing"),
     "not_number": ("「{input}」不是数字(收到 {given})", "{input} is not a number (got {given})"),
@@ -161,7 +204,7 @@ def explain_rules(org: CompiledOrg | None, verdict: Verdict) -> list[Reason]:
     for hit in verdict.hits:
         code = {"deny": "rule_denied", "needs_approval": "rule_needs_approval", "notify": "rule_notifies"}[hit.effect]
         if hit.problem is None:
-            zh, en = hit.message.zh, hit.message.en
+            zh, en = render(hit.message.zh, hit, org, "zh"), render(hit.message.en, hit, org, "en")
         else:
             p = hit.problem
             problem_zh, problem_en = _PROBLEMS[p.kind]

@@ -102,10 +102,9 @@ def verdict_of(org: CompiledOrg | None, rules: CompiledRules | None, host: RuleH
 def verdict_view(verdict: Verdict) -> dict[str, Any]:
     """A verdict as the preview shows it: the decision and code (as `/v1/check` gives them), the rules that
     fired and the approver chain."""
-    decision = verdict.decision
     return {
         "decision": verdict.outcome,
-        "code": decision.code if verdict.outcome == decision.outcome else verdict.outcome,
+        "code": verdict.code,
         "rules": [
             {"rule": h.rule, "kind": h.kind, "effect": h.effect, "message": msgspec.to_builtins(h.message), "detail": dict(h.detail)}
             for h in verdict.hits

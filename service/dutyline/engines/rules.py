@@ -131,6 +131,20 @@ class Verdict:
     def allowed(self) -> bool:
         return self.outcome == "allow"
 
+    @property
+    def code(self) -> str:
+        """The machine-readable reason of the outcome, the one every answer and record states: the duty
+        decision's (granted, no_grant, denied_by_duty, unknown_*, internal_error) when the rules left it as it
+        was; `rule_denied` when a rule denies; `beyond_authority` when approval is needed and nobody up the line
+        may give it; `needs_approval` otherwise."""
+        if self.outcome == self.decision.outcome:
+            return self.decision.code
+        if self.outcome == "needs_approval":
+            return "needs_approval"
+        if any(h.effect == "deny" for h in self.hits):
+            return "rule_denied"
+        return "beyond_authority"
+
 
 InputRole = Literal["amount", "currency", "party", "level", "value"]
 
@@ -397,6 +411,26 @@ def _uses(node: Node, uses: dict[tuple[str, ...], set[str]], guarded: set[tuple[
                 use(right, "")
 
 
+_DAY_NAMES = {
+    "mon": ("周一", "Mon"), "tue": ("周二", "Tue"), "wed": ("周三", "Wed"), "thu": ("周四", "Thu"),
+    "fri": ("周五", "Fri"), "sat": ("周六", "Sat"), "sun": ("周日", "Sun"),
+}
+
+
+def _windows(rule: rm.TimeWindow) -> dict[str, str]:
+    """The rule's windows as people read them, in both languages: 周一至周五 08:30–17:00 / Mon–Fri 08:30–17:00."""
+    out: dict[str, list[str]] = {"zh": [], "en": []}
+    for window in rule.windows:
+        days = [d for d in _DAYS if d in window.days]
+        consecutive = len(days) > 2 and _DAYS.index(days[-1]) - _DAYS.index(days[0]) == len(days) - 1
+        for index, language in enumerate(("zh", "en")):
+            names = [_DAY_NAMES[d][index] for d in days]
+            joined = (f"{names[0]}至{names[-1]}" if index == 0 else f"{names[0]}–{names[-1]}") if consecutive else (
+                "、" if index == 0 else ", ").join(names)
+            out[language].append(f"{joined} {window.start}–{window.end}")
+    return {language: ("；" if language == "zh" else "; ").join(parts) for language, parts in out.items()}
+
+
 def _minute(clock: str) -> int:
     hours, minutes = clock.split(":")
     return int(hours) * 60 + int(minutes)
@@ -481,7 +515,7 @@ def _run(host: RuleHost, org: CompiledOrg, compiled: CompiledRule, request: _Req
         local = dt.datetime.fromtimestamp(check.at, zone(org.document.timezone))
         event = {"day": _DAYS[local.weekday()], "minute": local.hour * 60 + local.minute}
         if host.fires(compiled.name, event):
-            return _hit(rule, "deny", detail={"local_time": local.isoformat(timespec="minutes")})
+            return _hit(rule, "deny", detail={"local_time": local.isoformat(timespec="minutes"), "window": _windows(rule)})
         return None
     return _condition(host, org, compiled, request, bounds)
 
@@ -553,7 +587,7 @@ def _separation(
     if problem is not None:
         return _hit(rule, "deny", problem=problem)
     if host.fires(compiled.name, {"other": other, "subject": person}):
-        return _hit(rule, "deny", detail={path: other})
+        return _hit(rule, "deny", detail={path: other, "party": other})
     return None
 
 
@@ -591,25 +625,30 @@ def _condition(host: RuleHost, org: CompiledOrg, compiled: CompiledRule, request
             return None
         if problem is not None:
             return _restrict(org, rule, request, problem)
+    detail: dict[str, Any] = {}
     if compiled.condition is not None:
         event, problem = _event(org, compiled, request, bounds)
         if problem is not None:
             return _restrict(org, rule, request, problem)
         if not host.fires(compiled.name, event):
             return None
-    return _restrict(org, rule, request, None)
+        # what was compared, for the record and the message's placeholders ({context.budget_remaining})
+        detail = {r.name: event[flat_key(r.path)] for r in compiled.required if flat_key(r.path) in event}
+    return _restrict(org, rule, request, None, detail)
 
 
-def _restrict(org: CompiledOrg, rule: rm.Rule, request: _Request, problem: Problem | None) -> RuleHit:
+def _restrict(
+    org: CompiledOrg, rule: rm.Rule, request: _Request, problem: Problem | None, detail: dict[str, Any] | None = None
+) -> RuleHit:
     """The hit of a condition-kind rule: its effect (a notification notifies: reporting errs on the side of
     telling too many)."""
     if isinstance(rule, rm.Notification):
-        return _hit(rule, "notify", problem=problem, notify=_notified(org, rule, request.posts))
+        return _hit(rule, "notify", detail=detail, problem=problem, notify=_notified(org, rule, request.posts))
     effect = rule.otherwise if isinstance(rule, rm.Requirement) else rule.effect  # type: ignore[union-attr]
     approvers: tuple[ApproverStep, ...] = ()
     if effect == "needs_approval":
         approvers = _named_approvers(org, rule.approver, request.posts, request.subject, request.check.at)  # type: ignore[union-attr]
-    return _hit(rule, effect, approvers, problem=problem)
+    return _hit(rule, effect, approvers, detail=detail, problem=problem)
 
 
 def _event(org: CompiledOrg, compiled: CompiledRule, request: _Request, bounds: Bounds) -> tuple[dict[str, Any], Problem | None]:

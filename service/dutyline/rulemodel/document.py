@@ -168,6 +168,19 @@ class ConditionRule(_Rule, tag="condition", kw_only=True):
 
 Rule = Limit | Separation | DualControl | Suitability | TimeWindow | Requirement | Notification | ConditionRule
 
+# What a rule's `message` may quote, `{name}` in either language (`{{` for a brace): what the rule compared.
+# Conditions, requirements and notifications quote the attributes their expressions read: `{context.amount}`.
+PLACEHOLDERS: dict[str, tuple[str, ...]] = {
+    "limit": ("amount", "limit", "currency", "period"),
+    "separation": ("party",),
+    "dual_control": ("second_person",),
+    "suitability": ("risk", "tolerance"),
+    "time_window": ("local_time", "window"),
+    "requirement": (),
+    "notification": (),
+    "condition": (),
+}
+
 
 class EscalationStep(_Struct, kw_only=True):
     after: Duration

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -106,6 +107,7 @@ def _semantic(
             except ExpressionError as exc:
                 yield src.issue(("rules", i, "require"), f"when and require together: {exc}")
         yield from _currencies(rule, src, ("rules", i))
+        yield from _placeholders(rule, src, ("rules", i))
     yield from _limits_in_other_currencies(pack, src)
     for path, spec in pack.inputs.items():
         if spec.minimum is not None and spec.maximum is not None and spec.minimum > spec.maximum:
@@ -135,6 +137,31 @@ def _currencies(rule: rm.Rule, src: SourceMap, here: Path) -> Iterator[Issue]:
             yield src.issue((*here, "rates", code), f"a rate for {code}, the limit's own currency")
     if rule.rates and rule.currency is None:
         yield src.issue((*here, "rates"), "rates convert to the limit's `currency`, which the rule does not name")
+
+
+_PLACEHOLDER = re.compile(r"(?<!\{)\{([^{}]*)\}(?!\})")
+
+
+def _placeholders(rule: rm.Rule, src: SourceMap, here: Path) -> Iterator[Issue]:
+    if rule.message is None:
+        return
+    kind = str(type(rule).__struct_config__.tag)
+    offered = set(rm.PLACEHOLDERS[kind])
+    for field in ("when", "require"):
+        text = getattr(rule, field, None)
+        if isinstance(text, str):
+            try:
+                offered |= {".".join(p) for p in parse(text).paths()}
+            except ExpressionError:
+                pass  # reported with the expression
+    for language in ("zh", "en"):
+        for name in _PLACEHOLDER.findall(getattr(rule.message, language)):
+            if name not in offered:
+                choices = ", ".join(f"{{{o}}}" for o in sorted(offered)) or "none"
+                yield src.issue(
+                    (*here, "message", language),
+                    f"unknown placeholder {{{name}}}; a {kind} rule's message may quote {choices}",
+                )
 
 
 def _limits_in_other_currencies(pack: rm.RulePack, src: SourceMap) -> Iterator[Issue]:

@@ -68,7 +68,7 @@ class ApprovalService:
             )
         if verdict.outcome != "needs_approval":
             raise NotApprovable(
-                f"the request is decided {verdict.outcome!r} ({answer.decision.code}), not needs_approval: "
+                f"the request is decided {verdict.outcome!r} ({verdict.code}), not needs_approval: "
                 "there is nothing to approve",
                 answer,
             )

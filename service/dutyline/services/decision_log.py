@@ -52,7 +52,7 @@ class LoggedDecision:
             "resource_id": q.resource_id[:256] if q.resource_id is not None else None,
             "action": q.action[:64],
             "outcome": a.outcome,
-            "code": a.decision.code,
+            "code": a.verdict.code,
             "reasons": msgspec.json.encode(logged_reasons(a.organisation, a.verdict)).decode(),
             "request": msgspec.json.encode(
                 {
