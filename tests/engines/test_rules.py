@@ -156,3 +156,36 @@ def test_requests_no_rule_mentions_never_reach_the_rules_engine(world) -> None: 
     check = Check("liu_yang", "expense", "approve", instant(MONDAY, zone("Asia/Shanghai")), context={"amount": 1})
     apply_rules(host, org, rules, check, decide(org, check))
     assert host.calls > 0
+
+
+def test_a_rule_message_states_what_was_compared_in_both_languages(world) -> None:  # type: ignore[no-untyped-def]
+    from dutyline.engines.explain import explain_rules
+
+    org, rules, host = world
+    pack = msgspec.convert(YAML(typ="safe").load(PACK), RulePack)
+    limit = pack.rules[0]
+    worded = msgspec.structs.replace(
+        limit, message=msgspec.convert({"zh": "金额 {amount} 超过限额 {limit}({{原文}})", "en": "{amount} is over {limit}"},
+                                       type(limit.name))
+    )
+    pack = msgspec.structs.replace(pack, rules=[worded])
+    compiled = compile_rules([pack], org)
+    host.load({**rules.rulesets, **compiled.rulesets})
+    check = Check("liu_yang", "expense", "approve", instant(MONDAY, zone("Asia/Shanghai")),
+                  context={"amount": 20000, "requester": "li_na"})
+    reason = explain_rules(org, apply_rules(host, org, compiled, check, decide(org, check)))[0]
+    assert reason.zh == "规则「expense_limit」:金额 20,000 超过限额 5,000({原文})"
+    assert reason.en == "rule expense_limit: 20,000 is over 5,000"
+    host.load(rules.rulesets)
+
+
+def test_a_placeholder_the_rule_cannot_fill_is_refused_when_the_pack_is_checked() -> None:
+    from dutyline.errors import Invalid
+    from dutyline.orgmodel.source import load_yaml
+    from dutyline.rulemodel.validate import check_pack
+
+    data, source = load_yaml(PACK, "pack.yaml")
+    data["rules"][0]["message"] = {"zh": "超过 {limit}", "en": "over {budget}"}
+    with pytest.raises(Invalid) as refused:
+        check_pack(data, source, None)
+    assert any("unknown placeholder {budget}" in i.message and "{limit}" in i.message for i in refused.value.issues)

@@ -428,7 +428,7 @@ def _windows(rule: rm.TimeWindow) -> dict[str, str]:
             joined = (f"{names[0]}至{names[-1]}" if index == 0 else f"{names[0]}–{names[-1]}") if consecutive else (
                 "、" if index == 0 else ", ").join(names)
             out[language].append(f"{joined} {window.start}–{window.end}")
-    return {language: ("；" if language == "zh" else "; ").join(parts) for language, parts in out.items()}
+    return {language: "; ".join(parts) for language, parts in out.items()}
 
 
 def _minute(clock: str) -> int:
@@ -515,7 +515,9 @@ def _run(host: RuleHost, org: CompiledOrg, compiled: CompiledRule, request: _Req
         local = dt.datetime.fromtimestamp(check.at, zone(org.document.timezone))
         event = {"day": _DAYS[local.weekday()], "minute": local.hour * 60 + local.minute}
         if host.fires(compiled.name, event):
-            return _hit(rule, "deny", detail={"local_time": local.isoformat(timespec="minutes"), "window": _windows(rule)})
+            detail = {"local_time": local.isoformat(timespec="minutes"), "time": local.strftime("%Y-%m-%d %H:%M"),
+                      "window": _windows(rule)}
+            return _hit(rule, "deny", detail=detail)
         return None
     return _condition(host, org, compiled, request, bounds)
 

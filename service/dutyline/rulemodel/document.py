@@ -175,7 +175,7 @@ PLACEHOLDERS: dict[str, tuple[str, ...]] = {
     "separation": ("party",),
     "dual_control": ("second_person",),
     "suitability": ("risk", "tolerance"),
-    "time_window": ("local_time", "window"),
+    "time_window": ("local_time", "time", "window"),
     "requirement": (),
     "notification": (),
     "condition": (),
