@@ -209,12 +209,13 @@ def present(
         asked = current.limits.get(path)
         within = asked is None if approved is None else asked is not None and asked <= approved
         if not within:
-            shown = "nothing" if asked is None else format(asked, "f")
+            asks_zh = "未给出数值" if asked is None else f"为 {format(asked, 'f')}"
+            asks_en = "gives no number for it" if asked is None else f"asks {format(asked, 'f')}"
             if approved is None:
-                zh = f"审批 {approval_id} 批准的请求未填写 {path},本次请求为 {shown}"
-                en = f"approval {approval_id} approved a request without {path}; this request asks {shown}"
+                zh = f"审批 {approval_id} 批准的请求未给出 {path},本次请求{asks_zh}"
+                en = f"approval {approval_id} approved a request without {path}; this request {asks_en}"
             else:
-                zh = f"审批 {approval_id} 批准的 {path} 至多为 {format(approved, 'f')},本次请求为 {shown}"
-                en = f"approval {approval_id} approved {path} up to {format(approved, 'f')}; this request asks {shown}"
+                zh = f"审批 {approval_id} 批准的 {path} 至多为 {format(approved, 'f')},本次请求{asks_zh}"
+                en = f"approval {approval_id} approved {path} up to {format(approved, 'f')}; this request {asks_en}"
             return refused(zh, en)
     return Presented(approval_id, frozenset(terms.rules), None, terms)
