@@ -84,7 +84,8 @@ def new_id() -> str:
 
 
 def open_approval(
-    server: LiveServer, subject: str = "ann", amount: float = 20000, resource_id: str | None = None, uses: int = 1, **context: Any
+    server: LiveServer, subject: str = "ann", amount: float = 20000, resource_id: str | None = None, uses: int = 1,
+    **context: Any,
 ) -> dict:
     body = request(subject, "transaction", "enter", resource_id or new_id(), amount=amount, **context)
     response = post(server, "/v1/approvals", body | {"comment": "customer is waiting", "uses": uses})
@@ -360,7 +361,7 @@ def check(server: LiveServer, body: dict) -> dict:
 def test_an_approved_request_presented_with_its_approval_is_allowed_up_to_the_approved_amount(server: LiveServer) -> None:
     resource = new_id()
     approval = open_approval(server, amount=20000, resource_id=resource, uses=2)
-    assert (approval["uses"], approval["uses_left"], approval["expires_at"]) == (2, 2, None), "no expiry before approval"
+    assert (approval["uses"], approval["uses_left"], approval["expires_at"]) == (2, 2, None), "no expiry yet"
     before = check(server, request("ann", "transaction", "enter", resource, amount=20000) | {"approval_id": approval["id"]})
     assert before["decision"] == "needs_approval", "a pending approval covers nothing"
     assert f"approval {approval['id']} is pending" in before["reasons"][-1]["en"]
@@ -380,7 +381,8 @@ def test_an_approved_request_presented_with_its_approval_is_allowed_up_to_the_ap
 
     first = presented()
     assert first["decision"] == "allow" and first["approval"]["id"] == approval["id"]
-    assert (first["approval"]["approved_by"], first["approval"]["uses"], first["approval"]["uses_left"]) == ("mia", 2, 1)
+    used = first["approval"]
+    assert (used["approved_by"], used["uses"], used["uses_left"]) == ("mia", 2, 1)
     assert any(r["code"] == "approved" and approval["id"] in r["en"] for r in first["reasons"])
     assert presented(amount=15000)["approval"]["uses_left"] == 0, "a smaller amount is within the approval"
     used_up = presented()

@@ -68,8 +68,14 @@ def _post(server: LiveServer, path: str, body: object) -> httpx.Response:
 
 
 def request(org: str, person: str, resource: str, action: str, resource_id: str | None = None, **context: Any) -> dict:
-    body: dict[str, Any] = {"organisation": org, "subject": {"id": person}, "resource": {"type": resource}, "action": action,
-                            "at": AT, "context": context}
+    body: dict[str, Any] = {
+        "organisation": org,
+        "subject": {"id": person},
+        "resource": {"type": resource},
+        "action": action,
+        "at": AT,
+        "context": context,
+    }
     if resource_id is not None:
         body["resource"]["id"] = resource_id
     return body
@@ -100,8 +106,16 @@ def new_id(prefix: str) -> str:
 
 
 def price_change(contract: str | None, pct: float, currency: str = "CNY") -> dict:
-    return request("logistics", "zhang_min", "contract", "renew", contract, annual_value=300000, currency=currency,
-                   price_change_pct=pct)
+    return request(
+        "logistics",
+        "zhang_min",
+        "contract",
+        "renew",
+        contract,
+        annual_value=300000,
+        currency=currency,
+        price_change_pct=pct,
+    )
 
 
 # --- bound to the request -----------------------------------------------------------------------------------------
@@ -114,7 +128,9 @@ def test_an_approval_of_a_5_percent_price_change_covers_neither_50_nor_minus_30_
     for pct in (50, -30, 0.5, 6):
         answer = check(server, price_change(contract, pct), approval)
         assert answer["decision"] == "needs_approval", pct
-        assert why(answer) == f"approval {approval['id']} was for a different request (context.price_change_pct differs)"
+        assert (
+            why(answer) == f"approval {approval['id']} was for a different request (context.price_change_pct differs)"
+        )
         assert "approval" not in answer
     another = check(server, price_change(new_id("c"), 5), approval)
     assert another["decision"] == "needs_approval" and "(resource.id differs)" in why(another)
@@ -126,8 +142,15 @@ def test_an_approval_of_a_5_percent_price_change_covers_neither_50_nor_minus_30_
 
 def test_an_approval_of_an_amount_covers_less_never_more_nor_its_negative(server: LiveServer) -> None:
     transaction = new_id("t")
-    enter = lambda amount: request("ninger_branch", "huang_wei", "transaction", "enter", transaction, amount=amount,  # noqa: E731
-                                   currency="CNY")
+    enter = lambda amount: request(
+        "ninger_branch",
+        "huang_wei",
+        "transaction",
+        "enter",
+        transaction,
+        amount=amount,
+        currency="CNY",
+    )
     assert check(server, enter(120000))["decision"] == "needs_approval", "above the teller's 50,000"
     approval = approved(server, enter(120000), "wang_fang", uses=2)
     more = check(server, enter(120001), approval)
@@ -142,9 +165,12 @@ def test_an_approval_of_an_amount_covers_less_never_more_nor_its_negative(server
     assert check(server, enter(120000), approval)["approval"]["uses_left"] == 0
 
 
-def test_an_approval_is_used_once_by_default_and_lapses_with_the_budget_it_was_given_against(server: LiveServer) -> None:
-    claim = request("sales_company", "li_na", "expense", "submit", new_id("exp"), amount=3000, currency="CNY",
-                    budget_remaining=1000)
+def test_an_approval_is_used_once_by_default_and_lapses_with_the_budget_it_was_given_against(
+    server: LiveServer,
+) -> None:
+    claim = request(
+        "sales_company", "li_na", "expense", "submit", new_id("exp"), amount=3000, currency="CNY", budget_remaining=1000
+    )
     assert check(server, claim)["decision"] == "needs_approval"
     approval = approved(server, claim, "wang_jianguo")
     assert (approval["uses"], approval["uses_left"]) == (1, 1)
@@ -163,8 +189,14 @@ def test_an_approval_is_used_once_by_default_and_lapses_with_the_budget_it_was_g
 
 
 def test_an_approval_opened_without_a_resource_id_covers_only_that_id_less_request(server: LiveServer) -> None:
-    change = lambda pct, contract=None: request("logistics", "zhang_min", "contract", "record_change", contract,  # noqa: E731
-                                               price_change_pct=pct)
+    change = lambda pct, contract=None: request(
+        "logistics",
+        "zhang_min",
+        "contract",
+        "record_change",
+        contract,
+        price_change_pct=pct,
+    )
     approval = approved(server, change(-3), "lin_guoqiang", uses=3)
     assert approval["resource"] == {"type": "contract", "id": None}
     with_an_id = check(server, change(-3, new_id("c")), approval)
@@ -174,15 +206,22 @@ def test_an_approval_opened_without_a_resource_id_covers_only_that_id_less_reque
     assert check(server, change(-3), approval)["decision"] == "allow"
 
 
-def test_an_approval_covers_nothing_for_another_person_or_organisation_or_before_it_is_approved(server: LiveServer) -> None:
+def test_an_approval_covers_nothing_for_another_person_or_organisation_or_before_it_is_approved(
+    server: LiveServer,
+) -> None:
     contract = new_id("c")
     opened = _post(server, "/v1/approvals", price_change(contract, 5)).json()
     pending = check(server, price_change(contract, 5), opened)
-    assert pending["decision"] == "needs_approval" and why(pending) == f"approval {opened['id']} is pending, not approved"
+    assert (
+        pending["decision"] == "needs_approval" and why(pending) == f"approval {opened['id']} is pending, not approved"
+    )
     approval = approved(server, price_change(new_id("c"), 5), "lin_guoqiang")
     elsewhere = request("sales_company", "li_na", "expense", "submit", None, amount=8000, currency="CNY")
     answer = check(server, elsewhere, approval)
-    assert answer["decision"] == "needs_approval" and why(answer) == f"approval {approval['id']} was not found in sales_company"
+    assert (
+        answer["decision"] == "needs_approval"
+        and why(answer) == f"approval {approval['id']} was not found in sales_company"
+    )
     unknown = check(server, price_change(contract, 5), {"id": "apv_does_not_exist"})
     assert unknown["decision"] == "needs_approval" and "was not found" in why(unknown)
 
@@ -202,12 +241,18 @@ def test_an_allow_through_an_approval_names_it_in_the_answer_and_the_decision_lo
     body = request("ninger_branch", "huang_wei", "transaction", "enter", transaction, amount=120000, currency="CNY")
     approval = approved(server, body, "wang_fang", uses=2)
     decided_at = dt.datetime.fromisoformat(approval["decided_at"])
-    assert dt.datetime.fromisoformat(approval["expires_at"]) - decided_at == dt.timedelta(hours=24), "DUTYLINE_APPROVAL_VALIDITY"
+    assert dt.datetime.fromisoformat(approval["expires_at"]) - decided_at == dt.timedelta(hours=24), (
+        "DUTYLINE_APPROVAL_VALIDITY"
+    )
     assert approval["approved_amounts"] == {"context.amount": 120000} and len(approval["digest"]) == 64
     answer = check(server, body, approval)
     assert answer["decision"] == "allow"
     assert answer["approval"] == {
-        "id": approval["id"], "approved_by": "wang_fang", "approved_at": approval["decided_at"], "uses": 2, "uses_left": 1,
+        "id": approval["id"],
+        "approved_by": "wang_fang",
+        "approved_at": approval["decided_at"],
+        "uses": 2,
+        "uses_left": 1,
         "expires_at": approval["expires_at"],
     }
     assert why(answer).startswith(f"approval {approval['id']}: approved by wang_fang at ")
@@ -215,7 +260,9 @@ def test_an_allow_through_an_approval_names_it_in_the_answer_and_the_decision_lo
 
     def logged(decision_id: str) -> dict:
         def probe() -> dict | None:
-            page = httpx.get(f"{server.url}/v1/decisions", params={"subject": "huang_wei", "limit": 200}, timeout=10).json()
+            page = httpx.get(
+                f"{server.url}/v1/decisions", params={"subject": "huang_wei", "limit": 200}, timeout=10
+            ).json()
             return next((d for d in page["items"] if d["decision_id"] == decision_id), None)
 
         row = _eventually(probe)
@@ -273,7 +320,9 @@ def test_an_approval_expires_its_validity_after_it_was_approved(database: str, s
 PRESENTERS = 12
 
 
-def test_concurrent_presentations_of_a_single_use_approval_allow_exactly_once(server: LiveServer, replica: LiveServer) -> None:
+def test_concurrent_presentations_of_a_single_use_approval_allow_exactly_once(
+    server: LiveServer, replica: LiveServer
+) -> None:
     """Twelve presentations at the same moment, half to each of two server processes on one database, five times:
     each time exactly one allow."""
     clients = [httpx.Client(base_url=(server if n % 2 else replica).url, timeout=60) for n in range(PRESENTERS)]
@@ -284,7 +333,7 @@ def test_concurrent_presentations_of_a_single_use_approval_allow_exactly_once(se
             body = price_change(contract, 5) | {"approval_id": approval["id"]}
             start = threading.Barrier(PRESENTERS)
 
-            def present(n: int) -> str:
+            def present(n: int, start: threading.Barrier = start, body: dict = body) -> str:
                 start.wait()
                 response = clients[n].post("/v1/check", json=body)
                 assert response.status_code == 200, response.text

@@ -31,7 +31,9 @@ RULE = "teller_daily_cash"
 
 
 @pytest.fixture(scope="module", params=_backends())
-def database(request: pytest.FixtureRequest, stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+def database(
+    request: pytest.FixtureRequest, stack: Stack, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, str]]:
     """A database holding the seeds, of each backend (the shared stack's where it is that backend), and root's
     admin token."""
     if request.param == ("postgresql" if POSTGRES_URL else "sqlite"):
@@ -81,8 +83,14 @@ def total(server: LiveServer, person: str, at: str, headers: dict[str, str] | No
 
 
 def withdraw(server: LiveServer, person: str, amount: float, at: str) -> str:
-    body = {"organisation": ORG, "subject": {"id": person}, "resource": {"type": "cash_box", "id": f"box-{person}"},
-            "action": "withdraw", "at": at, "context": {"amount": amount, "currency": "CNY"}}
+    body = {
+        "organisation": ORG,
+        "subject": {"id": person},
+        "resource": {"type": "cash_box", "id": f"box-{person}"},
+        "action": "withdraw",
+        "at": at,
+        "context": {"amount": amount, "currency": "CNY"},
+    }
     response = httpx.post(f"{server.url}/v1/check", json=body, timeout=10)
     assert response.status_code == 200, response.text
     return response.json()["decision"]
@@ -129,9 +137,13 @@ def test_an_amount_that_is_not_a_finite_positive_number_is_refused_naming_it(
         (b"1e400", "amount: must be below 10^18"),
     ],
 )
-def test_amounts_are_read_as_written_not_through_a_float(server: LiveServer, day: str, raw: bytes, message: str) -> None:
+def test_amounts_are_read_as_written_not_through_a_float(
+    server: LiveServer, day: str, raw: bytes, message: str
+) -> None:
     body = b'{"person": "huang_wei", "rule": "%s", "at": "%s", "amount": %s}' % (RULE.encode(), day.encode(), raw)
-    response = httpx.post(f"{server.url}/v1/orgs/{ORG}/usage", content=body, headers={"content-type": "application/json"})
+    response = httpx.post(
+        f"{server.url}/v1/orgs/{ORG}/usage", content=body, headers={"content-type": "application/json"}
+    )
     assert response.status_code == 400 and message in response.json()["message"], response.text
     assert total(server, "huang_wei", day) == 0
 
@@ -168,7 +180,11 @@ def test_a_correction_is_a_reversal_of_one_entry_once(server: LiveServer, day: s
     assert withdraw(server, "huang_wei", 100000, day) == "needs_approval", "150,000 + 100,000 is above 200,000"
     reversal = record(server, {"person": "huang_wei", "rule": RULE, "reverses": entry["id"]})
     assert reversal.status_code == 201, reversal.text
-    assert (reversal.json()["amount"], reversal.json()["total"], reversal.json()["reverses"]) == (-150000, 0, entry["id"])
+    assert (reversal.json()["amount"], reversal.json()["total"], reversal.json()["reverses"]) == (
+        -150000,
+        0,
+        entry["id"],
+    )
     assert reversal.json()["period"] == entry["period"], "in the reversed entry's period"
     assert withdraw(server, "huang_wei", 100000, day) == "allow"
 
@@ -200,7 +216,9 @@ def test_a_reversal_must_name_an_entry_of_the_same_rule_and_person(
 
 
 def test_an_entry_of_another_organisation_cannot_be_reversed(server: LiveServer, day: str) -> None:
-    theirs = record(server, {"person": "li_na", "rule": "monthly_expense_limit", "amount": 700, "at": day}, org="sales_company")
+    theirs = record(
+        server, {"person": "li_na", "rule": "monthly_expense_limit", "amount": 700, "at": day}, org="sales_company"
+    )
     assert theirs.status_code == 201, theirs.text
     response = record(server, {"person": "huang_wei", "rule": RULE, "reverses": theirs.json()["id"]})
     assert response.status_code == 404 and f"usage entry {theirs.json()['id']} not found" in response.json()["message"]
@@ -213,7 +231,11 @@ def test_concurrent_reversals_of_one_entry_reverse_it_once(server: LiveServer, d
 
     def reverse(n: int) -> int:
         start.wait()
-        return clients[n].post(f"/v1/orgs/{ORG}/usage", json={"person": "zhou_jing", "rule": RULE, "reverses": entry["id"]}).status_code
+        return (
+            clients[n]
+            .post(f"/v1/orgs/{ORG}/usage", json={"person": "zhou_jing", "rule": RULE, "reverses": entry["id"]})
+            .status_code
+        )
 
     try:
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
@@ -245,7 +267,7 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _user(root: Client, roles: list[str], scopes: list[str] = ["decide"]) -> tuple[str, str]:  # noqa: B006
+def _user(root: Client, roles: list[str], scopes: list[str] = ["decide"]) -> tuple[str, str]:
     username = f"u{uuid.uuid4().hex[:8]}"
     grants = [dict(zip(("role", "organisation"), role.split("@"), strict=True)) for role in roles]
     return username, token_for(root, username, scopes, grants)
@@ -256,7 +278,9 @@ def test_with_auth_required_a_token_records_only_in_an_organisation_its_user_act
 ) -> None:
     server, root = guarded
     assert record(server, usage("huang_wei", 10, day)).status_code == 401
-    assert record(server, usage("huang_wei", 10, day), dict(root.http.headers)).status_code == 201, "a system administrator"
+    assert record(server, usage("huang_wei", 10, day), dict(root.http.headers)).status_code == 201, (
+        "a system administrator"
+    )
     _, ours = _user(root, [f"compliance_officer@{ORG}"])
     assert record(server, usage("huang_wei", 10, day), bearer(ours)).status_code == 201
     _, theirs = _user(root, ["compliance_officer@sales_company"])
@@ -281,11 +305,16 @@ def test_with_auth_required_a_console_session_records_only_as_its_own_person(
     assert console.login(username).status_code == 200
     try:
         other = console.post(f"/v1/orgs/{ORG}/usage", json=usage("zhou_jing", 10, day))
-        assert other.status_code == 403 and other.json()["message"] == "a console user acts as their own person (huang_wei)"
+        assert (
+            other.status_code == 403
+            and other.json()["message"] == "a console user acts as their own person (huang_wei)"
+        )
         own = console.post(f"/v1/orgs/{ORG}/usage", json=usage("huang_wei", 10, day))
         assert own.status_code == 201 and own.json()["person"] == "huang_wei", own.text
-        elsewhere = console.post("/v1/orgs/sales_company/usage", json={"person": "li_na", "rule": "monthly_expense_limit",
-                                                                      "amount": 10, "at": day})
+        elsewhere = console.post(
+            "/v1/orgs/sales_company/usage",
+            json={"person": "li_na", "rule": "monthly_expense_limit", "amount": 10, "at": day},
+        )
         assert elsewhere.status_code == 403 and "linked to no person in 'sales_company'" in elsewhere.json()["message"]
     finally:
         console.close()

@@ -16,13 +16,13 @@ from dutyline.api.body import read_json
 from dutyline.api.check import Text
 from dutyline.api.openapi import DECIDE, answers, takes
 from dutyline.api.schemas import UsageRecorded, UsageTotal
+from dutyline.engines.admin_policy import ALL
 from dutyline.engines.compiler import CompiledOrg
 from dutyline.engines.rules import period_key
 from dutyline.errors import Forbidden, Invalid, Issue, NotFound
 from dutyline.orgmodel.windows import instant, zone
 from dutyline.rulemodel import document as rm
 from dutyline.runtime import Runtime
-from dutyline.engines.admin_policy import ALL
 from dutyline.services.ledger import MAX_AMOUNT, find_rule, parse_amount
 
 # Amounts and totals are exact decimals: sent as JSON numbers, digit for digit.
@@ -120,9 +120,11 @@ async def record_usage(request: Request, state: State, org_id: str) -> Response[
     recorded = await asyncio.to_thread(
         runtime.ledger.record_usage, org, rules, person, body.rule, parsed, at, body.decision_id, body.reverses
     )
+    # Decimal amounts in the float fields: the encoder writes them as exact numbers (the schema says number).
     payload = UsageRecorded(
-        recorded.id, recorded.organisation, recorded.rule, recorded.person, recorded.period, recorded.amount,  # type: ignore[arg-type]
-        recorded.total, recorded.used_at.isoformat(), recorded.recorded_at.isoformat(), recorded.reverses,  # type: ignore[arg-type]
+        recorded.id, recorded.organisation, recorded.rule, recorded.person, recorded.period,
+        recorded.amount, recorded.total,  # type: ignore[arg-type]
+        recorded.used_at.isoformat(), recorded.recorded_at.isoformat(), recorded.reverses,
     )
     return Response(_ENCODE.encode(payload), media_type="application/json", status_code=201)
 
@@ -141,7 +143,8 @@ async def usage_total(state: State, org_id: str, person: str, rule: str, at: str
     if not isinstance(found, rm.Limit) or found.period is None:
         raise NotFound(f"no limit with a period called {rule!r} in the rule packs of {org_id!r}")
     period = period_key(found.period, _at(org, at), org.document.timezone)
-    payload = UsageTotal(org.id, rule, who, period, runtime.ledger.usage_total(org.id, rule, who, period))  # type: ignore[arg-type]
+    exact = runtime.ledger.usage_total(org.id, rule, who, period)
+    payload = UsageTotal(org.id, rule, who, period, exact)  # type: ignore[arg-type]
     return Response(_ENCODE.encode(payload), media_type="application/json")
 
 

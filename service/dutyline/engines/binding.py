@@ -63,7 +63,9 @@ def bind(org: CompiledOrg, rules: CompiledRules | None, check: Check, decision: 
             else:
                 roles.setdefault(item.path, set()).add(item.role)
     subject = decision.subject
-    attributes = {path: _normal_for(org, read(org, check, subject, split(path)), kinds) for path, kinds in roles.items()}
+    attributes = {
+        path: _normal_for(org, read(org, check, subject, split(path)), kinds) for path, kinds in roles.items()
+    }
     values = {
         "organisation": org.id,
         "subject": subject,
@@ -120,7 +122,11 @@ def differences(stored: str, current: str) -> list[str]:
     """What differs between two canonical bindings, by name (`subject`, `resource.id`, `context.amount` …)."""
     old, new = json.loads(stored), json.loads(current)
     out = [key for key in ("organisation", "subject", "action") if old.get(key) != new.get(key)]
-    out += [f"resource.{key}" for key in ("type", "id") if old.get("resource", {}).get(key) != new.get("resource", {}).get(key)]
+    out += [
+        f"resource.{key}"
+        for key in ("type", "id")
+        if old.get("resource", {}).get(key) != new.get("resource", {}).get(key)
+    ]
     was, now = old.get("attributes", {}), new.get("attributes", {})
     out += [path for path in sorted(set(was) | set(now)) if was.get(path, _ABSENT) != now.get(path, _ABSENT)]
     if old.get("limited") != new.get("limited"):
@@ -173,8 +179,13 @@ class Presented:
 
 
 def present(
-    org: CompiledOrg, rules: CompiledRules | None, check: Check, decision: Decision, approval_id: str,
-    terms: ApprovalTerms | None, now: dt.datetime,
+    org: CompiledOrg,
+    rules: CompiledRules | None,
+    check: Check,
+    decision: Decision,
+    approval_id: str,
+    terms: ApprovalTerms | None,
+    now: dt.datetime,
 ) -> Presented:
     """Whether the approval `approval_id` (`terms`, None if there is none) covers this check, decided `decision`
     by the duty model, at `now`: it covers the rules it was opened for only when it is approved, of this
@@ -196,7 +207,8 @@ def present(
         return refused(f"审批 {approval_id} 已于 {when} 过期", f"approval {approval_id} expired at {when}")
     if terms.uses_left <= 0:
         return refused(
-            f"审批 {approval_id} 已用完({terms.uses} 次)", f"approval {approval_id} is used up (all {terms.uses} use(s) taken)"
+            f"审批 {approval_id} 已用完({terms.uses} 次)",
+            f"approval {approval_id} is used up (all {terms.uses} use(s) taken)",
         )
     current = bind(org, rules, check, decision)
     if current.digest != terms.digest:

@@ -17,8 +17,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from decimal import Decimal
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -92,7 +92,8 @@ class ApprovalService:
         try:
             binding = bind(org, self._policies.current.rules.get(org.id), to_check(answer.question), answer.decision)
         except RecursionError:
-            raise Invalid("context: nested too deeply", [Issue("<request>", 0, "context", "nested too deeply")]) from None
+            issue = Issue("<request>", 0, "context", "nested too deeply")
+            raise Invalid("context: nested too deeply", [issue]) from None
         limits = {path: None if value is None else format(value, "f") for path, value in binding.limits.items()}
         now = utcnow()
         chain = [{"post": step.post, "people": list(step.people)} for step in verdict.approvers]

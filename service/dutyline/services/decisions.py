@@ -209,7 +209,9 @@ class DecisionService:
                 facts = self.facts.facts_for(org, question, check) if rules is not None and decision.allowed else NO_FACTS
                 verdict = apply_rules(host, org, rules, check, decision, facts)
                 if question.approval_id is not None and verdict.outcome == "needs_approval":
-                    verdict, presented = self._through_approval(host, org, rules, question, check, verdict, facts, decision_id)
+                    verdict, presented = self._through_approval(
+                        host, org, rules, question, check, verdict, facts, decision_id
+                    )
             except Exception:  # fail closed: a bug, a broken compiled policy or a failing fact source is a deny
                 log.exception("decision failed in %s for %s %s %s; denied", org.id, question.subject_id,
                               question.resource_type, question.action)

@@ -266,17 +266,22 @@ class Ledger(FactsProvider):
         if original is None or original.organisation != org.id:
             raise NotFound(f"usage entry {entry_id} not found in {org.id!r}")
         if original.reverses is not None:
-            raise Conflict(f"usage entry {entry_id} is itself the reversal of entry {original.reverses}; it cannot be reversed")
+            raise Conflict(
+                f"usage entry {entry_id} is itself the reversal of entry {original.reverses}; it cannot be reversed"
+            )
         if (original.rule, original.person) != (rule_id, person):
             raise Invalid(
-                f"reverses: usage entry {entry_id} is {original.person}'s usage of {original.rule}, not {person}'s of {rule_id}",
+                f"reverses: usage entry {entry_id} is {original.person}'s usage of {original.rule}, "
+                f"not {person}'s of {rule_id}",
                 [Issue("<request>", 0, "reverses", "an entry of the same rule and person")],
             )
         if amount is not None and amount != original.amount:
-            raise _bad_amount(f"a reversal's amount is the reversed entry's ({format(original.amount, 'f')}), not {format(amount, 'f')}")
+            was, given = format(original.amount, "f"), format(amount, "f")
+            raise _bad_amount(f"a reversal's amount is the reversed entry's ({was}), not {given}")
         if original.recorded_at < now - self.USAGE_HORIZON + self.OVERLAP:
             raise Conflict(
-                f"usage entry {entry_id} was recorded more than {self.USAGE_HORIZON.days} days ago: no total counts it any more"
+                f"usage entry {entry_id} was recorded more than {self.USAGE_HORIZON.days} days ago: "
+                "no total counts it any more"
             )
         done = usage_store.reversal_of(session, entry_id)
         if done is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-
 from decimal import Decimal
 
 from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, Numeric, String, Text
