@@ -65,7 +65,9 @@ class Runtime:
         decisions = DecisionService(policies, decision_log, facts=ledger)
         obligations = Obligations()
         decisions.obligations = obligations.put
-        approvals = ApprovalService(sessions, policies, ledger, settings.approval_sla)
+        approvals = ApprovalService(
+            sessions, policies, ledger, settings.approval_sla, settings.approval_validity, settings.approval_max_uses
+        )
         cases = CaseService(sessions, policies)
         escalation = Escalator(
             sessions, cases, approvals, obligations, settings.escalation_interval, webhook_url=settings.webhook_url

@@ -52,6 +52,10 @@ class Settings:
     max_batch: int = 1000
     # How long an approval waits at one level before it moves up its chain (seconds; env: 24h, 30m, 90s …).
     approval_sla: float = 24 * 3600.0
+    # How long an approval may be presented after it was approved (seconds; env: 24h, 30m …), and the most uses
+    # one approval may be opened with (each decision allowed through it takes one; the default is a single use).
+    approval_validity: float = 24 * 3600.0
+    approval_max_uses: int = 100
     # How often the escalation scheduler looks for overdue cases and approvals (seconds).
     escalation_interval: float = 5.0
     # Where notifications are POSTed (empty: they stay in the outbox for GET /v1/notifications).
@@ -101,6 +105,8 @@ class Settings:
             max_body_bytes=int(env.get("DUTYLINE_MAX_BODY_BYTES", base.max_body_bytes)),
             max_batch=int(env.get("DUTYLINE_MAX_BATCH", base.max_batch)),
             approval_sla=seconds(env.get("DUTYLINE_APPROVAL_SLA", ""), base.approval_sla),
+            approval_validity=seconds(env.get("DUTYLINE_APPROVAL_VALIDITY", ""), base.approval_validity),
+            approval_max_uses=int(env.get("DUTYLINE_APPROVAL_MAX_USES", base.approval_max_uses)),
             escalation_interval=seconds(env.get("DUTYLINE_ESCALATION_INTERVAL", ""), base.escalation_interval),
             webhook_url=env.get("DUTYLINE_WEBHOOK_URL", base.webhook_url),
             workers=int(env.get("DUTYLINE_WORKERS", base.workers)),

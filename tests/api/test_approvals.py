@@ -83,9 +83,12 @@ def new_id() -> str:
     return f"t-{uuid.uuid4().hex[:10]}"
 
 
-def open_approval(server: LiveServer, subject: str = "ann", amount: float = 20000, resource_id: str | None = None, **context: Any) -> dict:
+def open_approval(
+    server: LiveServer, subject: str = "ann", amount: float = 20000, resource_id: str | None = None, uses: int = 1,
+    **context: Any,
+) -> dict:
     body = request(subject, "transaction", "enter", resource_id or new_id(), amount=amount, **context)
-    response = post(server, "/v1/approvals", body | {"comment": "customer is waiting"})
+    response = post(server, "/v1/approvals", body | {"comment": "customer is waiting", "uses": uses})
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -357,23 +360,36 @@ def check(server: LiveServer, body: dict) -> dict:
 
 def test_an_approved_request_presented_with_its_approval_is_allowed_up_to_the_approved_amount(server: LiveServer) -> None:
     resource = new_id()
-    approval = open_approval(server, amount=20000, resource_id=resource)
+    approval = open_approval(server, amount=20000, resource_id=resource, uses=2)
+    assert (approval["uses"], approval["uses_left"], approval["expires_at"]) == (2, 2, None), "no expiry yet"
     before = check(server, request("ann", "transaction", "enter", resource, amount=20000) | {"approval_id": approval["id"]})
     assert before["decision"] == "needs_approval", "a pending approval covers nothing"
+    assert f"approval {approval['id']} is pending" in before["reasons"][-1]["en"]
     assert post(server, f"/v1/approvals/{approval['id']}/approve", {"person": "mia"}).status_code == 200
 
-    def presented(subject: str = "ann", resource_id: str = resource, amount: float = 20000) -> str:
+    def presented(subject: str = "ann", resource_id: str = resource, amount: float = 20000) -> dict:
         body = request(subject, "transaction", "enter", resource_id, amount=amount) | {"approval_id": approval["id"]}
-        return check(server, body)["decision"]
+        return check(server, body)
 
-    assert presented() == "allow"
-    assert presented(amount=15000) == "allow"
-    assert presented(amount=25000) == "needs_approval", "more than was approved"
-    assert presented(resource_id=new_id()) == "needs_approval", "another transaction"
-    assert presented(subject="bob") == "needs_approval", "someone else's approval"
+    assert presented(amount=25000)["decision"] == "needs_approval", "more than was approved"
+    assert presented(resource_id=new_id())["decision"] == "needs_approval", "another transaction"
+    assert presented(subject="bob")["decision"] == "needs_approval", "someone else's approval"
     assert check(server, request("ann", "transaction", "enter", resource, amount=20000))["decision"] == "needs_approval"
     unknown = request("ann", "transaction", "enter", resource, amount=20000) | {"approval_id": "apv_unknown"}
     assert check(server, unknown)["decision"] == "needs_approval"
+    assert get(server, f"/v1/approvals/{approval['id']}").json()["uses_left"] == 2, "refused presentations take no use"
+
+    first = presented()
+    assert first["decision"] == "allow" and first["approval"]["id"] == approval["id"]
+    used = first["approval"]
+    assert (used["approved_by"], used["uses"], used["uses_left"]) == ("mia", 2, 1)
+    assert any(r["code"] == "approved" and approval["id"] in r["en"] for r in first["reasons"])
+    assert presented(amount=15000)["approval"]["uses_left"] == 0, "a smaller amount is within the approval"
+    used_up = presented()
+    assert used_up["decision"] == "needs_approval" and "used up" in used_up["reasons"][-1]["en"]
+    events = get(server, f"/v1/approvals/{approval['id']}").json()["events"]
+    assert [e["kind"] for e in events] == ["requested", "approved", "used", "used"]
+    assert events[2]["comment"] == f"decision {first['decision_id']}"
 
 
 def test_a_rejected_approval_allows_nothing(server: LiveServer) -> None:
@@ -426,7 +442,7 @@ def test_usage_counts_towards_a_daily_limit_and_an_approval_lifts_it(server: Liv
     ("org", "body", "status", "fragment"),
     [
         (ORG, {"person": "bob", "rule": "daily_cash"}, 400, "`amount`"),
-        (ORG, {"person": "bob", "rule": "daily_cash", "amount": "lots"}, 400, "$.amount"),
+        (ORG, {"person": "bob", "rule": "daily_cash", "amount": "lots"}, 400, "amount: must be a JSON number"),
         (ORG, {"person": "bob", "rule": "daily_cash", "amount": 5, "at": "soon"}, 400, "at:"),
         (ORG, {"person": "bob", "rule": "entry_limit", "amount": 5}, 400, "rule:"),
         (ORG, {"person": "bob", "rule": "no_such_rule", "amount": 5}, 404, "no_such_rule"),

@@ -435,6 +435,9 @@ def test_with_auth_required_a_logged_in_user_uses_the_simulator_approvals_and_ca
     open_page(page, console, f"{ORG}/approvals")
     row = page.locator("tr[data-approval]").filter(has_text="exp-8")
     expect(row).to_be_visible()
+    # Its id, the uses left, and its validity: counted from the approval, so none yet.
+    for shown in (opened.json()["id"], "1 of 1", "from its approval"):
+        expect(row).to_contain_text(shown)
     page.get_by_label("Inbox of").select_option("wang_jianguo")
     expect(row).to_be_visible()
     row.get_by_role("button", name="History").click()

@@ -74,15 +74,18 @@ function businessApprovals(org, ix) {
     clear(out, loading());
     try {
       const { data } = await api(`/v1/approvals${query({ organisation: org, status: status.value, approver: approver.value, limit: 200 })}`);
-      clear(out, table([t('log.time'), t('approvals.requester'), t('approvals.request'), t('approvals.rules'), t('approvals.waiting_at'), t('approvals.status'), t('approvals.due'), ''],
+      clear(out, table([t('log.time'), t('approvals.id'), t('approvals.requester'), t('approvals.request'), t('approvals.rules'), t('approvals.waiting_at'),
+        t('approvals.status'), t('approvals.due'), t('approvals.uses'), t('approvals.expires'), ''],
         data.items.map((a) => h('tr', { dataset: { approval: a.id } },
-          h('td', {}, when(a.created_at)), h('td', {}, ov.personName(ix, a.requester)),
+          h('td', {}, when(a.created_at)), h('td', {}, h('code', {}, a.id)), h('td', {}, ov.personName(ix, a.requester)),
           h('td', {}, `${ov.resourceName(ix, a.resource.type)}${a.resource.id ? ` #${a.resource.id}` : ''} · ${a.action}`,
             a.request && a.request.context && a.request.context.amount !== undefined ? ` · ${number(a.request.context.amount)}` : ''),
           h('td', {}, a.rules.map((r) => h('code', {}, r)).flatMap((x, i) => (i ? [', ', x] : [x]))),
           h('td', {}, ov.postName(ix, a.post), h('div', { class: 'muted' }, t('approvals.level', { n: a.level + 1, of: a.chain.length }))),
           h('td', {}, t(`status.${a.status}`), a.decided_by ? h('div', { class: 'muted' }, `${ov.personName(ix, a.decided_by)} · ${when(a.decided_at)}`) : null),
           h('td', {}, when(a.due_at)),
+          h('td', { dataset: { usesLeft: String(a.uses_left) } }, t('approvals.uses_left', { left: a.uses_left, of: a.uses })),
+          h('td', {}, validity(a)),
           h('td', {}, button(t('approvals.history'), () => history(ix, a), { kind: 'small' })))),
         { caption: t('approvals.business_caption') }));
     } catch (error) {
@@ -94,6 +97,13 @@ function businessApprovals(org, ix) {
   load();
   return section(t('approvals.business'), h('p', { class: 'hint' }, t('approvals.business_hint')),
     h('div', { class: 'toolbar' }, field(t('approvals.status'), status), field(t('approvals.inbox_of'), approver)), out);
+}
+
+// An approval may be presented until it expires: counted from its approval, so a pending one has no expiry yet.
+function validity(approval) {
+  if (approval.status !== 'approved' || !approval.expires_at) return approval.status === 'pending' ? h('span', { class: 'muted' }, t('approvals.not_yet')) : '';
+  const over = new Date(approval.expires_at).getTime() <= Date.now();
+  return [when(approval.expires_at), over ? h('div', { class: 'muted' }, t('approvals.expired')) : null];
 }
 
 async function history(ix, approval) {

@@ -33,6 +33,8 @@ class ApprovalBody(msgspec.Struct):
     at: str | None = None
     context: dict[str, Any] | None = None
     comment: Comment = ""
+    # How many decisions the approval may allow once approved (at most DUTYLINE_APPROVAL_MAX_USES, default 100).
+    uses: Annotated[int, msgspec.Meta(ge=1)] = 1
 
 
 class DecideBody(msgspec.Struct):
@@ -53,6 +55,7 @@ def _json(payload: Any, status: int = 200) -> Response[bytes]:
 async def open_approval(request: Request, state: State) -> Response[bytes]:
     runtime: Runtime = state.runtime
     body = await read_json(request, ApprovalBody)
+    runtime.approvals.check_uses(body.uses)
     await acting_person(request, runtime, lambda: body.organisation, body.subject.id, "subject")
     check = CheckRequest(
         organisation=body.organisation, subject=body.subject, resource=body.resource, action=body.action, at=body.at,
@@ -62,7 +65,7 @@ async def open_approval(request: Request, state: State) -> Response[bytes]:
     asked = msgspec.to_builtins(check)
     asked = {k: asked[k] for k in ("subject", "resource", "action", "at", "context") if k in asked}
     try:
-        approval = await asyncio.to_thread(runtime.approvals.open, answer, asked, body.comment)
+        approval = await asyncio.to_thread(runtime.approvals.open, answer, asked, body.comment, body.uses)
     except NotApprovable as exc:
         return _json(Unapprovable(409, "conflict", str(exc), result_of(exc.answer)), 409)  # type: ignore[arg-type]
     return _json(approval, 201)

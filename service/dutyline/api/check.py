@@ -100,7 +100,7 @@ def question_of(runtime: Runtime, check: CheckRequest, request_id: str | None) -
 
 
 def result_of(answer: Answer) -> dict[str, Any]:
-    return {
+    result = {
         "decision": answer.outcome,
         "decision_id": answer.decision_id,
         "policy_version": answer.policy_version,
@@ -115,6 +115,26 @@ def result_of(answer: Answer) -> dict[str, Any]:
         "approvers": [{"post": s.post, "people": list(s.people)} for s in answer.verdict.approvers],
         "obligations": [{"notify": post} for post in answer.verdict.notify],
     }
+    used = answer.used_approval
+    if used is not None and used.terms is not None:
+        terms = used.terms
+        result["approval"] = {
+            "id": terms.id,
+            "approved_by": terms.decided_by,
+            "approved_at": terms.decided_at.isoformat() if terms.decided_at else None,
+            "uses": terms.uses,
+            "uses_left": terms.uses_left,
+            "expires_at": terms.expires_at.isoformat() if terms.expires_at else None,
+        }
+    return result
+
+
+async def answer_of(runtime: Runtime, question: Question) -> Answer:
+    """Decide on the event loop, or in a worker thread when the check presents an approval: that one reads the
+    approval and may take a use of it, database round trips the event loop must not wait for."""
+    if question.approval_id is None:
+        return runtime.decisions.answer(question)
+    return await asyncio.to_thread(runtime.decisions.answer, question)
 
 
 async def _consistent(runtime: Runtime, version: int | None) -> None:
@@ -162,7 +182,7 @@ async def check(request: Request, state: State) -> Response[bytes]:
     await _consistent(runtime, body.at_least_version)
     if body.as_of is not None:
         return _json(await asyncio.to_thread(answer_as_of, runtime, body, request_id_of(request.scope)))
-    answer = runtime.decisions.answer(question_of(runtime, body, request_id_of(request.scope)))
+    answer = await answer_of(runtime, question_of(runtime, body, request_id_of(request.scope)))
     return _json(result_of(answer))
 
 
@@ -192,7 +212,7 @@ async def checks(request: Request, state: State) -> Response[bytes]:
             if parsed.as_of is not None:
                 results.append(await asyncio.to_thread(answer_as_of, runtime, parsed, request_id))
                 continue
-            results.append(result_of(runtime.decisions.answer(question_of(runtime, parsed, request_id))))
+            results.append(result_of(await answer_of(runtime, question_of(runtime, parsed, request_id))))
         except NotFound as exc:
             results.append({"decision": "error", "error": {"status": 404, "message": str(exc)}})
         except Invalid as exc:

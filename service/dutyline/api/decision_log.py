@@ -71,6 +71,7 @@ def decisions(
             policy_version=r.policy_version,
             latency_us=r.latency_us,
             request_id=r.request_id,
+            approval_id=r.approval_id,
         )
         for i, r in enumerate(rows)
     ]

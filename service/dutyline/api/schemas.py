@@ -170,6 +170,17 @@ class DecidedAsOf(_Shape):
     rule_versions: dict[str, int]
 
 
+class UsedApproval(_Shape):
+    """The approval a check was allowed through: who approved it and when, and what is left of it."""
+
+    id: str
+    approved_by: str
+    approved_at: str
+    uses: int
+    uses_left: int
+    expires_at: str
+
+
 class CheckResult(_Shape):
     """A check decided, with its explanation."""
 
@@ -184,6 +195,7 @@ class CheckResult(_Shape):
     approvers: list[ApproverStep]
     obligations: list[Obligation]
     as_of: DecidedAsOf | UnsetType = UNSET
+    approval: UsedApproval | UnsetType = UNSET  # only when allowed through an approval (one of its uses taken)
 
 
 class CheckError(_Shape):
@@ -223,6 +235,7 @@ class LoggedDecision(_Shape):
     policy_version: int
     latency_us: int
     request_id: str | None
+    approval_id: str | None  # the approval the decision was allowed through
 
 
 class DecisionLog(_Shape):
@@ -331,6 +344,11 @@ class Approval(_Shape):
     decided_at: str | None
     decided_by: str | None
     decision_comment: str
+    uses: int  # how many decisions it may allow, chosen when it was opened
+    uses_left: int
+    expires_at: str | None  # DUTYLINE_APPROVAL_VALIDITY after it was approved; none before
+    digest: str | None  # SHA-256 of the request it is bound to (engines.binding); none: opened before binding
+    approved_amounts: dict[str, float | None]  # limited amount → the most a presented request may ask
 
 
 class ApprovalRecord(Approval, kw_only=True):
@@ -397,15 +415,18 @@ class Notifications(_Shape):
 
 
 class UsageRecorded(_Shape):
+    """A ledger entry; amounts and totals are exact decimals, sent as JSON numbers as written."""
+
     id: int
     organisation: str
     rule: str
     person: str
     period: str
-    amount: float
+    amount: float  # negative for a reversal
     total: float
     used_at: str
     recorded_at: str
+    reverses: int | None  # the entry this one reverses
 
 
 class UsageTotal(_Shape):

@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from dutyline.engines.binding import Presented
 from dutyline.engines.compiler import CompiledOrg, DutyRef
 from dutyline.engines.decision import Basis, Decision
 from dutyline.engines.rules import RuleHit, Verdict
@@ -213,6 +214,23 @@ def explain_rules(org: CompiledOrg | None, verdict: Verdict) -> list[Reason]:
             en = problem_en.format(input=p.input, given=p.given) + "; " + closed_en
         out.append(Reason(code, f"规则「{hit.rule}」:{zh}", f"rule {hit.rule}: {en}", rule=hit.rule))
     return out
+
+
+def explain_approval(presented: Presented) -> Reason:
+    """What became of an approval a check presented: the decision was allowed through it (who approved it and
+    when, the uses left, when it expires), or it covered nothing, and why."""
+    terms = presented.terms
+    if not presented.used or terms is None or terms.decided_at is None or terms.expires_at is None:
+        zh, en = presented.refusal or ("审批不适用", "the approval does not apply")
+        return Reason("approval_not_applied", zh, en)
+    at, until = terms.decided_at.isoformat(timespec="seconds"), terms.expires_at.isoformat(timespec="seconds")
+    rules = ", ".join(sorted(presented.covers))
+    return Reason(
+        "approved",
+        f"审批 {terms.id}:{terms.decided_by} 于 {at} 批准(规则 {rules});剩余 {terms.uses_left}/{terms.uses} 次,{until} 过期",
+        f"approval {terms.id}: approved by {terms.decided_by} at {at} (rule {rules}); "
+        f"{terms.uses_left} of {terms.uses} use(s) left, expires at {until}",
+    )
 
 
 # --- the decision log keeps facts, not text -------------------------------------------------------------------

@@ -6,6 +6,10 @@ included), who is not the requester, did not make the transaction (context.maker
 and holds no post that a separation-of-duties rule forbids combining with the post the request was made
 through. Every change is a conditional update on the approval's revision, written with its event and its
 notification in one transaction.
+
+An approval is bound to the request it was opened for (`engines.binding`: a digest, and the approved amounts),
+expires `validity` after it is approved, and has a number of uses chosen when it is opened (one by default);
+the decision path takes them (`services.ledger.Ledger.consume`).
 """
 
 from __future__ import annotations
@@ -14,14 +18,16 @@ import datetime as dt
 import json
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from dutyline.engines.binding import bind
 from dutyline.engines.compiler import CompiledOrg
 from dutyline.engines.queries import holders_of, reporting_line
 from dutyline.errors import Conflict, Forbidden, Invalid, Issue, NotFound
-from dutyline.services.decisions import Answer
+from dutyline.services.decisions import Answer, to_check
 from dutyline.services.ledger import Ledger
 from dutyline.services.notifications import notify, post_name, utcnow
 from dutyline.services.policies import PolicyService
@@ -30,7 +36,7 @@ from dutyline.store import events
 from dutyline.store.tables import ApprovalRow
 
 STATUSES = ("pending", "approved", "rejected")
-ENTITY = "approval"
+ENTITY = store.ENTITY
 
 
 class NotApprovable(Conflict):
@@ -50,16 +56,23 @@ class Escalated:
 
 
 class ApprovalService:
-    def __init__(self, sessions: sessionmaker[Session], policies: PolicyService, ledger: Ledger, sla_seconds: float) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], policies: PolicyService, ledger: Ledger, sla_seconds: float,
+        validity_seconds: float = 24 * 3600.0, max_uses: int = 100,
+    ) -> None:
         self._sessions = sessions
         self._policies = policies
         self._ledger = ledger
         self._sla = dt.timedelta(seconds=sla_seconds)
+        self._validity = dt.timedelta(seconds=validity_seconds)
+        self.max_uses = max_uses
 
     # --- open ----------------------------------------------------------------------------------------
 
-    def open(self, answer: Answer, request: dict[str, Any], comment: str) -> dict[str, Any]:
-        """Open an approval for a request just decided `needs_approval`; its chain is the verdict's approvers."""
+    def open(self, answer: Answer, request: dict[str, Any], comment: str, uses: int = 1) -> dict[str, Any]:
+        """Open an approval for a request just decided `needs_approval`; its chain is the verdict's approvers. It
+        is bound to the request (`engines.binding.bind`) and may be presented `uses` times once approved."""
+        self.check_uses(uses)
         verdict = answer.verdict
         if answer.question.subject_type != "person":
             raise Invalid(
@@ -76,6 +89,12 @@ class ApprovalService:
             raise NotApprovable("no post up the reporting line has anyone who can approve this request", answer)
         org = answer.organisation
         assert org is not None  # needs_approval is only ever decided within an organisation
+        try:
+            binding = bind(org, self._policies.current.rules.get(org.id), to_check(answer.question), answer.decision)
+        except RecursionError:
+            issue = Issue("<request>", 0, "context", "nested too deeply")
+            raise Invalid("context: nested too deeply", [issue]) from None
+        limits = {path: None if value is None else format(value, "f") for path, value in binding.limits.items()}
         now = utcnow()
         chain = [{"post": step.post, "people": list(step.people)} for step in verdict.approvers]
         row = ApprovalRow(
@@ -100,12 +119,26 @@ class ApprovalService:
             decided_by=None,
             decision_comment="",
             revision=1,
+            digest=binding.digest,
+            bound=binding.canonical,
+            limits=json.dumps(limits),
+            uses=uses,
+            uses_left=uses,
+            expires_at=None,
         )
         with self._sessions.begin() as session:
             session.add(row)
             events.add(session, ENTITY, row.id, 1, "requested", now, row.requester, to_post=row.post, comment=comment)
             notify(session, org.id, org, row.post, "approval_requested", row.id, _requested(org, row), now)
         return self.get(row.id)
+
+    def check_uses(self, uses: object) -> None:
+        """Invalid naming `uses` unless it is a whole number from 1 to DUTYLINE_APPROVAL_MAX_USES."""
+        if isinstance(uses, bool) or not isinstance(uses, int) or not 1 <= uses <= self.max_uses:
+            raise Invalid(
+                f"uses: must be a whole number from 1 to {self.max_uses} (DUTYLINE_APPROVAL_MAX_USES), not {uses!r}",
+                [Issue("<request>", 0, "uses", f"an integer from 1 to {self.max_uses}")],
+            )
 
     # --- read ----------------------------------------------------------------------------------------
 
@@ -191,10 +224,11 @@ class ApprovalService:
         if reason is not None:
             raise Forbidden(reason)
         status = "approved" if approve else "rejected"
+        expires = now + self._validity if approve else None  # counted from the approval, not from the request
         with self._sessions.begin() as session:
             if not store.change(
                 session, row.id, row.revision, status=status, decided_at=now, decided_by=who,
-                decision_comment=comment, due_at=None,
+                decision_comment=comment, due_at=None, expires_at=expires,
             ):
                 raise Conflict(f"approval {approval_id} changed meanwhile (escalated or decided); read it again")
             events.add(session, ENTITY, row.id, row.revision + 1, status, now, who, from_post=row.post, comment=comment)
@@ -290,7 +324,20 @@ def view(row: ApprovalRow) -> dict[str, Any]:
         "decided_at": row.decided_at.isoformat() if row.decided_at else None,
         "decided_by": row.decided_by,
         "decision_comment": row.decision_comment,
+        "uses": row.uses,
+        "uses_left": row.uses_left,
+        "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+        "digest": row.digest,
+        "approved_amounts": {path: _number(value) for path, value in json.loads(row.limits or "{}").items()},
     }
+
+
+def _number(text: str | None) -> int | float | None:
+    """An approved magnitude as a JSON number (stored as exact decimal text)."""
+    if text is None:
+        return None
+    value = Decimal(text)
+    return int(value) if value == value.to_integral_value() else float(value)
 
 
 def _what(row: ApprovalRow) -> str:

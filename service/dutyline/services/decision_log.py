@@ -65,6 +65,7 @@ class LoggedDecision:
             "policy_version": a.policy_version,
             "latency_us": int(a.latency * 1e6),
             "request_id": q.request_id[:200] if q.request_id else None,
+            "approval_id": a.used_approval.approval_id if a.used_approval is not None else None,
         }
 
 

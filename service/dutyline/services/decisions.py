@@ -13,9 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from dutyline.engines.binding import Presented
 from dutyline.engines.compiler import CompiledOrg
 from dutyline.engines.decision import Check, Decision, decide
-from dutyline.engines.explain import Reason, explain, explain_rules
+from dutyline.engines.explain import Reason, explain, explain_approval, explain_rules
 from dutyline.engines.policyset import PolicySet
 from dutyline.engines.rulehost import RuleHost
 from dutyline.engines.rules import NO_FACTS, CompiledRules, Facts, Verdict, apply_rules
@@ -78,6 +79,9 @@ class Answer:
     decision_id: str
     policy_version: int
     latency: float = 0.0
+    # The approval the check presented, when it mattered (the request needed approval): the one it was allowed
+    # through (`used`), or why it covered nothing.
+    approval: Presented | None = None
     _reasons: list[Reason] = field(default_factory=list)
 
     @property
@@ -102,17 +106,35 @@ class Answer:
             else:
                 self._reasons.extend(explain(self.organisation, self.decision, q.subject_id, q.resource_type, q.action))
                 self._reasons.extend(explain_rules(self.organisation, self.verdict))
+            if self.approval is not None:
+                self._reasons.append(explain_approval(self.approval))
         return self._reasons
+
+    @property
+    def used_approval(self) -> Presented | None:
+        """The approval this decision was allowed through (a use of it was taken), if any."""
+        return self.approval if self.approval is not None and self.approval.used else None
 
 
 class FactsProvider:
     """What the rules may know beyond the request (usage totals, approval history, presented approvals).
 
-    The base provider knows nothing; the service's ledgers override `facts_for`.
+    The base provider knows nothing and keeps no approvals; the service's ledger overrides all three.
     """
 
     def facts_for(self, org: CompiledOrg, question: Question, check: Check) -> Facts:
         return NO_FACTS
+
+    def presented(
+        self, org: CompiledOrg, rules: CompiledRules | None, question: Question, check: Check, decision: Decision
+    ) -> Presented:
+        """The approval `question.approval_id`, judged against the check: what it covers, or why nothing."""
+        ident = question.approval_id or ""
+        return Presented(ident).refused(f"此处不保存审批 {ident}", f"approval {ident} is not known here (no approval store)")
+
+    def consume(self, presented: Presented, decision_id: str) -> Presented | None:
+        """Take one use of a covering approval for the decision `decision_id` (None: no use was left to take)."""
+        return None
 
 
 def resolve_organisation(policies: PolicySet, question: Question) -> CompiledOrg | None:
@@ -161,9 +183,15 @@ class DecisionService:
 
     def answer(self, question: Question, past: PastPolicy | None = None) -> Answer:
         """Decide one question against the current policy, count it and log it. With `past` (an organisation and
-        its rules as they were at some moment: `as_of` checks), decide against those instead."""
+        its rules as they were at some moment: `as_of` checks), decide against those instead.
+
+        A question presenting an approval (`approval_id`) that needs approval is decided again with the rules the
+        approval covers; when that is an allow, it takes one of the approval's uses (a database write): if none is
+        left to take, the answer is the one without it. An allow never happens without its use taken."""
         started = time.perf_counter()
         policies = self._policies.current
+        decision_id = new_decision_id()
+        presented: Presented | None = None
         org = resolve_organisation(policies, question) if past is None else past.org
         if org is None:
             decision = Decision("deny", "unknown_organisation" if question.organisation else "unknown_subject")
@@ -180,13 +208,19 @@ class DecisionService:
                     rules, host = past.rules, past.host
                 facts = self.facts.facts_for(org, question, check) if rules is not None and decision.allowed else NO_FACTS
                 verdict = apply_rules(host, org, rules, check, decision, facts)
+                if question.approval_id is not None and verdict.outcome == "needs_approval":
+                    verdict, presented = self._through_approval(
+                        host, org, rules, question, check, verdict, facts, decision_id
+                    )
             except Exception:  # fail closed: a bug, a broken compiled policy or a failing fact source is a deny
                 log.exception("decision failed in %s for %s %s %s; denied", org.id, question.subject_id,
                               question.resource_type, question.action)
                 DECISION_ERRORS.inc()
                 verdict = Verdict("deny", Decision("deny", "internal_error", version=org.version))
+                presented = None
         latency = time.perf_counter() - started
-        answer = Answer(verdict, org, question, new_decision_id(), policies.version if past is None else past.org.version, latency)
+        version = policies.version if past is None else past.org.version
+        answer = Answer(verdict, org, question, decision_id, version, latency, presented)
         _COUNTED[verdict.outcome].inc()
         DECISION_LATENCY.observe(latency)
         if self._log is not None:
@@ -194,6 +228,29 @@ class DecisionService:
         if verdict.notify and self.obligations is not None:
             self.obligations(answer)
         return answer
+
+    def _through_approval(
+        self, host: RuleHost, org: CompiledOrg, rules: CompiledRules | None, question: Question, check: Check,
+        verdict: Verdict, facts: Facts, decision_id: str,
+    ) -> tuple[Verdict, Presented]:
+        """The verdict of a request that needs approval and presents one, and what became of the approval."""
+        presented = self.facts.presented(org, rules, question, check, verdict.decision)
+        if not presented.covers:
+            return verdict, presented
+        through = apply_rules(host, org, rules, check, verdict.decision, replace(facts, approved=presented.covers))
+        if not through.allowed:
+            others = sorted({h.rule for h in through.hits if h.effect != "notify"})
+            return verdict, presented.refused(
+                f"审批 {presented.approval_id} 不涵盖规则 {', '.join(others)}",
+                f"approval {presented.approval_id} does not cover rule(s) {', '.join(others)}, which also apply",
+            )
+        used = self.facts.consume(presented, decision_id)
+        if used is None:
+            return verdict, presented.refused(
+                f"审批 {presented.approval_id} 已用完或已过期,没有可用次数",
+                f"approval {presented.approval_id} is used up or expired: no use of it was left to take",
+            )
+        return through, used
 
 
 def to_check(question: Question) -> Check:

@@ -3,39 +3,56 @@
 The decision path reads memory only: usage totals per (organisation, rule, person, period) and, per
 resource, who approved it (newest first). Both are loaded from the database at start and refreshed
 every `refresh_interval` with what other replicas recorded; a replica's own writes are in its memory at
-once. The one database read on the decision path is the approval a check presents (`approval_id`): a
-primary-key read, only for checks that carry one.
+once. The database is reached on the decision path only for a check that presents an approval
+(`approval_id`): a primary-key read of it, and, when the decision is allowed thanks to it, the conditional
+update that takes one of its uses (`consume`), in one transaction with the event that names the decision.
+
+Usage amounts are exact decimals, positive and finite; a correction is a reversal of one earlier entry (its
+opposite, naming it), so a total is a sum of positive entries less some of them: never below zero, never
+infinite. Totals are decimals too; the rules engine compares floats, so they become floats only where the
+rules read them (`Facts.usage`).
 """
 
 from __future__ import annotations
 
 import bisect
 import datetime as dt
+import decimal
 import json
 import logging
-import math
 import threading
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
+from decimal import Decimal
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from dutyline.engines.binding import ApprovalTerms, Presented, present
 from dutyline.engines.compiler import CompiledOrg
-from dutyline.engines.decision import Check
+from dutyline.engines.decision import Check, Decision
 from dutyline.engines.rules import CompiledRules, Facts, period_key
-from dutyline.errors import Invalid, Issue, NotFound
+from dutyline.errors import Conflict, Invalid, Issue, NotFound
 from dutyline.rulemodel import document as rm
 from dutyline.services.decisions import FactsProvider, Question
 from dutyline.services.policies import PolicyService
 from dutyline.store import approvals as approval_store
+from dutyline.store import events
 from dutyline.store import usage as usage_store
-from dutyline.store.tables import ApprovalRow
+from dutyline.store.tables import ApprovalRow, UsageRow
 
 log = logging.getLogger("dutyline.ledger")
 
 UsageKey = tuple[str, str, str]  # (rule, person, period)
 ResourceKey = tuple[str, str | None]  # (resource type, resource id)
+
+ZERO = Decimal(0)
+# What an amount may be: the usage column holds NUMERIC(36, 18) (store.tables.ExactDecimal).
+MAX_DIGITS = 18
+MAX_AMOUNT = Decimal(10) ** 18
+MAX_DECIMALS = 18
+# Totals are sums of such amounts: with 60 digits no sum of them is ever rounded, and a sum that would be is an
+# error (Inexact is trapped), not a silently different total.
+_EXACT = decimal.Context(prec=60, traps=[decimal.Inexact, decimal.InvalidOperation, decimal.Overflow])
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +62,11 @@ class Recorded:
     rule: str
     person: str
     period: str
-    amount: float
-    total: float
+    amount: Decimal  # negative for a reversal
+    total: Decimal
     used_at: dt.datetime
     recorded_at: dt.datetime
+    reverses: int | None = None
 
 
 def find_rule(rules: CompiledRules | None, rule_id: str) -> rm.Rule | None:
@@ -62,21 +80,54 @@ def find_rule(rules: CompiledRules | None, rule_id: str) -> rm.Rule | None:
     return None
 
 
-def attribute(path: str, context: Mapping[str, Any] | None, resource: Mapping[str, Any], subject: Mapping[str, Any]) -> Any:
-    """The value at an attribute path (context.amount, resource.risk_level, subject.grade)."""
-    root, *names = path.split(".")
-    source: Any = {"context": context or {}, "resource": resource, "subject": subject}.get(root)
-    for name in names:
-        if not isinstance(source, Mapping):
-            return None
-        source = source.get(name)
-    return source
+def _bad_amount(message: str) -> Invalid:
+    return Invalid(f"amount: {message}", [Issue("<request>", 0, "amount", message)])
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
+def parse_amount(value: object) -> Decimal:
+    """A usage amount as the ledger keeps it: a JSON number (exact, as written), finite and positive, with at most
+    18 significant digits, below 10^18 and at most 18 decimals; Invalid naming `amount` otherwise. Corrections are
+    reversals (`reverses`), never negative amounts."""
+    if isinstance(value, bool):
+        raise _bad_amount(f"must be a number, not {str(value).lower()}")
+    if isinstance(value, str):
+        raise _bad_amount("must be a JSON number, not text")
+    if isinstance(value, int):
+        amount = Decimal(value)
+    elif isinstance(value, float):
+        amount = Decimal(repr(value))
+    elif isinstance(value, Decimal):
+        amount = value
+    else:
+        raise _bad_amount("must be a number")
+    if not amount.is_finite():
+        raise _bad_amount("must be finite")
+    if amount <= 0:
+        raise _bad_amount("must be positive (to correct an entry, reverse it: `reverses`)")
+    if amount >= MAX_AMOUNT:
+        raise _bad_amount("must be below 10^18")
+    _, digits, exponent = amount.normalize().as_tuple()
+    if len(digits) > MAX_DIGITS:
+        raise _bad_amount(f"at most {MAX_DIGITS} significant digits")
+    if isinstance(exponent, int) and exponent < -MAX_DECIMALS:
+        raise _bad_amount(f"at most {MAX_DECIMALS} decimal places")
+    return amount
+
+
+def terms_of(row: ApprovalRow) -> ApprovalTerms:
+    """What the decision path needs to know of a stored approval."""
+    limits = json.loads(row.limits or "{}")
+    return ApprovalTerms(
+        id=row.id, organisation=row.organisation, status=row.status, requester=row.requester,
+        rules=tuple(json.loads(row.rules)), digest=row.digest, bound=row.bound,
+        limits={path: None if value is None else Decimal(value) for path, value in limits.items()},
+        uses=row.uses, uses_left=row.uses_left, expires_at=row.expires_at, decided_by=row.decided_by,
+        decided_at=row.decided_at,
+    )
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
 
 
 class Ledger(FactsProvider):
@@ -94,7 +145,7 @@ class Ledger(FactsProvider):
         self._sessions = sessions
         self._policies = policies
         self._lock = threading.Lock()
-        self._usage: dict[str, dict[UsageKey, float]] = {}
+        self._usage: dict[str, dict[UsageKey, Decimal]] = {}
         self._usage_seen: dict[int, dt.datetime] = {}  # row id → recorded_at
         self._usage_touched: dict[tuple[str, UsageKey], dt.datetime] = {}
         self._history_entries: dict[str, dict[ResourceKey, list[tuple[float, str, str]]]] = {}
@@ -109,66 +160,66 @@ class Ledger(FactsProvider):
         facts = self._facts.get(org.id)
         if facts is None:
             facts = self._facts.setdefault(org.id, self._facts_of(org.id))
-        if question.approval_id is None:
-            return facts
-        approved = self.presented(org, question.approval_id, check)
-        return replace(facts, approved=approved) if approved else facts
+        return facts
 
     def _facts_of(self, org_id: str) -> Facts:
         usage = self._usage.setdefault(org_id, {})
         history = self._history.setdefault(org_id, {})
 
         def used(rule: str, person: str, period: str) -> float:
-            return usage.get((rule, person, period), 0.0)
+            return float(usage.get((rule, person, period), ZERO))  # the rules engine compares floats
 
         def approvers(resource_type: str, resource_id: str | None) -> tuple[str, ...]:
             return history.get((resource_type, resource_id), ())
 
         return Facts(usage=used, approvals=approvers)
 
-    def presented(self, org: CompiledOrg, approval_id: str, check: Check) -> frozenset[str]:
-        """The rule ids an approval presented with a check covers: none unless it is approved, for this
-        organisation, requester, resource and action, and every limited amount is at most the approved one."""
+    def presented(
+        self, org: CompiledOrg, rules: CompiledRules | None, question: Question, check: Check, decision: Decision
+    ) -> Presented:
+        """The approval a check presents, judged against it (`engines.binding.present`): a primary-key read."""
+        assert question.approval_id is not None
+        approval_id = question.approval_id
         try:
             with self._sessions() as session:
                 row = approval_store.get(session, approval_id)
+                terms = terms_of(row) if row is not None else None
         except Exception:  # the database may be down: decide as if no approval were presented
             log.warning("could not read approval %s", approval_id, exc_info=True)
-            return frozenset()
-        if row is None or row.status != "approved" or row.organisation != org.id:
-            return frozenset()
-        person = org.identities.get(check.subject_id) if check.subject_type == "person" else None
-        if (person, check.resource_type, check.resource_id, check.action) != (
-            row.requester, row.resource_type, row.resource_id, row.action
-        ):
-            return frozenset()
-        return self._covered(org, row, check)
+            return Presented(approval_id).refused(
+                f"审批 {approval_id} 暂时无法读取", f"approval {approval_id} could not be read (the database is unavailable)"
+            )
+        return present(org, rules, check, decision, approval_id, terms, _utcnow())
 
-    def _covered(self, org: CompiledOrg, row: ApprovalRow, check: Check) -> frozenset[str]:
-        request = json.loads(row.request)
-        approved_resource = {**((request.get("resource") or {}).get("properties") or {}), "id": row.resource_id, "type": row.resource_type}
-        approved_subject = {**((request.get("subject") or {}).get("properties") or {}), "id": row.requester}
-        resource = {**(check.resource_properties or {}), "id": check.resource_id, "type": check.resource_type}
-        subject = {**(check.subject_properties or {}), "id": check.subject_id}
-        rules = self._policies.current.rules.get(org.id)
-        covered = set()
-        for rule_id in json.loads(row.rules):
-            rule = find_rule(rules, rule_id)
-            if isinstance(rule, rm.Limit):
-                asked = _number(attribute(rule.attribute, check.context, resource, subject))
-                allowed = _number(attribute(rule.attribute, request.get("context"), approved_resource, approved_subject))
-                if asked is None or allowed is None or asked > allowed:
-                    continue
-            covered.add(rule_id)
-        return frozenset(covered)
+    def consume(self, presented: Presented, decision_id: str) -> Presented | None:
+        """Take one use of a presented approval for the decision `decision_id`, with the event that names it, in
+        one transaction; None when no use was left to take (a concurrent presentation took the last one, it
+        expired meanwhile, or the database could not be reached)."""
+        terms = presented.terms
+        assert terms is not None
+        now = _utcnow()
+        try:
+            with self._sessions.begin() as session:
+                taken = approval_store.use(session, terms.id, now)
+                if taken is None:
+                    return None
+                revision, uses_left = taken
+                events.add(session, approval_store.ENTITY, terms.id, revision, "used", now, terms.requester,
+                           comment=f"decision {decision_id}")
+        except Exception:
+            log.warning("could not take a use of approval %s", terms.id, exc_info=True)
+            return None
+        return presented.consumed(uses_left)
 
     # --- usage ---------------------------------------------------------------------------------------
 
     def record_usage(
-        self, org: CompiledOrg, rules: CompiledRules | None, person: str, rule_id: str, amount: float,
-        at: float, decision_id: str | None = None,
+        self, org: CompiledOrg, rules: CompiledRules | None, person: str, rule_id: str, amount: Decimal | None,
+        at: float, decision_id: str | None = None, reverses: int | None = None,
     ) -> Recorded:
-        """Store usage the caller's system executed and add it to this replica's totals at once."""
+        """Store usage the caller's system executed (`amount`, checked by `parse_amount`), or the reversal of the
+        entry `reverses` (of the same organisation, rule and person; `amount`, if given, must be its amount), and
+        add it to this replica's totals at once."""
         who = org.identities.get(person)
         if who is None:
             raise NotFound(f"person {person!r} not found in {org.id!r}")
@@ -180,29 +231,78 @@ class Ledger(FactsProvider):
                 f"rule: {rule_id!r} is not a limit with a period; only cumulative limits keep a ledger",
                 [Issue("<request>", 0, "rule", "not a limit with a period")],
             )
-        if not math.isfinite(amount):
-            raise Invalid("amount: must be a finite number", [Issue("<request>", 0, "amount", "not finite")])
-        period = period_key(rule.period, at, org.document.timezone)
-        now = dt.datetime.now(dt.timezone.utc)
-        used_at = dt.datetime.fromtimestamp(at, dt.timezone.utc)
-        with self._sessions.begin() as session:
-            row = usage_store.insert(session, org.id, rule_id, who, period, amount, used_at, now, decision_id)
-            row_id = row.id
+        if amount is not None:
+            amount = parse_amount(amount)
+        elif reverses is None:
+            raise Invalid(
+                "Object missing required field `amount` (or `reverses`, to reverse an entry)",
+                [Issue("<request>", 0, "amount", "required")],
+            )
+        now = _utcnow()
+        try:
+            with self._sessions.begin() as session:
+                if reverses is None:
+                    assert amount is not None
+                    period = period_key(rule.period, at, org.document.timezone)
+                    used_at = dt.datetime.fromtimestamp(at, dt.timezone.utc)
+                    row = usage_store.insert(session, org.id, rule_id, who, period, amount, used_at, now, decision_id)
+                else:
+                    row = self._reverse(session, org, rule_id, who, amount, reverses, now, decision_id)
+                recorded = (row.id, row.period, row.amount, row.used_at)
+        except IntegrityError:  # ix_usage_reverses: another reversal of the same entry committed first
+            raise Conflict(f"usage entry {reverses} is already reversed") from None
+        row_id, period, stored, used_at = recorded
         with self._lock:
-            self._add_usage(row_id, org.id, rule_id, who, period, amount, now)
-            total = self._usage[org.id].get((rule_id, who, period), 0.0)
-        return Recorded(row_id, org.id, rule_id, who, period, amount, total, used_at, now)
+            self._add_usage(row_id, org.id, rule_id, who, period, stored, now)
+            total = self._usage[org.id].get((rule_id, who, period), ZERO)
+        return Recorded(row_id, org.id, rule_id, who, period, stored, total, used_at, now, reverses)
 
-    def usage_total(self, org_id: str, rule_id: str, person: str, period: str) -> float:
-        return self._usage.get(org_id, {}).get((rule_id, person, period), 0.0)
+    def _reverse(
+        self, session: Session, org: CompiledOrg, rule_id: str, person: str, amount: Decimal | None, entry_id: int,
+        now: dt.datetime, decision_id: str | None,
+    ) -> UsageRow:
+        """The reversal of entry `entry_id`: its opposite, in its period, naming it."""
+        original = usage_store.get(session, entry_id)
+        if original is None or original.organisation != org.id:
+            raise NotFound(f"usage entry {entry_id} not found in {org.id!r}")
+        if original.reverses is not None:
+            raise Conflict(
+                f"usage entry {entry_id} is itself the reversal of entry {original.reverses}; it cannot be reversed"
+            )
+        if (original.rule, original.person) != (rule_id, person):
+            raise Invalid(
+                f"reverses: usage entry {entry_id} is {original.person}'s usage of {original.rule}, "
+                f"not {person}'s of {rule_id}",
+                [Issue("<request>", 0, "reverses", "an entry of the same rule and person")],
+            )
+        if amount is not None and amount != original.amount:
+            was, given = format(original.amount, "f"), format(amount, "f")
+            raise _bad_amount(f"a reversal's amount is the reversed entry's ({was}), not {given}")
+        if original.recorded_at < now - self.USAGE_HORIZON + self.OVERLAP:
+            raise Conflict(
+                f"usage entry {entry_id} was recorded more than {self.USAGE_HORIZON.days} days ago: "
+                "no total counts it any more"
+            )
+        done = usage_store.reversal_of(session, entry_id)
+        if done is not None:
+            raise Conflict(f"usage entry {entry_id} is already reversed (by entry {done.id})")
+        return usage_store.insert(
+            session, org.id, rule_id, person, original.period, -original.amount, original.used_at, now, decision_id,
+            reverses=entry_id,
+        )
 
-    def _add_usage(self, row_id: int, org_id: str, rule: str, person: str, period: str, amount: float, recorded_at: dt.datetime) -> None:
+    def usage_total(self, org_id: str, rule_id: str, person: str, period: str) -> Decimal:
+        return self._usage.get(org_id, {}).get((rule_id, person, period), ZERO)
+
+    def _add_usage(
+        self, row_id: int, org_id: str, rule: str, person: str, period: str, amount: Decimal, recorded_at: dt.datetime
+    ) -> None:
         if row_id in self._usage_seen:
             return
         self._usage_seen[row_id] = recorded_at
         totals = self._usage.setdefault(org_id, {})
         key = (rule, person, period)
-        totals[key] = totals.get(key, 0.0) + amount
+        totals[key] = _EXACT.add(totals.get(key, ZERO), amount)
         self._usage_touched[(org_id, key)] = recorded_at
 
     # --- approval history (four eyes) ----------------------------------------------------------------

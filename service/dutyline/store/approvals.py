@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 
 from dutyline.store.tables import ApprovalRow
 
+ENTITY = "approval"  # approvals' events (store.events) are kept under this entity name
+
 
 def get(session: Session, approval_id: str) -> ApprovalRow | None:
     """One approval by id: a primary-key read (the decision path does this when an approval is presented)."""
@@ -68,6 +70,27 @@ def change(session: Session, approval_id: str, revision: int, **values: Any) -> 
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
+
+
+def use(session: Session, approval_id: str, now: dt.datetime) -> tuple[int, int] | None:
+    """Take one use of an approved approval: a conditional update that applies only while it has uses left and
+    has not expired, so that of two concurrent presentations of its last use exactly one gets it (PostgreSQL
+    re-checks the condition on the row a concurrent writer committed; SQLite serialises writers). Returns the
+    approval's new revision and the uses left, or None when no use was taken."""
+    taken = session.execute(
+        update(ApprovalRow)
+        .where(
+            ApprovalRow.id == approval_id,
+            ApprovalRow.status == "approved",
+            ApprovalRow.digest.is_not(None),
+            ApprovalRow.uses_left > 0,
+            ApprovalRow.expires_at > now,
+        )
+        .values(uses_left=ApprovalRow.uses_left - 1, revision=ApprovalRow.revision + 1)
+        .returning(ApprovalRow.revision, ApprovalRow.uses_left)
+        .execution_options(synchronize_session=False)
+    ).first()
+    return None if taken is None else (taken[0], taken[1])
 
 
 def approved_since(session: Session, since: dt.datetime) -> list[ApprovalRow]:

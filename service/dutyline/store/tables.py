@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
-from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, Numeric, String, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -28,6 +29,30 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """Decimals stored exactly: NUMERIC(36, 18) on PostgreSQL, their text on SQLite (whose NUMERIC is a float).
+    The ledger refuses amounts that do not fit (at most 18 significant digits, below 10^18, 18 decimals)."""
+
+    impl = Numeric(36, 18)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect):  # type: ignore[no-untyped-def]
+        return dialect.type_descriptor(String(48) if dialect.name == "sqlite" else Numeric(36, 18, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Decimal | str | None:
+        if value is None:
+            return None
+        if not isinstance(value, Decimal) or not value.is_finite():
+            raise ValueError(f"not a finite Decimal: {value!r}")
+        return format(value, "f") if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: object, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        number = (value if isinstance(value, Decimal) else Decimal(str(value))).normalize()
+        return number.quantize(Decimal(1)) if number.as_tuple().exponent > 0 else number  # type: ignore[operator]
 
 
 class Base(DeclarativeBase):
@@ -95,15 +120,20 @@ class DecisionLogRow(Base):
     policy_version: Mapped[int] = mapped_column(Integer)
     latency_us: Mapped[int] = mapped_column(Integer)
     request_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    approval_id: Mapped[str | None] = mapped_column(String(40), nullable=True)  # the approval it was allowed through
 
 
 class UsageRow(Base):
-    """Usage the caller's system executed (a teller's cash paid out): the ledger behind cumulative limits."""
+    """Usage the caller's system executed (a teller's cash paid out): the ledger behind cumulative limits.
+
+    Amounts are exact and positive; a correction is a reversal, a row of the opposite amount naming the row it
+    reverses (`reverses`, unique: a row is reversed at most once), so that no total goes below zero."""
 
     __tablename__ = "usage"
     __table_args__ = (
         Index("ix_usage_recorded", "recorded_at"),
         Index("ix_usage_key", "organisation", "rule", "person", "period"),
+        Index("ix_usage_reverses", "reverses", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -111,10 +141,11 @@ class UsageRow(Base):
     rule: Mapped[str] = mapped_column(String(64))
     person: Mapped[str] = mapped_column(String(64))
     period: Mapped[str] = mapped_column(String(16))  # engines.rules.period_key: 2026-07-06, 2026-W28, 2026-07
-    amount: Mapped[float] = mapped_column(Float)
+    amount: Mapped[Decimal] = mapped_column(ExactDecimal())
     used_at: Mapped[dt.datetime] = mapped_column()
     recorded_at: Mapped[dt.datetime] = mapped_column()
     decision_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reverses: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the row this one reverses
 
 
 class ApprovalRow(Base):
@@ -153,6 +184,17 @@ class ApprovalRow(Base):
     decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     decision_comment: Mapped[str] = mapped_column(Text)
     revision: Mapped[int] = mapped_column(Integer)
+    # What it is bound to (`engines.binding`): the digest of the request, the canonical JSON digested (to name
+    # what differs), and the approved magnitude of each limited amount (JSON: path → decimal text or null).
+    # No digest: opened before approvals were bound; such an approval covers nothing.
+    digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    bound: Mapped[str | None] = mapped_column(Text, nullable=True)
+    limits: Mapped[str] = mapped_column(Text, server_default="{}")
+    # Uses chosen when opening, and left: each decision allowed thanks to the approval takes one, by a
+    # conditional update (uses_left > 0, not expired). It expires DUTYLINE_APPROVAL_VALIDITY after it is approved.
+    uses: Mapped[int] = mapped_column(Integer, server_default="1")
+    uses_left: Mapped[int] = mapped_column(Integer, server_default="1")
+    expires_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
 
 
 class CaseRow(Base):
