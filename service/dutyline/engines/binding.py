@@ -27,17 +27,11 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from dutyline.engines.attributes import read, split
+from dutyline.engines.attributes import read, resolve_party, split
 from dutyline.engines.compiler import CompiledOrg
 from dutyline.engines.decision import Check, Decision
 from dutyline.engines.rules import CompiledRules, InputRole
-
-
-def resolve_party(org: CompiledOrg, value: Any) -> str | None:
-    """The person a party attribute (maker, requester, second person) names, through the organisation's
-    identities; None when it names nobody. The one place the approval binding resolves parties: when identity
-    comparisons become case-insensitive in the rules engine, this follows them."""
-    return org.identities.get(value) if isinstance(value, str) else None
+from dutyline.rulemodel.currencies import currency_code
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +45,7 @@ class Binding:
 
 def bind(org: CompiledOrg, rules: CompiledRules | None, check: Check, decision: Decision) -> Binding:
     """The binding of a request decided `decision` (whose `subject` is the person it resolved to)."""
-    posts = set(b.post for b in decision.allowed_by)
+    posts = {b.post for b in decision.allowed_by}
     roles: dict[str, set[InputRole]] = {}
     amounts: set[str] = set()
     for compiled in rules.for_request(check.resource_type, check.action) if rules is not None else ():
@@ -98,7 +92,7 @@ def _normal_for(org: CompiledOrg, value: Any, roles: set[InputRole]) -> Any:
     """A value as the binding keeps it. Currencies and parties are normalised only when every rule reading the
     path reads it as such: a condition comparing `context.maker` with a literal sees the text as written."""
     if roles == {"currency"} and isinstance(value, str):
-        return value.strip().upper()
+        return currency_code(value) or value.strip().upper()
     if roles == {"party"} and value is not None:
         person = resolve_party(org, value)
         return person if person is not None else {"unresolved": _normal(value)}

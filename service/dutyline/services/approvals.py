@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from dutyline.engines.attributes import resolve_party
 from dutyline.engines.binding import bind
 from dutyline.engines.compiler import CompiledOrg
 from dutyline.engines.queries import holders_of, reporting_line
@@ -287,7 +288,7 @@ def barred(org: CompiledOrg, row: ApprovalRow, person: str, at: float) -> str | 
     context = json.loads(row.request).get("context") or {}
     for key in ("maker", "requester"):
         value = context.get(key)
-        if isinstance(value, str) and org.identities.get(value, value) == person:
+        if resolve_party(org, value) == person:
             return f"separation of duties: {person} is the {key} of this request (context.{key}) and may not approve it"
     requester_posts = set(json.loads(row.requester_posts))
     held = {a.post for a in org.assignments.get(person, ()) if a.active(at)}

@@ -208,7 +208,8 @@ class DecisionService:
                     rules, host = past.rules, past.host
                 facts = self.facts.facts_for(org, question, check) if rules is not None and decision.allowed else NO_FACTS
                 verdict = apply_rules(host, org, rules, check, decision, facts)
-                if question.approval_id is not None and verdict.outcome == "needs_approval":
+                # A question about the past (`as_of`) is an audit of what the rules said then: it uses up no approval.
+                if past is None and question.approval_id is not None and verdict.outcome == "needs_approval":
                     verdict, presented = self._through_approval(
                         host, org, rules, question, check, verdict, facts, decision_id
                     )
