@@ -460,7 +460,7 @@ def test_bad_usage_is_refused_naming_what_is_wrong(server: LiveServer, org: str,
 
 def test_an_allowed_decision_that_notifies_puts_the_notification_in_the_outbox(server: LiveServer) -> None:
     answer = check(server, request("ann", "cash_box", "count", "box-ann", discrepancy=-100))
-    assert answer["decision"] == "allow" and answer["obligations"] == [{"notify": "manager"}]
+    assert answer["decision"] == "allow" and answer["obligations"] == [{"notify": "manager", "instead_of": None}]
 
     def written() -> list[dict]:
         items = get(server, "/v1/notifications", organisation=ORG, post="manager", limit=1000).json()["items"]

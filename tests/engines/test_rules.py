@@ -189,3 +189,28 @@ def test_a_placeholder_the_rule_cannot_fill_is_refused_when_the_pack_is_checked(
     with pytest.raises(Invalid) as refused:
         check_pack(data, source, None)
     assert any("unknown placeholder {budget}" in i.message and "{limit}" in i.message for i in refused.value.issues)
+
+
+def test_a_vacant_post_is_not_told_into_the_void_the_post_above_it_is_and_says_why() -> None:
+    text = (REPO / "policies" / "orgs" / "sales_company.yaml").read_text(encoding="utf-8")
+    document = parse_organisation(text, "sales_company.yaml").organisation
+    # nobody holds the senior representative's post any more
+    people = [p for p in document.people if not any(a.post == "senior_sales_representative" for a in p.assignments)]
+    org = compile_org(msgspec.structs.replace(document, people=people))
+    data = YAML(typ="safe").load(PACK)
+    data["rules"] = [
+        {"kind": "notification", "id": f"tell_{n}", "name": {"zh": "通知", "en": "notice"},
+         "applies_to": {"resources": ["customer"], "actions": ["edit"]}, "notify": ["senior_sales_representative"]}
+        for n in (1, 2)  # two rules telling one post: it is told once
+    ]
+    rules = compile_rules([msgspec.convert(data, RulePack)], org)
+    host = RuleHost()
+    host.load(rules.rulesets)
+    check = Check("li_na", "customer", "edit", instant(MONDAY, zone("Asia/Shanghai")))
+    verdict = apply_rules(host, org, rules, check, decide(org, check))
+    host.close()
+    assert verdict.outcome == "allow"
+    assert verdict.notify == (org.superiors["senior_sales_representative"],)
+    assert [(n.post, n.instead_of) for n in verdict.notices] == [
+        (org.superiors["senior_sales_representative"], "senior_sales_representative")
+    ]

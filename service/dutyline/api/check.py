@@ -113,7 +113,7 @@ def result_of(answer: Answer) -> dict[str, Any]:
             for h in answer.verdict.hits
         ],
         "approvers": [{"post": s.post, "people": list(s.people)} for s in answer.verdict.approvers],
-        "obligations": [{"notify": post} for post in answer.verdict.notify],
+        "obligations": [{"notify": n.post, "instead_of": n.instead_of} for n in answer.verdict.notices],
     }
     used = answer.used_approval
     if used is not None and used.terms is not None:

@@ -159,7 +159,11 @@ class ApproverStep(_Shape):
 
 
 class Obligation(_Shape):
-    notify: str
+    """A post to notify; `instead_of` the vacant post it is told for (null: the rule's own post). `notify` is null
+    when the named post is vacant and nobody up its reporting line holds a post either."""
+
+    notify: str | None
+    instead_of: str | None = None
 
 
 class DecidedAsOf(_Shape):

@@ -106,15 +106,26 @@ class Problem:
 
 
 @dataclass(frozen=True, slots=True)
+class Notice:
+    """One post a notification goes to. `instead_of` names the post the rule named when that one is vacant at the
+    moment decided (nobody holds it): the next post up the reporting line with someone in it is told instead, and
+    `post` is None when there is nobody up the line either."""
+
+    post: str | None
+    instead_of: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RuleHit:
     rule: str
     kind: str
     effect: Effect
     message: Names
     approvers: tuple[ApproverStep, ...] = ()
-    notify: tuple[str, ...] = ()
+    notify: tuple[str, ...] = ()  # the posts told (vacant ones replaced, see `notices`)
     detail: Mapping[str, Any] = field(default_factory=dict)
     problem: Problem | None = None  # set when the rule fired because an input was missing or unreadable
+    notices: tuple[Notice, ...] = ()  # notifications: who is told, and for which vacant post
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +136,8 @@ class Verdict:
     decision: Decision
     hits: tuple[RuleHit, ...] = ()
     approvers: tuple[ApproverStep, ...] = ()
-    notify: tuple[str, ...] = ()
+    notify: tuple[str, ...] = ()  # the posts an allowed decision tells, once each
+    notices: tuple[Notice, ...] = ()  # the same with the vacancies they stand in for, once each
 
     @property
     def allowed(self) -> bool:
@@ -497,7 +509,8 @@ def apply_rules(
             return Verdict("deny", decision, decisive, tuple(chain))
         return Verdict("needs_approval", decision, decisive, tuple(chain))
     notify = tuple(dict.fromkeys(p for h in hits for p in h.notify))
-    return Verdict("allow", decision, tuple(hits), (), notify)
+    notices = tuple(dict.fromkeys(n for h in hits for n in h.notices))
+    return Verdict("allow", decision, tuple(hits), (), notify, notices)
 
 
 def _run(host: RuleHost, org: CompiledOrg, compiled: CompiledRule, request: _Request, facts: Facts, bounds: Bounds) -> RuleHit | None:
@@ -645,7 +658,9 @@ def _restrict(
     """The hit of a condition-kind rule: its effect (a notification notifies: reporting errs on the side of
     telling too many)."""
     if isinstance(rule, rm.Notification):
-        return _hit(rule, "notify", detail=detail, problem=problem, notify=_notified(org, rule, request.posts))
+        notices = _notices(org, _notified(org, rule, request.posts), request.check.at)
+        told = tuple(dict.fromkeys(n.post for n in notices if n.post is not None))
+        return replace(_hit(rule, "notify", detail=detail, problem=problem, notify=told), notices=notices)
     effect = rule.otherwise if isinstance(rule, rm.Requirement) else rule.effect  # type: ignore[union-attr]
     approvers: tuple[ApproverStep, ...] = ()
     if effect == "needs_approval":
@@ -835,6 +850,21 @@ def _named_approvers(org: CompiledOrg, post: str | None, posts: tuple[str, ...],
             chain.append(ApproverStep(current, people))
         current = org.superiors.get(current)
     return tuple(chain)
+
+
+def _notices(org: CompiledOrg, targets: tuple[str, ...], at: float) -> tuple[Notice, ...]:
+    """The posts to tell at `at`: each target, or for a vacant one the nearest post above it with a holder."""
+    out: list[Notice] = []
+    for target in targets:
+        if holders_of(org, target, at):
+            out.append(Notice(target))
+            continue
+        seen, current = {target}, org.superiors.get(target)
+        while current is not None and current not in seen and not holders_of(org, current, at):
+            seen.add(current)
+            current = org.superiors.get(current)
+        out.append(Notice(current if current is not None and current not in seen else None, target))
+    return tuple(dict.fromkeys(out))
 
 
 def _notified(org: CompiledOrg, rule: rm.Notification, posts: tuple[str, ...]) -> tuple[str, ...]:

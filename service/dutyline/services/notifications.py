@@ -136,14 +136,23 @@ def _write_obligations(session: Session, answer: Answer) -> int:
     now = utcnow()
     person = answer.decision.subject or q.subject_id
     what = f"{person}: {q.resource_type}{'/' + q.resource_id if q.resource_id else ''} {q.action}"
+    verdict = answer.verdict
+    hits = [h for h in verdict.hits if h.effect == "notify"]
     written = 0
-    for hit in answer.verdict.hits:
-        if hit.effect != "notify":
-            continue
-        for post in hit.notify:
-            message = (f"{hit.message.zh}({what})", f"{hit.message.en} ({what})")
-            notify(session, org.id, org, post, "obligation", answer.decision_id, message, now)
-            written += 1
+    for post in verdict.notify:  # one row per post, however many rules tell it
+        told = [h for h in hits if post in h.notify]
+        zh = ";".join(dict.fromkeys(h.message.zh for h in told))
+        en = "; ".join(dict.fromkeys(h.message.en for h in told))
+        for vacant in dict.fromkeys(n.instead_of for n in verdict.notices if n.post == post and n.instead_of):
+            vacant_zh, vacant_en = post_name(org, vacant)
+            zh += f"(「{vacant_zh}」岗位空缺,改为通知本岗位)"
+            en += f" ({vacant_en} is vacant: told instead)"
+        notify(session, org.id, org, post, "obligation", answer.decision_id, (f"{zh}({what})", f"{en} ({what})"), now)
+        written += 1
+    for notice in verdict.notices:
+        if notice.post is None:
+            log.warning("%s: %s is vacant and nobody above it holds a post; decision %s notified nobody for it",
+                        org.id, notice.instead_of, answer.decision_id)
     return written
 
 
