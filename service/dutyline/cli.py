@@ -6,6 +6,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 import msgspec
@@ -190,39 +191,168 @@ def export(org: str, output: str | None) -> None:
 
 
 @main.command()
-@click.argument("org")
-@click.argument("person")
-@click.argument("resource")
-@click.argument("action")
-@click.option("--at", "at", default=None, help="Date-time to decide at (default: now), e.g. 2026-07-05T10:00.")
+@click.argument("org", required=False)
+@click.argument("person", required=False)
+@click.argument("resource", required=False)
+@click.argument("action", required=False)
+@click.option(
+    "--requests", "requests_file", type=click.File("r", encoding="utf-8"), default=None,
+    help="Instead of one question: a file (or -) of /v1/check bodies, one JSON object a line; prints one "
+    "/v1/check answer a line (JSON). ORG names the organisation file with file bodies, else is left out.",
+)
+@click.option("--at", "at", default=None, help="Date-time to decide at, in the organisation's time zone (default: now).")
 @click.option("--post", "as_post", is_flag=True, help="PERSON is a post id: decide for the post itself.")
-@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
-def explain(org: str, person: str, resource: str, action: str, at: str | None, as_post: bool, as_json: bool) -> None:
-    """Decide whether PERSON may do ACTION on RESOURCE in ORG, and say which post and duty decided it."""
-    from dutyline.engines.compiler import compile_org
-    from dutyline.engines.decision import decide_person, decide_post
-    from dutyline.engines.explain import explain as reasons_for
+@click.option("--resource-id", default=None, help="The resource instance (e.g. a contract id).")
+@click.option(
+    "--context", "context_items", multiple=True, metavar="KEY=VALUE",
+    help="A context attribute (repeatable): amount=120000, currency=CNY; a VALUE that is JSON (numbers, true, "
+    "[..], {..}) is read as JSON, anything else as text.",
+)
+@click.option("--context-json", default=None, metavar="JSON", help="The whole context as a JSON object, e.g. {\"amount\": 5}.")
+@click.option("--resource-property", "resource_items", multiple=True, metavar="KEY=VALUE", help="A resource property.")
+@click.option("--subject-property", "subject_items", multiple=True, metavar="KEY=VALUE", help="A subject property.")
+@click.option("--rules", "rule_paths", multiple=True, type=click.Path(exists=True),
+              help="With ORG a file: rule pack files or folders (default: the rules/ folder beside policies/).")
+@click.option("--lang", type=click.Choice(["zh", "en", "both"]), default="both", help="Language of the reasons.")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as /v1/check gives it.")
+def explain(
+    org: str, person: str, resource: str, action: str, at: str | None, as_post: bool, resource_id: str | None,
+    context_items: tuple[str, ...], context_json: str | None, resource_items: tuple[str, ...],
+    subject_items: tuple[str, ...], rule_paths: tuple[str, ...], lang: str, as_json: bool, requests_file: Any,
+) -> None:
+    """Decide whether PERSON may do ACTION on RESOURCE in ORG, as the service decides it (the duty model, then the
+    business rules with the usage ledger and approval history), and say why: the post and duty, or the rule.
 
+    ORG is an organisation id in the database, or an organisation file (its rule packs from --rules)."""
+    from dutyline.api.check import result_of
+    from dutyline.services.decisions import DecisionService, Question
+
+    if requests_file is not None:
+        _explain_requests(requests_file, org, rule_paths)
+        return
+    if not (org and person and resource and action):
+        raise click.UsageError("give ORG PERSON RESOURCE ACTION, or --requests FILE")
+    context = _attributes(context_items, "--context")
+    if context_json is not None:
+        try:
+            extra = json.loads(context_json)
+        except json.JSONDecodeError as exc:
+            raise click.BadParameter(f"not JSON: {exc}", param_hint="--context-json") from None
+        if not isinstance(extra, dict):
+            raise click.BadParameter("must be a JSON object", param_hint="--context-json")
+        context = {**extra, **context}
     try:
-        document, version = _organisation(org)
+        policies, facts, org_id = _policy_for(org, rule_paths)
     except DutylineError as exc:
         _fail(exc)
-    compiled = compile_org(document, version)
-    instant = _at(at, document.timezone)
-    decision = (
-        decide_post(compiled, person, resource, action)
-        if as_post
-        else decide_person(compiled, person, resource, action, instant)
+    compiled = policies.current.get(org_id)
+    if compiled is None:
+        _fail(Invalid(f"organisation {org_id!r} not found", [Issue("<command>", 0, "ORG", "not found")]))
+    question = Question(
+        subject_id=person, resource_type=resource, action=action, organisation=org_id,
+        subject_type="post" if as_post else "person", resource_id=resource_id,
+        subject_properties=_attributes(subject_items, "--subject-property") or None,
+        resource_properties=_attributes(resource_items, "--resource-property") or None,
+        context=context or None, at=_at(at, compiled.document.timezone),
     )
-    reasons = reasons_for(compiled, decision, person, resource, action)
+    answer = DecisionService(policies, log=None, facts=facts).answer(question)
+    result = result_of(answer)
     if as_json:
-        payload = {"decision": decision.outcome, "code": decision.code, "version": version, "reasons": reasons}
-        click.echo(json.dumps(msgspec.to_builtins(payload), ensure_ascii=False, indent=2))
+        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return
-    click.echo(f"{decision.outcome.upper()}: {person} {action} {resource} in {document.id} (version {version})")
-    for reason in reasons:
-        click.echo(f"  - {reason.zh}")
-        click.echo(f"    {reason.en}")
+    click.echo(
+        f"{answer.outcome.upper()} ({result['code']}): {person} {action} {resource} in {org_id} "
+        f"(policy version {answer.policy_version})"
+    )
+    for reason in result["reasons"]:
+        for language in ("zh", "en"):
+            if lang in (language, "both"):
+                click.echo(f"  - {reason[language]}" if language == "zh" or lang == "en" else f"    {reason[language]}")
+    if result["approvers"]:
+        chain = " → ".join(f"{s['post']} ({', '.join(s['people'])})" for s in result["approvers"])
+        click.echo(f"  approvers: {chain}")
+    for obligation in result["obligations"]:
+        instead = f" (instead of vacant {obligation['instead_of']})" if obligation["instead_of"] else ""
+        click.echo(f"  notifies: {obligation['notify'] or 'nobody'}{instead}")
+
+
+def _explain_requests(lines: Any, org: str | None, rule_paths: tuple[str, ...]) -> None:
+    """`explain --requests`: each line a /v1/check body, decided as the service decides it; each answer a line."""
+    from dutyline.api.check import CheckRequest, question_of, result_of
+    from dutyline.services.decisions import DecisionService
+
+    loaded: dict[str, Any] = {}
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            body = msgspec.json.decode(line, type=CheckRequest)
+        except msgspec.DecodeError as exc:
+            click.echo(json.dumps({"line": number, "error": str(exc)}, ensure_ascii=False))
+            continue
+        key = org or ""  # the database's policy holds every organisation: loaded once
+        if key not in loaded:
+            try:
+                policies, facts, _ = _policy_for(org or body.organisation, rule_paths)
+            except DutylineError as exc:
+                _fail(exc)
+            loaded[key] = DecisionService(policies, log=None, facts=facts)
+        service = loaded[key]
+        try:
+            answer = service.answer(question_of(service.policies, body, None))
+        except DutylineError as exc:
+            click.echo(json.dumps({"line": number, "error": str(exc)}, ensure_ascii=False))
+            continue
+        click.echo(json.dumps(result_of(answer), ensure_ascii=False))
+
+
+def _attributes(items: tuple[str, ...], option: str) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for item in items:
+        key, equals, text = item.partition("=")
+        if not equals or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint=option)
+        try:
+            out[key] = json.loads(text)
+        except json.JSONDecodeError:
+            out[key] = text
+    return out
+
+
+def _policy_for(org: str, rule_paths: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    """The policy and facts to decide ORG with: the database's, as the service holds them; or an org file's."""
+    from dutyline.services import sources
+    from dutyline.services.decisions import FactsProvider
+    from dutyline.services.ledger import Ledger
+    from dutyline.services.policies import PolicyService
+
+    settings = _settings()
+    path = Path(org)
+    if path.suffix in (".yaml", ".yml") and path.exists():
+        document, _ = _organisation(org)
+        paths = [path, *rule_paths] if rule_paths else [path, *_rules_beside(path, document.id)]
+        loaded = sources.load(paths, bounds=settings.bounds)
+        if loaded.errors:
+            raise Invalid(f"{len(loaded.errors)} error(s) in {org}", loaded.errors)
+        (org_id, parsed), *_ = loaded.organisations.items()
+        policies = PolicyService.of_documents(
+            [parsed.organisation], {org_id: [p.pack for p in loaded.packs_of(org_id)]}, settings.bounds
+        )
+        return policies, FactsProvider(), org_id
+    sessions = _sessions(settings)
+    policies = PolicyService(sessions, bounds=settings.bounds)
+    policies.refresh()
+    ledger = Ledger(sessions, policies)
+    ledger.refresh()
+    return policies, ledger, org
+
+
+def _rules_beside(org_file: Path, org_id: str) -> list[Path]:
+    """The organisation's packs (`rules/<org>*.yaml`) next to the `policies/` folder its file sits in."""
+    for parent in org_file.resolve().parents:
+        if parent.name == "policies" and (parent.parent / "rules").is_dir():
+            return sorted((parent.parent / "rules").glob(f"{org_id}*.yaml"))
+    return []
 
 
 @main.command("test")

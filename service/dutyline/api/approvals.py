@@ -61,7 +61,7 @@ async def open_approval(request: Request, state: State) -> Response[bytes]:
         organisation=body.organisation, subject=body.subject, resource=body.resource, action=body.action, at=body.at,
         context=body.context,
     )
-    answer = runtime.decisions.answer(question_of(runtime, check, request_id_of(request.scope)))
+    answer = runtime.decisions.answer(question_of(runtime.decisions.policies, check, request_id_of(request.scope)))
     asked = msgspec.to_builtins(check)
     asked = {k: asked[k] for k in ("subject", "resource", "action", "at", "context") if k in asked}
     try:

@@ -15,6 +15,7 @@ from dutyline.api.body import convert, decode, read_body, read_json
 from dutyline.api.middleware import request_id_of
 from dutyline.api.openapi import DECIDE, answers, takes
 from dutyline.api.schemas import CheckResult, CheckResults
+from dutyline.engines.policyset import PolicySet
 from dutyline.errors import Invalid, Issue, NotFound, Unavailable
 from dutyline.orgmodel.windows import instant, zone
 from dutyline.runtime import Runtime
@@ -72,10 +73,11 @@ def _json(payload: Any) -> Response[bytes]:
     return Response(_ENCODE.encode(payload), media_type="application/json")
 
 
-def question_of(runtime: Runtime, check: CheckRequest, request_id: str | None) -> Question:
+def question_of(policies: PolicySet, check: CheckRequest, request_id: str | None) -> Question:
+    """The question a `/v1/check` body asks (`at` read in the organisation's time zone). Shared with the CLI."""
     at = None
     if check.at is not None:
-        org = runtime.decisions.policies.get(check.organisation)
+        org = policies.get(check.organisation)
         tz = zone(org.document.timezone) if org is not None else None
         try:
             at = instant(check.at, tz) if tz is not None else instant(check.at, zone("UTC"))
@@ -161,7 +163,7 @@ def answer_as_of(runtime: Runtime, check: CheckRequest, request_id: str | None) 
             f"as_of: {check.as_of!r} is not a date or date-time", [Issue("<request>", 0, "as_of", "not a date-time")]
         ) from None
     when = dt.datetime.fromtimestamp(moment, dt.timezone.utc)
-    question = question_of(runtime, check, request_id)
+    question = question_of(runtime.decisions.policies, check, request_id)
     if question.at is None:
         question = dataclasses.replace(question, at=moment)
     with runtime.versions.policy_at(check.organisation, when) as past:
@@ -182,7 +184,7 @@ async def check(request: Request, state: State) -> Response[bytes]:
     await _consistent(runtime, body.at_least_version)
     if body.as_of is not None:
         return _json(await asyncio.to_thread(answer_as_of, runtime, body, request_id_of(request.scope)))
-    answer = await answer_of(runtime, question_of(runtime, body, request_id_of(request.scope)))
+    answer = await answer_of(runtime, question_of(runtime.decisions.policies, body, request_id_of(request.scope)))
     return _json(result_of(answer))
 
 
@@ -212,7 +214,7 @@ async def checks(request: Request, state: State) -> Response[bytes]:
             if parsed.as_of is not None:
                 results.append(await asyncio.to_thread(answer_as_of, runtime, parsed, request_id))
                 continue
-            results.append(result_of(await answer_of(runtime, question_of(runtime, parsed, request_id))))
+            results.append(result_of(await answer_of(runtime, question_of(runtime.decisions.policies, parsed, request_id))))
         except NotFound as exc:
             results.append({"decision": "error", "error": {"status": 404, "message": str(exc)}})
         except Invalid as exc:

@@ -6,7 +6,7 @@ import contextlib
 import gc
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -14,6 +14,8 @@ from dutyline.engines.compiler import compile_org
 from dutyline.engines.policyset import PolicySet
 from dutyline.engines.rulehost import RuleHost
 from dutyline.engines.rules import CompiledRules, compile_rules
+from dutyline.orgmodel.document import Organisation
+from dutyline.rulemodel.document import RulePack
 from dutyline.services.metrics import POLICY_VERSION
 from dutyline.settings import Bounds
 from dutyline.store import orgs as org_store
@@ -29,6 +31,19 @@ class PolicyService:
         self.host = host or RuleHost()
         self.bounds = bounds or Bounds()  # what requests and packs may hold (settings), for every compile
         self.current = PolicySet()
+
+    @classmethod
+    def of_documents(
+        cls, documents: Iterable[Organisation], packs: Mapping[str, Iterable[RulePack]], bounds: Bounds | None = None
+    ) -> PolicyService:
+        """A policy compiled from documents in memory, with no store behind it (`dutyline explain FILE`): decided
+        by the same code as the service's."""
+        service = cls(None, bounds=bounds)  # type: ignore[arg-type]  # refresh() is never called
+        orgs = [compile_org(document) for document in documents]
+        rules = {org.id: compile_rules(packs.get(org.id, ()), org, service.bounds) for org in orgs}
+        service.current = PolicySet().replace(orgs, (), 0, rules)
+        service.host.load({name: c for r in rules.values() for name, c in r.rulesets.items()})
+        return service
 
     def refresh(self) -> PolicySet:
         """Apply every version stored since the last refresh; returns the (possibly new) current set."""
