@@ -111,3 +111,201 @@ def verdict_view(verdict: Verdict) -> dict[str, Any]:
         ],
         "approvers": [{"post": s.post, "people": list(s.people)} for s in verdict.approvers],
     }
+
+
+# --- a change at every moment it matters ------------------------------------------------------------------------
+# A change effective next week, or an acting assignment for next week, changes nothing *now*: previewed only
+# now it reads "nobody gains or loses a permission". So the preview decides at every moment where what anyone
+# holds can change (now, each assignment window's start and end in either version, the change's effective date)
+# and reports each gain or loss with the window in which it holds.
+
+MAX_MOMENTS = 64  # a document with hundreds of windows ahead is previewed at its nearest 64 boundaries
+
+
+def moments(before: CompiledOrg | None, after: CompiledOrg | None, now: float, effective: float | None = None) -> list[float]:
+    """The moments to preview at, in order: `now` (or the effective date, if later), then every start and end of
+    an assignment window after it, in either version."""
+    start = max(now, effective) if effective is not None else now
+    found: set[float] = set()
+    for org in (before, after):
+        if org is None:
+            continue
+        for windows in org.assignments.values():
+            for window in windows:
+                for edge in (window.start, window.end):
+                    if edge is not None and edge > start:
+                        found.add(edge)
+    return [start, *sorted(found)[: MAX_MOMENTS - 1]]
+
+
+@dataclass(frozen=True, slots=True)
+class TimedChange:
+    """A permission (or limit) someone gains or loses under the change, and when: from `since` (epoch seconds)
+    until `until` (None: from then on, as far as the documents say)."""
+
+    person: str
+    change: str  # "gained" | "lost"
+    permission: dict[str, Any]
+    since: float
+    until: float | None
+
+
+def permission_timeline(before: CompiledOrg | None, after: CompiledOrg | None, at: list[float]) -> list[TimedChange]:
+    """Every gain and loss the change brings at any of the moments `at` (see `moments`), as windows: a change that
+    holds at consecutive moments is one window."""
+    open_: dict[tuple[str, str, str, str], TimedChange] = {}
+    out: list[TimedChange] = []
+    for index, moment in enumerate(at):
+        seen: set[tuple[str, str, str, str]] = set()
+        for change in permission_changes(before, after, moment):
+            for kind, items in (("gained", change.gained), ("lost", change.lost)):
+                for item in items:
+                    key = (change.person, kind, item["resource"], item["action"])
+                    seen.add(key)
+                    if key not in open_:
+                        open_[key] = TimedChange(change.person, kind, item, moment, None)
+        for key in [k for k in open_ if k not in seen]:
+            out.append(_closed(open_.pop(key), moment))
+        if index == len(at) - 1:
+            out += open_.values()
+    return sorted(out, key=lambda c: (c.since, c.person, c.change, c.permission["resource"], c.permission["action"]))
+
+
+def _closed(change: TimedChange, until: float) -> TimedChange:
+    return TimedChange(change.person, change.change, change.permission, change.since, until)
+
+
+@dataclass(frozen=True, slots=True)
+class LimitChange:
+    """A limit that binds someone differently under the change: the most they may do without approval, before and
+    after (None: no limit), from `since` until `until`."""
+
+    person: str
+    rule: str
+    before: float | None
+    after: float | None
+    since: float
+    until: float | None
+
+
+def limit_timeline(
+    before: CompiledOrg | None, after: CompiledOrg | None, before_rules: CompiledRules | None,
+    after_rules: CompiledRules | None, at: list[float],
+) -> list[LimitChange]:
+    """Whose limits (limit rules: the highest limit among the posts they hold) change under the change, when."""
+    from dutyline.engines.rules import limit_for
+
+    people = sorted(set(before.assignments if before else ()) | set(after.assignments if after else ()))
+    limits = _limit_rules(before_rules) | _limit_rules(after_rules)
+    open_: dict[tuple[str, str], LimitChange] = {}
+    out: list[LimitChange] = []
+    for index, moment in enumerate(at):
+        seen: set[tuple[str, str]] = set()
+        for person in people:
+            for rule_id in sorted(limits):
+                old = limit_for(_limit_rules(before_rules).get(rule_id), _posts(before, person, moment))
+                new = limit_for(_limit_rules(after_rules).get(rule_id), _posts(after, person, moment))
+                if old == new:
+                    continue
+                key = (person, rule_id)
+                seen.add(key)
+                current = open_.get(key)
+                if current is None or (current.before, current.after) != (old, new):
+                    if current is not None:
+                        out.append(_limit_closed(current, moment))
+                    open_[key] = LimitChange(person, rule_id, old, new, moment, None)
+        for key in [k for k in open_ if k not in seen]:
+            out.append(_limit_closed(open_.pop(key), moment))
+        if index == len(at) - 1:
+            out += open_.values()
+    return sorted(out, key=lambda c: (c.since, c.person, c.rule))
+
+
+def _limit_closed(change: LimitChange, until: float) -> LimitChange:
+    return LimitChange(change.person, change.rule, change.before, change.after, change.since, until)
+
+
+def _limit_rules(rules: CompiledRules | None) -> dict[str, Any]:
+    from dutyline.rulemodel import document as rm
+
+    if rules is None:
+        return {}
+    return {c.rule.id: c.rule for entries in rules.index.values() for c in entries if isinstance(c.rule, rm.Limit)}
+
+
+def _posts(org: CompiledOrg | None, person: str, at: float) -> tuple[str, ...]:
+    if org is None:
+        return ()
+    return tuple(dict.fromkeys(a.post for a in org.assignments.get(person, ()) if a.active(at)))
+
+
+# --- a rule pack change, field by field -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RuleFieldChange:
+    """One thing a rule pack change changes: a rule added or removed, or one field (a post's limit) before → after,
+    with the line a person reads: "transaction_limit · 综合经办柜员: 50,000 → 80,000"."""
+
+    rule: str
+    field: str  # "" for a rule added or removed; "limits.teller", "default", "when" …
+    before: Any
+    after: Any
+    zh: str
+    en: str
+
+
+def rule_changes(before: Any, after: Any, org: CompiledOrg | None) -> list[RuleFieldChange]:
+    """What changes between two versions of a rule pack (`RulePack`s, or None for none), rule by rule."""
+    old = {r.id: r for r in (before.rules if before is not None else [])}
+    new = {r.id: r for r in (after.rules if after is not None else [])}
+    out: list[RuleFieldChange] = []
+    for rule_id in sorted(set(old) | set(new)):
+        a, b = old.get(rule_id), new.get(rule_id)
+        if a is None or b is None:
+            verb = ("新增规则", "rule added") if a is None else ("删除规则", "rule removed")
+            out.append(RuleFieldChange(rule_id, "", a is not None, b is not None, f"{rule_id}:{verb[0]}", f"{rule_id}: {verb[1]}"))
+            continue
+        out += _field_changes(rule_id, msgspec.to_builtins(a), msgspec.to_builtins(b), org)
+    return out
+
+
+def _field_changes(rule_id: str, a: dict[str, Any], b: dict[str, Any], org: CompiledOrg | None) -> list[RuleFieldChange]:
+    out = []
+    for field in sorted(set(a) | set(b)):
+        x, y = a.get(field), b.get(field)
+        if x == y or field == "note":
+            continue
+        if field in ("limits", "rates") and isinstance(x or {}, dict) and isinstance(y or {}, dict):
+            for key in sorted(set(x or {}) | set(y or {})):
+                p, q = (x or {}).get(key), (y or {}).get(key)
+                if p != q:
+                    zh, en = _post_label(org, key) if field == "limits" else (key, key)
+                    out.append(RuleFieldChange(rule_id, f"{field}.{key}", p, q,
+                                               f"{rule_id} · {zh}:{_value(p, 'zh')} → {_value(q, 'zh')}",
+                                               f"{rule_id} · {en}: {_value(p, 'en')} → {_value(q, 'en')}"))
+            continue
+        out.append(RuleFieldChange(rule_id, field, x, y, f"{rule_id} · {field}:{_value(x, 'zh')} → {_value(y, 'zh')}",
+                                   f"{rule_id} · {field}: {_value(x, 'en')} → {_value(y, 'en')}"))
+    return out
+
+
+def _post_label(org: CompiledOrg | None, post: str) -> tuple[str, str]:
+    if org is not None:
+        for entry in org.document.posts:
+            if entry.id == post:
+                return entry.name.zh, entry.name.en
+    return post, post
+
+
+def _value(value: Any, language: str) -> str:
+    if value is None:
+        return "(无)" if language == "zh" else "(none)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        number = float(value)
+        return f"{int(number):,}" if number.is_integer() else f"{number:,}"
+    if isinstance(value, str):
+        return value
+    return msgspec.json.encode(value).decode()

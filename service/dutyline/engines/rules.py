@@ -784,6 +784,17 @@ def departments_of(org: CompiledOrg, posts: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(org.post_departments[p] for p in posts if p in org.post_departments))
 
 
+def limit_for(rule: rm.Limit | None, posts: Iterable[str]) -> float | None:
+    """The most a subject acting through `posts` may do under limit `rule` without approval (None: no limit binds
+    them, or no such rule; 0 when they hold no post). For the impact preview."""
+    if rule is None:
+        return None
+    posts = tuple(posts)
+    if not posts:
+        return 0.0
+    return _limit_of(rule, posts)
+
+
 def _limit_of(rule: rm.Limit, posts: Iterable[str]) -> float | None:
     """The subject's limit: the highest limit among the posts it acts through; None when one has no limit."""
     best: float | None = -math.inf
