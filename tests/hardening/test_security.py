@@ -46,7 +46,7 @@ def _admin_operations(stack: Stack) -> list[tuple[str, str]]:
 
 # Bodies that would be accepted, so that a refusal is the check under test and not the body's validation.
 BODIES: dict[str, object] = {
-    "/admin/tokens": {"scopes": ["admin"]},
+    "/admin/tokens": {"scopes": ["admin"], "organisations": ["*"]},
     "/admin/users": {"username": "intruder", "password": "a long enough password", "roles": [{"role": "system_admin"}]},
     "/admin/users/root": {"password": "hijacked password"},
     f"/admin/orgs/{ORG}/settings": {"rules_four_eyes": True},
@@ -73,7 +73,8 @@ def _new_user(stack: Stack, role: str = "system_admin", organisation: str = "*")
 
 
 def _token(stack: Stack, scopes: list[str]) -> str:
-    issued = stack.root.post("/admin/tokens", json={"scopes": scopes, "name": f"{'+'.join(scopes)} tests"})
+    body = {"scopes": scopes, "name": f"{'+'.join(scopes)} tests", "organisations": ["*"]}
+    issued = stack.root.post("/admin/tokens", json=body)
     assert issued.status_code == 201, issued.text
     return issued.json()["token"]
 

@@ -4,13 +4,21 @@ Each entry stores `prev_hash` (the hash of the entry before it; 64 zeros for the
 `hash = sha256(canonical content + prev_hash)`. Appends are serialised (PostgreSQL: a transaction-scoped
 advisory lock; SQLite: the database's single writer, taken before the last entry is read), so the chain
 is one line whatever the number of writers, and `seq` numbers it without gaps.
+
+A chain alone cannot show that its newest entries were cut off: what is left is still a valid chain. So every
+append also moves the head anchor (`audit_head`: the newest seq and hash, with an HMAC keyed by the settings'
+secret key, or else by a key kept in the database) in the same transaction, and `verify` checks that the chain
+ends exactly there. Against someone who can also rewrite the anchor, publish the head elsewhere (`dutyline audit
+verify` prints it) and check against it later (`--head SEQ:HASH`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
+import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,9 +26,11 @@ from typing import Any
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
-from dutyline.store.tables import AuditRow
+from dutyline.store.access import server_secret
+from dutyline.store.tables import AuditHeadRow, AuditRow
 
 GENESIS = "0" * 64
+HEAD_SECRET = "audit_head"  # the name of the database-kept key, when the settings give none
 _AUDIT_LOCK = 0x6475_7479_6175_6474  # "dutyaudt": any fixed number distinct from the other advisory locks
 
 
@@ -73,7 +83,44 @@ def append(
     row.hash = chain_hash(row, row.prev_hash)
     session.add(row)
     session.flush()
+    _move_head(session, row.seq, row.hash, moment)
     return row
+
+
+def head_mac(key: bytes, seq: int, entry_hash: str) -> str:
+    """The HMAC that vouches for a head anchor (also used by migration 0010, which adopts the first one)."""
+    return hmac.new(key, f"audit_head\0{seq}\0{entry_hash}".encode(), hashlib.sha256).hexdigest()
+
+
+def _head_key(session: Session) -> bytes:
+    configured = session.info.get("secret_key") or ""
+    if configured:
+        return configured.encode()
+    return server_secret(session, HEAD_SECRET, secrets.token_hex(32), dt.datetime.now(dt.timezone.utc)).encode()
+
+
+def _move_head(session: Session, seq: int, entry_hash: str, at: dt.datetime) -> None:
+    mac = head_mac(_head_key(session), seq, entry_hash)
+    head = session.get(AuditHeadRow, 1)
+    if head is None:
+        session.add(AuditHeadRow(id=1, seq=seq, hash=entry_hash, mac=mac, updated_at=at))
+    else:
+        head.seq, head.hash, head.mac, head.updated_at = seq, entry_hash, mac, at
+    session.flush()
+
+
+def head(session: Session) -> tuple[int, str] | None:
+    """The chain's newest entry as (seq, hash), None when the trail is empty: what to publish elsewhere."""
+    last = session.execute(select(AuditRow.seq, AuditRow.hash).order_by(AuditRow.seq.desc()).limit(1)).first()
+    return (last[0], last[1]) if last is not None else None
+
+
+def parse_head(text_: str) -> tuple[int, str]:
+    """`SEQ:HASH` as `dutyline audit verify` prints it; ValueError naming what is wrong."""
+    seq, sep, entry_hash = text_.strip().partition(":")
+    if not sep or not seq.isdigit() or len(entry_hash) != 64 or any(c not in "0123456789abcdef" for c in entry_hash):
+        raise ValueError(f"{text_!r} is not SEQ:HASH (a number, a colon, 64 lower-case hex digits)")
+    return int(seq), entry_hash
 
 
 def _hold_append_lock(session: Session) -> None:
@@ -120,11 +167,13 @@ class Break:
     message: str
 
 
-def verify(session: Session, batch: int = 1000) -> tuple[int, Break | None]:
-    """Walk the whole chain in order; (entries checked, the first break or None)."""
+def verify(session: Session, batch: int = 1000, published: tuple[int, str] | None = None) -> tuple[int, Break | None]:
+    """Walk the whole chain in order, then check that it ends at the head anchor and, given one, passes through
+    `published` (a head printed earlier: (seq, hash)); (entries checked, the first break or None)."""
     checked = 0
     expected_seq = 1
     prev = GENESIS
+    seen_published = False
     for row in _rows(session, batch):
         if row.seq != expected_seq:
             return checked, Break(expected_seq, f"entry {expected_seq} is missing (next is {row.seq})")
@@ -132,10 +181,41 @@ def verify(session: Session, batch: int = 1000) -> tuple[int, Break | None]:
             return checked, Break(row.seq, f"entry {row.seq} does not link to entry {row.seq - 1} (prev_hash differs)")
         if chain_hash(row, row.prev_hash) != row.hash:
             return checked, Break(row.seq, f"entry {row.seq} was altered (its hash does not match its content)")
+        if published is not None and row.seq == published[0]:
+            if row.hash != published[1]:
+                return checked, Break(row.seq, f"entry {row.seq} is not the one published (its hash differs)")
+            seen_published = True
         prev = row.hash
         expected_seq += 1
         checked += 1
-    return checked, None
+    if published is not None and not seen_published:
+        gone = _span(checked + 1, published[0], "is", "are")
+        return checked, Break(checked + 1, f"{gone} missing: the published head is entry {published[0]}")
+    return checked, _head_break(session, checked, prev)
+
+
+def _head_break(session: Session, last_seq: int, last_hash: str) -> Break | None:
+    """Whether the chain, which ends at entry `last_seq` (0: empty), ends where the head anchor says it does."""
+    anchor = session.get(AuditHeadRow, 1)
+    if anchor is None:
+        if last_seq == 0:
+            return None
+        return Break(last_seq, "the head anchor is missing: the end of the chain cannot be vouched for")
+    if not hmac.compare_digest(head_mac(_head_key(session), anchor.seq, anchor.hash), anchor.mac):
+        return Break(
+            anchor.seq, "the head anchor was altered (its HMAC does not match, or DUTYLINE_SECRET_KEY changed)"
+        )
+    if anchor.seq > last_seq:
+        gone = _span(last_seq + 1, anchor.seq, "was", "were")
+        return Break(last_seq + 1, f"{gone} removed: the head anchor is entry {anchor.seq}")
+    if anchor.seq < last_seq or anchor.hash != last_hash:
+        message = f"the chain does not end at its head anchor (entry {anchor.seq}; the last is {last_seq})"
+        return Break(anchor.seq, message)
+    return None
+
+
+def _span(first: int, last: int, one: str, many: str) -> str:
+    return f"entry {first} {one}" if first == last else f"entries {first} to {last} {many}"
 
 
 def _rows(session: Session, batch: int) -> Iterator[AuditRow]:
