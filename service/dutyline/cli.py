@@ -381,6 +381,18 @@ def audit_verify(published: str | None) -> None:
     click.echo(f"ok: {checked} entries, chain intact, head {_shown_head(head)}")
 
 
+@audit.command("reset-head")
+@click.option("--reason", required=True, help="Why: kept in the entry that records the reset.")
+def audit_reset_head(reason: str) -> None:
+    """Move the head anchor to a new entry recording the reset (after changing DUTYLINE_SECRET_KEY, or once a break
+    `verify` reported has been looked into). Breaks in the chain itself stay visible."""
+    from dutyline.store import audit as audit_store
+
+    with _sessions(_settings()).begin() as session:
+        row = audit_store.reset_head(session, "cli", reason)
+    click.echo(f"head {row.seq}:{row.hash}")
+
+
 def _shown_head(head: tuple[int, str] | None) -> str:
     return f"{head[0]}:{head[1]}" if head is not None else "none (no entries)"
 

@@ -4,6 +4,7 @@ the head anchor kept beside it (or a head published elsewhere), entries cut off 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -156,3 +157,33 @@ def test_upgrading_adopts_the_head_of_a_chain_written_before_anchors(database_ur
             assert broken is not None and broken.message == "entry 3 was removed: the head anchor is entry 3"
     finally:
         engine.dispose()
+
+
+def test_a_cut_stays_visible_after_later_appends(sessions) -> None:  # type: ignore[no-untyped-def]
+    """Appending after a cut does not heal it: numbering goes on after the anchor, so the gap remains."""
+    _append(sessions, 5)
+    _cut_after(sessions, 3)
+    _append(sessions, 2)
+    with sessions() as session:
+        seqs = list(session.execute(select(AuditRow.seq).order_by(AuditRow.seq)).scalars())
+        checked, broken = audit.verify(session)
+    assert seqs == [1, 2, 3, 6, 7]
+    assert checked == 3 and broken is not None and broken.message == "entry 4 is missing (next is 6)"
+
+
+def test_an_altered_anchor_stays_put_until_reset_on_purpose(database_url: str, sessions) -> None:  # type: ignore[no-untyped-def]
+    _append(sessions, 3)
+    with sessions.begin() as session:
+        session.get(AuditHeadRow, 1).mac = "0" * 64
+    _append(sessions, 1)
+    with sessions() as session:
+        assert session.get(AuditHeadRow, 1).seq == 3, "an anchor that does not vouch for itself is not moved on"
+        assert "its HMAC does not match" in audit.verify(session)[1].message  # type: ignore[union-attr]
+    reset = run_cli("audit", "reset-head", "--reason", "key rotated", database_url=database_url, check=True)
+    assert reset.stdout.startswith("head 5:")
+    verified = run_cli("audit", "verify", database_url=database_url, check=True)
+    assert verified.stdout.startswith("ok: 5 entries, chain intact, head 5:")
+    with sessions() as session:
+        entry = session.get(AuditRow, 5)
+    assert (entry.action, entry.actor) == ("audit_head_reset", "cli")
+    assert json.loads(entry.detail)["reason"] == "key rotated"

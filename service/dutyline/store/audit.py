@@ -65,25 +65,60 @@ def append(
     detail: Mapping[str, Any] | None = None,
     at: dt.datetime | None = None,
 ) -> AuditRow:
-    """Add an entry in the caller's transaction (it commits with the change it records)."""
+    """Add an entry in the caller's transaction (it commits with the change it records), and move the head anchor
+    to it, if the anchor is intact: a break stays visible to `verify` after later appends. Entries cut off the end
+    leave a gap (numbering goes on after the anchor); an anchor that is altered, missing or behind the chain stays
+    where it is (`reset_head` moves it on, as an entry of its own)."""
     _hold_append_lock(session)
+    return _append(session, actor, action, organisation, target, detail, at, reset=False)
+
+
+def reset_head(session: Session, actor: str, reason: str) -> AuditRow:
+    """An entry saying the head anchor was reset, and the anchor moved to it whatever it was: after changing the
+    secret key, or once a break that `verify` reported has been looked into. Breaks in the chain itself stay."""
+    _hold_append_lock(session)
+    anchor = session.get(AuditHeadRow, 1)
+    previous = f"{anchor.seq}:{anchor.hash}" if anchor is not None else None
+    detail = {"previous": previous, "reason": reason}
+    return _append(session, actor, "audit_head_reset", None, "audit", detail, None, reset=True)
+
+
+def _append(
+    session: Session, actor: str, action: str, organisation: str | None, target: str,
+    detail: Mapping[str, Any] | None, at: dt.datetime | None, reset: bool,
+) -> AuditRow:
     last = session.execute(select(AuditRow).order_by(AuditRow.seq.desc()).limit(1)).scalar_one_or_none()
+    anchor = session.get(AuditHeadRow, 1)
+    key = _head_key(session)
+    seq, prev = (last.seq + 1, last.hash) if last is not None else (1, GENESIS)
+    intact = anchor is None and last is None  # a new trail
+    if anchor is not None and hmac.compare_digest(head_mac(key, anchor.seq, anchor.hash), anchor.mac):
+        if last is None or anchor.seq > last.seq:  # entries were cut off the end: go on after them
+            seq, prev, intact = anchor.seq + 1, anchor.hash, True
+        else:
+            intact = (anchor.seq, anchor.hash) == (last.seq, last.hash)
     moment = (at or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
     row = AuditRow(
-        seq=(last.seq + 1) if last is not None else 1,
+        seq=seq,
         at=moment,
         actor=actor[:200],
         action=action[:64],
         organisation=organisation,
         target=target[:256],
         detail=json.dumps(dict(detail or {}), sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str),
-        prev_hash=last.hash if last is not None else GENESIS,
+        prev_hash=prev,
         hash="",
     )
     row.hash = chain_hash(row, row.prev_hash)
     session.add(row)
     session.flush()
-    _move_head(session, row.seq, row.hash, moment)
+    if intact or reset:
+        mac = head_mac(key, row.seq, row.hash)
+        if anchor is None:
+            session.add(AuditHeadRow(id=1, seq=row.seq, hash=row.hash, mac=mac, updated_at=moment))
+        else:
+            anchor.seq, anchor.hash, anchor.mac, anchor.updated_at = row.seq, row.hash, mac, moment
+        session.flush()
     return row
 
 
@@ -97,16 +132,6 @@ def _head_key(session: Session) -> bytes:
     if configured:
         return configured.encode()
     return server_secret(session, HEAD_SECRET, secrets.token_hex(32), dt.datetime.now(dt.timezone.utc)).encode()
-
-
-def _move_head(session: Session, seq: int, entry_hash: str, at: dt.datetime) -> None:
-    mac = head_mac(_head_key(session), seq, entry_hash)
-    head = session.get(AuditHeadRow, 1)
-    if head is None:
-        session.add(AuditHeadRow(id=1, seq=seq, hash=entry_hash, mac=mac, updated_at=at))
-    else:
-        head.seq, head.hash, head.mac, head.updated_at = seq, entry_hash, mac, at
-    session.flush()
 
 
 def head(session: Session) -> tuple[int, str] | None:
