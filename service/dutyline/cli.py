@@ -58,16 +58,16 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 
     Bound to an address other than loopback, the decision API refuses anonymous callers unless
     DUTYLINE_ALLOW_ANONYMOUS=true; set DUTYLINE_REQUIRE_AUTH=true in production (docs/deployment.md)."""
-    import os
-
     import uvicorn
+
+    from dutyline.settings import bind_workers_to
 
     settings = _settings()
     # Each worker builds its own app from the environment (an import string, as uvicorn's workers need):
     # a worker is a replica like any other, kept in step through the database. The address goes there too,
     # so that every worker knows what it is bound to (anonymous access depends on it).
     bind = host or settings.host
-    os.environ["DUTYLINE_HOST"] = bind
+    bind_workers_to(bind)
     uvicorn.run(
         "dutyline.app:create_app",
         factory=True,

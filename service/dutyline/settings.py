@@ -114,6 +114,12 @@ class Settings:
         )
 
 
+def bind_workers_to(host: str) -> None:
+    """Make `host` the DUTYLINE_HOST of this process's children: `dutyline serve --host` tells the workers it starts
+    which address they serve on (whether anonymous callers are refused depends on it)."""
+    os.environ["DUTYLINE_HOST"] = host
+
+
 def _flag(text: str) -> bool:
     return text.strip().lower() in ("1", "true", "yes", "on")
 
