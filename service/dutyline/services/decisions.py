@@ -130,7 +130,9 @@ def resolve_organisation(policies: PolicySet, question: Question) -> CompiledOrg
     if named is not None:
         reach.require(named, "organisation")
         return policies.get(named)
-    reached = [org for org in policies.orgs.values() if reach.admits(org.id)]
+    reached = policies.orgs.values()
+    if reach.organisations is not None:
+        reached = [org for org in reached if reach.admits(org.id)]  # type: ignore[assignment]
     if question.subject_type == "post":
         candidates = [org for org in reached if question.subject_id in org.posts]
     else:
