@@ -152,9 +152,9 @@ class DecisionAuthMiddleware:
             await self.app(scope, receive, send)
             return
         if self.anonymous == "loopback" and _reached_locally(scope):
-            await self.app(scope, receive, send)  # as before there were credentials: everyone, everywhere
+            await self.app(scope, receive, send)  # anonymous from this host: taken as before, credentials or not
             return
-        outcome = await _caller_reach(scope, self.anonymous)
+        outcome = await _caller_reach(scope)
         if isinstance(outcome, Reach):
             token = CURRENT.set(outcome)
             try:
@@ -180,7 +180,7 @@ def _reached_locally(scope: Scope) -> bool:
     return port is None or is_loopback(host)
 
 
-async def _caller_reach(scope: Scope, anonymous: AnonymousMode) -> Reach | tuple[int, str]:
+async def _caller_reach(scope: Scope) -> Reach | tuple[int, str]:
     """The reach of the request's caller, or why the decision API refuses it (status and message)."""
     runtime: Runtime = scope["app"].state.runtime
     token = bearer(_header(scope, b"authorization"))
@@ -194,7 +194,7 @@ async def _caller_reach(scope: Scope, anonymous: AnonymousMode) -> Reach | tuple
         return caller.reach
     session_token = _cookie(scope, COOKIE)
     if session_token is None:
-        if anonymous == "never" and not runtime.settings.require_auth:
+        if not runtime.settings.require_auth:
             return 401, (
                 "this server requires Authorization: Bearer <token> or a console session: it is reached on an address "
                 "other than loopback, and DUTYLINE_ALLOW_ANONYMOUS is off"

@@ -58,7 +58,7 @@ class Caller:
 
     `scope` is what the policy sees as `context.scope`: `session` (console login), or the token's
     strongest scope, `admin`, `read` or `decide`. `organisations` is what it reaches on the decision API (None:
-    every organisation): a token's, or for a session its user's (`AccessService.granted`).
+    every organisation): a token's, or for a session its user's (`_granted`: roles and links).
     """
 
     user_id: int
