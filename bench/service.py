@@ -260,7 +260,8 @@ class AdminClient:
     def __init__(self, url: str, database_url: str) -> None:
         cli(database_url, "admin", "create", "bench", "--role", "system_admin", "--password-stdin",
             stdin="bench-password-1234567890\n")
-        token = cli(database_url, "admin", "token", "bench", "--scope", "admin", "--scope", "read").strip().splitlines()[-1]
+        issued = cli(database_url, "admin", "token", "bench", "--scope", "admin", "--scope", "read", "--all-orgs")
+        token = issued.strip().splitlines()[-1]
         self.client = httpx.Client(base_url=url, timeout=30, headers={"Authorization": f"Bearer {token}"})
 
     def etag(self, change: Change) -> str:

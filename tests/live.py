@@ -36,7 +36,11 @@ class LiveServer:
 
     running: set[LiveServer] = set()
 
-    def __init__(self, database_url: str, seed_dir: str = "", extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, database_url: str, seed_dir: str = "", extra_env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
+    ) -> None:
+        """`args`: more options of `dutyline serve` (`--host`, `--workers`)."""
         self.database_url = database_url
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -53,7 +57,7 @@ class LiveServer:
             **(extra_env or {}),
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "dutyline", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "dutyline", "serve", "--port", str(self.port), *args],
             env=env, cwd=REPO, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
         )
         LiveServer.running.add(self)

@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.config.compression import CompressionConfig
 from litestar.logging.config import LoggingConfig
 from litestar.middleware import DefineMiddleware
@@ -18,12 +18,13 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 
 from dutyline import __version__
 from dutyline.api import admin_access, admin_orgs, approvals, authzen, bench, cases, check, console, decision_log, metrics, queries, usage
-from dutyline.api.auth import DecisionAuthMiddleware
+from dutyline.api.auth import DecisionAuthMiddleware, anonymous_mode
 from dutyline.api.errors import HANDLERS
 from dutyline.api.headers import security_headers
 from dutyline.api.health import HealthController
 from dutyline.api.middleware import RequestIdMiddleware
 from dutyline.api.openapi import ExactShapes, request_bodies
+from dutyline.api.scopes import within_reach
 from dutyline.runtime import Runtime
 from dutyline.settings import Settings
 
@@ -38,10 +39,12 @@ GIL_SWITCH_INTERVAL = 0.0005
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
+    anonymous = anonymous_mode(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+        _say_who_may_decide(settings)
         runtime = await asyncio.to_thread(Runtime.start, settings)
         app.state.runtime = runtime
         refresher = asyncio.create_task(_refresh_loop(runtime))
@@ -53,28 +56,27 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 await refresher
             await asyncio.to_thread(runtime.close)
 
-    route_handlers = [
-        HealthController,
-        *authzen.ROUTES,
-        *check.ROUTES,
-        *queries.ROUTES,
-        *decision_log.ROUTES,
-        *metrics.ROUTES,
-        *approvals.ROUTES,
-        *cases.ROUTES,
+    # The decision API: every route behind one guard, which keeps a caller within the organisations it reaches.
+    decision_api = [
+        *authzen.ROUTES, *check.ROUTES, *queries.ROUTES, *decision_log.ROUTES, *approvals.ROUTES, *cases.ROUTES,
         *usage.ROUTES,
+    ]
+    others = [
+        HealthController,
+        *metrics.ROUTES,
         *(bench.ROUTES if settings.bench_echo else []),
         *admin_access.ROUTES,
         *admin_orgs.ROUTES,
         *console.ROUTES,
     ]
+    route_handlers = [*decision_api, *others]
     return Litestar(
-        route_handlers=route_handlers,
+        route_handlers=[Router(path="/", route_handlers=decision_api, guards=[within_reach]), *others],
         plugins=[ExactShapes()],
         lifespan=[lifespan],
         middleware=[
             DefineMiddleware(RequestIdMiddleware),
-            *([DefineMiddleware(DecisionAuthMiddleware)] if settings.require_auth else []),
+            *([DefineMiddleware(DecisionAuthMiddleware, anonymous=anonymous)] if anonymous != "anyone" else []),
         ],
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
         before_send=[security_headers],  # on every answer, errors and unknown paths too
@@ -107,6 +109,30 @@ def _logging(settings: Settings) -> LoggingConfig:
         },
         log_exceptions="debug",
     )
+
+
+def _say_who_may_decide(settings: Settings) -> None:
+    """At start: a warning whenever the decision API takes anonymous callers, who decide, approve and resolve as
+    whomever they name; a note when it refuses them only because of the address it is bound to."""
+    mode = anonymous_mode(settings)
+    if mode == "anyone":
+        log.warning(
+            "the decision API is open to anyone who reaches %s:%s: callers decide, approve and resolve as whomever "
+            "they name (DUTYLINE_ALLOW_ANONYMOUS is on, DUTYLINE_REQUIRE_AUTH off); see docs/deployment.md",
+            settings.host, settings.port,
+        )
+    elif mode == "loopback":
+        log.warning(
+            "the decision API is open to anonymous callers on this host (%s:%s): any local process, or a proxy in "
+            "front of it, decides, approves and resolves as whomever it names; set DUTYLINE_REQUIRE_AUTH=true "
+            "(docs/deployment.md)", settings.host, settings.port,
+        )
+    elif not settings.require_auth:
+        log.warning(
+            "bound to %s, not loopback: the decision API refuses anonymous callers although DUTYLINE_REQUIRE_AUTH is "
+            "off (set DUTYLINE_REQUIRE_AUTH=true to say so, or DUTYLINE_ALLOW_ANONYMOUS=true to open it)",
+            settings.host,
+        )
 
 
 async def _refresh_loop(runtime: Runtime) -> None:

@@ -26,8 +26,8 @@ def _sessions(settings: Settings, upgrade: bool = True):  # type: ignore[no-unty
 
     engine = make_engine(settings.database_url)
     if upgrade:
-        db_upgrade(engine)
-    return session_factory(engine)
+        db_upgrade(engine, secret_key=settings.secret_key)
+    return session_factory(engine, settings.secret_key)
 
 
 def _print_issues(issues: list[Issue]) -> None:
@@ -55,16 +55,24 @@ def main() -> None:
     help="Server processes on this port (DUTYLINE_WORKERS, default 1); each is a full replica.",
 )
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
-    """Start the HTTP service (migrates the database and loads the seed into an empty one)."""
+    """Start the HTTP service (migrates the database and loads the seed into an empty one).
+
+    Bound to an address other than loopback, the decision API refuses anonymous callers unless
+    DUTYLINE_ALLOW_ANONYMOUS=true; set DUTYLINE_REQUIRE_AUTH=true in production (docs/deployment.md)."""
     import uvicorn
+
+    from dutyline.settings import bind_workers_to
 
     settings = _settings()
     # Each worker builds its own app from the environment (an import string, as uvicorn's workers need):
-    # a worker is a replica like any other, kept in step through the database.
+    # a worker is a replica like any other, kept in step through the database. The address goes there too,
+    # so that every worker knows what it is bound to (anonymous access depends on it).
+    bind = host or settings.host
+    bind_workers_to(bind)
     uvicorn.run(
         "dutyline.app:create_app",
         factory=True,
-        host=host or settings.host,
+        host=bind,
         port=port or settings.port,
         workers=workers or settings.workers,
         log_level=settings.log_level,
@@ -403,7 +411,7 @@ def db_upgrade(revision: str) -> None:
     from dutyline.store.db import make_engine, upgrade
 
     settings = _settings()
-    upgrade(make_engine(settings.database_url), revision)
+    upgrade(make_engine(settings.database_url), revision, secret_key=settings.secret_key)
     click.echo(f"database at {revision}")
 
 
@@ -415,7 +423,8 @@ def admin() -> None:
 def _access():  # type: ignore[no-untyped-def]
     from dutyline.services.access import AccessService
 
-    return AccessService(_sessions(_settings()))
+    settings = _settings()
+    return AccessService(_sessions(settings), secret_key=settings.secret_key)
 
 
 @admin.command("create")
@@ -444,15 +453,33 @@ def admin_create(username: str, roles: tuple[str, ...], display_name: str, passw
 @admin.command("token")
 @click.argument("username")
 @click.option("--scope", "scopes", multiple=True, default=("decide",), show_default=True, help="decide, read or admin (repeatable).")
+@click.option(
+    "--org", "organisations", multiple=True,
+    help="An organisation the token may reach on the decision API (repeatable); a decide or admin token needs one.",
+)
+@click.option("--all-orgs", is_flag=True, help="The token reaches every organisation (instead of --org).")
 @click.option("--name", default="", help="What the token is for.")
 @click.option("--expires-in-days", type=float, default=None, help="Default: never.")
-def admin_token(username: str, scopes: tuple[str, ...], name: str, expires_in_days: float | None) -> None:
+def admin_token(
+    username: str, scopes: tuple[str, ...], organisations: tuple[str, ...], all_orgs: bool, name: str,
+    expires_in_days: float | None,
+) -> None:
     """Issue an API token acting as USERNAME; prints the secret (shown only once)."""
+    if all_orgs and organisations:
+        raise click.UsageError("give --org or --all-orgs, not both")
+    reached = ["*"] if all_orgs else list(organisations) if organisations else None
     try:
-        token = _access().issue_token(username, scopes, name, by="cli", expires_in_days=expires_in_days)
+        token = _access().issue_token(
+            username, scopes, name, by="cli", expires_in_days=expires_in_days, organisations=reached
+        )
     except DutylineError as exc:
+        if isinstance(exc, Invalid) and exc.issues and exc.issues[0].path == "organisations":
+            click.echo("error: name the organisations it may reach: --org ORG (repeatable), or --all-orgs", err=True)
+            sys.exit(1)
         _fail(exc)
-    click.echo(f"# token {token['id']} for {username}, scopes {','.join(token['scopes'])}", err=True)
+    shown = ",".join(token["organisations"]) or "none"
+    scopes_shown = ",".join(token["scopes"])
+    click.echo(f"# token {token['id']} for {username}, scopes {scopes_shown}, organisations {shown}", err=True)
     click.echo(token["token"])
 
 
@@ -462,16 +489,42 @@ def audit() -> None:
 
 
 @audit.command("verify")
-def audit_verify() -> None:
-    """Walk the hash chain of the audit trail; report the first broken link (exit 1)."""
+@click.option(
+    "--head", "published", default=None, metavar="SEQ:HASH",
+    help="A head printed earlier (and kept elsewhere): the chain must still hold that entry.",
+)
+def audit_verify(published: str | None) -> None:
+    """Walk the hash chain of the audit trail and check it ends at its head anchor; report the first broken link
+    (exit 1). Prints the head (SEQ:HASH): keep it somewhere else, to check against with --head later."""
     from dutyline.store import audit as audit_store
 
+    try:
+        expected = audit_store.parse_head(published) if published is not None else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--head") from None
     with _sessions(_settings())() as session:
-        checked, broken = audit_store.verify(session)
+        checked, broken = audit_store.verify(session, published=expected)
+        head = audit_store.head(session)
     if broken is not None:
         click.echo(f"BROKEN at entry {broken.seq}: {broken.message} ({checked} entries before it are intact)", err=True)
         sys.exit(1)
-    click.echo(f"ok: {checked} entries, chain intact")
+    click.echo(f"ok: {checked} entries, chain intact, head {_shown_head(head)}")
+
+
+@audit.command("reset-head")
+@click.option("--reason", required=True, help="Why: kept in the entry that records the reset.")
+def audit_reset_head(reason: str) -> None:
+    """Move the head anchor to a new entry recording the reset (after changing DUTYLINE_SECRET_KEY, or once a break
+    `verify` reported has been looked into). Breaks in the chain itself stay visible."""
+    from dutyline.store import audit as audit_store
+
+    with _sessions(_settings()).begin() as session:
+        row = audit_store.reset_head(session, "cli", reason)
+    click.echo(f"head {row.seq}:{row.hash}")
+
+
+def _shown_head(head: tuple[int, str] | None) -> str:
+    return f"{head[0]}:{head[1]}" if head is not None else "none (no entries)"
 
 
 if __name__ == "__main__":

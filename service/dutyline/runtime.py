@@ -53,8 +53,8 @@ class Runtime:
         """Migrate the database, load the seed into an empty one, compile the stored policy, start the log."""
         engine = make_engine(settings.database_url)
         with exclusive(engine):  # replicas and workers start together: one migrates, the others wait
-            upgrade(engine)
-        sessions = session_factory(engine)
+            upgrade(engine, secret_key=settings.secret_key)
+        sessions = session_factory(engine, settings.secret_key)
         policies = PolicyService(sessions, bounds=settings.bounds)
         decision_log = DecisionLog(
             sessions,
@@ -74,7 +74,10 @@ class Runtime:
         )
         runtime = cls(settings, engine, sessions, policies, decision_log, decisions, ledger, approvals, cases, escalation)
         runtime.access = AccessService(
-            sessions, settings.session_ttl, settings.login_attempts, settings.login_window, settings.secret_key, policies
+            sessions, settings.session_ttl, settings.login_attempts, settings.login_window, settings.secret_key,
+            policies,
+            login_attempts_per_address=settings.login_attempts_per_address,
+            hash_concurrency=settings.password_hash_concurrency, hash_wait=settings.password_hash_wait,
         )
         runtime.editor = Editor(sessions, policies, settings.rules_four_eyes)
         runtime.versions = Versions(sessions)

@@ -67,9 +67,12 @@ class Settings:
     workers: int = 1
     # Benchmarks only: add `POST /bench/echo`, a trivial endpoint in the same app (the HTTP ceiling).
     bench_echo: bool = False
-    # Decision endpoints (AuthZEN, /v1/*) need `Authorization: Bearer` with a decide or admin token.
-    # Off by default; the admin API (/admin/*) always needs authentication.
+    # Decision endpoints (AuthZEN, /v1/*) need `Authorization: Bearer` with a decide or admin token, or a console
+    # session. Off by default; the admin API (/admin/*) always needs authentication.
     require_auth: bool = False
+    # With require_auth off, the decision API still refuses anonymous callers when the server is bound to an
+    # address other than loopback (0.0.0.0, ::, a LAN address) or a request reaches it on one, unless this is on.
+    allow_anonymous: bool = False
     # How long a console login lasts (seconds; env: 8h, 30m …).
     session_ttl: float = 8 * 3600.0
     # Rule pack changes wait for a second person's approval in every organisation (organisations can
@@ -79,9 +82,17 @@ class Settings:
     # counted in the database, so the limit holds across replicas and workers.
     login_attempts: int = 5
     login_window: float = 60.0
+    # Logins tried from one address (whatever the usernames) within `login_window` before further ones are refused;
+    # checked before any password is hashed. A successful login gives its try back.
+    login_attempts_per_address: int = 50
+    # Password hashes (argon2id, 64 MiB each) computed at once in one process, and how long a login waits for one
+    # (seconds) before a 503.
+    password_hash_concurrency: int = 2
+    password_hash_wait: float = 10.0
     # Keys the digests that stand for typed usernames: in the login throttle, and in the audit trail for a name
-    # that is no user (it may be a password typed into the wrong field). Empty: a key generated once and kept in
-    # the database. Set it (the same on every replica) to keep the key out of the database.
+    # that is no user (it may be a password typed into the wrong field); and the MAC of the audit trail's head
+    # anchor. Empty: keys generated once and kept in the database. Set it (the same on every replica and wherever
+    # `dutyline` commands write) to keep the keys out of the database.
     secret_key: str = field(default="", repr=False)
     bounds: Bounds = field(default_factory=Bounds)
 
@@ -113,10 +124,18 @@ class Settings:
             listen=env.get("DUTYLINE_LISTEN", "1").strip().lower() not in ("0", "false", "no", "off"),
             bench_echo=env.get("DUTYLINE_BENCH_ECHO", "") not in ("", "0", "false"),
             require_auth=_flag(env.get("DUTYLINE_REQUIRE_AUTH", "")),
+            allow_anonymous=_flag(env.get("DUTYLINE_ALLOW_ANONYMOUS", "")),
             session_ttl=seconds(env.get("DUTYLINE_SESSION_TTL", ""), base.session_ttl),
             rules_four_eyes=_flag(env.get("DUTYLINE_RULES_FOUR_EYES", "")),
             login_attempts=int(env.get("DUTYLINE_LOGIN_ATTEMPTS", base.login_attempts)),
             login_window=seconds(env.get("DUTYLINE_LOGIN_WINDOW", ""), base.login_window),
+            login_attempts_per_address=int(
+                env.get("DUTYLINE_LOGIN_ATTEMPTS_PER_ADDRESS", base.login_attempts_per_address)
+            ),
+            password_hash_concurrency=int(
+                env.get("DUTYLINE_PASSWORD_HASH_CONCURRENCY", base.password_hash_concurrency)
+            ),
+            password_hash_wait=seconds(env.get("DUTYLINE_PASSWORD_HASH_WAIT", ""), base.password_hash_wait),
             secret_key=env.get("DUTYLINE_SECRET_KEY", base.secret_key),
             bounds=Bounds(
                 value_depth=_positive(env, "DUTYLINE_MAX_VALUE_DEPTH", base.bounds.value_depth),
@@ -139,6 +158,12 @@ def _positive(env: Mapping[str, str], name: str, default: int) -> int:
     if value < 1:
         raise ValueError(f"{name}: must be at least 1, got {value}")
     return value
+
+
+def bind_workers_to(host: str) -> None:
+    """Make `host` the DUTYLINE_HOST of this process's children: `dutyline serve --host` tells the workers it starts
+    which address they serve on (whether anonymous callers are refused depends on it)."""
+    os.environ["DUTYLINE_HOST"] = host
 
 
 def _flag(text: str) -> bool:

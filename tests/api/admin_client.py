@@ -16,7 +16,8 @@ PASSWORD = "correct horse battery"
 
 
 def create_admin(database_url: str, username: str = "root", password: str = PASSWORD, role: str = "system_admin") -> str:
-    """`dutyline admin create USERNAME --password-stdin --role ROLE`, then `dutyline admin token` (scope admin)."""
+    """`dutyline admin create USERNAME --password-stdin --role ROLE`, then `dutyline admin token` (scope admin, every
+    organisation)."""
     env = {**os.environ, "DUTYLINE_DATABASE_URL": database_url, "DUTYLINE_SEED_DIR": ""}
     created = subprocess.run(
         [sys.executable, "-m", "dutyline", "admin", "create", username, "--password-stdin", "--role", role],
@@ -24,7 +25,8 @@ def create_admin(database_url: str, username: str = "root", password: str = PASS
     )
     assert created.returncode == 0, created.stderr
     token = subprocess.run(
-        [sys.executable, "-m", "dutyline", "admin", "token", username, "--scope", "admin", "--name", "tests"],
+        [sys.executable, "-m", "dutyline", "admin", "token", username, "--scope", "admin", "--all-orgs", "--name",
+         "tests"],
         capture_output=True, text=True, env=env, cwd=REPO, timeout=120,
     )
     assert token.returncode == 0, token.stderr
@@ -72,11 +74,17 @@ class Client:
         self.http.close()
 
 
-def token_for(root: Client, username: str, scopes: list[str], roles: list[dict[str, str]] | None = None) -> str:
-    """Create `username` with `roles` (unless it exists) and issue a token of `scopes` acting as them."""
+def token_for(
+    root: Client, username: str, scopes: list[str], roles: list[dict[str, str]] | None = None,
+    organisations: list[str] | None = None,
+) -> str:
+    """Create `username` with `roles` (unless it exists) and issue a token of `scopes` acting as them, reaching
+    `organisations` on the decision API (default: every one)."""
     if roles is not None:
         created = root.post("/admin/users", json={"username": username, "password": PASSWORD, "roles": roles})
         assert created.status_code == 201, created.text
-    issued = root.post("/admin/tokens", json={"username": username, "scopes": scopes, "name": f"{username} tests"})
+    body = {"username": username, "scopes": scopes, "name": f"{username} tests",
+            "organisations": organisations or ["*"]}
+    issued = root.post("/admin/tokens", json=body)
     assert issued.status_code == 201, issued.text
     return issued.json()["token"]

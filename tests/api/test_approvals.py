@@ -336,7 +336,9 @@ def test_linking_a_user_to_an_unknown_organisation_or_person_is_a_400_naming_the
     console.close()
 
 
-def test_links_are_set_by_a_system_administrator_and_audited(server: LiveServer, root: Client) -> None:
+def test_links_are_set_by_another_administrator_and_audited_under_the_organisation(
+    server: LiveServer, root: Client
+) -> None:
     console = console_user(server, root, [f"compliance_officer@{ORG}"])
     username = console.get("/admin/session").json()["username"]
     own = console.patch(f"/admin/users/{username}", json={"people": {ORG: "dan"}})
@@ -344,7 +346,9 @@ def test_links_are_set_by_a_system_administrator_and_audited(server: LiveServer,
     linked = root.patch(f"/admin/users/{username}", json={"people": {ORG: "mia@counter.example"}})
     assert linked.status_code == 200 and linked.json()["people"] == {ORG: "mia"}, "stored as the person's id"
     entry = root.get("/admin/audit", params={"actor": "root", "limit": 1}).json()["items"][0]
-    assert (entry["action"], entry["target"], entry["detail"]) == ("user_changed", f"user:{username}", {"people": {ORG: "mia"}})
+    assert (entry["action"], entry["organisation"], entry["target"], entry["detail"]) == (
+        "user_linked", ORG, f"user:{username}", {"person": "mia", "previous": None}
+    )
     assert root.patch(f"/admin/users/{username}", json={"people": {}}).json()["people"] == {}
     console.close()
 

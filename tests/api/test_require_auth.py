@@ -88,8 +88,11 @@ def test_a_console_session_may_use_the_decision_api_approvals_and_cases_when_req
     assert console.post("/access/v1/evaluation", json=EVALUATION).json() == {"decision": True}
     assert console.get("/v1/orgs/sales_company/people/li_na/permissions").status_code == 200
 
-    # A console user requests and decides as the person they are linked to (here: root is zhao_lei).
-    assert console.patch("/admin/users/root", json={"people": {"sales_company": "zhao_lei"}}).status_code == 200
+    # A console user requests and decides as the person they are linked to (here: root is zhao_lei, linked by
+    # another administrator: nobody links themselves).
+    linker = Client(server, token_for(console, "linker", ["admin"], [{"role": "system_admin", "organisation": "*"}]))
+    assert linker.patch("/admin/users/root", json={"people": {"sales_company": "zhao_lei"}}).status_code == 200
+    linker.close()
     opened = console.post("/v1/approvals", json={**EXPENSE, "comment": "client dinner"})
     assert opened.status_code == 201, opened.text
     assert opened.json()["post"] == "department_head"

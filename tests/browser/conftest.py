@@ -77,7 +77,7 @@ def _served(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> It
     url = f"sqlite:///{tmp_path_factory.mktemp('console') / 'dutyline.db'}"
     for username, role in USERS.items():
         cli(url, "admin", "create", username, "--role", role, "--password-stdin", stdin=PASSWORD + "\n")
-    token = cli(url, "admin", "token", "root", "--scope", "admin", "--name", "browser tests").strip()
+    token = cli(url, "admin", "token", "root", "--scope", "admin", "--all-orgs", "--name", "browser tests").strip()
     server = LiveServer(url, seed_dir=str(REPO / "policies"), extra_env=env)
     try:
         server.wait_ready()

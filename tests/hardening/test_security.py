@@ -46,7 +46,7 @@ def _admin_operations(stack: Stack) -> list[tuple[str, str]]:
 
 # Bodies that would be accepted, so that a refusal is the check under test and not the body's validation.
 BODIES: dict[str, object] = {
-    "/admin/tokens": {"scopes": ["admin"]},
+    "/admin/tokens": {"scopes": ["admin"], "organisations": ["*"]},
     "/admin/users": {"username": "intruder", "password": "a long enough password", "roles": [{"role": "system_admin"}]},
     "/admin/users/root": {"password": "hijacked password"},
     f"/admin/orgs/{ORG}/settings": {"rules_four_eyes": True},
@@ -73,7 +73,8 @@ def _new_user(stack: Stack, role: str = "system_admin", organisation: str = "*")
 
 
 def _token(stack: Stack, scopes: list[str]) -> str:
-    issued = stack.root.post("/admin/tokens", json={"scopes": scopes, "name": f"{'+'.join(scopes)} tests"})
+    body = {"scopes": scopes, "name": f"{'+'.join(scopes)} tests", "organisations": ["*"]}
+    issued = stack.root.post("/admin/tokens", json=body)
     assert issued.status_code == 201, issued.text
     return issued.json()["token"]
 
@@ -247,7 +248,8 @@ def test_passwords_and_database_secrets_never_reach_the_logs(debug_server: tuple
     assert console.login(name, password).status_code == 200
     assert Client(server).login(name, password + "x").status_code == 401  # type: ignore[arg-type]
     assert Client(server).login(name, password[:-1]).status_code == 401  # type: ignore[arg-type]
-    assert console.patch(f"/admin/users/{name}", json={"password": changed}).status_code == 200
+    own_change = {"password": changed, "current_password": password}  # the current one is needed, and logged nowhere
+    assert console.patch(f"/admin/users/{name}", json=own_change).status_code == 200
     assert root.post("/admin/users", json={"username": "x" * 65, "password": password}).status_code == 400
     assert Client(server).login(name, changed).status_code == 200  # type: ignore[arg-type]
     audit = json.dumps(root.get("/admin/audit", params={"limit": 1000}).json())

@@ -62,9 +62,14 @@ class NewUser(msgspec.Struct):
 class UserChange(msgspec.Struct):
     display_name: str | None = None
     password: str | None = None
+    # Changing one's own password: the current one (an administrator setting another user's needs none).
+    current_password: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
+    # Also revoke every API token of the user (a new password ends their other console sessions in any case).
+    revoke_tokens: bool = False
     active: bool | None = None
     roles: list[Role] | None = None
-    # {organisation: person}: who the user is there, whom they act as on approvals and cases (replaces all links)
+    # {organisation: person}: who the user is there, whom they act as on approvals and cases (replaces all links).
+    # Set by another administrator: a system administrator, or the HR administrator of each organisation changed.
     people: dict[str, str] | None = None
 
 
@@ -73,6 +78,9 @@ class NewToken(msgspec.Struct):
     username: str | None = None  # default: the caller
     name: str = ""
     expires_in_days: Annotated[float, msgspec.Meta(gt=0, le=3650)] | None = None
+    # What it reaches on the decision API: organisation ids, or ["*"] for every one (system administrators only).
+    # Required for the decide and admin scopes.
+    organisations: list[Annotated[str, msgspec.Meta(min_length=1, max_length=64)]] | None = None
 
 
 class DecisionBody(msgspec.Struct):
@@ -189,18 +197,30 @@ async def get_user(request: Request, state: State, username: str) -> Response[by
 async def change_user(request: Request, state: State, username: str) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     body = await read_json(request, UserChange)
+    own = username == caller.username
     own_password_only = (
-        username == caller.username and body.roles is None and body.active is None and body.people is None
-        and caller.scope == "session"
+        own and body.roles is None and body.active is None and body.people is None and caller.scope == "session"
     )
-    if not own_password_only:
+    links_only = body.people is not None and not own and body.roles is None and body.active is None and (
+        body.display_name is None and body.password is None and not body.revoke_tokens
+    )
+    if links_only and not runtime.access.allowed(caller, "user", "write", ALL):
+        # An organisation's HR administrator links users to its people; the others' links stay as they are.
+        assert body.people is not None
+        for org in await asyncio.to_thread(runtime.access.linked_organisations, username, body.people):
+            runtime.access.require(caller, "org_chart", "write", org)
+    elif not own_password_only and not (own and body.people is not None):  # linking oneself: refused below
         runtime.access.require(caller, "user", "write", ALL)
     roles = [(r.role, r.organisation) for r in body.roles] if body.roles is not None else None
-    user = await asyncio.to_thread(
-        runtime.access.update_user, username, caller.username, body.display_name, body.password, body.active, roles,
-        body.people,
-    )
-    return json_response(user)
+    session_token = request.cookies.get("dutyline_session") if caller.token_id is None else None
+
+    def change() -> dict:
+        return runtime.access.update_user(
+            username, caller.username, body.display_name, body.password, body.active, roles, body.people,
+            current_password=body.current_password, revoke_tokens=body.revoke_tokens, session_token=session_token,
+        )
+
+    return json_response(await asyncio.to_thread(change))
 
 
 # --- tokens ------------------------------------------------------------------------------------------------
@@ -229,7 +249,10 @@ async def issue_token(request: Request, state: State) -> Response[bytes]:
         raise Forbidden(f"a {caller.scope} token cannot issue tokens")
     if username != caller.username:
         runtime.access.require(caller, "user", "write", ALL)
-    token = await asyncio.to_thread(runtime.access.issue_token, username, body.scopes, body.name, caller.username, body.expires_in_days)
+    token = await asyncio.to_thread(
+        runtime.access.issue_token, username, body.scopes, body.name, caller.username, body.expires_in_days,
+        body.organisations, caller,
+    )
     return json_response(token, 201)
 
 
@@ -303,7 +326,9 @@ async def audit_verify(request: Request, state: State) -> Response[bytes]:
     def walk() -> AuditCheck:
         with runtime.sessions() as session:
             checked, broken = audit.verify(session)
-        return AuditCheck(checked, broken is None, AuditBreak(broken.seq, broken.message) if broken else None)
+            head = audit.head(session)
+        shown = f"{head[0]}:{head[1]}" if head is not None else None
+        return AuditCheck(checked, broken is None, AuditBreak(broken.seq, broken.message) if broken else None, shown)
 
     return json_response(await asyncio.to_thread(walk))
 

@@ -1,15 +1,19 @@
 """Who is calling: console sessions (cookie + CSRF header) and API tokens (`Authorization: Bearer`).
 
 Every /admin endpoint starts with `admin_caller`. The decision endpoints ask for a token or a console session
-only when DUTYLINE_REQUIRE_AUTH is on (`DecisionAuthMiddleware`, added by the app only then, so that the
-decision path pays nothing when it is off).
+(`DecisionAuthMiddleware`) when DUTYLINE_REQUIRE_AUTH is on, and, with it off, from any request that does not
+reach the server on a loopback address unless DUTYLINE_ALLOW_ANONYMOUS is on (`anonymous_mode`); the middleware
+then sets the caller's reach for the request (`services.reach`), which `api/scopes.py` and the decision service
+check. With anonymous access allowed everywhere the app does not add it, so the decision path pays nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import ipaddress
 from collections.abc import Callable
+from typing import Literal
 
 import msgspec
 from litestar import Request, Response
@@ -19,6 +23,8 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from dutyline.errors import Forbidden, Invalid, Issue, Unauthenticated
 from dutyline.runtime import Runtime
 from dutyline.services.access import Caller, Login, csrf_matches
+from dutyline.services.reach import CURRENT, Reach
+from dutyline.settings import Settings
 
 COOKIE = "dutyline_session"
 CSRF_HEADER = "x-csrf-token"
@@ -100,25 +106,63 @@ def cleared_cookie(request: Request) -> Cookie:
 _ENCODE = msgspec.json.Encoder()
 
 
-class DecisionAuthMiddleware:
-    """With DUTYLINE_REQUIRE_AUTH on: the decision API needs a bearer token whose scopes include decide or
-    admin, or a console session (the console's simulator, approvals and cases pages call it). A session is
-    ambient authority (the browser sends its cookie by itself), so a state-changing request with it needs the
-    session's CSRF token, as on /admin. Answers are cached a few seconds, so the database is read once per
-    token or session, not per request."""
+# Who may call the decision API without credentials: nobody; only requests that reach the server on a loopback
+# address; or anyone (the middleware is then not added at all).
+AnonymousMode = Literal["never", "loopback", "anyone"]
 
-    def __init__(self, app: ASGIApp) -> None:
+
+def anonymous_mode(settings: Settings) -> AnonymousMode:
+    """DUTYLINE_REQUIRE_AUTH: never. Off, bound to an address other than loopback (0.0.0.0, ::, a LAN address):
+    never, unless DUTYLINE_ALLOW_ANONYMOUS, which makes it anyone. Off and bound to loopback: loopback (a request
+    that reaches the server on another address, say through a second listener, still needs credentials)."""
+    if settings.require_auth:
+        return "never"
+    if settings.allow_anonymous:
+        return "anyone"
+    return "loopback" if is_loopback(settings.host) else "never"
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether `host` (an address, or `localhost`) is a loopback address; a name or anything else is not."""
+    if host is None:
+        return False
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip().strip("[]"))
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+class DecisionAuthMiddleware:
+    """The decision API needs a bearer token whose scopes include decide or admin, or a console session (the
+    console's simulator, approvals and cases pages call it), unless `anonymous` lets the request through without.
+    A session is ambient authority (the browser sends its cookie by itself), so a state-changing request with it
+    needs the session's CSRF token, as on /admin. Answers are cached a few seconds, so the database is read once
+    per token or session, not per request. The caller's reach is set for the rest of the request."""
+
+    def __init__(self, app: ASGIApp, anonymous: AnonymousMode = "never") -> None:
         self.app = app
+        self.anonymous = anonymous
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(DECISION_PREFIXES):
             await self.app(scope, receive, send)
             return
-        refused = await _refusal(scope)
-        if refused is None:
-            await self.app(scope, receive, send)
+        if self.anonymous == "loopback" and _reached_locally(scope):
+            await self.app(scope, receive, send)  # anonymous from this host: taken as before, credentials or not
             return
-        status, message = refused
+        outcome = await _caller_reach(scope)
+        if isinstance(outcome, Reach):
+            token = CURRENT.set(outcome)
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                CURRENT.reset(token)
+            return
+        status, message = outcome
         body = _ENCODE.encode({"status": status, "error": "unauthenticated" if status == 401 else "forbidden", "message": message})
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         if status == 401:
@@ -127,21 +171,34 @@ class DecisionAuthMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
-async def _refusal(scope: Scope) -> tuple[int, str] | None:
-    """Why the decision API refuses this request (status and message), or None when the caller may go on."""
+def _reached_locally(scope: Scope) -> bool:
+    """Whether the request reached the server on a loopback address (or a Unix socket): it came from this host."""
+    server = scope.get("server")
+    if server is None:
+        return False
+    host, port = server[0], server[1]
+    return port is None or is_loopback(host)
+
+
+async def _caller_reach(scope: Scope) -> Reach | tuple[int, str]:
+    """The reach of the request's caller, or why the decision API refuses it (status and message)."""
     runtime: Runtime = scope["app"].state.runtime
     token = bearer(_header(scope, b"authorization"))
     if token is not None:
-        ok = runtime.access.cached_may_decide(token)
-        if ok is None:
-            ok = await asyncio.to_thread(runtime.access.may_decide, token)
-        if ok:
-            return None
-        if not await asyncio.to_thread(runtime.access.token_caller, token):
+        cached = runtime.access.cached_token_caller(token)
+        caller = cached[0] if cached is not None else await asyncio.to_thread(runtime.access.token_caller, token)
+        if caller is None:
             return 401, "the bearer token is unknown, expired or revoked"
-        return 403, "this token may not call the decision API (it needs the decide or admin scope)"
+        if not caller.may_decide:
+            return 403, "this token may not call the decision API (it needs the decide or admin scope)"
+        return caller.reach
     session_token = _cookie(scope, COOKIE)
     if session_token is None:
+        if not runtime.settings.require_auth:
+            return 401, (
+                "this server requires Authorization: Bearer <token> or a console session: it is reached on an address "
+                "other than loopback, and DUTYLINE_ALLOW_ANONYMOUS is off"
+            )
         return 401, "this server requires Authorization: Bearer <token> or a console session (DUTYLINE_REQUIRE_AUTH)"
     caller = runtime.access.cached_session_caller(session_token)
     if caller is None:
@@ -151,7 +208,7 @@ async def _refusal(scope: Scope) -> tuple[int, str] | None:
     given = _header(scope, CSRF_HEADER.encode())
     if scope["method"] not in SAFE_METHODS and not csrf_matches(caller.csrf_token, given):
         return 403, NO_CSRF
-    return None
+    return caller.reach
 
 
 def _header(scope: Scope, name: bytes) -> str:

@@ -32,6 +32,7 @@ from dutyline.services.decisions import (
     actions_allowed,
     resolve_organisation,
     resources_allowed,
+    sole_owner,
     subjects_allowed,
     to_check,
 )
@@ -341,8 +342,7 @@ async def search_subject(request: Request, state: State, org: str | None = None)
     )
     if question.organisation is None:
         # No subject to locate the organisation by: the only organisation with this resource type.
-        owners = [o.id for o in runtime.decisions.policies.orgs.values() if body.resource.type in o.actions]
-        question = replace(question, organisation=owners[0] if len(owners) == 1 else None)
+        question = replace(question, organisation=sole_owner(runtime.decisions.policies, body.resource.type))
     found = _search_check(runtime, question) if question.organisation else None
     people = subjects_allowed(*found) if found else []
     return _json(_page([{"type": body.subject.type, "id": p} for p in people], body.page))

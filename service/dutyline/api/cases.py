@@ -16,6 +16,7 @@ from dutyline.api.body import read_json
 from dutyline.api.check import Text
 from dutyline.api.openapi import DECIDE, answers, takes
 from dutyline.api.schemas import CaseRecord, Cases, Notifications
+from dutyline.api.scopes import IN_BODY
 from dutyline.errors import Invalid, Issue
 from dutyline.runtime import Runtime
 from dutyline.services.notifications import view as notification_view
@@ -44,7 +45,7 @@ def _json(payload: Any, status: int = 200) -> Response[bytes]:
 
 @post(
     "/v1/cases", status_code=201, tags=["cases"], summary="Open a case, assigned to its type's owner post",
-    responses=answers({201: CaseRecord}, *DECIDE, 404, 413, 503), operation_class=takes(CaseBody),
+    responses=answers({201: CaseRecord}, *DECIDE, 404, 413, 503), operation_class=takes(CaseBody), opt=IN_BODY,
 )
 async def open_case(request: Request, state: State) -> Response[bytes]:
     runtime: Runtime = state.runtime

@@ -20,6 +20,7 @@ from dutyline.errors import Invalid, Issue, NotFound, Unavailable
 from dutyline.orgmodel.windows import instant, zone
 from dutyline.runtime import Runtime
 from dutyline.services.decisions import Answer, Question
+from dutyline.services.reach import CURRENT as REACH
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
 # A policy version to wait for. Versions are 32-bit columns: a larger one can never be applied, so it is a 400,
@@ -155,6 +156,7 @@ def answer_as_of(runtime: Runtime, check: CheckRequest, request_id: str | None) 
     """Decide on the organisation's version and rule packs in force at `check.as_of` (compiled on demand,
     LRU-cached); `as_of` in the answer says which versions decided."""
     assert check.as_of is not None
+    REACH.get().require(check.organisation, "organisation")  # before reading any past version of it
     current = runtime.decisions.policies.get(check.organisation)
     try:
         moment = instant(check.as_of, zone(current.document.timezone) if current is not None else zone("UTC"))

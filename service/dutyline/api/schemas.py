@@ -484,6 +484,9 @@ class Token(_Shape):
     name: str
     user: str
     scopes: list[str]
+    # What it reaches on the decision API (["*"]: every organisation; []: none, a read token). None: issued before
+    # tokens had organisations; it reaches its user's, as a console session does.
+    organisations: list[str] | None
     created_at: str
     expires_at: str | None
     revoked_at: str | None
@@ -531,6 +534,8 @@ class AuditCheck(_Shape):
     entries: int
     ok: bool
     broken: AuditBreak | None
+    # The newest entry, `SEQ:HASH`, to keep elsewhere and check against later (`dutyline audit verify --head`).
+    head: str | None
 
 
 class Change(_Shape):

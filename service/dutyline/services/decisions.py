@@ -24,6 +24,7 @@ from dutyline.errors import Invalid, Issue
 from dutyline.services.decision_log import DecisionLog, LoggedDecision
 from dutyline.services.metrics import DECISION_ERRORS, DECISION_LATENCY, DECISIONS
 from dutyline.services.policies import PolicyService
+from dutyline.services.reach import CURRENT as REACH
 
 _PREFIX = os.urandom(4).hex()
 # One counter per outcome, looked up once: `labels()` on every decision costs more than the decision.
@@ -142,16 +143,22 @@ def resolve_organisation(policies: PolicySet, question: Question) -> CompiledOrg
 
     In order: the one named by the caller (path, `context.organisation`, `resource.properties.organisation`,
     `subject.properties.organisation`); otherwise the only organisation that knows the subject. A subject
-    known to several organisations without one being named is the caller's error.
+    known to several organisations without one being named is the caller's error. Only the organisations the
+    request reaches (`services.reach`) are candidates, and naming another is Forbidden, known or not.
     """
+    reach = REACH.get()
     named = question.organisation or _named(question.context) or _named(question.resource_properties)
     named = named or _named(question.subject_properties)
     if named is not None:
+        reach.require(named, "organisation")
         return policies.get(named)
+    reached = policies.orgs.values()
+    if reach.organisations is not None:
+        reached = [org for org in reached if reach.admits(org.id)]  # type: ignore[assignment]
     if question.subject_type == "post":
-        candidates = [org for org in policies.orgs.values() if question.subject_id in org.posts]
+        candidates = [org for org in reached if question.subject_id in org.posts]
     else:
-        candidates = [org for org in policies.orgs.values() if question.subject_id in org.identities]
+        candidates = [org for org in reached if question.subject_id in org.identities]
     if len(candidates) > 1:
         names = ", ".join(sorted(org.id for org in candidates))
         raise Invalid(
@@ -160,6 +167,13 @@ def resolve_organisation(policies: PolicySet, question: Question) -> CompiledOrg
             [Issue("<request>", 0, "context.organisation", "required when the subject is ambiguous")],
         )
     return candidates[0] if candidates else None
+
+
+def sole_owner(policies: PolicySet, resource_type: str) -> str | None:
+    """The only organisation (of those the request reaches) whose catalogue has `resource_type`, if just one has."""
+    reach = REACH.get()
+    owners = [org.id for org in policies.orgs.values() if resource_type in org.actions and reach.admits(org.id)]
+    return owners[0] if len(owners) == 1 else None
 
 
 def _named(properties: Mapping[str, Any] | None) -> str | None:
@@ -192,7 +206,11 @@ class DecisionService:
         policies = self._policies.current
         decision_id = new_decision_id()
         presented: Presented | None = None
-        org = resolve_organisation(policies, question) if past is None else past.org
+        if past is None:
+            org = resolve_organisation(policies, question)
+        else:
+            org = past.org
+            REACH.get().require(org.id, "organisation")
         if org is None:
             decision = Decision("deny", "unknown_organisation" if question.organisation else "unknown_subject")
             verdict = Verdict("deny", decision)

@@ -15,3 +15,11 @@ POLICY_VERSION = Gauge("dutyline_policy_version", "Policy version this process d
 LOG_QUEUE_DEPTH = Gauge("dutyline_decision_log_queue_depth", "Decisions waiting to be written to the log")
 LOG_DROPPED = Counter("dutyline_decision_log_dropped", "Decisions not logged because the queue was full")
 LOG_WRITTEN = Counter("dutyline_decision_log_written", "Decisions written to the decision log")
+PASSWORD_HASHES = Counter(
+    "dutyline_password_hashes", "argon2id computations (64 MiB each): login and password checks, new hashes", ["kind"]
+)
+PASSWORD_HASHES_RUNNING = Gauge("dutyline_password_hashes_running", "argon2id computations running now")
+PASSWORD_HASHES_PEAK = Gauge("dutyline_password_hashes_running_peak", "Most argon2id computations at once since start")
+LOGINS_THROTTLED = Counter(
+    "dutyline_logins_throttled", "Logins refused (429) before any password check, by budget: user or address", ["by"]
+)

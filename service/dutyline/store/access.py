@@ -118,12 +118,12 @@ def delete_expired_sessions(session: Session, now: dt.datetime) -> int:
 
 
 def add_token(
-    session: Session, token_id: str, token_hash: str, user_id: int, name: str, scopes: str, now: dt.datetime,
-    expires_at: dt.datetime | None,
+    session: Session, token_id: str, token_hash: str, user_id: int, name: str, scopes: str, organisations: str,
+    now: dt.datetime, expires_at: dt.datetime | None,
 ) -> ApiTokenRow:
     row = ApiTokenRow(
-        id=token_id, token_hash=token_hash, user_id=user_id, name=name, scopes=scopes, created_at=now,
-        expires_at=expires_at, revoked_at=None,
+        id=token_id, token_hash=token_hash, user_id=user_id, name=name, scopes=scopes, organisations=organisations,
+        created_at=now, expires_at=expires_at, revoked_at=None,
     )
     session.add(row)
     session.flush()
@@ -156,6 +156,26 @@ def revoke_token(session: Session, token_id: str, now: dt.datetime) -> bool:
     return result.rowcount == 1
 
 
+def revoke_tokens_of(session: Session, user_id: int, now: dt.datetime) -> list[str]:
+    """Revoke every live token of a user; their ids."""
+    ids = list(
+        session.execute(
+            select(ApiTokenRow.id).where(ApiTokenRow.user_id == user_id, ApiTokenRow.revoked_at.is_(None))
+        ).scalars()
+    )
+    if ids:
+        session.execute(update(ApiTokenRow).where(ApiTokenRow.id.in_(ids)).values(revoked_at=now))
+    return ids
+
+
+def end_other_sessions_of(session: Session, user_id: int, keep_token_hash: str | None) -> None:
+    """End a user's console sessions but the one `keep_token_hash` stands for (None: all of them)."""
+    statement = delete(ConsoleSessionRow).where(ConsoleSessionRow.user_id == user_id)
+    if keep_token_hash is not None:
+        statement = statement.where(ConsoleSessionRow.token_hash != keep_token_hash)
+    session.execute(statement)
+
+
 # --- the login throttle, and secrets shared by the replicas ----------------------------------------------------
 
 
@@ -179,6 +199,15 @@ def count_login_attempt(session: Session, key: str, now: dt.datetime, window: dt
     )
     tries, started = session.execute(statement).one()
     return tries, started
+
+
+def give_back_login_attempt(session: Session, key: str, started: dt.datetime) -> None:
+    """Take one try off `key`'s count, if its window is still the one that began at `started`."""
+    session.execute(
+        update(LoginAttemptRow)
+        .where(LoginAttemptRow.key == key, LoginAttemptRow.window_start == started, LoginAttemptRow.attempts > 0)
+        .values(attempts=LoginAttemptRow.attempts - 1)
+    )
 
 
 def clear_login_attempts(session: Session, key: str) -> None:

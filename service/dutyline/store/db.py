@@ -35,20 +35,23 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args=connect_args)
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def session_factory(engine: Engine, secret_key: str = "") -> sessionmaker[Session]:
+    """Sessions on `engine`. `secret_key` (the settings' DUTYLINE_SECRET_KEY) keys the audit trail's head anchor
+    (`store.audit`); empty: a key kept in the database."""
+    return sessionmaker(engine, expire_on_commit=False, info={"secret_key": secret_key})
 
 
-def alembic_config(engine: Engine) -> Config:
+def alembic_config(engine: Engine, secret_key: str = "") -> Config:
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     config.attributes["engine"] = engine
+    config.attributes["secret_key"] = secret_key
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to `revision` (all migrations by default)."""
-    command.upgrade(alembic_config(engine), revision)
+def upgrade(engine: Engine, revision: str = "head", secret_key: str = "") -> None:
+    """Bring the schema to `revision` (all migrations by default); `secret_key` as for `session_factory`."""
+    command.upgrade(alembic_config(engine, secret_key), revision)
 
 
 _STARTUP_LOCK = 0x6475_7479_7374_6172  # "dutystar": any fixed number, distinct from the other advisory locks

@@ -86,13 +86,24 @@ def _encode_token(at: dt.datetime, ident: str) -> str:
     return base64.urlsafe_b64encode(f"{_utc(at).isoformat()}|{ident}".encode()).decode().rstrip("=")
 
 
+_MAX_TOKEN = 200  # characters: a token this server issues is about 80
+
+
 def _decode_token(token: str) -> tuple[dt.datetime, str]:
+    """A page token back into (decided_at, id); every token this server did not issue is an `Invalid` naming
+    `page_token`, never an error further down (a date-time without an offset could not be compared)."""
+    refused = Invalid("invalid page token", [Issue("<request>", 0, "page_token", "not a token this server issued")])
+    if len(token) > _MAX_TOKEN or not token.isascii():
+        raise refused
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         at, ident = raw.split("|", 1)
-        return dt.datetime.fromisoformat(at), ident
+        moment = dt.datetime.fromisoformat(at)
     except (ValueError, UnicodeDecodeError):
-        raise Invalid("invalid page token", [Issue("<request>", 0, "page_token", "not a token this server issued")]) from None
+        raise refused from None
+    if moment.tzinfo is None or not ident or len(ident) > 64 or not ident.isprintable():
+        raise refused
+    return moment.astimezone(dt.timezone.utc), ident
 
 
 def _utc(at: dt.datetime) -> dt.datetime:

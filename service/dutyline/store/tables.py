@@ -334,6 +334,9 @@ class ApiTokenRow(Base):
     user_id: Mapped[int] = mapped_column(Integer, ForeignKey("users.id"))
     name: Mapped[str] = mapped_column(String(200))
     scopes: Mapped[str] = mapped_column(String(64))  # comma-separated: decide, read, admin
+    # The organisations it may reach on the decision API, comma-separated; `*`: every one; '': none (a read
+    # token). NULL: issued before organisation scopes existed: its user's organisations, as a console session.
+    organisations: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column()
     expires_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
@@ -358,6 +361,19 @@ class AuditRow(Base):
     detail: Mapped[str] = mapped_column(Text)  # canonical JSON
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHeadRow(Base):
+    """The newest entry of the audit trail (one row, `id` 1), moved by every append in the same transaction, with
+    an HMAC over its seq and hash: entries cut off the end of the chain leave it pointing past the last one."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[dt.datetime] = mapped_column()
 
 
 class AdminChangeRow(Base):
