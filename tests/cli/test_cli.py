@@ -47,7 +47,7 @@ def test_import_export_explain_against_the_database(database_url: str, tmp_path:
     explained = run_cli(
         "explain", "sales_company", "zhao_lei", "sales_strategy", "approve", "--at", "2026-07-05T10:00", database_url=database_url, check=True
     )
-    assert explained.stdout.startswith("ALLOW: zhao_lei approve sales_strategy in sales_company")
+    assert explained.stdout.startswith("ALLOW (granted): zhao_lei approve sales_strategy in sales_company")
     assert "顶替,2026-07-01 至 2026-07-14" in explained.stdout
     assert "销售策略制定" in explained.stdout
     denied = run_cli("explain", "sales_company", "zhao_lei", "sales_strategy", "approve", "--at", "2026-08-01", database_url=database_url, check=True)
