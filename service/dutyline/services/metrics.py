@@ -15,3 +15,21 @@ POLICY_VERSION = Gauge("dutyline_policy_version", "Policy version this process d
 LOG_QUEUE_DEPTH = Gauge("dutyline_decision_log_queue_depth", "Decisions waiting to be written to the log")
 LOG_DROPPED = Counter("dutyline_decision_log_dropped", "Decisions not logged because the queue was full")
 LOG_WRITTEN = Counter("dutyline_decision_log_written", "Decisions written to the decision log")
+LOG_TRUNCATED = Counter(
+    "dutyline_decision_log_truncated",
+    "Request parts logged truncated (above DUTYLINE_DECISION_LOG_MAX_CONTEXT_BYTES)",
+)
+CONSISTENCY_WAITERS = Gauge(
+    "dutyline_consistency_waiters", "Checks waiting (at_least_version) for this process to apply a policy version"
+)
+CONSISTENCY_REFUSED = Counter(
+    "dutyline_consistency_refused", "Checks with at_least_version refused because too many were waiting already"
+)
+LISTINGS_COMPUTED = Counter("dutyline_listings_computed", "Whole-organisation listings (who may, searches) computed")
+LISTINGS_SERVED_CACHED = Counter(
+    "dutyline_listings_served_cached", "Listing pages served from a listing computed for an earlier page or request"
+)
+LISTINGS_RUNNING = Gauge("dutyline_listings_running", "Big listings being computed off the event loop now")
+LISTINGS_REFUSED = Counter(
+    "dutyline_listings_refused", "Big listings refused (503) because DUTYLINE_QUERY_WORKERS were computing already"
+)

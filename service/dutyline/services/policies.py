@@ -6,7 +6,7 @@ import contextlib
 import gc
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,6 +27,9 @@ class PolicyService:
         self._lock = threading.Lock()
         self.host = host or RuleHost()
         self.current = PolicySet()
+        # Called with the new version after each swap (on the refreshing thread; must not block): wakes the checks
+        # waiting for it (`services.consistency`).
+        self.applied: Callable[[int], None] | None = None
 
     def refresh(self) -> PolicySet:
         """Apply every version stored since the last refresh; returns the (possibly new) current set."""
@@ -58,6 +61,8 @@ class PolicyService:
                 self.host.load({name: cond for r in candidate.rules.values() for name, cond in r.rulesets.items()})
             self.current = candidate
             POLICY_VERSION.set(candidate.version)
+            if self.applied is not None:
+                self.applied(candidate.version)
             return self.current
 
     def wait_for(self, version: int, timeout: float) -> bool:
