@@ -34,7 +34,6 @@ from dutyline.services.listings import (
     Listing,
     actions_listing,
     actions_to_decide,
-    listing_key,
     resources_listing,
     resources_to_decide,
     subjects_listing,
@@ -327,9 +326,7 @@ async def _search(
     if found is None:
         return page_of((), token, limit, moment)
     org, check = found
-    result = await runtime.listings.get(
-        listing_key(org, kind, check), to_decide(org, check), lambda: listing(org, check)
-    )
+    result = await runtime.listings.get(runtime.listings.key(org, kind, check), to_decide(org, check), lambda: listing(org, check))
     return page_of(result.ids, token, limit, moment)
 
 

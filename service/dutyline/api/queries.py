@@ -31,7 +31,7 @@ from dutyline.engines.queries import holders_of, permissions_of, reporting_line
 from dutyline.errors import Invalid, Issue, NotFound
 from dutyline.orgmodel.windows import instant, zone
 from dutyline.runtime import Runtime
-from dutyline.services.listings import listing_key, subjects_to_decide, who_may
+from dutyline.services.listings import subjects_to_decide, who_may
 
 _ENCODE = msgspec.json.Encoder()
 At = Annotated[str | None, Parameter(description="Date or date-time (organisation's zone unless an offset is given); default now.")]
@@ -127,7 +127,7 @@ async def who(
     # every page of a listing is asked about the instant of its first page (the token keeps it)
     moment = token.at if token is not None else _at(org, at) if at is not None or then is None else then
     check = Check("", resource, action, moment, resource_id=resource_id)
-    key = listing_key(org, "who", resource, action, resource_id, moment)
+    key = runtime.listings.key(org, "who", check)
     listing = await runtime.listings.get(key, subjects_to_decide(org, check), lambda: who_may(org, check))
     page, next_token = page_of(listing.ids, token, limit, moment)
     return _json(

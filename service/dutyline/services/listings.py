@@ -6,7 +6,9 @@ second of CPU). Computed on the event loop, it stalls every other request meanwh
 page, a client walking a listing pays it once per page. So:
 
 - A listing is kept, in order, under (organisation, compiled version, query): a new version is a new key, so a
-  kept listing is never stale. Pages are cut from it (`api.paging` keeps every page at the listing's instant).
+  kept listing is never stale. The query's instant counts only as far as assignment windows tell instants
+  apart (`Listings.key`), so repeated requests "now" share one listing too. Pages are cut from it (`api.paging`
+  keeps every page of one listing at the instant of its first).
   The cache is an LRU bounded in listings and in the ids they hold in all (`DUTYLINE_QUERY_CACHE_ENTRIES`,
   `DUTYLINE_QUERY_CACHE_IDS`); the ids are the compiled organisation's own strings, so a listing costs about a
   pointer per id.
@@ -23,12 +25,12 @@ Only the event loop's thread uses the cache and the counters (the pool's results
 from __future__ import annotations
 
 import asyncio
+import bisect
 import hashlib
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
 import msgspec
 
@@ -41,6 +43,8 @@ from dutyline.services.metrics import LISTINGS_COMPUTED, LISTINGS_REFUSED, LISTI
 
 # Candidates (decisions to make) below which a listing is computed in place: about 2 ms of CPU.
 _INLINE_BELOW = 2_000
+# Compiled organisations whose assignment-window edges are kept (a few hundred bytes to a few MB each).
+_EDGES_KEPT = 64
 
 ListingKey = tuple[str, int, str]  # organisation, compiled version, digest of the query
 
@@ -57,13 +61,6 @@ class Listing:
         return len(self.ids) + len(self.posts)
 
 
-def listing_key(org: CompiledOrg, kind: str, *query: Any) -> ListingKey:
-    """The key of a listing: everything the answer depends on (the instant included) besides the organisation's
-    version, hashed, so that a key is small whatever the query's context holds."""
-    digest = hashlib.sha256(msgspec.json.encode([kind, *query])).hexdigest()
-    return (org.id, org.version, digest)
-
-
 class Listings:
     def __init__(self, max_entries: int, max_ids: int, workers: int) -> None:
         self._max_entries = max_entries
@@ -74,6 +71,33 @@ class Listings:
         self._computing: dict[ListingKey, asyncio.Future[Listing]] = {}
         self._running = 0
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dutyline-listing")
+        self._window_edges: OrderedDict[tuple[str, int], tuple[float, ...]] = OrderedDict()
+
+    def key(self, org: CompiledOrg, kind: str, check: Check) -> ListingKey:
+        """The key of the listing `kind` of `check` in `org`: everything the answer depends on, hashed (a key is
+        small whatever the query's context holds).
+
+        The instant enters only as the span between two assignment-window edges it falls in: a decision reads
+        time only through assignment windows (`AssignmentWindow.active`, half-open), so every instant of a span
+        has the same listing, and one listing asked "now" serves every request until the next edge.
+        """
+        span = bisect.bisect_right(self._edges(org), check.at)
+        digest = hashlib.sha256(msgspec.json.encode([kind, span, replace(check, at=0.0)])).hexdigest()
+        return (org.id, org.version, digest)
+
+    def _edges(self, org: CompiledOrg) -> tuple[float, ...]:
+        """Every instant at which some assignment of `org` starts or ends, in order (kept per compiled version)."""
+        key = (org.id, org.version)
+        edges = self._window_edges.get(key)
+        if edges is None:
+            found = {edge for windows in org.assignments.values() for a in windows for edge in (a.start, a.end)}
+            found.discard(None)
+            edges = self._window_edges[key] = tuple(sorted(found))  # type: ignore[arg-type]
+            while len(self._window_edges) > _EDGES_KEPT:
+                self._window_edges.popitem(last=False)
+        else:
+            self._window_edges.move_to_end(key)
+        return edges
 
     async def get(self, key: ListingKey, candidates: int, compute: Callable[[], Listing]) -> Listing:
         """The listing under `key`: kept, being computed, or computed now (in place, or on the pool when it has at
