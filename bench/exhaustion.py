@@ -172,18 +172,18 @@ def main() -> None:
     lines = [
         f"# Exhaustion: who at 200k lines, at_least_version waits ({args.label})",
         "",
-        f"Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `python -m bench.exhaustion`: one server on SQLite, "
+        (f"Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `python -m bench.exhaustion`: one server on SQLite, "
         f"{platform.machine()} with {os.cpu_count()} cores, load average {load[0]:.1f} / {load[1]:.1f} (1 / 5 min; the "
-        "machine is shared, so compare rows of one run, not runs).",
+        "machine is shared, so compare rows of one run, not runs)."),
         "",
         "`GET /v1/orgs/one_big_org/who?resource=report&action=view&limit=1000` (35,000 people of 38,000, 10,000 posts):",
         "",
         f"- first page: {first:.0f} ms; the same first page again (another client): {again:.0f} ms",
-        f"- pages 2..{len(later) + 1}: median {percentile(later, 50):.0f} ms, slowest {max(later):.0f} ms"
-        " (each answer is about 0.6 MB: the 10,000 posts are on every page)",
+        (f"- pages 2..{len(later) + 1}: median {percentile(later, 50):.0f} ms, slowest {max(later):.0f} ms"
+        " (each answer is about 0.6 MB: the 10,000 posts are on every page)"),
         "",
-        f"An unrelated `/v1/check` (sales_company), asked one at a time while the load runs ({SAMPLES}, or as many as "
-        f"{PHASE:.0f} s allow):",
+        (f"An unrelated `/v1/check` (sales_company), asked one at a time while the load runs ({SAMPLES}, or as many as "
+        f"{PHASE:.0f} s allow):"),
         "",
         "| while | request | asked | p50 ms | p99 ms | max ms |",
         "|---|---|---:|---:|---:|---:|",

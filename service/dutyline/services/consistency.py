@@ -87,12 +87,15 @@ class VersionWaits:
                 waiter.woken.set_result(None)
 
     async def _catch_up_while_waited(self) -> None:
+        failed = False
         try:
             while self._waiters:
                 try:
                     await asyncio.to_thread(self._policies.refresh)
                 except Exception:  # the database may be down: the waiters time out with a 503
-                    log.warning("refresh for waiting checks failed", exc_info=True)
+                    if not failed:  # once per stretch of waiting, not every 50 ms
+                        log.warning("refresh for checks waiting for a policy version failed", exc_info=True)
+                    failed = True
                 await asyncio.sleep(_CATCH_UP)
         finally:
             self._catch_up = None
