@@ -91,7 +91,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             render_plugins=[ScalarRenderPlugin()],
             components=Components(request_bodies=request_bodies(route_handlers)),
         ),
-        compression_config=CompressionConfig(backend="gzip", minimum_size=4096),
+        # Level 6 (zlib's default), not Litestar's 9: on a 0.7 MB listing page 9 costs 66 ms of the event loop for
+        # 3 % less than 6 does in 10 ms.
+        compression_config=CompressionConfig(backend="gzip", minimum_size=4096, gzip_compress_level=6),
     )
 
 

@@ -67,4 +67,9 @@ class Invalid(DutylineError):
 
 
 class Unavailable(DutylineError):
-    """A dependency (the database) or a required policy version is not there yet."""
+    """A dependency (the database) or a required policy version is not there yet, or the server is at a bound of
+    concurrent work; `retry_after` seconds (if given) until a retry may succeed."""
+
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -12,12 +12,14 @@ from dutyline.services import orgs
 from dutyline.services.access import AccessService
 from dutyline.services.approvals import ApprovalService
 from dutyline.services.cases import CaseService
+from dutyline.services.consistency import VersionWaits
 from dutyline.services.decision_log import DecisionLog
 from dutyline.services.decisions import DecisionService
 from dutyline.services.editing import Editor
 from dutyline.services.escalation import Escalator
 from dutyline.services.ledger import Ledger
 from dutyline.services.listener import ChangeListener
+from dutyline.services.listings import Listings
 from dutyline.services.notifications import Obligations
 from dutyline.services.policies import PolicyService
 from dutyline.services.versions import Versions
@@ -47,6 +49,9 @@ class Runtime:
     access: AccessService = None  # type: ignore[assignment]
     editor: Editor = None  # type: ignore[assignment]
     versions: Versions = None  # type: ignore[assignment]
+    # Checks waiting for a policy version (`at_least_version`), and whole-organisation listings (set by `start`).
+    waits: VersionWaits = None  # type: ignore[assignment]
+    listings: Listings = None  # type: ignore[assignment]
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
@@ -60,6 +65,7 @@ class Runtime:
             sessions,
             sample_rate=settings.decision_log_sample,
             retention_days=settings.decision_log_retention_days,
+            max_part_bytes=settings.decision_log_max_context_bytes,
         )
         ledger = Ledger(sessions, policies)
         decisions = DecisionService(policies, decision_log, facts=ledger)
@@ -81,6 +87,9 @@ class Runtime:
         )
         runtime.editor = Editor(sessions, policies, settings.rules_four_eyes)
         runtime.versions = Versions(sessions)
+        runtime.waits = VersionWaits(policies, settings.consistency_waiters)
+        policies.applied = runtime.waits.applied
+        runtime.listings = Listings(settings.query_cache_entries, settings.query_cache_ids, settings.query_workers)
         runtime.access.refresh()
         if not runtime.access.users():
             log.warning(
@@ -125,4 +134,6 @@ class Runtime:
         self.decision_log.stop()
         if self.versions is not None:
             self.versions.close()
+        if self.listings is not None:
+            self.listings.close()
         self.engine.dispose()

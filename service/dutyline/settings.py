@@ -45,8 +45,20 @@ class Settings:
     # Fraction of decisions written to the decision log, and how long they are kept.
     decision_log_sample: float = 1.0
     decision_log_retention_days: float = 30.0
-    # How long a check with `at_least_version` waits for this process to catch up before a 503.
+    # Per logged decision, the most bytes of each of its context, subject and resource properties kept in the
+    # decision log; beyond it the part is stored truncated and marked so. Parts shared by several decisions
+    # (a batch's top-level context) are stored once.
+    decision_log_max_context_bytes: int = 65_536
+    # How long a check with `at_least_version` waits for this process to catch up before a 503, and how many
+    # such checks may wait at once (beyond it: 503 with Retry-After).
     consistency_wait: float = 2.0
+    consistency_waiters: int = 256
+    # Queries over a whole organisation (who may, AuthZEN searches): computed results kept for paging (at most
+    # this many results, holding at most this many ids in all), and how many big ones may be computed at once
+    # off the event loop (beyond it: 503 with Retry-After).
+    query_cache_entries: int = 256
+    query_cache_ids: int = 1_000_000
+    query_workers: int = 2
     # Limits on what one request may carry.
     max_body_bytes: int = 1_048_576
     max_batch: int = 1000
@@ -112,7 +124,14 @@ class Settings:
             decision_log_retention_days=float(
                 env.get("DUTYLINE_DECISION_LOG_RETENTION_DAYS", base.decision_log_retention_days)
             ),
+            decision_log_max_context_bytes=_at_least(
+                env, "DUTYLINE_DECISION_LOG_MAX_CONTEXT_BYTES", base.decision_log_max_context_bytes, 256
+            ),
             consistency_wait=float(env.get("DUTYLINE_CONSISTENCY_WAIT", base.consistency_wait)),
+            consistency_waiters=_at_least(env, "DUTYLINE_CONSISTENCY_WAITERS", base.consistency_waiters, 0),
+            query_cache_entries=_at_least(env, "DUTYLINE_QUERY_CACHE_ENTRIES", base.query_cache_entries, 0),
+            query_cache_ids=_at_least(env, "DUTYLINE_QUERY_CACHE_IDS", base.query_cache_ids, 0),
+            query_workers=_at_least(env, "DUTYLINE_QUERY_WORKERS", base.query_workers, 1),
             max_body_bytes=int(env.get("DUTYLINE_MAX_BODY_BYTES", base.max_body_bytes)),
             max_batch=int(env.get("DUTYLINE_MAX_BATCH", base.max_batch)),
             approval_sla=seconds(env.get("DUTYLINE_APPROVAL_SLA", ""), base.approval_sla),
@@ -148,6 +167,11 @@ class Settings:
 
 
 def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    return _at_least(env, name, default, 1)
+
+
+def _at_least(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    """An integer setting of at least `minimum`; the error names the variable."""
     text = env.get(name, "").strip()
     if not text:
         return default
@@ -155,8 +179,8 @@ def _positive(env: Mapping[str, str], name: str, default: int) -> int:
         value = int(text)
     except ValueError:
         raise ValueError(f"{name}: not a whole number: {text!r}") from None
-    if value < 1:
-        raise ValueError(f"{name}: must be at least 1, got {value}")
+    if value < minimum:
+        raise ValueError(f"{name}: must be at least {minimum}, got {value}")
     return value
 
 

@@ -10,7 +10,8 @@ Reasons are given in the response's `context` when the caller asks with `?explai
 
 from __future__ import annotations
 
-import base64
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Annotated, Any, Literal
 
@@ -21,20 +22,22 @@ from litestar.datastructures import State
 from dutyline.api.body import convert, decode, read_body, read_json
 from dutyline.api.middleware import request_id_of
 from dutyline.api.openapi import DECIDE, answers, takes
+from dutyline.api.paging import page_of, read_token
 from dutyline.api.schemas import ActionSearchResults, Decision, EvaluationResults, PdpMetadata, SearchResults
+from dutyline.engines.compiler import CompiledOrg
 from dutyline.engines.decision import Check
 from dutyline.errors import Invalid, Issue, NotFound
 from dutyline.orgmodel.windows import parse_at
 from dutyline.runtime import Runtime
-from dutyline.services.decisions import (
-    Answer,
-    Question,
-    actions_allowed,
-    resolve_organisation,
-    resources_allowed,
-    sole_owner,
-    subjects_allowed,
-    to_check,
+from dutyline.services.decisions import Answer, Question, resolve_organisation, sole_owner, to_check
+from dutyline.services.listings import (
+    Listing,
+    actions_listing,
+    actions_to_decide,
+    resources_listing,
+    resources_to_decide,
+    subjects_listing,
+    subjects_to_decide,
 )
 
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
@@ -303,30 +306,33 @@ def _merge(defaults: Evaluations | TypedEvaluations, item: dict[str, Any], where
     return Evaluation(values["subject"], values["action"], values["resource"], context)
 
 
-def _page(results: list[Any], page: Page | None) -> dict[str, Any]:
-    limit = (page.limit if page and page.limit else None) or 100
-    offset = 0
-    if page and page.token:
-        try:
-            offset = int(base64.urlsafe_b64decode(page.token + "=" * (-len(page.token) % 4)).decode())
-        except (ValueError, UnicodeDecodeError):
-            raise Invalid("page.token is not a token this server issued", [Issue("<request>", 0, "page.token", "unknown token")]) from None
-    chunk = results[offset : offset + limit]
-    following = offset + limit
-    token = base64.urlsafe_b64encode(str(following).encode()).decode().rstrip("=") if following < len(results) else ""
-    return {"results": chunk, "page": {"next_token": token}}
-
-
-def _search_check(runtime: Runtime, question: Question) -> tuple[Any, Check] | None:
+def _search_check(runtime: Runtime, question: Question) -> tuple[CompiledOrg, Check] | None:
     org = resolve_organisation(runtime.decisions.policies, question)
     if org is None:
         return None
     return org, to_check(question)
 
 
+async def _search(
+    runtime: Runtime, kind: str, question: Question, page: Page | None,
+    to_decide: Callable[[CompiledOrg, Check], int], listing: Callable[[CompiledOrg, Check], Listing],
+) -> tuple[Sequence[str], str]:
+    """A page of a search's ids (computed once per listing: `services.listings`) and the next page's token."""
+    token = read_token(page.token if page else None, "page.token")
+    # every page of a listing is asked about the instant of its first page (the token keeps it)
+    moment = token.at if token is not None else time.time()
+    found = _search_check(runtime, replace(question, at=moment))
+    limit = (page.limit if page and page.limit else None) or 100
+    if found is None:
+        return page_of((), token, limit, moment)
+    org, check = found
+    result = await runtime.listings.get(runtime.listings.key(org, kind, check), to_decide(org, check), lambda: listing(org, check))
+    return page_of(result.ids, token, limit, moment)
+
+
 @post(
     _paths("search/subject"), status_code=200, tags=["authzen"], summary="Subject Search API",
-    responses=answers({200: SearchResults}, *DECIDE, 413), operation_class=takes(SubjectSearch),
+    responses=answers({200: SearchResults}, *DECIDE, 413, 503), operation_class=takes(SubjectSearch),
 )
 async def search_subject(request: Request, state: State, org: str | None = None) -> Response[bytes]:
     runtime: Runtime = state.runtime
@@ -343,14 +349,13 @@ async def search_subject(request: Request, state: State, org: str | None = None)
     if question.organisation is None:
         # No subject to locate the organisation by: the only organisation with this resource type.
         question = replace(question, organisation=sole_owner(runtime.decisions.policies, body.resource.type))
-    found = _search_check(runtime, question) if question.organisation else None
-    people = subjects_allowed(*found) if found else []
-    return _json(_page([{"type": body.subject.type, "id": p} for p in people], body.page))
+    people, token = await _search(runtime, "subject", question, body.page, subjects_to_decide, subjects_listing)
+    return _json({"results": [{"type": body.subject.type, "id": p} for p in people], "page": {"next_token": token}})
 
 
 @post(
     _paths("search/resource"), status_code=200, tags=["authzen"], summary="Resource Search API",
-    responses=answers({200: SearchResults}, *DECIDE, 413), operation_class=takes(ResourceSearch),
+    responses=answers({200: SearchResults}, *DECIDE, 413, 503), operation_class=takes(ResourceSearch),
 )
 async def search_resource(request: Request, state: State, org: str | None = None) -> Response[bytes]:
     runtime: Runtime = state.runtime
@@ -365,14 +370,13 @@ async def search_resource(request: Request, state: State, org: str | None = None
         context=body.context,
         organisation=org,
     )
-    found = _search_check(runtime, question)
-    ids = resources_allowed(*found) if found else []
-    return _json(_page([{"type": body.resource.type, "id": i} for i in ids], body.page))
+    ids, token = await _search(runtime, "resource", question, body.page, resources_to_decide, resources_listing)
+    return _json({"results": [{"type": body.resource.type, "id": i} for i in ids], "page": {"next_token": token}})
 
 
 @post(
     _paths("search/action"), status_code=200, tags=["authzen"], summary="Action Search API",
-    responses=answers({200: ActionSearchResults}, *DECIDE, 413), operation_class=takes(ActionSearch),
+    responses=answers({200: ActionSearchResults}, *DECIDE, 413, 503), operation_class=takes(ActionSearch),
 )
 async def search_action(request: Request, state: State, org: str | None = None) -> Response[bytes]:
     runtime: Runtime = state.runtime
@@ -388,9 +392,8 @@ async def search_action(request: Request, state: State, org: str | None = None) 
         context=body.context,
         organisation=org,
     )
-    found = _search_check(runtime, question)
-    names = actions_allowed(*found) if found else []
-    return _json(_page([{"name": n} for n in names], body.page))
+    names, token = await _search(runtime, "action", question, body.page, actions_to_decide, actions_listing)
+    return _json({"results": [{"name": n} for n in names], "page": {"next_token": token}})
 
 
 def _org_hint(*properties: dict[str, Any] | None) -> str | None:

@@ -141,14 +141,15 @@ async def answer_of(runtime: Runtime, question: Question) -> Answer:
 
 
 async def _consistent(runtime: Runtime, version: int | None) -> None:
-    """Wait (bounded) until this process has applied `version`; 503 if it cannot in time."""
+    """Wait (bounded, holding no thread) until this process has applied `version`; 503 if it cannot in time, or if
+    too many checks are waiting already."""
     if version is None or runtime.policies.current.version >= version:
         return
-    wait = runtime.settings.consistency_wait
-    if not await asyncio.to_thread(runtime.policies.wait_for, version, wait):
+    if not await runtime.waits.wait_for(version, runtime.settings.consistency_wait):
         raise Unavailable(
             f"policy version {version} is not applied here yet (this server is at "
-            f"{runtime.policies.current.version}); retry shortly"
+            f"{runtime.policies.current.version}); retry shortly",
+            retry_after=1,
         )
 
 

@@ -11,10 +11,10 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 
 from dutyline.api.openapi import DECIDE, answers
-from dutyline.api.schemas import DecisionLog, LoggedDecision
+from dutyline.api.schemas import DecisionLog, LoggedDecision, LoggedRequest, TruncatedPart
 from dutyline.errors import Invalid, Issue
 from dutyline.runtime import Runtime
-from dutyline.store.decision_log import LogFilter, query
+from dutyline.store.decision_log import LogFilter, query, requests_of
 
 _ENCODE = msgspec.json.Encoder()
 
@@ -53,6 +53,7 @@ def decisions(
     )
     with runtime.sessions() as session:
         rows, next_token = query(session, where, limit, page_token)
+        requests = requests_of(session, rows)
     reasons = runtime.versions.logged_reasons(rows)
     items = [
         LoggedDecision(
@@ -67,13 +68,16 @@ def decisions(
             decision=r.outcome,
             code=r.code,
             reasons=reasons[i],
-            request=msgspec.json.decode(r.request),
+            request=LoggedRequest(
+                q.subject_properties, q.resource_properties, q.context, q.at,
+                [TruncatedPart(t.part, t.bytes, t.kept_bytes, t.sha256) for t in q.truncated],
+            ),
             policy_version=r.policy_version,
             latency_us=r.latency_us,
             request_id=r.request_id,
             approval_id=r.approval_id,
         )
-        for i, r in enumerate(rows)
+        for i, (r, q) in enumerate(zip(rows, requests))
     ]
     return Response(_ENCODE.encode(DecisionLog(items, next_token)), media_type="application/json")
 

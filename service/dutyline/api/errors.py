@@ -71,7 +71,7 @@ def dutyline_error(_: Request, exc: DutylineError) -> Response[ErrorBody]:
         if isinstance(exc, kind):
             issues = [dataclasses.asdict(i) for i in getattr(exc, "issues", [])]
             response = error_response(status, name, str(exc), issues)
-            if isinstance(exc, TooManyRequests):
+            if isinstance(exc, (TooManyRequests, Unavailable)) and exc.retry_after is not None:
                 response.headers["Retry-After"] = str(exc.retry_after)
             elif isinstance(exc, Unauthenticated):
                 response.headers["WWW-Authenticate"] = 'Bearer realm="dutyline"'

@@ -46,7 +46,10 @@ ERRORS: dict[int, str] = {
     413: "The body is larger than the server accepts (DUTYLINE_MAX_BODY_BYTES).",
     428: "If-Match is required: send the ETag of the version the change is based on (or `*`).",
     429: "Too many failed logins; retry after Retry-After seconds.",
-    503: "The database is unavailable, or the policy version asked for is not applied here yet; retry (Retry-After).",
+    503: (
+        "The database is unavailable, the policy version asked for is not applied here yet, or the server is at a "
+        "bound of concurrent work (checks waiting for a version, big listings); retry (Retry-After)."
+    ),
 }
 
 

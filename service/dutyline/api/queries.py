@@ -13,6 +13,7 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 
 from dutyline.api.openapi import DECIDE, answers
+from dutyline.api.paging import page_of, read_token
 from dutyline.api.schemas import (
     HeldPost,
     LineHolder,
@@ -26,11 +27,11 @@ from dutyline.api.schemas import (
 )
 from dutyline.engines.compiler import CompiledOrg
 from dutyline.engines.decision import Check
-from dutyline.engines.queries import holders_of, permissions_of, posts_allowed, reporting_line
+from dutyline.engines.queries import holders_of, permissions_of, reporting_line
 from dutyline.errors import Invalid, Issue, NotFound
 from dutyline.orgmodel.windows import instant, zone
 from dutyline.runtime import Runtime
-from dutyline.services.decisions import subjects_allowed
+from dutyline.services.listings import subjects_to_decide, who_may
 
 _ENCODE = msgspec.json.Encoder()
 At = Annotated[str | None, Parameter(description="Date or date-time (organisation's zone unless an offset is given); default now.")]
@@ -122,15 +123,13 @@ async def who(
             f"{resource!r} has no action {action!r} in {org_id!r}'s catalogue",
             [Issue("<request>", 0, "resource" if resource not in org.actions else "action", "not in the catalogue")],
         )
-    moment = _at(org, at) if at is not None or then is None else then
+    token = read_token(page_token, "page_token")
+    # every page of a listing is asked about the instant of its first page (the token keeps it)
+    moment = token.at if token is not None else _at(org, at) if at is not None or then is None else then
     check = Check("", resource, action, moment, resource_id=resource_id)
-    people = subjects_allowed(org, check)
-    try:
-        offset = int(page_token) if page_token else 0
-    except ValueError:
-        raise Invalid("page_token is not a token this server issued", [Issue("<request>", 0, "page_token", "unknown")]) from None
-    page = people[offset : offset + limit]
-    next_token = str(offset + limit) if offset + limit < len(people) else ""
+    key = runtime.listings.key(org, "who", check)
+    listing = await runtime.listings.get(key, subjects_to_decide(org, check), lambda: who_may(org, check))
+    page, next_token = page_of(listing.ids, token, limit, moment)
     return _json(
         WhoMay(
             organisation=org.id,
@@ -141,8 +140,8 @@ async def who(
                 PersonAllowed(p, [HeldPost(a.post, a.kind, a.valid_from, a.valid_to) for a in org.assignments[p] if a.active(moment)])
                 for p in page
             ],
-            posts=[NamedPost(p, _names(org, "posts", p)) for p in posts_allowed(org, resource, action)],
-            total_people=len(people),
+            posts=[NamedPost(p, Texts(zh, en)) for p, zh, en in listing.posts],
+            total_people=len(listing.ids),
             next_token=next_token,
         )
     )

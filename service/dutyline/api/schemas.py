@@ -214,13 +214,25 @@ class CheckResults(TypedDict):
     policy_version: int
 
 
+class TruncatedPart(_Shape):
+    """A part of a logged request kept only in part: the subset of its keys that fits in
+    `DUTYLINE_DECISION_LOG_MAX_CONTEXT_BYTES` (`bytes` 0: the part is missing altogether)."""
+
+    part: Literal["subject_properties", "resource_properties", "context"]
+    bytes: int
+    kept_bytes: int
+    sha256: str
+
+
 class LoggedRequest(_Shape):
-    """What a logged decision was asked besides subject, resource and action."""
+    """What a logged decision was asked besides subject, resource and action; `truncated` names any part the log
+    keeps only in part."""
 
     subject_properties: dict[str, Any] | None
     resource_properties: dict[str, Any] | None
     context: dict[str, Any] | None
     at: float | None
+    truncated: list[TruncatedPart] = []
 
 
 class LoggedDecision(_Shape):

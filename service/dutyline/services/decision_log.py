@@ -2,12 +2,14 @@
 
 The decision path only appends to a queue (sampling first); encoding JSON and the database round trip happen
 on the writer thread. A row keeps the facts behind its reasons (`engines.explain.logged_reasons`), which
-`Versions.logged_reasons` renders again when the log is read.
+`Versions.logged_reasons` renders again when the log is read. A request's big or shared parts (a batch's
+top-level context) are written once per batch, not once per decision (`Parts`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import queue
 import random
@@ -21,7 +23,7 @@ from sqlalchemy import exc as db_errors
 from sqlalchemy.orm import Session, sessionmaker
 
 from dutyline.engines.explain import logged_reasons
-from dutyline.services.metrics import LOG_DROPPED, LOG_QUEUE_DEPTH, LOG_WRITTEN
+from dutyline.services.metrics import LOG_DROPPED, LOG_QUEUE_DEPTH, LOG_TRUNCATED, LOG_WRITTEN
 from dutyline.store import decision_log as log_store
 
 if TYPE_CHECKING:
@@ -39,9 +41,10 @@ class LoggedDecision:
     def of(cls, answer: Answer) -> LoggedDecision:
         return cls(answer, time.time())
 
-    def row(self) -> dict[str, Any]:
+    def row(self, parts: Parts) -> dict[str, Any]:
         a = self.answer
         q = a.question
+        request, refs = parts.request(q.subject_properties, q.resource_properties, q.context, q.at)
         return {
             "id": a.decision_id,
             "decided_at": dt.datetime.fromtimestamp(self.decided_at, dt.timezone.utc),
@@ -54,19 +57,98 @@ class LoggedDecision:
             "outcome": a.outcome,
             "code": a.verdict.code,
             "reasons": msgspec.json.encode(logged_reasons(a.organisation, a.verdict)).decode(),
-            "request": msgspec.json.encode(
-                {
-                    "subject_properties": q.subject_properties,
-                    "resource_properties": q.resource_properties,
-                    "context": q.context,
-                    "at": q.at,
-                }
-            ).decode(),
+            "request": request,
             "policy_version": a.policy_version,
             "latency_us": int(a.latency * 1e6),
             "request_id": q.request_id[:200] if q.request_id else None,
             "approval_id": a.used_approval.approval_id if a.used_approval is not None else None,
+            "parts": refs,
         }
+
+
+# A part this small stays in its row: a reference (a 64-character digest) and a row of its own would cost more.
+_INLINE_UP_TO = 256
+_PART_NAMES = ("subject_properties", "resource_properties", "context")
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    inline: msgspec.Raw | None  # the part as JSON, when it stays in its row
+    digest: str | None  # else the part's digest in `decision_log_parts`
+
+
+class Parts:
+    """The request parts of one batch of rows: each distinct one encoded once and stored once.
+
+    The items of an AuthZEN batch share the request's top-level context (and subject and resource) as one
+    object, so parts are first known by identity (encoded once, however many items share it: the batch keeps
+    them alive, so identities are not reused meanwhile), then by digest (equal parts of different requests,
+    e.g. the checks of a `/v1/checks` batch, are stored once too). A part above `max_bytes` is stored as the
+    subset of its keys that fits, marked truncated, under the digest of the whole.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self._max_bytes = max_bytes
+        self._seen: dict[int, _Part] = {}
+        self._now = dt.datetime.now(dt.timezone.utc)
+        self.stored: dict[str, dict[str, Any]] = {}  # digest → row of `decision_log_parts`
+        self.truncated = 0
+
+    def request(
+        self, subject_properties: Any, resource_properties: Any, context: Any, at: float | None
+    ) -> tuple[str, str | None]:
+        """The `request` and `parts` columns of a row asked with these."""
+        request: dict[str, Any] = {}
+        refs: dict[str, str] = {}
+        for name, value in zip(_PART_NAMES, (subject_properties, resource_properties, context)):
+            if not value:  # None or {}: nothing to share
+                request[name] = value
+                continue
+            part = self._part(value)
+            if part.digest is None:
+                request[name] = part.inline
+            else:
+                request[name] = None
+                refs[name] = part.digest
+        request["at"] = at
+        return msgspec.json.encode(request).decode(), msgspec.json.encode(refs).decode() if refs else None
+
+    def _part(self, value: Any) -> _Part:
+        known = self._seen.get(id(value))
+        if known is not None:
+            return known
+        encoded = msgspec.json.encode(value)
+        if len(encoded) <= _INLINE_UP_TO:
+            part = _Part(msgspec.Raw(encoded), None)
+        else:
+            digest = hashlib.sha256(encoded).hexdigest()
+            if digest not in self.stored:
+                body, truncated = encoded, False
+                if len(encoded) > self._max_bytes:
+                    body, truncated = _keys_that_fit(value, self._max_bytes), True
+                    self.truncated += 1
+                self.stored[digest] = {
+                    "digest": digest, "body": body.decode(), "bytes": len(encoded), "truncated": truncated,
+                    "last_seen": self._now,
+                }
+            part = _Part(None, digest)
+        self._seen[id(value)] = part
+        return part
+
+
+def _keys_that_fit(value: Any, limit: int) -> bytes:
+    """As many of an object's entries as fit in `limit` bytes of JSON, in their order (an entry too big is left
+    out, smaller ones after it are kept); what is kept is still an object, so readers need no special case."""
+    if not isinstance(value, dict):
+        return b"{}"
+    kept: dict[str, Any] = {}
+    size = 2  # {}
+    for key, item in value.items():
+        entry = len(msgspec.json.encode(key)) + len(msgspec.json.encode(item)) + 2  # "key": value,
+        if size + entry <= limit:
+            kept[key] = item
+            size += entry
+    return msgspec.json.encode(kept)
 
 
 class DecisionLog:
@@ -80,6 +162,7 @@ class DecisionLog:
         batch_size: int = 1000,
         flush_interval: float = 0.2,
         max_queue: int = 200_000,
+        max_part_bytes: int = 65_536,
     ) -> None:
         self._sessions = sessions
         self._sample_rate = sample_rate
@@ -87,6 +170,7 @@ class DecisionLog:
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._max_queue = max_queue
+        self._max_part_bytes = max_part_bytes
         self._queue: queue.SimpleQueue[LoggedDecision | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._last_purge = 0.0
@@ -142,10 +226,17 @@ class DecisionLog:
     def _write(self, batch: list[LoggedDecision]) -> bool:
         """Write a batch; False if the database could not be reached, so that the batch is tried again."""
         try:
-            rows = [item.row() for item in batch]
+            parts = Parts(self._max_part_bytes)
+            rows = [item.row(parts) for item in batch]
             with self._sessions.begin() as session:
-                log_store.insert_many(session, rows)
+                log_store.insert_many(session, rows, list(parts.stored.values()))
             LOG_WRITTEN.inc(len(rows))
+            if parts.truncated:
+                LOG_TRUNCATED.inc(parts.truncated)
+                log.warning(
+                    "%d request part(s) above %d bytes logged truncated (DUTYLINE_DECISION_LOG_MAX_CONTEXT_BYTES)",
+                    parts.truncated, self._max_part_bytes,
+                )
         except (db_errors.OperationalError, db_errors.InterfaceError):  # down or restarting: keep them
             log.warning("database unreachable: %d decision(s) kept for the log until it is back", len(batch))
             return False

@@ -22,4 +22,21 @@ PASSWORD_HASHES_RUNNING = Gauge("dutyline_password_hashes_running", "argon2id co
 PASSWORD_HASHES_PEAK = Gauge("dutyline_password_hashes_running_peak", "Most argon2id computations at once since start")
 LOGINS_THROTTLED = Counter(
     "dutyline_logins_throttled", "Logins refused (429) before any password check, by budget: user or address", ["by"]
+LOG_TRUNCATED = Counter(
+    "dutyline_decision_log_truncated",
+    "Request parts logged truncated (above DUTYLINE_DECISION_LOG_MAX_CONTEXT_BYTES)",
+)
+CONSISTENCY_WAITERS = Gauge(
+    "dutyline_consistency_waiters", "Checks waiting (at_least_version) for this process to apply a policy version"
+)
+CONSISTENCY_REFUSED = Counter(
+    "dutyline_consistency_refused", "Checks with at_least_version refused because too many were waiting already"
+)
+LISTINGS_COMPUTED = Counter("dutyline_listings_computed", "Whole-organisation listings (who may, searches) computed")
+LISTINGS_SERVED_CACHED = Counter(
+    "dutyline_listings_served_cached", "Listing pages served from a listing computed for an earlier page or request"
+)
+LISTINGS_RUNNING = Gauge("dutyline_listings_running", "Big listings being computed off the event loop now")
+LISTINGS_REFUSED = Counter(
+    "dutyline_listings_refused", "Big listings refused (503) because DUTYLINE_QUERY_WORKERS were computing already"
 )

@@ -6,7 +6,7 @@ import contextlib
 import gc
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,6 +31,9 @@ class PolicyService:
         self.host = host or RuleHost()
         self.bounds = bounds or Bounds()  # what requests and packs may hold (settings), for every compile
         self.current = PolicySet()
+        # Called with the new version after each swap (on the refreshing thread; must not block): wakes the checks
+        # waiting for it (`services.consistency`).
+        self.applied: Callable[[int], None] | None = None
 
     @classmethod
     def of_documents(
@@ -75,6 +78,8 @@ class PolicyService:
                 self.host.load({name: cond for r in candidate.rules.values() for name, cond in r.rulesets.items()})
             self.current = candidate
             POLICY_VERSION.set(candidate.version)
+            if self.applied is not None:
+                self.applied(candidate.version)
             return self.current
 
     def wait_for(self, version: int, timeout: float) -> bool:

@@ -121,6 +121,26 @@ class DecisionLogRow(Base):
     latency_us: Mapped[int] = mapped_column(Integer)
     request_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     approval_id: Mapped[str | None] = mapped_column(String(40), nullable=True)  # the approval it was allowed through
+    # JSON {"context": digest, ...}: the parts of `request` kept in `decision_log_parts` (too big to repeat in
+    # every row, or shared by the items of a batch); NULL when the row holds its whole request.
+    parts: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class DecisionLogPartRow(Base):
+    """A request part (context, subject or resource properties) of logged decisions, stored once by digest.
+
+    `last_seen` is when it was last written for a decision: no row older than it refers to it, so retention
+    removes it with the rows that were the last to use it.
+    """
+
+    __tablename__ = "decision_log_parts"
+    __table_args__ = (Index("ix_decision_log_parts_seen", "last_seen"),)
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the part as the caller sent it
+    body: Mapped[str] = mapped_column(Text)  # JSON; truncated (a subset of its keys) when `truncated`
+    bytes: Mapped[int] = mapped_column(Integer)  # size of the whole part as JSON
+    truncated: Mapped[bool] = mapped_column(Boolean)
+    last_seen: Mapped[dt.datetime] = mapped_column()
 
 
 class UsageRow(Base):
