@@ -22,6 +22,7 @@ PASSWORD_HASHES_RUNNING = Gauge("dutyline_password_hashes_running", "argon2id co
 PASSWORD_HASHES_PEAK = Gauge("dutyline_password_hashes_running_peak", "Most argon2id computations at once since start")
 LOGINS_THROTTLED = Counter(
     "dutyline_logins_throttled", "Logins refused (429) before any password check, by budget: user or address", ["by"]
+)
 LOG_TRUNCATED = Counter(
     "dutyline_decision_log_truncated",
     "Request parts logged truncated (above DUTYLINE_DECISION_LOG_MAX_CONTEXT_BYTES)",
