@@ -14,6 +14,7 @@ from litestar.params import Parameter
 from dutyline.api.auth import admin_caller, cleared_cookie, json_response, session_cookie
 from dutyline.api.body import read_json
 from dutyline.api.openapi import ADMIN, answers, takes
+from dutyline.api.payloads import parse_time
 from dutyline.api.schemas import (
     AuditBreak,
     AuditCheck,
@@ -29,11 +30,11 @@ from dutyline.api.schemas import (
     User,
     Users,
 )
-from dutyline.api.payloads import parse_time
 from dutyline.engines.admin_policy import ALL, CATALOGUE
 from dutyline.errors import Forbidden, Invalid, Issue
 from dutyline.runtime import Runtime
 from dutyline.services.access import Caller
+from dutyline.services.four_eyes import kind_of
 from dutyline.store import audit, history
 from dutyline.store.audit import AuditFilter
 
@@ -372,8 +373,11 @@ async def _decide(request: Request, state: State, change_id: str, approve: bool)
     runtime, caller = await admin_caller(request, state)
     body = await read_json(request, DecisionBody) if (await request.body()).strip() else DecisionBody()
     change = await asyncio.to_thread(runtime.editor.change, change_id)
-    # The admin policy decides: a compliance officer of the organisation or a system admin, never the author.
-    runtime.access.require(caller, "change", "approve", change["organisation"], author=change["author"])
+    # The admin policy decides: someone who may make such changes in the organisation (a compliance officer for a
+    # rule pack, an HR admin for the org chart) or a system admin, never the author.
+    runtime.access.require(
+        caller, "change", "approve", change["organisation"], author=change["author"], kind=kind_of(change["target"])
+    )
     return json_response(await asyncio.to_thread(runtime.editor.decide_change, change_id, caller.username, approve, body.comment))
 
 

@@ -22,6 +22,7 @@ PASSWORD_HASHES_RUNNING = Gauge("dutyline_password_hashes_running", "argon2id co
 PASSWORD_HASHES_PEAK = Gauge("dutyline_password_hashes_running_peak", "Most argon2id computations at once since start")
 LOGINS_THROTTLED = Counter(
     "dutyline_logins_throttled", "Logins refused (429) before any password check, by budget: user or address", ["by"]
+)
 LOG_TRUNCATED = Counter(
     "dutyline_decision_log_truncated",
     "Request parts logged truncated (above DUTYLINE_DECISION_LOG_MAX_CONTEXT_BYTES)",
@@ -39,4 +40,14 @@ LISTINGS_SERVED_CACHED = Counter(
 LISTINGS_RUNNING = Gauge("dutyline_listings_running", "Big listings being computed off the event loop now")
 LISTINGS_REFUSED = Counter(
     "dutyline_listings_refused", "Big listings refused (503) because DUTYLINE_QUERY_WORKERS were computing already"
+)
+POLICY_ERRORS = Counter(
+    "dutyline_policy_errors",
+    "Stored versions of an organisation (document or rule pack) this process could not use, each counted once",
+    ["organisation"],
+)
+POLICY_NOT_CURRENT = Gauge(
+    "dutyline_policy_organisations_not_current",
+    "Organisations not decided at their newest stored version: stale (on their last good one) or unavailable",
+    ["state"],
 )
