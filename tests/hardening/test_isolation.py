@@ -96,8 +96,14 @@ def store_as_another_release(database_url: str, *versions: tuple[str, str, str, 
             for org_id, kind, name, document in versions:
                 text = json.dumps(document, ensure_ascii=False, sort_keys=True)
                 row = OrgVersionRow(
-                    org_id=org_id, kind=kind, name=name, document=text, digest=hashlib.sha256(text.encode()).hexdigest(),
-                    author="release-next", comment="rolling upgrade", created_at=dt.datetime.now(dt.timezone.utc),
+                    org_id=org_id,
+                    kind=kind,
+                    name=name,
+                    document=text,
+                    digest=hashlib.sha256(text.encode()).hexdigest(),
+                    author="release-next",
+                    comment="rolling upgrade",
+                    created_at=dt.datetime.now(dt.timezone.utc),
                 )
                 session.add(row)
                 session.flush()
@@ -171,14 +177,20 @@ def test_a_version_this_release_cannot_use_stops_only_its_own_organisation(datab
         health = not_current(server)
         for org, stage in BROKEN.items():
             assert health[org] | {"reason": ""} == {
-                "organisation": org, "state": "stale", "serving_version": serving, "failed_version": versions[org],
-                "stage": stage, "reason": "",
+                "organisation": org,
+                "state": "stale",
+                "serving_version": serving,
+                "failed_version": versions[org],
+                "stage": stage,
+                "reason": "",
             }, health[org]
         assert "currency_limit" in health[UNKNOWN_KIND]["reason"] and "sites" in health[UNKNOWN_FIELD]["reason"]
         assert "null" in health[NULL_LIMIT]["reason"] and "end of condition" in health[BAD_CONDITION]["reason"]
         assert httpx.get(f"{server.url}/healthz").json()["status"] == "degraded"
         ready = httpx.get(f"{server.url}/readyz", timeout=10)
-        assert ready.status_code == 200 and ready.json()["status"] == "degraded", "one organisation takes no replica out"
+        assert ready.status_code == 200 and ready.json()["status"] == "degraded", (
+            "one organisation takes no replica out"
+        )
         assert set(not_current(server, "/readyz")) == set(BROKEN)
         for org in BROKEN:
             assert metric(server, "dutyline_policy_errors_total", organisation=org) == 1.0
@@ -197,7 +209,9 @@ def test_a_version_this_release_cannot_use_stops_only_its_own_organisation(datab
             assert check(server, org, *QUESTIONS[org])["decision"] == "allow"
 
         # 3. Each problem is logged once, however many refreshes come after.
-        wait_for(lambda: httpx.get(f"{server.url}/readyz").json()["policy_version"] > max(versions.values()), "a refresh")
+        wait_for(
+            lambda: httpx.get(f"{server.url}/readyz").json()["policy_version"] > max(versions.values()), "a refresh"
+        )
         time.sleep(1)  # a few more refreshes (every 0.2 s): none may log the problems again
         log = server.log_text(log_start)
         for org in BROKEN:
@@ -219,9 +233,13 @@ def test_a_version_this_release_cannot_use_stops_only_its_own_organisation(datab
             assert _outcome(answer) == ("deny", "organisation_unavailable"), answer
             assert answer["reasons"][0]["code"] == "organisation_unavailable"
             evaluation = httpx.post(
-                f"{server.url}/orgs/{org}/access/v1/evaluation", timeout=10,
-                json={"subject": {"type": "user", "id": QUESTIONS[org][0]}, "resource": {"type": QUESTIONS[org][1], "id": "x"},
-                      "action": {"name": QUESTIONS[org][2]}},
+                f"{server.url}/orgs/{org}/access/v1/evaluation",
+                timeout=10,
+                json={
+                    "subject": {"type": "user", "id": QUESTIONS[org][0]},
+                    "resource": {"type": QUESTIONS[org][1], "id": "x"},
+                    "action": {"name": QUESTIONS[org][2]},
+                },
             )
             assert evaluation.status_code == 200 and evaluation.json()["decision"] is False
         assert check(server, REVOKED_IN, person, resource, action)["decision"] == "deny"

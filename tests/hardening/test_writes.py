@@ -67,7 +67,9 @@ def yaml_with(pack: dict[str, Any], literal: str) -> str:
 
 def assert_names_the_number(response: httpx.Response, path: str = LIMIT) -> None:
     """A 400 whose issue names the field of the non-finite number and its line."""
-    assert response.status_code == 400, f"{response.request.method} {response.request.url}: {response.status_code} {response.text[:400]}"
+    assert response.status_code == 400, (
+        f"{response.request.method} {response.request.url}: {response.status_code} {response.text[:400]}"
+    )
     issue = response.json()["issues"][0]
     assert issue["path"] == path and issue["line"] > 1, issue
     assert "finite" in issue["message"], issue
@@ -99,10 +101,18 @@ def test_a_rule_pack_with_a_json_nan_or_infinity_is_refused_on_every_route_namin
         ("POST", f"/admin/orgs/{ORG}/rules", {}, {"name": unique("nan"), "pack": pack}, f"pack.{LIMIT}"),
         ("PUT", f"{PACK}?preview=true", {"If-Match": "*"}, pack, LIMIT),
         ("PUT", PACK, {"If-Match": "*", "X-Effective-At": later}, pack, LIMIT),  # a scheduled change
-        ("POST", f"/admin/orgs/{ORG}/preview", {}, {"document": None, "rules": {"draft": pack}}, f"rules.draft.{LIMIT}"),
+        (
+            "POST",
+            f"/admin/orgs/{ORG}/preview",
+            {},
+            {"document": None, "rules": {"draft": pack}},
+            f"rules.draft.{LIMIT}",
+        ),
     ]
     for method, path, headers, body, field in routes:
-        response = stack.root.request(method, path, content=with_literal(body, literal).encode(), headers={**JSON, **headers})
+        response = stack.root.request(
+            method, path, content=with_literal(body, literal).encode(), headers={**JSON, **headers}
+        )
         assert_names_the_number(response, field)
     assert version(stack) == before, "nothing was stored"
     assert len(stack.root.get("/admin/changes", params={"org": ORG}).json()["items"]) == changes_before, "nor scheduled"
@@ -124,12 +134,17 @@ def test_a_rule_pack_with_a_yaml_nan_or_infinity_is_refused_naming_field_and_lin
 def test_org_entities_refuse_nan_and_infinity_in_json_and_yaml(stack: Stack) -> None:
     person = f"/admin/orgs/{ORG}/people/li_na"
     before = version(stack)
-    patched = stack.root.patch(person, content=b'{"attributes":\n {"risk_score": NaN}}', headers={**JSON, "If-Match": "*"})
+    patched = stack.root.patch(
+        person, content=b'{"attributes":\n {"risk_score": NaN}}', headers={**JSON, "If-Match": "*"}
+    )
     assert_names_the_number(patched, "attributes.risk_score")
     yaml = b"attributes:\n  risk_score: .inf\n"
-    assert_names_the_number(stack.root.patch(person, content=yaml, headers={**YAML_TYPE, "If-Match": "*"}), "attributes.risk_score")
+    assert_names_the_number(
+        stack.root.patch(person, content=yaml, headers={**YAML_TYPE, "If-Match": "*"}), "attributes.risk_score"
+    )
     created = stack.root.post(
-        f"/admin/orgs/{ORG}/posts", headers=YAML_TYPE,
+        f"/admin/orgs/{ORG}/posts",
+        headers=YAML_TYPE,
         content=b"id: nan_post\nname: {zh: x, en: x}\ndepartment: business_dept\nheadcount: .nan\n",
     )
     assert_names_the_number(created, "headcount")
@@ -139,17 +154,28 @@ def test_org_entities_refuse_nan_and_infinity_in_json_and_yaml(stack: Stack) -> 
 @pytest.mark.parametrize(
     ("path", "body"),
     [
-        ("/v1/check", '{"organisation": "sales_company", "subject": {"id": "li_na"}, "resource": {"type": "expense"},\n'
-                      ' "action": "submit", "context": {"amount": LITERAL}}'),
-        ("/v1/checks", '{"checks": [{"organisation": "sales_company", "subject": {"id": "li_na"},\n'
-                       ' "resource": {"type": "expense"}, "action": "submit", "context": {"amount": LITERAL}}]}'),
-        ("/access/v1/evaluation", '{"subject": {"type": "user", "id": "li_na"}, "resource": {"type": "expense", "id": "e1"},\n'
-                                  ' "action": {"name": "submit"}, "context": {"amount": LITERAL}}'),
+        (
+            "/v1/check",
+            '{"organisation": "sales_company", "subject": {"id": "li_na"}, "resource": {"type": "expense"},\n'
+            ' "action": "submit", "context": {"amount": LITERAL}}',
+        ),
+        (
+            "/v1/checks",
+            '{"checks": [{"organisation": "sales_company", "subject": {"id": "li_na"},\n'
+            ' "resource": {"type": "expense"}, "action": "submit", "context": {"amount": LITERAL}}]}',
+        ),
+        (
+            "/access/v1/evaluation",
+            '{"subject": {"type": "user", "id": "li_na"}, "resource": {"type": "expense", "id": "e1"},\n'
+            ' "action": {"name": "submit"}, "context": {"amount": LITERAL}}',
+        ),
         (f"/v1/orgs/{ORG}/usage", '{"person": "li_na", "rule": "monthly_expense_limit",\n "amount": LITERAL}'),
     ],
 )
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999"])
-def test_the_decision_api_refuses_nan_and_infinity_naming_the_line(stack: Stack, path: str, body: str, literal: str) -> None:
+def test_the_decision_api_refuses_nan_and_infinity_naming_the_line(
+    stack: Stack, path: str, body: str, literal: str
+) -> None:
     response = stack.root.post(path, content=body.replace("LITERAL", literal).encode(), headers=JSON)
     assert response.status_code == 400, response.text
     issue = response.json()["issues"][0]
@@ -168,7 +194,9 @@ def test_a_restore_of_a_version_an_old_release_stored_with_a_null_limit_is_refus
     path = f"/admin/orgs/{ORG}/rules/{name}"
     gone = stack.root.delete(path, headers={"If-Match": "*"})  # the organisation is current again
     assert gone.status_code == 200, gone.text
-    wait_for(lambda: not httpx.get(f"{stack.server.url}/healthz").json()["not_current"], "the organisation to be current")
+    wait_for(
+        lambda: not httpx.get(f"{stack.server.url}/healthz").json()["not_current"], "the organisation to be current"
+    )
     before = version(stack)
     restored = stack.root.post(f"/admin/orgs/{ORG}/versions/{legacy}/restore")
     assert restored.status_code == 400, restored.text
@@ -246,8 +274,9 @@ def test_aliases_within_the_bound_are_still_read(stack: Stack) -> None:
 
 def cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DUTYLINE_DATABASE_URL": stack.database_url, "DUTYLINE_SEED_DIR": ""}
-    return subprocess.run([sys.executable, "-m", "dutyline", *args], capture_output=True, text=True, env=env, cwd=REPO,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "dutyline", *args], capture_output=True, text=True, env=env, cwd=REPO, timeout=120
+    )
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
@@ -266,7 +295,9 @@ class People:
 
         def person(name: str, role: str) -> Client:
             username = f"{name}_{suffix}"
-            client = Client(stack.server, token_for(stack.root, username, ["admin"], [{"role": role, "organisation": EDITED}]))
+            client = Client(
+                stack.server, token_for(stack.root, username, ["admin"], [{"role": role, "organisation": EDITED}])
+            )
             client.username = username  # type: ignore[attr-defined]
             return client
 
@@ -333,19 +364,24 @@ def scheduler_ran_past(stack: Stack, people: People, moment: str) -> None:
     """Wait until the scheduler has applied a change due at `moment` that needs nobody (an org chart change while
     only rule packs have four-eyes): from then on, everything due by `moment` has been looked at."""
     label = unique("tick")
-    tick = people.hana.patch(EDITED_POST, json={"name": {"zh": label, "en": label}},
-                             headers={"If-Match": "*", "X-Effective-At": moment})
+    tick = people.hana.patch(
+        EDITED_POST, json={"name": {"zh": label, "en": label}}, headers={"If-Match": "*", "X-Effective-At": moment}
+    )
     held(tick, "scheduled", "scheduled")
     wait_for(lambda: change(stack, tick.json()["id"])["status"] == "applied", "the scheduler to pass the moment")
 
 
-def test_a_scheduled_rule_change_waits_for_its_approval_even_after_its_time(stack: Stack, people: People,
-                                                                           rules_four_eyes: None) -> None:
+def test_a_scheduled_rule_change_waits_for_its_approval_even_after_its_time(
+    stack: Stack, people: People, rules_four_eyes: None
+) -> None:
     before = pack_name(stack)
     label = unique("scheduled")
     moment = soon(1)
-    pending = held(people.carl.put(EDITED_PACK, json=renamed_pack(people.carl, label),
-                                   headers={"If-Match": "*", "X-Effective-At": moment}))
+    pending = held(
+        people.carl.put(
+            EDITED_PACK, json=renamed_pack(people.carl, label), headers={"If-Match": "*", "X-Effective-At": moment}
+        )
+    )
     assert pending["effective_at"] is not None
     scheduler_ran_past(stack, people, soon(1.5))
     assert change(stack, pending["id"])["status"] == "pending" and pack_name(stack) == before, "not applied unapproved"
@@ -358,11 +394,15 @@ def test_a_scheduled_rule_change_waits_for_its_approval_even_after_its_time(stac
     assert applied["author"] == people.carl.username and f"approved by {people.cora.username}" in applied["comment"]
 
 
-def test_a_scheduled_rule_change_approved_before_its_time_is_applied_at_its_time(stack: Stack, people: People,
-                                                                                rules_four_eyes: None) -> None:
+def test_a_scheduled_rule_change_approved_before_its_time_is_applied_at_its_time(
+    stack: Stack, people: People, rules_four_eyes: None
+) -> None:
     label = unique("approved")
-    pending = held(people.carl.put(EDITED_PACK, json=renamed_pack(people.carl, label),
-                                   headers={"If-Match": "*", "X-Effective-At": soon(8)}))
+    pending = held(
+        people.carl.put(
+            EDITED_PACK, json=renamed_pack(people.carl, label), headers={"If-Match": "*", "X-Effective-At": soon(8)}
+        )
+    )
     approved = people.cora.post(f"/admin/changes/{pending['id']}/approve", json={})
     assert approved.status_code == 200, approved.text
     if approved.json()["status"] == "scheduled":  # (on a very slow machine its time may already have come)
@@ -371,8 +411,9 @@ def test_a_scheduled_rule_change_approved_before_its_time_is_applied_at_its_time
     assert pack_name(stack) == f"rules {label}"
 
 
-def test_a_restored_rule_pack_version_waits_for_the_second_person_now_or_scheduled(stack: Stack, people: People,
-                                                                                  rules_four_eyes: None) -> None:
+def test_a_restored_rule_pack_version_waits_for_the_second_person_now_or_scheduled(
+    stack: Stack, people: People, rules_four_eyes: None
+) -> None:
     versions = stack.root.get(f"/admin/orgs/{EDITED}/versions").json()["items"]
     old = next(v for v in versions if v["kind"] == "rules" and not v["deleted"])
     wanted = stack.root.get(f"/admin/orgs/{EDITED}/versions/{old['version']}").json()["document"]["name"]["en"]
@@ -388,23 +429,38 @@ def test_a_restored_rule_pack_version_waits_for_the_second_person_now_or_schedul
     people.cora.post(f"/admin/changes/{later['id']}/reject", json={})
 
 
-def test_a_rule_pack_imported_as_yaml_through_the_api_waits_too(stack: Stack, people: People, rules_four_eyes: None) -> None:
+def test_a_rule_pack_imported_as_yaml_through_the_api_waits_too(
+    stack: Stack, people: People, rules_four_eyes: None
+) -> None:
     text = io.StringIO()
     YAML().dump(renamed_pack(people.carl, unique("yaml")), text)
     before = pack_name(stack)
-    pending = held(people.carl.put(EDITED_PACK, content=text.getvalue().encode(), headers={**YAML_TYPE, "If-Match": "*"}))
-    created = held(people.carl.post(f"/admin/orgs/{EDITED}/rules", json={"name": unique("new"), "pack": renamed_pack(people.carl, "n")}))
+    pending = held(
+        people.carl.put(EDITED_PACK, content=text.getvalue().encode(), headers={**YAML_TYPE, "If-Match": "*"})
+    )
+    created = held(
+        people.carl.post(
+            f"/admin/orgs/{EDITED}/rules", json={"name": unique("new"), "pack": renamed_pack(people.carl, "n")}
+        )
+    )
     deleted = held(people.carl.delete(EDITED_PACK, headers={"If-Match": "*"}))
     assert pack_name(stack) == before
     for waiting in (pending, created, deleted):
         assert people.cora.post(f"/admin/changes/{waiting['id']}/reject", json={}).json()["status"] == "rejected"
 
 
-def test_a_change_scheduled_before_four_eyes_was_turned_on_waits_for_approval_at_its_time(stack: Stack, people: People) -> None:
+def test_a_change_scheduled_before_four_eyes_was_turned_on_waits_for_approval_at_its_time(
+    stack: Stack, people: People
+) -> None:
     label = unique("before")
     before = pack_name(stack)
-    scheduled = held(people.carl.put(EDITED_PACK, json=renamed_pack(people.carl, label),
-                                     headers={"If-Match": "*", "X-Effective-At": soon(1)}), "scheduled", "scheduled")
+    scheduled = held(
+        people.carl.put(
+            EDITED_PACK, json=renamed_pack(people.carl, label), headers={"If-Match": "*", "X-Effective-At": soon(1)}
+        ),
+        "scheduled",
+        "scheduled",
+    )
     on = stack.root.put(f"/admin/orgs/{EDITED}/settings", json={"rules_four_eyes": True})
     assert on.json()["rules_four_eyes"] is True
     try:
@@ -418,8 +474,9 @@ def test_a_change_scheduled_before_four_eyes_was_turned_on_waits_for_approval_at
         stack.root.put(f"/admin/orgs/{EDITED}/settings", json={"rules_four_eyes": False})
 
 
-def test_dutyline_import_refuses_a_rule_pack_change_that_needs_a_second_person(stack: Stack, people: People,
-                                                                              rules_four_eyes: None, tmp_path: Path) -> None:
+def test_dutyline_import_refuses_a_rule_pack_change_that_needs_a_second_person(
+    stack: Stack, people: People, rules_four_eyes: None, tmp_path: Path
+) -> None:
     text = io.StringIO()
     YAML().dump(renamed_pack(people.carl, unique("cli")), text)
     path = tmp_path / f"{EDITED}.yaml"
@@ -436,18 +493,26 @@ def test_org_chart_four_eyes_is_off_by_default_and_holds_every_org_chart_path_wh
     settings = stack.root.get(f"/admin/orgs/{EDITED}/settings").json()
     assert settings == {"organisation": EDITED, "rules_four_eyes": False, "org_four_eyes": False}
     temporary = unique("post")
-    made = people.hana.post(f"/admin/orgs/{EDITED}/posts", json={
-        "id": temporary, "name": {"zh": "临时岗", "en": "temporary post"}, "department": "business_dept"})
+    made = people.hana.post(
+        f"/admin/orgs/{EDITED}/posts",
+        json={"id": temporary, "name": {"zh": "临时岗", "en": "temporary post"}, "department": "business_dept"},
+    )
     assert made.status_code == 201, "applied at once while org chart four-eyes is off"
     on = stack.root.put(f"/admin/orgs/{EDITED}/settings", json={"org_four_eyes": True})
     assert on.json()["org_four_eyes"] is True and on.json()["rules_four_eyes"] is False
     try:
         before = post_name(stack)
         label = unique("post")
-        patched = held(people.hana.patch(EDITED_POST, json={"name": {"zh": label, "en": label}}, headers={"If-Match": "*"}))
+        patched = held(
+            people.hana.patch(EDITED_POST, json={"name": {"zh": label, "en": label}}, headers={"If-Match": "*"})
+        )
         assert post_name(stack) == before
-        assert people.hana.post(f"/admin/changes/{patched['id']}/approve", json={}).status_code == 403, "not by its author"
-        assert people.carl.post(f"/admin/changes/{patched['id']}/approve", json={}).status_code == 403, "not by compliance"
+        assert people.hana.post(f"/admin/changes/{patched['id']}/approve", json={}).status_code == 403, (
+            "not by its author"
+        )
+        assert people.carl.post(f"/admin/changes/{patched['id']}/approve", json={}).status_code == 403, (
+            "not by compliance"
+        )
         approved = people.hugo.post(f"/admin/changes/{patched['id']}/approve", json={})
         assert approved.status_code == 200 and approved.json()["status"] == "applied", approved.text
         assert post_name(stack) == label
@@ -456,12 +521,24 @@ def test_org_chart_four_eyes_is_off_by_default_and_holds_every_org_chart_path_wh
         versions = stack.root.get(f"/admin/orgs/{EDITED}/versions").json()["items"]
         old = next(v for v in versions if v["kind"] == "org" and v["version"] < approved.json()["version"])
         waiting = [
-            held(people.hana.post(f"/admin/orgs/{EDITED}/posts", json={
-                "id": unique("p"), "name": {"zh": "岗", "en": "post"}, "department": "business_dept"})),
+            held(
+                people.hana.post(
+                    f"/admin/orgs/{EDITED}/posts",
+                    json={"id": unique("p"), "name": {"zh": "岗", "en": "post"}, "department": "business_dept"},
+                )
+            ),
             held(people.hana.delete(f"/admin/orgs/{EDITED}/posts/{temporary}", headers={"If-Match": "*"})),
-            held(people.hana.put(f"/admin/orgs/{EDITED}", content=document.encode(), headers={**YAML_TYPE, "If-Match": "*"})),
+            held(
+                people.hana.put(
+                    f"/admin/orgs/{EDITED}", content=document.encode(), headers={**YAML_TYPE, "If-Match": "*"}
+                )
+            ),
             held(people.hana.post(f"/admin/orgs/{EDITED}/versions/{old['version']}/restore")),
-            held(people.hana.patch(EDITED_POST, json={"headcount": 3}, headers={"If-Match": "*", "X-Effective-At": soon(3600)})),
+            held(
+                people.hana.patch(
+                    EDITED_POST, json={"headcount": 3}, headers={"If-Match": "*", "X-Effective-At": soon(3600)}
+                )
+            ),
         ]
         assert post_name(stack) == label
         for pending in waiting:

@@ -45,10 +45,12 @@ def encode_checked(value: T, type_: type[T], what: str) -> bytes:
         raise Invalid(f"{what} cannot be stored: {exc}", [Issue("<request>", 0, "", str(exc))]) from None
     try:
         decoded = decode(encoded, type_, what)
-    except Unreadable as exc:
-        path = _path_of(str(exc))
-        raise Invalid(f"{what} would be stored as something it cannot be read back from: {exc}",
-                      [Issue("<request>", 0, path, f"would not read back: {exc}")]) from None
+    except Unreadable as exc:  # the place, from the plain data (msgspec names a mapping's key `[...]`)
+        path = first_difference(msgspec.to_builtins(value), msgspec.json.decode(encoded)) or _path_of(str(exc))
+        raise Invalid(
+            f"{what} would be stored as something it cannot be read back from: {exc}",
+            [Issue("<request>", 0, path, f"would not read back: {exc}")],
+        ) from None
     path = None if decoded == value else first_difference(msgspec.to_builtins(value), msgspec.to_builtins(decoded))
     if path is not None:  # (equal as plain data, e.g. a tuple given where a list is read back: the same JSON)
         raise Invalid(
