@@ -224,7 +224,7 @@ async def create_org(request: Request, state: State) -> Response[bytes]:
 
 @get(
     "/admin/orgs/{org_id:str}", tags=TAGS, summary="The whole document (Accept: application/yaml for YAML)",
-    responses=answers({200: OrgDocument}, *ADMIN, 404), operation_class=reads(yaml_answer="Organisation"),
+    responses=answers({200: OrgDocument}, *ADMIN, 404, 409), operation_class=reads(yaml_answer="Organisation"),
 )
 async def get_org(request: Request, state: State, org_id: str) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
@@ -238,7 +238,7 @@ async def get_org(request: Request, state: State, org_id: str) -> Response[bytes
 
 @get(
     "/admin/orgs/{org_id:str}/export", tags=TAGS, summary="The document as a YAML file (what `dutyline export` writes)",
-    responses=answers({200: Organisation}, *ADMIN, 404, media_type=YAML),
+    responses=answers({200: Organisation}, *ADMIN, 404, 409, media_type=YAML),
 )
 async def export_org(request: Request, state: State, org_id: str) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
