@@ -559,3 +559,44 @@ def test_only_a_system_admin_turns_four_eyes_on_or_off_and_a_typo_is_refused(sta
     typo = stack.root.put(f"/admin/orgs/{EDITED}/settings", json={"org_foureyes": True})
     assert typo.status_code == 400 and stack.root.get(f"/admin/orgs/{EDITED}/settings").json()["org_four_eyes"] is False
     assert stack.root.put(f"/admin/orgs/{EDITED}/settings", json={}).status_code == 400
+
+
+def test_with_the_defaults_on_a_new_organisation_and_its_rule_pack_wait_for_a_second_system_admin(
+    tmp_path: Path,
+) -> None:
+    """DUTYLINE_ORG_FOUR_EYES and DUTYLINE_RULES_FOUR_EYES: creating an organisation is an org chart change too."""
+    from tests.api.admin_client import create_admin
+    from tests.conftest import POSTGRES_URL, fresh_database
+    from tests.live import LiveServer
+
+    defaults = {"DUTYLINE_ORG_FOUR_EYES": "true", "DUTYLINE_RULES_FOUR_EYES": "true"}
+    with fresh_database("postgresql" if POSTGRES_URL else "sqlite", tmp_path) as url:
+        root = create_admin(url)
+        server = LiveServer(url, extra_env=defaults)
+        try:
+            server.wait_ready()
+            first = Client(server, root)
+            second = Client(server, token_for(first, "root2", ["admin"], [{"role": "system_admin", "organisation": "*"}]))
+            document = (REPO / "policies/orgs/sales_company.yaml").read_bytes()
+            created = held(first.post("/admin/orgs", content=document, headers=YAML_TYPE))
+            assert first.get(f"/admin/orgs/{ORG}").status_code == 404, "not created yet"
+            assert first.post(f"/admin/changes/{created['id']}/approve", json={}).status_code == 403
+            approved = second.post(f"/admin/changes/{created['id']}/approve", json={})
+            assert approved.status_code == 200 and approved.json()["status"] == "applied", approved.text
+            assert first.get(f"/admin/orgs/{ORG}").status_code == 200
+            assert first.get(f"/admin/orgs/{ORG}/settings").json() == {
+                "organisation": ORG, "rules_four_eyes": True, "org_four_eyes": True,
+            }
+            rules = YAML(typ="safe").load((REPO / "rules/sales_company.yaml").read_text(encoding="utf-8"))
+            pack = held(first.post(f"/admin/orgs/{ORG}/rules", json={"name": ORG, "pack": rules}))
+            assert first.get(PACK).status_code == 404
+            assert second.post(f"/admin/changes/{pack['id']}/approve", json={}).json()["status"] == "applied"
+            assert first.get(PACK).status_code == 200
+            env = {**os.environ, "DUTYLINE_DATABASE_URL": url, "DUTYLINE_SEED_DIR": "", **defaults}
+            done = subprocess.run(
+                [sys.executable, "-m", "dutyline", "import", "policies/orgs/hotel.yaml"],
+                capture_output=True, text=True, env=env, cwd=REPO, timeout=120,
+            )
+            assert done.returncode == 1 and "four-eyes applies to org chart changes of 'hotel'" in done.stderr, done.stderr
+        finally:
+            server.stop()

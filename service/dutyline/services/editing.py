@@ -176,14 +176,14 @@ class Editor:
     def current(self, org_id: str, target: str) -> tuple[Any, str | None, int]:
         """An entity or rule pack as plain data, its ETag and the organisation's version; NotFound if absent."""
         with self._sessions() as session:
-            now = self._current(session, org_id, Edit(target, "put"))
+            now = self._current(session, org_id, Edit(target, "put"), packs=False)
         if now.value is None:
             raise NotFound(f"{_describe(target)} not found in {org_id!r}")
         return now.value, now.etag, now.version
 
     def collection(self, org_id: str, name: str) -> tuple[list[Any], int]:
         with self._sessions() as session:
-            now = self._current(session, org_id, Edit("org", "put"))
+            now = self._current(session, org_id, Edit("org", "put"), packs=False)
         return _entities(now.document, name), now.version
 
     def packs(self, org_id: str) -> list[dict[str, Any]]:
@@ -333,7 +333,8 @@ class Editor:
         _compiles(pack, self._compiled(org_id, now))
         return pack
 
-    def _current(self, session: Session, org_id: str, edit: Edit) -> _Current:
+    def _current(self, session: Session, org_id: str, edit: Edit, packs: bool = True) -> _Current:
+        """The target now (and, for an org chart change unless `packs` is False, the rule packs to check)."""
         if edit.target == "org" and edit.method == "create":  # its value: whether it exists (the precondition asks)
             return _Current({}, 0, "", {} if _exists(session, org_id) else None, None)
         head = org_store.newest(session, org_id)
@@ -359,7 +360,7 @@ class Editor:
             now.etag = etag_of(now.value) if now.value is not None else None
         else:
             raise NotFound(f"no such collection {edit.collection!r}")
-        if edit.collection != "rules":
+        if packs and edit.collection != "rules":
             for stored in pack_store.current(session, org_id):
                 if stored.pack is not None:
                     now.packs[stored.name] = stored.pack
