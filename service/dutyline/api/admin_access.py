@@ -135,6 +135,13 @@ def _known_orgs(runtime: Runtime, with_deleted: bool = True) -> list[str]:
         return [row[0] for row in history.organisations(session) if with_deleted or not row[4]]
 
 
+# Permissions the policy grants only for some attributes: the console may offer them if any of these is granted
+# (approving a pending change depends on its kind; the route asks again for the change itself).
+_ASKED_WITH: dict[tuple[str, str], list[dict[str, str]]] = {
+    ("change", "approve"): [{"kind": "rule_pack"}, {"kind": "org_chart"}],
+}
+
+
 def _session_view(runtime: Runtime, caller: Caller) -> Session:
     """What the console needs to draw itself: who, which roles, and what they may do where."""
     orgs = _known_orgs(runtime, with_deleted=False)
@@ -144,7 +151,10 @@ def _session_view(runtime: Runtime, caller: Caller) -> Session:
             f"{resource}:{action}"
             for resource, actions in CATALOGUE.items()
             for action in actions
-            if runtime.access.allowed(caller, resource, action, org)
+            if any(
+                runtime.access.allowed(caller, resource, action, org, **asked)
+                for asked in _ASKED_WITH.get((resource, action), [{}])
+            )
         ]
         if allowed:
             permissions[org] = allowed
