@@ -179,6 +179,9 @@ def test_the_decision_api_refuses_nan_and_infinity_naming_the_line(
     response = stack.root.post(path, content=body.replace("LITERAL", literal).encode(), headers=JSON)
     assert response.status_code == 400, response.text
     issue = response.json()["issues"][0]
+    if path.endswith("/usage") and literal == "1e999":  # usage amounts are read as exact decimals: too big, not inf
+        assert issue["path"] == "amount" and "below" in issue["message"], issue
+        return
     assert issue["line"] == 2 and "NaN or infinite" in issue["message"], issue
 
 

@@ -48,6 +48,7 @@ from dutyline.rulemodel.document import RulePack
 from dutyline.rulemodel.validate import check_pack
 from dutyline.services.four_eyes import FourEyes, Settings
 from dutyline.services.policies import PolicyService
+from dutyline.settings import Bounds
 from dutyline.services.sources import engine_check
 from dutyline.store import audit, changes, history
 from dutyline.store import orgs as org_store
@@ -330,7 +331,7 @@ class Editor:
         refresh will compile it (its conditions taken by the rule host), so that what is stored can be served."""
         data = _merge(now.value, edit.value) if edit.method == "patch" else edit.value
         pack = _validated_pack(data, org_id, _organisation(now.document), edit.source)
-        _compiles(pack, self._compiled(org_id, now))
+        _compiles(pack, self._compiled(org_id, now), self._policies.bounds)
         return pack
 
     def _current(self, session: Session, org_id: str, edit: Edit, packs: bool = True) -> _Current:
@@ -648,10 +649,10 @@ def _refuse_unreadable(now: _Current) -> None:
         )
 
 
-def _compiles(pack: RulePack, org: CompiledOrg) -> None:
+def _compiles(pack: RulePack, org: CompiledOrg, bounds: Bounds) -> None:
     """`Invalid` unless the pack compiles against `org` and the rule host would take every condition of it."""
     try:
-        compiled = compile_rules([pack], org)
+        compiled = compile_rules([pack], org, bounds)
         for condition in compiled.rulesets.values():
             check_condition(condition)
     except Invalid:
