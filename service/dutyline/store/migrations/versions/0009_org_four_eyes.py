@@ -1,14 +1,14 @@
 """Four-eyes on org charts per organisation; either switch may be unset (the system default applies).
 
 Revision ID: 0009
-Revises: 0008
+Revises: 0011 (0009 was this branch's number; it runs after the migrations merged before it, 0010 and 0011)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0008"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
