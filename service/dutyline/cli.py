@@ -163,8 +163,11 @@ def compile_command(org: str, at: str | None) -> None:
 def import_command(paths: tuple[str, ...], author: str, comment: str) -> None:
     """Validate and store organisation files (all of them or none)."""
     from dutyline.services import orgs
+    from dutyline.services.four_eyes import FourEyes
 
-    sessions = _sessions(_settings())
+    settings = _settings()
+    sessions = _sessions(settings)
+    four_eyes = FourEyes(settings.rules_four_eyes, settings.org_four_eyes)
     with click.progressbar(length=0, label="importing", show_pos=True) as bar:
 
         def progress(_org_id: str) -> None:
@@ -172,7 +175,9 @@ def import_command(paths: tuple[str, ...], author: str, comment: str) -> None:
             bar.update(1)
 
         try:
-            results = orgs.import_paths(sessions, paths, author, comment, progress)
+            results = orgs.import_paths(
+                sessions, paths, author, comment, progress, four_eyes=four_eyes, max_scalars=settings.max_yaml_scalars
+            )
         except DutylineError as exc:
             _fail(exc)
     for result in results:

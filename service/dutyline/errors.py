@@ -38,6 +38,11 @@ class Forbidden(DutylineError):
     """The caller may not do this (not an eligible approver, barred by separation of duties); says why."""
 
 
+class Unreadable(Conflict):
+    """A stored version this release cannot read (written by a newer release, or damaged): which one and why.
+    A refresh keeps that organisation on its last good compiled version; a request that needs it is a 409."""
+
+
 class PreconditionFailed(DutylineError):
     """A write based on a stale version (If-Match did not match)."""
 

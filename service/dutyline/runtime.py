@@ -17,6 +17,7 @@ from dutyline.services.decision_log import DecisionLog
 from dutyline.services.decisions import DecisionService
 from dutyline.services.editing import Editor
 from dutyline.services.escalation import Escalator
+from dutyline.services.four_eyes import FourEyes
 from dutyline.services.ledger import Ledger
 from dutyline.services.listener import ChangeListener
 from dutyline.services.listings import Listings
@@ -85,7 +86,7 @@ class Runtime:
             login_attempts_per_address=settings.login_attempts_per_address,
             hash_concurrency=settings.password_hash_concurrency, hash_wait=settings.password_hash_wait,
         )
-        runtime.editor = Editor(sessions, policies, settings.rules_four_eyes)
+        runtime.editor = Editor(sessions, policies, FourEyes(settings.rules_four_eyes, settings.org_four_eyes))
         runtime.versions = Versions(sessions)
         runtime.waits = VersionWaits(policies, settings.consistency_waiters)
         policies.applied = runtime.waits.applied
@@ -114,9 +115,13 @@ class Runtime:
             with self.sessions() as session:
                 if org_store.latest_version(session) > 0:
                     return
-            # the organisations, and the rule packs kept beside `policies/` (rules/<org>.yaml)
+            # the organisations, and the rule packs kept beside `policies/` (rules/<org>.yaml). Not through
+            # four-eyes: only an empty database is seeded, so nothing is changed, and nobody could approve yet.
             paths = [seed / "orgs"] + [p for p in sorted((seed.parent / "rules").glob("*.yaml")) if p.is_file()]
-            results = orgs.import_paths(self.sessions, paths, author="seed", comment=f"seed from {seed}")
+            results = orgs.import_paths(
+                self.sessions, paths, author="seed", comment=f"seed from {seed}",
+                max_scalars=self.settings.max_yaml_scalars,
+            )
         log.info("loaded %d seed organisation(s) and rule pack(s) from %s", len(results), seed.parent)
 
     def database_ok(self) -> bool:

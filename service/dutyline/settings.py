@@ -107,6 +107,12 @@ class Settings:
     # `dutyline` commands write) to keep the keys out of the database.
     secret_key: str = field(default="", repr=False)
     bounds: Bounds = field(default_factory=Bounds)
+    # Org chart changes (documents, their entities, creating and deleting organisations) wait for a second
+    # person's approval in every organisation (organisations can also turn it on for themselves). Off by default.
+    org_four_eyes: bool = False
+    # The most scalars a YAML document (an admin body, a file `dutyline import` reads) may hold once its aliases
+    # are expanded; a scalar counts once per started 100 characters. The largest seed organisation holds 2,135.
+    max_yaml_scalars: int = 100_000
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -163,6 +169,8 @@ class Settings:
                 pack_rules=_positive(env, "DUTYLINE_MAX_PACK_RULES", base.bounds.pack_rules),
                 condition_bytes=_positive(env, "DUTYLINE_MAX_CONDITION_BYTES", base.bounds.condition_bytes),
             ),
+            org_four_eyes=_flag(env.get("DUTYLINE_ORG_FOUR_EYES", "")),
+            max_yaml_scalars=_positive(env, "DUTYLINE_MAX_YAML_SCALARS", base.max_yaml_scalars),
         )
 
 

@@ -64,6 +64,19 @@ def test_a_read_token_changes_nothing_and_a_decide_token_nothing_at_all() -> Non
 
 
 def test_nobody_approves_their_own_change() -> None:
-    assert allowed(4, "change", "approve", "hotel", author="root")
-    assert not allowed(4, "change", "approve", "hotel", author="carl")
-    assert not allowed(1, "change", "approve", "hotel", author="root"), "not even a system admin"
+    assert allowed(4, "change", "approve", "hotel", author="root", kind="rule_pack")
+    assert not allowed(4, "change", "approve", "hotel", author="carl", kind="rule_pack")
+    assert not allowed(1, "change", "approve", "hotel", author="root", kind="rule_pack"), "not even a system admin"
+
+
+def test_changes_are_approved_by_whoever_may_make_them() -> None:
+    """Four-eyes: a compliance officer approves rule pack changes, an HR admin org chart changes, each in their
+    own organisations; a system admin either; a change of no known kind, nobody."""
+    assert allowed(4, "change", "approve", "hotel", author="x", kind="rule_pack")
+    assert not allowed(4, "change", "approve", "hotel", author="x", kind="org_chart")
+    assert allowed(2, "change", "approve", "hotel", author="x", kind="org_chart")
+    assert not allowed(2, "change", "approve", "hotel", author="x", kind="rule_pack")
+    assert not allowed(2, "change", "approve", "logistics", author="x", kind="org_chart")
+    assert allowed(1, "change", "approve", "logistics", author="x", kind="org_chart")
+    assert not allowed(4, "change", "approve", "hotel", author="x")
+    assert not allowed(2, "change", "approve", "hotel", author="x")

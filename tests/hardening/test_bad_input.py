@@ -49,6 +49,8 @@ BILLION_LAUGHS = "\n".join(
     ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
     + [f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi")]
 )
+# The scalar kind (issue 11, case 12): 120 KB, one long text aliased 5,000 times, 500 MB once expanded.
+SCALAR_BOMB = 'a: &a "' + "x" * 100_000 + '"\nb: [' + ", ".join(["*a"] * 5000) + "]\n"
 
 
 def send(stack: Stack, method: str, path: str, *, if_match: bool = True, **kwargs: Any) -> httpx.Response:
@@ -165,6 +167,7 @@ def test_yaml_bombs_deep_nesting_and_duplicate_keys_are_refused_with_the_line(st
     before = send(stack, "GET", f"/admin/orgs/{ORG}").headers["x-policy-version"]
     cases = [
         (BILLION_LAUGHS, "aliases"),
+        (SCALAR_BOMB, "aliases"),
         ("id: one\nid: two\n", "duplicate key"),
         ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
         ("a: " + "{b: " * 5000 + "1" + "}" * 5000, "nested too deeply"),
@@ -191,6 +194,7 @@ def test_the_cli_import_refuses_hostile_files_with_file_and_line_and_stores_noth
     good = (REPO / "policies/orgs/sales_company.yaml").read_text(encoding="utf-8")
     files = {
         "bomb.yaml": (BILLION_LAUGHS, "aliases"),
+        "scalar_bomb.yaml": (SCALAR_BOMB, "aliases"),
         "twice.yaml": (good + "\nid: sales_company\n", "duplicate key"),
         "deep.yaml": ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
         "latin1.yaml": (None, "not UTF-8"),

@@ -14,6 +14,7 @@ from litestar.params import Parameter
 from dutyline.api.auth import admin_caller, cleared_cookie, json_response, session_cookie
 from dutyline.api.body import read_json
 from dutyline.api.openapi import ADMIN, answers, takes
+from dutyline.api.payloads import parse_time
 from dutyline.api.schemas import (
     AuditBreak,
     AuditCheck,
@@ -29,11 +30,11 @@ from dutyline.api.schemas import (
     User,
     Users,
 )
-from dutyline.api.payloads import parse_time
 from dutyline.engines.admin_policy import ALL, CATALOGUE
 from dutyline.errors import Forbidden, Invalid, Issue
 from dutyline.runtime import Runtime
 from dutyline.services.access import Caller
+from dutyline.services.four_eyes import kind_of
 from dutyline.store import audit, history
 from dutyline.store.audit import AuditFilter
 
@@ -134,6 +135,13 @@ def _known_orgs(runtime: Runtime, with_deleted: bool = True) -> list[str]:
         return [row[0] for row in history.organisations(session) if with_deleted or not row[4]]
 
 
+# Permissions the policy grants only for some attributes: the console may offer them if any of these is granted
+# (approving a pending change depends on its kind; the route asks again for the change itself).
+_ASKED_WITH: dict[tuple[str, str], list[dict[str, str]]] = {
+    ("change", "approve"): [{"kind": "rule_pack"}, {"kind": "org_chart"}],
+}
+
+
 def _session_view(runtime: Runtime, caller: Caller) -> Session:
     """What the console needs to draw itself: who, which roles, and what they may do where."""
     orgs = _known_orgs(runtime, with_deleted=False)
@@ -143,7 +151,10 @@ def _session_view(runtime: Runtime, caller: Caller) -> Session:
             f"{resource}:{action}"
             for resource, actions in CATALOGUE.items()
             for action in actions
-            if runtime.access.allowed(caller, resource, action, org)
+            if any(
+                runtime.access.allowed(caller, resource, action, org, **asked)
+                for asked in _ASKED_WITH.get((resource, action), [{}])
+            )
         ]
         if allowed:
             permissions[org] = allowed
@@ -372,8 +383,11 @@ async def _decide(request: Request, state: State, change_id: str, approve: bool)
     runtime, caller = await admin_caller(request, state)
     body = await read_json(request, DecisionBody) if (await request.body()).strip() else DecisionBody()
     change = await asyncio.to_thread(runtime.editor.change, change_id)
-    # The admin policy decides: a compliance officer of the organisation or a system admin, never the author.
-    runtime.access.require(caller, "change", "approve", change["organisation"], author=change["author"])
+    # The admin policy decides: someone who may make such changes in the organisation (a compliance officer for a
+    # rule pack, an HR admin for the org chart) or a system admin, never the author.
+    runtime.access.require(
+        caller, "change", "approve", change["organisation"], author=change["author"], kind=kind_of(change["target"])
+    )
     return json_response(await asyncio.to_thread(runtime.editor.decide_change, change_id, caller.username, approve, body.comment))
 
 

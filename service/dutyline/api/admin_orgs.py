@@ -45,12 +45,21 @@ from dutyline.engines.admin_policy import ALL
 from dutyline.engines.decision import Check
 from dutyline.errors import Invalid, Issue, NotFound
 from dutyline.orgmodel.diff import ORG_COLLECTIONS
-from dutyline.orgmodel.document import Department, Organisation, Person, Post, ResourceGroup, ResourceType, SeparationOfDuties
+from dutyline.orgmodel.document import (
+    Department,
+    Organisation,
+    Person,
+    Post,
+    ResourceGroup,
+    ResourceType,
+    SeparationOfDuties,
+)
 from dutyline.orgmodel.windows import instant, zone
-from dutyline.runtime import Runtime
 from dutyline.rulemodel.document import RulePack
+from dutyline.runtime import Runtime
 from dutyline.services.access import Caller
-from dutyline.services.editing import Edit, Method, Written, etag_of
+from dutyline.services.editing import Edit, Held, Method, Written, etag_of
+from dutyline.services.four_eyes import kind_of
 from dutyline.services.orgs import to_yaml
 from dutyline.services.versions import pack_yaml
 from dutyline.store import history
@@ -98,12 +107,11 @@ class NewPack(msgspec.Struct):
     pack: dict[str, Any]
 
 
-class SettingsBody(msgspec.Struct):
-    rules_four_eyes: bool
+class SettingsBody(msgspec.Struct, forbid_unknown_fields=True):
+    """The switches to change (one left out stays as it is)."""
 
-
-def _resource(target: str) -> str:
-    return "rule_pack" if target.startswith("rules/") else "org_chart"
+    rules_four_eyes: bool | None = None
+    org_four_eyes: bool | None = None
 
 
 def _collection(name: str) -> str:
@@ -150,7 +158,7 @@ async def _write(
 
     `target` is the object changed, or (for a create) a function of the body giving it and the value."""
     runtime, caller = await admin_caller(request, state)
-    resource = "rule_pack" if target is _new_pack or (isinstance(target, str) and target.startswith("rules/")) else "org_chart"
+    resource = "rule_pack" if target is _new_pack else kind_of(target) if isinstance(target, str) else "org_chart"
     runtime.access.require(caller, resource, "write", org_id)
     body, source = (None, None) if method == "delete" else await read_body(request)
     if callable(target):
@@ -163,20 +171,19 @@ async def _write(
 async def _submit(
     runtime: Runtime, caller: Caller, org_id: str, edit: Edit, if_match: str | None, options: WriteOptions, status: int
 ) -> Response[bytes]:
+    """Preview, or hand the change to `Editor.submit`, which applies it, schedules it or holds it for four-eyes."""
     editor = runtime.editor
     if options.preview:
         checks, moment = _checks(runtime, org_id, options.checks, options.at)
         return json_response(await asyncio.to_thread(editor.preview, org_id, edit, checks, moment))
-    if options.effective_at is not None and options.effective_at > dt.datetime.now(dt.timezone.utc):
-        change = await asyncio.to_thread(
-            editor.defer, org_id, edit, if_match, caller.username, options.comment, "scheduled", options.effective_at
-        )
-        return json_response(change, 202)
-    if edit.collection == "rules" and await asyncio.to_thread(editor.four_eyes, org_id):
-        change = await asyncio.to_thread(editor.defer, org_id, edit, if_match, caller.username, options.comment, "four_eyes")
-        return json_response(change, 202)
-    written = await asyncio.to_thread(editor.apply, org_id, edit, if_match, caller.username, options.comment)
-    return _written(written, status)
+    result = await asyncio.to_thread(
+        editor.submit, org_id, edit, if_match, caller.username, options.comment, options.effective_at
+    )
+    return _result(result, status)
+
+
+def _result(result: Written | Held, status: int) -> Response[bytes]:
+    return json_response(result.change, 202) if isinstance(result, Held) else _written(result, status)
 
 
 # --- organisations ----------------------------------------------------------------------------------------
@@ -203,7 +210,7 @@ async def list_orgs(request: Request, state: State) -> Response[bytes]:
 
 @post(
     "/admin/orgs", tags=TAGS, summary="Create an organisation (JSON or YAML document)", status_code=201,
-    responses=answers({201: Applied}, *ADMIN, 409, 413),
+    responses=answers({201: Applied, 202: Change}, *ADMIN, 409, 413),
     operation_class=takes(Organisation, "OrgDocument", yaml=True, parameters=[COMMENT]),
 )
 async def create_org(request: Request, state: State) -> Response[bytes]:
@@ -211,13 +218,13 @@ async def create_org(request: Request, state: State) -> Response[bytes]:
     runtime.access.require(caller, "organisation", "create", ALL)
     body, source = await read_body(request)
     data, options = write_options(request, body)
-    written = await asyncio.to_thread(runtime.editor.create_org, data, caller.username, options.comment, source)
-    return _written(written, 201)
+    result = await asyncio.to_thread(runtime.editor.create_org, data, caller.username, options.comment, source)
+    return _result(result, 201)
 
 
 @get(
     "/admin/orgs/{org_id:str}", tags=TAGS, summary="The whole document (Accept: application/yaml for YAML)",
-    responses=answers({200: OrgDocument}, *ADMIN, 404), operation_class=reads(yaml_answer="Organisation"),
+    responses=answers({200: OrgDocument}, *ADMIN, 404, 409), operation_class=reads(yaml_answer="Organisation"),
 )
 async def get_org(request: Request, state: State, org_id: str) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
@@ -231,7 +238,7 @@ async def get_org(request: Request, state: State, org_id: str) -> Response[bytes
 
 @get(
     "/admin/orgs/{org_id:str}/export", tags=TAGS, summary="The document as a YAML file (what `dutyline export` writes)",
-    responses=answers({200: Organisation}, *ADMIN, 404, media_type=YAML),
+    responses=answers({200: Organisation}, *ADMIN, 404, 409, media_type=YAML),
 )
 async def export_org(request: Request, state: State, org_id: str) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
@@ -267,8 +274,9 @@ async def delete_org(request: Request, state: State, org_id: str) -> Response[by
 async def get_settings(request: Request, state: State, org_id: str) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "organisation", "read", org_id)
-    await asyncio.to_thread(runtime.editor.document, org_id)
-    return json_response(OrgSettings(org_id, await asyncio.to_thread(runtime.editor.four_eyes, org_id)))
+    await asyncio.to_thread(runtime.editor.packs, org_id)  # 404 for an unknown organisation
+    now = await asyncio.to_thread(runtime.editor.four_eyes, org_id)
+    return json_response(OrgSettings(org_id, now.rules, now.org))
 
 
 @put(
@@ -283,9 +291,18 @@ async def put_settings(request: Request, state: State, org_id: str) -> Response[
     try:
         wanted = msgspec.convert(body, SettingsBody)
     except msgspec.ValidationError as exc:
-        raise Invalid(str(exc), [Issue("<request>", 0, "rules_four_eyes", str(exc))]) from None
-    await asyncio.to_thread(runtime.editor.set_four_eyes, org_id, wanted.rules_four_eyes, caller.username)
-    return json_response(OrgSettings(org_id, await asyncio.to_thread(runtime.editor.four_eyes, org_id)))
+        where = _path_of(str(exc)) or "rules_four_eyes"
+        raise Invalid(str(exc), [Issue("<request>", 0, where, str(exc))]) from None
+    if wanted.rules_four_eyes is None and wanted.org_four_eyes is None:
+        raise Invalid("give rules_four_eyes or org_four_eyes", [Issue("<request>", 0, "", "nothing to change")])
+    now = await asyncio.to_thread(
+        runtime.editor.set_four_eyes, org_id, caller.username, wanted.rules_four_eyes, wanted.org_four_eyes
+    )
+    return json_response(OrgSettings(org_id, now.rules, now.org))
+
+
+def _path_of(message: str) -> str:
+    return message.rsplit("at `$.", 1)[1].rstrip("`") if "at `$." in message else ""
 
 
 # --- entities: departments, posts, people, resources, groups, separation_of_duties -------------------------
@@ -475,7 +492,7 @@ async def restore_version(request: Request, state: State, org_id: str, number: N
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
     edit = await asyncio.to_thread(runtime.versions.restore_edit, org_id, number)
-    runtime.access.require(caller, _resource(edit.target), "write", org_id)
+    runtime.access.require(caller, kind_of(edit.target), "write", org_id)
     body = None
     if (await request.body()).strip():
         body, _ = await read_body(request)

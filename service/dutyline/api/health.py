@@ -1,40 +1,72 @@
-"""Liveness and readiness."""
+"""Liveness and readiness, each with the organisations this process does not decide at their newest version.
+
+An organisation whose newest stored version cannot be used (unreadable, not compilable, refused by the rule
+host) is reported by both, and turns neither non-200: every replica reads the same database, so a 503 would take
+all of them out for one organisation's problem, and a restart would only turn a stale organisation (decided on
+its last good version) into an unavailable one. See docs/hardening.md.
+"""
 
 from __future__ import annotations
+
+from typing import Literal
 
 import msgspec
 from litestar import Controller, Response, get
 from litestar.datastructures import State
 
 from dutyline.api.openapi import answers
+from dutyline.engines.policyset import PolicySet
 from dutyline.runtime import Runtime
 
 
+class OrgHealth(msgspec.Struct, forbid_unknown_fields=True):
+    """An organisation not decided at its newest stored version, and why."""
+
+    organisation: str
+    state: Literal["stale", "unavailable"]  # stale: decided at `serving_version`; unavailable: every decision a deny
+    serving_version: int | None  # the policy version it is decided at (None: unavailable)
+    failed_version: int  # the stored version (of its document or a rule pack) that cannot be used
+    stage: Literal["decode", "compile", "load"]
+    reason: str
+
+
 class Health(msgspec.Struct, forbid_unknown_fields=True):
-    status: str
+    status: str  # healthz: ok or degraded; readyz: ready, degraded or not ready
     policy_version: int = 0
-    organisations: int = 0
+    organisations: int = 0  # organisations decided (stale ones included, unavailable ones not)
     database: str = "ok"
+    not_current: list[OrgHealth] = []
+
+
+def _not_current(current: PolicySet) -> list[OrgHealth]:
+    return [
+        OrgHealth(p.organisation, p.state, p.serving, p.version, p.stage, p.reason)
+        for p in sorted(current.problems.values(), key=lambda p: p.organisation)
+    ]
 
 
 class HealthController(Controller):
     tags = ["operations"]
 
-    @get("/healthz", summary="The process is alive")
+    @get("/healthz", summary="The process is alive (200 whatever an organisation's policy state)")
     async def healthz(self, state: State) -> Health:
         runtime: Runtime = state.runtime
-        return Health("ok", runtime.policies.current.version, len(runtime.policies.current.orgs))
+        current = runtime.policies.current
+        problems = _not_current(current)
+        return Health("degraded" if problems else "ok", current.version, len(current.orgs), not_current=problems)
 
     @get(
-        "/readyz", summary="The database is reachable and the policy is loaded", sync_to_thread=True,
+        "/readyz", sync_to_thread=True,
+        summary="The database is reachable and the policy is loaded (an organisation not current: degraded, 200)",
         responses=answers({200: Health, 503: Health}),
     )
     def readyz(self, state: State) -> Response[Health]:
         runtime: Runtime = state.runtime
         current = runtime.policies.current
         database_ok = runtime.database_ok()
-        ready = database_ok and current.version > 0
-        body = Health(
-            "ready" if ready else "not ready", current.version, len(current.orgs), "ok" if database_ok else "unreachable"
-        )
+        # Not ready without the database or a policy; nor when no stored organisation can be decided at all.
+        ready = database_ok and current.version > 0 and (bool(current.orgs) or not current.problems)
+        problems = _not_current(current)
+        status = ("degraded" if problems else "ready") if ready else "not ready"
+        body = Health(status, current.version, len(current.orgs), "ok" if database_ok else "unreachable", problems)
         return Response(body, status_code=200 if ready else 503)

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
 from litestar import Request, Response
 
+from dutyline.api.body import non_finite_place
 from dutyline.errors import Invalid, Issue
-from dutyline.orgmodel.source import SourceMap, format_path, load_yaml
+from dutyline.orgmodel.source import MAX_SCALARS, SourceMap, check_numbers, format_path, load_yaml
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 REQUEST = "<request>"
@@ -23,7 +25,10 @@ def media_type(request: Request) -> str:
 
 
 async def read_body(request: Request) -> tuple[Any, SourceMap | None]:
-    """The body as plain data, and for YAML its source map (so that errors name lines); 400 if neither."""
+    """The body as plain data, and for YAML its source map (so that errors name lines); 400 if neither.
+
+    Neither may hold a NaN or an infinite number (JSON's `NaN`, `Infinity`, `1e999`; YAML's `.nan`, `.inf`):
+    400 naming the field and its line. YAML aliases are bounded by DUTYLINE_MAX_YAML_SCALARS."""
     kind = media_type(request)
     raw = await request.body()
     if kind in YAML_TYPES:
@@ -31,15 +36,49 @@ async def read_body(request: Request) -> tuple[Any, SourceMap | None]:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise Invalid("the body is not UTF-8", [Issue(REQUEST, 0, "", f"not UTF-8 text: {exc.reason}")]) from None
-        data, source = load_yaml(text, REQUEST)
-        return _shallow(data, source), source
+        data, source = load_yaml(text, REQUEST, _max_scalars(request))
+        _shallow(data, source)
+        check_numbers(data, source)
+        return data, source
     if kind != "application/json":
         raise Invalid(
             f"Content-Type must be application/json or application/yaml, not {kind or 'missing'}",
             [Issue(REQUEST, 0, "Content-Type", "must be application/json or application/yaml")],
         )
+    return _shallow(decode_json(raw or b"null")), None
+
+
+def _max_scalars(request: Request) -> int:
+    runtime = getattr(request.app.state, "runtime", None)
+    return runtime.settings.max_yaml_scalars if runtime is not None else MAX_SCALARS
+
+
+class _NonFinite(ValueError):
+    pass
+
+
+def _no_constant(name: str) -> Any:
+    raise _NonFinite(name)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NonFinite(text)
+    return value
+
+
+def decode_json(raw: bytes | str) -> Any:
+    """A JSON admin body as plain data: a key given twice, `NaN`, `Infinity` or a number too big for a float
+    (which Python's json would read as NaN or inf) is a 400 naming the field and its line and column."""
     try:
-        return _shallow(json.loads(raw or b"null", object_pairs_hook=_unique_keys)), None
+        return json.loads(raw, object_pairs_hook=_unique_keys, parse_constant=_no_constant, parse_float=_finite_float)
+    except _NonFinite as exc:
+        path, line, column = non_finite_place(raw)
+        where = f"line {line} column {column}" if line else "the body"
+        field_ = f" ({path})" if path else ""
+        message = f"{exc} at {where}{field_}: JSON has no NaN or infinite numbers; give a finite number"
+        raise Invalid(f"malformed JSON: {message}", [Issue(REQUEST, line, path, message)]) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise Invalid(f"malformed JSON: {exc}", [Issue(REQUEST, 0, "", f"malformed JSON: {exc}")]) from None
     except RecursionError:

@@ -606,8 +606,11 @@ class OrgDocument(_Shape):
 
 
 class OrgSettings(_Shape):
+    """An organisation's four-eyes switches as in force: its own, else the defaults (DUTYLINE_*_FOUR_EYES)."""
+
     organisation: str
-    rules_four_eyes: bool
+    rules_four_eyes: bool  # rule pack changes wait for a second person
+    org_four_eyes: bool  # org chart changes (the document, its entities, creating, deleting) wait too
 
 
 class Entities(_Shape):

@@ -67,6 +67,12 @@ def _within(role: str) -> str:
     return f'resource.organisation in {attribute} or "*" in {attribute}'
 
 
+def _approves(role: str, kind: str) -> str:
+    """A pending change of `kind` (rule_pack, org_chart) in the role's organisations: who may make such changes
+    approves them (four-eyes)."""
+    return f'({_within(role)}) and resource.kind == "{kind}"'
+
+
 def _duty(number: str, zh: str, en: str, *permissions: Permission) -> Duty:
     return Duty(number=number, text=zh, en=en, permissions=list(permissions))
 
@@ -83,11 +89,15 @@ _DUTIES: Mapping[str, list[Duty]] = {
               Permission(resource="organisation", actions=["read"], condition=_within("hr_admin")),
               Permission(resource="rule_pack", actions=["read"], condition=_within("hr_admin")),
               Permission(resource="change", actions=["read"], condition=_within("hr_admin"))),
+        _duty("3", "审批本组织他人提交的组织架构变更。", "Approves others' changes to the organisation's org chart.",
+              Permission(resource="change", actions=["approve"], condition=_approves("hr_admin", "org_chart"))),
     ],
     "compliance_officer": [
         _duty("1", "维护并审批本组织的业务规则包。", "Maintains and approves the organisation's rule packs.",
               Permission(resource="rule_pack", actions="*", condition=_within("compliance_officer")),
-              Permission(resource="change", actions="*", condition=_within("compliance_officer"))),
+              Permission(resource="change", actions=["read"], condition=_within("compliance_officer")),
+              Permission(resource="change", actions=["approve"],
+                         condition=_approves("compliance_officer", "rule_pack"))),
         _duty("2", "查阅本组织的组织架构。", "Reads the organisation's org chart.",
               Permission(resource="organisation", actions=["read"], condition=_within("compliance_officer")),
               Permission(resource="org_chart", actions=["read"], condition=_within("compliance_officer"))),

@@ -35,9 +35,17 @@ class Reason:
     rule: str | None = None
 
 
+_UNAVAILABLE = (
+    "该组织的策略当前无法使用,按拒绝处理",
+    "the organisation's policy cannot be used by this server right now; denied (fail closed)",
+)
+
+
 def explain(org: CompiledOrg | None, decision: Decision, subject: str, resource: str, action: str) -> list[Reason]:
     """The reasons behind `decision`: the duties that allowed or denied it, or why nothing applied."""
     if org is None:
+        if decision.code == "organisation_unavailable":
+            return [Reason("organisation_unavailable", *_UNAVAILABLE)]
         return [Reason("unknown_organisation", "未知的组织", "unknown organisation")]
     if decision.code == "internal_error":  # the organisation may be what is broken: read nothing of it
         return [Reason("internal_error", "内部错误,按拒绝处理", "an internal error occurred; denied (fail closed)")]
@@ -53,6 +61,7 @@ def _plain_reason(org: CompiledOrg | None, code: str, subject: str, resource: st
     res_zh = _res_zh(org, resource) if org is not None and code in ("unknown_action", "no_grant") else resource
     messages = {
         "unknown_organisation": ("未知的组织", "unknown organisation"),
+        "organisation_unavailable": _UNAVAILABLE,
         "internal_error": ("内部错误,按拒绝处理", "an internal error occurred; denied (fail closed)"),
         "unknown_resource": (f"目录中没有资源类型「{resource}」", f"the catalogue has no resource type {resource!r}"),
         "unknown_action": (f"资源「{res_zh}」没有操作「{action}」", f"resource {resource!r} has no action {action!r}"),
@@ -248,7 +257,8 @@ def logged_reasons(org: CompiledOrg | None, verdict: Verdict) -> list[object]:
             code = "denied_by_duty" if decision.denied_by else "granted"
             out.extend(_fact(org, code, b) for b in (decision.denied_by or decision.allowed_by))
         else:
-            out.append({"code": decision.code if org is not None else "unknown_organisation"})
+            unavailable = decision.code == "organisation_unavailable"
+            out.append({"code": decision.code if org is not None or unavailable else "unknown_organisation"})
     out.extend(explain_rules(org, verdict))  # rules that fired: their own short messages, kept as written then
     return out
 

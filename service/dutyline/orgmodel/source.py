@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import Composer
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import AliasEvent
+from ruamel.yaml.nodes import ScalarNode
 
 from dutyline.errors import Invalid, Issue
 
@@ -17,6 +22,12 @@ Path = tuple[str | int, ...]
 
 # A bound on aliases stops "billion laughs" documents before they expand.
 _MAX_ALIASES = 100
+# The default bound on the scalars a document holds once its aliases are expanded (DUTYLINE_MAX_YAML_SCALARS).
+# The largest seed organisation has 2,135 and a 1 MiB body of ordinary YAML about 60,000; a scalar counts once
+# per started 100 characters, so that an alias of one long text (120 KB of YAML used to expand to 500 MB) counts
+# for what it repeats: the bound also caps the text aliases can make at about 10 million characters.
+MAX_SCALARS = 100_000
+_SCALAR_UNIT = 100
 # ruamel's scanner takes time quadratic in the depth of flow collections (`[[[[…`: 2,000 levels cost 10 s of
 # CPU), so deeper ones are refused before parsing. No org file or rule pack nests more than a few levels.
 _MAX_FLOW_DEPTH = 64
@@ -50,10 +61,12 @@ class SourceMap:
         return Issue(self.file, self.line(path), format_path(path), message, severity)  # type: ignore[arg-type]
 
 
-def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
+def load_yaml(text: str, file: str, max_scalars: int = MAX_SCALARS) -> tuple[Any, SourceMap]:
     """Parse YAML text into plain Python values (dates as ISO strings) and their source map.
 
-    Raises `Invalid` with the line of the problem for syntax errors, duplicate keys and alias bombs.
+    Raises `Invalid` with the line of the problem for syntax errors, duplicate keys and alias bombs: a node
+    reused more than 100 times, or aliases that make the document hold more than `max_scalars` scalars (counted
+    as the document is composed, before anything of the expanded data is built).
     """
     too_deep = _flow_too_deep(text)
     if too_deep:
@@ -61,8 +74,16 @@ def load_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
         raise Invalid(f"{file}: invalid YAML", [Issue(file, too_deep, "", message)])
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
+    yaml.Composer = _CountingComposer
+    yaml.dutyline_max_scalars = max_scalars  # type: ignore[attr-defined]  # read by _CountingComposer
     try:
         root = yaml.load(text)
+    except _TooManyScalars as exc:
+        message = (
+            f"YAML aliases expand the document past {max_scalars:,} scalars (DUTYLINE_MAX_YAML_SCALARS; a scalar "
+            f"counts once per {_SCALAR_UNIT} characters): refused before expanding it"
+        )
+        raise Invalid(f"{file}: too many aliases", [Issue(file, exc.line, "", message)]) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
@@ -93,6 +114,68 @@ def _flow_too_deep(text: str) -> int:
         elif depth:
             depth -= 1
     return 0
+
+
+class _TooManyScalars(Exception):
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+class _CountingComposer(Composer):
+    """ruamel's composer, counting the scalars of the document as its aliases expand it.
+
+    An alias is composed as the node it names (no copy); its weight is that node's expanded count, kept for
+    anchored nodes only, so counting costs nothing per alias however deep the aliases nest. The count stops the
+    load at the alias (or scalar) that passes the bound, naming its line, before construction builds anything."""
+
+    def __init__(self, loader: Any = None) -> None:
+        super().__init__(loader)
+        self._used = 0
+        self._weights: dict[int, int] = {}
+        self._bound = getattr(loader, "dutyline_max_scalars", MAX_SCALARS)
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.parser.peek_event()
+        if isinstance(event, AliasEvent):
+            node = super().compose_node(parent, index)
+            self._add(self._weights.get(id(node), 1), event.start_mark.line + 1)
+            return node
+        before = self._used
+        node = super().compose_node(parent, index)
+        if isinstance(node, ScalarNode):
+            self._add(max(1, -(-len(node.value) // _SCALAR_UNIT)), event.start_mark.line + 1)
+        if getattr(event, "anchor", None) is not None:
+            self._weights[id(node)] = self._used - before
+        return node
+
+    def _add(self, weight: int, line: int) -> None:
+        self._used += weight
+        if self._used > self._bound:
+            raise _TooManyScalars(line)
+
+
+def check_numbers(data: Any, source: SourceMap) -> None:
+    """`Invalid` naming the place (path, and line for YAML) of every NaN or infinite number in `data`: a policy
+    never means one, JSON cannot hold one (it would be stored as null), and a limit that is NaN compares false
+    with everything. The places are looked for (without recursion) only when the C encoder finds one."""
+    try:
+        json.dumps(data, allow_nan=False, check_circular=False)
+        return
+    except (ValueError, TypeError, RecursionError):
+        pass  # a non-finite number somewhere (or a value JSON does not know, or deep nesting): look at each
+    issues: list[Issue] = []
+    stack: list[tuple[Any, Path]] = [(data, ())]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            issues.append(source.issue(path, f"{value} is not a number a policy may hold: give a finite number"))
+        elif isinstance(value, dict):
+            stack.extend((child, (*path, str(key))) for key, child in reversed(value.items()))
+        elif isinstance(value, list):
+            stack.extend((child, (*path, index)) for index, child in reversed(list(enumerate(value))))
+    if issues:
+        raise Invalid(f"{source.file}: {len(issues)} number(s) that are not finite", issues)
 
 
 class _AliasCounter:

@@ -19,7 +19,7 @@ import msgspec
 from dutyline.errors import Invalid, Issue
 from dutyline.expressions import ExpressionError, parse
 from dutyline.orgmodel.document import Duty, Organisation, schema
-from dutyline.orgmodel.source import Path, SourceMap, load_yaml
+from dutyline.orgmodel.source import Path, SourceMap, check_numbers, load_yaml
 from dutyline.orgmodel.windows import instant, zone
 
 
@@ -45,6 +45,7 @@ def parse_organisation(text: str, file: str) -> Parsed:
 
 def check_data(data: Any, source: SourceMap) -> Parsed:
     """Validate already-loaded data (from YAML or JSON) against the format and the model's rules."""
+    check_numbers(data, source)  # a NaN attribute would be stored as null (msgspec) and read back differently
     try:
         # The published schema is generated from these structs, so what msgspec accepts the schema accepts:
         # the fast path (jsonschema takes ~0.1 s for a 1,000-line organisation, and every admin write of

@@ -147,8 +147,7 @@ def resolve_organisation(policies: PolicySet, question: Question) -> CompiledOrg
     request reaches (`services.reach`) are candidates, and naming another is Forbidden, known or not.
     """
     reach = REACH.get()
-    named = question.organisation or _named(question.context) or _named(question.resource_properties)
-    named = named or _named(question.subject_properties)
+    named = named_organisation(question)
     if named is not None:
         reach.require(named, "organisation")
         return policies.get(named)
@@ -174,6 +173,13 @@ def sole_owner(policies: PolicySet, resource_type: str) -> str | None:
     reach = REACH.get()
     owners = [org.id for org in policies.orgs.values() if resource_type in org.actions and reach.admits(org.id)]
     return owners[0] if len(owners) == 1 else None
+
+
+def named_organisation(question: Question) -> str | None:
+    """The organisation the caller names (path, `context.organisation`, `resource.properties.organisation`,
+    `subject.properties.organisation`, in that order), if any."""
+    named = question.organisation or _named(question.context) or _named(question.resource_properties)
+    return named or _named(question.subject_properties)
 
 
 def _named(properties: Mapping[str, Any] | None) -> str | None:
@@ -212,8 +218,12 @@ class DecisionService:
             org = past.org
             REACH.get().require(org.id, "organisation")
         if org is None:
-            decision = Decision("deny", "unknown_organisation" if question.organisation else "unknown_subject")
-            verdict = Verdict("deny", decision)
+            named = named_organisation(question)
+            if named is not None and named in policies.problems:  # stored, but no version of it can be used
+                code = "organisation_unavailable"
+            else:
+                code = "unknown_organisation" if question.organisation else "unknown_subject"
+            verdict = Verdict("deny", Decision("deny", code))
         else:
             try:
                 check = to_check(question)
@@ -238,7 +248,10 @@ class DecisionService:
                 verdict = Verdict("deny", Decision("deny", "internal_error", version=org.version))
                 presented = None
         latency = time.perf_counter() - started
-        version = policies.version if past is None else past.org.version
+        if past is not None:
+            version = past.org.version
+        else:  # a stale organisation is decided at the version it was last current at, and says so
+            version = policies.version_of(org.id) if org is not None else policies.version
         answer = Answer(verdict, org, question, decision_id, version, latency, presented)
         _COUNTED[verdict.outcome].inc()
         DECISION_LATENCY.observe(latency)

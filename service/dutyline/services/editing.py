@@ -1,11 +1,12 @@
 """Changing an organisation through the admin API: the whole document, one entity of it, or a rule pack.
 
 Every change is validated exactly as `dutyline validate` validates files (the document, and every rule
-pack against the changed document), guarded by If-Match (optimistic concurrency: the object's ETag must be
-the one the caller read), stored as a new policy version with its author and comment, and recorded in the
-audit trail in the same transaction. A change can also wait: for a second person's approval (four-eyes on
-rule packs) or for the time it takes effect (scheduled); `apply_due` applies those whose time has come.
-`preview` says what a change would do without making it.
+pack against the changed document; a rule pack is also compiled as a refresh compiles it), guarded by If-Match
+(optimistic concurrency: the object's ETag must be the one the caller read), stored as a new policy version with
+its author and comment (the store checks that it reads back as given), and recorded in the audit trail in the
+same transaction. A change can also wait: for a second person's approval (four-eyes on rule packs and, per
+organisation, on org charts; `services.four_eyes`) or for the time it takes effect (scheduled); `apply_due`
+applies those whose time has come. `preview` says what a change would do without making it.
 """
 
 from __future__ import annotations
@@ -27,16 +28,27 @@ from dutyline.engines.admin_policy import ORG_ID as ADMIN_ORG
 from dutyline.engines.compiler import CompiledOrg, compile_org
 from dutyline.engines.decision import Check
 from dutyline.engines.impact import chain_changes, permission_changes, verdict_of, verdict_view
-from dutyline.engines.rulehost import RuleHost
+from dutyline.engines.rulehost import RuleHost, check_condition
 from dutyline.engines.rules import CompiledRules, compile_rules
-from dutyline.errors import Conflict, Invalid, Issue, NotFound, PreconditionFailed, PreconditionRequired
+from dutyline.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    Issue,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+    Unreadable,
+)
 from dutyline.orgmodel.diff import ORG_COLLECTIONS, PACK_COLLECTIONS, summarise
 from dutyline.orgmodel.document import Organisation
-from dutyline.orgmodel.source import SourceMap
+from dutyline.orgmodel.source import SourceMap, check_numbers
 from dutyline.orgmodel.validate import check_data
 from dutyline.rulemodel.document import RulePack
 from dutyline.rulemodel.validate import check_pack
+from dutyline.services.four_eyes import FourEyes, Settings
 from dutyline.services.policies import PolicyService
+from dutyline.settings import Bounds
 from dutyline.services.sources import engine_check
 from dutyline.store import audit, changes, history
 from dutyline.store import orgs as org_store
@@ -107,6 +119,14 @@ class Written:
     etag: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A change that was not applied but kept: until a second person approves it (four-eyes) or until its time
+    (scheduled). `change` is its view (`change_view`)."""
+
+    change: dict[str, Any]
+
+
 @dataclass(slots=True)
 class _Current:
     """What the target of an edit is now, under the organisation's lock."""
@@ -117,15 +137,25 @@ class _Current:
     value: Any  # the entity, pack or document; None when it does not exist
     etag: str | None
     packs: dict[str, RulePack] = field(default_factory=dict)
+    # rule packs this release cannot read, by name: why (an org chart change would not be served until fixed)
+    unreadable: dict[str, str] = field(default_factory=dict)
+
+
+class _NeedsSecondPerson(Exception):
+    """Four-eyes applies to the change and nobody else has approved it: it is to be held, not applied."""
 
 
 class Editor:
+    """Every change to an organisation's document and rule packs is made here, through `submit` (now, held for
+    four-eyes, or scheduled) and `_apply_in`, the one function that writes: it asks `FourEyes.required` in the
+    write's own transaction, so no path applies a change that needs a second person without one."""
+
     def __init__(
-        self, sessions: sessionmaker[Session], policies: PolicyService, four_eyes_default: bool = False
+        self, sessions: sessionmaker[Session], policies: PolicyService, four_eyes: FourEyes | bool = False
     ) -> None:
         self._sessions = sessions
         self._policies = policies
-        self._four_eyes_default = four_eyes_default
+        self._four_eyes = four_eyes if isinstance(four_eyes, FourEyes) else FourEyes(rules=four_eyes)
 
     def _applied(self) -> None:
         """Compile what was just committed, so that this process decides on it at once. The write has happened
@@ -147,85 +177,89 @@ class Editor:
     def current(self, org_id: str, target: str) -> tuple[Any, str | None, int]:
         """An entity or rule pack as plain data, its ETag and the organisation's version; NotFound if absent."""
         with self._sessions() as session:
-            now = self._current(session, org_id, Edit(target, "put"))
+            now = self._current(session, org_id, Edit(target, "put"), packs=False)
         if now.value is None:
             raise NotFound(f"{_describe(target)} not found in {org_id!r}")
         return now.value, now.etag, now.version
 
     def collection(self, org_id: str, name: str) -> tuple[list[Any], int]:
-        document, version, _ = self.document(org_id)
-        return _entities(msgspec.to_builtins(document), name), version
+        with self._sessions() as session:
+            now = self._current(session, org_id, Edit("org", "put"), packs=False)
+        return _entities(now.document, name), now.version
 
     def packs(self, org_id: str) -> list[dict[str, Any]]:
+        """The organisation's rule packs this release can read (one it cannot is read by name, as stored)."""
         with self._sessions() as session:
-            org_store.head(session, org_id)
+            found = org_store.newest(session, org_id)
+            if found is None or found.deleted:
+                raise NotFound(f"organisation {org_id!r} not found")
             return [
                 {"name": p.name, "version": p.version, "etag": etag_of(msgspec.to_builtins(p.pack)), "pack": msgspec.to_builtins(p.pack)}
                 for p in pack_store.current(session, org_id)
                 if p.pack is not None
             ]
 
-    def four_eyes(self, org_id: str) -> bool:
+    def four_eyes(self, org_id: str) -> Settings:
+        """The organisation's four-eyes switches as in force (its own, else the defaults)."""
         with self._sessions() as session:
-            own = history.four_eyes(session, org_id)
-        return self._four_eyes_default if own is None else own
+            return self._four_eyes.settings(session, org_id)
 
-    def set_four_eyes(self, org_id: str, value: bool, by: str) -> None:
+    def set_four_eyes(self, org_id: str, by: str, rules: bool | None = None, org: bool | None = None) -> Settings:
         with self._sessions.begin() as session:
             if not history.lock(session, org_id):
                 raise NotFound(f"organisation {org_id!r} not found")
-            history.set_four_eyes(session, org_id, value, by)
-            audit.append(session, by, "settings_changed", org_id, f"org:{org_id}", {"rules_four_eyes": value})
+            history.set_four_eyes(session, org_id, by, rules=rules, org=org)
+            changed = {k: v for k, v in (("rules_four_eyes", rules), ("org_four_eyes", org)) if v is not None}
+            audit.append(session, by, "settings_changed", org_id, f"org:{org_id}", changed)
+            return self._four_eyes.settings(session, org_id)
 
     # --- writing ---------------------------------------------------------------------------------------
 
-    def create_org(self, data: Any, author: str, comment: str, source: SourceMap | None = None) -> Written:
-        """Store a new organisation (409 if one with its id exists and is not deleted)."""
+    def create_org(self, data: Any, author: str, comment: str, source: SourceMap | None = None) -> Written | Held:
+        """Store a new organisation (409 if one with its id exists and is not deleted), or hold it for four-eyes."""
         organisation = _validated(data, source or SourceMap(REQUEST))
-        if organisation.id == ADMIN_ORG:
-            raise Invalid(
-                f"{ADMIN_ORG!r} is reserved for Dutyline's own administration",
-                [Issue(REQUEST, 0, "id", f"{ADMIN_ORG!r} is reserved")],
-            )
-        with self._sessions.begin() as session:
-            locked = history.lock(session, organisation.id)
-            if locked:
-                try:
-                    org_store.head(session, organisation.id)
-                    raise Conflict(f"organisation {organisation.id!r} already exists")
-                except NotFound:
-                    pass  # deleted: it may be created again, and its history goes on
-            [result] = org_store.save(session, [organisation], author, comment)
-            audit.append(session, author, "org_created", organisation.id, f"org:{organisation.id}", {"version": result.version, "comment": comment})
-        self._applied()
-        return Written(organisation.id, "org", result.version, True, msgspec.to_builtins(organisation), org_etag(result.version, org_store.digest(organisation)))
+        return self.submit(organisation.id, Edit("org", "create", data, source), None, author, comment)
 
-    def apply(self, org_id: str, edit: Edit, if_match: str | None, author: str, comment: str) -> Written:
-        """Apply one edit now (If-Match checked against the object's current ETag under the lock)."""
-        with self._sessions.begin() as session:
-            written = self._apply_in(session, org_id, edit, if_match, author, comment)
+    def submit(
+        self, org_id: str, edit: Edit, if_match: str | None, author: str, comment: str,
+        effective_at: dt.datetime | None = None,
+    ) -> Written | Held:
+        """Make a change: every write of the admin API comes here (immediate, scheduled with `effective_at`,
+        a restore of a version, an import of a YAML document). It is applied now unless it is scheduled for
+        later or four-eyes applies to it; then it is checked (precondition, validation) and held."""
+        if effective_at is not None and effective_at > _utcnow():
+            return self._hold(org_id, edit, if_match, author, comment, effective_at)
+        try:
+            with self._sessions.begin() as session:
+                written = self._apply_in(session, org_id, edit, if_match, author, comment, approved_by=None)
+        except _NeedsSecondPerson:  # rolled back: nothing was written
+            return self._hold(org_id, edit, if_match, author, comment, None)
         self._applied()
         return written
 
-    def _apply_in(self, session: Session, org_id: str, edit: Edit, if_match: str | None, author: str, comment: str) -> Written:
+    def _apply_in(
+        self, session: Session, org_id: str, edit: Edit, if_match: str | None, author: str, comment: str,
+        approved_by: str | None,
+    ) -> Written:
+        """Write one change in the caller's transaction: the only function that does. Raises `_NeedsSecondPerson`
+        when four-eyes applies and `approved_by` (another person who approved it) is None."""
+        if approved_by is not None and approved_by == author:
+            raise Forbidden(f"{author} may not approve a change they made")
+        if edit.target == "org" and edit.method == "create":
+            return self._create_in(session, org_id, edit, author, comment, approved_by)
         if not history.lock(session, org_id):
             raise NotFound(f"organisation {org_id!r} not found")
         now = self._current(session, org_id, edit)
         _precondition(edit, now, if_match, org_id)
+        if approved_by is None and self._four_eyes.required(session, org_id, edit.target):
+            raise _NeedsSecondPerson
         if edit.collection == "rules":
             return self._write_pack(session, org_id, edit, now, author, comment)
         if edit.target == "org" and edit.method == "delete":
             version = history.delete_organisation(session, org_id, author, comment)
             audit.append(session, author, "org_deleted", org_id, f"org:{org_id}", {"version": version, "comment": comment})
             return Written(org_id, "org", version, True, None, None)
-        proposed = _proposed(now, edit, org_id)
-        organisation = _validated(proposed, edit.source if edit.target == "org" and edit.source else SourceMap(REQUEST))
-        if organisation.id != org_id:
-            raise Invalid(
-                f"id: the document is {organisation.id!r} but the URL names {org_id!r}",
-                [Issue(REQUEST, 0, "id", f"must be {org_id!r}")],
-            )
-        _check_packs(now.packs, organisation)
+        organisation = self._proposed_organisation(org_id, edit, now)
         [result] = org_store.save(session, [organisation], author, comment)
         after = msgspec.to_builtins(organisation)
         value = after if edit.target == "org" else _find(after, edit.collection, edit.ident)
@@ -237,14 +271,52 @@ class Editor:
             )
         return Written(org_id, edit.target, result.version, result.changed, value, etag)
 
+    def _create_in(
+        self, session: Session, org_id: str, edit: Edit, author: str, comment: str, approved_by: str | None
+    ) -> Written:
+        organisation = _validated(edit.value, edit.source or SourceMap(REQUEST))
+        if organisation.id == ADMIN_ORG:
+            raise Invalid(
+                f"{ADMIN_ORG!r} is reserved for Dutyline's own administration",
+                [Issue(REQUEST, 0, "id", f"{ADMIN_ORG!r} is reserved")],
+            )
+        if organisation.id != org_id:
+            raise Invalid(
+                f"id: the document is {organisation.id!r}, not {org_id!r}",
+                [Issue(REQUEST, 0, "id", f"must be {org_id!r}")],
+            )
+        history.lock(session, org_id)  # (False for a new organisation: nothing to lock yet)
+        if _exists(session, org_id):  # deleted, it may be created again, and its history goes on
+            raise Conflict(f"organisation {org_id!r} already exists")
+        if approved_by is None and self._four_eyes.required(session, org_id, "org"):
+            raise _NeedsSecondPerson
+        [result] = org_store.save(session, [organisation], author, comment)
+        audit.append(
+            session, author, "org_created", org_id, f"org:{org_id}", {"version": result.version, "comment": comment}
+        )
+        etag = org_etag(result.version, org_store.digest(organisation))
+        return Written(org_id, "org", result.version, True, msgspec.to_builtins(organisation), etag)
+
+    def _proposed_organisation(self, org_id: str, edit: Edit, now: _Current) -> Organisation:
+        """The document as the edit makes it, validated, with every rule pack still holding against it."""
+        proposed = _proposed(now, edit, org_id)
+        organisation = _validated(proposed, edit.source if edit.target == "org" and edit.source else SourceMap(REQUEST))
+        if organisation.id != org_id:
+            raise Invalid(
+                f"id: the document is {organisation.id!r} but the URL names {org_id!r}",
+                [Issue(REQUEST, 0, "id", f"must be {org_id!r}")],
+            )
+        _refuse_unreadable(now)
+        _check_packs(now.packs, organisation)
+        return organisation
+
     def _write_pack(self, session: Session, org_id: str, edit: Edit, now: _Current, author: str, comment: str) -> Written:
         name = edit.ident
         if edit.method == "delete":
             version = history.delete_pack(session, org_id, name, author, comment)
             audit.append(session, author, "rules_deleted", org_id, f"{org_id}/rules/{name}", {"version": version, "comment": comment})
             return Written(org_id, edit.target, version, True, None, None)
-        data = _merge(now.value, edit.value) if edit.method == "patch" else edit.value
-        pack = _validated_pack(data, org_id, _organisation(now.document), edit.source)
+        pack = self._proposed_pack(org_id, edit, now)
         [result] = pack_store.save(session, [(name, pack)], author, comment)
         value = msgspec.to_builtins(pack)
         if result.changed:
@@ -254,11 +326,28 @@ class Editor:
             )
         return Written(org_id, edit.target, result.version, result.changed, value, etag_of(value))
 
-    def _current(self, session: Session, org_id: str, edit: Edit) -> _Current:
-        head = org_store.head(session, org_id)
-        assert head.document is not None
-        document = msgspec.to_builtins(head.document)
-        digest = org_store.digest(head.document)
+    def _proposed_pack(self, org_id: str, edit: Edit, now: _Current) -> RulePack:
+        """The pack as the edit makes it: validated against the organisation, and compiled against it as a
+        refresh will compile it (its conditions taken by the rule host), so that what is stored can be served."""
+        data = _merge(now.value, edit.value) if edit.method == "patch" else edit.value
+        pack = _validated_pack(data, org_id, _organisation(now.document), edit.source)
+        _compiles(pack, self._compiled(org_id, now), self._policies.bounds)
+        return pack
+
+    def _current(self, session: Session, org_id: str, edit: Edit, packs: bool = True) -> _Current:
+        """The target now (and, for an org chart change unless `packs` is False, the rule packs to check)."""
+        if edit.target == "org" and edit.method == "create":  # its value: whether it exists (the precondition asks)
+            return _Current({}, 0, "", {} if _exists(session, org_id) else None, None)
+        head = org_store.newest(session, org_id)
+        if head is None or head.deleted:
+            raise NotFound(f"organisation {org_id!r} not found")
+        if head.document is not None:
+            document = msgspec.to_builtins(head.document)
+            digest = org_store.digest(head.document)
+        else:  # this release cannot read it: edited as stored, so that a change can repair it (validation says how)
+            row = history.version(session, org_id, head.version)
+            assert row is not None and row.document is not None
+            document, digest = json.loads(row.document), row.digest
         now = _Current(document, head.version, digest, None, None)
         if edit.target == "org":
             now.value, now.etag = document, org_etag(head.version, digest)
@@ -272,33 +361,39 @@ class Editor:
             now.etag = etag_of(now.value) if now.value is not None else None
         else:
             raise NotFound(f"no such collection {edit.collection!r}")
-        if edit.collection != "rules":
-            now.packs = {p.name: p.pack for p in pack_store.current(session, org_id) if p.pack is not None}
+        if packs and edit.collection != "rules":
+            for stored in pack_store.current(session, org_id):
+                if stored.pack is not None:
+                    now.packs[stored.name] = stored.pack
+                else:
+                    now.unreadable[stored.name] = stored.error or "unreadable"
         return now
 
     # --- changes that wait: four-eyes and scheduled --------------------------------------------------------
 
-    def defer(
-        self, org_id: str, edit: Edit, if_match: str | None, author: str, comment: str, reason: Literal["four_eyes", "scheduled"],
-        effective_at: dt.datetime | None = None,
-    ) -> dict[str, Any]:
-        """Check the edit now (precondition and validation, nothing stored), then keep it until approved or due.
-
-        When it is applied, the object must still have the ETag it has now; otherwise the change fails."""
+    def _hold(
+        self, org_id: str, edit: Edit, if_match: str | None, author: str, comment: str,
+        effective_at: dt.datetime | None,
+    ) -> Held:
+        """Check the edit now (precondition and validation, nothing stored), then keep it: for a second person's
+        approval when four-eyes applies (even if it is also scheduled: it cannot become due unapproved), else
+        until its time. When it is applied, the object must still have the ETag it has now."""
         with self._sessions() as session:
             now = self._current(session, org_id, edit)
             _precondition(edit, now, if_match, org_id)
-            if edit.collection == "rules":
+            if edit.target == "org" and edit.method == "create":
+                _validated(edit.value, edit.source or SourceMap(REQUEST))
+            elif edit.collection == "rules":
                 if edit.method != "delete":
-                    data = _merge(now.value, edit.value) if edit.method == "patch" else edit.value
-                    _validated_pack(data, org_id, _organisation(now.document), edit.source)
+                    self._proposed_pack(org_id, edit, now)
             elif not (edit.target == "org" and edit.method == "delete"):
-                _check_packs(now.packs, _validated(_proposed(now, edit, org_id), SourceMap(REQUEST)))
+                self._proposed_organisation(org_id, edit, now)
+            second = self._four_eyes.required(session, org_id, edit.target)
         row = AdminChangeRow(
             id=f"chg_{uuid.uuid4().hex[:24]}", organisation=org_id, target=edit.target, operation=edit.as_json(),
-            base_etag=now.etag, reason=reason, status="pending" if reason == "four_eyes" else "scheduled", author=author,
-            comment=comment, created_at=_utcnow(), effective_at=effective_at, decided_by=None, decided_at=None, version=None,
-            message="", revision=1,
+            base_etag=now.etag, reason="four_eyes" if second else "scheduled",
+            status="pending" if second else "scheduled", author=author, comment=comment, created_at=_utcnow(),
+            effective_at=effective_at, decided_by=None, decided_at=None, version=None, message="", revision=1,
         )
         with self._sessions.begin() as session:
             changes.add(session, row)
@@ -306,7 +401,7 @@ class Editor:
                 session, author, f"change_{row.status}", org_id, f"{org_id}/{edit.target}",
                 {"change": row.id, "comment": comment, "effective_at": effective_at.isoformat() if effective_at else None},
             )
-        return change_view(row)
+        return Held(change_view(row))
 
     def change(self, change_id: str) -> dict[str, Any]:
         with self._sessions() as session:
@@ -320,14 +415,17 @@ class Editor:
             return [change_view(r) for r in changes.query(session, status, organisations, organisation, limit)]
 
     def decide_change(self, change_id: str, approver: str, approve: bool, comment: str = "") -> dict[str, Any]:
-        """Approve (apply now, as its author's change) or reject a pending change. The approver's right to do
-        so (another person, compliance officer or system admin) is the caller's to check first."""
+        """Approve or reject a pending change. Approved, it is applied now as its author's change, or, if it is
+        scheduled for later, waits for its time (approved). The approver's right to do so (another person who
+        may make such changes) is the caller's to check first; that it is not the author is checked here too."""
         with self._sessions() as session:
             row = changes.get(session, change_id)
         if row is None:
             raise NotFound(f"change {change_id!r} not found")
         if row.status != "pending":
             raise Conflict(f"change {change_id} is {row.status}, not pending")
+        if approve and approver == row.author:
+            raise Forbidden(f"{approver} may not approve a change they made")
         now = _utcnow()
         if not approve:
             with self._sessions.begin() as session:
@@ -335,19 +433,36 @@ class Editor:
                     raise _Decided(f"change {change_id} was decided meanwhile")
                 audit.append(session, approver, "change_rejected", row.organisation, f"{row.organisation}/{row.target}", {"change": row.id, "comment": comment})
             return self.change(change_id)
-        note = f"{row.comment} (approved by {approver}{': ' + comment if comment else ''})".strip()
-        self._run_deferred(row, approver, note, {"decided_by": approver, "decided_at": now})
+        if row.effective_at is not None and row.effective_at > now:
+            with self._sessions.begin() as session:
+                approved = {"decided_by": approver, "decided_at": now, "message": comment}
+                if not changes.change(session, row.id, row.revision, status="scheduled", **approved):
+                    raise _Decided(f"change {change_id} was decided meanwhile")
+                audit.append(
+                    session, approver, "change_approved", row.organisation, f"{row.organisation}/{row.target}",
+                    {"change": row.id, "comment": comment, "effective_at": row.effective_at.isoformat()},
+                )
+            return self.change(change_id)
+        note = _approved_note(row.comment, approver, comment)
+        self._run_deferred(row, approver, note, {"decided_by": approver, "decided_at": now}, approver)
         return self.change(change_id)
 
     def apply_due(self) -> int:
-        """Apply every scheduled change whose time has come (the background job); returns how many were tried."""
+        """Apply every scheduled change whose time has come (the background job); returns how many were tried.
+        One that four-eyes applies to and nobody approved goes back to waiting for a second person."""
         with self._sessions() as session:
             due = changes.due(session, _utcnow())
         for row in due:
-            self._run_deferred(row, "scheduler", row.comment, {"decided_at": _utcnow()})
+            if row.decided_by is not None:  # approved before its time
+                note = _approved_note(row.comment, row.decided_by, row.message)
+                self._run_deferred(row, "scheduler", note, {}, row.decided_by)
+            else:
+                self._run_deferred(row, "scheduler", row.comment, {"decided_at": _utcnow()}, None)
         return len(due)
 
-    def _run_deferred(self, row: AdminChangeRow, actor: str, comment: str, values: dict[str, Any]) -> None:
+    def _run_deferred(
+        self, row: AdminChangeRow, actor: str, comment: str, values: dict[str, Any], approved_by: str | None
+    ) -> None:
         """Apply a waiting change as its author's, provided the object is still as it was when the change was
         made (its ETag then); otherwise mark it failed, with the reason."""
         edit = Edit.from_json(row.operation)
@@ -355,7 +470,9 @@ class Editor:
             with self._sessions.begin() as session:
                 if not changes.change(session, row.id, row.revision, status="applied", **values):
                     raise _Decided(f"change {row.id} was decided meanwhile")
-                written = self._apply_in(session, row.organisation, edit, row.base_etag, row.author, comment)
+                written = self._apply_in(
+                    session, row.organisation, edit, row.base_etag, row.author, comment, approved_by
+                )
                 changes.change(session, row.id, row.revision + 1, version=written.version)
                 audit.append(
                     session, actor, "change_applied", row.organisation, f"{row.organisation}/{row.target}",
@@ -363,7 +480,15 @@ class Editor:
                 )
         except _Decided:
             raise
-        except (Invalid, PreconditionFailed, PreconditionRequired, NotFound, Conflict) as exc:
+        except _NeedsSecondPerson:  # four-eyes applies now (it was turned on after the change was scheduled)
+            message = "four-eyes applies to this change: it waits for a second person's approval"
+            with self._sessions.begin() as session:
+                if changes.change(session, row.id, row.revision, status="pending", reason="four_eyes", message=message):
+                    audit.append(session, actor, "change_pending", row.organisation, f"{row.organisation}/{row.target}",
+                                 {"change": row.id, "comment": message})
+            log.info("scheduled change %s is due but needs a second person's approval first", row.id)
+            return
+        except (Invalid, PreconditionFailed, PreconditionRequired, NotFound, Conflict, Forbidden) as exc:
             with self._sessions.begin() as session:
                 changes.change(session, row.id, row.revision, status="failed", message=str(exc), **values)
                 audit.append(
@@ -505,6 +630,38 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+def _exists(session: Session, org_id: str) -> bool:
+    found = org_store.newest(session, org_id)
+    return found is not None and not found.deleted
+
+
+def _approved_note(comment: str, approver: str, note: str) -> str:
+    return f"{comment} (approved by {approver}{': ' + note if note else ''})".strip()
+
+
+def _refuse_unreadable(now: _Current) -> None:
+    """An org chart change is refused while a rule pack of the organisation cannot be read: the refresh would keep
+    the whole organisation on its last good version, so the change would be stored but not served."""
+    if now.unreadable:
+        reasons = "; ".join(f"rules/{name}: {why}" for name, why in sorted(now.unreadable.items()))
+        raise Unreadable(
+            f"{reasons}; replace or delete the rule pack first (the organisation is not current until then)"
+        )
+
+
+def _compiles(pack: RulePack, org: CompiledOrg, bounds: Bounds) -> None:
+    """`Invalid` unless the pack compiles against `org` and the rule host would take every condition of it."""
+    try:
+        compiled = compile_rules([pack], org, bounds)
+        for condition in compiled.rulesets.values():
+            check_condition(condition)
+    except Invalid:
+        raise
+    except Exception as exc:  # what a refresh would fail on: refused here, before it is stored
+        issue = Issue(REQUEST, 0, "rules", f"cannot be compiled: {exc}")
+        raise Invalid(f"rules: the pack cannot be compiled: {exc}", [issue]) from None
+
+
 def _describe(target: str) -> str:
     if target == "org":
         return "the organisation"
@@ -606,6 +763,7 @@ def _validated(data: Any, source: SourceMap) -> Organisation:
 def _validated_pack(data: Any, org_id: str, org: Organisation, source: SourceMap | None) -> RulePack:
     if isinstance(data, dict) and "org" not in data:
         data = {"org": org_id, **data}
+    check_numbers(data, source or SourceMap(REQUEST))  # (a NaN limit was once stored as null, unreadable)
     pack = check_pack(data, source or SourceMap(REQUEST), org, engine_check).pack
     if pack.org != org_id:
         raise Invalid(f"org: the pack is for {pack.org!r} but the URL names {org_id!r}", [Issue(REQUEST, 0, "org", f"must be {org_id!r}")])
@@ -659,8 +817,12 @@ def _hosted(rules: CompiledRules, hosts: list[RuleHost]) -> tuple[CompiledRules,
 
 
 def _organisation(document: dict[str, Any]) -> Organisation:
-    """The stored document (plain data) as its struct again; it passed validation when it was stored."""
-    return msgspec.convert(document, Organisation)
+    """The stored document (plain data) as its struct again; it passed validation when it was stored (unless
+    another release stored it: then `Unreadable`)."""
+    try:
+        return msgspec.convert(document, Organisation)
+    except msgspec.ValidationError as exc:
+        raise Unreadable(f"the organisation's stored document cannot be read by this release: {exc}") from None
 
 
 def _issues(issues: Sequence[Issue]) -> list[dict[str, Any]]:

@@ -41,3 +41,13 @@ LISTINGS_RUNNING = Gauge("dutyline_listings_running", "Big listings being comput
 LISTINGS_REFUSED = Counter(
     "dutyline_listings_refused", "Big listings refused (503) because DUTYLINE_QUERY_WORKERS were computing already"
 )
+POLICY_ERRORS = Counter(
+    "dutyline_policy_errors",
+    "Stored versions of an organisation (document or rule pack) this process could not use, each counted once",
+    ["organisation"],
+)
+POLICY_NOT_CURRENT = Gauge(
+    "dutyline_policy_organisations_not_current",
+    "Organisations not decided at their newest stored version: stale (on their last good one) or unavailable",
+    ["state"],
+)

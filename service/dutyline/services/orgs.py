@@ -12,7 +12,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dutyline.errors import Invalid, NotFound
 from dutyline.orgmodel.document import Organisation
+from dutyline.orgmodel.source import MAX_SCALARS
+from dutyline.rulemodel.document import RulePack
 from dutyline.services import sources
+from dutyline.services.four_eyes import FourEyes
 from dutyline.store import orgs as org_store
 from dutyline.store import rule_packs as pack_store
 
@@ -23,10 +26,15 @@ def import_paths(
     author: str,
     comment: str = "",
     progress: Callable[[str], None] | None = None,
+    four_eyes: FourEyes | None = None,
+    max_scalars: int = MAX_SCALARS,
 ) -> list[org_store.SaveResult]:
     """Validate every organisation file under `paths`, then store them in one transaction.
 
-    Any error in any file raises `Invalid` before anything is written.
+    Any error in any file raises `Invalid` before anything is written. With `four_eyes` (`dutyline import`),
+    a file that would change an organisation or rule pack that four-eyes applies to is refused too: the
+    command line has nobody to approve it, so it goes through the admin API, where it waits for a second person.
+    Only seeding an empty database passes None.
     """
     def stored(org_id: str) -> Organisation | None:
         # rule packs for organisations already in the database are checked against the stored documents
@@ -36,19 +44,46 @@ def import_paths(
             except NotFound:
                 return None
 
-    loaded = sources.load(paths, stored)
+    loaded = sources.load(paths, stored, max_scalars=max_scalars)
     if loaded.errors:
         raise Invalid(f"{len(loaded.errors)} error(s); nothing was imported", loaded.errors)
     documents = [parsed.organisation for parsed in loaded.organisations.values()]
     packs = [(Path(p.source.file).stem, p.pack) for p in loaded.rule_packs]
     results = []
     with sessions.begin() as session:
+        if four_eyes is not None:
+            _refuse_held(session, four_eyes, loaded, packs)
         for document in documents:
             results += org_store.save(session, [document], author, comment)
             if progress is not None:
                 progress(document.id)
         results += pack_store.save(session, packs, author, comment)
     return results
+
+
+def _refuse_held(
+    session: Session, four_eyes: FourEyes, loaded: sources.Loaded, packs: list[tuple[str, RulePack]]
+) -> None:
+    """`Invalid`, naming each file, if the import would change something four-eyes applies to."""
+    issues = []
+    for parsed in loaded.organisations.values():
+        org = parsed.organisation
+        found = org_store.newest(session, org.id)
+        same = found is not None and found.document is not None
+        unchanged = same and org_store.digest(found.document) == org_store.digest(org)  # type: ignore[union-attr]
+        if not unchanged and four_eyes.required(session, org.id, "org"):
+            issues.append(parsed.source.issue((), _HELD.format(what="org chart", org=org.id)))
+    for (name, pack), parsed_pack in zip(packs, loaded.rule_packs):
+        if pack_store.differs(session, name, pack) and four_eyes.required(session, pack.org, f"rules/{name}"):
+            issues.append(parsed_pack.source.issue((), _HELD.format(what="rule pack", org=pack.org)))
+    if issues:
+        raise Invalid(f"{len(issues)} change(s) need a second person's approval; nothing was imported", issues)
+
+
+_HELD = (
+    "four-eyes applies to {what} changes of {org!r}: a second person must approve this one, so send it through "
+    "the admin API (it waits there for approval) or turn four-eyes off for the organisation first"
+)
 
 
 def save_documents(

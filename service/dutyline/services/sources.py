@@ -11,7 +11,7 @@ from dutyline.engines.rulehost import NotExpressible, check_condition, condition
 from dutyline.engines.rules import flat_key
 from dutyline.errors import Invalid, Issue
 from dutyline.orgmodel.document import Organisation
-from dutyline.orgmodel.source import SourceMap, load_yaml
+from dutyline.orgmodel.source import MAX_SCALARS, SourceMap, check_numbers, load_yaml
 from dutyline.orgmodel.validate import Parsed, check_data
 from dutyline.rulemodel.validate import ParsedPack, check_pack
 from dutyline.settings import Bounds
@@ -84,11 +84,13 @@ def load(
     paths: Iterable[str | Path],
     resolve: Callable[[str], Organisation | None] | None = None,
     bounds: Bounds | None = None,
+    max_scalars: int = MAX_SCALARS,
 ) -> Loaded:
     """Load and validate every file; collect all issues instead of stopping at the first.
 
     Rule packs are checked against the organisations among the files, or else the one `resolve` finds
-    (the database's, for an import of rule packs alone).
+    (the database's, for an import of rule packs alone). Neither may hold a NaN or infinite number (test
+    tables may: they try what the rules do with one).
     """
     loaded = Loaded()
     try:
@@ -100,7 +102,7 @@ def load(
     for path in files:
         name = str(path)
         try:
-            data, source = load_yaml(path.read_text(encoding="utf-8"), name)
+            data, source = load_yaml(path.read_text(encoding="utf-8"), name, max_scalars)
         except UnicodeDecodeError as exc:
             loaded.issues.append(Issue(name, 0, "", f"not UTF-8 text: {exc.reason} at byte {exc.start}"))
             continue
@@ -123,6 +125,7 @@ def load(
         if org is None and resolve is not None and isinstance(org_id, str):
             org = resolve(org_id)
         try:
+            check_numbers(data, source)
             pack = check_pack(data, source, org, engine_check, bounds)
         except Invalid as exc:
             loaded.issues += exc.issues

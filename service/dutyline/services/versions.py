@@ -15,7 +15,6 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-import msgspec
 from ruamel.yaml import YAML
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,16 +22,15 @@ from dutyline.engines.compiler import CompiledOrg, compile_org
 from dutyline.engines.explain import Reason, from_logged
 from dutyline.engines.rulehost import RuleHost
 from dutyline.engines.rules import compile_rules
-from dutyline.errors import Invalid, Issue, NotFound
+from dutyline.errors import Invalid, Issue, NotFound, Unreadable
 from dutyline.orgmodel.diff import ORG_COLLECTIONS, PACK_COLLECTIONS, summarise
-from dutyline.orgmodel.document import Organisation
-from dutyline.rulemodel.document import RulePack
 from dutyline.services.decisions import PastPolicy
 from dutyline.services.editing import Edit
 from dutyline.services.orgs import to_yaml
 from dutyline.store import history
+from dutyline.store import orgs as org_store
+from dutyline.store import rule_packs as pack_store
 from dutyline.store.tables import DecisionLogRow, OrgVersionRow
-
 
 log = logging.getLogger("dutyline.versions")
 
@@ -55,7 +53,10 @@ def _yaml(row: OrgVersionRow | None) -> str:
     if row is None or row.document is None:
         return ""
     if row.kind == "org":
-        return to_yaml(msgspec.json.decode(row.document, type=Organisation))
+        try:
+            return to_yaml(org_store.decode(row.document, row.org_id, row.version))
+        except Unreadable:  # written by another release: shown as stored
+            pass
     return pack_yaml(json.loads(row.document))
 
 
@@ -210,7 +211,10 @@ class Versions:
             if key not in orgs:
                 with self._sessions() as session:
                     found = history.org_at_version(session, *key) if row.organisation else None
-                orgs[key] = self._compiled(found) if found is not None and found.document is not None else None
+                try:
+                    orgs[key] = self._compiled(found) if found is not None and found.document is not None else None
+                except Unreadable:  # that version cannot be read by this release: the facts are given as kept
+                    orgs[key] = None
             stored = json.loads(row.reasons)
             out.append(from_logged(orgs[key], stored, row.subject, row.resource_type, row.action))
         return out
@@ -234,7 +238,7 @@ class Versions:
             if cached is not None:
                 self._cache.move_to_end(row.version)
                 return cached
-        compiled = compile_org(msgspec.json.decode(row.document, type=Organisation), row.version)
+        compiled = compile_org(org_store.decode(row.document, row.org_id, row.version), row.version)
         with self._lock:
             self._cache[row.version] = compiled
             while len(self._cache) > self._cache_size:
@@ -247,7 +251,9 @@ class Versions:
         versions = {p.name: p.version for p in packs}
         host = RuleHost()
         try:
-            documents = [msgspec.json.decode(p.document, type=RulePack) for p in packs if p.document is not None]
+            documents = [
+                pack_store.decode(p.document, p.org_id, p.name, p.version) for p in packs if p.document is not None
+            ]
             rules = compile_rules(documents, org)
             host.load(rules.rulesets)
         except Exception as exc:  # decided as an internal error (a deny); not cached, so a fix takes effect

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from dutyline.store import notify
-from dutyline.store.tables import OrganisationRow, OrgVersionRow, OrgSettingRow
+from dutyline.store.tables import OrganisationRow, OrgSettingRow, OrgVersionRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,19 +158,25 @@ def _tombstone(session: Session, org_id: str, kind: str, name: str, author: str,
     return row.version
 
 
-def four_eyes(session: Session, org_id: str) -> bool | None:
-    """The organisation's own four-eyes setting for rule packs (None: not set; the system default applies)."""
+def four_eyes_settings(session: Session, org_id: str) -> tuple[bool | None, bool | None]:
+    """The organisation's own four-eyes switches, for rule packs and for the org chart (None: not set; the
+    system default applies)."""
     row = session.get(OrgSettingRow, org_id)
-    return row.rules_four_eyes if row is not None else None
+    return (row.rules_four_eyes, row.org_four_eyes) if row is not None else (None, None)
 
 
-def set_four_eyes(session: Session, org_id: str, value: bool, by: str) -> None:
+def set_four_eyes(session: Session, org_id: str, by: str, rules: bool | None = None, org: bool | None = None) -> None:
+    """Set the switches given (None: leave it as it is)."""
     row = session.get(OrgSettingRow, org_id)
     now = dt.datetime.now(dt.timezone.utc)
     if row is None:
-        session.add(OrgSettingRow(org_id=org_id, rules_four_eyes=value, updated_by=by, updated_at=now))
-    else:
-        row.rules_four_eyes, row.updated_by, row.updated_at = value, by, now
+        row = OrgSettingRow(org_id=org_id, rules_four_eyes=None, org_four_eyes=None, updated_by=by, updated_at=now)
+        session.add(row)
+    if rules is not None:
+        row.rules_four_eyes = rules
+    if org is not None:
+        row.org_four_eyes = org
+    row.updated_by, row.updated_at = by, now
     session.flush()
 
 

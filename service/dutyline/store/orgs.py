@@ -7,30 +7,31 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from dutyline.errors import NotFound
+from dutyline.errors import NotFound, Unreadable
 from dutyline.orgmodel.document import Organisation
-from dutyline.store import notify
+from dutyline.store import codec, notify
 from dutyline.store.tables import OrganisationRow, OrgVersionRow
-
-_encoder = msgspec.json.Encoder(order="deterministic")
-_decoder = msgspec.json.Decoder(Organisation)
 
 
 def encode(org: Organisation) -> str:
-    return _encoder.encode(org).decode()
+    return codec.encode(org).decode()
 
 
 def digest(org: Organisation) -> str:
-    return hashlib.sha256(_encoder.encode(org)).hexdigest()
+    return hashlib.sha256(codec.encode(org)).hexdigest()
+
+
+def decode(text: str | bytes, org_id: str, version: int) -> Organisation:
+    """A stored document, read exactly as a refresh reads it; `Unreadable` if this release cannot."""
+    return codec.decode(text, Organisation, f"version {version} of organisation {org_id!r}")
 
 
 @dataclass(frozen=True, slots=True)
 class StoredOrg:
-    """One organisation as of one version (`document` None: deleted at that version)."""
+    """One organisation as of one version (`document` None: deleted at that version, or unreadable: `error`)."""
 
     org_id: str
     version: int
@@ -38,6 +39,11 @@ class StoredOrg:
     author: str
     comment: str
     created_at: dt.datetime
+    error: str | None = None  # why this release cannot read the stored document
+
+    @property
+    def deleted(self) -> bool:
+        return self.document is None and self.error is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +59,7 @@ def save(session: Session, documents: Sequence[Organisation], author: str, comme
     Runs inside the caller's transaction: the caller commits all or nothing. The organisation row is
     locked (FOR UPDATE on PostgreSQL) so that concurrent writers of one organisation serialise; policy
     writes as a whole commit in version order, and other replicas are notified on commit (`notify`).
+    Each document is stored only if it reads back as given (`codec.encode_checked`): `Invalid` otherwise.
     """
     notify.serialise(session)
     now = dt.datetime.now(dt.timezone.utc)
@@ -61,7 +68,8 @@ def save(session: Session, documents: Sequence[Organisation], author: str, comme
         row = session.execute(
             select(OrganisationRow).where(OrganisationRow.id == org.id).with_for_update()
         ).scalar_one_or_none()
-        new_digest = digest(org)
+        encoded = codec.encode_checked(org, Organisation, f"organisation {org.id!r}")
+        new_digest = hashlib.sha256(encoded).hexdigest()
         if row is not None:
             head = session.get(OrgVersionRow, row.head_version)
             if head is not None and head.document is not None and head.digest == new_digest:
@@ -72,7 +80,7 @@ def save(session: Session, documents: Sequence[Organisation], author: str, comme
             session.add(row)
             session.flush()
         version = OrgVersionRow(
-            org_id=org.id, kind="org", name="", document=encode(org), digest=new_digest, author=author,
+            org_id=org.id, kind="org", name="", document=encoded.decode(), digest=new_digest, author=author,
             comment=comment, created_at=now,
         )
         session.add(version)
@@ -91,7 +99,8 @@ def latest_version(session: Session) -> int:
 
 
 def heads(session: Session, after: int = 0) -> list[StoredOrg]:
-    """The newest version of every organisation whose newest version is above `after`."""
+    """The newest version of every organisation whose newest version is above `after`; one this release cannot
+    read comes with its `error` (the others are unaffected)."""
     rows = session.execute(
         select(OrgVersionRow)
         .join(OrganisationRow, OrganisationRow.head_version == OrgVersionRow.version)
@@ -102,17 +111,31 @@ def heads(session: Session, after: int = 0) -> list[StoredOrg]:
 
 
 def head(session: Session, org_id: str) -> StoredOrg:
-    """The newest version of one organisation; NotFound if it was never stored or is deleted."""
+    """The newest version of one organisation; NotFound if it was never stored or is deleted, `Unreadable` if
+    this release cannot read it."""
+    stored = newest(session, org_id)
+    if stored is None or stored.deleted:
+        raise NotFound(f"organisation {org_id!r} not found")
+    if stored.error is not None:
+        raise Unreadable(stored.error)
+    return stored
+
+
+def newest(session: Session, org_id: str) -> StoredOrg | None:
+    """The newest version of one organisation whatever it is (deleted, unreadable); None if never stored."""
     row = session.execute(
         select(OrgVersionRow)
         .join(OrganisationRow, OrganisationRow.head_version == OrgVersionRow.version)
         .where(OrganisationRow.id == org_id)
     ).scalar_one_or_none()
-    if row is None or row.document is None:
-        raise NotFound(f"organisation {org_id!r} not found")
-    return _stored(row)
+    return _stored(row) if row is not None else None
 
 
 def _stored(row: OrgVersionRow) -> StoredOrg:
-    document = _decoder.decode(row.document) if row.document is not None else None
-    return StoredOrg(row.org_id, row.version, document, row.author, row.comment, row.created_at)
+    document, error = None, None
+    if row.document is not None:
+        try:
+            document = decode(row.document, row.org_id, row.version)
+        except Unreadable as exc:
+            error = str(exc)
+    return StoredOrg(row.org_id, row.version, document, row.author, row.comment, row.created_at, error)

@@ -7,27 +7,33 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from dutyline.errors import NotFound
+from dutyline.errors import NotFound, Unreadable
 from dutyline.rulemodel.document import RulePack
-from dutyline.store import notify
+from dutyline.store import codec, notify
 from dutyline.store.orgs import SaveResult
 from dutyline.store.tables import OrganisationRow, OrgVersionRow
 
-_encoder = msgspec.json.Encoder(order="deterministic")
-_decoder = msgspec.json.Decoder(RulePack)
 KIND = "rules"
+
+
+def decode(text: str | bytes, org_id: str, name: str, version: int) -> RulePack:
+    """A stored rule pack, read exactly as a refresh reads it; `Unreadable` if this release cannot (a rule kind
+    or a field it does not know: a newer release wrote it)."""
+    return codec.decode(text, RulePack, f"version {version} of rule pack {name!r} of {org_id!r}")
 
 
 @dataclass(frozen=True, slots=True)
 class StoredPack:
+    """A rule pack's newest version; `pack` None and `error` set when this release cannot read it."""
+
     org_id: str
     name: str
     version: int
     pack: RulePack | None
+    error: str | None = None
 
 
 def save(session: Session, packs: Sequence[tuple[str, RulePack]], author: str, comment: str = "") -> list[SaveResult]:
@@ -35,6 +41,7 @@ def save(session: Session, packs: Sequence[tuple[str, RulePack]], author: str, c
 
     The organisation row is locked, as for organisation changes, so that writers of one organisation
     serialise; policy writes commit in version order and notify other replicas on commit (`notify`).
+    Each pack is stored only if it reads back as given (`codec.encode_checked`): `Invalid` otherwise.
     """
     notify.serialise(session)
     now = dt.datetime.now(dt.timezone.utc)
@@ -43,7 +50,7 @@ def save(session: Session, packs: Sequence[tuple[str, RulePack]], author: str, c
         org = session.execute(select(OrganisationRow).where(OrganisationRow.id == pack.org).with_for_update()).scalar_one_or_none()
         if org is None:
             raise NotFound(f"organisation {pack.org!r} not found: import it before its rule packs")
-        encoded = _encoder.encode(pack)
+        encoded = codec.encode_checked(pack, RulePack, f"rule pack {name!r}")
         digest = hashlib.sha256(encoded).hexdigest()
         latest = _latest(session, pack.org, name)
         if latest is not None and latest.document is not None and latest.digest == digest:
@@ -59,6 +66,12 @@ def save(session: Session, packs: Sequence[tuple[str, RulePack]], author: str, c
     if any(r.changed for r in results):
         notify.announce(session, max(r.version for r in results if r.changed))
     return results
+
+
+def differs(session: Session, name: str, pack: RulePack) -> bool:
+    """Whether saving `pack` as `name` would store a new version (it differs from the newest one)."""
+    latest = _latest(session, pack.org, name)
+    return latest is None or latest.document is None or latest.digest != hashlib.sha256(codec.encode(pack)).hexdigest()
 
 
 def _latest(session: Session, org_id: str, name: str) -> OrgVersionRow | None:
@@ -79,7 +92,8 @@ def orgs_changed_since(session: Session, after: int) -> set[str]:
 
 
 def current(session: Session, org_id: str) -> list[StoredPack]:
-    """The newest version of each of an organisation's rule packs (deleted packs left out), by name."""
+    """The newest version of each of an organisation's rule packs (deleted packs left out), by name; one this
+    release cannot read comes with its `error`, the others are unaffected."""
     newest = (
         select(OrgVersionRow.name, func.max(OrgVersionRow.version).label("version"))
         .where(OrgVersionRow.kind == KIND, OrgVersionRow.org_id == org_id)
@@ -89,8 +103,12 @@ def current(session: Session, org_id: str) -> list[StoredPack]:
     rows = session.execute(
         select(OrgVersionRow).join(newest, OrgVersionRow.version == newest.c.version).order_by(OrgVersionRow.name)
     ).scalars()
-    return [
-        StoredPack(row.org_id, row.name, row.version, _decoder.decode(row.document))
-        for row in rows
-        if row.document is not None
-    ]
+    return [_stored(row) for row in rows if row.document is not None]
+
+
+def _stored(row: OrgVersionRow) -> StoredPack:
+    assert row.document is not None
+    try:
+        return StoredPack(row.org_id, row.name, row.version, decode(row.document, row.org_id, row.name, row.version))
+    except Unreadable as exc:
+        return StoredPack(row.org_id, row.name, row.version, None, str(exc))

@@ -430,7 +430,9 @@ class OrgSettingRow(Base):
     __tablename__ = "org_settings"
 
     org_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    rules_four_eyes: Mapped[bool] = mapped_column(Boolean)
+    # four-eyes on rule packs and on the org chart; None: the system default (DUTYLINE_*_FOUR_EYES) applies
+    rules_four_eyes: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    org_four_eyes: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     updated_by: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[dt.datetime] = mapped_column()
 
