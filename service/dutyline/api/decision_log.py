@@ -11,7 +11,7 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 
 from dutyline.api.openapi import DECIDE, answers
-from dutyline.api.schemas import DecisionLog, LoggedDecision, LoggedRequest, TruncatedPart
+from dutyline.api.schemas import DecisionLog, LoggedApproval, LoggedDecision, LoggedRequest, TruncatedPart
 from dutyline.errors import Invalid, Issue
 from dutyline.runtime import Runtime
 from dutyline.store.decision_log import LogFilter, query, requests_of
@@ -54,7 +54,7 @@ def decisions(
     with runtime.sessions() as session:
         rows, next_token = query(session, where, limit, page_token)
         requests = requests_of(session, rows)
-    reasons = runtime.versions.logged_reasons(rows)
+    logged = runtime.versions.logged(rows)
     items = [
         LoggedDecision(
             decision_id=r.id,
@@ -67,7 +67,9 @@ def decisions(
             action=r.action,
             decision=r.outcome,
             code=r.code,
-            reasons=reasons[i],
+            reasons=logged[i].reasons,
+            rules=logged[i].rules,
+            approval=msgspec.convert(logged[i].approval, LoggedApproval) if logged[i].approval else None,
             request=LoggedRequest(
                 q.subject_properties, q.resource_properties, q.context, q.at,
                 [TruncatedPart(t.part, t.bytes, t.kept_bytes, t.sha256) for t in q.truncated],

@@ -252,6 +252,17 @@ class LoggedDecision(_Shape):
     latency_us: int
     request_id: str | None
     approval_id: str | None  # the approval the decision was allowed through
+    rules: list[str]  # the rules that fired (deny, needs approval, notify)
+    approval: LoggedApproval | None  # that approval, as it was then: who approved it, when, the uses left after
+
+
+class LoggedApproval(_Shape):
+    id: str
+    approved_by: str | None
+    approved_at: str | None
+    uses: int
+    uses_left: int
+    expires_at: str | None
 
 
 class DecisionLog(_Shape):

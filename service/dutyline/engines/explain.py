@@ -6,6 +6,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import msgspec
+
 from dutyline.engines.binding import Presented
 from dutyline.engines.compiler import CompiledOrg, DutyRef
 from dutyline.engines.decision import Basis, Decision
@@ -248,8 +250,9 @@ def explain_approval(presented: Presented) -> Reason:
 # keeps a logged row ~5× smaller than its rendered reasons, and rendering off the decision path.
 
 
-def logged_reasons(org: CompiledOrg | None, verdict: Verdict) -> list[object]:
-    """The facts behind the reasons `Answer.reasons` would give, as the decision log stores them."""
+def logged_reasons(org: CompiledOrg | None, verdict: Verdict, approval: Presented | None = None) -> list[object]:
+    """The facts behind the reasons `Answer.reasons` would give, as the decision log stores them. An approval the
+    check presented is kept as rendered then (its uses left are those of that moment), with its terms."""
     decision = verdict.decision
     out: list[object] = []
     if not (verdict.hits and verdict.outcome != "allow"):
@@ -260,6 +263,17 @@ def logged_reasons(org: CompiledOrg | None, verdict: Verdict) -> list[object]:
             unavailable = decision.code == "organisation_unavailable"
             out.append({"code": decision.code if org is not None or unavailable else "unknown_organisation"})
     out.extend(explain_rules(org, verdict))  # rules that fired: their own short messages, kept as written then
+    if approval is not None:
+        reason = msgspec.to_builtins(explain_approval(approval))
+        terms = approval.terms
+        if approval.used and terms is not None:
+            reason["approval"] = {
+                "id": terms.id, "approved_by": terms.decided_by,
+                "approved_at": terms.decided_at.isoformat() if terms.decided_at else None,
+                "uses": terms.uses, "uses_left": terms.uses_left,
+                "expires_at": terms.expires_at.isoformat() if terms.expires_at else None,
+            }
+        out.append(reason)
     return out
 
 
@@ -312,3 +326,11 @@ def _duties(org: CompiledOrg) -> dict[str, DutyRef]:
                     index.setdefault(f"{grant.duty.owner}#{grant.duty.number}", grant.duty)
         index = org.reason_memo.setdefault(("duties",), index)
     return index  # type: ignore[return-value]
+
+
+def logged_approval(stored: list[dict[str, object]]) -> dict[str, object] | None:
+    """The terms of the approval a logged decision was allowed through (as they were then), if any."""
+    for item in stored:
+        if isinstance(item, dict) and isinstance(item.get("approval"), dict):
+            return item["approval"]  # type: ignore[return-value]
+    return None

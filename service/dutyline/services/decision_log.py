@@ -56,7 +56,7 @@ class LoggedDecision:
             "action": q.action[:64],
             "outcome": a.outcome,
             "code": a.verdict.code,
-            "reasons": msgspec.json.encode(logged_reasons(a.organisation, a.verdict)).decode(),
+            "reasons": msgspec.json.encode(logged_reasons(a.organisation, a.verdict, a.approval)).decode(),
             "request": request,
             "policy_version": a.policy_version,
             "latency_us": int(a.latency * 1e6),

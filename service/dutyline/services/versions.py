@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import threading
+from dataclasses import dataclass
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,7 +20,7 @@ from ruamel.yaml import YAML
 from sqlalchemy.orm import Session, sessionmaker
 
 from dutyline.engines.compiler import CompiledOrg, compile_org
-from dutyline.engines.explain import Reason, from_logged
+from dutyline.engines.explain import Reason, from_logged, logged_approval
 from dutyline.engines.rulehost import RuleHost
 from dutyline.engines.rules import compile_rules
 from dutyline.errors import Invalid, Issue, NotFound, Unreadable
@@ -88,6 +89,13 @@ class _Hosted:
 
 # (organisation version, ((pack name, pack version), ...)): what a past policy was compiled from
 _PolicyKey = tuple[int, tuple[tuple[str, int], ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Logged:
+    reasons: list[Reason]
+    rules: list[str]  # the rules that fired, in the order the answer gave them
+    approval: dict[str, Any] | None  # {id, approved_by, approved_at, uses, uses_left, expires_at}, as then
 
 
 class Versions:
@@ -204,6 +212,11 @@ class Versions:
     def logged_reasons(self, rows: list[DecisionLogRow]) -> list[list[Reason]]:
         """The reasons of logged decisions, rendered from the facts kept against the organisation as it was at each
         one's policy version (compiled once per version, LRU-cached)."""
+        return [entry.reasons for entry in self.logged(rows)]
+
+    def logged(self, rows: list[DecisionLogRow]) -> list[Logged]:
+        """What the log read back says of each decision: its reasons (rendered as `logged_reasons` does), the rules
+        that fired, and the approval it was allowed through."""
         orgs: dict[tuple[str, int], CompiledOrg | None] = {}
         out = []
         for row in rows:
@@ -216,7 +229,9 @@ class Versions:
                 except Unreadable:  # that version cannot be read by this release: the facts are given as kept
                     orgs[key] = None
             stored = json.loads(row.reasons)
-            out.append(from_logged(orgs[key], stored, row.subject, row.resource_type, row.action))
+            reasons = from_logged(orgs[key], stored, row.subject, row.resource_type, row.action)
+            rules = list(dict.fromkeys(r.rule for r in reasons if r.rule))
+            out.append(Logged(reasons, rules, logged_approval(stored)))
         return out
 
     def close(self) -> None:
