@@ -17,6 +17,16 @@ from tests.live import REPO, LiveServer
 
 POSTGRES_URL = os.environ.get("DUTYLINE_TEST_POSTGRES_URL", "")
 
+# The lanes (CONTRIBUTING.md): `-m pure` runs what needs no database, server or browser (engines, documents,
+# expressions, the policy content itself), in about a minute; `-m live` the rest.
+_PURE = ("tests/engines/", "tests/orgmodel/", "tests/test_expressions.py", "tests/test_policies.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        where = Path(str(item.fspath)).resolve().relative_to(REPO).as_posix()
+        item.add_marker(pytest.mark.pure if where.startswith(_PURE) else pytest.mark.live)
+
 
 def _backends() -> list:
     backends = [pytest.param("sqlite", id="sqlite")]
