@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Request, Response, delete, get, patch, post, put
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, Parameter
 
 from dutyline.api.auth import admin_caller, json_response
 from dutyline.api.check import CheckResource, CheckSubject, Text
@@ -226,7 +226,7 @@ async def create_org(request: Request, state: State) -> Response[bytes]:
     "/admin/orgs/{org_id:str}", tags=TAGS, summary="The whole document (Accept: application/yaml for YAML)",
     responses=answers({200: OrgDocument}, *ADMIN, 404, 409), operation_class=reads(yaml_answer="Organisation"),
 )
-async def get_org(request: Request, state: State, org_id: str) -> Response[bytes]:
+async def get_org(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
     document, version, etag = await asyncio.to_thread(runtime.editor.document, org_id)
@@ -240,7 +240,7 @@ async def get_org(request: Request, state: State, org_id: str) -> Response[bytes
     "/admin/orgs/{org_id:str}/export", tags=TAGS, summary="The document as a YAML file (what `dutyline export` writes)",
     responses=answers({200: Organisation}, *ADMIN, 404, 409, media_type=YAML),
 )
-async def export_org(request: Request, state: State, org_id: str) -> Response[bytes]:
+async def export_org(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
     document, version, etag = await asyncio.to_thread(runtime.editor.document, org_id)
@@ -252,7 +252,7 @@ async def export_org(request: Request, state: State, org_id: str) -> Response[by
     responses=answers(WROTE, *WRITE_ERRORS),
     operation_class=takes(Organisation, "OrgDocument", yaml=True, parameters=[*OPTIONS, IF_MATCH]),
 )
-async def put_org(request: Request, state: State, org_id: str) -> Response[bytes]:
+async def put_org(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
     return await _write(request, state, org_id, "org", "put")
 
 
@@ -260,7 +260,7 @@ async def put_org(request: Request, state: State, org_id: str) -> Response[bytes
     "/admin/orgs/{org_id:str}", tags=TAGS, summary="Delete an organisation (its history stays); If-Match", status_code=200,
     responses=answers(WROTE, *WRITE_ERRORS), operation_class=reads(*OPTIONS, IF_MATCH),
 )
-async def delete_org(request: Request, state: State, org_id: str) -> Response[bytes]:
+async def delete_org(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "organisation", "delete", org_id)
     _, options = write_options(request, None)
@@ -271,7 +271,7 @@ async def delete_org(request: Request, state: State, org_id: str) -> Response[by
     "/admin/orgs/{org_id:str}/settings", tags=TAGS, summary="The organisation's admin settings",
     responses=answers({200: OrgSettings}, *ADMIN, 404),
 )
-async def get_settings(request: Request, state: State, org_id: str) -> Response[bytes]:
+async def get_settings(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "organisation", "read", org_id)
     await asyncio.to_thread(runtime.editor.packs, org_id)  # 404 for an unknown organisation
@@ -284,7 +284,7 @@ async def get_settings(request: Request, state: State, org_id: str) -> Response[
     responses=answers({200: OrgSettings}, *ADMIN, 404, 413),
     operation_class=takes(SettingsBody, yaml=True),
 )
-async def put_settings(request: Request, state: State, org_id: str) -> Response[bytes]:
+async def put_settings(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "organisation", "configure", org_id)
     body, _ = await read_body(request)
@@ -312,7 +312,7 @@ def _path_of(message: str) -> str:
     "/admin/orgs/{org_id:str}/{collection:str}", tags=TAGS, summary="All entities of one kind, with their ETags",
     responses=answers({200: Entities}, *ADMIN, 404),
 )
-async def list_entities(request: Request, state: State, org_id: str, collection: str) -> Response[bytes]:
+async def list_entities(request: Request, state: State, org_id: FromPath[str], collection: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
     items, version = await asyncio.to_thread(runtime.editor.collection, org_id, _collection(collection))
@@ -324,7 +324,7 @@ async def list_entities(request: Request, state: State, org_id: str, collection:
     responses=answers(CREATED, *ADMIN, 404, 409, 412, 413),
     operation_class=takes(ENTITY, "Entity", yaml=True, parameters=OPTIONS),
 )
-async def create_entity(request: Request, state: State, org_id: str, collection: str) -> Response[bytes]:
+async def create_entity(request: Request, state: State, org_id: FromPath[str], collection: FromPath[str]) -> Response[bytes]:
     _collection(collection)
 
     def new_entity(body: Any) -> tuple[str, Any]:
@@ -340,7 +340,7 @@ async def create_entity(request: Request, state: State, org_id: str, collection:
     "/admin/orgs/{org_id:str}/{collection:str}/{ident:str}", tags=TAGS, summary="One entity, with its ETag",
     responses=answers({200: dict[str, Any]}, *ADMIN, 404),
 )
-async def get_entity(request: Request, state: State, org_id: str, collection: str, ident: str) -> Response[bytes]:
+async def get_entity(request: Request, state: State, org_id: FromPath[str], collection: FromPath[str], ident: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
     value, etag, version = await asyncio.to_thread(runtime.editor.current, org_id, f"{_collection(collection)}/{ident}")
@@ -352,7 +352,7 @@ async def get_entity(request: Request, state: State, org_id: str, collection: st
     responses=answers(WROTE, *WRITE_ERRORS),
     operation_class=takes(ENTITY, "Entity", yaml=True, parameters=[*OPTIONS, IF_MATCH]),
 )
-async def put_entity(request: Request, state: State, org_id: str, collection: str, ident: str) -> Response[bytes]:
+async def put_entity(request: Request, state: State, org_id: FromPath[str], collection: FromPath[str], ident: FromPath[str]) -> Response[bytes]:
     return await _write(request, state, org_id, f"{_collection(collection)}/{ident}", "put")
 
 
@@ -361,7 +361,7 @@ async def put_entity(request: Request, state: State, org_id: str, collection: st
     responses=answers(WROTE, *WRITE_ERRORS),
     operation_class=takes(dict[str, Any], "MergePatch", yaml=True, parameters=[*OPTIONS, IF_MATCH]),
 )
-async def patch_entity(request: Request, state: State, org_id: str, collection: str, ident: str) -> Response[bytes]:
+async def patch_entity(request: Request, state: State, org_id: FromPath[str], collection: FromPath[str], ident: FromPath[str]) -> Response[bytes]:
     return await _write(request, state, org_id, f"{_collection(collection)}/{ident}", "patch")
 
 
@@ -369,7 +369,7 @@ async def patch_entity(request: Request, state: State, org_id: str, collection: 
     "/admin/orgs/{org_id:str}/{collection:str}/{ident:str}", tags=TAGS, summary="Delete an entity; If-Match", status_code=200,
     responses=answers(WROTE, *WRITE_ERRORS), operation_class=reads(*OPTIONS, IF_MATCH),
 )
-async def delete_entity(request: Request, state: State, org_id: str, collection: str, ident: str) -> Response[bytes]:
+async def delete_entity(request: Request, state: State, org_id: FromPath[str], collection: FromPath[str], ident: FromPath[str]) -> Response[bytes]:
     return await _write(request, state, org_id, f"{_collection(collection)}/{ident}", "delete")
 
 
@@ -380,7 +380,7 @@ async def delete_entity(request: Request, state: State, org_id: str, collection:
     "/admin/orgs/{org_id:str}/rules", tags=TAGS, summary="The organisation's rule packs, with their ETags",
     responses=answers({200: Packs}, *ADMIN, 404),
 )
-async def list_packs(request: Request, state: State, org_id: str) -> Response[bytes]:
+async def list_packs(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "rule_pack", "read", org_id)
     return json_response(Packs(org_id, await asyncio.to_thread(runtime.editor.packs, org_id)))  # type: ignore[arg-type]
@@ -402,7 +402,7 @@ def _new_pack(body: Any) -> tuple[str, Any]:
     responses=answers(CREATED, *ADMIN, 404, 409, 412, 413),
     operation_class=takes(NewRulePack, yaml=True, parameters=OPTIONS),
 )
-async def create_pack(request: Request, state: State, org_id: str) -> Response[bytes]:
+async def create_pack(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
     return await _write(request, state, org_id, _new_pack, "create", 201)
 
 
@@ -410,7 +410,7 @@ async def create_pack(request: Request, state: State, org_id: str) -> Response[b
     "/admin/orgs/{org_id:str}/rules/{name:str}", tags=TAGS, summary="One rule pack, with its ETag (Accept: application/yaml)",
     responses=answers({200: RulePack}, *ADMIN, 404), operation_class=reads(yaml_answer="RulePack"),
 )
-async def get_pack(request: Request, state: State, org_id: str, name: str) -> Response[bytes]:
+async def get_pack(request: Request, state: State, org_id: FromPath[str], name: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "rule_pack", "read", org_id)
     value, etag, version = await asyncio.to_thread(runtime.editor.current, org_id, f"rules/{name}")
@@ -425,7 +425,7 @@ async def get_pack(request: Request, state: State, org_id: str, name: str) -> Re
     responses=answers(WROTE, *WRITE_ERRORS),
     operation_class=takes(RulePack, yaml=True, parameters=[*OPTIONS, IF_MATCH]),
 )
-async def put_pack(request: Request, state: State, org_id: str, name: str) -> Response[bytes]:
+async def put_pack(request: Request, state: State, org_id: FromPath[str], name: FromPath[str]) -> Response[bytes]:
     return await _write(request, state, org_id, f"rules/{name}", "put")
 
 
@@ -434,7 +434,7 @@ async def put_pack(request: Request, state: State, org_id: str, name: str) -> Re
     responses=answers(WROTE, *WRITE_ERRORS),
     operation_class=takes(dict[str, Any], "MergePatch", yaml=True, parameters=[*OPTIONS, IF_MATCH]),
 )
-async def patch_pack(request: Request, state: State, org_id: str, name: str) -> Response[bytes]:
+async def patch_pack(request: Request, state: State, org_id: FromPath[str], name: FromPath[str]) -> Response[bytes]:
     return await _write(request, state, org_id, f"rules/{name}", "patch")
 
 
@@ -442,7 +442,7 @@ async def patch_pack(request: Request, state: State, org_id: str, name: str) -> 
     "/admin/orgs/{org_id:str}/rules/{name:str}", tags=TAGS, summary="Delete a rule pack; If-Match", status_code=200,
     responses=answers(WROTE, *WRITE_ERRORS), operation_class=reads(*OPTIONS, IF_MATCH),
 )
-async def delete_pack(request: Request, state: State, org_id: str, name: str) -> Response[bytes]:
+async def delete_pack(request: Request, state: State, org_id: FromPath[str], name: FromPath[str]) -> Response[bytes]:
     return await _write(request, state, org_id, f"rules/{name}", "delete")
 
 
@@ -454,7 +454,7 @@ async def delete_pack(request: Request, state: State, org_id: str, name: str) ->
     responses=answers({200: Versions}, *ADMIN, 404),
 )
 async def list_versions(
-    request: Request, state: State, org_id: str, limit: Limit = 100, before: Number | None = None
+    request: Request, state: State, org_id: FromPath[str], limit: Limit = 100, before: FromQuery[Number | None] = None
 ) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
@@ -467,7 +467,7 @@ async def list_versions(
     "/admin/orgs/{org_id:str}/versions/{number:int}", tags=TAGS, summary="One version, with its document",
     responses=answers({200: Version}, *ADMIN, 404),
 )
-async def get_version(request: Request, state: State, org_id: str, number: Number) -> Response[bytes]:
+async def get_version(request: Request, state: State, org_id: FromPath[str], number: Number) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
     return json_response(await asyncio.to_thread(runtime.versions.get, org_id, number))
@@ -477,7 +477,7 @@ async def get_version(request: Request, state: State, org_id: str, number: Numbe
     "/admin/orgs/{org_id:str}/versions/{number:int}/diff", tags=TAGS, summary="What a version changed: unified diff and summary",
     responses=answers({200: VersionDiff}, *ADMIN, 404),
 )
-async def diff_version(request: Request, state: State, org_id: str, number: Number) -> Response[bytes]:
+async def diff_version(request: Request, state: State, org_id: FromPath[str], number: Number) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
     return json_response(await asyncio.to_thread(runtime.versions.diff, org_id, number))
@@ -488,7 +488,7 @@ async def diff_version(request: Request, state: State, org_id: str, number: Numb
     responses=answers(WROTE, *WRITE_ERRORS),
     operation_class=takes(ChangeOptions, required=False, yaml=True, parameters=[*OPTIONS, RESTORE_IF_MATCH]),
 )
-async def restore_version(request: Request, state: State, org_id: str, number: Number) -> Response[bytes]:
+async def restore_version(request: Request, state: State, org_id: FromPath[str], number: Number) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
     edit = await asyncio.to_thread(runtime.versions.restore_edit, org_id, number)
@@ -508,7 +508,7 @@ async def restore_version(request: Request, state: State, org_id: str, number: N
     responses=answers({200: DocumentAsOf}, *ADMIN, 404),
 )
 async def as_of(
-    request: Request, state: State, org_id: str, at: Annotated[str, Parameter(description="ISO date-time (UTC without an offset)")]
+    request: Request, state: State, org_id: FromPath[str], at: Annotated[str, Parameter(description="ISO date-time (UTC without an offset)")]
 ) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
@@ -519,7 +519,7 @@ async def as_of(
     "/admin/orgs/{org_id:str}/preview", tags=TAGS, summary="What a proposed document would change (nothing stored)", status_code=200,
     responses=answers({200: Preview}, *ADMIN, 404, 413), operation_class=takes(PreviewBody, yaml=True),
 )
-async def preview(request: Request, state: State, org_id: str) -> Response[bytes]:
+async def preview(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
     body, _ = await read_body(request)
@@ -539,8 +539,8 @@ async def preview(request: Request, state: State, org_id: str) -> Response[bytes
     responses=answers({200: OrgDecisions}, *ADMIN, 404),
 )
 async def org_decisions(
-    request: Request, state: State, org_id: str, limit: Limit = 100, page_token: str | None = None,
-    since: str | None = None, until: str | None = None, subject: str | None = None,
+    request: Request, state: State, org_id: FromPath[str], limit: Limit = 100, page_token: FromQuery[str | None] = None,
+    since: FromQuery[str | None] = None, until: FromQuery[str | None] = None, subject: FromQuery[str | None] = None,
 ) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "decision_log", "read", org_id)

@@ -8,7 +8,7 @@ from typing import Annotated
 import msgspec
 from litestar import Response, get
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import FromQuery, Parameter
 
 from dutyline.api.openapi import DECIDE, answers
 from dutyline.api.schemas import DecisionLog, LoggedApproval, LoggedDecision, LoggedRequest, TruncatedPart
@@ -35,16 +35,16 @@ def _time(name: str, value: str | None) -> dt.datetime | None:
 )
 def decisions(
     state: State,
-    organisation: str | None = None,
-    subject: str | None = None,
-    resource_type: str | None = None,
-    resource_id: str | None = None,
-    action: str | None = None,
-    outcome: str | None = None,
-    request_id: str | None = None,
+    organisation: FromQuery[str | None] = None,
+    subject: FromQuery[str | None] = None,
+    resource_type: FromQuery[str | None] = None,
+    resource_id: FromQuery[str | None] = None,
+    action: FromQuery[str | None] = None,
+    outcome: FromQuery[str | None] = None,
+    request_id: FromQuery[str | None] = None,
     since: Annotated[str | None, Parameter(description="ISO date-time, inclusive")] = None,
     until: Annotated[str | None, Parameter(description="ISO date-time, exclusive")] = None,
-    page_token: str | None = None,
+    page_token: FromQuery[str | None] = None,
     limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
 ) -> Response[bytes]:
     runtime: Runtime = state.runtime
