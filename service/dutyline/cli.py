@@ -6,21 +6,30 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 import msgspec
 
 from dutyline.content import content_root
-from dutyline.errors import DutylineError, Invalid, Issue
+from dutyline.errors import DutylineError, Invalid, Issue, NotFound
 from dutyline.settings import Settings
+
+if TYPE_CHECKING:  # the commands import what they use when they run, so that `dutyline --help` starts fast
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from dutyline.orgmodel.document import Organisation
+    from dutyline.services.access import AccessService
+    from dutyline.services.decisions import FactsProvider
+    from dutyline.services.ledger import Ledger
+    from dutyline.services.policies import PolicyService
 
 
 def _settings() -> Settings:
     return Settings.from_env()
 
 
-def _sessions(settings: Settings, upgrade: bool = True):  # type: ignore[no-untyped-def]
+def _sessions(settings: Settings, upgrade: bool = True) -> sessionmaker[Session]:
     from dutyline.store.db import make_engine, session_factory
     from dutyline.store.db import upgrade as db_upgrade
 
@@ -35,7 +44,7 @@ def _print_issues(issues: list[Issue]) -> None:
         click.echo(str(issue), err=issue.severity == "error")
 
 
-def _fail(exc: DutylineError) -> None:
+def _fail(exc: DutylineError) -> NoReturn:
     if isinstance(exc, Invalid) and exc.issues:
         _print_issues(exc.issues)
     click.echo(f"error: {exc}", err=True)
@@ -111,7 +120,7 @@ def _default_paths() -> list[Path]:
     return [content_root() / "policies", content_root() / "rules"]
 
 
-def _organisation(org: str):  # type: ignore[no-untyped-def]
+def _organisation(org: str) -> tuple[Organisation, int]:
     """An organisation by file path, or by id from the database."""
     from dutyline.orgmodel.validate import parse_organisation
     from dutyline.store import orgs as org_store
@@ -121,6 +130,8 @@ def _organisation(org: str):  # type: ignore[no-untyped-def]
         return parse_organisation(path.read_text(encoding="utf-8"), str(path)).organisation, 0
     with _sessions(_settings())() as session:
         stored = org_store.head(session, org)
+    if stored.document is None:
+        raise NotFound(f"organisation {org!r} has been deleted")
     return stored.document, stored.version
 
 
@@ -332,7 +343,7 @@ def _attributes(items: tuple[str, ...], option: str) -> dict[str, object]:
     return out
 
 
-def _policy_for(org: str, rule_paths: tuple[str, ...]):  # type: ignore[no-untyped-def]
+def _policy_for(org: str, rule_paths: tuple[str, ...]) -> tuple[PolicyService, FactsProvider | Ledger, str]:
     """The policy and facts to decide ORG with: the database's, as the service holds them; or an org file's."""
     from dutyline.services import sources
     from dutyline.services.decisions import FactsProvider
@@ -343,7 +354,7 @@ def _policy_for(org: str, rule_paths: tuple[str, ...]):  # type: ignore[no-untyp
     path = Path(org)
     if path.suffix in (".yaml", ".yml") and path.exists():
         document, _ = _organisation(org)
-        paths = [path, *rule_paths] if rule_paths else [path, *_rules_beside(path, document.id)]
+        paths = [path, *map(Path, rule_paths)] if rule_paths else [path, *_rules_beside(path, document.id)]
         loaded = sources.load(paths, bounds=settings.bounds)
         if loaded.errors:
             raise Invalid(f"{len(loaded.errors)} error(s) in {org}", loaded.errors)
@@ -425,7 +436,7 @@ def admin() -> None:
     """Admin users and API tokens (the first system admin is made here)."""
 
 
-def _access():  # type: ignore[no-untyped-def]
+def _access() -> AccessService:
     from dutyline.services.access import AccessService
 
     settings = _settings()

@@ -69,8 +69,9 @@ def _refuse_held(
     for parsed in loaded.organisations.values():
         org = parsed.organisation
         found = org_store.newest(session, org.id)
-        same = found is not None and found.document is not None
-        unchanged = same and org_store.digest(found.document) == org_store.digest(org)  # type: ignore[union-attr]
+        unchanged = (
+            found is not None and found.document is not None and org_store.digest(found.document) == org_store.digest(org)
+        )
         if not unchanged and four_eyes.required(session, org.id, "org"):
             issues.append(parsed.source.issue((), _HELD.format(what="org chart", org=org.id)))
     for (name, pack), parsed_pack in zip(packs, loaded.rule_packs):

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from dutyline.errors import Invalid, Issue
+from dutyline.store.db import rows_changed
 from dutyline.store.tables import DecisionLogPartRow, DecisionLogRow
 
 
@@ -33,6 +34,7 @@ def insert_many(session: Session, rows: Sequence[dict[str, Any]], parts: Sequenc
         return
     if session.get_bind().dialect.name == "postgresql":
         connection = session.connection().connection.driver_connection
+        assert connection is not None  # a connection checked out of the pool has its driver's
         with connection.cursor() as cursor:
             with cursor.copy(f"COPY {DecisionLogRow.__tablename__} ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
                 for row in rows:
@@ -56,7 +58,7 @@ def delete_older_than(session: Session, cutoff: dt.datetime) -> int:
     """Remove the rows decided before `cutoff`, and the parts no newer row refers to; the number of rows removed."""
     result = session.execute(delete(DecisionLogRow).where(DecisionLogRow.decided_at < cutoff))
     session.execute(delete(DecisionLogPartRow).where(DecisionLogPartRow.last_seen < cutoff))
-    return result.rowcount or 0
+    return rows_changed(result)
 
 
 @dataclass(frozen=True, slots=True)

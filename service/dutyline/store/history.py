@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from dutyline.store.db import rows_changed
 from dutyline.store import notify
 from dutyline.store.tables import OrganisationRow, OrgSettingRow, OrgVersionRow
 
@@ -42,7 +43,7 @@ def lock(session: Session, org_id: str) -> bool:
         .values(head_version=OrganisationRow.head_version)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return rows_changed(result) == 1
 
 
 def organisations(session: Session) -> list[tuple[str, str, str, int, bool]]:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, Numeric, String, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -38,7 +39,7 @@ class ExactDecimal(TypeDecorator[Decimal]):
     impl = Numeric(36, 18)
     cache_ok = True
 
-    def load_dialect_impl(self, dialect: Dialect):  # type: ignore[no-untyped-def]
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         return dialect.type_descriptor(String(48) if dialect.name == "sqlite" else Numeric(36, 18, asdecimal=True))
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Decimal | str | None:
