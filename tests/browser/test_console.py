@@ -348,6 +348,23 @@ def test_under_four_eyes_a_rule_change_waits_and_another_officer_approves_it_not
 # --- (3) an auditor reads but cannot change ---------------------------------------------------------------------------
 
 
+def test_a_system_administrator_sees_sign_ins_users_and_tokens_in_the_audit_trail(page: Any, console: Console) -> None:
+    made = console.api("POST", "/admin/tokens", json={"name": "audit page check", "scopes": ["decide"], "organisations": [ORG]})
+    assert made.status_code == 201, made.text
+    log_in(page, console, "root")
+    open_page(page, console, f"{ORG}/audit")
+    rows = page.locator("#audit-trail tbody tr")
+    # Everything by default for one who reads the whole trail: entries of no organisation are there, said so.
+    expect(page.get_by_label("Showing")).to_have_value("all")
+    expect(rows.filter(has_text="login").filter(has_text="root").first).to_contain_text("sign-in, users, tokens")
+    expect(rows.filter(has_text="token_issued")).not_to_have_count(0)
+    page.get_by_label("Showing").select_option("org")
+    page.get_by_role("button", name="Apply filters").click()
+    expect(rows.filter(has_text="token_issued")).to_have_count(0)
+    expect(rows.filter(has_text="login")).to_have_count(0)
+    expect(page.locator("#audit-trail tbody tr, main p.empty")).not_to_have_count(0)  # the narrower view came
+
+
 def test_an_auditor_reads_everything_but_is_offered_no_change(page: Any, console: Console) -> None:
     log_in(page, console, "audrey")
     open_page(page, console, f"{ORG}/chart")
@@ -372,6 +389,11 @@ def test_an_auditor_reads_everything_but_is_offered_no_change(page: Any, console
     page.get_by_label("Actor").fill("hr")
     page.get_by_role("button", name="Apply filters").click()
     expect(page.locator("#audit-trail tbody tr").first).to_contain_text("hr")
+    # Sign-ins, users and tokens belong to no organisation: an organisation's auditor is not shown them.
+    expect(page.locator("#audit-scope")).to_have_count(0)
+    page.get_by_label("Actor").fill("audrey")
+    page.get_by_role("button", name="Apply filters").click()
+    expect(page.locator("#audit-trail tbody tr").filter(has_text="login")).to_have_count(0)
     open_page(page, console, f"{ORG}/decisions")
     expect(page.locator("#decision-log")).to_be_visible()
     open_page(page, console, f"{ORG}/catalogue")
