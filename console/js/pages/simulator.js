@@ -75,7 +75,7 @@ export async function render(page, { org }) {
     await busy(trigger, async () => {
       clear(result);
       try {
-        const now = (await api('/v1/check', { method: 'POST', body: { organisation: org, ...check } })).data;
+        const now = (await api('/v1/check', { method: 'POST', body: { organisation: org, ...check, simulated: true } })).data;
         result.append(answerView(ix, now));
         if (draft) {
           const preview = (await api(`/admin/orgs/${enc(org)}/preview`, { method: 'POST', body: draftBody(draft, [check]) })).data;

@@ -62,6 +62,7 @@ from dutyline.services.editing import Edit, Held, Method, Written, etag_of
 from dutyline.services.four_eyes import kind_of
 from dutyline.services.orgs import to_yaml
 from dutyline.services.versions import pack_yaml
+from dutyline.api.decision_log import SIMULATED, Simulated
 from dutyline.store import history
 from dutyline.store.decision_log import LogFilter
 from dutyline.store.decision_log import query as log_query
@@ -541,12 +542,13 @@ async def preview(request: Request, state: State, org_id: FromPath[str]) -> Resp
 async def org_decisions(
     request: Request, state: State, org_id: FromPath[str], limit: Limit = 100, page_token: FromQuery[str | None] = None,
     since: FromQuery[str | None] = None, until: FromQuery[str | None] = None, subject: FromQuery[str | None] = None,
+    simulated: Annotated[Simulated, Parameter(description=SIMULATED)] = "exclude",
 ) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "decision_log", "read", org_id)
     where = LogFilter(
         organisation=org_id, subject=subject, since=parse_time("since", since) if since else None,
-        until=parse_time("until", until) if until else None,
+        until=parse_time("until", until) if until else None, simulated=simulated,
     )
 
     def read() -> OrgDecisions:
@@ -555,7 +557,7 @@ async def org_decisions(
         items = [
             OrgDecision(
                 r.id, r.decided_at.isoformat(), r.subject, r.resource_type, r.resource_id, r.action, r.outcome, r.code,
-                r.policy_version,
+                r.policy_version, r.simulated,
             )
             for r in rows
         ]

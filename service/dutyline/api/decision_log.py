@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from litestar import Response, get
@@ -17,6 +17,9 @@ from dutyline.runtime import Runtime
 from dutyline.store.decision_log import LogFilter, query, requests_of
 
 _ENCODE = msgspec.json.Encoder()
+
+Simulated = Literal["exclude", "include", "only"]
+SIMULATED = "Decisions asked to try a question out (the console's simulator): left out unless `include` or `only`"
 
 
 def _time(name: str, value: str | None) -> dt.datetime | None:
@@ -46,10 +49,12 @@ def decisions(
     until: Annotated[str | None, Parameter(description="ISO date-time, exclusive")] = None,
     page_token: FromQuery[str | None] = None,
     limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+    simulated: Annotated[Simulated, Parameter(description=SIMULATED)] = "exclude",
 ) -> Response[bytes]:
     runtime: Runtime = state.runtime
     where = LogFilter(
-        organisation, subject, resource_type, resource_id, action, outcome, _time("since", since), _time("until", until), request_id
+        organisation, subject, resource_type, resource_id, action, outcome, _time("since", since), _time("until", until),
+        request_id, simulated,
     )
     with runtime.sessions() as session:
         rows, next_token = query(session, where, limit, page_token)
@@ -78,6 +83,7 @@ def decisions(
             latency_us=r.latency_us,
             request_id=r.request_id,
             approval_id=r.approval_id,
+            simulated=r.simulated,
         )
         for i, (r, q) in enumerate(zip(rows, requests))
     ]

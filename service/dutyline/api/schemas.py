@@ -254,6 +254,7 @@ class LoggedDecision(_Shape):
     approval_id: str | None  # the approval the decision was allowed through
     rules: list[str]  # the rules that fired (deny, needs approval, notify)
     approval: LoggedApproval | None  # that approval, as it was then: who approved it, when, the uses left after
+    simulated: bool  # asked to try the question out (the console's simulator): no effects
 
 
 class LoggedApproval(_Shape):
@@ -776,6 +777,7 @@ class OrgDecision(_Shape):
     decision: str
     code: str
     policy_version: int
+    simulated: bool
 
 
 class OrgDecisions(_Shape):

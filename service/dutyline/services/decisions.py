@@ -57,6 +57,9 @@ class Question:
     at: float | None = None
     request_id: str | None = None
     approval_id: str | None = None
+    # Trying a question out (the console's simulator): logged, marked so, and without effects: it notifies
+    # nobody and presents no approval (which would take one of its uses).
+    simulated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +260,7 @@ class DecisionService:
         DECISION_LATENCY.observe(latency)
         if self._log is not None:
             self._log.record(LoggedDecision.of(answer))
-        if verdict.notify and self.obligations is not None:
+        if verdict.notify and self.obligations is not None and not question.simulated:
             self.obligations(answer)
         return answer
 

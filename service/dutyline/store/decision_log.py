@@ -11,7 +11,7 @@ import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import delete, insert, or_, and_, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -123,6 +123,7 @@ class LogFilter:
     since: dt.datetime | None = None
     until: dt.datetime | None = None
     request_id: str | None = None
+    simulated: Literal["exclude", "include", "only"] = "exclude"
 
 
 def query(session: Session, where: LogFilter, limit: int, token: str | None) -> tuple[list[DecisionLogRow], str]:
@@ -139,6 +140,8 @@ def query(session: Session, where: LogFilter, limit: int, token: str | None) -> 
     ):
         if value is not None:
             statement = statement.where(column == value)
+    if where.simulated != "include":
+        statement = statement.where(DecisionLogRow.simulated.is_(where.simulated == "only"))
     if where.since is not None:
         statement = statement.where(DecisionLogRow.decided_at >= where.since)
     if where.until is not None:

@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy import false, Boolean, DateTime, ForeignKey, Index, Integer, Numeric, String, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -125,6 +125,8 @@ class DecisionLogRow(Base):
     # JSON {"context": digest, ...}: the parts of `request` kept in `decision_log_parts` (too big to repeat in
     # every row, or shared by the items of a batch); NULL when the row holds its whole request.
     parts: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Asked by the console's simulator (or another caller trying a question out): left out of listings by default.
+    simulated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class DecisionLogPartRow(Base):
