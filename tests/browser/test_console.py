@@ -86,6 +86,27 @@ def test_an_hr_admin_moves_a_person_after_seeing_the_impact_and_the_chart_shows_
     assert (latest["author"], latest["comment"]) == ("hr", "Li Na promoted")
 
 
+def test_an_acting_assignment_next_year_previews_what_she_gains_then_and_her_limit_nothing_now(page: Any, console: Console) -> None:
+    log_in(page, console, "hr")
+    open_page(page, console, f"{ORG}/people")
+    page.get_by_role("link", name="Edit Chen Jing").click()
+    page.get_by_role("button", name="Add an assignment").click()
+    acting = page.locator(".row[data-index='1']")
+    acting.get_by_label("Post", exact=True).select_option("department_head")
+    acting.get_by_label("Kind", exact=True).select_option("acting")
+    acting.get_by_label("From", exact=True).fill("2031-03-03")
+    acting.get_by_label("To", exact=True).fill("2031-03-09")
+    page.get_by_role("button", name="Review impact and save…").click()
+    dialog = page.get_by_role("dialog", name="Impact of this change")
+    # Nothing now; over time, what she gains that week, and her claim limit for it.
+    expect(dialog.locator(".impact-permissions tr[data-person='chen_jing']")).to_have_count(0)
+    expect(dialog.locator(".impact-timeline tr[data-person='chen_jing']").first).to_contain_text("+ ")
+    expect(dialog.locator(".impact-timeline tr[data-person='chen_jing']").first).to_contain_text("2031")
+    expect(dialog.locator(".impact-limits tr[data-person='chen_jing'][data-rule='expense_claim_limit']")).to_contain_text("50,000")
+    screenshot(page, "impact-over-time")
+    dialog.get_by_role("button", name="Cancel").click()
+
+
 def test_a_stale_edit_is_refused_with_someone_else_changed_this_and_reload_shows_their_change(page: Any, console: Console) -> None:
     log_in(page, console, "hr")
     open_page(page, console, f"{ORG}/edit/people/wang_jianguo")

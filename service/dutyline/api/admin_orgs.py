@@ -176,7 +176,8 @@ async def _submit(
     editor = runtime.editor
     if options.preview:
         checks, moment = _checks(runtime, org_id, options.checks, options.at)
-        return json_response(await asyncio.to_thread(editor.preview, org_id, edit, checks, moment))
+        effective = options.effective_at.timestamp() if options.effective_at is not None else None
+        return json_response(await asyncio.to_thread(editor.preview, org_id, edit, checks, moment, None, effective))
     result = await asyncio.to_thread(
         editor.submit, org_id, edit, if_match, caller.username, options.comment, options.effective_at
     )

@@ -720,6 +720,39 @@ class PermissionChange(_Shape):
     lost: list[HeldPermission]
 
 
+class TimedPermissionChange(_Shape):
+    """A permission someone gains or loses under the change, from `since` until `until` (None: from then on)."""
+
+    person: str
+    change: Literal["gained", "lost"]
+    permission: HeldPermission
+    since: str
+    until: str | None
+
+
+class LimitChange(_Shape):
+    """A limit that binds someone differently under the change: the most they may do without approval, before
+    and after (None: no limit), from `since` until `until`."""
+
+    person: str
+    rule: str
+    before: float | None
+    after: float | None
+    since: str
+    until: str | None
+
+
+class RuleFieldChange(_Shape):
+    """One field of a rule before → after (`field` empty: the rule added or removed), with the line people read."""
+
+    rule: str
+    field: str
+    before: Any
+    after: Any
+    zh: str
+    en: str
+
+
 class ChainChange(_Shape):
     """A post whose line of superiors changes, nearest first (empty: the post is not there)."""
 
@@ -762,7 +795,12 @@ class Preview(_Shape):
     separation_of_duties: list[IssueView]
     at: float | UnsetType = UNSET
     note: str | UnsetType = UNSET
-    permissions: list[PermissionChange] | UnsetType = UNSET
+    # the moments previewed at: `at` (or the effective date), then each window start and end after it
+    moments: list[str] | UnsetType = UNSET
+    timeline: list[TimedPermissionChange] | UnsetType = UNSET  # gains and losses over those moments
+    limits: list[LimitChange] | UnsetType = UNSET
+    rule_changes: list[RuleFieldChange] | UnsetType = UNSET  # a rule pack change, field by field
+    permissions: list[PermissionChange] | UnsetType = UNSET  # at `at`
     approver_chains: list[ChainChange] | UnsetType = UNSET
     checks: list[CheckCompared] | UnsetType = UNSET
 

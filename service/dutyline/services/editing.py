@@ -27,7 +27,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from dutyline.engines.admin_policy import ORG_ID as ADMIN_ORG
 from dutyline.engines.compiler import CompiledOrg, compile_org
 from dutyline.engines.decision import Check
-from dutyline.engines.impact import chain_changes, permission_changes, verdict_of, verdict_view
+from dutyline.engines.impact import (
+    LimitChange,
+    TimedChange,
+    chain_changes,
+    limit_timeline,
+    moments,
+    permission_changes,
+    permission_timeline,
+    rule_changes,
+    verdict_of,
+    verdict_view,
+)
 from dutyline.engines.rulehost import RuleHost, check_condition
 from dutyline.engines.rules import CompiledRules, compile_rules
 from dutyline.errors import (
@@ -505,14 +516,19 @@ class Editor:
 
     def preview(
         self, org_id: str, edit: Edit, checks: Sequence[Check] = (), at: float | None = None,
-        rules: Mapping[str, Any] | None = None,
+        rules: Mapping[str, Any] | None = None, effective: float | None = None,
     ) -> dict[str, Any]:
         """What the edit would do, nothing stored: who gains and loses which permissions (at `at`, default
         now), whose approver chain changes, which separation-of-duties conflicts and other problems it brings,
         and each check decided (duty model, then business rules) under the current and the proposed policy.
 
         `rules` are draft rule packs by name (None: the pack deleted), put in place of the stored ones for the
-        proposal. The proposal's rules run in a temporary rule host, never the live one."""
+        proposal. The proposal's rules run in a temporary rule host, never the live one.
+
+        Over time: the change is also previewed at every moment it matters (`moments`: from `at`, or `effective`
+        for a scheduled change, then each start and end of an acting or other windowed assignment), and gains and
+        losses of permissions and of limits are given with the window they hold in (`timeline`, `limits`); a
+        rule pack change lists each field before → after (`rule_changes`)."""
         moment = time.time() if at is None else at
         with self._sessions() as session:
             now = self._current(session, org_id, edit)
@@ -528,9 +544,13 @@ class Editor:
                 drafts = _draft_packs(stored, {edit.ident: data}, _organisation(now.document), org_id, edit.source)
             except Invalid as exc:
                 return result | {"valid": False, "issues": _issues(exc.issues), "separation_of_duties": []}
+            at = moments(before, before, moment, effective)
             return result | {
                 "valid": True, "issues": [], "separation_of_duties": [], "at": moment,
                 "note": "rule pack changes do not change duty permissions",
+                "moments": [_iso(m) for m in at],
+                "rule_changes": [msgspec.to_builtins(c) for c in rule_changes(stored.get(edit.ident), drafts.get(edit.ident), before)],
+                "limits": _limits_view(limit_timeline(before, before, self._rules_of(stored, before), self._rules_of(drafts, before), at)),
                 "checks": self._checks(org_id, before, before, stored, drafts, checks),
             }
         deleting = edit.target == "org" and edit.method == "delete"
@@ -551,15 +571,30 @@ class Editor:
                 }
             warnings = list(parsed.warnings)
             after = compile_org(parsed.organisation, 0)
+        at = moments(before, after, moment, effective)
+        before_rules = self._rules_of(stored, before)
+        after_rules = self._rules_of(drafts, after) if after is not None else None
         return result | {
             "valid": True,
             "issues": _issues(warnings),
             "separation_of_duties": [],
             "at": moment,
+            "moments": [_iso(m) for m in at],
+            "timeline": _timeline_view(permission_timeline(before, after, at)),
+            "limits": _limits_view(limit_timeline(before, after, before_rules, after_rules, at)),
             "permissions": [msgspec.to_builtins(c) for c in permission_changes(before, after, moment)],
             "approver_chains": [msgspec.to_builtins(c) for c in chain_changes(before, after)],
             "checks": self._checks(org_id, before, after, stored, drafts, checks),
         }
+
+    def _rules_of(self, packs: Mapping[str, RulePack], org: CompiledOrg) -> CompiledRules | None:
+        """The packs compiled against `org` (no rule host: only limits are read from them); None if they cannot be
+        (they were validated already, so this is a backstop, and the preview says nothing about limits then)."""
+        try:
+            return compile_rules(packs.values(), org, self._policies.bounds)
+        except (Invalid, ValueError):
+            log.warning("preview: rule packs of %s do not compile; limits not previewed", org.document.id)
+            return None
 
     def _checks(
         self, org_id: str, before: CompiledOrg, after: CompiledOrg | None, stored: dict[str, RulePack],
@@ -780,6 +815,26 @@ def _check_packs(packs: dict[str, RulePack], organisation: Organisation) -> None
             issues += exc.issues
     if issues:
         raise Invalid(f"{len(issues)} error(s) in rule packs that depend on this organisation", issues)
+
+
+def _iso(moment: float) -> str:
+    return dt.datetime.fromtimestamp(moment, dt.timezone.utc).isoformat()
+
+
+def _timeline_view(changes: list[TimedChange]) -> list[dict[str, Any]]:
+    return [
+        {"person": c.person, "change": c.change, "permission": c.permission, "since": _iso(c.since),
+         "until": _iso(c.until) if c.until is not None else None}
+        for c in changes
+    ]
+
+
+def _limits_view(changes: list[LimitChange]) -> list[dict[str, Any]]:
+    return [
+        {"person": c.person, "rule": c.rule, "before": c.before, "after": c.after, "since": _iso(c.since),
+         "until": _iso(c.until) if c.until is not None else None}
+        for c in changes
+    ]
 
 
 def _draft_packs(
