@@ -109,7 +109,8 @@ class Edit:
 
 @dataclass(frozen=True, slots=True)
 class Written:
-    """A change that was applied: the policy version it created, and the object's new state and ETag."""
+    """A change that was applied: the policy version it created (`version`, global), the revision of the document
+    it changed (the organisation's, or the rule pack's own counter), and the object's new state and ETag."""
 
     organisation: str
     target: str
@@ -117,6 +118,21 @@ class Written:
     changed: bool
     value: Any
     etag: str | None
+    revision: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """A document or one entity of it as read: `version` the policy version that made its current revision (the
+    id of that history entry), `revision` the document's own counter, `policy_version` the global policy version
+    now (what /v1/check answers carry), `source` the YAML text it was imported from (None once edited)."""
+
+    value: Any
+    etag: str | None
+    version: int
+    revision: int
+    policy_version: int
+    source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +153,9 @@ class _Current:
     value: Any  # the entity, pack or document; None when it does not exist
     etag: str | None
     packs: dict[str, RulePack] = field(default_factory=dict)
+    revision: int = 0  # the target document's own counter (the organisation's, or the rule pack's)
+    target_version: int = 0  # the policy version that made the target's current revision
+    source: str | None = None  # the target document's imported text, if it has one
     # rule packs this release cannot read, by name: why (an org chart change would not be served until fixed)
     unreadable: dict[str, str] = field(default_factory=dict)
 
@@ -167,37 +186,48 @@ class Editor:
 
     # --- reading ---------------------------------------------------------------------------------------
 
-    def document(self, org_id: str) -> tuple[Organisation, int, str]:
-        """The organisation's current document, version and ETag."""
+    def document(self, org_id: str) -> tuple[Organisation, Read]:
+        """The organisation's current document, and its versions and ETag (`Read.value` the same as plain data)."""
         with self._sessions() as session:
             head = org_store.head(session, org_id)
+            policy = org_store.latest_version(session)
         assert head.document is not None
-        return head.document, head.version, org_etag(head.version, org_store.digest(head.document))
+        etag = org_etag(head.version, org_store.digest(head.document))
+        return head.document, Read(
+            msgspec.to_builtins(head.document), etag, head.version, head.revision, policy, head.source
+        )
 
-    def current(self, org_id: str, target: str) -> tuple[Any, str | None, int]:
-        """An entity or rule pack as plain data, its ETag and the organisation's version; NotFound if absent."""
+    def current(self, org_id: str, target: str) -> Read:
+        """An entity or rule pack as plain data, its ETag and versions (an entity's are its organisation's);
+        NotFound if absent."""
         with self._sessions() as session:
             now = self._current(session, org_id, Edit(target, "put"), packs=False)
+            policy = org_store.latest_version(session)
         if now.value is None:
             raise NotFound(f"{_describe(target)} not found in {org_id!r}")
-        return now.value, now.etag, now.version
+        return Read(now.value, now.etag, now.target_version, now.revision, policy, now.source)
 
-    def collection(self, org_id: str, name: str) -> tuple[list[Any], int]:
+    def collection(self, org_id: str, name: str) -> tuple[list[Any], Read]:
         with self._sessions() as session:
             now = self._current(session, org_id, Edit("org", "put"), packs=False)
-        return _entities(now.document, name), now.version
+            policy = org_store.latest_version(session)
+        return _entities(now.document, name), Read(None, now.etag, now.version, now.revision, policy)
 
-    def packs(self, org_id: str) -> list[dict[str, Any]]:
-        """The organisation's rule packs this release can read (one it cannot is read by name, as stored)."""
+    def packs(self, org_id: str) -> tuple[list[dict[str, Any]], int]:
+        """The organisation's rule packs this release can read (one it cannot is read by name, as stored), and the
+        global policy version now."""
         with self._sessions() as session:
             found = org_store.newest(session, org_id)
             if found is None or found.deleted:
                 raise NotFound(f"organisation {org_id!r} not found")
             return [
-                {"name": p.name, "version": p.version, "etag": etag_of(msgspec.to_builtins(p.pack)), "pack": msgspec.to_builtins(p.pack)}
+                {
+                    "name": p.name, "version": p.version, "revision": p.revision,
+                    "etag": etag_of(msgspec.to_builtins(p.pack)), "pack": msgspec.to_builtins(p.pack),
+                }
                 for p in pack_store.current(session, org_id)
                 if p.pack is not None
-            ]
+            ], org_store.latest_version(session)
 
     def four_eyes(self, org_id: str) -> Settings:
         """The organisation's four-eyes switches as in force (its own, else the defaults)."""
@@ -258,7 +288,7 @@ class Editor:
         if edit.target == "org" and edit.method == "delete":
             version = history.delete_organisation(session, org_id, author, comment)
             audit.append(session, author, "org_deleted", org_id, f"org:{org_id}", {"version": version, "comment": comment})
-            return Written(org_id, "org", version, True, None, None)
+            return Written(org_id, "org", version, True, None, None, now.revision + 1)
         organisation = self._proposed_organisation(org_id, edit, now)
         [result] = org_store.save(session, [organisation], author, comment)
         after = msgspec.to_builtins(organisation)
@@ -269,7 +299,7 @@ class Editor:
                 session, author, f"{edit.collection}_{_verb(edit.method)}", org_id, f"{org_id}/{edit.target}",
                 {"version": result.version, "comment": comment, "summary": summarise(now.document, after, ORG_COLLECTIONS)},
             )
-        return Written(org_id, edit.target, result.version, result.changed, value, etag)
+        return Written(org_id, edit.target, result.version, result.changed, value, etag, result.revision)
 
     def _create_in(
         self, session: Session, org_id: str, edit: Edit, author: str, comment: str, approved_by: str | None
@@ -295,7 +325,7 @@ class Editor:
             session, author, "org_created", org_id, f"org:{org_id}", {"version": result.version, "comment": comment}
         )
         etag = org_etag(result.version, org_store.digest(organisation))
-        return Written(org_id, "org", result.version, True, msgspec.to_builtins(organisation), etag)
+        return Written(org_id, "org", result.version, True, msgspec.to_builtins(organisation), etag, result.revision)
 
     def _proposed_organisation(self, org_id: str, edit: Edit, now: _Current) -> Organisation:
         """The document as the edit makes it, validated, with every rule pack still holding against it."""
@@ -315,7 +345,7 @@ class Editor:
         if edit.method == "delete":
             version = history.delete_pack(session, org_id, name, author, comment)
             audit.append(session, author, "rules_deleted", org_id, f"{org_id}/rules/{name}", {"version": version, "comment": comment})
-            return Written(org_id, edit.target, version, True, None, None)
+            return Written(org_id, edit.target, version, True, None, None, now.revision + 1)
         pack = self._proposed_pack(org_id, edit, now)
         [result] = pack_store.save(session, [(name, pack)], author, comment)
         value = msgspec.to_builtins(pack)
@@ -324,7 +354,7 @@ class Editor:
                 session, author, f"rules_{_verb(edit.method)}", org_id, f"{org_id}/rules/{name}",
                 {"version": result.version, "comment": comment, "summary": summarise(now.value, value, PACK_COLLECTIONS)},
             )
-        return Written(org_id, edit.target, result.version, result.changed, value, etag_of(value))
+        return Written(org_id, edit.target, result.version, result.changed, value, etag_of(value), result.revision)
 
     def _proposed_pack(self, org_id: str, edit: Edit, now: _Current) -> RulePack:
         """The pack as the edit makes it: validated against the organisation, and compiled against it as a
@@ -348,14 +378,16 @@ class Editor:
             row = history.version(session, org_id, head.version)
             assert row is not None and row.document is not None
             document, digest = json.loads(row.document), row.digest
-        now = _Current(document, head.version, digest, None, None)
+        now = _Current(document, head.version, digest, None, None, revision=head.revision, target_version=head.version)
         if edit.target == "org":
-            now.value, now.etag = document, org_etag(head.version, digest)
+            now.value, now.etag, now.source = document, org_etag(head.version, digest), head.source
         elif edit.collection == "rules":
             row = history.latest_pack(session, org_id, edit.ident)
+            now.revision, now.target_version = (row.revision, row.version) if row is not None else (0, 0)
             if row is not None and row.document is not None:
                 now.value = json.loads(row.document)
                 now.etag = etag_of(now.value)
+                now.source = row.source
         elif edit.collection in ORG_COLLECTIONS:
             now.value = _find(document, edit.collection, edit.ident)
             now.etag = etag_of(now.value) if now.value is not None else None
