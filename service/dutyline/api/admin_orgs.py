@@ -173,6 +173,8 @@ async def _write(
     body, source = (None, None) if method == "delete" else await read_body(request)
     if callable(target):
         target, body = target(body)
+        if target.startswith("rules/") and source is not None:  # {name, pack}: the pack's lines from the pack
+            source = source.under(("pack",))
     value, options = write_options(request, body)
     edit = Edit(target, method, value, source)
     return await _submit(runtime, caller, org_id, edit, request.headers.get("if-match"), options, status)

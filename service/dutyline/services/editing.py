@@ -39,11 +39,12 @@ from dutyline.errors import (
     PreconditionFailed,
     PreconditionRequired,
     Unreadable,
+    in_words,
 )
 from dutyline.orgmodel.diff import ORG_COLLECTIONS, PACK_COLLECTIONS, summarise
 from dutyline.orgmodel.document import Organisation
-from dutyline.orgmodel.source import SourceMap, check_numbers
-from dutyline.orgmodel.validate import check_data
+from dutyline.orgmodel.source import SourceMap, check_numbers, format_path
+from dutyline.orgmodel.validate import Parsed, check_data
 from dutyline.rulemodel.document import RulePack
 from dutyline.rulemodel.validate import check_pack
 from dutyline.services.four_eyes import FourEyes, Settings
@@ -330,7 +331,7 @@ class Editor:
     def _proposed_organisation(self, org_id: str, edit: Edit, now: _Current) -> Organisation:
         """The document as the edit makes it, validated, with every rule pack still holding against it."""
         proposed = _proposed(now, edit, org_id)
-        organisation = _validated(proposed, edit.source if edit.target == "org" and edit.source else SourceMap(REQUEST))
+        organisation = _checked(proposed, edit).organisation
         if organisation.id != org_id:
             raise Invalid(
                 f"id: the document is {organisation.id!r} but the URL names {org_id!r}",
@@ -360,7 +361,7 @@ class Editor:
         """The pack as the edit makes it: validated against the organisation, and compiled against it as a
         refresh will compile it (its conditions taken by the rule host), so that what is stored can be served."""
         data = _merge(now.value, edit.value) if edit.method == "patch" else edit.value
-        pack = _validated_pack(data, org_id, _organisation(now.document), edit.source)
+        pack = _validated_pack(data, org_id, _organisation(now.document), _body_lines(edit))
         _compiles(pack, self._compiled(org_id, now), self._policies.bounds)
         return pack
 
@@ -521,16 +522,24 @@ class Editor:
             log.info("scheduled change %s is due but needs a second person's approval first", row.id)
             return
         except (Invalid, PreconditionFailed, PreconditionRequired, NotFound, Conflict, Forbidden) as exc:
+            # Every problem is kept, with the first in words: the change's view and its audit entry say what
+            # failed (the separation-of-duties issue naming both posts), not only how many problems there were.
+            issues = _issues(getattr(exc, "issues", []))
             with self._sessions.begin() as session:
-                changes.change(session, row.id, row.revision, status="failed", message=str(exc), **values)
+                changes.change(
+                    session, row.id, row.revision, status="failed", message=str(exc), issues=json.dumps(issues, ensure_ascii=False),
+                    **values,
+                )
                 audit.append(
                     session, actor, "change_failed", row.organisation, f"{row.organisation}/{row.target}",
-                    {"change": row.id, "error": str(exc)},
+                    {"change": row.id, "error": str(exc), "issues": issues},
                 )
             if actor == "scheduler":
                 log.warning("scheduled change %s failed: %s", row.id, exc)
                 return
-            raise Conflict(f"change {row.id} could not be applied: {exc}") from None
+            failed = Conflict(f"change {row.id} could not be applied: {exc}")
+            failed.issues = getattr(exc, "issues", [])  # type: ignore[attr-defined]  # (answered with the 409)
+            raise failed from None
         self._applied()
 
     # --- preview -----------------------------------------------------------------------------------------
@@ -557,7 +566,7 @@ class Editor:
                 raise Invalid(f"{_describe(edit.target)} must be an object", [Issue(REQUEST, 0, "", "expected an object")])
             result["summary"] = summarise(now.value, data, PACK_COLLECTIONS)
             try:
-                drafts = _draft_packs(stored, {edit.ident: data}, _organisation(now.document), org_id, edit.source)
+                drafts = _draft_packs(stored, {edit.ident: data}, _organisation(now.document), org_id, _body_lines(edit))
             except Invalid as exc:
                 return result | {"valid": False, "issues": _issues(exc.issues), "separation_of_duties": []}
             return result | {
@@ -573,7 +582,7 @@ class Editor:
         warnings: list[Issue] = []
         if proposed is not None:
             try:
-                parsed = check_data(proposed, edit.source if edit.target == "org" and edit.source else SourceMap(REQUEST))
+                parsed = _checked(proposed, edit)
                 drafts = _draft_packs(stored, rules or {}, parsed.organisation, org_id, None)
             except Invalid as exc:
                 return result | {
@@ -652,6 +661,7 @@ def change_view(row: AdminChangeRow) -> dict[str, Any]:
         "decided_at": row.decided_at.isoformat() if row.decided_at else None,
         "version": row.version,
         "message": row.message,
+        "issues": json.loads(row.issues) if row.issues else [],
     }
 
 
@@ -775,6 +785,16 @@ def _proposed(now: _Current, edit: Edit, org_id: str) -> dict[str, Any]:
     return document
 
 
+def _body_lines(edit: Edit) -> SourceMap | None:
+    """The lines of a rule pack change's body. A merge patch's are only for what it gives: a problem in what it
+    leaves as stored has no line in the request (not the line of the body's first brace)."""
+    if edit.source is None or edit.method != "patch":
+        return edit.source
+    lines = dict(edit.source.mapped())
+    lines.pop((), None)
+    return SourceMap(edit.source.file, lines)
+
+
 def _merge(target: Any, patch: Any) -> Any:
     """JSON Merge Patch (RFC 7386): objects merge key by key, null removes, anything else replaces."""
     if not isinstance(patch, dict):
@@ -790,6 +810,46 @@ def _merge(target: Any, patch: Any) -> Any:
 
 def _validated(data: Any, source: SourceMap) -> Organisation:
     return check_data(data, source).organisation
+
+
+ORGANISATION = "<organisation>"  # the file of an issue elsewhere in the document than the entity a request changes
+
+
+def _checked(proposed: dict[str, Any], edit: Edit) -> Parsed:
+    """The proposed document validated. For a change of one entity, each issue in the entity has the line of the
+    request body and a path from the entity (`reports_to`, not `posts[12].reports_to`); an issue elsewhere in the
+    document (a post the change leaves dangling) keeps its path in the document, with no line (`<organisation>`)."""
+    if edit.target == "org":
+        return check_data(proposed, edit.source or SourceMap(REQUEST))
+    prefix = _entity_path(proposed, edit)
+    source = edit.source.moved(prefix) if prefix is not None and edit.source is not None else SourceMap(REQUEST)
+    try:
+        parsed = check_data(proposed, source)
+    except Invalid as exc:
+        raise Invalid.of(_relative(exc.issues, prefix)) from None
+    return Parsed(parsed.organisation, parsed.source, tuple(_relative(parsed.warnings, prefix)))
+
+
+def _entity_path(document: dict[str, Any], edit: Edit) -> tuple[str | int, ...] | None:
+    """Where the edited entity is in `document` (None: not there, as after a delete)."""
+    items = _entities(document, edit.collection)
+    index = next((i for i, e in enumerate(items) if isinstance(e, dict) and e.get("id") == edit.ident), None)
+    return None if index is None else (*ORG_COLLECTIONS[edit.collection], index)
+
+
+def _relative(issues: Sequence[Issue], prefix: tuple[str | int, ...] | None) -> list[Issue]:
+    """`issues` of a whole document as `_checked` gives them for an entity at `prefix`: the entity's first."""
+    inside: list[Issue] = []
+    outside: list[Issue] = []
+    root = format_path(prefix) if prefix is not None else None
+    for issue in issues:
+        if root is not None and (issue.path == root or issue.path.startswith((root + ".", root + "["))):
+            path = issue.path[len(root):].removeprefix(".")
+            inside.append(Issue(REQUEST, issue.line, path, issue.message, issue.severity))
+        else:
+            outside.append(Issue(ORGANISATION, 0, issue.path, issue.message, issue.severity))
+    inside.sort(key=lambda i: (i.line, i.path, i.message))
+    return inside + outside
 
 
 def _validated_pack(data: Any, org_id: str, org: Organisation, source: SourceMap | None) -> RulePack:
@@ -811,7 +871,7 @@ def _check_packs(packs: dict[str, RulePack], organisation: Organisation) -> None
         except Invalid as exc:
             issues += exc.issues
     if issues:
-        raise Invalid(f"{len(issues)} error(s) in rule packs that depend on this organisation", issues)
+        raise Invalid(f"a rule pack that depends on this organisation would break: {in_words(issues)}", issues)
 
 
 def _draft_packs(
@@ -833,7 +893,7 @@ def _draft_packs(
         except Invalid as exc:
             issues += exc.issues
     if issues:
-        raise Invalid(f"{len(issues)} error(s) in the rule packs", issues)
+        raise Invalid(f"in the rule packs: {in_words(issues)}", issues)
     return dict(sorted(out.items()))
 
 
