@@ -610,6 +610,66 @@ def test_a_future_dated_change_waits_and_is_applied_at_its_time(admin: Admin) ->
     assert change["status"] == "applied" and change["version"] is not None
 
 
+def test_a_scheduled_change_that_fails_keeps_every_issue_in_its_view_and_its_audit_entry(admin: Admin) -> None:
+    """Scheduled, the change was valid; by its time a new separation-of-duties rule forbids it. The change and its
+    audit entry say so, naming both posts, not "1 error(s)"."""
+    post = new_post(admin)
+    person = unique("p")
+    created = admin.hr.post(f"/admin/orgs/{ORG}/people", json={
+        "id": person, "name": {"zh": "测试", "en": "Test"}, "assignments": [{"post": "sales_representative"}],
+    })
+    assert created.status_code == 201, created.text
+    path = f"/admin/orgs/{ORG}/people/{person}"
+    when = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=2)
+    both = [{"post": "sales_representative"}, {"post": post, "kind": "concurrent"}]
+    scheduled = admin.hr.patch(path, etag=etag_of(admin.hr, path), json={"assignments": both}, headers={"X-Effective-At": when.isoformat()})
+    assert scheduled.status_code == 202, scheduled.text
+    rule = unique("sod")
+    forbidden = admin.hr.post(f"/admin/orgs/{ORG}/separation_of_duties", json={
+        "id": rule, "posts": [post, "sales_representative"], "reason": {"zh": "不可兼任", "en": "Not both"},
+    })
+    assert forbidden.status_code == 201, forbidden.text
+    change_path = f"/admin/changes/{scheduled.json()['id']}"
+    deadline = time.monotonic() + 15
+    while admin.hr.get(change_path).json()["status"] == "scheduled" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    change = admin.hr.get(change_path).json()
+    assert change["status"] == "failed", change
+    expected = f"posts 'sales_representative' and {post!r} may not be held by one person at the same time (separation of duties {rule!r})"
+    assert change["message"] == f"assignments[1]: {expected}"
+    assert change["issues"] == [{"file": "<request>", "line": 0, "path": "assignments[1]", "message": expected, "severity": "error"}]
+    entries = admin.root.get("/admin/audit", params={"org": ORG, "limit": 1000}).json()["items"]
+    [failed] = [e for e in entries if e["action"] == "change_failed" and e["detail"]["change"] == change["id"]]
+    assert failed["detail"]["error"] == change["message"] and failed["detail"]["issues"] == change["issues"]
+    assert admin.hr.get(path).json()["assignments"] == [{"post": "sales_representative"}], "nothing was applied"
+
+
+def test_one_save_moves_the_documents_revision_by_one_and_the_policy_version_by_one(admin: Admin) -> None:
+    ident = new_post(admin)
+    path = f"/admin/orgs/{ORG}/posts/{ident}"
+    before = admin.hr.get(f"/admin/orgs/{ORG}")
+    saved = admin.hr.patch(path, etag=etag_of(admin.hr, path), json={"headcount": 3})
+    assert saved.status_code == 200, saved.text
+    after = admin.hr.get(f"/admin/orgs/{ORG}")
+    old, new = before.json(), after.json()
+    assert new["revision"] == old["revision"] + 1 and new["policy_version"] == old["policy_version"] + 1
+    assert (saved.json()["revision"], saved.json()["policy_version"]) == (new["revision"], new["policy_version"])
+    assert (after.headers["x-revision"], after.headers["x-policy-version"]) == (str(new["revision"]), str(new["policy_version"]))
+    check = httpx.post(f"{admin.server.url}/v1/check", json={
+        "organisation": ORG, "subject": {"id": "li_na"}, "resource": {"type": "customer"}, "action": "contact",
+        "at_least_version": new["policy_version"],
+    }).json()
+    assert check["policy_version"] == new["policy_version"], "the check answers at the same global policy version"
+    [entry] = [v for v in admin.hr.get(f"/admin/orgs/{ORG}/versions").json()["items"] if v["version"] == new["version"]]
+    assert (entry["kind"], entry["revision"]) == ("org", new["revision"])
+    listed = next(o for o in admin.hr.get("/admin/orgs").json()["items"] if o["id"] == ORG)
+    assert listed["revision"] == new["revision"]
+    packs = admin.compliance.get(f"/admin/orgs/{ORG}/rules").json()
+    seed_pack = next(p for p in packs["items"] if p["name"] == ORG)
+    pack = admin.compliance.get(f"/admin/orgs/{ORG}/rules/{ORG}")
+    assert pack.headers["x-revision"] == str(seed_pack["revision"]) and packs["policy_version"] >= new["policy_version"]
+
+
 # --- audit ------------------------------------------------------------------------------------------------
 
 
