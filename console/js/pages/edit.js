@@ -129,7 +129,7 @@ function editor(page, { org, collection, id, value, etag, doc }) {
         const done = await api(path(), { method, body: sent, etag: isNew ? undefined : etag, comment: comment.value || undefined });
         changed(org);
         if (done.status === 202) toast(t('edit.scheduled', { when: done.data.effective_at || '' }));
-        else toast(t(deleting ? 'edit.deleted' : 'edit.saved', { version: done.data.version }));
+        else toast(t(deleting ? 'edit.deleted' : 'edit.saved', { version: done.data.policy_version, revision: done.data.revision }));
         if (collection === 'posts' && !deleting) go(`#/${enc(org)}/post/${enc(entityId())}`);
         else go(listPage);
       } catch (error) {
