@@ -413,6 +413,7 @@ def test_a_whole_organisation_is_exported_and_imported_as_yaml(admin: Admin) -> 
     imported = admin.hr.put(f"/admin/orgs/{ORG}", etag=etag, content=edited.encode(), headers={"Content-Type": "application/yaml", "X-Change-Comment": "import"})
     assert imported.status_code == 200, imported.text
     assert admin.hr.get(f"/admin/orgs/{ORG}/posts/sales_representative").json()["name"]["en"] == "Sales Rep"
+    assert admin.hr.get(f"/admin/orgs/{ORG}/export").text == edited, "a YAML file sent whole is exported as sent"
     broken = edited.replace("reports_to: department_head", "reports_to: ceo", 1)
     line = next(i for i, row in enumerate(broken.splitlines(), 1) if "reports_to: ceo" in row)
     rejected = admin.hr.put(f"/admin/orgs/{ORG}", etag=imported.headers["etag"], content=broken.encode(), headers={"Content-Type": "application/yaml"})

@@ -20,7 +20,16 @@ from litestar.params import Parameter
 from dutyline.api.auth import admin_caller, json_response
 from dutyline.api.check import CheckResource, CheckSubject, Text
 from dutyline.api.openapi import ADMIN, YAML, answers, header, query, reads, takes
-from dutyline.api.payloads import WriteOptions, parse_time, read_body, wants_yaml, write_options, yaml_response
+from dutyline.api.payloads import (
+    YAML_TYPES,
+    WriteOptions,
+    media_type,
+    parse_time,
+    read_body,
+    wants_yaml,
+    write_options,
+    yaml_response,
+)
 from dutyline.api.schemas import (
     Applied,
     Change,
@@ -175,9 +184,21 @@ async def _write(
         target, body = target(body)
         if target.startswith("rules/") and source is not None:  # {name, pack}: the pack's lines from the pack
             source = source.under(("pack",))
+    text = await _file_text(request, body) if method == "put" and (target == "org" or target.startswith("rules/")) else None
     value, options = write_options(request, body)
-    edit = Edit(target, method, value, source)
+    edit = Edit(target, method, value, source, text)
     return await _submit(runtime, caller, org_id, edit, request.headers.get("if-match"), options, status)
+
+
+async def _file_text(request: Request, body: Any) -> str | None:
+    """The body's text when it is a YAML file of a whole document and nothing else (no options beside it): kept
+    with the version, so that an export gives it back as sent (comments, order)."""
+    if media_type(request) not in YAML_TYPES or not isinstance(body, dict) or set(body) & _OPTION_KEYS:
+        return None
+    return (await request.body()).decode("utf-8")
+
+
+_OPTION_KEYS = {"comment", "preview", "effective_at", "checks", "at"}
 
 
 async def _submit(
@@ -230,8 +251,9 @@ async def create_org(request: Request, state: State) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "organisation", "create", ALL)
     body, source = await read_body(request)
+    text = await _file_text(request, body)
     data, options = write_options(request, body)
-    result = await asyncio.to_thread(runtime.editor.create_org, data, caller.username, options.comment, source)
+    result = await asyncio.to_thread(runtime.editor.create_org, data, caller.username, options.comment, source, text)
     return _result(result, 201)
 
 

@@ -89,7 +89,10 @@ class Edit:
     target: str
     method: Method
     value: Any = None
-    source: SourceMap | None = None  # where the value's lines are, when it came as YAML
+    source: SourceMap | None = None  # where the value's lines are
+    # The YAML file the value was sent as (a whole document or rule pack, nothing else in it): kept with the
+    # version it makes, so that an export gives the file back as written.
+    text: str | None = None
 
     @property
     def collection(self) -> str:
@@ -100,12 +103,19 @@ class Edit:
         return self.target.split("/", 1)[1] if "/" in self.target else ""
 
     def as_json(self) -> str:
-        return json.dumps({"target": self.target, "method": self.method, "value": self.value}, ensure_ascii=False)
+        kept = {"target": self.target, "method": self.method, "value": self.value}
+        if self.text is not None:
+            kept["text"] = self.text
+        return json.dumps(kept, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str) -> Edit:
         data = json.loads(text)
-        return cls(data["target"], data["method"], data.get("value"))
+        return cls(data["target"], data["method"], data.get("value"), text=data.get("text"))
+
+    def texts(self, key: str) -> dict[str, str] | None:
+        """The file text to keep with the version this edit makes (`key`: the organisation's id or pack's name)."""
+        return {key: self.text} if self.text is not None and self.method in ("create", "put") else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,10 +256,13 @@ class Editor:
 
     # --- writing ---------------------------------------------------------------------------------------
 
-    def create_org(self, data: Any, author: str, comment: str, source: SourceMap | None = None) -> Written | Held:
-        """Store a new organisation (409 if one with its id exists and is not deleted), or hold it for four-eyes."""
+    def create_org(
+        self, data: Any, author: str, comment: str, source: SourceMap | None = None, text: str | None = None
+    ) -> Written | Held:
+        """Store a new organisation (409 if one with its id exists and is not deleted), or hold it for four-eyes;
+        `text`: the YAML file it was sent as, kept for exports."""
         organisation = _validated(data, source or SourceMap(REQUEST))
-        return self.submit(organisation.id, Edit("org", "create", data, source), None, author, comment)
+        return self.submit(organisation.id, Edit("org", "create", data, source, text), None, author, comment)
 
     def submit(
         self, org_id: str, edit: Edit, if_match: str | None, author: str, comment: str,
@@ -291,7 +304,8 @@ class Editor:
             audit.append(session, author, "org_deleted", org_id, f"org:{org_id}", {"version": version, "comment": comment})
             return Written(org_id, "org", version, True, None, None, now.revision + 1)
         organisation = self._proposed_organisation(org_id, edit, now)
-        [result] = org_store.save(session, [organisation], author, comment)
+        texts = edit.texts(org_id) if edit.target == "org" else None
+        [result] = org_store.save(session, [organisation], author, comment, texts)
         after = msgspec.to_builtins(organisation)
         value = after if edit.target == "org" else _find(after, edit.collection, edit.ident)
         etag = org_etag(result.version, org_store.digest(organisation)) if edit.target == "org" else (etag_of(value) if value is not None else None)
@@ -321,7 +335,7 @@ class Editor:
             raise Conflict(f"organisation {org_id!r} already exists")
         if approved_by is None and self._four_eyes.required(session, org_id, "org"):
             raise _NeedsSecondPerson
-        [result] = org_store.save(session, [organisation], author, comment)
+        [result] = org_store.save(session, [organisation], author, comment, edit.texts(org_id))
         audit.append(
             session, author, "org_created", org_id, f"org:{org_id}", {"version": result.version, "comment": comment}
         )
@@ -348,7 +362,7 @@ class Editor:
             audit.append(session, author, "rules_deleted", org_id, f"{org_id}/rules/{name}", {"version": version, "comment": comment})
             return Written(org_id, edit.target, version, True, None, None, now.revision + 1)
         pack = self._proposed_pack(org_id, edit, now)
-        [result] = pack_store.save(session, [(name, pack)], author, comment)
+        [result] = pack_store.save(session, [(name, pack)], author, comment, edit.texts(name))
         value = msgspec.to_builtins(pack)
         if result.changed:
             audit.append(

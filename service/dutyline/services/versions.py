@@ -146,11 +146,12 @@ class Versions:
                     f"version {number} deleted the {'organisation' if row.kind == 'org' else 'rule pack'}; there is nothing to restore",
                     [Issue("<request>", 0, "version", "a deletion")],
                 )
+            # (a version imported from a file is restored with its text: an export gives that file again)
             if row.kind == "org":
-                return Edit("org", "put", json.loads(row.document))
+                return Edit("org", "put", json.loads(row.document), text=row.source)
             latest = history.latest_pack(session, org_id, row.name)
             exists = latest is not None and latest.document is not None
-            return Edit(f"rules/{row.name}", "put" if exists else "create", json.loads(row.document))
+            return Edit(f"rules/{row.name}", "put" if exists else "create", json.loads(row.document), text=row.source)
 
     def as_of(self, org_id: str, at: dt.datetime) -> dict[str, Any]:
         """The organisation document in force at `at`."""
