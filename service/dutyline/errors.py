@@ -23,14 +23,14 @@ class Issue:
         return f"{where}: {self.severity}: {self.message}{at}"
 
 
-def in_words(issues: Sequence[Issue]) -> str:
-    """The first error of `issues` as a message a person can act on: its field, its line (and file, for a file),
-    what is wrong; and how many more there are (every one is in `issues`)."""
+def in_words(issues: Sequence[Issue], whole: str = "the document") -> str:
+    """The first error of `issues` as a message a person can act on: its field (`whole` for the object itself), its
+    line (and file, for a file), what is wrong; and how many more there are (every one is in `issues`)."""
     errors = [i for i in issues if i.severity == "error"] or list(issues)
     if not errors:
         return "invalid"
     first = errors[0]
-    where = first.path or "the document"
+    where = first.path or whole
     place = [] if first.file.startswith("<") else [first.file]
     if first.line:
         place.append(f"line {first.line}")
@@ -88,9 +88,9 @@ class Invalid(DutylineError):
         self.issues = issues or []
 
     @classmethod
-    def of(cls, issues: list[Issue]) -> Invalid:
+    def of(cls, issues: list[Issue], whole: str = "the document") -> Invalid:
         """`Invalid` whose message is the first of `issues` in words (`in_words`)."""
-        return cls(in_words(issues), issues)
+        return cls(in_words(issues, whole), issues)
 
 
 class Unavailable(DutylineError):

@@ -284,7 +284,7 @@ def test_departments_posts_people_and_the_catalogue_are_created_read_changed_and
     [
         ({"reports_to": "nobody"}, "reports_to", "unknown superior post 'nobody'", '"reports_to"'),
         ({"headcount": -1}, "headcount", "-1 is less than the minimum of 0", '"headcount"'),
-        ({"colour": "red"}, "", "unknown key ('colour' was unexpected)", "{"),
+        ({"colour": "red"}, "", "unknown key ('colour' was unexpected)", '"colour"'),
         ({"duties": [{"number": "1", "text": "x", "permissions": [{"resource": "customer", "actions": ["fly"]}]}]},
          "duties[0].permissions[0].actions[0]", "action 'fly' is not in the catalogue for 'customer' (it has: contact, edit, view)", '"fly"'),
     ],
@@ -305,7 +305,7 @@ def test_a_write_is_validated_as_dutyline_validate_does_and_the_400_names_the_fi
     answer = response.json()
     first = answer["issues"][0]
     assert (first["file"], first["path"], first["line"], first["message"]) == ("<request>", path, line, message), answer
-    assert answer["message"].startswith(f"{path or 'the document'} (line {line}): {message}"), answer["message"]
+    assert answer["message"].startswith(f"{path or f'post {ident!r}'} (line {line}): {message}"), answer["message"]
 
 
 def test_a_yaml_patch_names_the_line_of_the_body_and_the_path_in_the_entity(admin: Admin) -> None:
@@ -559,6 +559,38 @@ def test_rule_packs_are_the_compliance_officers_and_validated_against_the_organi
     assert yaml.headers["content-type"].startswith("application/yaml") and "expense_cap" in yaml.text
     gone = admin.compliance.delete(path, etag=got.headers["etag"])
     assert gone.status_code == 200 and admin.compliance.get(path).status_code == 404
+
+
+def test_a_rule_pack_sent_as_yaml_names_the_lines_of_the_pack_and_a_patch_the_lines_it_gives(admin: Admin) -> None:
+    name = unique("pack")
+    text = (
+        f"name: {name}\n"
+        "pack:\n"
+        "  name: {zh: 测试规则, en: test rules}\n"
+        "  rules:\n"
+        "    - kind: limit\n"
+        "      id: expense_cap\n"
+        "      name: {zh: 费用上限, en: expense cap}\n"
+        "      applies_to: {resources: [expense], actions: [submit]}\n"
+        "      attribute: context.amount\n"
+        "      limits:\n"
+        "        nobody_here: 1000\n"
+    )
+    refused = admin.compliance.post(f"/admin/orgs/{ORG}/rules", content=text.encode(), headers={"Content-Type": "application/yaml"})
+    assert refused.status_code == 400, refused.text
+    first = refused.json()["issues"][0]
+    assert (first["path"], first["line"]) == ("rules[0].limits.nobody_here", 11), first
+    assert refused.json()["message"] == f"rules[0].limits.nobody_here (line 11): unknown post 'nobody_here' in '{ORG}'"
+    created = admin.compliance.post(f"/admin/orgs/{ORG}/rules", json={"name": name, "pack": PACK})
+    assert created.status_code == 201, created.text
+    path = f"/admin/orgs/{ORG}/rules/{name}"
+    patched = admin.compliance.patch(
+        path, etag=etag_of(admin.compliance, path), content="# only the name\nname: {zh: 新, en: new}\nnote: 42\n".encode(),
+        headers={"Content-Type": "application/yaml"},
+    )
+    assert patched.status_code == 400, patched.text
+    [issue] = patched.json()["issues"]
+    assert (issue["path"], issue["line"], issue["message"]) == ("", 3, "unknown key ('note' was unexpected)"), issue
 
 
 def test_four_eyes_holds_rule_changes_until_another_officer_approves(admin: Admin) -> None:

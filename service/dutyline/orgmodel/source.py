@@ -70,6 +70,16 @@ class SourceMap:
     def issue(self, path: Path, message: str, severity: str = "error") -> Issue:
         return Issue(self.file, self.line(path), format_path(path), message, severity)  # type: ignore[arg-type]
 
+    def unknown_key(self, path: Path, data: Any, known: Any, message: str) -> Issue:
+        """An issue of unknown keys of the object at `path` (`data`, whose known keys are `known`): at the line of
+        the first unknown key (the object's own line may be none, in a merge patch that gives only that key)."""
+        extra = [k for k in data if k not in known] if isinstance(data, dict) else []
+        lines = self.mapped()
+        for key in extra:
+            if (*path, str(key)) in lines:
+                return Issue(self.file, lines[(*path, str(key))], format_path(path), message)
+        return self.issue(path, message)
+
     def moved(self, prefix: Path) -> SourceMap:
         """This map for the same text placed at `prefix` of a larger document (an entity sent alone, checked
         inside its organisation): every path under `prefix`, and nothing else known."""

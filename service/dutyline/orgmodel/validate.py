@@ -80,6 +80,8 @@ def _schema_issues(data: Any, source: SourceMap) -> Iterator[Issue]:
             message = f"{error.instance!r} is not a valid value here: {error.schema.get('description', error.message)}"
         elif error.validator == "additionalProperties":
             message = error.message.replace("Additional properties are not allowed", "unknown key")
+            yield source.unknown_key(path, error.instance, error.schema.get("properties", {}), message)
+            continue
         yield source.issue(path, message)
 
 

@@ -59,6 +59,8 @@ def check_pack(
         message = error.message
         if error.validator == "additionalProperties":
             message = message.replace("Additional properties are not allowed", "unknown key")
+            structural.append(source.unknown_key(path, error.instance, error.schema.get("properties", {}), message))
+            continue
         structural.append(source.issue(path, message))
     if structural:
         structural.sort(key=lambda i: (i.line, i.path))

@@ -840,7 +840,7 @@ def _checked(proposed: dict[str, Any], edit: Edit) -> Parsed:
     try:
         parsed = check_data(proposed, source)
     except Invalid as exc:
-        raise Invalid.of(_relative(exc.issues, prefix)) from None
+        raise Invalid.of(_relative(exc.issues, prefix), _describe(edit.target)) from None
     return Parsed(parsed.organisation, parsed.source, tuple(_relative(parsed.warnings, prefix)))
 
 
