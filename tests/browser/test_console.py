@@ -77,7 +77,7 @@ def test_an_hr_admin_moves_a_person_after_seeing_the_impact_and_the_chart_shows_
     stored = console.api("GET", f"/admin/orgs/{ORG}/people/li_na").json()
     assert [a["post"] for a in stored["assignments"]] == ["sales_representative"], "a preview stores nothing"
     dialog.get_by_role("button", name="Save", exact=True).click()
-    expect(toast(page)).to_contain_text("Saved: version")
+    expect(toast(page)).to_contain_text("Saved: revision")
 
     open_page(page, console, f"{ORG}/chart")
     expect(page.locator(".node[data-post='senior_sales_representative'] .holders")).to_contain_text("Li Na")
@@ -153,7 +153,7 @@ def test_an_hr_admin_adds_a_resource_action_and_a_group_member_after_seeing_the_
     expect(dialog).to_contain_text("resources changed: sales_data")
     assert console.api("GET", f"/admin/orgs/{ORG}/resources/sales_data").json()["actions"] == ["view", "analyse", "report"], "a preview stores nothing"
     dialog.get_by_role("button", name="Save", exact=True).click()
-    expect(toast(page)).to_contain_text("Saved: version")
+    expect(toast(page)).to_contain_text("Saved: revision")
     expect(page.locator("tr[data-resource='sales_data']")).to_contain_text("export")
     assert console.api("GET", f"/admin/orgs/{ORG}/resources/sales_data").json()["actions"] == ["view", "analyse", "report", "export"]
 
@@ -165,7 +165,7 @@ def test_an_hr_admin_adds_a_resource_action_and_a_group_member_after_seeing_the_
     dialog = page.get_by_role("dialog", name="Impact of this change")
     expect(dialog.locator(".impact-permissions tr[data-person='chen_jing']")).to_contain_text("+ sales target · view")
     dialog.get_by_role("button", name="Save", exact=True).click()
-    expect(toast(page)).to_contain_text("Saved: version")
+    expect(toast(page)).to_contain_text("Saved: revision")
     expect(page.locator("tr[data-group='sales_records']")).to_contain_text("sales target")
     group = console.api("GET", f"/admin/orgs/{ORG}/groups/sales_records").json()
     assert group["members"] == ["sales_data", "market_research", "customer", "sales_target"]
@@ -203,7 +203,7 @@ def test_a_separation_of_duties_entry_that_someone_breaks_is_listed_in_the_previ
     dialog = page.get_by_role("dialog", name="Impact of this change")
     expect(dialog).to_contain_text("separation of duties added: seller_not_head")
     dialog.get_by_role("button", name="Save", exact=True).click()
-    expect(toast(page)).to_contain_text("Saved: version")
+    expect(toast(page)).to_contain_text("Saved: revision")
     row = page.locator("tr[data-sod='seller_not_head']")
     expect(row).to_contain_text("Senior Sales Representative")
     expect(row).to_contain_text("nobody")
@@ -266,7 +266,7 @@ def test_a_compliance_officer_lowers_a_limit_and_the_simulator_shows_the_request
     dialog = page.get_by_role("dialog", name="Check this rule change")
     expect(dialog).to_contain_text("expense_claim_limit")
     dialog.get_by_role("button", name="Save", exact=True).click()
-    expect(toast(page)).to_contain_text("Saved: version")
+    expect(toast(page)).to_contain_text("Saved: revision")
     expect(page.get_by_label("Sales Representative — per-claim expense limit", exact=True)).to_have_value("2000")
 
     open_page(page, console, f"{ORG}/simulator")

@@ -20,7 +20,16 @@ from litestar.params import FromPath, FromQuery, Parameter
 from dutyline.api.auth import admin_caller, json_response
 from dutyline.api.check import CheckResource, CheckSubject, Text
 from dutyline.api.openapi import ADMIN, YAML, answers, header, query, reads, takes
-from dutyline.api.payloads import WriteOptions, parse_time, read_body, wants_yaml, write_options, yaml_response
+from dutyline.api.payloads import (
+    YAML_TYPES,
+    WriteOptions,
+    media_type,
+    parse_time,
+    read_body,
+    wants_yaml,
+    write_options,
+    yaml_response,
+)
 from dutyline.api.schemas import (
     Applied,
     Change,
@@ -58,12 +67,13 @@ from dutyline.orgmodel.windows import instant, zone
 from dutyline.rulemodel.document import RulePack
 from dutyline.runtime import Runtime
 from dutyline.services.access import Caller
-from dutyline.services.editing import Edit, Held, Method, Written, etag_of
+from dutyline.services.editing import Edit, Held, Method, Read, Written, etag_of
 from dutyline.services.four_eyes import kind_of
 from dutyline.services.orgs import to_yaml
 from dutyline.services.versions import pack_yaml
 from dutyline.api.decision_log import SIMULATED, Simulated
 from dutyline.store import history
+from dutyline.store import orgs as org_store
 from dutyline.store.decision_log import LogFilter
 from dutyline.store.decision_log import query as log_query
 
@@ -122,11 +132,20 @@ def _collection(name: str) -> str:
 
 
 def _written(written: Written, status: int = 200) -> Response[bytes]:
-    headers = {"X-Policy-Version": str(written.version)}
+    headers = {"X-Policy-Version": str(written.version), "X-Revision": str(written.revision)}
     if written.etag:
         headers["ETag"] = written.etag
-    body = Applied(written.organisation, written.target, written.version, written.changed, written.etag, written.value)
+    body = Applied(
+        written.organisation, written.target, written.version, written.changed, written.etag, written.value,
+        written.version, written.revision,
+    )
     return json_response(body, status, headers)
+
+
+def _read_headers(read: Read) -> dict[str, str]:
+    """What every read of a document or entity says of its versions: the global policy version now, and the
+    revision of the document (the organisation's, or the rule pack's)."""
+    return {"ETag": read.etag or "", "X-Policy-Version": str(read.policy_version), "X-Revision": str(read.revision)}
 
 
 def _checks(runtime: Runtime, org_id: str, raw: list[Any], at: str | None) -> tuple[list[Check], float]:
@@ -164,9 +183,23 @@ async def _write(
     body, source = (None, None) if method == "delete" else await read_body(request)
     if callable(target):
         target, body = target(body)
+        if target.startswith("rules/") and source is not None:  # {name, pack}: the pack's lines from the pack
+            source = source.under(("pack",))
+    text = await _file_text(request, body) if method == "put" and (target == "org" or target.startswith("rules/")) else None
     value, options = write_options(request, body)
-    edit = Edit(target, method, value, source)
+    edit = Edit(target, method, value, source, text)
     return await _submit(runtime, caller, org_id, edit, request.headers.get("if-match"), options, status)
+
+
+async def _file_text(request: Request, body: Any) -> str | None:
+    """The body's text when it is a YAML file of a whole document and nothing else (no options beside it): kept
+    with the version, so that an export gives it back as sent (comments, order)."""
+    if media_type(request) not in YAML_TYPES or not isinstance(body, dict) or set(body) & _OPTION_KEYS:
+        return None
+    return (await request.body()).decode("utf-8")
+
+
+_OPTION_KEYS = {"comment", "preview", "effective_at", "checks", "at"}
 
 
 async def _submit(
@@ -198,16 +231,17 @@ def _result(result: Written | Held, status: int) -> Response[bytes]:
 async def list_orgs(request: Request, state: State) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
 
-    def rows() -> list[tuple[str, str, str, int, bool]]:
+    def rows() -> tuple[list[tuple[str, str, str, int, bool, int]], int]:
         with runtime.sessions() as session:
-            return history.organisations(session)
+            return history.organisations(session), org_store.latest_version(session)
 
+    found, policy_version = await asyncio.to_thread(rows)
     items = [
-        OrgSummary(org_id, Texts(zh, en), version)
-        for org_id, zh, en, version, deleted in await asyncio.to_thread(rows)
+        OrgSummary(org_id, Texts(zh, en), version, revision)
+        for org_id, zh, en, version, deleted, revision in found
         if not deleted and runtime.access.allowed(caller, "organisation", "read", org_id)
     ]
-    return json_response(Orgs(items))
+    return json_response(Orgs(items, policy_version))
 
 
 @post(
@@ -219,8 +253,9 @@ async def create_org(request: Request, state: State) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "organisation", "create", ALL)
     body, source = await read_body(request)
+    text = await _file_text(request, body)
     data, options = write_options(request, body)
-    result = await asyncio.to_thread(runtime.editor.create_org, data, caller.username, options.comment, source)
+    result = await asyncio.to_thread(runtime.editor.create_org, data, caller.username, options.comment, source, text)
     return _result(result, 201)
 
 
@@ -231,11 +266,13 @@ async def create_org(request: Request, state: State) -> Response[bytes]:
 async def get_org(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
-    document, version, etag = await asyncio.to_thread(runtime.editor.document, org_id)
-    headers = {"ETag": etag, "X-Policy-Version": str(version)}
+    document, read = await asyncio.to_thread(runtime.editor.document, org_id)
+    headers = _read_headers(read)
     if wants_yaml(request):
-        return yaml_response(to_yaml(document), headers=headers)
-    return json_response(OrgDocument(org_id, version, etag, document), headers=headers)
+        return yaml_response(read.source or to_yaml(document), headers=headers)
+    return json_response(
+        OrgDocument(org_id, read.version, read.etag or "", document, read.revision, read.policy_version), headers=headers
+    )
 
 
 @get(
@@ -245,8 +282,8 @@ async def get_org(request: Request, state: State, org_id: FromPath[str]) -> Resp
 async def export_org(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
-    document, version, etag = await asyncio.to_thread(runtime.editor.document, org_id)
-    return yaml_response(to_yaml(document), f"{org_id}.yaml", {"ETag": etag, "X-Policy-Version": str(version)})
+    document, read = await asyncio.to_thread(runtime.editor.document, org_id)
+    return yaml_response(read.source or to_yaml(document), f"{org_id}.yaml", _read_headers(read))
 
 
 @put(
@@ -317,8 +354,9 @@ def _path_of(message: str) -> str:
 async def list_entities(request: Request, state: State, org_id: FromPath[str], collection: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
-    items, version = await asyncio.to_thread(runtime.editor.collection, org_id, _collection(collection))
-    return json_response(Entities(org_id, version, items, {i["id"]: etag_of(i) for i in items}))
+    items, read = await asyncio.to_thread(runtime.editor.collection, org_id, _collection(collection))
+    etags = {i["id"]: etag_of(i) for i in items}
+    return json_response(Entities(org_id, read.version, items, etags, read.revision, read.policy_version))
 
 
 @post(
@@ -345,8 +383,8 @@ async def create_entity(request: Request, state: State, org_id: FromPath[str], c
 async def get_entity(request: Request, state: State, org_id: FromPath[str], collection: FromPath[str], ident: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
-    value, etag, version = await asyncio.to_thread(runtime.editor.current, org_id, f"{_collection(collection)}/{ident}")
-    return json_response(value, headers={"ETag": etag or "", "X-Policy-Version": str(version)})
+    read = await asyncio.to_thread(runtime.editor.current, org_id, f"{_collection(collection)}/{ident}")
+    return json_response(read.value, headers=_read_headers(read))
 
 
 @put(
@@ -385,7 +423,8 @@ async def delete_entity(request: Request, state: State, org_id: FromPath[str], c
 async def list_packs(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "rule_pack", "read", org_id)
-    return json_response(Packs(org_id, await asyncio.to_thread(runtime.editor.packs, org_id)))  # type: ignore[arg-type]
+    items, policy_version = await asyncio.to_thread(runtime.editor.packs, org_id)
+    return json_response(Packs(org_id, items, policy_version))  # type: ignore[arg-type]
 
 
 def _new_pack(body: Any) -> tuple[str, Any]:
@@ -415,11 +454,11 @@ async def create_pack(request: Request, state: State, org_id: FromPath[str]) -> 
 async def get_pack(request: Request, state: State, org_id: FromPath[str], name: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "rule_pack", "read", org_id)
-    value, etag, version = await asyncio.to_thread(runtime.editor.current, org_id, f"rules/{name}")
-    headers = {"ETag": etag or "", "X-Policy-Version": str(version)}
+    read = await asyncio.to_thread(runtime.editor.current, org_id, f"rules/{name}")
+    headers = _read_headers(read)
     if wants_yaml(request):
-        return yaml_response(pack_yaml(value), headers=headers)
-    return json_response(value, headers=headers)
+        return yaml_response(read.source or pack_yaml(read.value), headers=headers)
+    return json_response(read.value, headers=headers)
 
 
 @put(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import msgspec
 from ruamel.yaml import YAML
@@ -16,6 +18,7 @@ from dutyline.orgmodel.source import MAX_SCALARS
 from dutyline.rulemodel.document import RulePack
 from dutyline.services import sources
 from dutyline.services.four_eyes import FourEyes
+from dutyline.store import history
 from dutyline.store import orgs as org_store
 from dutyline.store import rule_packs as pack_store
 
@@ -49,15 +52,18 @@ def import_paths(
         raise Invalid(f"{len(loaded.errors)} error(s); nothing was imported", loaded.errors)
     documents = [parsed.organisation for parsed in loaded.organisations.values()]
     packs = [(Path(p.source.file).stem, p.pack) for p in loaded.rule_packs]
+    # Each file's text is kept with the version it makes, so that an export gives it back as written.
+    org_texts = {o.organisation.id: loaded.texts[o.source.file] for o in loaded.organisations.values() if o.source.file in loaded.texts}
+    pack_texts = {Path(p.source.file).stem: loaded.texts[p.source.file] for p in loaded.rule_packs if p.source.file in loaded.texts}
     results = []
     with sessions.begin() as session:
         if four_eyes is not None:
             _refuse_held(session, four_eyes, loaded, packs)
         for document in documents:
-            results += org_store.save(session, [document], author, comment)
+            results += org_store.save(session, [document], author, comment, org_texts)
             if progress is not None:
                 progress(document.id)
-        results += pack_store.save(session, packs, author, comment)
+        results += pack_store.save(session, packs, author, comment, pack_texts)
     return results
 
 
@@ -101,6 +107,66 @@ def save_documents(
             if progress is not None:
                 progress(document.id)
     return results
+
+
+@dataclass(frozen=True, slots=True)
+class Exported:
+    """One file an export wrote: what it holds (`org`, or rule pack `name`) and where."""
+
+    organisation: str
+    kind: str  # org, rules
+    name: str
+    path: Path
+    verbatim: bool  # the text it was imported from, as written (else the canonical YAML of the stored document)
+
+
+def org_text(stored: org_store.StoredOrg) -> str:
+    """An organisation's file: the text it was imported from when it has not been edited since, else its
+    canonical YAML."""
+    if stored.source is not None:
+        return stored.source
+    if stored.document is None:
+        raise NotFound(f"organisation {stored.org_id!r} cannot be read by this release")
+    return to_yaml(stored.document)
+
+
+def pack_text(stored: pack_store.StoredPack) -> str:
+    """A rule pack's file, as `org_text` for an organisation."""
+    if stored.source is not None:
+        return stored.source
+    if stored.pack is None:
+        raise NotFound(f"rule pack {stored.name!r} of {stored.org_id!r} cannot be read by this release")
+    return pack_yaml(msgspec.to_builtins(stored.pack))
+
+
+def export_all(sessions: sessionmaker[Session], folder: Path) -> list[Exported]:
+    """Write every organisation and rule pack in the store under `folder` as the repository lays them out:
+    `policies/orgs/<org>.yaml` and `rules/<pack>.yaml` (what `dutyline import` and the seed read back)."""
+    out: list[tuple[Exported, str]] = []
+    with sessions() as session:
+        for org_id, *_rest in history.organisations(session):
+            found = org_store.newest(session, org_id)
+            if found is None or found.deleted:
+                continue
+            out.append((Exported(org_id, "org", "", folder / "policies" / "orgs" / f"{org_id}.yaml", found.source is not None), org_text(found)))
+            for stored in pack_store.current(session, org_id):
+                path = folder / "rules" / f"{stored.name}.yaml"
+                out.append((Exported(org_id, "rules", stored.name, path, stored.source is not None), pack_text(stored)))
+    for exported, text in out:  # read first, then written: an unreadable document writes nothing
+        exported.path.parent.mkdir(parents=True, exist_ok=True)
+        exported.path.write_bytes(text.encode("utf-8"))
+    return [exported for exported, _ in out]
+
+
+def pack_yaml(pack: Any) -> str:
+    """A rule pack (plain data) as YAML, as a compliance officer would keep it in `rules/`."""
+    yaml = YAML()
+    yaml.default_flow_style = False
+    yaml.allow_unicode = True
+    yaml.width = 4096
+    buffer = io.StringIO()
+    yaml.dump(pack, buffer)
+    return buffer.getvalue()
 
 
 def to_yaml(org: Organisation) -> str:

@@ -94,6 +94,12 @@ class OrgVersionRow(Base):
     author: Mapped[str] = mapped_column(String(200))
     comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column()
+    # This document's own counter (1, 2, 3 … for the organisation, and for each rule pack), beside the global
+    # policy version above; a deletion counts too.
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The YAML text this version was imported from (a file, the seed), kept so that an export gives it back as
+    # written (comments, order); NULL for a version made by an edit.
+    source: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class DecisionLogRow(Base):
@@ -425,6 +431,8 @@ class AdminChangeRow(Base):
     version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the policy version it became
     message: Mapped[str] = mapped_column(Text)
     revision: Mapped[int] = mapped_column(Integer)
+    # Every problem a failed change had (JSON list of issues), beside `message` (the first one in words).
+    issues: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class OrgSettingRow(Base):
