@@ -120,7 +120,7 @@ class Runtime:
             paths = [seed / "orgs"] + [p for p in sorted((seed.parent / "rules").glob("*.yaml")) if p.is_file()]
             results = orgs.import_paths(
                 self.sessions, paths, author="seed", comment=f"seed from {seed}",
-                max_scalars=self.settings.max_yaml_scalars,
+                max_scalars=self.settings.max_yaml_scalars, how="seeded",
             )
         log.info("loaded %d seed organisation(s) and rule pack(s) from %s", len(results), seed.parent)
 

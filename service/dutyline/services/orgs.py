@@ -6,7 +6,7 @@ import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from ruamel.yaml import YAML
@@ -18,7 +18,7 @@ from dutyline.orgmodel.source import MAX_SCALARS
 from dutyline.rulemodel.document import RulePack
 from dutyline.services import sources
 from dutyline.services.four_eyes import FourEyes
-from dutyline.store import history
+from dutyline.store import audit, history
 from dutyline.store import orgs as org_store
 from dutyline.store import rule_packs as pack_store
 
@@ -31,8 +31,11 @@ def import_paths(
     progress: Callable[[str], None] | None = None,
     four_eyes: FourEyes | None = None,
     max_scalars: int = MAX_SCALARS,
+    how: Literal["imported", "seeded"] = "imported",
 ) -> list[org_store.SaveResult]:
-    """Validate every organisation file under `paths`, then store them in one transaction.
+    """Validate every organisation file under `paths`, then store them in one transaction, each document and
+    rule pack that changed with its audit entry (`org_imported`, `rules_seeded` …, naming its file), as every
+    other write has.
 
     Any error in any file raises `Invalid` before anything is written. With `four_eyes` (`dutyline import`),
     a file that would change an organisation or rule pack that four-eyes applies to is refused too: the
@@ -64,6 +67,15 @@ def import_paths(
             if progress is not None:
                 progress(document.id)
         results += pack_store.save(session, packs, author, comment, pack_texts)
+        org_files = {o.organisation.id: o.source.file for o in loaded.organisations.values()}
+        pack_files = {Path(p.source.file).stem: p.source.file for p in loaded.rule_packs}
+        for result in results:
+            if not result.changed:
+                continue
+            what, target = ("rules", f"{result.org_id}/rules/{result.name}") if result.name else ("org", f"org:{result.org_id}")
+            file = pack_files.get(result.name, "") if result.name else org_files.get(result.org_id, "")
+            detail = {"version": result.version, "revision": result.revision, "comment": comment, "file": file}
+            audit.append(session, author, f"{what}_{how}", result.org_id, target, detail)
     return results
 
 
