@@ -193,12 +193,15 @@ def _named(properties: Mapping[str, Any] | None) -> str | None:
 
 
 class DecisionService:
-    def __init__(self, policies: PolicyService, log: DecisionLog | None = None, facts: FactsProvider | None = None) -> None:
+    def __init__(
+        self, policies: PolicyService, log: DecisionLog | None = None, facts: FactsProvider | None = None,
+        obligations: Callable[[Answer], None] | None = None,
+    ) -> None:
         self._policies = policies
         self._log = log
         self.facts = facts or FactsProvider()
         # Called with an allowed answer whose rules notify someone (the outbox queue); must not block.
-        self.obligations: Callable[[Answer], None] | None = None
+        self.obligations = obligations
 
     @property
     def policies(self) -> PolicySet:
