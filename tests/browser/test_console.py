@@ -107,6 +107,30 @@ def test_an_acting_assignment_next_year_previews_what_she_gains_then_and_her_lim
     dialog.get_by_role("button", name="Cancel").click()
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_rule_change_previews_each_field_before_and_after_and_whose_limit_moves_in_both_languages(
+    page: Any, console: Console, lang: str
+) -> None:
+    log_in(page, console, "carl", lang)
+    open_page(page, console, f"{ORG}/rules")
+    cell = page.locator("input.limit[data-rule='expense_claim_limit'][data-post='sales_representative']")
+    before = int(float(cell.input_value()))  # another test of this module may have saved a new limit already
+    after = before + 3000
+    cell.fill(str(after))
+    page.locator("form.matrix button[type='submit']").click()
+    dialog = page.get_by_role("dialog", name="Check this rule change" if lang == "en" else "确认规则变更")
+    line = dialog.locator(".impact-rule-changes li[data-rule='expense_claim_limit'][data-field='limits.sales_representative']")
+    post = "Sales Representative: " if lang == "en" else "销售代表:"
+    expect(line).to_have_text(f"expense_claim_limit · {post}{before:,} → {after:,}")
+    expect(dialog.locator(".impact-limits tr[data-person='li_na'][data-rule='expense_claim_limit']")).to_contain_text(f"{before:,} → {after:,}")
+    screenshot(page, f"impact-rule-fields-{lang}")
+    dialog.get_by_role("button", name="Cancel" if lang == "en" else "取消").click()
+    expect(dialog).to_have_count(0)
+    items = console.api("GET", f"/admin/orgs/{ORG}/rules").json()["items"]
+    stored = next(r for i in items for r in i["pack"]["rules"] if r["id"] == "expense_claim_limit")
+    assert stored["limits"]["sales_representative"] == before, "a preview stores nothing"
+
+
 def test_a_stale_edit_is_refused_with_someone_else_changed_this_and_reload_shows_their_change(page: Any, console: Console) -> None:
     log_in(page, console, "hr")
     open_page(page, console, f"{ORG}/edit/people/wang_jianguo")
