@@ -301,6 +301,42 @@ def test_a_compliance_officer_lowers_a_limit_and_the_simulator_shows_the_request
     screenshot(page, "simulator", full_page=True)
 
 
+def test_a_question_tried_in_the_simulator_is_left_out_of_the_decision_log_unless_asked_for_and_marked(
+    page: Any, console: Console
+) -> None:
+    log_in(page, console, "root")
+    open_page(page, console, f"{ORG}/simulator")
+    page.get_by_label("Person").select_option("zhao_lei")
+    page.get_by_label("Resource type").select_option("expense")
+    page.get_by_label("Action").select_option("submit")
+    page.get_by_label("Amount").fill("1234")
+    with page.expect_response(lambda r: r.url.endswith("/v1/check") and r.request.method == "POST") as asked:
+        page.get_by_role("button", name="Decide").click()
+    expect(page.locator("#sim-result .answer").first).to_be_visible()
+    decision_id = asked.value.json()["decision_id"]
+    assert asked.value.request.post_data_json["simulated"] is True, "the simulator says it is trying a question out"
+    logged = {"organisation": ORG, "subject": "zhao_lei", "limit": 1000, "simulated": "include"}
+    deadline = time.monotonic() + 10  # the decision log is written in batches, off the decision path
+    while decision_id not in {d["decision_id"] for d in httpx.get(f"{console.server.url}/v1/decisions", params=logged).json()["items"]}:
+        assert time.monotonic() < deadline, "the decision log did not get the simulated check"
+        time.sleep(0.2)
+
+    open_page(page, console, f"{ORG}/decisions")
+    row = page.locator(f"#decision-log tbody tr[data-decision='{decision_id}']")
+    expect(page.get_by_label("Simulator's questions")).to_have_value("exclude")
+    expect(page.locator("#decision-log tbody tr, main p.empty").first).to_be_visible()
+    expect(row).to_have_count(0)
+    page.get_by_label("Simulator's questions").select_option("include")
+    page.get_by_role("button", name="Apply filters").click()
+    expect(row).to_have_count(1)
+    expect(row).to_have_class("simulated")
+    expect(row.locator(".badge.muted")).to_have_text("simulated")
+    page.get_by_label("Simulator's questions").select_option("only")
+    page.get_by_role("button", name="Apply filters").click()
+    expect(row).to_have_count(1)
+    expect(page.locator("#decision-log tbody tr:not(.simulated)")).to_have_count(0)
+
+
 def test_yaml_errors_are_shown_with_their_line_numbers(page: Any, console: Console) -> None:
     log_in(page, console, "carl")
     open_page(page, console, f"{ORG}/rules")
