@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from tests.api.test_admin import Admin, admin, etag_of  # noqa: F401  (the module's seeded server fixture)
+from tests.api.test_admin import Admin, admin, etag_of  # admin: the module's seeded server fixture
 
 ORG = "ninger_branch"
 PATH = f"/admin/orgs/{ORG}/people/huang_wei"  # 黄伟, 综合经办柜员 (teller): 50,000 per transaction
@@ -57,8 +57,8 @@ def test_acting_as_lead_teller_next_week_previews_nothing_now_and_her_gains_and_
     assert mine(body["permissions"]) == []
     # The moments: now, then the window's start and its end.
     assert len(body["moments"]) >= 3
-    assert any(m.startswith(start.isoformat()) or m.startswith((start - dt.timedelta(days=1)).isoformat())
-               for m in body["moments"][1:]), body["moments"]
+    days = (start.isoformat(), (start - dt.timedelta(days=1)).isoformat())  # the organisation's midnight, in UTC
+    assert any(m.startswith(days) for m in body["moments"][1:]), body["moments"]
 
     gained = [c for c in mine(body["timeline"]) if c["change"] == "gained"]
     assert gained, body["timeline"]
@@ -102,7 +102,7 @@ def test_a_reassignment_scheduled_for_next_month_is_previewed_from_its_date_for_
     person = admin.root.get(PATH)
     proposed = {**person.json(), "assignments": [{"post": "senior_teller"}]}
     proposed.pop("id", None)
-    effective = dt.datetime.combine(TODAY + dt.timedelta(days=30), dt.time(9), dt.timezone.utc)
+    effective = dt.datetime.combine(TODAY + dt.timedelta(days=30), dt.time(9), dt.UTC)
     proposed["effective_at"] = effective.isoformat()
     answer = admin.root.put(f"{PATH}?preview=true", etag=person.headers["etag"], json=proposed)
     assert answer.status_code == 200, answer.text

@@ -103,7 +103,8 @@ def test_healthz_and_readyz_probe_postgresql_on_every_call_and_say_when_it_refus
     with fresh_database("postgresql", tmp_path) as direct:
         address = urlsplit(direct)
         gate = Gate((address.hostname or "127.0.0.1", address.port or 5432))
-        gated = direct.replace(address.netloc, f"{address.username}@127.0.0.1:{gate.port}" if address.username else f"127.0.0.1:{gate.port}", 1)
+        user = f"{address.username}@" if address.username else ""
+        gated = direct.replace(address.netloc, f"{user}127.0.0.1:{gate.port}", 1)
         server = LiveServer(gated, seed_dir=str(REPO / "policies"))
         try:
             server.wait_ready()
