@@ -29,7 +29,7 @@ from dutyline.engines.attributes import read, resolve_party, split
 from dutyline.engines.compiler import CompiledOrg
 from dutyline.engines.decision import Check, Decision
 from dutyline.engines.queries import Holder, holders_of
-from dutyline.engines.rulehost import RuleHost, condition_json
+from dutyline.engines.rulehost import RuleBackend, condition_json
 from dutyline.expressions import (
     Arithmetic,
     Call,
@@ -208,7 +208,7 @@ class CompiledRules:
     org: str
     index: dict[tuple[str, str], tuple[CompiledRule, ...]]
     case_types: dict[str, rm.CaseType]
-    rulesets: dict[str, Mapping[str, Any]]  # name → condition, for RuleHost.load
+    rulesets: dict[str, Mapping[str, Any]]  # name → condition, for RuleBackend.load
     bounds: Bounds = field(default_factory=Bounds)
 
     def for_request(self, resource: str, action: str) -> tuple[CompiledRule, ...]:
@@ -478,7 +478,7 @@ class _Request:
 
 
 def apply_rules(
-    host: RuleHost, org: CompiledOrg, rules: CompiledRules | None, check: Check, decision: Decision, facts: Facts = NO_FACTS
+    host: RuleBackend, org: CompiledOrg, rules: CompiledRules | None, check: Check, decision: Decision, facts: Facts = NO_FACTS
 ) -> Verdict:
     """The verdict for a request whose duty decision is `decision`."""
     if not decision.allowed or rules is None:
@@ -513,7 +513,7 @@ def apply_rules(
     return Verdict("allow", decision, tuple(hits), (), notify, notices)
 
 
-def _run(host: RuleHost, org: CompiledOrg, compiled: CompiledRule, request: _Request, facts: Facts, bounds: Bounds) -> RuleHit | None:
+def _run(host: RuleBackend, org: CompiledOrg, compiled: CompiledRule, request: _Request, facts: Facts, bounds: Bounds) -> RuleHit | None:
     rule = compiled.rule
     if isinstance(rule, rm.Limit):
         return _limit(host, org, compiled, rule, request, facts, bounds)
@@ -549,7 +549,7 @@ def _hit(
 
 
 def _limit(
-    host: RuleHost, org: CompiledOrg, compiled: CompiledRule, rule: rm.Limit, request: _Request, facts: Facts,
+    host: RuleBackend, org: CompiledOrg, compiled: CompiledRule, rule: rm.Limit, request: _Request, facts: Facts,
     bounds: Bounds,
 ) -> RuleHit | None:
     limit = _limit_of(rule, request.posts)
@@ -584,7 +584,7 @@ def _limit(
 
 
 def _separation(
-    host: RuleHost, compiled: CompiledRule, rule: rm.Separation, request: _Request, facts: Facts, bounds: Bounds
+    host: RuleBackend, compiled: CompiledRule, rule: rm.Separation, request: _Request, facts: Facts, bounds: Bounds
 ) -> RuleHit | None:
     person, check = request.subject, request.check
     if rule.check == "four_eyes":
@@ -607,7 +607,7 @@ def _separation(
 
 
 def _dual_control(
-    host: RuleHost, org: CompiledOrg, compiled: CompiledRule, rule: rm.DualControl, request: _Request, bounds: Bounds
+    host: RuleBackend, org: CompiledOrg, compiled: CompiledRule, rule: rm.DualControl, request: _Request, bounds: Bounds
 ) -> RuleHit | None:
     person, at = request.subject, request.check.at
     second, problem = _party(org, rule.second_person, request.get(split(rule.second_person)), bounds)
@@ -619,7 +619,7 @@ def _dual_control(
     return None
 
 
-def _suitability(host: RuleHost, compiled: CompiledRule, rule: rm.Suitability, request: _Request, bounds: Bounds) -> RuleHit | None:
+def _suitability(host: RuleBackend, compiled: CompiledRule, rule: rm.Suitability, request: _Request, bounds: Bounds) -> RuleHit | None:
     # Unknown risk or unknown tolerance fails closed: nothing is suitable until both are assessed.
     risk, problem = _number(rule.risk, request.get(split(rule.risk)), bounds)
     if problem is None:
@@ -631,7 +631,7 @@ def _suitability(host: RuleHost, compiled: CompiledRule, rule: rm.Suitability, r
     return None
 
 
-def _condition(host: RuleHost, org: CompiledOrg, compiled: CompiledRule, request: _Request, bounds: Bounds) -> RuleHit | None:
+def _condition(host: RuleBackend, org: CompiledOrg, compiled: CompiledRule, request: _Request, bounds: Bounds) -> RuleHit | None:
     """Requirements, notifications and conditions: expressions over the request's attributes."""
     rule = compiled.rule
     if compiled.when is not None:  # a requirement applies only when its `when` holds
