@@ -542,7 +542,7 @@ def test_the_two_backends_agree_on_random_conditions_and_facts(
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     condition=st.sampled_from(HAND_WRITTEN),
-    samples=st.lists(st.fixed_dictionaries({}, optional={f: raw_values for f in RAW_FIELDS}), min_size=1, max_size=6),
+    samples=st.lists(st.fixed_dictionaries({}, optional=dict.fromkeys(RAW_FIELDS, raw_values)), min_size=1, max_size=6),
 )
 def test_the_two_backends_agree_on_hand_written_rules_and_random_facts(
     both: tuple[RuleHost, ReferenceHost], condition: dict, samples: list
