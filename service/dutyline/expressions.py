@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -557,10 +557,7 @@ def _getter(root: str, names: tuple[str, ...]) -> _Run:
         return attribute
 
     def path(env: Mapping[str, Any]) -> Any:
-        value = env.get(root)
-        for name in names:
-            value = _step(value, name)
-        return value
+        return follow(env.get(root), names)
 
     return path
 
@@ -568,6 +565,14 @@ def _getter(root: str, names: tuple[str, ...]) -> _Run:
 def _step(value: Any, name: str) -> Any:
     # Only mapping keys, never Python attributes: `resource.__class__` is a key nobody has, so null.
     return value.get(name) if isinstance(value, (dict, Mapping)) else None
+
+
+def follow(value: Any, names: Iterable[str]) -> Any:
+    """The value at `names` inside `value`, the one attribute-path reader (the evaluator's, and the rules'):
+    mapping keys only, never Python attributes; null when the path is absent or runs into a non-object."""
+    for name in names:
+        value = _step(value, name)
+    return value
 
 
 _LISTS = (list, tuple)
@@ -663,7 +668,7 @@ def _arithmetic(op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
             result = op(a, b)
         except ArithmeticError:  # division by zero; an int too large for a float
             return None
-        return None if isinstance(result, float) and not math.isfinite(result) else result
+        return None if isinstance(result, float) and not is_finite_number(result) else result
 
     return apply
 

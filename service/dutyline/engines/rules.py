@@ -42,6 +42,7 @@ from dutyline.expressions import (
     Node,
     Not,
     Path,
+    is_finite_number,
     parse,
 )
 from dutyline.orgmodel.document import Names
@@ -699,13 +700,9 @@ def _number(path: str, value: Any, bounds: Bounds) -> tuple[float, Problem | Non
         return 0.0, Problem(path, "missing")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return 0.0, Problem(path, "too_large" if _too_large(value, bounds) else "not_number", _show(value))
-    try:
-        number = float(value)
-    except OverflowError:  # an integer beyond the doubles
+    if not is_finite_number(value):  # NaN, an infinity, an integer beyond the doubles
         return 0.0, Problem(path, "not_finite", _show(value))
-    if not math.isfinite(number):
-        return 0.0, Problem(path, "not_finite", _show(value))
-    return number, None
+    return float(value), None
 
 
 def _party(org: CompiledOrg, path: str, value: Any, bounds: Bounds) -> tuple[str, Problem | None]:
@@ -745,7 +742,7 @@ def _conform(org: CompiledOrg, required: Required, value: Any, bounds: Bounds) -
     if kind == "currency":
         code = currency_code(value)
         return (code, None) if code is not None else (None, Problem(name, "unknown_currency", _show(value)))
-    if isinstance(value, float) and not math.isfinite(value):
+    if isinstance(value, float) and not is_finite_number(value):
         return None, Problem(name, "not_finite", _show(value))
     return value, None
 

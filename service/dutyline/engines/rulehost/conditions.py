@@ -19,14 +19,13 @@ every raw reference is guarded with `$ex`.
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from dutyline.engines.rulehost.encoding import CONSTANT_VALUES, dumps, raw_value, typed_fields, unescape
-from dutyline.expressions import ExpressionError
+from dutyline.expressions import ExpressionError, is_finite_number
 
 SESSION = "0"
 _TAGS = frozenset("kcnsft")
@@ -206,7 +205,7 @@ def _check(condition: Any, fields: dict[str, None]) -> Any:
 def _operand(value: Any, fields: dict[str, None], references: list[str]) -> bool:
     """Validate a right-hand side; return whether it is constant."""
     if value is None or isinstance(value, (bool, int, float, str)):
-        if isinstance(value, float) and not math.isfinite(value):
+        if isinstance(value, float) and not is_finite_number(value):
             raise ValueError("NaN and infinity cannot be written for durable_rules")
         return True
     if isinstance(value, Mapping) and len(value) == 1:

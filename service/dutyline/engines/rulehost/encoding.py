@@ -144,7 +144,7 @@ def typed_fields(prefix: str, tags: str, value: Any) -> str:
 
 
 def raw_value(name: str, value: Any) -> str:
-    if type(value) is float and math.isfinite(value):  # the usual case (amounts, limits): `_number` inlined
+    if type(value) is float and math.isfinite(value):  # the usual case (amounts, limits), inlined: `_number`, `is_finite_number`
         text = repr(value)
         return text if "e" not in text else _decimal(value)
     if value is None:
