@@ -1,9 +1,8 @@
 """Business rules on top of the duty grant: compile rule packs, decide which fire, combine into a verdict.
 
 Each rule becomes one condition of the rule backend (`rulehost`: durable_rules, the only package that touches it,
-or the pure-Python reference)
-whose condition reads a small flat event this module builds from the request, the org model and the facts
-(usage totals, approval history). Rules are indexed by (resource type, action): a request that no rule mentions
+or the pure-Python reference), which reads a small flat event this module builds from the request, the org model
+and the facts (usage totals, approval history). Rules are indexed by (resource type, action): a request that no rule mentions
 never reaches the rules engine.
 
 **Rules fail closed by construction.** Each rule declares the inputs it reads (`inputs_of`; for conditions,
