@@ -555,3 +555,20 @@ def test_the_two_backends_agree_on_hand_written_rules_and_random_facts(
     reference.load({"rule": condition})
     for event in samples:
         assert engine.fires("rule", event) is reference.fires("rule", event), (condition, event)
+
+
+def test_dutyline_rules_backend_chooses_the_backend_and_a_wrong_name_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dutyline.settings import Settings
+
+    monkeypatch.setenv("DUTYLINE_RULES_BACKEND", "reference")
+    assert isinstance(new_backend(), ReferenceHost)
+    assert Settings.from_env().rules_backend == "reference"
+    monkeypatch.setenv("DUTYLINE_RULES_BACKEND", "durable_rules")
+    chosen = new_backend()
+    assert isinstance(chosen, RuleHost)
+    chosen.close()
+    monkeypatch.delenv("DUTYLINE_RULES_BACKEND")
+    assert Settings.from_env().rules_backend == "durable_rules", "durable_rules unless told otherwise"
+    monkeypatch.setenv("DUTYLINE_RULES_BACKEND", "drools")
+    with pytest.raises(ValueError, match="DUTYLINE_RULES_BACKEND"):
+        new_backend()
