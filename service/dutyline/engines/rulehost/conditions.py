@@ -59,9 +59,12 @@ class Prepared:
 
 
 class _Plan(Protocol):
-    head: str
-    typed: tuple[tuple[str, str, str], ...]
-    raw: tuple[tuple[str, str], ...]
+    @property
+    def head(self) -> str: ...
+    @property
+    def typed(self) -> tuple[tuple[str, str, str], ...]: ...
+    @property
+    def raw(self) -> tuple[tuple[str, str], ...]: ...
 
 
 def event_fields(plan: _Plan, event: Mapping[str, Any]) -> str:
