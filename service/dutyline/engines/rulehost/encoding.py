@@ -72,7 +72,7 @@ _NEVER = itertools.count()  # keys of values equal to nothing, not even themselv
 
 
 def canonical_key(value: Any) -> str:
-    """Equal keys iff `expressions._equal` calls the values equal."""
+    """Equal keys iff `expressions.equal` calls the values equal."""
     key = _raw_key(value, 0)
     if key is None:
         return f"!{next(_NEVER)}"
