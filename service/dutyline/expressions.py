@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -37,7 +37,7 @@ _TWO: dict[str, Callable[[Any, Any], Any]] = {
 }
 FUNCTIONS = (*_ONE, *_TWO)
 _TESTS = frozenset({"exists", "contains", "startswith", "any_of"})
-_CONSTANTS: dict[str, None | bool] = {"true": True, "false": False, "null": None}
+_CONSTANTS: dict[str, bool | None] = {"true": True, "false": False, "null": None}
 _KEYWORDS = frozenset({"and", "or", "not", "in", *_CONSTANTS})
 
 
@@ -55,7 +55,7 @@ class ExpressionError(Invalid):
 
 @dataclass(frozen=True, slots=True)
 class Constant:
-    value: None | bool | int | float | str
+    value: bool | int | float | str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +137,7 @@ def parse(text: str) -> Expression:
     if len(text) > MAX_LENGTH:
         raise ExpressionError(f"the condition is longer than {MAX_LENGTH} characters", MAX_LENGTH + 1)
     tree = _Parser(text).parse()
-    return Expression(text, tree, _condition(tree), frozenset(_paths(tree)))
+    return Expression(text, tree, _condition(tree), frozenset(node_paths(tree)))
 
 
 # Tokens
@@ -359,7 +359,7 @@ class _Parser:
         self.enter(self.part())
         operand = self.unary()
         self.depth -= 1
-        if isinstance(operand, Constant) and _number(operand.value):
+        if isinstance(operand, Constant) and is_number(operand.value):
             return Constant(-operand.value)  # type: ignore[operator]
         return Negate(operand)
 
@@ -455,22 +455,23 @@ def _unknown_name(name: str) -> str:
     return f"unknown name '{name}'; an attribute path starts with subject, resource, action or context"
 
 
-def _paths(node: Node) -> Iterator[tuple[str, ...]]:
+def node_paths(node: Node) -> Iterator[tuple[str, ...]]:
+    """Every attribute path a node of a parsed tree reads (with repeats), in reading order."""
     match node:
         case Path(root, names):
             yield (root, *names)
         case ListOf(items) | Call(_, items) | Logical(_, items):
             for item in items:
-                yield from _paths(item)
+                yield from node_paths(item)
         case Not(operand) | Negate(operand):
-            yield from _paths(operand)
+            yield from node_paths(operand)
         case Arithmetic(first, rest):
-            yield from _paths(first)
+            yield from node_paths(first)
             for _, operand in rest:
-                yield from _paths(operand)
+                yield from node_paths(operand)
         case Comparison(_, left, right):
-            yield from _paths(left)
-            yield from _paths(right)
+            yield from node_paths(left)
+            yield from node_paths(right)
 
 
 # Compiler: a tree becomes a closure env -> value. All operations below are total: they give null or false
@@ -483,9 +484,9 @@ def _condition(node: Node) -> Callable[[Mapping[str, Any]], bool]:
     """A closure giving the node's truth: its value as a bool."""
     run = _compile(node)
     gives_bool = isinstance(node, (Not, Logical, Comparison)) or (
-        isinstance(node, Call) and node.function in _TESTS or isinstance(node, Constant) and type(node.value) is bool
+        (isinstance(node, Call) and node.function in _TESTS) or (isinstance(node, Constant) and type(node.value) is bool)
     )
-    return run if gives_bool else lambda env: _truthy(run(env))
+    return run if gives_bool else lambda env: truthy(run(env))
 
 
 def _compile(node: Node) -> _Run:
@@ -556,10 +557,7 @@ def _getter(root: str, names: tuple[str, ...]) -> _Run:
         return attribute
 
     def path(env: Mapping[str, Any]) -> Any:
-        value = env.get(root)
-        for name in names:
-            value = _step(value, name)
-        return value
+        return follow(env.get(root), names)
 
     return path
 
@@ -569,16 +567,26 @@ def _step(value: Any, name: str) -> Any:
     return value.get(name) if isinstance(value, (dict, Mapping)) else None
 
 
+def follow(value: Any, names: Iterable[str]) -> Any:
+    """The value at `names` inside `value`, the one attribute-path reader (the evaluator's, and the rules'):
+    mapping keys only, never Python attributes; null when the path is absent or runs into a non-object."""
+    for name in names:
+        value = _step(value, name)
+    return value
+
+
 _LISTS = (list, tuple)
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 _MAX_VALUE_DEPTH = 32  # equality of nested lists and dicts looks no deeper, so cyclic values cannot recurse forever
 
 
-def _number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """Whether a value is a number to the evaluator: an int or a float, never a bool."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _truthy(value: Any) -> bool:
+def truthy(value: Any) -> bool:
+    """The evaluator's truth of a value: null, false, 0, "" and empty lists and mappings are false."""
     if value is None or value is False:
         return False
     if isinstance(value, (int, float, str, list, tuple, dict)):
@@ -586,23 +594,25 @@ def _truthy(value: Any) -> bool:
     return True  # other objects: present, so true (and never asked for a __bool__ that might raise)
 
 
-def _equal(a: Any, b: Any, depth: int = 0) -> bool:
+def equal(a: Any, b: Any, depth: int = 0) -> bool:
+    """The evaluator's `==`: numbers by value (1 == 1.0), never across kinds (true != 1, "1" != 1), lists and
+    mappings element by element (32 levels deep, then by identity), NaN equal to nothing."""
     kind = type(a)
     if kind is type(b) and kind in _SCALARS:
         return bool(a == b)
-    if _number(a) and _number(b) or isinstance(a, str) and isinstance(b, str):
+    if (is_number(a) and is_number(b)) or (isinstance(a, str) and isinstance(b, str)):
         return bool(a == b)
     if depth < _MAX_VALUE_DEPTH:
         if isinstance(a, _LISTS) and isinstance(b, _LISTS):
-            return len(a) == len(b) and all(_equal(x, y, depth + 1) for x, y in zip(a, b))
+            return len(a) == len(b) and all(equal(x, y, depth + 1) for x, y in zip(a, b))
         if isinstance(a, Mapping) and isinstance(b, Mapping):
-            return len(a) == len(b) and all(k in b and _equal(v, b[k], depth + 1) for k, v in a.items())
+            return len(a) == len(b) and all(k in b and equal(v, b[k], depth + 1) for k, v in a.items())
     return a is b  # true == 1, "1" == 1 and other mixed kinds are false
 
 
-def _ordered(a: Any, b: Any) -> bool:
+def ordered(a: Any, b: Any) -> bool:
     """Whether `a` and `b` can be ordered: two numbers or two strings."""
-    return _number(a) and _number(b) or isinstance(a, str) and isinstance(b, str)
+    return (is_number(a) and is_number(b)) or (isinstance(a, str) and isinstance(b, str))
 
 
 def _member(x: Any, container: Any) -> bool | None:
@@ -611,17 +621,17 @@ def _member(x: Any, container: Any) -> bool | None:
         return x in container if isinstance(x, str) else None
     if isinstance(container, _LISTS):
         for item in container:
-            if _equal(x, item):
+            if equal(x, item):
                 return True
         return False
     return None
 
 
 def _key(value: Any) -> tuple[str, Any] | None:
-    """A hashable stand-in with the equality of `_equal`, for null, booleans, numbers and strings."""
+    """A hashable stand-in with the equality of `equal`, for null, booleans, numbers and strings."""
     if value is None or isinstance(value, bool):
         return ("constant", value)
-    if _number(value):
+    if is_number(value):
         return ("number", value) if value == value else None  # NaN equals nothing
     if isinstance(value, str):
         return ("string", str(value))
@@ -641,24 +651,24 @@ def _any_of(a: Any, b: Any) -> bool:
             keys.add(key)
     for item in a:
         key = _key(item)
-        if key in keys if key is not None else any(_equal(item, other) for other in others):
+        if key in keys if key is not None else any(equal(item, other) for other in others):
             return True
     return False
 
 
 def _negate(value: Any) -> Any:
-    return -value if _number(value) else None
+    return -value if is_number(value) else None
 
 
 def _arithmetic(op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     def apply(a: Any, b: Any) -> Any:
-        if not (_number(a) and _number(b)):
+        if not (is_number(a) and is_number(b)):
             return None
         try:
             result = op(a, b)
         except ArithmeticError:  # division by zero; an int too large for a float
             return None
-        return None if isinstance(result, float) and not math.isfinite(result) else result
+        return None if isinstance(result, float) and not is_finite_number(result) else result
 
     return apply
 
@@ -670,14 +680,46 @@ _ARITHMETIC = {
     "/": _arithmetic(operator.truediv),
 }
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "==": _equal,
-    "!=": lambda a, b: not _equal(a, b),
-    "<": lambda a, b: _ordered(a, b) and bool(a < b),
-    "<=": lambda a, b: _ordered(a, b) and bool(a <= b),
-    ">": lambda a, b: _ordered(a, b) and bool(a > b),
-    ">=": lambda a, b: _ordered(a, b) and bool(a >= b),
+    "==": equal,
+    "!=": lambda a, b: not equal(a, b),
+    "<": lambda a, b: ordered(a, b) and bool(a < b),
+    "<=": lambda a, b: ordered(a, b) and bool(a <= b),
+    ">": lambda a, b: ordered(a, b) and bool(a > b),
+    ">=": lambda a, b: ordered(a, b) and bool(a >= b),
     "in": lambda x, container: _member(x, container) is True,
     # Like the ordering comparisons, `not in` is false when the question makes no sense (a missing list):
     # a condition never holds because its data is absent.
     "not in": lambda x, container: _member(x, container) is False,
 }
+
+
+def is_finite_number(value: Any) -> bool:
+    """Whether a value is a finite number: an int or float (never a bool), neither NaN nor an infinity, and
+    within the range of doubles (an int beyond it is not finite). The one definition every reader of numbers
+    uses (rule inputs, rule hosts, binding digests, org-model sources)."""
+    if type(value) is float:
+        return math.isfinite(value)
+    if not is_number(value):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
+def arithmetic(op: str, a: Any, b: Any) -> Any:
+    """The evaluator's `a op b` for op in + - * /: null unless both are numbers, for a division by zero, and for
+    a result that is not finite."""
+    return _ARITHMETIC[op](a, b)
+
+
+def compare(op: str, a: Any, b: Any) -> bool:
+    """The evaluator's comparison `a op b` for op in == != < <= > >= in, not in. Orderings hold only between two
+    numbers or two texts (never true for anything else, null included); `in` / `not in` are false when the
+    container is no list or text."""
+    return _COMPARE[op](a, b)
+
+
+def value_of(node: Node, env: Mapping[str, Any]) -> Any:
+    """The value of one node of a parsed tree in `env` (the evaluator itself: for folding constants)."""
+    return _compile(node)(env)

@@ -113,6 +113,9 @@ class Settings:
     # The most scalars a YAML document (an admin body, a file `dutyline import` reads) may hold once its aliases
     # are expanded; a scalar counts once per started 100 characters. The largest seed organisation holds 2,135.
     max_yaml_scalars: int = 100_000
+    # Which rule backend runs the rules: "durable_rules" (the engine) or "reference" (the same semantics in pure
+    # Python; engines/rulehost/reference.py).
+    rules_backend: str = "durable_rules"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -171,7 +174,21 @@ class Settings:
             ),
             org_four_eyes=_flag(env.get("DUTYLINE_ORG_FOUR_EYES", "")),
             max_yaml_scalars=_positive(env, "DUTYLINE_MAX_YAML_SCALARS", base.max_yaml_scalars),
+            rules_backend=rules_backend_name(env),
         )
+
+
+RULES_BACKENDS = ("durable_rules", "reference")
+
+
+def rules_backend_name(environ: Mapping[str, str] | None = None) -> str:
+    """DUTYLINE_RULES_BACKEND: the rule backend every rule host of the process is made with (default
+    durable_rules); the error names the variable."""
+    env = os.environ if environ is None else environ
+    name = env.get("DUTYLINE_RULES_BACKEND", "").strip() or "durable_rules"
+    if name not in RULES_BACKENDS:
+        raise ValueError(f"DUTYLINE_RULES_BACKEND: one of {', '.join(RULES_BACKENDS)}, not {name!r}")
+    return name
 
 
 def _positive(env: Mapping[str, str], name: str, default: int) -> int:

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from dutyline.engines.compiler import CompiledOrg, compile_org
 from dutyline.engines.decision import Check, decide
 from dutyline.engines.rule_tests import RuleCase, parse_rule_table
-from dutyline.engines.rulehost import RuleHost
+from dutyline.engines.rulehost import RuleBackend, new_backend
 from dutyline.engines.rules import CompiledRules, Facts, Verdict, apply_rules, compile_rules
 from dutyline.orgmodel.source import load_yaml
 from dutyline.orgmodel.windows import instant, zone
@@ -40,16 +40,16 @@ REPO = Path(__file__).resolve().parents[2]
 class World:
     orgs: dict[str, CompiledOrg]
     rules: dict[str, CompiledRules]
-    host: RuleHost
+    host: RuleBackend
 
 
 @pytest.fixture(scope="module")
-def world() -> Iterator[World]:
+def world(backend_name: str) -> Iterator[World]:  # on each rule backend (tests/engines/conftest.py)
     loaded = sources.load([REPO / "policies" / "orgs", REPO / "rules"])
     assert not loaded.errors
     orgs = {org_id: compile_org(parsed.organisation) for org_id, parsed in loaded.organisations.items()}
     rules = {org_id: compile_rules([p.pack for p in loaded.packs_of(org_id)], org) for org_id, org in orgs.items()}
-    host = RuleHost()
+    host = new_backend(backend_name)
     host.load({name: c for r in rules.values() for name, c in r.rulesets.items()})
     yield World(orgs, rules, host)
     host.close()

@@ -1,4 +1,6 @@
-"""RuleHost: durable_rules behind one lock, one session per ruleset, no threads, and the evaluator's semantics."""
+"""The rule backends: durable_rules behind one lock, one session per ruleset, no threads, and the evaluator's
+semantics; the pure-Python reference backend with the same semantics. Each test runs on both unless it is about
+durable_rules itself (pinned with DURABLE_ONLY)."""
 
 from __future__ import annotations
 
@@ -14,8 +16,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dutyline.engines import rulehost
-from dutyline.engines.rulehost import NotExpressible, RuleHost, RuleHostError, check_condition, condition_json
+import dutyline.engines.rulehost.host as engine_host
+from dutyline.engines.rulehost import (
+    NotExpressible,
+    ReferenceHost,
+    RuleBackend,
+    RuleHost,
+    RuleHostError,
+    check_condition,
+    condition_json,
+    new_backend,
+)
 from dutyline.expressions import ExpressionError, Negate, Node, parse
 
 LIMIT = {"$gt": {"amount": {"$m": "limit"}}}  # the hand-written limit rule of engines/rules.py
@@ -33,9 +44,12 @@ def flat(env: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {flat_key((root, name)): value for root, values in env.items() for name, value in values.items()}
 
 
+DURABLE_ONLY = pytest.mark.parametrize("backend_name", ["durable_rules"])  # about durable_rules itself
+
+
 @pytest.fixture
-def host() -> Iterator[RuleHost]:
-    rules = RuleHost()
+def host(backend_name: str) -> Iterator[RuleBackend]:
+    rules = new_backend(backend_name)
     yield rules
     rules.close()
 
@@ -114,7 +128,7 @@ CONSTRUCTS = [
 
 @pytest.mark.parametrize(("text", "env", "fires"), CONSTRUCTS)
 def test_each_construct_fires_exactly_when_the_evaluator_says_so(
-    host: RuleHost, text: str, env: dict, fires: bool
+    host: RuleBackend, text: str, env: dict, fires: bool
 ) -> None:
     assert parse(text).evaluate(env) is fires, "the table itself agrees with the evaluator"
     host.load({"rule": compiled(text)})
@@ -142,13 +156,13 @@ def test_what_durable_rules_cannot_express_is_refused_by_name(text: str, constru
     assert isinstance(caught.value, ExpressionError), "validation reports it like any other expression error"
 
 
-def test_an_unknown_name_is_a_key_error(host: RuleHost) -> None:
+def test_an_unknown_name_is_a_key_error(host: RuleBackend) -> None:
     host.load({"limit": LIMIT})
     with pytest.raises(KeyError):
         host.fires("nope", {})
 
 
-def test_a_hand_written_limit_rule_fires_above_the_limit_only(host: RuleHost) -> None:
+def test_a_hand_written_limit_rule_fires_above_the_limit_only(host: RuleBackend) -> None:
     host.load({"limit": LIMIT})
     assert host.fires("limit", {"amount": 6.0, "limit": 5.0})
     assert not host.fires("limit", {"amount": 5.0, "limit": 5.0})
@@ -170,7 +184,7 @@ def test_a_hand_written_limit_rule_fires_above_the_limit_only(host: RuleHost) ->
     ],
 )
 def test_unsafe_or_malformed_conditions_are_refused_and_nothing_changes(
-    host: RuleHost, condition: dict, complaint: str
+    host: RuleBackend, condition: dict, complaint: str
 ) -> None:
     host.load({"limit": LIMIT})
     with pytest.raises(ValueError, match="rule 'bad'") as caught:
@@ -179,14 +193,14 @@ def test_unsafe_or_malformed_conditions_are_refused_and_nothing_changes(
     assert host.names() == {"limit"} and host.fires("limit", {"amount": 6, "limit": 5}), "the old set still answers"
 
 
-def test_load_does_not_mutate_what_it_is_given(host: RuleHost) -> None:
+def test_load_does_not_mutate_what_it_is_given(host: RuleBackend) -> None:
     condition = compiled("context.a > resource.b")
     before = repr(condition)
     host.load({"rule": condition})
     assert repr(condition) == before
 
 
-def test_a_reload_replaces_the_set_and_removed_names_stop_existing(host: RuleHost) -> None:
+def test_a_reload_replaces_the_set_and_removed_names_stop_existing(host: RuleBackend) -> None:
     host.load({"over": LIMIT, "vip": compiled("subject.level >= 3")})
     host.load({"over": {"$lt": {"amount": {"$m": "limit"}}}, "owner": compiled("resource.owner == subject.id")})
     assert host.names() == {"over", "owner"}
@@ -199,6 +213,7 @@ def test_a_reload_replaces_the_set_and_removed_names_stop_existing(host: RuleHos
         host.fires("over", {})
 
 
+@DURABLE_ONLY
 def test_an_unchanged_condition_keeps_its_registration_and_equal_ones_share(host: RuleHost) -> None:
     host.load({"a": LIMIT, "b": compiled("context.x == 1")})
     a, b = host.registration("a"), host.registration("b")
@@ -208,7 +223,7 @@ def test_an_unchanged_condition_keeps_its_registration_and_equal_ones_share(host
     assert host.registration("c") == a, "identical conditions share one ruleset"
 
 
-def test_rules_that_never_fired_can_be_unloaded(host: RuleHost) -> None:
+def test_rules_that_never_fired_can_be_unloaded(host: RuleBackend) -> None:
     # durable_rules frees uninitialised pointers when deleting a session that never ran an action: the priming
     # rule makes every session run one first. Unloading rules whose sessions only ever saw misses is the case.
     for generation in range(20):
@@ -217,8 +232,8 @@ def test_rules_that_never_fired_can_be_unloaded(host: RuleHost) -> None:
         assert not any(host.fired((name, {"context__x": -1}) for name in rules))
 
 
-def test_many_threads_get_right_answers(host: RuleHost) -> None:
-    other = RuleHost()  # a second host shares the engine, so it must share the lock
+def test_many_threads_get_right_answers(host: RuleBackend) -> None:
+    other = type(host)()  # a second durable_rules host shares the engine, so it must share the lock
     try:
         host.load({"limit": LIMIT, "owner": compiled("resource.owner == subject.id")})
         other.load({"limit": LIMIT})
@@ -249,13 +264,13 @@ def test_many_threads_get_right_answers(host: RuleHost) -> None:
         other.close()
 
 
-def test_far_more_calls_than_the_session_cap_on_one_ruleset(host: RuleHost) -> None:
+def test_far_more_calls_than_the_session_cap_on_one_ruleset(host: RuleBackend) -> None:
     host.load({"limit": LIMIT})
     answers = [host.fires("limit", {"amount": i % 3, "limit": 1}) for i in range(20_000)]
     assert answers == [i % 3 > 1 for i in range(20_000)]
 
 
-def test_hundreds_of_rulesets_loaded_and_reloaded(host: RuleHost) -> None:
+def test_hundreds_of_rulesets_loaded_and_reloaded(host: RuleBackend) -> None:
     for generation in range(5):
         host.load({f"org.rule-{i}": compiled(f"context.amount > {i + generation}") for i in range(300)})
         for i in range(0, 300, 13):
@@ -264,7 +279,7 @@ def test_hundreds_of_rulesets_loaded_and_reloaded(host: RuleHost) -> None:
     assert len(host.names()) == 300
 
 
-def test_a_long_run_gives_no_wrong_answer_and_starts_no_thread(host: RuleHost) -> None:
+def test_a_long_run_gives_no_wrong_answer_and_starts_no_thread(host: RuleBackend) -> None:
     before = set(threading.enumerate())
     host.load({"limit": LIMIT})
     rng = random.Random(7)
@@ -277,7 +292,7 @@ def test_a_long_run_gives_no_wrong_answer_and_starts_no_thread(host: RuleHost) -
     assert "durable.engine" not in sys.modules, "the Host with its dispatcher is never even imported"
 
 
-def test_a_long_disjunction_is_split_across_rules_of_one_ruleset(host: RuleHost) -> None:
+def test_a_long_disjunction_is_split_across_rules_of_one_ruleset(host: RuleBackend) -> None:
     text = " or ".join(f"(context.a{i} < context.b{i} and not (context.c{i} >= 'm'))" for i in range(8))
     expression = parse(text)
     host.load({"wide": condition_json(expression, flat_key)})
@@ -287,7 +302,7 @@ def test_a_long_disjunction_is_split_across_rules_of_one_ruleset(host: RuleHost)
         assert host.fires("wide", flat(env)) is expression.evaluate(env)
 
 
-def test_conditions_too_large_for_durable_rules_are_refused_before_loading(host: RuleHost) -> None:
+def test_conditions_too_large_for_durable_rules_are_refused_before_loading(host: RuleBackend) -> None:
     with pytest.raises(NotExpressible, match="groups of"):
         compiled(" and ".join(f"(context.a{i} < context.b{i} or context.c{i} == null)" for i in range(8)))
     with pytest.raises(NotExpressible, match="tests"):
@@ -302,6 +317,7 @@ def test_conditions_too_large_for_durable_rules_are_refused_before_loading(host:
     assert host.names() == {"limit"}
 
 
+@DURABLE_ONLY
 def test_decisions_go_on_while_a_reload_registers_rules(host: RuleHost) -> None:
     host.load({"limit": LIMIT})
     rules = {f"r{i}": compiled(f"context.amount > {i}") for i in range(200)}
@@ -326,19 +342,21 @@ def test_decisions_go_on_while_a_reload_registers_rules(host: RuleHost) -> None:
     assert len(gaps) > 100 and max(gaps) < took / 4, f"a decision waited {max(gaps):.3f} s of a {took:.3f} s reload"
 
 
+@DURABLE_ONLY
 def test_a_condition_loaded_again_is_not_prepared_again(host: RuleHost, monkeypatch: pytest.MonkeyPatch) -> None:
     conditions = {"limit": LIMIT, "owner": compiled("resource.owner == subject.id")}
     host.load(conditions)
     prepared: list[object] = []
-    real = rulehost._prepare
-    monkeypatch.setattr(rulehost, "_prepare", lambda condition: prepared.append(condition) or real(condition))
+    real = engine_host.prepare
+    monkeypatch.setattr(engine_host, "prepare", lambda condition: prepared.append(condition) or real(condition))
     host.load({**conditions, "new": compiled("context.x == 1")})
     assert len(prepared) == 1, "only the new condition"
 
 
+@DURABLE_ONLY
 def test_an_action_for_another_event_is_an_error_not_an_answer(host: RuleHost, monkeypatch: pytest.MonkeyPatch) -> None:
     host.load({"limit": LIMIT})
-    real = rulehost._engine
+    real = engine_host._engine
 
     class Foreign:
         """The engine, except that the action it hands back belongs to some other event."""
@@ -351,15 +369,15 @@ def test_an_action_for_another_event_is_an_error_not_an_answer(host: RuleHost, m
             fact, _ = real.start_action_for_state(handle, state)
             return fact, '{"r":{"m":{"id":-5,"sid":"0"}}}'
 
-    monkeypatch.setattr(rulehost, "_engine", Foreign())
+    monkeypatch.setattr(engine_host, "_engine", Foreign())
     with pytest.raises(RuleHostError, match="no action for it"):
         host.fires("limit", {"amount": 6, "limit": 5})
-    monkeypatch.setattr(rulehost, "_engine", real)
+    monkeypatch.setattr(engine_host, "_engine", real)
     assert host.fires("limit", {"amount": 6, "limit": 5}), "the session is usable afterwards"
     assert not host.fires("limit", {"amount": 4, "limit": 5})
 
 
-def test_values_durable_rules_would_get_wrong(host: RuleHost) -> None:
+def test_values_durable_rules_would_get_wrong(host: RuleBackend) -> None:
     host.load(
         {
             "equal": compiled("context.x == context.y"),
@@ -381,7 +399,7 @@ def test_values_durable_rules_would_get_wrong(host: RuleHost) -> None:
     assert host.fires("equal", {"context__x": "\ud800", "context__y": "\ud800"})
 
 
-def test_documented_differences_from_the_evaluator(host: RuleHost) -> None:
+def test_documented_differences_from_the_evaluator(host: RuleBackend) -> None:
     # Values no JSON request carries; here so that a change of behaviour is noticed, not as a promise.
     host.load(
         {"tiny": compiled("1 / context.x == 0"), "tie": compiled("context.x > context.y"), "minus": compiled("-context.x")}
@@ -434,8 +452,8 @@ events = st.fixed_dictionaries({}, optional={p: st.sampled_from(VALUES) for p in
 
 
 @pytest.fixture(scope="module")
-def shared_host() -> Iterator[RuleHost]:
-    rules = RuleHost()
+def shared_host(backend_name: str) -> Iterator[RuleBackend]:
+    rules = new_backend(backend_name)
     yield rules
     rules.close()
 
@@ -443,7 +461,7 @@ def shared_host() -> Iterator[RuleHost]:
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=conditions, samples=st.lists(events, min_size=1, max_size=8))
 def test_a_compiled_rule_fires_exactly_when_the_expression_holds(
-    shared_host: RuleHost, text: str, samples: list
+    shared_host: RuleBackend, text: str, samples: list
 ) -> None:
     expression = parse(text)
     try:
@@ -476,3 +494,81 @@ def _has_negation(node: Node) -> bool:
         elif hasattr(item, "__slots__") and not isinstance(item, str):
             stack.extend(getattr(item, slot) for slot in item.__slots__)
     return False
+
+
+# The two backends agree: for random conditions (compiled and hand-written) and random facts, durable_rules and
+# the reference answer the same, and refuse the same.
+
+numbers = st.one_of(st.integers(-10, 10), st.floats(allow_nan=False), st.sampled_from([0.0, -0.0, 1e-7, 2**53 + 1]))
+texts = st.sampled_from(["", "a", "b", "mon", "tue", "u1", "u2"])
+HAND_WRITTEN = [
+    {"$gt": {"amount": {"$m": "limit"}}},  # the rule kinds of engines/rules.py
+    {"$gte": {"streak": {"$m": "needed"}}},
+    {"other": {"$m": "subject"}},
+    {"ok": 0},
+    {"$gt": {"risk": {"$m": "tolerance"}}},
+    {"$and": [{"$or": [{"$neq": {"day": "mon"}}, {"$lt": {"minute": 540}}, {"$gte": {"minute": 1020}}]}]},
+    {"$lt": {"amount": {"$mul": {"$l": {"$m": "limit"}, "$r": 2}}}},
+    {"$gt": {"amount": {"$div": {"$l": {"$m": "limit"}, "$r": {"$m": "risk"}}}}},
+]
+# Each field of the kind engines/rules.py sends it: durable_rules coerces across kinds ("5" == 5), the reference
+# does not, and no rule of ours compares across kinds.
+RAW_FIELDS = {name: texts if name in ("other", "subject", "day") else numbers
+              for name in ["amount", "limit", "streak", "needed", "other", "subject", "ok", "risk", "tolerance", "day", "minute"]}
+
+
+@pytest.fixture(scope="module")
+def both() -> Iterator[tuple[RuleHost, ReferenceHost]]:
+    engine, reference = RuleHost(), ReferenceHost()
+    yield engine, reference
+    engine.close()
+    reference.close()
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=conditions, samples=st.lists(events, min_size=1, max_size=6))
+def test_the_two_backends_agree_on_random_conditions_and_facts(
+    both: tuple[RuleHost, ReferenceHost], text: str, samples: list
+) -> None:
+    try:
+        condition = condition_json(parse(text), flat_key)
+    except NotExpressible:
+        return
+    engine, reference = both
+    engine.load({"property": condition})
+    reference.load({"property": condition})
+    for sample in samples:
+        event = {path.replace(".", "__"): value for path, value in sample.items()}
+        assert engine.fires("property", event) is reference.fires("property", event), (text, sample)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    condition=st.sampled_from(HAND_WRITTEN),
+    samples=st.lists(st.fixed_dictionaries({}, optional=RAW_FIELDS), min_size=1, max_size=6),
+)
+def test_the_two_backends_agree_on_hand_written_rules_and_random_facts(
+    both: tuple[RuleHost, ReferenceHost], condition: dict, samples: list
+) -> None:
+    engine, reference = both
+    engine.load({"rule": condition})
+    reference.load({"rule": condition})
+    for event in samples:
+        assert engine.fires("rule", event) is reference.fires("rule", event), (condition, event)
+
+
+def test_dutyline_rules_backend_chooses_the_backend_and_a_wrong_name_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dutyline.settings import Settings
+
+    monkeypatch.setenv("DUTYLINE_RULES_BACKEND", "reference")
+    assert isinstance(new_backend(), ReferenceHost)
+    assert Settings.from_env().rules_backend == "reference"
+    monkeypatch.setenv("DUTYLINE_RULES_BACKEND", "durable_rules")
+    chosen = new_backend()
+    assert isinstance(chosen, RuleHost)
+    chosen.close()
+    monkeypatch.delenv("DUTYLINE_RULES_BACKEND")
+    assert Settings.from_env().rules_backend == "durable_rules", "durable_rules unless told otherwise"
+    monkeypatch.setenv("DUTYLINE_RULES_BACKEND", "drools")
+    with pytest.raises(ValueError, match="DUTYLINE_RULES_BACKEND"):
+        new_backend()

@@ -16,7 +16,7 @@ from dutyline.api.authzen import explanation
 from dutyline.api.check import result_of
 from dutyline.engines.compiler import CompiledOrg, compile_org
 from dutyline.engines.policyset import PolicySet
-from dutyline.engines.rulehost import RuleHost
+from dutyline.engines.rulehost import new_backend
 from dutyline.engines.rules import compile_rules
 from dutyline.orgmodel.validate import parse_organisation
 from dutyline.rulemodel.document import RulePack
@@ -49,7 +49,7 @@ def _org() -> CompiledOrg:
 def _service(org: CompiledOrg, facts: FactsProvider | None = None) -> DecisionService:
     pack = msgspec.convert(YAML(typ="safe").load((REPO / "rules/sales_company.yaml").read_text(encoding="utf-8")), RulePack)
     rules = compile_rules([pack], org)
-    host = RuleHost()
+    host = new_backend()
     host.load(rules.rulesets)
     policies = SimpleNamespace(
         current=PolicySet(MappingProxyType({org.id: org}), org.version, MappingProxyType({org.id: rules})), host=host

@@ -9,11 +9,11 @@ are the check's own.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from dutyline.engines.compiler import CompiledOrg, fold
 from dutyline.engines.decision import Check
+from dutyline.expressions import follow
 
 ROOTS = ("subject", "resource", "context", "action")
 
@@ -58,11 +58,7 @@ def read(org: CompiledOrg, check: Check, subject: str, path: tuple[str, ...]) ->
         value = check.action if first == "name" else None
     else:
         return None
-    for name in rest:
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(name)
-    return value
+    return follow(value, rest)
 
 
 def resolve_party(org: CompiledOrg, value: Any) -> str | None:

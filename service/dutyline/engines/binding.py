@@ -21,7 +21,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -31,6 +30,7 @@ from dutyline.engines.attributes import read, resolve_party, split
 from dutyline.engines.compiler import CompiledOrg
 from dutyline.engines.decision import Check, Decision
 from dutyline.engines.rules import CompiledRules, InputRole
+from dutyline.expressions import is_finite_number
 from dutyline.rulemodel.currencies import currency_code
 
 
@@ -83,7 +83,7 @@ def magnitude(value: Any) -> Decimal | None:
     Magnitude, because a limit bounds -50,000 as it bounds 50,000."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    if isinstance(value, float) and not math.isfinite(value):
+    if isinstance(value, float) and not is_finite_number(value):
         return None
     return abs(Decimal(value) if isinstance(value, int) else Decimal(repr(value)))
 
@@ -104,7 +104,7 @@ def _normal(value: Any) -> Any:
     if value is None or isinstance(value, (bool, str, int)):
         return value
     if isinstance(value, float):
-        return int(value) if math.isfinite(value) and value == int(value) else value
+        return int(value) if is_finite_number(value) and value == int(value) else value
     if isinstance(value, Mapping):
         return {str(k): _normal(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

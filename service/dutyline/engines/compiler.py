@@ -9,7 +9,7 @@ Two outputs from one walk over the document:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -96,6 +96,10 @@ class CompiledOrg:
     instance_ids: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # resource type → its actions in catalogue order (for listing; `actions` is for membership)
     action_order: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Catalogue entry → the resource types it reaches (a type itself; a group its members', transitively).
+    group_leaves: dict[str, frozenset[str]] = field(default_factory=dict)
+    # "owner#number" → every duty the organisation's grants cite (a logged decision keeps only the reference).
+    duties: dict[str, DutyRef] = field(default_factory=dict)
     # Rendered reasons, filled by `explain` as decisions are explained (the decision log explains every
     # decision it writes): bounded by the organisation's own size, dropped with it.
     reason_memo: dict[tuple[object, ...], object] = field(default_factory=dict)
@@ -196,7 +200,18 @@ def compile_org(org: Organisation, version: int = 0) -> CompiledOrg:
         instances={(r.id, i.id): dict(i.attributes) for r in org.catalogue.resources for i in r.instances},
         instance_ids={r.id: tuple(sorted(i.id for i in r.instances)) for r in org.catalogue.resources},
         action_order={r.id: tuple(r.actions) for r in org.catalogue.resources},
+        group_leaves=leaves,
+        duties=_duty_index(posts),
     )
+
+
+def _duty_index(posts: Mapping[str, PostPermissions]) -> dict[str, DutyRef]:
+    index: dict[str, DutyRef] = {}
+    for permissions in posts.values():
+        for grants in (*permissions.allow.values(), *permissions.deny.values()):
+            for grant in grants:
+                index.setdefault(f"{grant.duty.owner}#{grant.duty.number}", grant.duty)
+    return index
 
 
 def fold(identity: str) -> str:

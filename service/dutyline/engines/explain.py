@@ -307,25 +307,12 @@ def from_logged(org: CompiledOrg | None, stored: list[dict[str, object]], subjec
             continue
         post, ref = str(item.get("post")), str(item.get("duty"))
         acting = (item.get("valid_from"), item.get("valid_to"), item.get("stands_in_for")) if item.get("acting") else None
-        duty = _duties(org).get(ref) if org is not None else None
+        duty = org.duties.get(ref) if org is not None else None
         if org is None or duty is None:
             out.append(Reason(code, f"岗位「{post}」:职责 {ref}", f"post {post}: duty {ref}", post=post, acting=acting is not None))
             continue
         out.append(_duty_reason(org, code, post, str(item.get("via_post") or post), duty, acting))  # type: ignore[arg-type]
     return out
-
-
-def _duties(org: CompiledOrg) -> dict[str, DutyRef]:
-    """Every duty the organisation's grants cite, by "owner#number"."""
-    index = org.reason_memo.get(("duties",))
-    if index is None:
-        index = {}
-        for permissions in org.posts.values():
-            for grants in (*permissions.allow.values(), *permissions.deny.values()):
-                for grant in grants:
-                    index.setdefault(f"{grant.duty.owner}#{grant.duty.number}", grant.duty)
-        index = org.reason_memo.setdefault(("duties",), index)
-    return index  # type: ignore[return-value]
 
 
 def logged_approval(stored: list[dict[str, object]]) -> dict[str, object] | None:

@@ -13,7 +13,7 @@ import msgspec
 from dutyline.engines.compiler import CompiledOrg
 from dutyline.engines.decision import Check, Decision, decide
 from dutyline.engines.queries import HeldPermission, permissions_of
-from dutyline.engines.rulehost import RuleHost
+from dutyline.engines.rulehost import RuleBackend
 from dutyline.engines.rules import NO_FACTS, CompiledRules, Verdict, apply_rules
 
 log = logging.getLogger("dutyline.impact")
@@ -86,7 +86,7 @@ def chain_changes(before: CompiledOrg | None, after: CompiledOrg | None) -> list
     return out
 
 
-def verdict_of(org: CompiledOrg | None, rules: CompiledRules | None, host: RuleHost, check: Check) -> Verdict:
+def verdict_of(org: CompiledOrg | None, rules: CompiledRules | None, host: RuleBackend, check: Check) -> Verdict:
     """A check decided by the duty model and then the business rules (`rules`, loaded in `host`), as
     `DecisionService.answer` decides it but without facts (usage totals, approval history): a preview compares
     policies, not ledgers. Fails closed, as decisions do."""

@@ -11,7 +11,7 @@ import msgspec
 from dutyline.engines.compiler import CompiledOrg
 from dutyline.engines.decision import Check, decide
 from dutyline.engines.decision_tables import CaseResult, parse_table
-from dutyline.engines.rulehost import RuleHost
+from dutyline.engines.rulehost import RuleBackend
 from dutyline.engines.rules import CompiledRules, Facts, Verdict, apply_rules
 from dutyline.orgmodel.source import SourceMap
 from dutyline.orgmodel.windows import instant, zone
@@ -66,7 +66,7 @@ def run_rule_table(
     source: SourceMap,
     orgs: Mapping[str, CompiledOrg],
     rules: Mapping[str, CompiledRules],
-    host: RuleHost,
+    host: RuleBackend,
     now: float | None = None,
 ) -> Iterator[CaseResult]:
     """Run every case against compiled organisations and their compiled rules (loaded into `host`)."""

@@ -1,8 +1,8 @@
 """Business rules on top of the duty grant: compile rule packs, decide which fire, combine into a verdict.
 
-Each rule becomes one durable_rules ruleset (through `rulehost`, the only module that touches durable_rules)
-whose condition reads a small flat event this module builds from the request, the org model and the facts
-(usage totals, approval history). Rules are indexed by (resource type, action): a request that no rule mentions
+Each rule becomes one condition of the rule backend (`rulehost`: durable_rules, the only package that touches it,
+or the pure-Python reference), which reads a small flat event this module builds from the request, the org model
+and the facts (usage totals, approval history). Rules are indexed by (resource type, action): a request that no rule mentions
 never reaches the rules engine.
 
 **Rules fail closed by construction.** Each rule declares the inputs it reads (`inputs_of`; for conditions,
@@ -29,7 +29,7 @@ from dutyline.engines.attributes import read, resolve_party, split
 from dutyline.engines.compiler import CompiledOrg
 from dutyline.engines.decision import Check, Decision
 from dutyline.engines.queries import Holder, holders_of
-from dutyline.engines.rulehost import RuleHost, condition_json
+from dutyline.engines.rulehost import RuleBackend, condition_json
 from dutyline.expressions import (
     Arithmetic,
     Call,
@@ -42,6 +42,7 @@ from dutyline.expressions import (
     Node,
     Not,
     Path,
+    is_finite_number,
     parse,
 )
 from dutyline.orgmodel.document import Names
@@ -208,7 +209,7 @@ class CompiledRules:
     org: str
     index: dict[tuple[str, str], tuple[CompiledRule, ...]]
     case_types: dict[str, rm.CaseType]
-    rulesets: dict[str, Mapping[str, Any]]  # name → condition, for RuleHost.load
+    rulesets: dict[str, Mapping[str, Any]]  # name → condition, for RuleBackend.load
     bounds: Bounds = field(default_factory=Bounds)
 
     def for_request(self, resource: str, action: str) -> tuple[CompiledRule, ...]:
@@ -220,7 +221,6 @@ def compile_rules(packs: Iterable[rm.RulePack], org: CompiledOrg, bounds: Bounds
     index: dict[tuple[str, str], list[CompiledRule]] = {}
     rulesets: dict[str, Mapping[str, Any]] = {}
     case_types: dict[str, rm.CaseType] = {}
-    leaves = _leaves(org)
     for pack in packs:
         for case_type in pack.case_types:
             case_types[case_type.id] = case_type
@@ -232,26 +232,12 @@ def compile_rules(packs: Iterable[rm.RulePack], org: CompiledOrg, bounds: Bounds
                 if part is not None and part.condition is not None:
                     rulesets[part.name] = part.condition
             for resource in rule.applies_to.resources:
-                for leaf in leaves.get(resource, (resource,)):
+                for leaf in sorted(org.group_leaves.get(resource, (resource,))):
                     actions = org.action_order.get(leaf, ())
                     chosen = actions if rule.applies_to.actions == "*" else [a for a in rule.applies_to.actions if a in actions]
                     for action in chosen:
                         index.setdefault((leaf, action), []).append(compiled)
     return CompiledRules(org.id, {k: tuple(v) for k, v in index.items()}, case_types, rulesets, bounds or Bounds())
-
-
-def _leaves(org: CompiledOrg) -> dict[str, tuple[str, ...]]:
-    groups = {g.id: g.members for g in org.document.catalogue.groups}
-
-    def expand(ref: str, seen: frozenset[str]) -> tuple[str, ...]:
-        if ref not in groups or ref in seen:
-            return (ref,)
-        out: list[str] = []
-        for member in groups[ref]:
-            out += [x for x in expand(member, seen | {ref}) if x not in out]
-        return tuple(out)
-
-    return {g: expand(g, frozenset()) for g in groups}
 
 
 def _compile_rule(org: str, rule: rm.Rule, declared: Mapping[str, rm.InputSpec] | None = None) -> CompiledRule:
@@ -261,16 +247,10 @@ def _compile_rule(org: str, rule: rm.Rule, declared: Mapping[str, rm.InputSpec] 
 
 def inputs_of(rule: rm.Rule, expressions: tuple[Expression, ...] = ()) -> tuple[Input, ...]:
     """The attributes a rule reads, in a stable order."""
-    if isinstance(rule, rm.Limit):
-        return (Input(rule.attribute, "amount"),) + ((Input("context.currency", "currency"),) if rule.currency else ())
-    if isinstance(rule, rm.Separation):
-        if rule.check == "four_eyes":
-            return ()
-        return (Input(rule.maker if rule.check == "maker_checker" else rule.requester, "party"),)
-    if isinstance(rule, rm.DualControl):
-        return (Input(rule.second_person, "party"),)
-    if isinstance(rule, rm.Suitability):
-        return (Input(rule.risk, "level"), Input(rule.tolerance, "level"))
+    return KINDS[type(rule)].inputs(rule, expressions)
+
+
+def _expression_inputs(rule: rm.Rule, expressions: tuple[Expression, ...]) -> tuple[Input, ...]:
     paths = sorted({".".join(p) for e in expressions for p in e.paths()} - {".".join(p) for p in _BUILT_IN})
     return tuple(Input(p, "party" if _is_party(p, expressions) else "value") for p in paths)
 
@@ -280,38 +260,33 @@ def _is_party(path: str, expressions: tuple[Expression, ...]) -> bool:
 
 
 def _compile_condition(org: str, rule: rm.Rule, declared: Mapping[str, rm.InputSpec]) -> CompiledRule:
-    name = f"{org}.{rule.id}"
-    if isinstance(rule, rm.Limit):
-        return CompiledRule(rule, name, {"$gt": {"amount": {"$m": "limit"}}})
-    if isinstance(rule, rm.Separation):
-        if rule.check == "four_eyes":
-            return CompiledRule(rule, name, {"$gte": {"streak": {"$m": "needed"}}})
-        return CompiledRule(rule, name, {"other": {"$m": "subject"}})
-    if isinstance(rule, rm.DualControl):
-        return CompiledRule(rule, name, {"ok": 0})
-    if isinstance(rule, rm.Suitability):
-        return CompiledRule(rule, name, {"$gt": {"risk": {"$m": "tolerance"}}})
-    if isinstance(rule, rm.TimeWindow):
-        outside = []
-        for window in rule.windows:
-            off_day = [{"$neq": {"day": d}} for d in window.days]
-            outside.append(
-                {"$or": [{"$and": off_day}, {"$lt": {"minute": _minute(window.start)}}, {"$gte": {"minute": _minute(window.end)}}]}
-            )
-        return CompiledRule(rule, name, {"$and": outside})
-    if isinstance(rule, rm.Requirement):
-        expression = parse(f"({rule.when}) and not ({rule.require})")
-        when = None
-        if rule.when.strip() != "true":
-            guard = parse(rule.when)
-            when = _condition_rule(rule, f"{name}#when", guard, declared, guard)
-        return replace(_condition_rule(rule, name, expression, declared, expression), when=when)
-    if isinstance(rule, (rm.Notification, rm.ConditionRule)):
-        expression = parse(rule.when)
-        if expression.text.strip() == "true":
-            return CompiledRule(rule, name, None, (expression,))
-        return _condition_rule(rule, name, expression, declared, expression)
-    raise TypeError(f"unknown rule kind {type(rule).__name__}")
+    return KINDS[type(rule)].compile(f"{org}.{rule.id}", rule, declared)
+
+
+def _compile_time_window(name: str, rule: rm.TimeWindow, declared: Mapping[str, rm.InputSpec]) -> CompiledRule:
+    outside = []
+    for window in rule.windows:
+        off_day = [{"$neq": {"day": d}} for d in window.days]
+        outside.append(
+            {"$or": [{"$and": off_day}, {"$lt": {"minute": _minute(window.start)}}, {"$gte": {"minute": _minute(window.end)}}]}
+        )
+    return CompiledRule(rule, name, {"$and": outside})
+
+
+def _compile_requirement(name: str, rule: rm.Requirement, declared: Mapping[str, rm.InputSpec]) -> CompiledRule:
+    expression = parse(f"({rule.when}) and not ({rule.require})")
+    when = None
+    if rule.when.strip() != "true":
+        guard = parse(rule.when)
+        when = _condition_rule(rule, f"{name}#when", guard, declared, guard)
+    return replace(_condition_rule(rule, name, expression, declared, expression), when=when)
+
+
+def _compile_when(name: str, rule: rm.Notification | rm.ConditionRule, declared: Mapping[str, rm.InputSpec]) -> CompiledRule:
+    expression = parse(rule.when)
+    if expression.text.strip() == "true":
+        return CompiledRule(rule, name, None, (expression,))
+    return _condition_rule(rule, name, expression, declared, expression)
 
 
 def _condition_rule(
@@ -478,7 +453,7 @@ class _Request:
 
 
 def apply_rules(
-    host: RuleHost, org: CompiledOrg, rules: CompiledRules | None, check: Check, decision: Decision, facts: Facts = NO_FACTS
+    host: RuleBackend, org: CompiledOrg, rules: CompiledRules | None, check: Check, decision: Decision, facts: Facts = NO_FACTS
 ) -> Verdict:
     """The verdict for a request whose duty decision is `decision`."""
     if not decision.allowed or rules is None:
@@ -513,26 +488,21 @@ def apply_rules(
     return Verdict("allow", decision, tuple(hits), (), notify, notices)
 
 
-def _run(host: RuleHost, org: CompiledOrg, compiled: CompiledRule, request: _Request, facts: Facts, bounds: Bounds) -> RuleHit | None:
-    rule = compiled.rule
-    if isinstance(rule, rm.Limit):
-        return _limit(host, org, compiled, rule, request, facts, bounds)
-    if isinstance(rule, rm.Separation):
-        return _separation(host, compiled, rule, request, facts, bounds)
-    if isinstance(rule, rm.DualControl):
-        return _dual_control(host, org, compiled, rule, request, bounds)
-    if isinstance(rule, rm.Suitability):
-        return _suitability(host, compiled, rule, request, bounds)
-    if isinstance(rule, rm.TimeWindow):
-        check = request.check
-        local = dt.datetime.fromtimestamp(check.at, zone(org.document.timezone))
-        event = {"day": _DAYS[local.weekday()], "minute": local.hour * 60 + local.minute}
-        if host.fires(compiled.name, event):
-            detail = {"local_time": local.isoformat(timespec="minutes"), "time": local.strftime("%Y-%m-%d %H:%M"),
-                      "window": _windows(rule)}
-            return _hit(rule, "deny", detail=detail)
-        return None
-    return _condition(host, org, compiled, request, bounds)
+def _run(host: RuleBackend, org: CompiledOrg, compiled: CompiledRule, request: _Request, facts: Facts, bounds: Bounds) -> RuleHit | None:
+    return KINDS[type(compiled.rule)].run(host, org, compiled, request, facts, bounds)
+
+
+def _time_window(
+    host: RuleBackend, org: CompiledOrg, compiled: CompiledRule, request: _Request, facts: Facts, bounds: Bounds
+) -> RuleHit | None:
+    rule: rm.TimeWindow = compiled.rule  # type: ignore[assignment]
+    local = dt.datetime.fromtimestamp(request.check.at, zone(org.document.timezone))
+    event = {"day": _DAYS[local.weekday()], "minute": local.hour * 60 + local.minute}
+    if host.fires(compiled.name, event):
+        detail = {"local_time": local.isoformat(timespec="minutes"), "time": local.strftime("%Y-%m-%d %H:%M"),
+                  "window": _windows(rule)}
+        return _hit(rule, "deny", detail=detail)
+    return None
 
 
 def _hit(
@@ -549,9 +519,9 @@ def _hit(
 
 
 def _limit(
-    host: RuleHost, org: CompiledOrg, compiled: CompiledRule, rule: rm.Limit, request: _Request, facts: Facts,
-    bounds: Bounds,
+    host: RuleBackend, org: CompiledOrg, compiled: CompiledRule, request: _Request, facts: Facts, bounds: Bounds
 ) -> RuleHit | None:
+    rule: rm.Limit = compiled.rule  # type: ignore[assignment]
     limit = _limit_of(rule, request.posts)
     if limit is None:
         return None  # a post the subject acts through has no limit: nothing to bound
@@ -584,8 +554,9 @@ def _limit(
 
 
 def _separation(
-    host: RuleHost, compiled: CompiledRule, rule: rm.Separation, request: _Request, facts: Facts, bounds: Bounds
+    host: RuleBackend, org: CompiledOrg, compiled: CompiledRule, request: _Request, facts: Facts, bounds: Bounds
 ) -> RuleHit | None:
+    rule: rm.Separation = compiled.rule  # type: ignore[assignment]
     person, check = request.subject, request.check
     if rule.check == "four_eyes":
         history = facts.approvals(check.resource_type, check.resource_id)
@@ -607,8 +578,9 @@ def _separation(
 
 
 def _dual_control(
-    host: RuleHost, org: CompiledOrg, compiled: CompiledRule, rule: rm.DualControl, request: _Request, bounds: Bounds
+    host: RuleBackend, org: CompiledOrg, compiled: CompiledRule, request: _Request, facts: Facts, bounds: Bounds
 ) -> RuleHit | None:
+    rule: rm.DualControl = compiled.rule  # type: ignore[assignment]
     person, at = request.subject, request.check.at
     second, problem = _party(org, rule.second_person, request.get(split(rule.second_person)), bounds)
     if problem is not None:
@@ -619,7 +591,10 @@ def _dual_control(
     return None
 
 
-def _suitability(host: RuleHost, compiled: CompiledRule, rule: rm.Suitability, request: _Request, bounds: Bounds) -> RuleHit | None:
+def _suitability(
+    host: RuleBackend, org: CompiledOrg, compiled: CompiledRule, request: _Request, facts: Facts, bounds: Bounds
+) -> RuleHit | None:
+    rule: rm.Suitability = compiled.rule  # type: ignore[assignment]
     # Unknown risk or unknown tolerance fails closed: nothing is suitable until both are assessed.
     risk, problem = _number(rule.risk, request.get(split(rule.risk)), bounds)
     if problem is None:
@@ -631,7 +606,9 @@ def _suitability(host: RuleHost, compiled: CompiledRule, rule: rm.Suitability, r
     return None
 
 
-def _condition(host: RuleHost, org: CompiledOrg, compiled: CompiledRule, request: _Request, bounds: Bounds) -> RuleHit | None:
+def _condition(
+    host: RuleBackend, org: CompiledOrg, compiled: CompiledRule, request: _Request, facts: Facts, bounds: Bounds
+) -> RuleHit | None:
     """Requirements, notifications and conditions: expressions over the request's attributes."""
     rule = compiled.rule
     if compiled.when is not None:  # a requirement applies only when its `when` holds
@@ -723,13 +700,9 @@ def _number(path: str, value: Any, bounds: Bounds) -> tuple[float, Problem | Non
         return 0.0, Problem(path, "missing")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return 0.0, Problem(path, "too_large" if _too_large(value, bounds) else "not_number", _show(value))
-    try:
-        number = float(value)
-    except OverflowError:  # an integer beyond the doubles
+    if not is_finite_number(value):  # NaN, an infinity, an integer beyond the doubles
         return 0.0, Problem(path, "not_finite", _show(value))
-    if not math.isfinite(number):
-        return 0.0, Problem(path, "not_finite", _show(value))
-    return number, None
+    return float(value), None
 
 
 def _party(org: CompiledOrg, path: str, value: Any, bounds: Bounds) -> tuple[str, Problem | None]:
@@ -769,7 +742,7 @@ def _conform(org: CompiledOrg, required: Required, value: Any, bounds: Bounds) -
     if kind == "currency":
         code = currency_code(value)
         return (code, None) if code is not None else (None, Problem(name, "unknown_currency", _show(value)))
-    if isinstance(value, float) and not math.isfinite(value):
+    if isinstance(value, float) and not is_finite_number(value):
         return None, Problem(name, "not_finite", _show(value))
     return value, None
 
@@ -890,3 +863,57 @@ def _notified(org: CompiledOrg, rule: rm.Notification, posts: tuple[str, ...]) -
         else:
             out.append(target)
     return tuple(dict.fromkeys(out))
+
+
+# --- the rule kinds -----------------------------------------------------------------------------------------------
+
+_Runner = Callable[[RuleBackend, CompiledOrg, CompiledRule, "_Request", Facts, Bounds], "RuleHit | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleKind:
+    """Everything one kind of rule needs, in one place: what it reads (`inputs`, given the expressions it
+    compiled to), its condition for the rule backend (`compile`: logical name, rule, the pack's declared inputs →
+    CompiledRule), and how it runs and fails closed (`run`: a RuleHit, with a Problem for every unreadable input,
+    or None when it does not fire). How a hit is explained is kind-independent (`explain.explain_rules`): a kind
+    says what to show through the hit's message and `detail`."""
+
+    inputs: Callable[[Any, tuple[Expression, ...]], tuple[Input, ...]]
+    compile: Callable[[str, Any, Mapping[str, rm.InputSpec]], CompiledRule]
+    run: _Runner
+
+
+def _separation_inputs(rule: rm.Separation, expressions: tuple[Expression, ...]) -> tuple[Input, ...]:
+    if rule.check == "four_eyes":
+        return ()
+    return (Input(rule.maker if rule.check == "maker_checker" else rule.requester, "party"),)
+
+
+def _separation_condition(name: str, rule: rm.Separation, declared: Mapping[str, rm.InputSpec]) -> CompiledRule:
+    if rule.check == "four_eyes":
+        return CompiledRule(rule, name, {"$gte": {"streak": {"$m": "needed"}}})
+    return CompiledRule(rule, name, {"other": {"$m": "subject"}})
+
+
+KINDS: dict[type[rm.Rule], RuleKind] = {
+    rm.Limit: RuleKind(
+        lambda rule, _: (Input(rule.attribute, "amount"),) + ((Input("context.currency", "currency"),) if rule.currency else ()),
+        lambda name, rule, _: CompiledRule(rule, name, {"$gt": {"amount": {"$m": "limit"}}}),
+        _limit,
+    ),
+    rm.Separation: RuleKind(_separation_inputs, _separation_condition, _separation),
+    rm.DualControl: RuleKind(
+        lambda rule, _: (Input(rule.second_person, "party"),),
+        lambda name, rule, _: CompiledRule(rule, name, {"ok": 0}),
+        _dual_control,
+    ),
+    rm.Suitability: RuleKind(
+        lambda rule, _: (Input(rule.risk, "level"), Input(rule.tolerance, "level")),
+        lambda name, rule, _: CompiledRule(rule, name, {"$gt": {"risk": {"$m": "tolerance"}}}),
+        _suitability,
+    ),
+    rm.TimeWindow: RuleKind(_expression_inputs, _compile_time_window, _time_window),
+    rm.Requirement: RuleKind(_expression_inputs, _compile_requirement, _condition),
+    rm.Notification: RuleKind(_expression_inputs, _compile_when, _condition),
+    rm.ConditionRule: RuleKind(_expression_inputs, _compile_when, _condition),
+}

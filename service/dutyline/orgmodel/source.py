@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +16,7 @@ from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.nodes import ScalarNode
 
 from dutyline.errors import Invalid, Issue, IssueCode, in_words
+from dutyline.expressions import is_finite_number
 
 Path = tuple[str | int, ...]
 
@@ -249,7 +249,7 @@ def check_numbers(data: Any, source: SourceMap) -> None:
     stack: list[tuple[Any, Path]] = [(data, ())]
     while stack:
         value, path = stack.pop()
-        if isinstance(value, float) and not math.isfinite(value):
+        if isinstance(value, float) and not is_finite_number(value):
             issues.append(source.issue(path, f"{value} is not a number a policy may hold: give a finite number", code=IssueCode.NOT_FINITE))
         elif isinstance(value, dict):
             stack.extend((child, (*path, str(key))) for key, child in reversed(value.items()))

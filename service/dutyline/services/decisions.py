@@ -18,7 +18,7 @@ from dutyline.engines.compiler import CompiledOrg
 from dutyline.engines.decision import Check, Decision, decide
 from dutyline.engines.explain import Reason, explain, explain_approval, explain_rules
 from dutyline.engines.policyset import PolicySet
-from dutyline.engines.rulehost import RuleHost
+from dutyline.engines.rulehost import RuleBackend
 from dutyline.engines.rules import NO_FACTS, CompiledRules, Facts, Verdict, apply_rules
 from dutyline.errors import Invalid, Issue
 from dutyline.services.decision_log import DecisionLog, LoggedDecision
@@ -68,7 +68,7 @@ class PastPolicy:
 
     org: CompiledOrg
     rules: CompiledRules | None
-    host: RuleHost | None  # holds `rules`; not the process's host, whose rules are the current ones
+    host: RuleBackend | None  # holds `rules`; not the process's host, whose rules are the current ones
     rule_versions: Mapping[str, int]  # pack name → the version in force
     # Why the rules in force then could not be compiled or loaded (a pack this release no longer reads):
     # every decision on them is then an internal error, i.e. a deny.
@@ -268,7 +268,7 @@ class DecisionService:
         return answer
 
     def _through_approval(
-        self, host: RuleHost, org: CompiledOrg, rules: CompiledRules | None, question: Question, check: Check,
+        self, host: RuleBackend, org: CompiledOrg, rules: CompiledRules | None, question: Question, check: Check,
         verdict: Verdict, facts: Facts, decision_id: str,
     ) -> tuple[Verdict, Presented]:
         """The verdict of a request that needs approval and presents one, and what became of the approval."""

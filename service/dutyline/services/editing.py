@@ -39,7 +39,7 @@ from dutyline.engines.impact import (
     verdict_of,
     verdict_view,
 )
-from dutyline.engines.rulehost import RuleHost, check_condition
+from dutyline.engines.rulehost import RuleBackend, check_condition, new_backend
 from dutyline.engines.rules import CompiledRules, compile_rules
 from dutyline.errors import (
     Conflict,
@@ -662,7 +662,7 @@ class Editor:
         if not checks:
             return []
         live = self._policies.current
-        hosts: list[RuleHost] = []
+        hosts: list[RuleBackend] = []
         try:
             if live.get(org_id) is before:
                 now_rules, now_host = live.rules.get(org_id), self._policies.host
@@ -967,9 +967,9 @@ def _draft_packs(
     return dict(sorted(out.items()))
 
 
-def _hosted(rules: CompiledRules, hosts: list[RuleHost]) -> tuple[CompiledRules, RuleHost]:
+def _hosted(rules: CompiledRules, hosts: list[RuleBackend]) -> tuple[CompiledRules, RuleBackend]:
     """`rules` loaded in a new, temporary rule host (added to `hosts`, for the caller to close)."""
-    host = RuleHost()
+    host = new_backend()
     hosts.append(host)
     try:
         host.load(dict(rules.rulesets))

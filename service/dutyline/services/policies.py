@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dutyline.engines.compiler import CompiledOrg, compile_org
 from dutyline.engines.policyset import PolicySet, Problem
-from dutyline.engines.rulehost import RuleHost, check_condition
+from dutyline.engines.rulehost import RuleBackend, check_condition, new_backend
 from dutyline.engines.rules import CompiledRules, compile_rules
 from dutyline.orgmodel.document import Organisation
 from dutyline.rulemodel.document import RulePack
@@ -35,10 +35,10 @@ log = logging.getLogger("dutyline.policies")
 class PolicyService:
     """Owns the current `PolicySet` and the rule host; `refresh()` recompiles only what changed."""
 
-    def __init__(self, sessions: sessionmaker[Session], host: RuleHost | None = None, bounds: Bounds | None = None) -> None:
+    def __init__(self, sessions: sessionmaker[Session], host: RuleBackend | None = None, bounds: Bounds | None = None) -> None:
         self._sessions = sessions
         self._lock = threading.Lock()
-        self.host = host or RuleHost()
+        self.host = host or new_backend()
         self.bounds = bounds or Bounds()  # what requests and packs may hold (settings), for every compile
         self.current = PolicySet()
         # Called with the new version after each swap (on the refreshing thread; must not block): wakes the checks

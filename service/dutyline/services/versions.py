@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dutyline.engines.compiler import CompiledOrg, compile_org
 from dutyline.engines.explain import Reason, from_logged, logged_approval
-from dutyline.engines.rulehost import RuleHost
+from dutyline.engines.rulehost import RuleBackend, new_backend
 from dutyline.engines.rules import compile_rules
 from dutyline.errors import Invalid, Issue, NotFound, Unreadable
 from dutyline.orgmodel.diff import ORG_COLLECTIONS, PACK_COLLECTIONS, summarise
@@ -253,7 +253,7 @@ class Versions:
         """Compile and load a past policy, cache it and take one use of it (another thread may have cached the
         same one meanwhile: then that one is used and ours unloaded)."""
         versions = {p.name: p.version for p in packs}
-        host = RuleHost()
+        host = new_backend()
         try:
             documents = [
                 pack_store.decode(p.document, p.org_id, p.name, p.version) for p in packs if p.document is not None
