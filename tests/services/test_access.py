@@ -196,3 +196,25 @@ def test_a_console_user_acts_as_their_linked_person_only(runtime: Runtime) -> No
     assert runtime.access.acting_person(caller, COUNTER, "mia@counter.example") == "mia"
     with pytest.raises(Forbidden, match="a console user acts as their own person \\(mia\\)"):
         runtime.access.acting_person(caller, COUNTER, "rob")
+
+
+def test_a_display_name_longer_than_200_characters_is_invalid_naming_it(runtime: Runtime) -> None:
+    """The column holds 200: PostgreSQL refused a longer one with a database error (a 500), SQLite stored it."""
+    name = username()
+    with pytest.raises(Invalid, match="display_name: at most 200 characters") as refused:
+        runtime.access.create_user(name, "x" * 201, None, [], by="root")
+    assert [i.path for i in refused.value.issues] == ["display_name"]
+    runtime.access.create_user(name, "x" * 200, None, [], by="root")
+    with pytest.raises(Invalid, match="display_name: at most 200 characters"):
+        runtime.access.update_user(name, by="root", display_name="y" * 201)
+    assert runtime.access.user(name)["display_name"] == "x" * 200
+
+
+def test_a_token_name_longer_than_200_characters_is_invalid_naming_it(runtime: Runtime) -> None:
+    """The column holds 200: PostgreSQL refused a longer one with a database error (a 500), SQLite stored it."""
+    name = username()
+    runtime.access.create_user(name, "", None, [], by="root")
+    with pytest.raises(Invalid, match="name: at most 200 characters") as refused:
+        runtime.access.issue_token(name, ["read"], "n" * 201, by="root")
+    assert [i.path for i in refused.value.issues] == ["name"]
+    assert runtime.access.issue_token(name, ["read"], "n" * 200, by="root")["name"] == "n" * 200
