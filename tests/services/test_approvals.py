@@ -174,3 +174,12 @@ def test_an_approved_request_presented_with_its_approval_is_allowed_and_takes_it
     assert runtime.approvals.get(approval["id"])["uses_left"] == 0
     again = runtime.decisions.answer(replace(question, approval_id=approval["id"]))
     assert again.outcome == "needs_approval", "a single-use approval is used up"
+
+
+def test_a_resource_id_longer_than_256_characters_cannot_be_approved_and_says_so(runtime: Runtime) -> None:
+    """The column holds 256 (a check takes up to 1,024): PostgreSQL refused a longer one with a database error."""
+    question = replace(entry(), resource_id="r" * 257)
+    with pytest.raises(Invalid, match="resource.id: at most 256 characters") as refused:
+        open_for(runtime, question)
+    assert [i.path for i in refused.value.issues] == ["resource.id"]
+    assert open_for(runtime, replace(entry(), resource_id="r" * 256))["resource"]["id"] == "r" * 256

@@ -115,3 +115,11 @@ def test_a_step_duration_is_minutes_hours_or_days(text: str, seconds: float) -> 
 def test_anything_else_is_not_a_duration(text: str) -> None:
     with pytest.raises(ValueError, match="not a duration"):
         duration(text)
+
+
+def test_a_subject_longer_than_256_characters_is_invalid_naming_it(runtime: Runtime) -> None:
+    """The column holds 256 (the API took up to 1,024): PostgreSQL refused a longer one with a database error, a 500."""
+    with pytest.raises(Invalid, match="subject: at most 256 characters") as refused:
+        runtime.cases.open(COUNTER, "complaint", "t", "s" * 257, {})
+    assert [i.path for i in refused.value.issues] == ["subject"]
+    assert runtime.cases.open(COUNTER, "complaint", "t", "s" * 256, {})["subject"] == "s" * 256
