@@ -65,7 +65,7 @@ def test_only_a_needs_approval_decision_opens_an_approval(runtime: Runtime, ques
 def test_an_approval_is_requested_by_a_person_not_a_post(runtime: Runtime) -> None:
     answer = answered(runtime, Question("teller", "transaction", "enter", organisation=COUNTER, subject_type="post",
                                        context={"amount": 20000}))
-    with pytest.raises(Invalid, match="subject.type") as refused:
+    with pytest.raises(Invalid, match=r"subject\.type") as refused:
         runtime.approvals.open(answer, {}, "")
     assert [i.path for i in refused.value.issues] == ["subject.type"]
 
@@ -179,7 +179,7 @@ def test_an_approved_request_presented_with_its_approval_is_allowed_and_takes_it
 def test_a_resource_id_longer_than_256_characters_cannot_be_approved_and_says_so(runtime: Runtime) -> None:
     """The column holds 256 (a check takes up to 1,024): PostgreSQL refused a longer one with a database error."""
     question = replace(entry(), resource_id="r" * 257)
-    with pytest.raises(Invalid, match="resource.id: at most 256 characters") as refused:
+    with pytest.raises(Invalid, match=r"resource\.id: at most 256 characters") as refused:
         open_for(runtime, question)
     assert [i.path for i in refused.value.issues] == ["resource.id"]
     assert open_for(runtime, replace(entry(), resource_id="r" * 256))["resource"]["id"] == "r" * 256

@@ -57,7 +57,7 @@ def test_a_change_with_the_etag_read_is_stored_audited_and_served_at_once(runtim
 
 
 def test_a_change_without_if_match_or_with_a_stale_one_is_refused_and_stores_nothing(runtime: Runtime, org: str) -> None:
-    _, etag, before = runtime.editor.current(org, "posts/sales_analyst")
+    _, etag, _ = runtime.editor.current(org, "posts/sales_analyst")
     with pytest.raises(PreconditionRequired, match="If-Match is required to change post 'sales_analyst'"):
         rename(org, runtime, None)
     rename(org, runtime, etag)
