@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from dutyline import expressions
 from dutyline.errors import Invalid
 from dutyline.expressions import MAX_DEPTH, MAX_LENGTH, ExpressionError, parse
+from tests.strategies import environments, syntax_soup, token_soup
 
 ENV = {
     "subject": {"id": "u7", "department": "Sales", "level": 3, "roles": ["clerk", "auditor"], "部门": "销售部"},
@@ -574,11 +575,8 @@ def test_parsing_any_text_succeeds_or_raises_an_expression_error(text: str) -> N
         pass
 
 
-SYNTAX = st.text(alphabet="()[],.'\"\\ =!<>+-*/&|0123456789eE_abcdnotsruxy金额\n", max_size=200)
-
-
 @settings(max_examples=500)
-@given(SYNTAX)
+@given(syntax_soup)
 def test_parsing_syntax_soup_succeeds_or_raises_an_expression_error(text: str) -> None:
     try:
         parse(text)
@@ -586,28 +584,6 @@ def test_parsing_syntax_soup_succeeds_or_raises_an_expression_error(text: str) -
         pass
 
 
-ATTRIBUTES = ["owner", "id", "department", "amount", "limit", "tags", "title", "金额", "order"]
-VALUES = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.sampled_from([10**400, -(10**400), float("nan"), float("inf"), 0, 0.0, -0.0])
-    | st.floats()
-    | st.text(max_size=8)
-    | st.binary(max_size=4)
-    | st.decimals(allow_nan=True)
-    | st.builds(object)
-    | st.frozensets(st.integers(), max_size=3),
-    lambda inner: st.lists(inner, max_size=4)
-    | st.tuples(inner, inner)
-    | st.dictionaries(st.sampled_from(ATTRIBUTES) | st.text(max_size=3), inner, max_size=4),
-    max_leaves=12,
-)
-ENVIRONMENTS = st.dictionaries(
-    st.sampled_from(expressions.ROOTS),
-    st.dictionaries(st.sampled_from(ATTRIBUTES), VALUES, max_size=6) | VALUES,
-    max_size=4,
-)
 VALID = [
     "resource.owner == subject.id",
     "resource.department != subject.department",
@@ -630,22 +606,14 @@ VALID = [
 
 
 @settings(max_examples=300)
-@given(ENVIRONMENTS)
+@given(environments)
 def test_evaluation_never_raises_and_always_answers_a_bool(env: dict) -> None:
     for text in VALID:
         assert type(parse(text).evaluate(env)) is bool
 
 
-TOKENS = [
-    "resource.owner", "subject.id", "context.amount", "context.order.金额", 'resource["tags"]', "action.name",
-    "==", "!=", "<", "<=", ">", ">=", "in", "not", "and", "or", "+", "-", "*", "/", "(", ")", "[", "]", ",",
-    "0", "1", "2.5", "1e3", "'x'", '"y"', "true", "false", "null",
-    "len(", "lower(", "upper(", "exists(", "contains(", "startswith(", "any_of(",
-]  # fmt: skip
-
-
 @settings(max_examples=500)
-@given(st.lists(st.sampled_from(TOKENS), max_size=25).map(" ".join), ENVIRONMENTS)
+@given(token_soup, environments)
 def test_whatever_parses_evaluates_to_a_bool_on_any_environment(text: str, env: dict) -> None:
     try:
         expression = parse(text)

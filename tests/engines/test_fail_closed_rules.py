@@ -32,6 +32,7 @@ from dutyline.engines.rules import CompiledRules, Facts, Verdict, apply_rules, c
 from dutyline.orgmodel.source import load_yaml
 from dutyline.orgmodel.windows import instant, zone
 from dutyline.services import sources
+from tests.strategies import json_values
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -217,19 +218,8 @@ def test_no_mutation_of_an_input_turns_a_deny_or_a_needs_approval_into_an_allow(
 
 # --- any shape of context: decided, bounded, never an exception ------------------------------------------------
 
-_SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(10**30), max_value=10**30),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=50),
-)
-_VALUES = st.recursive(
-    _SCALARS,
-    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=8), inner, max_size=6),
-    max_leaves=60,
-)
-
-
 @settings(max_examples=300, deadline=500, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(case=st.sampled_from([c for c in CASES]), extra=st.dictionaries(st.text(max_size=20), _VALUES, max_size=4),
+@given(case=st.sampled_from([c for c in CASES]), extra=st.dictionaries(st.text(max_size=20), json_values, max_size=4),
        depth=st.integers(min_value=0, max_value=60), data=st.data())
 def test_any_context_shape_is_decided_within_the_budget_and_never_raises(world, case, extra, depth, data) -> None:  # type: ignore[no-untyped-def]
     """A per-decision budget of 500 ms (hypothesis' deadline): what once took 4.8 s and 1.35 GB (a nested list a
@@ -240,7 +230,7 @@ def test_any_context_shape_is_decided_within_the_budget_and_never_raises(world, 
     targets = _targets(world, org_id, rule_case)
     if targets:
         target = data.draw(st.sampled_from(targets))
-        _set(request, target.path, data.draw(st.one_of(_VALUES, st.just(_nested(depth)))))
+        _set(request, target.path, data.draw(st.one_of(json_values, st.just(_nested(depth)))))
     request["context"].update(extra)
     verdict = _decide(world, org_id, rule_case, request)
     assert verdict.outcome in ("allow", "deny", "needs_approval")

@@ -14,7 +14,7 @@ from dutyline.orgmodel.source import SourceMap
 from dutyline.orgmodel.validate import parse_organisation, semantic_issues
 from dutyline.orgmodel.windows import instant, zone
 from dutyline.services.orgs import to_yaml
-from tests.engines.test_agreement import DAYS, organisations
+from tests.strategies import DAYS, organisations
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -28,6 +28,7 @@ from dutyline.engines.rulehost import (
     new_backend,
 )
 from dutyline.expressions import ExpressionError, Negate, Node, parse
+from tests.strategies import rule_conditions, rule_events
 
 LIMIT = {"$gt": {"amount": {"$m": "limit"}}}  # the hand-written limit rule of engines/rules.py
 
@@ -414,43 +415,6 @@ def test_documented_differences_from_the_evaluator(host: RuleBackend) -> None:
 
 # The specification: for random expressions and events, the rule fires exactly when the evaluator says true.
 
-PATHS = ["subject.a", "resource.b", "context.c", "context.d"]
-CONSTANTS = ["null", "true", "false", "0", "1", "-1", "3", "2.5", "0.1", "1e-7", "1e20", '""', '"a"', '"b"', '"ab"',
-             '"é"', '"10"', '"9"', '"\\""', '"\\\\"', '"\\n"', '"中"']
-VALUES = [None, True, False, 0, 1, -1, 3, 0.0, -0.0, 2.5, 0.1, 0.2, 0.3, 1e-7, 1e20, 1e308, math.nan, "", "a", "b", "ab",
-          "é", "10", "9", '"', "\\", "\n", "中", [], [1], ["a"], [1, 2], {}, {"x": 1}]
-
-values = st.recursive(
-    st.sampled_from(PATHS + CONSTANTS),
-    lambda inner: st.one_of(
-        st.tuples(inner, st.sampled_from(["+", "-", "*", "/"]), inner).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
-        inner.map(lambda v: f"(-{v})"),
-    ),
-    max_leaves=4,
-)
-comparisons = st.one_of(
-    st.tuples(values, st.sampled_from(["==", "!=", "<", "<=", ">", ">="]), values).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
-    st.tuples(values, st.sampled_from(["in", "not in"]), st.lists(values, max_size=3)).map(
-        lambda t: f"({t[0]} {t[1]} [{', '.join(t[2])}])"
-    ),
-    st.sampled_from(PATHS).map(lambda p: f"exists({p})"),
-    st.tuples(st.sampled_from(PATHS), st.sampled_from(['""', '"a"', '"é"', '"\\\\"'])).map(lambda t: f"startswith({t[0]}, {t[1]})"),
-    values,
-)
-conditions = st.recursive(
-    comparisons,
-    lambda inner: st.one_of(
-        st.tuples(inner, st.sampled_from(["and", "or"]), inner).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
-        inner.map(lambda c: f"(not {c})"),
-        st.tuples(inner, st.sampled_from(["==", "!="]), st.sampled_from(["true", "false", "null", "1"] + PATHS)).map(
-            lambda t: f"({t[0]} {t[1]} {t[2]})"
-        ),
-    ),
-    max_leaves=5,
-)
-events = st.fixed_dictionaries({}, optional={p: st.sampled_from(VALUES) for p in PATHS})
-
-
 @pytest.fixture(scope="module")
 def shared_host(backend_name: str) -> Iterator[RuleBackend]:
     rules = new_backend(backend_name)
@@ -459,7 +423,7 @@ def shared_host(backend_name: str) -> Iterator[RuleBackend]:
 
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(text=conditions, samples=st.lists(events, min_size=1, max_size=8))
+@given(text=rule_conditions, samples=st.lists(rule_events, min_size=1, max_size=8))
 def test_a_compiled_rule_fires_exactly_when_the_expression_holds(
     shared_host: RuleBackend, text: str, samples: list
 ) -> None:
@@ -526,7 +490,7 @@ def both() -> Iterator[tuple[RuleHost, ReferenceHost]]:
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(text=conditions, samples=st.lists(events, min_size=1, max_size=6))
+@given(text=rule_conditions, samples=st.lists(rule_events, min_size=1, max_size=6))
 def test_the_two_backends_agree_on_random_conditions_and_facts(
     both: tuple[RuleHost, ReferenceHost], text: str, samples: list
 ) -> None:

@@ -40,6 +40,9 @@ ORG_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 SCOPES = ("decide", "read", "admin")
 DECIDING = frozenset({"decide", "admin"})  # the token scopes that may call the decision API
 MIN_PASSWORD = 8
+# The columns' lengths of a user's display name and a token's name (PostgreSQL refuses a longer value with a database
+# error, SQLite stores it): refused here, naming the field, for the API and the command line alike.
+MAX_DISPLAY_NAME = MAX_NAME = 200
 _hasher = PasswordHasher()
 T = TypeVar("T")
 
@@ -201,6 +204,7 @@ class AccessService:
         self, username: str, display_name: str, password: str | None, roles: Iterable[tuple[str, str]], by: str
     ) -> dict[str, Any]:
         _check_username(username)
+        _check_display_name(display_name)
         if password is not None:
             _check_password(password)
         grants = _check_roles(roles)
@@ -243,6 +247,8 @@ class AccessService:
                 f"{by} may not link themselves to a person: another administrator of the organisation (its HR "
                 "administrator) or a system administrator links them, and the audit trail records who"
             )
+        if display_name is not None:
+            _check_display_name(display_name)
         if password is not None:
             _check_password(password)
             if own:
@@ -508,6 +514,11 @@ class AccessService:
             raise Invalid(
                 f"scopes must be some of {', '.join(SCOPES)}", [Issue("<request>", 0, "scopes", f"one or more of {', '.join(SCOPES)}")]
             )
+        if len(name) > MAX_NAME:
+            raise Invalid(
+                f"name: at most {MAX_NAME} characters, not {len(name)}",
+                [Issue("<request>", 0, "name", f"at most {MAX_NAME} characters")],
+            )
         reached = self._token_organisations(organisations, bool(DECIDING & set(wanted)), issuer)
         token_id = secrets.token_hex(6)
         secret = f"dl_{token_id}_{secrets.token_urlsafe(32)}"
@@ -653,6 +664,14 @@ def _check_username(username: str) -> None:
         raise Invalid(
             f"username {username!r} is not valid",
             [Issue("<request>", 0, "username", "1–64 letters, digits, _ . @ -, starting with a letter or digit")],
+        )
+
+
+def _check_display_name(display_name: str) -> None:
+    if len(display_name) > MAX_DISPLAY_NAME:
+        raise Invalid(
+            f"display_name: at most {MAX_DISPLAY_NAME} characters, not {len(display_name)}",
+            [Issue("<request>", 0, "display_name", f"at most {MAX_DISPLAY_NAME} characters")],
         )
 
 

@@ -38,6 +38,7 @@ from dutyline.store.tables import ApprovalRow
 
 STATUSES = ("pending", "approved", "rejected")
 ENTITY = store.ENTITY
+MAX_RESOURCE_ID = 256  # the column's length (PostgreSQL refuses a longer value with a database error)
 
 
 class NotApprovable(Conflict):
@@ -79,6 +80,12 @@ class ApprovalService:
             raise Invalid(
                 "subject.type: an approval is requested by a person, not a post",
                 [Issue("<request>", 0, "subject.type", "must be person")],
+            )
+        resource_id = answer.question.resource_id
+        if resource_id is not None and len(resource_id) > MAX_RESOURCE_ID:
+            raise Invalid(
+                f"resource.id: at most {MAX_RESOURCE_ID} characters to open an approval, not {len(resource_id)}",
+                [Issue("<request>", 0, "resource.id", f"at most {MAX_RESOURCE_ID} characters")],
             )
         if verdict.outcome != "needs_approval":
             raise NotApprovable(

@@ -31,6 +31,7 @@ from dutyline.store.tables import CaseRow
 STATUSES = ("open", "escalated", "resolved")
 ENTITY = "case"
 _UNIT = {"m": 60.0, "h": 3600.0, "d": 86400.0}
+MAX_SUBJECT = 256  # the column's length (PostgreSQL refuses a longer value with a database error)
 
 
 def duration(text: str) -> dt.timedelta:
@@ -55,6 +56,11 @@ class CaseService:
 
     def open(self, organisation: str, type_id: str, title: str, subject: str | None, data: dict[str, Any]) -> dict[str, Any]:
         """Open a case of one of the organisation's case types, assigned to the type's owner post."""
+        if subject is not None and len(subject) > MAX_SUBJECT:
+            raise Invalid(
+                f"subject: at most {MAX_SUBJECT} characters, not {len(subject)}",
+                [Issue("<request>", 0, "subject", f"at most {MAX_SUBJECT} characters")],
+            )
         org = self._policies.current.get(organisation)
         if org is None:
             raise NotFound(f"organisation {organisation!r} not found")

@@ -1,0 +1,156 @@
+"""The query use cases of the services directly: which organisation a question is about, who may do something,
+what a subject may do and on which instances, whole-organisation listings kept per compiled version and instant
+span (and refused when too many big ones are computed at once), and an organisation as it was in force then.
+
+(`api/queries.py` still answers a person's permissions and the reporting line from the engines itself; those are
+specified by the API tests until they move into a service.)"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from dutyline.engines.compiler import CompiledOrg
+from dutyline.engines.decision import Check
+from dutyline.errors import Forbidden, Invalid, Unavailable
+from dutyline.runtime import Runtime
+from dutyline.services.decisions import (
+    Question,
+    actions_allowed,
+    resolve_organisation,
+    resources_allowed,
+    sole_owner,
+    subjects_allowed,
+)
+from dutyline.services.listings import Listing, Listings, subjects_to_decide, who_may
+from dutyline.services.reach import CURRENT, Reach
+from tests.services.conftest import COUNTER, copy_of
+
+pytestmark = pytest.mark.live
+
+
+def org_of(runtime: Runtime, ident: str) -> CompiledOrg:
+    org = runtime.policies.current.get(ident)
+    assert org is not None
+    return org
+
+
+def test_a_question_is_about_the_organisation_it_names_or_the_only_one_that_knows_the_subject(runtime: Runtime) -> None:
+    policies = runtime.policies.current
+    assert resolve_organisation(policies, Question("mia", "transaction", "enter", organisation=COUNTER)).id == COUNTER  # type: ignore[union-attr]
+    assert resolve_organisation(policies, Question("mia@counter.example", "transaction", "enter")).id == COUNTER  # type: ignore[union-attr]
+    named = Question("li_na", "expense", "submit", context={"organisation": "sales_company"})
+    assert resolve_organisation(policies, named).id == "sales_company"  # type: ignore[union-attr]
+    assert resolve_organisation(policies, Question("nobody_at_all", "x", "y")) is None
+    assert sole_owner(policies, "wealth_product") == "securities_branch" and sole_owner(policies, "cash_box") is None, "two have it"
+    assert sole_owner(policies, "no_such_type") is None
+
+
+def test_a_subject_known_in_several_organisations_must_be_named_in_context_organisation(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    copy = copy_of(runtime, tmp_path)  # li_na is now a person of sales_company and of its copy
+    policies = runtime.policies.current
+    with pytest.raises(Invalid, match=f"subject 'li_na' is known in several organisations \\({copy}, sales_company\\)") as refused:
+        resolve_organisation(policies, Question("li_na", "expense", "submit"))
+    assert [i.path for i in refused.value.issues] == ["context.organisation"]
+    assert resolve_organisation(policies, Question("li_na", "expense", "submit", context={"organisation": copy})).id == copy  # type: ignore[union-attr]
+
+
+def test_an_organisation_outside_the_callers_reach_is_forbidden_named_or_not(runtime: Runtime) -> None:
+    token = CURRENT.set(Reach(frozenset({"sales_company"}), "token t1"))
+    try:
+        with pytest.raises(Forbidden, match=COUNTER):
+            resolve_organisation(runtime.policies.current, Question("mia", "transaction", "enter", organisation=COUNTER))
+        assert resolve_organisation(runtime.policies.current, Question("mia", "transaction", "enter")) is None, "not a candidate"
+    finally:
+        CURRENT.reset(token)
+
+
+def test_who_may_lists_the_people_allowed_now_and_the_posts_granted(runtime: Runtime) -> None:
+    org = org_of(runtime, COUNTER)
+    listing = who_may(org, Check("", "transaction", "authorize", time.time()))
+    assert listing.ids == ("dan", "kay", "mia", "rob"), "tom's acting window is over"
+    assert {p for p, _, _ in listing.posts} == {"director", "deputy", "manager"}
+    assert ("manager", "营业经理", "Operations manager") in listing.posts
+    assert subjects_to_decide(org, Check("", "transaction", "authorize", time.time())) >= len(listing.ids)
+    past = Check("", "transaction", "authorize", dt.datetime(2020, 1, 15, 12, tzinfo=dt.timezone.utc).timestamp())
+    assert "tom" in subjects_allowed(org, past), "inside tom's acting window"
+
+
+def test_what_a_subject_may_do_and_on_which_instances(runtime: Runtime) -> None:
+    counter = org_of(runtime, COUNTER)
+    assert actions_allowed(counter, Check("ann", "transaction", "", time.time())) == ["view", "enter"]
+    assert actions_allowed(counter, Check("ann", "no_such_type", "", time.time())) == []
+    securities = org_of(runtime, "securities_branch")
+    assert resources_allowed(securities, Check("qian_lu", "wealth_product", "sell", time.time())) == [
+        "equity_growth_fund", "steady_income_fund",
+    ]
+    assert resources_allowed(securities, Check("wu_di", "wealth_product", "sell", time.time())) == []
+
+
+def test_a_listing_is_kept_per_version_and_span_and_computed_once(runtime: Runtime) -> None:
+    org = org_of(runtime, COUNTER)
+    listings = Listings(max_entries=8, max_ids=1000, workers=1)
+    now = time.time()
+    computed: list[int] = []
+
+    def compute() -> Listing:
+        computed.append(1)
+        return who_may(org, Check("", "transaction", "enter", now))
+
+    try:
+        key = listings.key(org, "who", Check("", "transaction", "enter", now))
+        assert listings.key(org, "who", Check("", "transaction", "enter", now + 60)) == key, "no window edge between"
+        in_toms_window = dt.datetime(2020, 1, 15, tzinfo=dt.timezone.utc).timestamp()
+        assert listings.key(org, "who", Check("", "transaction", "enter", in_toms_window)) != key
+        assert listings.key(org, "who", Check("", "transaction", "view", now)) != key
+        first = asyncio.run(listings.get(key, 10, compute))
+        second = asyncio.run(listings.get(key, 10, compute))
+        assert first == second and len(computed) == 1
+    finally:
+        listings.close()
+
+
+def test_a_big_listing_beyond_the_workers_is_refused_with_a_retry_and_a_same_one_waits(runtime: Runtime) -> None:
+    org = org_of(runtime, COUNTER)
+    listings = Listings(max_entries=8, max_ids=1000, workers=1)
+    release = threading.Event()
+    started = threading.Event()
+
+    def slow() -> Listing:
+        started.set()
+        release.wait(30)
+        return Listing(("a",))
+
+    async def scenario() -> None:
+        one = listings.key(org, "who", Check("", "transaction", "enter", time.time()))
+        other = listings.key(org, "who", Check("", "transaction", "view", time.time()))
+        first = asyncio.ensure_future(listings.get(one, 5000, slow))
+        await asyncio.sleep(0)
+        with pytest.raises(Unavailable, match="DUTYLINE_QUERY_WORKERS=1") as refused:
+            await listings.get(other, 5000, slow)
+        assert refused.value.retry_after == 1
+        same = asyncio.ensure_future(listings.get(one, 5000, lambda: pytest.fail("computed twice")))
+        await asyncio.to_thread(started.wait, 30)
+        release.set()
+        assert await first == await same == Listing(("a",))
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        release.set()
+        listings.close()
+
+
+def test_an_organisation_as_it_was_in_force_at_a_moment(runtime: Runtime) -> None:
+    now = dt.datetime.now(dt.timezone.utc)
+    then = runtime.versions.compiled_at(COUNTER, now)
+    assert then is not None and then.version == org_of(runtime, COUNTER).version
+    assert runtime.versions.compiled_at(COUNTER, dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)) is None
+    assert runtime.versions.compiled_at("nowhere", now) is None
