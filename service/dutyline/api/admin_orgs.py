@@ -21,6 +21,7 @@ from dutyline.api.auth import admin_caller, json_response
 from dutyline.api.check import CheckResource, CheckSubject, Text
 from dutyline.api.openapi import ADMIN, YAML, answers, header, query, reads, takes
 from dutyline.api.payloads import WriteOptions, parse_time, read_body, wants_yaml, write_options, yaml_response
+from dutyline.api.paging import LogPosition, PageTokens, log_cursor, log_position
 from dutyline.api.schemas import (
     Applied,
     Change,
@@ -549,9 +550,14 @@ async def org_decisions(
         until=parse_time("until", until) if until else None,
     )
 
+    tokens = PageTokens(runtime.page_key, "/admin/orgs/{org}/decisions", where, "page_token", caller.reach.holder.encode())
+    position = tokens.read(page_token, LogPosition)
+    after = log_cursor(position) if position is not None else None
+
     def read() -> OrgDecisions:
         with runtime.sessions() as session:
-            rows, next_token = log_query(session, where, limit, page_token)
+            rows, following = log_query(session, where, limit, after)
+        next_token = tokens.issue(log_position(following)) if following is not None else ""
         items = [
             OrgDecision(
                 r.id, r.decided_at.isoformat(), r.subject, r.resource_type, r.resource_id, r.action, r.outcome, r.code,
