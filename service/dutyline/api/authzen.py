@@ -4,7 +4,9 @@ Mapping (see docs/api.md): subject = a person (any `type`; the id may be any of 
 or a post (`type: post`); resource type = a catalogue resource type, resource id = an instance (or any id);
 action name = a catalogue action. The organisation is the path's (`/orgs/{org}/access/v1/...`), or named
 in `context.organisation`, `resource.properties.organisation` or `subject.properties.organisation`, or
-else the only organisation that knows the subject. `context.time` (RFC 3339) asks about another instant.
+else the only organisation that knows the subject. `context.time` (RFC 3339) asks about another instant, in the
+searches as in evaluation. A search lists what evaluation would permit (the business rules included); conditional
+results are left out. Page tokens are bound to their request (`api.paging`).
 Reasons are given in the response's `context` when the caller asks with `?explain=true`.
 """
 
