@@ -46,11 +46,13 @@ export function can(permission, org) {
   return (granted[org] || []).includes(permission) || (granted['*'] || []).includes(permission);
 }
 
-/** The organisation document `{version, etag, document}`, cached until a change is saved. */
+/** The organisation document `{version, revision, policy_version, etag, document}`, cached until a change is saved:
+ * `revision` is the document's own counter, `policy_version` the global policy version (what checks answer with),
+ * `version` the policy version that made the revision (its entry in the history). */
 export async function documentOf(org, { fresh = false } = {}) {
   if (!fresh && state.docs.has(org)) return state.docs.get(org);
   const { data, etag } = await api(`/admin/orgs/${enc(org)}`);
-  const value = { version: data.version, etag: data.etag || etag, document: data.document };
+  const value = { version: data.version, revision: data.revision, policy_version: data.policy_version, etag: data.etag || etag, document: data.document };
   state.docs.set(org, value);
   return value;
 }

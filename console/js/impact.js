@@ -1,8 +1,9 @@
 // The impact preview of a change (the admin API's `?preview=true` answer): who gains and loses which
-// permission, whose approver chain changes, separation-of-duties conflicts and other problems.
+// permission, now and over time (each acting window or scheduled date the change matters at), whose limits move,
+// each rule field before → after, whose approver chain changes, separation-of-duties conflicts and other problems.
 
 import { h } from './dom.js';
-import { t } from './i18n.js';
+import { t, when, number, language } from './i18n.js';
 import { dialog, issueList, issueText, table, decisionBadge } from './ui.js';
 import * as ov from './orgview.js';
 
@@ -19,6 +20,9 @@ export function impactView(ix, preview) {
   }
   parts.push(summary(preview.summary || {}));
   if (preview.valid && preview.permissions) parts.push(permissions(ix, preview.permissions));
+  if (preview.valid && (preview.rule_changes || []).length) parts.push(ruleChanges(preview.rule_changes));
+  if (preview.valid && preview.timeline) parts.push(timeline(ix, preview.timeline));
+  if (preview.valid && (preview.limits || []).length) parts.push(limits(ix, preview.limits));
   if (preview.valid && preview.approver_chains) parts.push(chains(ix, preview.approver_chains));
   if (preview.note) parts.push(h('p', { class: 'muted' }, t('impact.rules_note')));
   if ((preview.checks || []).length) parts.push(checks(preview.checks));
@@ -67,6 +71,32 @@ function permissions(ix, changes) {
   return h('div', {}, h('h3', {}, t('impact.permissions')),
     changes.length ? table([t('impact.person'), t('impact.gains'), t('impact.loses')], rows, { className: 'impact-permissions' })
       : h('p', { class: 'muted' }, t('impact.no_permission_change')));
+}
+
+const span = (c) => (c.until ? t('impact.between', { since: when(c.since), until: when(c.until) }) : t('impact.from', { since: when(c.since) }));
+
+function timeline(ix, changes) {
+  const rows = changes.map((c) => h('tr', { dataset: { person: c.person }, class: c.change },
+    h('th', { scope: 'row' }, ov.personName(ix, c.person)),
+    h('td', {}, `${c.change === 'gained' ? '+' : '−'} ${permissionText(ix, c.permission)}`),
+    h('td', {}, span(c))));
+  return h('div', {}, h('h3', {}, t('impact.timeline')),
+    changes.length ? table([t('impact.person'), t('impact.permission'), t('impact.when')], rows, { className: 'impact-timeline' })
+      : h('p', { class: 'muted' }, t('impact.no_timeline_change')));
+}
+
+function limits(ix, changes) {
+  const amount = (v) => (v === null || v === undefined ? t('impact.no_limit') : number(v));
+  const rows = changes.map((c) => h('tr', { dataset: { person: c.person, rule: c.rule } },
+    h('th', { scope: 'row' }, ov.personName(ix, c.person)), h('td', {}, h('code', {}, c.rule)),
+    h('td', { class: 'num' }, `${amount(c.before)} → ${amount(c.after)}`), h('td', {}, span(c))));
+  return h('div', {}, h('h3', {}, t('impact.limits')),
+    table([t('impact.person'), t('impact.rule'), t('impact.limit'), t('impact.when')], rows, { className: 'impact-limits' }));
+}
+
+function ruleChanges(changes) {
+  return h('div', {}, h('h3', {}, t('impact.rule_changes')),
+    h('ul', { class: 'plain impact-rule-changes' }, changes.map((c) => h('li', { dataset: { rule: c.rule, field: c.field } }, language() === 'zh' ? c.zh : c.en))));
 }
 
 function chains(ix, changes) {

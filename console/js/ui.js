@@ -66,7 +66,10 @@ export function showIssues(form, issues, { entity } = {}) {
   const rest = [];
   let placed = 0;
   for (const issue of issues) {
-    const target = fieldFor(form, issue.path || '', entity);
+    // An entity's write names its own fields relative to it; a problem it causes elsewhere in the document
+    // comes as the file `<organisation>` with its document path, and is listed, not put beside a field.
+    const elsewhere = entity === '' && issue.file === '<organisation>';
+    const target = elsewhere ? null : fieldFor(form, issue.path || '', entity);
     if (target) {
       const error = target.querySelector(':scope > .field-error') || target.querySelector('.field-error');
       error.hidden = false;
@@ -89,7 +92,8 @@ function fieldFor(form, path, entity) {
   // The document path of an entity field: drop the collection and index (`people[2].`, `catalogue.groups[0].`).
   let rest;
   if (entity === null) return null;
-  if (entity === undefined) rest = path.replace(/^(?:[a-z_]+\.)?[a-z_]+\[\d+\]\.?/, '');
+  if (entity === '') rest = path;
+  else if (entity === undefined) rest = path.replace(/^(?:[a-z_]+\.)?[a-z_]+\[\d+\]\.?/, '');
   else if (path === entity || path.startsWith(`${entity}.`) || path.startsWith(`${entity}[`)) rest = path.slice(entity.length).replace(/^\./, '');
   else return null;
   while (rest) {

@@ -15,6 +15,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components
 from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.types import ControllerRouterHandler
 
 from dutyline import __version__
 from dutyline.api import admin_access, admin_orgs, approvals, authzen, bench, cases, check, console, decision_log, metrics, queries, usage
@@ -57,11 +58,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await asyncio.to_thread(runtime.close)
 
     # The decision API: every route behind one guard, which keeps a caller within the organisations it reaches.
-    decision_api = [
+    decision_api: list[ControllerRouterHandler] = [
         *authzen.ROUTES, *check.ROUTES, *queries.ROUTES, *decision_log.ROUTES, *approvals.ROUTES, *cases.ROUTES,
         *usage.ROUTES,
     ]
-    others = [
+    others: list[ControllerRouterHandler] = [
         HealthController,
         *metrics.ROUTES,
         *(bench.ROUTES if settings.bench_echo else []),

@@ -6,21 +6,31 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 import msgspec
 
 from dutyline.content import content_root
-from dutyline.errors import DutylineError, Invalid, Issue
+from dutyline.errors import DutylineError, Invalid, Issue, NotFound
 from dutyline.settings import Settings
+
+if TYPE_CHECKING:  # the commands import what they use when they run, so that `dutyline --help` starts fast
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from dutyline.orgmodel.document import Organisation
+    from dutyline.services.access import AccessService
+    from dutyline.services.decisions import FactsProvider
+    from dutyline.services.ledger import Ledger
+    from dutyline.services.policies import PolicyService
+    from dutyline.store.orgs import StoredOrg
 
 
 def _settings() -> Settings:
     return Settings.from_env()
 
 
-def _sessions(settings: Settings, upgrade: bool = True):  # type: ignore[no-untyped-def]
+def _sessions(settings: Settings, upgrade: bool = True) -> sessionmaker[Session]:
     from dutyline.store.db import make_engine, session_factory
     from dutyline.store.db import upgrade as db_upgrade
 
@@ -35,7 +45,7 @@ def _print_issues(issues: list[Issue]) -> None:
         click.echo(str(issue), err=issue.severity == "error")
 
 
-def _fail(exc: DutylineError) -> None:
+def _fail(exc: DutylineError) -> NoReturn:
     if isinstance(exc, Invalid) and exc.issues:
         _print_issues(exc.issues)
     click.echo(f"error: {exc}", err=True)
@@ -111,17 +121,32 @@ def _default_paths() -> list[Path]:
     return [content_root() / "policies", content_root() / "rules"]
 
 
-def _organisation(org: str):  # type: ignore[no-untyped-def]
-    """An organisation by file path, or by id from the database."""
+def _organisation(org: str) -> tuple[Organisation, int, int]:
+    """An organisation by file path, or by id from the database; with its revision and the policy version (both
+    0 for a file)."""
+    document, stored, policy_version = _stored_organisation(org)
+    return document, (stored.revision if stored is not None else 0), policy_version
+
+
+def _stored_organisation(org: str) -> tuple[Organisation, StoredOrg | None, int]:
+    """(document, the stored version or None for a file, the global policy version or 0 for a file)."""
     from dutyline.orgmodel.validate import parse_organisation
     from dutyline.store import orgs as org_store
 
     path = Path(org)
     if path.suffix in (".yaml", ".yml") and path.exists():
-        return parse_organisation(path.read_text(encoding="utf-8"), str(path)).organisation, 0
+        return parse_organisation(path.read_text(encoding="utf-8"), str(path)).organisation, None, 0
     with _sessions(_settings())() as session:
         stored = org_store.head(session, org)
-    return stored.document, stored.version
+        policy_version = org_store.latest_version(session)
+    if stored.document is None:
+        raise NotFound(f"organisation {org!r} has been deleted")
+    return stored.document, stored, policy_version
+
+
+def _versions(revision: int, policy_version: int) -> str:
+    """How the command line names versions, as the API does: the document's own revision, the global policy version."""
+    return f"revision {revision}, policy version {policy_version}"
 
 
 def _at(value: str | None, tz_name: str) -> float:
@@ -143,11 +168,12 @@ def compile_command(org: str, at: str | None) -> None:
     from dutyline.engines.compiler import conditional_lines, policy_lines
 
     try:
-        document, version = _organisation(org)
+        document, revision, policy_version = _organisation(org)
     except DutylineError as exc:
         _fail(exc)
     instant = _at(at, document.timezone) if at else None
-    click.echo(f"# organisation {document.id}, version {version}; model: policies/casbin/model.conf")
+    shown = _versions(revision, policy_version) if policy_version else "from its file"
+    click.echo(f"# organisation {document.id} ({shown}); model: policies/casbin/model.conf")
     if instant is None:
         click.echo("# every assignment is listed; give --at to see only those active at a moment")
     for line in policy_lines(document, instant):
@@ -181,24 +207,56 @@ def import_command(paths: tuple[str, ...], author: str, comment: str) -> None:
         except DutylineError as exc:
             _fail(exc)
     for result in results:
-        state = f"version {result.version}" if result.changed else f"unchanged (version {result.version})"
-        click.echo(f"{result.org_id}: {state}")
+        what = f"{result.org_id} rule pack {result.name}" if result.name else result.org_id
+        state = _versions(result.revision, result.version)
+        click.echo(f"{what}: {state if result.changed else f'unchanged ({state})'}")
 
 
 @main.command()
-@click.argument("org")
+@click.argument("org", required=False)
 @click.option("-o", "--output", type=click.Path(), help="Write to this file instead of standard output.")
-def export(org: str, output: str | None) -> None:
-    """Write organisation ORG from the database as YAML."""
-    from dutyline.services.orgs import to_yaml
+@click.option("--pack", "pack", default=None, metavar="NAME", help="Export ORG's rule pack NAME instead of ORG.")
+@click.option(
+    "--all", "folder", default=None, type=click.Path(file_okay=False),
+    help="Export every organisation and rule pack to this folder: policies/orgs/<org>.yaml and rules/<pack>.yaml.",
+)
+def export(org: str | None, output: str | None, pack: str | None, folder: str | None) -> None:
+    """Write organisation ORG (or its rule pack --pack NAME, or everything: --all DIR) from the database as YAML.
 
+    A document imported from a file and not edited since is written as that file was (comments, order); one
+    edited since, as its canonical YAML. `dutyline import` reads either back to the same policy."""
+    from dutyline.services import orgs
+    from dutyline.store import orgs as org_store
+    from dutyline.store import rule_packs as pack_store
+
+    if folder is not None:
+        if org or pack or output:
+            raise click.UsageError("--all DIR exports everything: give no ORG, --pack or --output with it")
+        try:
+            written = orgs.export_all(_sessions(_settings()), Path(folder))
+        except DutylineError as exc:
+            _fail(exc)
+        for item in written:
+            what = item.organisation if item.kind == "org" else f"{item.organisation}: rule pack {item.name}"
+            click.echo(f"{what} → {item.path}{'' if item.verbatim else ' (canonical YAML: edited since its import)'}")
+        return
+    if not org:
+        raise click.UsageError("give ORG (with --pack NAME for one of its rule packs), or --all DIR")
     try:
-        document, _ = _organisation(org)
+        if pack is not None:
+            with _sessions(_settings())() as session:
+                org_store.head(session, org)  # 404 for an unknown organisation
+                found = next((p for p in pack_store.current(session, org) if p.name == pack), None)
+            if found is None:
+                raise NotFound(f"rule pack {pack!r} of {org!r} not found")
+            text = orgs.pack_text(found)
+        else:
+            with _sessions(_settings())() as session:
+                text = orgs.org_text(org_store.head(session, org))
     except DutylineError as exc:
         _fail(exc)
-    text = to_yaml(document)
     if output:
-        Path(output).write_text(text, encoding="utf-8")
+        Path(output).write_bytes(text.encode("utf-8"))
     else:
         click.echo(text, nl=False)
 
@@ -332,7 +390,7 @@ def _attributes(items: tuple[str, ...], option: str) -> dict[str, object]:
     return out
 
 
-def _policy_for(org: str, rule_paths: tuple[str, ...]):  # type: ignore[no-untyped-def]
+def _policy_for(org: str, rule_paths: tuple[str, ...]) -> tuple[PolicyService, FactsProvider | Ledger, str]:
     """The policy and facts to decide ORG with: the database's, as the service holds them; or an org file's."""
     from dutyline.services import sources
     from dutyline.services.decisions import FactsProvider
@@ -342,8 +400,8 @@ def _policy_for(org: str, rule_paths: tuple[str, ...]):  # type: ignore[no-untyp
     settings = _settings()
     path = Path(org)
     if path.suffix in (".yaml", ".yml") and path.exists():
-        document, _ = _organisation(org)
-        paths = [path, *rule_paths] if rule_paths else [path, *_rules_beside(path, document.id)]
+        document, _, _ = _organisation(org)
+        paths = [path, *map(Path, rule_paths)] if rule_paths else [path, *_rules_beside(path, document.id)]
         loaded = sources.load(paths, bounds=settings.bounds)
         if loaded.errors:
             raise Invalid(f"{len(loaded.errors)} error(s) in {org}", loaded.errors)
@@ -425,7 +483,7 @@ def admin() -> None:
     """Admin users and API tokens (the first system admin is made here)."""
 
 
-def _access():  # type: ignore[no-untyped-def]
+def _access() -> AccessService:
     from dutyline.services.access import AccessService
 
     settings = _settings()

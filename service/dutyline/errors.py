@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,6 +21,22 @@ class Issue:
         where = f"{self.file}:{self.line}" if self.line else self.file
         at = f" ({self.path})" if self.path else ""
         return f"{where}: {self.severity}: {self.message}{at}"
+
+
+def in_words(issues: Sequence[Issue], whole: str = "the document") -> str:
+    """The first error of `issues` as a message a person can act on: its field (`whole` for the object itself), its
+    line (and file, for a file), what is wrong; and how many more there are (every one is in `issues`)."""
+    errors = [i for i in issues if i.severity == "error"] or list(issues)
+    if not errors:
+        return "invalid"
+    first = errors[0]
+    where = first.path or whole
+    place = [] if first.file.startswith("<") else [first.file]
+    if first.line:
+        place.append(f"line {first.line}")
+    located = f"{where} ({', '.join(place)})" if place else where
+    more = f" (and {len(errors) - 1} more error(s): see issues)" if len(errors) > 1 else ""
+    return f"{located}: {first.message}{more}"
 
 
 class DutylineError(Exception):
@@ -69,6 +86,11 @@ class Invalid(DutylineError):
     def __init__(self, message: str, issues: list[Issue] | None = None) -> None:
         super().__init__(message)
         self.issues = issues or []
+
+    @classmethod
+    def of(cls, issues: list[Issue], whole: str = "the document") -> Invalid:
+        """`Invalid` whose message is the first of `issues` in words (`in_words`)."""
+        return cls(in_words(issues, whole), issues)
 
 
 class Unavailable(DutylineError):

@@ -209,7 +209,8 @@ def _tokens(text: str) -> list[_Token]:
 
 def _string(text: str, start: int) -> tuple[str, int]:
     """The value of the string literal opening at `start`, and the index just after it."""
-    quote, out, i = text[start], [], start + 1
+    quote, i = text[start], start + 1
+    out: list[str] = []
     while i < len(text):
         ch = text[i]
         if ch == quote:

@@ -59,17 +59,17 @@ class Runtime:
     approvals: ApprovalService
     cases: CaseService
     escalation: Escalator  # the scheduler thread: escalations, obligations, webhook
+    # The admin side: users, sessions, tokens and the admin policy; editing; history.
+    access: AccessService
+    editor: Editor
+    versions: Versions
+    # Checks waiting for a policy version (`at_least_version`), and whole-organisation listings.
+    waits: VersionWaits
+    listings: Listings
     # PostgreSQL only: applies other replicas' changes as soon as they commit (LISTEN/NOTIFY).
-    listener: ChangeListener | None = None
-    # The admin side (set by `start`): users, sessions, tokens and the admin policy; editing; history.
-    access: AccessService = None  # type: ignore[assignment]
-    editor: Editor = None  # type: ignore[assignment]
-    versions: Versions = None  # type: ignore[assignment]
-    # Checks waiting for a policy version (`at_least_version`), and whole-organisation listings (set by `start`).
-    waits: VersionWaits = None  # type: ignore[assignment]
-    listings: Listings = None  # type: ignore[assignment]
-    # The key of page tokens (`api.paging`), the same on every replica (set by `start`: `page_key`).
-    page_key: bytes = b""
+    listener: ChangeListener | None
+    # The key of page tokens (`api.paging`), the same on every replica (`page_key`).
+    page_key: bytes
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
@@ -86,9 +86,8 @@ class Runtime:
             max_part_bytes=settings.decision_log_max_context_bytes,
         )
         ledger = Ledger(sessions, policies)
-        decisions = DecisionService(policies, decision_log, facts=ledger)
         obligations = Obligations()
-        decisions.obligations = obligations.put
+        decisions = DecisionService(policies, decision_log, facts=ledger, obligations=obligations.put)
         approvals = ApprovalService(
             sessions, policies, ledger, settings.approval_sla, settings.approval_validity, settings.approval_max_uses
         )
@@ -96,19 +95,28 @@ class Runtime:
         escalation = Escalator(
             sessions, cases, approvals, obligations, settings.escalation_interval, webhook_url=settings.webhook_url
         )
-        runtime = cls(settings, engine, sessions, policies, decision_log, decisions, ledger, approvals, cases, escalation)
-        runtime.access = AccessService(
+        access = AccessService(
             sessions, settings.session_ttl, settings.login_attempts, settings.login_window, settings.secret_key,
             policies,
             login_attempts_per_address=settings.login_attempts_per_address,
             hash_concurrency=settings.password_hash_concurrency, hash_wait=settings.password_hash_wait,
         )
-        runtime.editor = Editor(sessions, policies, FourEyes(settings.rules_four_eyes, settings.org_four_eyes))
-        runtime.versions = Versions(sessions)
-        runtime.waits = VersionWaits(policies, settings.consistency_waiters)
-        policies.applied = runtime.waits.applied
-        runtime.listings = Listings(settings.query_cache_entries, settings.query_cache_ids, settings.query_workers)
-        runtime.page_key = page_key(sessions, settings.secret_key)
+        waits = VersionWaits(policies, settings.consistency_waiters)
+        policies.applied = waits.applied  # the policy service is made first: the waits watch it
+        listener = (
+            ChangeListener(settings.database_url, policies)
+            if settings.listen and notify.is_postgres(settings.database_url) else None
+        )
+        runtime = cls(
+            settings, engine, sessions, policies, decision_log, decisions, ledger, approvals, cases, escalation,
+            access=access,
+            editor=Editor(sessions, policies, FourEyes(settings.rules_four_eyes, settings.org_four_eyes)),
+            versions=Versions(sessions),
+            waits=waits,
+            listings=Listings(settings.query_cache_entries, settings.query_cache_ids, settings.query_workers),
+            listener=listener,
+            page_key=page_key(sessions, settings.secret_key),
+        )
         runtime.access.refresh()
         if not runtime.access.users():
             log.warning(
@@ -120,9 +128,8 @@ class Runtime:
         ledger.refresh()
         decision_log.start()
         escalation.start()
-        if settings.listen and notify.is_postgres(settings.database_url):
-            runtime.listener = ChangeListener(settings.database_url, policies)
-            runtime.listener.start()
+        if listener is not None:
+            listener.start()
         return runtime
 
     def seed_if_empty(self) -> None:
@@ -138,7 +145,7 @@ class Runtime:
             paths = [seed / "orgs"] + [p for p in sorted((seed.parent / "rules").glob("*.yaml")) if p.is_file()]
             results = orgs.import_paths(
                 self.sessions, paths, author="seed", comment=f"seed from {seed}",
-                max_scalars=self.settings.max_yaml_scalars,
+                max_scalars=self.settings.max_yaml_scalars, how="seeded",
             )
         log.info("loaded %d seed organisation(s) and rule pack(s) from %s", len(results), seed.parent)
 
@@ -155,8 +162,6 @@ class Runtime:
         if self.listener is not None:
             self.listener.stop()
         self.decision_log.stop()
-        if self.versions is not None:
-            self.versions.close()
-        if self.listings is not None:
-            self.listings.close()
+        self.versions.close()
+        self.listings.close()
         self.engine.dispose()

@@ -106,3 +106,47 @@ def test_draft_time_window_and_condition_rules_turn_allow_into_deny(admin: Admin
     assert refused["valid"] is False and "nobody" in refused["issues"][0]["message"]
     assert versions(admin) == before, "a preview stores no version"
     assert admin.compliance.get(f"/admin/orgs/{ORG}/rules/draft_rules").status_code == 404
+
+
+# --- the preview over time (issue 12, item 4) ----------------------------------------------------------------
+
+
+def test_an_acting_assignment_for_next_week_previews_what_she_gains_then_and_her_limit(admin: Admin) -> None:
+    """Li Na (销售代表, 5,000 per claim) stands in as head of department for a week: previewed now, nobody gains
+    anything now; the preview says what she gains from the week's start until its end, and her new limit."""
+    path = f"/admin/orgs/{ORG}/people/li_na"
+    person = admin.hr.get(path)
+    acting = {"post": "department_head", "kind": "acting", "valid_from": "2031-03-03", "valid_to": "2031-03-09",
+              "stands_in_for": "wang_jianguo"}
+    proposed = {**person.json(), "assignments": [*person.json()["assignments"], acting]}
+    proposed.pop("id", None)
+    answer = admin.hr.put(f"{path}?preview=true", etag=person.headers["etag"], json=proposed)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["valid"] is True
+    assert all(c["person"] != "li_na" for c in body["permissions"]), "nothing changes for her now"
+    assert len(body["moments"]) >= 3 and body["moments"][1].startswith("2031-03-0")
+
+    gained = [c for c in body["timeline"] if c["person"] == "li_na" and c["change"] == "gained"]
+    assert gained, body["timeline"]
+    assert all(c["since"].startswith("2031-03-0") and c["until"] is not None and c["until"] > c["since"] for c in gained)
+    [limit] = [c for c in body["limits"] if c["person"] == "li_na" and c["rule"] == "expense_claim_limit"]
+    assert (limit["before"], limit["after"]) == (5000, 50000)
+    assert limit["since"] == gained[0]["since"] and limit["until"] == gained[0]["until"]
+    assert etag_of(admin.hr, path) == person.headers["etag"], "a preview stores nothing"
+
+
+def test_a_rule_pack_change_previews_each_field_before_and_after_and_whose_limit_moves(admin: Admin) -> None:
+    name, pack = claim_pack(admin)
+    path = f"/admin/orgs/{ORG}/rules/{name}"
+    answer = admin.compliance.put(f"{path}?preview=true", etag=etag_of(admin.compliance, path), json=lowered(pack, 8000))
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    [change] = [c for c in body["rule_changes"] if c["field"] == "limits.sales_representative"]
+    assert (change["before"], change["after"]) == (5000, 8000)
+    assert change["zh"] == "expense_claim_limit · 销售代表:5,000 → 8,000"
+    assert change["en"].endswith("5,000 → 8,000")
+    moved = {c["person"] for c in body["limits"] if c["rule"] == "expense_claim_limit"}
+    assert "li_na" in moved and all(
+        (c["before"], c["after"]) == (5000, 8000) for c in body["limits"] if c["person"] == "li_na"
+    )

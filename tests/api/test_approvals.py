@@ -474,3 +474,55 @@ def test_an_allowed_decision_that_notifies_puts_the_notification_in_the_outbox(s
     assert notification["kind"] == "obligation" and notification["people"] == ["mia", "kay", "rob"]
     assert "长短款" in notification["message"]["zh"] and "ann" in notification["message"]["en"]
     assert get(server, "/v1/notifications", since="not a time").status_code == 400
+
+
+# --- simulated decisions (issue 12, item 11) -----------------------------------------------------------------
+
+
+def test_a_simulated_decision_is_logged_marked_and_left_out_of_the_log_unless_asked_for(server: LiveServer) -> None:
+    simulated = check(server, request("ann", "cash_box", "count", "box-sim", discrepancy=-100) | {"simulated": True})
+    real = check(server, request("ann", "cash_box", "count", "box-real", discrepancy=-100))
+    # The same answer a real check gets, obligations included: only its effects are withheld.
+    assert simulated["decision"] == real["decision"] == "allow"
+    assert simulated["obligations"] == real["obligations"] == [{"notify": "manager", "instead_of": None}]
+
+    def listed(**params: Any) -> dict[str, dict]:
+        items = get(server, "/v1/decisions", organisation=ORG, limit=1000, **params).json()["items"]
+        return {d["decision_id"]: d for d in items}
+
+    eventually(lambda: real["decision_id"] in listed() and simulated["decision_id"] in listed(simulated="include"))
+    assert simulated["decision_id"] not in listed(), "a simulated decision is left out by default"
+    assert listed(simulated="include")[simulated["decision_id"]]["simulated"] is True
+    assert listed(simulated="include")[real["decision_id"]]["simulated"] is False
+    only = listed(simulated="only")
+    assert simulated["decision_id"] in only and real["decision_id"] not in only
+    assert get(server, "/v1/decisions", simulated="sometimes").status_code == 400
+
+    # It notified nobody: the real decision's notification is written, the simulated one's never is.
+    def notified() -> set[str]:
+        items = get(server, "/v1/notifications", organisation=ORG, post="manager", limit=1000).json()["items"]
+        return {n["subject_id"] for n in items}
+
+    eventually(lambda: real["decision_id"] in notified())
+    assert simulated["decision_id"] not in notified()
+
+
+def test_a_simulated_check_cannot_present_an_approval(server: LiveServer) -> None:
+    body = request("ann", "transaction", "enter", "sim-1", amount=20000) | {"approval_id": "apv_x", "simulated": True}
+    response = post(server, "/v1/check", body)
+    assert response.status_code == 400 and "approval_id" in response.json()["message"], response.text
+
+
+def test_the_console_decision_log_marks_simulated_decisions_and_leaves_them_out_by_default(
+    server: LiveServer, root: Client
+) -> None:
+    simulated = check(server, request("ann", "cash_box", "count", "box-sim2", discrepancy=0) | {"simulated": True})
+
+    def listed(**params: Any) -> dict[str, dict]:
+        response = root.get(f"/admin/orgs/{ORG}/decisions", params={"limit": 1000, **params})
+        assert response.status_code == 200, response.text
+        return {d["decision_id"]: d for d in response.json()["items"]}
+
+    eventually(lambda: simulated["decision_id"] in listed(simulated="include"))
+    assert simulated["decision_id"] not in listed()
+    assert listed(simulated="only")[simulated["decision_id"]]["simulated"] is True

@@ -77,13 +77,34 @@ def test_an_hr_admin_moves_a_person_after_seeing_the_impact_and_the_chart_shows_
     stored = console.api("GET", f"/admin/orgs/{ORG}/people/li_na").json()
     assert [a["post"] for a in stored["assignments"]] == ["sales_representative"], "a preview stores nothing"
     dialog.get_by_role("button", name="Save", exact=True).click()
-    expect(toast(page)).to_contain_text("Saved: version")
+    expect(toast(page)).to_contain_text("Saved: revision")
 
     open_page(page, console, f"{ORG}/chart")
     expect(page.locator(".node[data-post='senior_sales_representative'] .holders")).to_contain_text("Li Na")
     expect(page.locator(".node[data-post='sales_representative'] .holders")).not_to_contain_text("Li Na")
     latest = console.api("GET", f"/admin/orgs/{ORG}/versions?limit=1").json()["items"][0]
     assert (latest["author"], latest["comment"]) == ("hr", "Li Na promoted")
+
+
+def test_an_acting_assignment_next_year_previews_what_she_gains_then_and_her_limit_nothing_now(page: Any, console: Console) -> None:
+    log_in(page, console, "hr")
+    open_page(page, console, f"{ORG}/people")
+    page.get_by_role("link", name="Edit Chen Jing").click()
+    page.get_by_role("button", name="Add an assignment").click()
+    acting = page.locator(".row[data-index='1']")
+    acting.get_by_label("Post", exact=True).select_option("department_head")
+    acting.get_by_label("Kind", exact=True).select_option("acting")
+    acting.get_by_label("From", exact=True).fill("2031-03-03")
+    acting.get_by_label("To", exact=True).fill("2031-03-09")
+    page.get_by_role("button", name="Review impact and save…").click()
+    dialog = page.get_by_role("dialog", name="Impact of this change")
+    # Nothing now; over time, what she gains that week, and her claim limit for it.
+    expect(dialog.locator(".impact-permissions tr[data-person='chen_jing']")).to_have_count(0)
+    expect(dialog.locator(".impact-timeline tr[data-person='chen_jing']").first).to_contain_text("+ ")
+    expect(dialog.locator(".impact-timeline tr[data-person='chen_jing']").first).to_contain_text("2031")
+    expect(dialog.locator(".impact-limits tr[data-person='chen_jing'][data-rule='expense_claim_limit']")).to_contain_text("50,000")
+    screenshot(page, "impact-over-time")
+    dialog.get_by_role("button", name="Cancel").click()
 
 
 def test_a_stale_edit_is_refused_with_someone_else_changed_this_and_reload_shows_their_change(page: Any, console: Console) -> None:
@@ -132,7 +153,7 @@ def test_an_hr_admin_adds_a_resource_action_and_a_group_member_after_seeing_the_
     expect(dialog).to_contain_text("resources changed: sales_data")
     assert console.api("GET", f"/admin/orgs/{ORG}/resources/sales_data").json()["actions"] == ["view", "analyse", "report"], "a preview stores nothing"
     dialog.get_by_role("button", name="Save", exact=True).click()
-    expect(toast(page)).to_contain_text("Saved: version")
+    expect(toast(page)).to_contain_text("Saved: revision")
     expect(page.locator("tr[data-resource='sales_data']")).to_contain_text("export")
     assert console.api("GET", f"/admin/orgs/{ORG}/resources/sales_data").json()["actions"] == ["view", "analyse", "report", "export"]
 
@@ -144,7 +165,7 @@ def test_an_hr_admin_adds_a_resource_action_and_a_group_member_after_seeing_the_
     dialog = page.get_by_role("dialog", name="Impact of this change")
     expect(dialog.locator(".impact-permissions tr[data-person='chen_jing']")).to_contain_text("+ sales target · view")
     dialog.get_by_role("button", name="Save", exact=True).click()
-    expect(toast(page)).to_contain_text("Saved: version")
+    expect(toast(page)).to_contain_text("Saved: revision")
     expect(page.locator("tr[data-group='sales_records']")).to_contain_text("sales target")
     group = console.api("GET", f"/admin/orgs/{ORG}/groups/sales_records").json()
     assert group["members"] == ["sales_data", "market_research", "customer", "sales_target"]
@@ -182,7 +203,7 @@ def test_a_separation_of_duties_entry_that_someone_breaks_is_listed_in_the_previ
     dialog = page.get_by_role("dialog", name="Impact of this change")
     expect(dialog).to_contain_text("separation of duties added: seller_not_head")
     dialog.get_by_role("button", name="Save", exact=True).click()
-    expect(toast(page)).to_contain_text("Saved: version")
+    expect(toast(page)).to_contain_text("Saved: revision")
     row = page.locator("tr[data-sod='seller_not_head']")
     expect(row).to_contain_text("Senior Sales Representative")
     expect(row).to_contain_text("nobody")
@@ -245,7 +266,7 @@ def test_a_compliance_officer_lowers_a_limit_and_the_simulator_shows_the_request
     dialog = page.get_by_role("dialog", name="Check this rule change")
     expect(dialog).to_contain_text("expense_claim_limit")
     dialog.get_by_role("button", name="Save", exact=True).click()
-    expect(toast(page)).to_contain_text("Saved: version")
+    expect(toast(page)).to_contain_text("Saved: revision")
     expect(page.get_by_label("Sales Representative — per-claim expense limit", exact=True)).to_have_value("2000")
 
     open_page(page, console, f"{ORG}/simulator")
@@ -348,6 +369,23 @@ def test_under_four_eyes_a_rule_change_waits_and_another_officer_approves_it_not
 # --- (3) an auditor reads but cannot change ---------------------------------------------------------------------------
 
 
+def test_a_system_administrator_sees_sign_ins_users_and_tokens_in_the_audit_trail(page: Any, console: Console) -> None:
+    made = console.api("POST", "/admin/tokens", json={"name": "audit page check", "scopes": ["decide"], "organisations": [ORG]})
+    assert made.status_code == 201, made.text
+    log_in(page, console, "root")
+    open_page(page, console, f"{ORG}/audit")
+    rows = page.locator("#audit-trail tbody tr")
+    # Everything by default for one who reads the whole trail: entries of no organisation are there, said so.
+    expect(page.get_by_label("Showing")).to_have_value("all")
+    expect(rows.filter(has_text="login").filter(has_text="root").first).to_contain_text("sign-in, users, tokens")
+    expect(rows.filter(has_text="token_issued")).not_to_have_count(0)
+    page.get_by_label("Showing").select_option("org")
+    page.get_by_role("button", name="Apply filters").click()
+    expect(rows.filter(has_text="token_issued")).to_have_count(0)
+    expect(rows.filter(has_text="login")).to_have_count(0)
+    expect(page.locator("#audit-trail tbody tr, main p.empty")).not_to_have_count(0)  # the narrower view came
+
+
 def test_an_auditor_reads_everything_but_is_offered_no_change(page: Any, console: Console) -> None:
     log_in(page, console, "audrey")
     open_page(page, console, f"{ORG}/chart")
@@ -372,6 +410,11 @@ def test_an_auditor_reads_everything_but_is_offered_no_change(page: Any, console
     page.get_by_label("Actor").fill("hr")
     page.get_by_role("button", name="Apply filters").click()
     expect(page.locator("#audit-trail tbody tr").first).to_contain_text("hr")
+    # Sign-ins, users and tokens belong to no organisation: an organisation's auditor is not shown them.
+    expect(page.locator("#audit-scope")).to_have_count(0)
+    page.get_by_label("Actor").fill("audrey")
+    page.get_by_role("button", name="Apply filters").click()
+    expect(page.locator("#audit-trail tbody tr").filter(has_text="login")).to_have_count(0)
     open_page(page, console, f"{ORG}/decisions")
     expect(page.locator("#decision-log")).to_be_visible()
     open_page(page, console, f"{ORG}/catalogue")

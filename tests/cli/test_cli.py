@@ -40,7 +40,7 @@ def test_compile_prints_casbin_lines_for_a_file() -> None:
 
 def test_import_export_explain_against_the_database(database_url: str, tmp_path: Path) -> None:
     imported = run_cli("import", str(REPO / "policies" / "orgs"), database_url=database_url, check=True)
-    assert "sales_company: version" in imported.stdout
+    assert "sales_company: revision 1, policy version " in imported.stdout
     exported = tmp_path / "sales.yaml"
     run_cli("export", "sales_company", "-o", str(exported), database_url=database_url, check=True)
     assert run_cli("validate", str(exported)).returncode == 0

@@ -136,6 +136,10 @@ def test_decisions_survive_a_database_outage_and_everything_catches_up_after(clu
         _wait(lambda: _readyz(server).status_code == 503, 10, "readyz to report the database unreachable")
         ready = _readyz(server).json()
         assert ready["database"] == "unreachable" and ready["policy_version"] == version
+        # Liveness stays 200 (restarting would not bring the database back) but says the database is gone.
+        alive = httpx.get(f"{server.url}/healthz", timeout=10)
+        assert alive.status_code == 200 and alive.json()["database"] == "unreachable", alive.text
+        assert alive.json()["status"] == "degraded", alive.text
 
         _assert_unavailable(
             admin.post(f"/v1/orgs/{ORG}/usage", json={"person": "li_na", "rule": "monthly_expense_limit", "amount": 100}),
@@ -166,6 +170,8 @@ def test_decisions_survive_a_database_outage_and_everything_catches_up_after(clu
         up = time.monotonic()
         _wait(lambda: _readyz(server).status_code == 200, 30, "readyz to recover without a restart")
         recovered = time.monotonic() - up
+        alive = httpx.get(f"{server.url}/healthz", timeout=10).json()
+        assert alive["database"] == "ok" and alive["status"] == "ok", alive
 
         # Nothing of the refused writes was stored.
         assert _usage_total(admin) == total_before

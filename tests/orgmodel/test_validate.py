@@ -180,7 +180,7 @@ def test_structural_errors_name_the_key_and_line() -> None:
     found = errors_of(text)
     line = line_of(text, "- id: teller")
     assert (line, "'department' is a required property") in found
-    assert (line, "unknown key ('departmnet' was unexpected)") in found
+    assert (line_of(text, "departmnet: counter"), "unknown key ('departmnet' was unexpected)") in found, "at the key's own line"
 
 
 def test_an_unquoted_duty_number_gets_a_hint() -> None:

@@ -10,7 +10,7 @@ import { pageHeader, section, button, table } from '../ui.js';
 import * as ov from '../orgview.js';
 
 export async function render(page, { org }) {
-  const { document: doc, version } = await documentOf(org, { fresh: true });
+  const { document: doc, revision, policy_version: policy } = await documentOf(org, { fresh: true });
   const ix = ov.index(doc);
   const writer = can('org_chart:write', org);
   const editLink = (collection, id, name) => (writer
@@ -44,7 +44,7 @@ export async function render(page, { org }) {
 
   add(page,
     pageHeader(t('catalogue.title')),
-    h('p', { class: 'meta' }, t('common.version', { version })),
+    h('p', { class: 'meta' }, t('common.revision', { revision, policy })),
     writer ? null : h('p', { class: 'notice', role: 'status', id: 'read-only' }, t('edit.read_only')),
     section(t('catalogue.resources'), h('p', { class: 'hint' }, t('catalogue.resources_hint')), newButton('resources'),
       table([t('catalogue.resource'), t('catalogue.actions'), t('catalogue.instances'), ''], resources, { className: 'catalogue-resources' })),

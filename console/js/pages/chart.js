@@ -9,7 +9,7 @@ import { pageHeader, section, button, field, input } from '../ui.js';
 import * as ov from '../orgview.js';
 
 export async function render(page, { org }) {
-  const { document: doc, version } = await documentOf(org, { fresh: true });
+  const { document: doc, revision, policy_version: policy } = await documentOf(org, { fresh: true });
   const ix = ov.index(doc);
   const writer = can('org_chart:write', org);
   const today = new Date();
@@ -27,7 +27,7 @@ export async function render(page, { org }) {
       writer ? button(t('edit.new_department'), () => go(`#/${enc(org)}/new/departments`)) : null,
       writer ? button(t('edit.new_post'), () => go(`#/${enc(org)}/new/posts`)) : null,
       writer ? button(t('edit.new_person'), () => go(`#/${enc(org)}/new/people`)) : null),
-    h('p', { class: 'meta' }, t('common.version', { version }), ' · ', t('chart.summary', { posts: ix.posts.size, people: ix.people.size, departments: ix.departments.size })),
+    h('p', { class: 'meta' }, t('common.revision', { revision, policy }), ' · ', t('chart.summary', { posts: ix.posts.size, people: ix.people.size, departments: ix.departments.size })),
     h('div', { class: 'toolbar' }, field(t('chart.at'), atInput), legend()),
     chartBox,
     departments(org, ix, writer),

@@ -15,7 +15,6 @@ import * as ov from '../orgview.js';
 const EDITABLE = ['departments', 'posts', 'people', 'resources', 'groups', 'separation_of_duties'];
 const ID_PATTERN = '^[a-z][a-z0-9_]*$';
 // Where each collection is in the document (for the API's issue paths), and the page that lists it.
-const DOCUMENT_PATH = { resources: 'catalogue.resources', groups: 'catalogue.groups' };
 const LIST_PAGE = { people: 'people', resources: 'catalogue', groups: 'catalogue', separation_of_duties: 'catalogue' };
 const ITEMS = { resources: 'actions', groups: 'members', separation_of_duties: 'posts' };  // a list of ids, a row each
 
@@ -85,17 +84,12 @@ function editor(page, { org, collection, id, value, etag, doc }) {
     return out;
   };
 
-  // The entity's place in the document: the API's issues about it are shown beside its fields, others above.
-  const list = (DOCUMENT_PATH[collection] || collection).split('.').reduce((at, key) => (at || {})[key], doc) || [];
-  const at = isNew ? list.length : list.findIndex((item) => item.id === id);
-  const entity = `${DOCUMENT_PATH[collection] || collection}[${at < 0 ? list.length : at}]`;
-
   async function review(trigger, deleting = false) {
     clearIssues(form);
     clear(status);
     const method = deleting ? 'DELETE' : isNew ? 'POST' : 'PUT';
     const sent = deleting ? undefined : payload();
-    const place = { entity: deleting ? null : entity };
+    const place = { entity: deleting ? null : '' };  // the API names an entity's fields relative to it
     await busy(trigger, async () => {
       let preview;
       try {
@@ -129,7 +123,7 @@ function editor(page, { org, collection, id, value, etag, doc }) {
         const done = await api(path(), { method, body: sent, etag: isNew ? undefined : etag, comment: comment.value || undefined });
         changed(org);
         if (done.status === 202) toast(t('edit.scheduled', { when: done.data.effective_at || '' }));
-        else toast(t(deleting ? 'edit.deleted' : 'edit.saved', { version: done.data.version }));
+        else toast(t(deleting ? 'edit.deleted' : 'edit.saved', { version: done.data.policy_version, revision: done.data.revision }));
         if (collection === 'posts' && !deleting) go(`#/${enc(org)}/post/${enc(entityId())}`);
         else go(listPage);
       } catch (error) {

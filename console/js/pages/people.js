@@ -8,7 +8,7 @@ import { pageHeader, input, field } from '../ui.js';
 import * as ov from '../orgview.js';
 
 export async function render(page, { org }) {
-  const { document: doc, version } = await documentOf(org, { fresh: true });
+  const { document: doc, revision, policy_version: policy } = await documentOf(org, { fresh: true });
   const ix = ov.index(doc);
   const writer = can('org_chart:write', org);
   const now = Date.now();
@@ -38,7 +38,7 @@ export async function render(page, { org }) {
   const headers = [t('people.person'), t('people.assignments'), ''];
   add(page, 
     pageHeader(t('people.title'), writer ? h('a', { class: 'button primary', href: `#/${enc(org)}/new/people` }, t('edit.new_person')) : null),
-    h('p', { class: 'meta' }, t('common.version', { version })),
+    h('p', { class: 'meta' }, t('common.revision', { revision, policy })),
     field(t('people.filter'), search),
     h('table', { class: 'data' }, h('thead', {}, h('tr', {}, headers.map((x) => h('th', { scope: 'col' }, x)))), body),
   );

@@ -71,7 +71,7 @@ function matrix(org, ix, item, writer) {
   const rows = posts.map((post) => h('tr', {}, h('th', { scope: 'row' }, ov.postName(ix, post)), limits.map((rule, k) => cell(rule, positions[k], post))));
   rows.push(h('tr', { class: 'default-row' }, h('th', { scope: 'row' }, t('rules.default_row')), limits.map((rule, k) => cell(rule, positions[k], null))));
   const form = h('form', { class: 'matrix', dataset: { pack: item.name }, onSubmit: (e) => { e.preventDefault(); save(saveButton); } },
-    h('h3', {}, `${nm(pack.name, item.name)} `, h('span', { class: 'muted' }, `(${item.name} · ${t('common.version', { version: item.version })})`)),
+    h('h3', {}, `${nm(pack.name, item.name)} `, h('span', { class: 'muted' }, `(${item.name} · ${t('common.pack_revision', { revision: item.revision, version: item.version })})`)),
     h('div', { class: 'table-scroll' }, h('table', { class: 'data matrix-table' }, h('thead', {}, head), h('tbody', {}, rows))),
     h('div', { class: 'form-issues', 'aria-live': 'assertive' }),
     status);
@@ -103,7 +103,7 @@ function matrix(org, ix, item, writer) {
         if (choice !== 'save') return;
         const done = await api(path, { method: 'PUT', body: pack, etag: item.etag });
         changed(org);
-        toast(done.status === 202 ? t('rules.pending') : t('edit.saved', { version: done.data.version }));
+        toast(done.status === 202 ? t('rules.pending') : t('edit.saved', { version: done.data.policy_version, revision: done.data.revision }));
         go(location.hash);
       } catch (error) {
         status.append(errorBox(error, { onReload: () => go(location.hash) }));
@@ -182,7 +182,7 @@ function yamlEditor(org, ix, packs, writer) {
       try {
         const done = await api(path(), { method: 'PUT', body: area.value, yaml: true, etag });
         changed(org);
-        toast(done.status === 202 ? t('rules.pending') : t('edit.saved', { version: done.data.version }));
+        toast(done.status === 202 ? t('rules.pending') : t('edit.saved', { version: done.data.policy_version, revision: done.data.revision }));
         await load();
       } catch (error) {
         showProblems(error.issues);

@@ -14,7 +14,7 @@ import * as ov from '../orgview.js';
 const remembered = (org) => `dutyline.sim.${org}`;
 
 export async function render(page, { org }) {
-  const { document: doc, version } = await documentOf(org, { fresh: true });
+  const { document: doc, version, revision, policy_version: policy } = await documentOf(org, { fresh: true });
   const ix = ov.index(doc);
   const draft = draftOf(org);
   const last = JSON.parse(sessionStorage.getItem(remembered(org)) || '{}');
@@ -75,7 +75,7 @@ export async function render(page, { org }) {
     await busy(trigger, async () => {
       clear(result);
       try {
-        const now = (await api('/v1/check', { method: 'POST', body: { organisation: org, ...check } })).data;
+        const now = (await api('/v1/check', { method: 'POST', body: { organisation: org, ...check, simulated: true } })).data;
         result.append(answerView(ix, now));
         if (draft) {
           const preview = (await api(`/admin/orgs/${enc(org)}/preview`, { method: 'POST', body: draftBody(draft, [check]) })).data;
@@ -90,7 +90,7 @@ export async function render(page, { org }) {
 
   add(page, 
     pageHeader(t('sim.title')),
-    h('p', { class: 'meta' }, t('common.version', { version }), ' · ', t('sim.intro')),
+    h('p', { class: 'meta' }, t('common.revision', { revision, policy }), ' · ', t('sim.intro')),
     draftPanel(org, ix, draft, version),
     section(t('sim.request'), form, result),
     replay(org, ix, draft),
@@ -102,7 +102,7 @@ function answerView(ix, answer) {
   return h('div', { class: 'answer', dataset: { decision: answer.decision } },
     h('h3', {}, t('sim.current')),
     h('p', { class: 'verdict' }, decisionBadge(answer.decision), ' ', h('code', {}, answer.code),
-      h('span', { class: 'muted' }, ` · ${t('common.version', { version: answer.policy_version })} · ${answer.decision_id}`)),
+      h('span', { class: 'muted' }, ` · ${t('common.policy_version', { version: answer.policy_version })} · ${answer.decision_id}`)),
     h('h4', {}, t('sim.reasons')),
     h('ul', { class: 'reasons' }, (answer.reasons || []).map((r) => h('li', {}, r[lang] || r.en))),
     (answer.rules || []).length ? [h('h4', {}, t('sim.rules')), table([t('rules.rule'), t('rules.kind'), t('sim.effect'), t('rules.message'), t('sim.detail')],

@@ -12,9 +12,10 @@ export async function render(page, { org, args }) {
   const { data } = await api(`/admin/orgs/${enc(org)}/versions${query({ limit: 100 })}`);
   const rows = data.items.map((v) => h('tr', { class: v.version === selected ? 'selected' : '', dataset: { version: v.version } },
     h('td', { class: 'num' }, h('a', { href: `#/${enc(org)}/versions/${v.version}`, 'aria-current': v.version === selected ? 'true' : null }, String(v.version))),
+    h('td', { class: 'num' }, String(v.revision)),
     h('td', {}, v.kind === 'org' ? t('versions.org') : t('versions.pack', { name: v.name }), v.deleted ? h('span', { class: 'badge vacant' }, t('versions.deleted')) : null),
     h('td', {}, v.author), h('td', {}, v.comment), h('td', {}, when(v.created_at))));
-  const headers = [t('versions.version'), t('versions.what'), t('approvals.author'), t('edit.comment'), t('log.time')];
+  const headers = [t('versions.version'), t('versions.revision'), t('versions.what'), t('approvals.author'), t('edit.comment'), t('log.time')];
   const list = h('div', { class: 'table-scroll versions-list' }, h('table', { class: 'data' },
     h('thead', {}, h('tr', {}, headers.map((x) => h('th', { scope: 'col' }, x)))), h('tbody', {}, rows)));
   const detail = h('div', { class: 'version-detail', 'aria-live': 'polite' });
@@ -57,7 +58,7 @@ async function doRestore(org, number, trigger) {
     try {
       const done = await api(`/admin/orgs/${enc(org)}/versions/${number}/restore`, { method: 'POST', body: comment.value ? { comment: comment.value } : {} });
       changed(org);
-      toast(done.status === 202 ? t('rules.pending') : t('versions.restored', { version: done.data.version }));
+      toast(done.status === 202 ? t('rules.pending') : t('versions.restored', { version: done.data.policy_version, revision: done.data.revision }));
       go(`#/${enc(org)}/versions/${done.data.version || number}`);
     } catch (error) {
       trigger.parentElement.append(errorBox(error));

@@ -9,7 +9,7 @@ from typing import Annotated
 import msgspec
 from litestar import Request, Response, delete, get, patch, post
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, Parameter
 
 from dutyline.api.auth import admin_caller, cleared_cookie, json_response, session_cookie
 from dutyline.api.body import read_json
@@ -194,7 +194,7 @@ async def create_user(request: Request, state: State) -> Response[bytes]:
 
 
 @get("/admin/users/{username:str}", tags=TAGS, summary="One user", responses=answers({200: User}, *ADMIN, 404))
-async def get_user(request: Request, state: State, username: str) -> Response[bytes]:
+async def get_user(request: Request, state: State, username: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     if username != caller.username:
         runtime.access.require(caller, "user", "read", ALL)
@@ -205,7 +205,7 @@ async def get_user(request: Request, state: State, username: str) -> Response[by
     "/admin/users/{username:str}", tags=TAGS, summary="Change a user: name, password, active, roles (system admin)",
     responses=answers({200: User}, *ADMIN, 404, 413), operation_class=takes(UserChange),
 )
-async def change_user(request: Request, state: State, username: str) -> Response[bytes]:
+async def change_user(request: Request, state: State, username: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     body = await read_json(request, UserChange)
     own = username == caller.username
@@ -271,7 +271,7 @@ async def issue_token(request: Request, state: State) -> Response[bytes]:
     "/admin/tokens/{token_id:str}", tags=TAGS, summary="Revoke an API token", status_code=200,
     responses=answers({200: Revoked}, *ADMIN, 404),
 )
-async def revoke_token(request: Request, state: State, token_id: str) -> Response[bytes]:
+async def revoke_token(request: Request, state: State, token_id: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     own = {t["id"] for t in await asyncio.to_thread(runtime.access.tokens, caller.username)}
     if token_id not in own or caller.scope not in ("session", "admin"):
@@ -290,8 +290,8 @@ async def revoke_token(request: Request, state: State, token_id: str) -> Respons
 async def audit_trail(
     request: Request,
     state: State,
-    org: str | None = None,
-    actor: str | None = None,
+    org: FromQuery[str | None] = None,
+    actor: FromQuery[str | None] = None,
     since: Annotated[str | None, Parameter(description="ISO date-time, inclusive")] = None,
     until: Annotated[str | None, Parameter(description="ISO date-time, exclusive")] = None,
     before: Annotated[int | None, Parameter(description="Page on: entries with a smaller seq", ge=0, le=2**31 - 1)] = None,
@@ -355,7 +355,7 @@ async def list_changes(
     request: Request,
     state: State,
     status: Annotated[str | None, Parameter(description="pending, scheduled, applied, rejected or failed")] = None,
-    org: str | None = None,
+    org: FromQuery[str | None] = None,
     limit: Limit = 100,
 ) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
@@ -372,7 +372,7 @@ async def list_changes(
 
 
 @get("/admin/changes/{change_id:str}", tags=TAGS, summary="One change", responses=answers({200: Change}, *ADMIN, 404))
-async def get_change(request: Request, state: State, change_id: str) -> Response[bytes]:
+async def get_change(request: Request, state: State, change_id: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     change = await asyncio.to_thread(runtime.editor.change, change_id)
     runtime.access.require(caller, "change", "read", change["organisation"])
@@ -396,7 +396,7 @@ async def _decide(request: Request, state: State, change_id: str, approve: bool)
     status_code=200, responses=answers({200: Change}, *ADMIN, 404, 409, 413),
     operation_class=takes(DecisionBody, required=False),
 )
-async def approve_change(request: Request, state: State, change_id: str) -> Response[bytes]:
+async def approve_change(request: Request, state: State, change_id: FromPath[str]) -> Response[bytes]:
     return await _decide(request, state, change_id, True)
 
 
@@ -404,7 +404,7 @@ async def approve_change(request: Request, state: State, change_id: str) -> Resp
     "/admin/changes/{change_id:str}/reject", tags=TAGS, summary="Reject a pending change (not its author)", status_code=200,
     responses=answers({200: Change}, *ADMIN, 404, 409, 413), operation_class=takes(DecisionBody, required=False),
 )
-async def reject_change(request: Request, state: State, change_id: str) -> Response[bytes]:
+async def reject_change(request: Request, state: State, change_id: FromPath[str]) -> Response[bytes]:
     return await _decide(request, state, change_id, False)
 
 

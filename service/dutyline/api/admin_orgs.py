@@ -15,12 +15,21 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Request, Response, delete, get, patch, post, put
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, Parameter
 
 from dutyline.api.auth import admin_caller, json_response
 from dutyline.api.check import CheckResource, CheckSubject, Text
 from dutyline.api.openapi import ADMIN, YAML, answers, header, query, reads, takes
-from dutyline.api.payloads import WriteOptions, parse_time, read_body, wants_yaml, write_options, yaml_response
+from dutyline.api.payloads import (
+    YAML_TYPES,
+    WriteOptions,
+    media_type,
+    parse_time,
+    read_body,
+    wants_yaml,
+    write_options,
+    yaml_response,
+)
 from dutyline.api.paging import LogPosition, PageTokens, log_cursor, log_position
 from dutyline.api.schemas import (
     Applied,
@@ -59,11 +68,13 @@ from dutyline.orgmodel.windows import instant, zone
 from dutyline.rulemodel.document import RulePack
 from dutyline.runtime import Runtime
 from dutyline.services.access import Caller
-from dutyline.services.editing import Edit, Held, Method, Written, etag_of
+from dutyline.services.editing import Edit, Held, Method, Read, Written, etag_of
 from dutyline.services.four_eyes import kind_of
 from dutyline.services.orgs import to_yaml
 from dutyline.services.versions import pack_yaml
+from dutyline.api.decision_log import SIMULATED, Simulated
 from dutyline.store import history
+from dutyline.store import orgs as org_store
 from dutyline.store.decision_log import LogFilter
 from dutyline.store.decision_log import query as log_query
 
@@ -122,11 +133,20 @@ def _collection(name: str) -> str:
 
 
 def _written(written: Written, status: int = 200) -> Response[bytes]:
-    headers = {"X-Policy-Version": str(written.version)}
+    headers = {"X-Policy-Version": str(written.version), "X-Revision": str(written.revision)}
     if written.etag:
         headers["ETag"] = written.etag
-    body = Applied(written.organisation, written.target, written.version, written.changed, written.etag, written.value)
+    body = Applied(
+        written.organisation, written.target, written.version, written.changed, written.etag, written.value,
+        written.version, written.revision,
+    )
     return json_response(body, status, headers)
+
+
+def _read_headers(read: Read) -> dict[str, str]:
+    """What every read of a document or entity says of its versions: the global policy version now, and the
+    revision of the document (the organisation's, or the rule pack's)."""
+    return {"ETag": read.etag or "", "X-Policy-Version": str(read.policy_version), "X-Revision": str(read.revision)}
 
 
 def _checks(runtime: Runtime, org_id: str, raw: list[Any], at: str | None) -> tuple[list[Check], float]:
@@ -164,9 +184,23 @@ async def _write(
     body, source = (None, None) if method == "delete" else await read_body(request)
     if callable(target):
         target, body = target(body)
+        if target.startswith("rules/") and source is not None:  # {name, pack}: the pack's lines from the pack
+            source = source.under(("pack",))
+    text = await _file_text(request, body) if method == "put" and (target == "org" or target.startswith("rules/")) else None
     value, options = write_options(request, body)
-    edit = Edit(target, method, value, source)
+    edit = Edit(target, method, value, source, text)
     return await _submit(runtime, caller, org_id, edit, request.headers.get("if-match"), options, status)
+
+
+async def _file_text(request: Request, body: Any) -> str | None:
+    """The body's text when it is a YAML file of a whole document and nothing else (no options beside it): kept
+    with the version, so that an export gives it back as sent (comments, order)."""
+    if media_type(request) not in YAML_TYPES or not isinstance(body, dict) or set(body) & _OPTION_KEYS:
+        return None
+    return (await request.body()).decode("utf-8")
+
+
+_OPTION_KEYS = {"comment", "preview", "effective_at", "checks", "at"}
 
 
 async def _submit(
@@ -176,7 +210,8 @@ async def _submit(
     editor = runtime.editor
     if options.preview:
         checks, moment = _checks(runtime, org_id, options.checks, options.at)
-        return json_response(await asyncio.to_thread(editor.preview, org_id, edit, checks, moment))
+        effective = options.effective_at.timestamp() if options.effective_at is not None else None
+        return json_response(await asyncio.to_thread(editor.preview, org_id, edit, checks, moment, None, effective))
     result = await asyncio.to_thread(
         editor.submit, org_id, edit, if_match, caller.username, options.comment, options.effective_at
     )
@@ -197,16 +232,17 @@ def _result(result: Written | Held, status: int) -> Response[bytes]:
 async def list_orgs(request: Request, state: State) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
 
-    def rows() -> list[tuple[str, str, str, int, bool]]:
+    def rows() -> tuple[list[tuple[str, str, str, int, bool, int]], int]:
         with runtime.sessions() as session:
-            return history.organisations(session)
+            return history.organisations(session), org_store.latest_version(session)
 
+    found, policy_version = await asyncio.to_thread(rows)
     items = [
-        OrgSummary(org_id, Texts(zh, en), version)
-        for org_id, zh, en, version, deleted in await asyncio.to_thread(rows)
+        OrgSummary(org_id, Texts(zh, en), version, revision)
+        for org_id, zh, en, version, deleted, revision in found
         if not deleted and runtime.access.allowed(caller, "organisation", "read", org_id)
     ]
-    return json_response(Orgs(items))
+    return json_response(Orgs(items, policy_version))
 
 
 @post(
@@ -218,8 +254,9 @@ async def create_org(request: Request, state: State) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "organisation", "create", ALL)
     body, source = await read_body(request)
+    text = await _file_text(request, body)
     data, options = write_options(request, body)
-    result = await asyncio.to_thread(runtime.editor.create_org, data, caller.username, options.comment, source)
+    result = await asyncio.to_thread(runtime.editor.create_org, data, caller.username, options.comment, source, text)
     return _result(result, 201)
 
 
@@ -227,25 +264,27 @@ async def create_org(request: Request, state: State) -> Response[bytes]:
     "/admin/orgs/{org_id:str}", tags=TAGS, summary="The whole document (Accept: application/yaml for YAML)",
     responses=answers({200: OrgDocument}, *ADMIN, 404, 409), operation_class=reads(yaml_answer="Organisation"),
 )
-async def get_org(request: Request, state: State, org_id: str) -> Response[bytes]:
+async def get_org(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
-    document, version, etag = await asyncio.to_thread(runtime.editor.document, org_id)
-    headers = {"ETag": etag, "X-Policy-Version": str(version)}
+    document, read = await asyncio.to_thread(runtime.editor.document, org_id)
+    headers = _read_headers(read)
     if wants_yaml(request):
-        return yaml_response(to_yaml(document), headers=headers)
-    return json_response(OrgDocument(org_id, version, etag, document), headers=headers)
+        return yaml_response(read.source or to_yaml(document), headers=headers)
+    return json_response(
+        OrgDocument(org_id, read.version, read.etag or "", document, read.revision, read.policy_version), headers=headers
+    )
 
 
 @get(
     "/admin/orgs/{org_id:str}/export", tags=TAGS, summary="The document as a YAML file (what `dutyline export` writes)",
     responses=answers({200: Organisation}, *ADMIN, 404, 409, media_type=YAML),
 )
-async def export_org(request: Request, state: State, org_id: str) -> Response[bytes]:
+async def export_org(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
-    document, version, etag = await asyncio.to_thread(runtime.editor.document, org_id)
-    return yaml_response(to_yaml(document), f"{org_id}.yaml", {"ETag": etag, "X-Policy-Version": str(version)})
+    document, read = await asyncio.to_thread(runtime.editor.document, org_id)
+    return yaml_response(read.source or to_yaml(document), f"{org_id}.yaml", _read_headers(read))
 
 
 @put(
@@ -253,7 +292,7 @@ async def export_org(request: Request, state: State, org_id: str) -> Response[by
     responses=answers(WROTE, *WRITE_ERRORS),
     operation_class=takes(Organisation, "OrgDocument", yaml=True, parameters=[*OPTIONS, IF_MATCH]),
 )
-async def put_org(request: Request, state: State, org_id: str) -> Response[bytes]:
+async def put_org(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
     return await _write(request, state, org_id, "org", "put")
 
 
@@ -261,7 +300,7 @@ async def put_org(request: Request, state: State, org_id: str) -> Response[bytes
     "/admin/orgs/{org_id:str}", tags=TAGS, summary="Delete an organisation (its history stays); If-Match", status_code=200,
     responses=answers(WROTE, *WRITE_ERRORS), operation_class=reads(*OPTIONS, IF_MATCH),
 )
-async def delete_org(request: Request, state: State, org_id: str) -> Response[bytes]:
+async def delete_org(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "organisation", "delete", org_id)
     _, options = write_options(request, None)
@@ -272,7 +311,7 @@ async def delete_org(request: Request, state: State, org_id: str) -> Response[by
     "/admin/orgs/{org_id:str}/settings", tags=TAGS, summary="The organisation's admin settings",
     responses=answers({200: OrgSettings}, *ADMIN, 404),
 )
-async def get_settings(request: Request, state: State, org_id: str) -> Response[bytes]:
+async def get_settings(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "organisation", "read", org_id)
     await asyncio.to_thread(runtime.editor.packs, org_id)  # 404 for an unknown organisation
@@ -285,7 +324,7 @@ async def get_settings(request: Request, state: State, org_id: str) -> Response[
     responses=answers({200: OrgSettings}, *ADMIN, 404, 413),
     operation_class=takes(SettingsBody, yaml=True),
 )
-async def put_settings(request: Request, state: State, org_id: str) -> Response[bytes]:
+async def put_settings(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "organisation", "configure", org_id)
     body, _ = await read_body(request)
@@ -313,11 +352,12 @@ def _path_of(message: str) -> str:
     "/admin/orgs/{org_id:str}/{collection:str}", tags=TAGS, summary="All entities of one kind, with their ETags",
     responses=answers({200: Entities}, *ADMIN, 404),
 )
-async def list_entities(request: Request, state: State, org_id: str, collection: str) -> Response[bytes]:
+async def list_entities(request: Request, state: State, org_id: FromPath[str], collection: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
-    items, version = await asyncio.to_thread(runtime.editor.collection, org_id, _collection(collection))
-    return json_response(Entities(org_id, version, items, {i["id"]: etag_of(i) for i in items}))
+    items, read = await asyncio.to_thread(runtime.editor.collection, org_id, _collection(collection))
+    etags = {i["id"]: etag_of(i) for i in items}
+    return json_response(Entities(org_id, read.version, items, etags, read.revision, read.policy_version))
 
 
 @post(
@@ -325,7 +365,7 @@ async def list_entities(request: Request, state: State, org_id: str, collection:
     responses=answers(CREATED, *ADMIN, 404, 409, 412, 413),
     operation_class=takes(ENTITY, "Entity", yaml=True, parameters=OPTIONS),
 )
-async def create_entity(request: Request, state: State, org_id: str, collection: str) -> Response[bytes]:
+async def create_entity(request: Request, state: State, org_id: FromPath[str], collection: FromPath[str]) -> Response[bytes]:
     _collection(collection)
 
     def new_entity(body: Any) -> tuple[str, Any]:
@@ -341,11 +381,11 @@ async def create_entity(request: Request, state: State, org_id: str, collection:
     "/admin/orgs/{org_id:str}/{collection:str}/{ident:str}", tags=TAGS, summary="One entity, with its ETag",
     responses=answers({200: dict[str, Any]}, *ADMIN, 404),
 )
-async def get_entity(request: Request, state: State, org_id: str, collection: str, ident: str) -> Response[bytes]:
+async def get_entity(request: Request, state: State, org_id: FromPath[str], collection: FromPath[str], ident: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
-    value, etag, version = await asyncio.to_thread(runtime.editor.current, org_id, f"{_collection(collection)}/{ident}")
-    return json_response(value, headers={"ETag": etag or "", "X-Policy-Version": str(version)})
+    read = await asyncio.to_thread(runtime.editor.current, org_id, f"{_collection(collection)}/{ident}")
+    return json_response(read.value, headers=_read_headers(read))
 
 
 @put(
@@ -353,7 +393,7 @@ async def get_entity(request: Request, state: State, org_id: str, collection: st
     responses=answers(WROTE, *WRITE_ERRORS),
     operation_class=takes(ENTITY, "Entity", yaml=True, parameters=[*OPTIONS, IF_MATCH]),
 )
-async def put_entity(request: Request, state: State, org_id: str, collection: str, ident: str) -> Response[bytes]:
+async def put_entity(request: Request, state: State, org_id: FromPath[str], collection: FromPath[str], ident: FromPath[str]) -> Response[bytes]:
     return await _write(request, state, org_id, f"{_collection(collection)}/{ident}", "put")
 
 
@@ -362,7 +402,7 @@ async def put_entity(request: Request, state: State, org_id: str, collection: st
     responses=answers(WROTE, *WRITE_ERRORS),
     operation_class=takes(dict[str, Any], "MergePatch", yaml=True, parameters=[*OPTIONS, IF_MATCH]),
 )
-async def patch_entity(request: Request, state: State, org_id: str, collection: str, ident: str) -> Response[bytes]:
+async def patch_entity(request: Request, state: State, org_id: FromPath[str], collection: FromPath[str], ident: FromPath[str]) -> Response[bytes]:
     return await _write(request, state, org_id, f"{_collection(collection)}/{ident}", "patch")
 
 
@@ -370,7 +410,7 @@ async def patch_entity(request: Request, state: State, org_id: str, collection: 
     "/admin/orgs/{org_id:str}/{collection:str}/{ident:str}", tags=TAGS, summary="Delete an entity; If-Match", status_code=200,
     responses=answers(WROTE, *WRITE_ERRORS), operation_class=reads(*OPTIONS, IF_MATCH),
 )
-async def delete_entity(request: Request, state: State, org_id: str, collection: str, ident: str) -> Response[bytes]:
+async def delete_entity(request: Request, state: State, org_id: FromPath[str], collection: FromPath[str], ident: FromPath[str]) -> Response[bytes]:
     return await _write(request, state, org_id, f"{_collection(collection)}/{ident}", "delete")
 
 
@@ -381,10 +421,11 @@ async def delete_entity(request: Request, state: State, org_id: str, collection:
     "/admin/orgs/{org_id:str}/rules", tags=TAGS, summary="The organisation's rule packs, with their ETags",
     responses=answers({200: Packs}, *ADMIN, 404),
 )
-async def list_packs(request: Request, state: State, org_id: str) -> Response[bytes]:
+async def list_packs(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "rule_pack", "read", org_id)
-    return json_response(Packs(org_id, await asyncio.to_thread(runtime.editor.packs, org_id)))  # type: ignore[arg-type]
+    items, policy_version = await asyncio.to_thread(runtime.editor.packs, org_id)
+    return json_response(Packs(org_id, items, policy_version))  # type: ignore[arg-type]
 
 
 def _new_pack(body: Any) -> tuple[str, Any]:
@@ -403,7 +444,7 @@ def _new_pack(body: Any) -> tuple[str, Any]:
     responses=answers(CREATED, *ADMIN, 404, 409, 412, 413),
     operation_class=takes(NewRulePack, yaml=True, parameters=OPTIONS),
 )
-async def create_pack(request: Request, state: State, org_id: str) -> Response[bytes]:
+async def create_pack(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
     return await _write(request, state, org_id, _new_pack, "create", 201)
 
 
@@ -411,14 +452,14 @@ async def create_pack(request: Request, state: State, org_id: str) -> Response[b
     "/admin/orgs/{org_id:str}/rules/{name:str}", tags=TAGS, summary="One rule pack, with its ETag (Accept: application/yaml)",
     responses=answers({200: RulePack}, *ADMIN, 404), operation_class=reads(yaml_answer="RulePack"),
 )
-async def get_pack(request: Request, state: State, org_id: str, name: str) -> Response[bytes]:
+async def get_pack(request: Request, state: State, org_id: FromPath[str], name: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "rule_pack", "read", org_id)
-    value, etag, version = await asyncio.to_thread(runtime.editor.current, org_id, f"rules/{name}")
-    headers = {"ETag": etag or "", "X-Policy-Version": str(version)}
+    read = await asyncio.to_thread(runtime.editor.current, org_id, f"rules/{name}")
+    headers = _read_headers(read)
     if wants_yaml(request):
-        return yaml_response(pack_yaml(value), headers=headers)
-    return json_response(value, headers=headers)
+        return yaml_response(read.source or pack_yaml(read.value), headers=headers)
+    return json_response(read.value, headers=headers)
 
 
 @put(
@@ -426,7 +467,7 @@ async def get_pack(request: Request, state: State, org_id: str, name: str) -> Re
     responses=answers(WROTE, *WRITE_ERRORS),
     operation_class=takes(RulePack, yaml=True, parameters=[*OPTIONS, IF_MATCH]),
 )
-async def put_pack(request: Request, state: State, org_id: str, name: str) -> Response[bytes]:
+async def put_pack(request: Request, state: State, org_id: FromPath[str], name: FromPath[str]) -> Response[bytes]:
     return await _write(request, state, org_id, f"rules/{name}", "put")
 
 
@@ -435,7 +476,7 @@ async def put_pack(request: Request, state: State, org_id: str, name: str) -> Re
     responses=answers(WROTE, *WRITE_ERRORS),
     operation_class=takes(dict[str, Any], "MergePatch", yaml=True, parameters=[*OPTIONS, IF_MATCH]),
 )
-async def patch_pack(request: Request, state: State, org_id: str, name: str) -> Response[bytes]:
+async def patch_pack(request: Request, state: State, org_id: FromPath[str], name: FromPath[str]) -> Response[bytes]:
     return await _write(request, state, org_id, f"rules/{name}", "patch")
 
 
@@ -443,7 +484,7 @@ async def patch_pack(request: Request, state: State, org_id: str, name: str) -> 
     "/admin/orgs/{org_id:str}/rules/{name:str}", tags=TAGS, summary="Delete a rule pack; If-Match", status_code=200,
     responses=answers(WROTE, *WRITE_ERRORS), operation_class=reads(*OPTIONS, IF_MATCH),
 )
-async def delete_pack(request: Request, state: State, org_id: str, name: str) -> Response[bytes]:
+async def delete_pack(request: Request, state: State, org_id: FromPath[str], name: FromPath[str]) -> Response[bytes]:
     return await _write(request, state, org_id, f"rules/{name}", "delete")
 
 
@@ -455,7 +496,7 @@ async def delete_pack(request: Request, state: State, org_id: str, name: str) ->
     responses=answers({200: Versions}, *ADMIN, 404),
 )
 async def list_versions(
-    request: Request, state: State, org_id: str, limit: Limit = 100, before: Number | None = None
+    request: Request, state: State, org_id: FromPath[str], limit: Limit = 100, before: FromQuery[Number | None] = None
 ) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
@@ -468,7 +509,7 @@ async def list_versions(
     "/admin/orgs/{org_id:str}/versions/{number:int}", tags=TAGS, summary="One version, with its document",
     responses=answers({200: Version}, *ADMIN, 404),
 )
-async def get_version(request: Request, state: State, org_id: str, number: Number) -> Response[bytes]:
+async def get_version(request: Request, state: State, org_id: FromPath[str], number: Number) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
     return json_response(await asyncio.to_thread(runtime.versions.get, org_id, number))
@@ -478,7 +519,7 @@ async def get_version(request: Request, state: State, org_id: str, number: Numbe
     "/admin/orgs/{org_id:str}/versions/{number:int}/diff", tags=TAGS, summary="What a version changed: unified diff and summary",
     responses=answers({200: VersionDiff}, *ADMIN, 404),
 )
-async def diff_version(request: Request, state: State, org_id: str, number: Number) -> Response[bytes]:
+async def diff_version(request: Request, state: State, org_id: FromPath[str], number: Number) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
     return json_response(await asyncio.to_thread(runtime.versions.diff, org_id, number))
@@ -489,7 +530,7 @@ async def diff_version(request: Request, state: State, org_id: str, number: Numb
     responses=answers(WROTE, *WRITE_ERRORS),
     operation_class=takes(ChangeOptions, required=False, yaml=True, parameters=[*OPTIONS, RESTORE_IF_MATCH]),
 )
-async def restore_version(request: Request, state: State, org_id: str, number: Number) -> Response[bytes]:
+async def restore_version(request: Request, state: State, org_id: FromPath[str], number: Number) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
     edit = await asyncio.to_thread(runtime.versions.restore_edit, org_id, number)
@@ -509,7 +550,7 @@ async def restore_version(request: Request, state: State, org_id: str, number: N
     responses=answers({200: DocumentAsOf}, *ADMIN, 404),
 )
 async def as_of(
-    request: Request, state: State, org_id: str, at: Annotated[str, Parameter(description="ISO date-time (UTC without an offset)")]
+    request: Request, state: State, org_id: FromPath[str], at: Annotated[str, Parameter(description="ISO date-time (UTC without an offset)")]
 ) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
@@ -520,7 +561,7 @@ async def as_of(
     "/admin/orgs/{org_id:str}/preview", tags=TAGS, summary="What a proposed document would change (nothing stored)", status_code=200,
     responses=answers({200: Preview}, *ADMIN, 404, 413), operation_class=takes(PreviewBody, yaml=True),
 )
-async def preview(request: Request, state: State, org_id: str) -> Response[bytes]:
+async def preview(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
     body, _ = await read_body(request)
@@ -540,14 +581,15 @@ async def preview(request: Request, state: State, org_id: str) -> Response[bytes
     responses=answers({200: OrgDecisions}, *ADMIN, 404),
 )
 async def org_decisions(
-    request: Request, state: State, org_id: str, limit: Limit = 100, page_token: str | None = None,
-    since: str | None = None, until: str | None = None, subject: str | None = None,
+    request: Request, state: State, org_id: FromPath[str], limit: Limit = 100, page_token: FromQuery[str | None] = None,
+    since: FromQuery[str | None] = None, until: FromQuery[str | None] = None, subject: FromQuery[str | None] = None,
+    simulated: Annotated[Simulated, Parameter(description=SIMULATED)] = "exclude",
 ) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "decision_log", "read", org_id)
     where = LogFilter(
         organisation=org_id, subject=subject, since=parse_time("since", since) if since else None,
-        until=parse_time("until", until) if until else None,
+        until=parse_time("until", until) if until else None, simulated=simulated,
     )
 
     tokens = PageTokens(runtime.page_key, "/admin/orgs/{org}/decisions", where, "page_token", caller.reach.holder.encode())
@@ -561,7 +603,7 @@ async def org_decisions(
         items = [
             OrgDecision(
                 r.id, r.decided_at.isoformat(), r.subject, r.resource_type, r.resource_id, r.action, r.outcome, r.code,
-                r.policy_version,
+                r.policy_version, r.simulated,
             )
             for r in rows
         ]

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, Parameter
 
 from dutyline.api.auth import acting_person
 from dutyline.api.body import read_json
@@ -77,10 +77,10 @@ async def open_approval(request: Request, state: State) -> Response[bytes]:
 )
 def list_approvals(
     state: State,
-    organisation: str | None = None,
+    organisation: FromQuery[str | None] = None,
     approver: Annotated[str | None, Parameter(description="A person: approvals waiting at a post they hold now")] = None,
     status: Annotated[str | None, Parameter(description="pending, approved or rejected")] = None,
-    requester: str | None = None,
+    requester: FromQuery[str | None] = None,
     limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
 ) -> Response[bytes]:
     runtime: Runtime = state.runtime
@@ -91,7 +91,7 @@ def list_approvals(
     "/v1/approvals/{approval_id:str}", tags=["approvals"], summary="One approval with its history", sync_to_thread=True,
     responses=answers({200: ApprovalRecord}, *DECIDE, 404, 503),
 )
-def get_approval(state: State, approval_id: str) -> Response[bytes]:
+def get_approval(state: State, approval_id: FromPath[str]) -> Response[bytes]:
     runtime: Runtime = state.runtime
     return _json(runtime.approvals.get(approval_id))
 
@@ -100,7 +100,7 @@ def get_approval(state: State, approval_id: str) -> Response[bytes]:
     "/v1/approvals/{approval_id:str}/approve", status_code=200, tags=["approvals"], summary="Approve (an eligible approver only)",
     responses=answers({200: ApprovalRecord}, *DECIDE, 404, 409, 413, 503), operation_class=takes(DecideBody),
 )
-async def approve(request: Request, state: State, approval_id: str) -> Response[bytes]:
+async def approve(request: Request, state: State, approval_id: FromPath[str]) -> Response[bytes]:
     runtime: Runtime = state.runtime
     body = await read_json(request, DecideBody)
     person = await acting_person(request, runtime, lambda: runtime.approvals.organisation_of(approval_id), body.person)
@@ -111,7 +111,7 @@ async def approve(request: Request, state: State, approval_id: str) -> Response[
     "/v1/approvals/{approval_id:str}/reject", status_code=200, tags=["approvals"], summary="Reject (an eligible approver only)",
     responses=answers({200: ApprovalRecord}, *DECIDE, 404, 409, 413, 503), operation_class=takes(DecideBody),
 )
-async def reject(request: Request, state: State, approval_id: str) -> Response[bytes]:
+async def reject(request: Request, state: State, approval_id: FromPath[str]) -> Response[bytes]:
     runtime: Runtime = state.runtime
     body = await read_json(request, DecideBody)
     person = await acting_person(request, runtime, lambda: runtime.approvals.organisation_of(approval_id), body.person)

@@ -13,12 +13,12 @@ import asyncio
 import datetime as dt
 import ipaddress
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, cast
 
 import msgspec
 from litestar import Request, Response
 from litestar.datastructures import Cookie, State
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, HTTPScope, Receive, Scope, Send
 
 from dutyline.errors import Forbidden, Invalid, Issue, Unauthenticated
 from dutyline.runtime import Runtime
@@ -167,8 +167,8 @@ class DecisionAuthMiddleware:
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         if status == 401:
             headers.append((b"www-authenticate", b'Bearer realm="dutyline"'))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await send(cast("HTTPResponseStartEvent", {"type": "http.response.start", "status": status, "headers": headers}))
+        await send(cast("HTTPResponseBodyEvent", {"type": "http.response.body", "body": body}))
 
 
 def _reached_locally(scope: Scope) -> bool:
@@ -206,7 +206,7 @@ async def _caller_reach(scope: Scope) -> Reach | tuple[int, str]:
     if caller is None:
         return 401, EXPIRED
     given = _header(scope, CSRF_HEADER.encode())
-    if scope["method"] not in SAFE_METHODS and not csrf_matches(caller.csrf_token, given):
+    if cast("HTTPScope", scope)["method"] not in SAFE_METHODS and not csrf_matches(caller.csrf_token, given):
         return 403, NO_CSRF
     return caller.reach
 

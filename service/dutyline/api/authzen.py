@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
+from litestar.params import FromPath, FromQuery
 
 from dutyline.api.body import convert, decode, read_body, read_json
 from dutyline.api.middleware import request_id_of
@@ -225,7 +226,7 @@ def _wants_explanation(request: Request) -> bool:
     _paths("evaluation"), status_code=200, tags=["authzen"], summary="Access Evaluation API",
     responses=answers({200: Decision}, *DECIDE, 413), operation_class=takes(Evaluation),
 )
-async def evaluation(request: Request, state: State, org: str | None = None) -> Response[bytes]:
+async def evaluation(request: Request, state: State, org: FromQuery[str | None] = None) -> Response[bytes]:
     runtime: Runtime = state.runtime
     body = await read_json(request, Evaluation)
     answer = runtime.decisions.answer(question_of(body, org, request_id_of(request.scope)))
@@ -238,7 +239,7 @@ async def evaluation(request: Request, state: State, org: str | None = None) -> 
     _paths("evaluations"), status_code=200, tags=["authzen"], summary="Access Evaluations API (batch)",
     responses=answers({200: EvaluationResults | Decision}, *DECIDE, 413), operation_class=takes(TypedEvaluations, "Evaluations"),
 )
-async def evaluations(request: Request, state: State, org: str | None = None) -> Response[bytes]:
+async def evaluations(request: Request, state: State, org: FromPath[str | None] = None) -> Response[bytes]:
     runtime: Runtime = state.runtime
     body: Evaluations | TypedEvaluations
     raw = await read_body(request)
@@ -356,7 +357,7 @@ async def _search(
     _paths("search/subject"), status_code=200, tags=["authzen"], summary="Subject Search API",
     responses=answers({200: SearchResults}, *DECIDE, 413, 503), operation_class=takes(SubjectSearch),
 )
-async def search_subject(request: Request, state: State, org: str | None = None) -> Response[bytes]:
+async def search_subject(request: Request, state: State, org: FromPath[str | None] = None) -> Response[bytes]:
     runtime: Runtime = state.runtime
     body = await read_json(request, SubjectSearch)
     question = Question(
@@ -385,7 +386,7 @@ async def search_subject(request: Request, state: State, org: str | None = None)
     _paths("search/resource"), status_code=200, tags=["authzen"], summary="Resource Search API",
     responses=answers({200: SearchResults}, *DECIDE, 413, 503), operation_class=takes(ResourceSearch),
 )
-async def search_resource(request: Request, state: State, org: str | None = None) -> Response[bytes]:
+async def search_resource(request: Request, state: State, org: FromQuery[str | None] = None) -> Response[bytes]:
     runtime: Runtime = state.runtime
     body = await read_json(request, ResourceSearch)
     question = Question(
@@ -407,7 +408,7 @@ async def search_resource(request: Request, state: State, org: str | None = None
     _paths("search/action"), status_code=200, tags=["authzen"], summary="Action Search API",
     responses=answers({200: ActionSearchResults}, *DECIDE, 413, 503), operation_class=takes(ActionSearch),
 )
-async def search_action(request: Request, state: State, org: str | None = None) -> Response[bytes]:
+async def search_action(request: Request, state: State, org: FromPath[str | None] = None) -> Response[bytes]:
     runtime: Runtime = state.runtime
     body = await read_json(request, ActionSearch)
     question = Question(
@@ -457,7 +458,7 @@ async def configuration(request: Request) -> Response[bytes]:
     ["/.well-known/authzen-configuration/{org:str}"], tags=["authzen"], summary="PDP metadata of one organisation",
     responses=answers({200: PdpMetadata}, 400, 404),
 )
-async def tenant_configuration(request: Request, state: State, org: str) -> Response[bytes]:
+async def tenant_configuration(request: Request, state: State, org: FromPath[str]) -> Response[bytes]:
     runtime: Runtime = state.runtime
     if runtime.decisions.policies.get(org) is None:
         raise NotFound(f"organisation {org!r} not found")

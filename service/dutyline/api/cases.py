@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, Parameter
 
 from dutyline.api.auth import acting_person
 from dutyline.api.body import read_json
@@ -57,7 +57,7 @@ async def open_case(request: Request, state: State) -> Response[bytes]:
 @get("/v1/cases", tags=["cases"], summary="Cases, newest first", sync_to_thread=True, responses=answers({200: Cases}, *DECIDE, 503))
 def list_cases(
     state: State,
-    organisation: str | None = None,
+    organisation: FromQuery[str | None] = None,
     status: Annotated[str | None, Parameter(description="open, escalated or resolved")] = None,
     post: Annotated[str | None, Parameter(description="Cases assigned to this post now")] = None,
     limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
@@ -70,7 +70,7 @@ def list_cases(
     "/v1/cases/{case_id:str}", tags=["cases"], summary="One case with its event history", sync_to_thread=True,
     responses=answers({200: CaseRecord}, *DECIDE, 404, 503),
 )
-def get_case(state: State, case_id: str) -> Response[bytes]:
+def get_case(state: State, case_id: FromPath[str]) -> Response[bytes]:
     runtime: Runtime = state.runtime
     return _json(runtime.cases.get(case_id))
 
@@ -79,7 +79,7 @@ def get_case(state: State, case_id: str) -> Response[bytes]:
     "/v1/cases/{case_id:str}/resolve", status_code=200, tags=["cases"], summary="Resolve a case",
     responses=answers({200: CaseRecord}, *DECIDE, 404, 409, 413, 503), operation_class=takes(ResolveBody),
 )
-async def resolve_case(request: Request, state: State, case_id: str) -> Response[bytes]:
+async def resolve_case(request: Request, state: State, case_id: FromPath[str]) -> Response[bytes]:
     runtime: Runtime = state.runtime
     body = await read_json(request, ResolveBody)
     person = await acting_person(request, runtime, lambda: runtime.cases.organisation_of(case_id), body.person)
@@ -92,8 +92,8 @@ async def resolve_case(request: Request, state: State, case_id: str) -> Response
 )
 def notifications(
     state: State,
-    organisation: str | None = None,
-    post: str | None = None,
+    organisation: FromQuery[str | None] = None,
+    post: FromQuery[str | None] = None,
     since: Annotated[str | None, Parameter(description="ISO date-time, inclusive")] = None,
     after_id: Annotated[int | None, Parameter(description="Only notifications after this id (paging)", ge=0, le=2**31 - 1)] = None,
     limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,

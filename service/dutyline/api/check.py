@@ -52,6 +52,9 @@ class CheckRequest(msgspec.Struct):
     # Decide on the organisation and its rule packs as they were at this moment (the versions in force then);
     # `at` defaults to it.
     as_of: str | None = None
+    # Trying the question out (the console's simulator): the answer is the same, logged and marked simulated
+    # (left out of decision-log listings by default), and has no effects: no notification, no approval's use.
+    simulated: bool = False
 
 
 class CheckBatch(msgspec.Struct):
@@ -86,6 +89,11 @@ def question_of(policies: PolicySet, check: CheckRequest, request_id: str | None
             raise Invalid(
                 f"at: {check.at!r} is not a date or date-time", [Issue("<request>", 0, "at", "not a date-time")]
             ) from None
+    if check.simulated and check.approval_id is not None:
+        raise Invalid(
+            "approval_id: a simulated check cannot present an approval (it would take one of its uses)",
+            [Issue("<request>", 0, "approval_id", "not with simulated: true")],
+        )
     return Question(
         subject_id=check.subject.id,
         subject_type=check.subject.type,
@@ -99,6 +107,7 @@ def question_of(policies: PolicySet, check: CheckRequest, request_id: str | None
         at=at,
         request_id=request_id,
         approval_id=check.approval_id,
+        simulated=check.simulated,
     )
 
 

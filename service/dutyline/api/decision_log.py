@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from litestar import Response, get
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import FromQuery, Parameter
 
 from dutyline.api.openapi import DECIDE, answers
 from dutyline.api.paging import LogPosition, PageTokens, log_cursor, log_position
@@ -18,6 +18,9 @@ from dutyline.runtime import Runtime
 from dutyline.store.decision_log import LogFilter, query, requests_of
 
 _ENCODE = msgspec.json.Encoder()
+
+Simulated = Literal["exclude", "include", "only"]
+SIMULATED = "Decisions asked to try a question out (the console's simulator): left out unless `include` or `only`"
 
 
 def _time(name: str, value: str | None) -> dt.datetime | None:
@@ -36,21 +39,23 @@ def _time(name: str, value: str | None) -> dt.datetime | None:
 )
 def decisions(
     state: State,
-    organisation: str | None = None,
-    subject: str | None = None,
-    resource_type: str | None = None,
-    resource_id: str | None = None,
-    action: str | None = None,
-    outcome: str | None = None,
-    request_id: str | None = None,
+    organisation: FromQuery[str | None] = None,
+    subject: FromQuery[str | None] = None,
+    resource_type: FromQuery[str | None] = None,
+    resource_id: FromQuery[str | None] = None,
+    action: FromQuery[str | None] = None,
+    outcome: FromQuery[str | None] = None,
+    request_id: FromQuery[str | None] = None,
     since: Annotated[str | None, Parameter(description="ISO date-time, inclusive")] = None,
     until: Annotated[str | None, Parameter(description="ISO date-time, exclusive")] = None,
-    page_token: str | None = None,
+    page_token: FromQuery[str | None] = None,
     limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+    simulated: Annotated[Simulated, Parameter(description=SIMULATED)] = "exclude",
 ) -> Response[bytes]:
     runtime: Runtime = state.runtime
     where = LogFilter(
-        organisation, subject, resource_type, resource_id, action, outcome, _time("since", since), _time("until", until), request_id
+        organisation, subject, resource_type, resource_id, action, outcome, _time("since", since), _time("until", until),
+        request_id, simulated,
     )
     tokens = PageTokens(runtime.page_key, "/v1/decisions", where, "page_token")
     position = tokens.read(page_token, LogPosition)
@@ -82,6 +87,7 @@ def decisions(
             latency_us=r.latency_us,
             request_id=r.request_id,
             approval_id=r.approval_id,
+            simulated=r.simulated,
         )
         for i, (r, q) in enumerate(zip(rows, requests))
     ]

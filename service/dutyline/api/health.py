@@ -8,6 +8,7 @@ its last good version) into an unavailable one. See docs/hardening.md.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Literal
 
 import msgspec
@@ -45,25 +46,43 @@ def _not_current(current: PolicySet) -> list[OrgHealth]:
     ]
 
 
+# A probe that has not answered within this is "unreachable": a liveness check must answer promptly, and a
+# database that takes this long for SELECT 1 cannot serve a write either.
+PROBE_TIMEOUT = 2.0
+
+
+async def _database_reachable(runtime: Runtime) -> bool:
+    """A real round trip (SELECT 1) on every call, never a remembered answer: the database can go at any moment."""
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(runtime.database_ok), PROBE_TIMEOUT)
+    except TimeoutError:
+        return False
+
+
 class HealthController(Controller):
     tags = ["operations"]
 
-    @get("/healthz", summary="The process is alive (200 whatever an organisation's policy state)")
+    @get(
+        "/healthz",
+        summary="The process is alive: 200 whatever the database or an organisation's policy state (degraded says which)",
+    )
     async def healthz(self, state: State) -> Health:
         runtime: Runtime = state.runtime
         current = runtime.policies.current
         problems = _not_current(current)
-        return Health("degraded" if problems else "ok", current.version, len(current.orgs), not_current=problems)
+        database_ok = await _database_reachable(runtime)
+        status = "ok" if database_ok and not problems else "degraded"
+        return Health(status, current.version, len(current.orgs), "ok" if database_ok else "unreachable", problems)
 
     @get(
-        "/readyz", sync_to_thread=True,
+        "/readyz",
         summary="The database is reachable and the policy is loaded (an organisation not current: degraded, 200)",
         responses=answers({200: Health, 503: Health}),
     )
-    def readyz(self, state: State) -> Response[Health]:
+    async def readyz(self, state: State) -> Response[Health]:
         runtime: Runtime = state.runtime
         current = runtime.policies.current
-        database_ok = runtime.database_ok()
+        database_ok = await _database_reachable(runtime)
         # Not ready without the database or a policy; nor when no stored organisation can be decided at all.
         ready = database_ok and current.version > 0 and (bool(current.orgs) or not current.problems)
         problems = _not_current(current)

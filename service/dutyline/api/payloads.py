@@ -25,7 +25,7 @@ def media_type(request: Request) -> str:
 
 
 async def read_body(request: Request) -> tuple[Any, SourceMap | None]:
-    """The body as plain data, and for YAML its source map (so that errors name lines); 400 if neither.
+    """The body as plain data, and its source map (so that errors name lines, in YAML and JSON); 400 if neither.
 
     Neither may hold a NaN or an infinite number (JSON's `NaN`, `Infinity`, `1e999`; YAML's `.nan`, `.inf`):
     400 naming the field and its line. YAML aliases are bounded by DUTYLINE_MAX_YAML_SCALARS."""
@@ -45,7 +45,8 @@ async def read_body(request: Request) -> tuple[Any, SourceMap | None]:
             f"Content-Type must be application/json or application/yaml, not {kind or 'missing'}",
             [Issue(REQUEST, 0, "Content-Type", "must be application/json or application/yaml")],
         )
-    return _shallow(decode_json(raw or b"null")), None
+    # The lines of a JSON body are found only if it is invalid (`SourceMap.json_text`).
+    return _shallow(decode_json(raw or b"null")), SourceMap(REQUEST, json_text=raw.decode("utf-8", "replace"))
 
 
 def _max_scalars(request: Request) -> int:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Response, get
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, Parameter
 
 from dutyline.api.openapi import DECIDE, answers
 from dutyline.api.paging import ListingPosition, PageTokens
@@ -89,7 +89,7 @@ def _names(org: CompiledOrg, kind: str, ident: str) -> Texts:
     "/v1/orgs/{org_id:str}/people/{person:str}/permissions", tags=["queries"], summary="What a person may do",
     responses=answers({200: PersonPermissions}, *DECIDE, 404, 503),
 )
-async def person_permissions(state: State, org_id: str, person: str, at: At = None, as_of: AsOf = None) -> Response[bytes]:
+async def person_permissions(state: State, org_id: FromPath[str], person: FromPath[str], at: At = None, as_of: AsOf = None) -> Response[bytes]:
     runtime: Runtime = state.runtime
     org, then = await _org_as_of(runtime, org_id, as_of)
     person_id = org.identities.get(person)
@@ -107,12 +107,12 @@ async def person_permissions(state: State, org_id: str, person: str, at: At = No
 )
 async def who(
     state: State,
-    org_id: str,
+    org_id: FromPath[str],
     resource: Annotated[str, Parameter(description="Resource type")],
-    action: str,
-    resource_id: str | None = None,
+    action: FromQuery[str],
+    resource_id: FromQuery[str | None] = None,
     at: At = None,
-    page_token: str | None = None,
+    page_token: FromQuery[str | None] = None,
     limit: Limit = 100,
     as_of: AsOf = None,
 ) -> Response[bytes]:
@@ -153,7 +153,7 @@ async def who(
     "/v1/orgs/{org_id:str}/posts/{post:str}/reporting-line", tags=["queries"], summary="The posts above a post",
     responses=answers({200: ReportingLine}, *DECIDE, 404),
 )
-async def line(state: State, org_id: str, post: str, at: At = None) -> Response[bytes]:
+async def line(state: State, org_id: FromPath[str], post: FromPath[str], at: At = None) -> Response[bytes]:
     runtime: Runtime = state.runtime
     org = _org(runtime, org_id)
     if post not in org.posts:

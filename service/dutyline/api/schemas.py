@@ -254,6 +254,7 @@ class LoggedDecision(_Shape):
     approval_id: str | None  # the approval the decision was allowed through
     rules: list[str]  # the rules that fired (deny, needs approval, notify)
     approval: LoggedApproval | None  # that approval, as it was then: who approved it, when, the uses left after
+    simulated: bool  # asked to try the question out (the console's simulator): no effects
 
 
 class LoggedApproval(_Shape):
@@ -578,7 +579,8 @@ class Change(_Shape):
     decided_by: str | None
     decided_at: str | None
     version: int | None
-    message: str
+    message: str  # why it failed (the first problem in words), or the decider's note
+    issues: list[IssueView] = []  # every problem a failed change had (file, line, path, message)
 
 
 class Changes(_Shape):
@@ -589,17 +591,25 @@ class Changes(_Shape):
 
 
 class OrgSummary(_Shape):
+    """`revision`: the document's own counter (one a save); `version`: the policy version that made that revision
+    (the id of its history entry); the global policy version is `policy_version` of the list."""
+
     id: str
     name: Texts
     version: int
+    revision: int
 
 
 class Orgs(_Shape):
     items: list[OrgSummary]
+    policy_version: int  # the global policy version now (what /v1/check answers carry)
 
 
 class Applied(_Shape):
-    """A change applied: the policy version it made, and the object's new value and ETag (null when deleted)."""
+    """A change applied: the global policy version it made (`policy_version`; `version` is the same number, the id
+    of the new history entry), the revision of the document it changed (the organisation's own counter for the
+    document and its entities, the rule pack's for a pack: one more than before), and the object's new value and
+    ETag (null when deleted). Unchanged (`changed` false): the versions it is still at."""
 
     organisation: str
     target: str
@@ -607,13 +617,20 @@ class Applied(_Shape):
     changed: bool
     etag: str | None
     value: Any
+    policy_version: int
+    revision: int
 
 
 class OrgDocument(_Shape):
+    """`revision`: the document's own counter; `version`: the policy version that made that revision (its history
+    entry); `policy_version`: the global policy version now."""
+
     organisation: str
     version: int
     etag: str
     document: Organisation
+    revision: int
+    policy_version: int
 
 
 class OrgSettings(_Shape):
@@ -631,18 +648,24 @@ class Entities(_Shape):
     version: int
     items: list[dict[str, Any]]
     etags: dict[str, str]
+    revision: int  # the organisation document's
+    policy_version: int
 
 
 class StoredPack(_Shape):
+    """`revision`: the pack's own counter; `version`: the policy version that made that revision."""
+
     name: str
     version: int
     etag: str
     pack: RulePack
+    revision: int
 
 
 class Packs(_Shape):
     organisation: str
     items: list[StoredPack]
+    policy_version: int
 
 
 class NewRulePack(msgspec.Struct):
@@ -663,6 +686,9 @@ class ChangeOptions(msgspec.Struct):
 
 
 class VersionInfo(_Shape):
+    """One entry of the history: `version` the global policy version it made (its id), `revision` the revision of
+    its document (the organisation's, or rule pack `name`'s own counter) it made."""
+
     version: int
     kind: Literal["org", "rules"]
     name: str | None
@@ -670,6 +696,7 @@ class VersionInfo(_Shape):
     author: str
     comment: str
     created_at: str
+    revision: int
 
 
 class Versions(_Shape):
@@ -690,6 +717,7 @@ class Version(TypedDict):
     author: str
     comment: str
     created_at: str
+    revision: int
     document: Organisation | RulePack | None
 
 
@@ -717,6 +745,39 @@ class PermissionChange(_Shape):
     person: str
     gained: list[HeldPermission]
     lost: list[HeldPermission]
+
+
+class TimedPermissionChange(_Shape):
+    """A permission someone gains or loses under the change, from `since` until `until` (None: from then on)."""
+
+    person: str
+    change: Literal["gained", "lost"]
+    permission: HeldPermission
+    since: str
+    until: str | None
+
+
+class LimitChange(_Shape):
+    """A limit that binds someone differently under the change: the most they may do without approval, before
+    and after (None: no limit), from `since` until `until`."""
+
+    person: str
+    rule: str
+    before: float | None
+    after: float | None
+    since: str
+    until: str | None
+
+
+class RuleFieldChange(_Shape):
+    """One field of a rule before → after (`field` empty: the rule added or removed), with the line people read."""
+
+    rule: str
+    field: str
+    before: Any
+    after: Any
+    zh: str
+    en: str
 
 
 class ChainChange(_Shape):
@@ -761,7 +822,12 @@ class Preview(_Shape):
     separation_of_duties: list[IssueView]
     at: float | UnsetType = UNSET
     note: str | UnsetType = UNSET
-    permissions: list[PermissionChange] | UnsetType = UNSET
+    # the moments previewed at: `at` (or the effective date), then each window start and end after it
+    moments: list[str] | UnsetType = UNSET
+    timeline: list[TimedPermissionChange] | UnsetType = UNSET  # gains and losses over those moments
+    limits: list[LimitChange] | UnsetType = UNSET
+    rule_changes: list[RuleFieldChange] | UnsetType = UNSET  # a rule pack change, field by field
+    permissions: list[PermissionChange] | UnsetType = UNSET  # at `at`
     approver_chains: list[ChainChange] | UnsetType = UNSET
     checks: list[CheckCompared] | UnsetType = UNSET
 
@@ -776,6 +842,7 @@ class OrgDecision(_Shape):
     decision: str
     code: str
     policy_version: int
+    simulated: bool
 
 
 class OrgDecisions(_Shape):

@@ -10,6 +10,7 @@ from typing import Annotated
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
+from litestar.params import FromPath, FromQuery
 
 from dutyline.api.auth import COOKIE, acting_person, bearer
 from dutyline.api.body import read_json
@@ -108,7 +109,7 @@ def _at(org: CompiledOrg, at: str | None) -> float:
     "/v1/orgs/{org_id:str}/usage", status_code=201, tags=["approvals"], summary="Record usage against a cumulative limit",
     responses=answers({201: UsageRecorded}, *DECIDE, 404, 409, 413, 503), operation_class=takes(UsageBody),
 )
-async def record_usage(request: Request, state: State, org_id: str) -> Response[bytes]:
+async def record_usage(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
     runtime: Runtime = state.runtime
     body = await read_json(request, _UsageFields)
     org = _org(runtime, org_id)
@@ -133,7 +134,7 @@ async def record_usage(request: Request, state: State, org_id: str) -> Response[
     "/v1/orgs/{org_id:str}/usage", tags=["approvals"], summary="A person's total against a cumulative limit",
     responses=answers({200: UsageTotal}, *DECIDE, 404, 503),
 )
-async def usage_total(state: State, org_id: str, person: str, rule: str, at: str | None = None) -> Response[bytes]:
+async def usage_total(state: State, org_id: FromPath[str], person: FromQuery[str], rule: FromQuery[str], at: FromQuery[str | None] = None) -> Response[bytes]:
     runtime: Runtime = state.runtime
     org = _org(runtime, org_id)
     who = org.identities.get(person)

@@ -68,7 +68,7 @@ def decide(org: CompiledOrg, check: Check) -> Decision:
         permissions = org.posts.get(check.subject_id)
         if permissions is None:
             return Decision("deny", "unknown_subject", version=org.version)
-        bases = [(check.subject_id, None)]
+        bases: list[tuple[str, AssignmentWindow | None]] = [(check.subject_id, None)]
         person = None
     else:
         person = org.identities.get(check.subject_id)

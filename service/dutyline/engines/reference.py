@@ -18,7 +18,9 @@ for _name in ("casbin", "casbin.policy", "casbin.enforcer", "casbin.role_manager
 def reference_enforcer(org: Organisation, at: float | None) -> casbin.Enforcer:
     """A plain Casbin enforcer holding the organisation's policy as of `at`."""
     enforcer = casbin.Enforcer(str(casbin_model_path()), enable_log=False)
-    p_lines, g_lines, g2_lines = [], [], []
+    p_lines: list[list[str]] = []
+    g_lines: list[list[str]] = []
+    g2_lines: list[list[str]] = []
     for line in policy_lines(org, at):
         {"p": p_lines, "g": g_lines, "g2": g2_lines}[line[0]].append(line[1:])
     if p_lines:

@@ -96,13 +96,18 @@ def run_rule_table(
             resource_properties=request.resource_properties or None,
             context=request.context or None,
         )
-        facts = Facts(
-            usage=lambda rule, person, period, usage=case.facts.usage: usage.get(rule, 0.0),
-            approvals=lambda resource, rid, history=case.facts.history: history,
-            approved=frozenset(case.facts.approved),
-        )
-        verdict = apply_rules(host, org, rules.get(org.id), check, decide(org, check), facts)
+        verdict = apply_rules(host, org, rules.get(org.id), check, decide(org, check), _facts(case.facts))
         yield result(*_compare(case.expect, verdict))
+
+
+def _facts(given: RuleFacts) -> Facts:
+    """What a case states about the ledgers, as the facts a decision reads."""
+    usage, history = given.usage, given.history
+    return Facts(
+        usage=lambda rule, person, period: usage.get(rule, 0.0),
+        approvals=lambda resource, rid: history,
+        approved=frozenset(given.approved),
+    )
 
 
 def _compare(expect: Expect, verdict: Verdict) -> tuple[bool, str]:

@@ -16,7 +16,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.nodes import ScalarNode
 
-from dutyline.errors import Invalid, Issue
+from dutyline.errors import Invalid, Issue, in_words
 
 Path = tuple[str | int, ...]
 
@@ -43,22 +43,103 @@ def format_path(path: Path) -> str:
 
 @dataclass(slots=True)
 class SourceMap:
-    """Line numbers (1-based) of every key and list item of one loaded file."""
+    """Line numbers (1-based) of every key and list item of one loaded file (0: not known). For a JSON text
+    (`json_text`) they are found on first use, only on the way to an error."""
 
     file: str
     lines: dict[Path, int] = field(default_factory=dict)
+    json_text: str | None = None
 
     def line(self, path: Path) -> int:
-        """The line of `path`, or of its nearest ancestor that has one."""
+        """The line of `path`, or of its nearest ancestor that has one (0 when nothing has one)."""
+        lines = self.mapped()
         path = tuple(path)
         while path:
-            if path in self.lines:
-                return self.lines[path]
+            if path in lines:
+                return lines[path]
             path = path[:-1]
-        return self.lines.get((), 1)
+        return lines.get((), 0)
+
+    def mapped(self) -> dict[Path, int]:
+        """Every line known, the JSON text's read now if it has not been."""
+        if self.json_text is not None:
+            self.lines.update(json_lines(self.json_text))
+            self.json_text = None
+        return self.lines
 
     def issue(self, path: Path, message: str, severity: str = "error") -> Issue:
         return Issue(self.file, self.line(path), format_path(path), message, severity)  # type: ignore[arg-type]
+
+    def unknown_key(self, path: Path, data: Any, known: Any, message: str) -> Issue:
+        """An issue of unknown keys of the object at `path` (`data`, whose known keys are `known`): at the line of
+        the first unknown key (the object's own line may be none, in a merge patch that gives only that key)."""
+        extra = [k for k in data if k not in known] if isinstance(data, dict) else []
+        lines = self.mapped()
+        for key in extra:
+            if (*path, str(key)) in lines:
+                return Issue(self.file, lines[(*path, str(key))], format_path(path), message)
+        return self.issue(path, message)
+
+    def moved(self, prefix: Path) -> SourceMap:
+        """This map for the same text placed at `prefix` of a larger document (an entity sent alone, checked
+        inside its organisation): every path under `prefix`, and nothing else known."""
+        return SourceMap(self.file, {(*prefix, *path): line for path, line in self.mapped().items()})
+
+    def under(self, prefix: Path) -> SourceMap:
+        """The map of the value at `prefix` of this text (a rule pack sent as `{name, pack}`), its paths from there."""
+        size = len(prefix)
+        return SourceMap(
+            self.file, {path[size:]: line for path, line in self.mapped().items() if path[:size] == tuple(prefix)}
+        )
+
+
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]:,]|[^\s{}\[\]:,"]+')
+
+
+def json_lines(text: str) -> dict[Path, int]:
+    """The line of every key and list item of a JSON text (as `load_yaml` finds them in YAML): a scan of its
+    tokens, for the 400 of a JSON body. Text that is not JSON gives what could be read of it."""
+    lines: dict[Path, int] = {}
+    # frames: [path, "{" or "[", the next item's index, the current key, whether a key is expected]
+    stack: list[list[Any]] = []
+    line, last = 1, 0
+    for match in _JSON_TOKEN.finditer(text):
+        start = match.start()
+        line += text.count("\n", last, start)
+        last = start
+        token = match.group()
+        top = stack[-1] if stack else None
+        if token in ("}", "]"):
+            if stack:
+                stack.pop()
+            continue
+        if token == ":":
+            continue
+        if token == ",":
+            if top is not None:
+                if top[1] == "[":
+                    top[2] += 1
+                else:
+                    top[4] = True
+            continue
+        if top is not None and top[1] == "{" and top[4]:  # a key
+            try:
+                key = str(json.loads(token))
+            except ValueError:
+                key = token
+            top[3], top[4] = key, False
+            lines.setdefault((*top[0], key), line)
+            continue
+        if top is None:
+            path: Path = ()
+        elif top[1] == "[":
+            path = (*top[0], top[2])
+        else:
+            path = (*top[0], top[3])
+        lines.setdefault(path, line)
+        if token in ("{", "["):
+            stack.append([path, token, 0, None, token == "{"])
+    return lines
 
 
 def load_yaml(text: str, file: str, max_scalars: int = MAX_SCALARS) -> tuple[Any, SourceMap]:
@@ -71,7 +152,7 @@ def load_yaml(text: str, file: str, max_scalars: int = MAX_SCALARS) -> tuple[Any
     too_deep = _flow_too_deep(text)
     if too_deep:
         message = f"invalid YAML: nested too deeply (more than {_MAX_FLOW_DEPTH} levels of [ ] or {{ }})"
-        raise Invalid(f"{file}: invalid YAML", [Issue(file, too_deep, "", message)])
+        raise Invalid.of([Issue(file, too_deep, "", message)])
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
     yaml.Composer = _CountingComposer
@@ -83,23 +164,23 @@ def load_yaml(text: str, file: str, max_scalars: int = MAX_SCALARS) -> tuple[Any
             f"YAML aliases expand the document past {max_scalars:,} scalars (DUTYLINE_MAX_YAML_SCALARS; a scalar "
             f"counts once per {_SCALAR_UNIT} characters): refused before expanding it"
         )
-        raise Invalid(f"{file}: too many aliases", [Issue(file, exc.line, "", message)]) from None
+        raise Invalid.of([Issue(file, exc.line, "", message)]) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
         problem = exc.problem or exc.context or "invalid YAML"
-        raise Invalid(f"{file}: invalid YAML", [Issue(file, line, "", f"invalid YAML: {problem}")]) from None
+        raise Invalid.of([Issue(file, line, "", f"invalid YAML: {problem}")]) from None
     except YAMLError as exc:
-        raise Invalid(f"{file}: invalid YAML", [Issue(file, 1, "", f"invalid YAML: {exc}")]) from None
+        raise Invalid.of([Issue(file, 1, "", f"invalid YAML: {exc}")]) from None
     except RecursionError:  # the parser recurses once per level of nesting
-        raise Invalid(f"{file}: invalid YAML", [Issue(file, 1, "", "invalid YAML: nested too deeply")]) from None
+        raise Invalid.of([Issue(file, 1, "", "invalid YAML: nested too deeply")]) from None
     source = SourceMap(file)
     source.lines[()] = 1
     counter = _AliasCounter()
     try:
         return _plain(root, (), source, counter, file), source
     except RecursionError:
-        raise Invalid(f"{file}: invalid YAML", [Issue(file, 1, "", "invalid YAML: nested too deeply")]) from None
+        raise Invalid.of([Issue(file, 1, "", "invalid YAML: nested too deeply")]) from None
 
 
 def _flow_too_deep(text: str) -> int:
@@ -175,7 +256,7 @@ def check_numbers(data: Any, source: SourceMap) -> None:
         elif isinstance(value, list):
             stack.extend((child, (*path, index)) for index, child in reversed(list(enumerate(value))))
     if issues:
-        raise Invalid(f"{source.file}: {len(issues)} number(s) that are not finite", issues)
+        raise Invalid.of(issues)
 
 
 class _AliasCounter:
@@ -187,7 +268,7 @@ class _AliasCounter:
         self.seen[key] = self.seen.get(key, 0) + 1
         if self.seen[key] > _MAX_ALIASES:
             raise Invalid(
-                f"{file}: too many aliases",
+                in_words([Issue(file, 1, "", f"a node is reused more than {_MAX_ALIASES} times through YAML aliases")]),
                 [Issue(file, 1, "", f"a node is reused more than {_MAX_ALIASES} times through YAML aliases")],
             )
 

@@ -55,12 +55,12 @@ def check_data(data: Any, source: SourceMap) -> Parsed:
     except msgspec.ValidationError as exc:
         structural = sorted(_schema_issues(data, source), key=lambda i: (i.line, i.path))
         if structural:
-            raise Invalid(f"{source.file}: {len(structural)} error(s)", structural) from None
+            raise Invalid.of(structural) from None
         raise Invalid(str(exc), [source.issue((), str(exc))]) from None
     issues = sorted(semantic_issues(organisation, source), key=lambda i: (i.line, i.path, i.message))
     errors = [i for i in issues if i.severity == "error"]
     if errors:
-        raise Invalid(f"{source.file}: {len(errors)} error(s)", errors)
+        raise Invalid.of(errors)
     return Parsed(organisation, source, tuple(issues))
 
 
@@ -80,6 +80,8 @@ def _schema_issues(data: Any, source: SourceMap) -> Iterator[Issue]:
             message = f"{error.instance!r} is not a valid value here: {error.schema.get('description', error.message)}"
         elif error.validator == "additionalProperties":
             message = error.message.replace("Additional properties are not allowed", "unknown key")
+            yield source.unknown_key(path, error.instance, error.schema.get("properties", {}), message)
+            continue
         yield source.issue(path, message)
 
 

@@ -52,17 +52,19 @@ def check_pack(
         issue = source.issue(
             ("rules",), f"a pack holds at most {bounds.pack_rules} rules (DUTYLINE_MAX_PACK_RULES), this one {len(rules)}"
         )
-        raise Invalid(f"{source.file}: 1 error(s)", [issue])
+        raise Invalid.of([issue])
     structural = []
     for error in _validator().iter_errors(data):
         path: Path = tuple(error.absolute_path)
         message = error.message
         if error.validator == "additionalProperties":
             message = message.replace("Additional properties are not allowed", "unknown key")
+            structural.append(source.unknown_key(path, error.instance, error.schema.get("properties", {}), message))
+            continue
         structural.append(source.issue(path, message))
     if structural:
         structural.sort(key=lambda i: (i.line, i.path))
-        raise Invalid(f"{source.file}: {len(structural)} error(s)", structural)
+        raise Invalid.of(structural)
     try:
         pack = msgspec.convert(data, rm.RulePack)
     except msgspec.ValidationError as exc:
@@ -70,7 +72,7 @@ def check_pack(
     issues = sorted(_semantic(pack, source, org, engine_check, bounds), key=lambda i: (i.line, i.path, i.message))
     errors = [i for i in issues if i.severity == "error"]
     if errors:
-        raise Invalid(f"{source.file}: {len(errors)} error(s)", errors)
+        raise Invalid.of(errors)
     return ParsedPack(pack, source, tuple(issues))
 
 

@@ -63,6 +63,7 @@ class LoggedDecision:
             "request_id": q.request_id[:200] if q.request_id else None,
             "approval_id": a.used_approval.approval_id if a.used_approval is not None else None,
             "parts": refs,
+            "simulated": q.simulated,
         }
 
 

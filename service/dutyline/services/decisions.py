@@ -57,6 +57,9 @@ class Question:
     at: float | None = None
     request_id: str | None = None
     approval_id: str | None = None
+    # Trying a question out (the console's simulator): logged, marked so, and without effects: it notifies
+    # nobody and presents no approval (which would take one of its uses).
+    simulated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,12 +198,15 @@ def _named(properties: Mapping[str, Any] | None) -> str | None:
 
 
 class DecisionService:
-    def __init__(self, policies: PolicyService, log: DecisionLog | None = None, facts: FactsProvider | None = None) -> None:
+    def __init__(
+        self, policies: PolicyService, log: DecisionLog | None = None, facts: FactsProvider | None = None,
+        obligations: Callable[[Answer], None] | None = None,
+    ) -> None:
         self._policies = policies
         self._log = log
         self.facts = facts or FactsProvider()
         # Called with an allowed answer whose rules notify someone (the outbox queue); must not block.
-        self.obligations: Callable[[Answer], None] | None = None
+        self.obligations = obligations
 
     @property
     def policies(self) -> PolicySet:
@@ -262,7 +268,7 @@ class DecisionService:
         DECISION_LATENCY.observe(latency)
         if self._log is not None:
             self._log.record(LoggedDecision.of(answer))
-        if verdict.notify and self.obligations is not None:
+        if verdict.notify and self.obligations is not None and not question.simulated:
             self.obligations(answer)
         return answer
 

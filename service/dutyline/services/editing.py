@@ -27,7 +27,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from dutyline.engines.admin_policy import ORG_ID as ADMIN_ORG
 from dutyline.engines.compiler import CompiledOrg, compile_org
 from dutyline.engines.decision import Check
-from dutyline.engines.impact import chain_changes, permission_changes, verdict_of, verdict_view
+from dutyline.engines.impact import (
+    LimitChange,
+    TimedChange,
+    chain_changes,
+    limit_timeline,
+    moments,
+    permission_changes,
+    permission_timeline,
+    rule_changes,
+    verdict_of,
+    verdict_view,
+)
 from dutyline.engines.rulehost import RuleHost, check_condition
 from dutyline.engines.rules import CompiledRules, compile_rules
 from dutyline.errors import (
@@ -39,11 +50,12 @@ from dutyline.errors import (
     PreconditionFailed,
     PreconditionRequired,
     Unreadable,
+    in_words,
 )
 from dutyline.orgmodel.diff import ORG_COLLECTIONS, PACK_COLLECTIONS, summarise
 from dutyline.orgmodel.document import Organisation
-from dutyline.orgmodel.source import SourceMap, check_numbers
-from dutyline.orgmodel.validate import check_data
+from dutyline.orgmodel.source import SourceMap, check_numbers, format_path
+from dutyline.orgmodel.validate import Parsed, check_data
 from dutyline.rulemodel.document import RulePack
 from dutyline.rulemodel.validate import check_pack
 from dutyline.services.four_eyes import FourEyes, Settings
@@ -88,7 +100,10 @@ class Edit:
     target: str
     method: Method
     value: Any = None
-    source: SourceMap | None = None  # where the value's lines are, when it came as YAML
+    source: SourceMap | None = None  # where the value's lines are
+    # The YAML file the value was sent as (a whole document or rule pack, nothing else in it): kept with the
+    # version it makes, so that an export gives the file back as written.
+    text: str | None = None
 
     @property
     def collection(self) -> str:
@@ -99,17 +114,25 @@ class Edit:
         return self.target.split("/", 1)[1] if "/" in self.target else ""
 
     def as_json(self) -> str:
-        return json.dumps({"target": self.target, "method": self.method, "value": self.value}, ensure_ascii=False)
+        kept = {"target": self.target, "method": self.method, "value": self.value}
+        if self.text is not None:
+            kept["text"] = self.text
+        return json.dumps(kept, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str) -> Edit:
         data = json.loads(text)
-        return cls(data["target"], data["method"], data.get("value"))
+        return cls(data["target"], data["method"], data.get("value"), text=data.get("text"))
+
+    def texts(self, key: str) -> dict[str, str] | None:
+        """The file text to keep with the version this edit makes (`key`: the organisation's id or pack's name)."""
+        return {key: self.text} if self.text is not None and self.method in ("create", "put") else None
 
 
 @dataclass(frozen=True, slots=True)
 class Written:
-    """A change that was applied: the policy version it created, and the object's new state and ETag."""
+    """A change that was applied: the policy version it created (`version`, global), the revision of the document
+    it changed (the organisation's, or the rule pack's own counter), and the object's new state and ETag."""
 
     organisation: str
     target: str
@@ -117,6 +140,21 @@ class Written:
     changed: bool
     value: Any
     etag: str | None
+    revision: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """A document or one entity of it as read: `version` the policy version that made its current revision (the
+    id of that history entry), `revision` the document's own counter, `policy_version` the global policy version
+    now (what /v1/check answers carry), `source` the YAML text it was imported from (None once edited)."""
+
+    value: Any
+    etag: str | None
+    version: int
+    revision: int
+    policy_version: int
+    source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +175,9 @@ class _Current:
     value: Any  # the entity, pack or document; None when it does not exist
     etag: str | None
     packs: dict[str, RulePack] = field(default_factory=dict)
+    revision: int = 0  # the target document's own counter (the organisation's, or the rule pack's)
+    target_version: int = 0  # the policy version that made the target's current revision
+    source: str | None = None  # the target document's imported text, if it has one
     # rule packs this release cannot read, by name: why (an org chart change would not be served until fixed)
     unreadable: dict[str, str] = field(default_factory=dict)
 
@@ -167,37 +208,48 @@ class Editor:
 
     # --- reading ---------------------------------------------------------------------------------------
 
-    def document(self, org_id: str) -> tuple[Organisation, int, str]:
-        """The organisation's current document, version and ETag."""
+    def document(self, org_id: str) -> tuple[Organisation, Read]:
+        """The organisation's current document, and its versions and ETag (`Read.value` the same as plain data)."""
         with self._sessions() as session:
             head = org_store.head(session, org_id)
+            policy = org_store.latest_version(session)
         assert head.document is not None
-        return head.document, head.version, org_etag(head.version, org_store.digest(head.document))
+        etag = org_etag(head.version, org_store.digest(head.document))
+        return head.document, Read(
+            msgspec.to_builtins(head.document), etag, head.version, head.revision, policy, head.source
+        )
 
-    def current(self, org_id: str, target: str) -> tuple[Any, str | None, int]:
-        """An entity or rule pack as plain data, its ETag and the organisation's version; NotFound if absent."""
+    def current(self, org_id: str, target: str) -> Read:
+        """An entity or rule pack as plain data, its ETag and versions (an entity's are its organisation's);
+        NotFound if absent."""
         with self._sessions() as session:
             now = self._current(session, org_id, Edit(target, "put"), packs=False)
+            policy = org_store.latest_version(session)
         if now.value is None:
             raise NotFound(f"{_describe(target)} not found in {org_id!r}")
-        return now.value, now.etag, now.version
+        return Read(now.value, now.etag, now.target_version, now.revision, policy, now.source)
 
-    def collection(self, org_id: str, name: str) -> tuple[list[Any], int]:
+    def collection(self, org_id: str, name: str) -> tuple[list[Any], Read]:
         with self._sessions() as session:
             now = self._current(session, org_id, Edit("org", "put"), packs=False)
-        return _entities(now.document, name), now.version
+            policy = org_store.latest_version(session)
+        return _entities(now.document, name), Read(None, now.etag, now.version, now.revision, policy)
 
-    def packs(self, org_id: str) -> list[dict[str, Any]]:
-        """The organisation's rule packs this release can read (one it cannot is read by name, as stored)."""
+    def packs(self, org_id: str) -> tuple[list[dict[str, Any]], int]:
+        """The organisation's rule packs this release can read (one it cannot is read by name, as stored), and the
+        global policy version now."""
         with self._sessions() as session:
             found = org_store.newest(session, org_id)
             if found is None or found.deleted:
                 raise NotFound(f"organisation {org_id!r} not found")
             return [
-                {"name": p.name, "version": p.version, "etag": etag_of(msgspec.to_builtins(p.pack)), "pack": msgspec.to_builtins(p.pack)}
+                {
+                    "name": p.name, "version": p.version, "revision": p.revision,
+                    "etag": etag_of(msgspec.to_builtins(p.pack)), "pack": msgspec.to_builtins(p.pack),
+                }
                 for p in pack_store.current(session, org_id)
                 if p.pack is not None
-            ]
+            ], org_store.latest_version(session)
 
     def four_eyes(self, org_id: str) -> Settings:
         """The organisation's four-eyes switches as in force (its own, else the defaults)."""
@@ -215,10 +267,13 @@ class Editor:
 
     # --- writing ---------------------------------------------------------------------------------------
 
-    def create_org(self, data: Any, author: str, comment: str, source: SourceMap | None = None) -> Written | Held:
-        """Store a new organisation (409 if one with its id exists and is not deleted), or hold it for four-eyes."""
+    def create_org(
+        self, data: Any, author: str, comment: str, source: SourceMap | None = None, text: str | None = None
+    ) -> Written | Held:
+        """Store a new organisation (409 if one with its id exists and is not deleted), or hold it for four-eyes;
+        `text`: the YAML file it was sent as, kept for exports."""
         organisation = _validated(data, source or SourceMap(REQUEST))
-        return self.submit(organisation.id, Edit("org", "create", data, source), None, author, comment)
+        return self.submit(organisation.id, Edit("org", "create", data, source, text), None, author, comment)
 
     def submit(
         self, org_id: str, edit: Edit, if_match: str | None, author: str, comment: str,
@@ -258,9 +313,10 @@ class Editor:
         if edit.target == "org" and edit.method == "delete":
             version = history.delete_organisation(session, org_id, author, comment)
             audit.append(session, author, "org_deleted", org_id, f"org:{org_id}", {"version": version, "comment": comment})
-            return Written(org_id, "org", version, True, None, None)
+            return Written(org_id, "org", version, True, None, None, now.revision + 1)
         organisation = self._proposed_organisation(org_id, edit, now)
-        [result] = org_store.save(session, [organisation], author, comment)
+        texts = edit.texts(org_id) if edit.target == "org" else None
+        [result] = org_store.save(session, [organisation], author, comment, texts)
         after = msgspec.to_builtins(organisation)
         value = after if edit.target == "org" else _find(after, edit.collection, edit.ident)
         etag = org_etag(result.version, org_store.digest(organisation)) if edit.target == "org" else (etag_of(value) if value is not None else None)
@@ -269,7 +325,7 @@ class Editor:
                 session, author, f"{edit.collection}_{_verb(edit.method)}", org_id, f"{org_id}/{edit.target}",
                 {"version": result.version, "comment": comment, "summary": summarise(now.document, after, ORG_COLLECTIONS)},
             )
-        return Written(org_id, edit.target, result.version, result.changed, value, etag)
+        return Written(org_id, edit.target, result.version, result.changed, value, etag, result.revision)
 
     def _create_in(
         self, session: Session, org_id: str, edit: Edit, author: str, comment: str, approved_by: str | None
@@ -290,17 +346,17 @@ class Editor:
             raise Conflict(f"organisation {org_id!r} already exists")
         if approved_by is None and self._four_eyes.required(session, org_id, "org"):
             raise _NeedsSecondPerson
-        [result] = org_store.save(session, [organisation], author, comment)
+        [result] = org_store.save(session, [organisation], author, comment, edit.texts(org_id))
         audit.append(
             session, author, "org_created", org_id, f"org:{org_id}", {"version": result.version, "comment": comment}
         )
         etag = org_etag(result.version, org_store.digest(organisation))
-        return Written(org_id, "org", result.version, True, msgspec.to_builtins(organisation), etag)
+        return Written(org_id, "org", result.version, True, msgspec.to_builtins(organisation), etag, result.revision)
 
     def _proposed_organisation(self, org_id: str, edit: Edit, now: _Current) -> Organisation:
         """The document as the edit makes it, validated, with every rule pack still holding against it."""
         proposed = _proposed(now, edit, org_id)
-        organisation = _validated(proposed, edit.source if edit.target == "org" and edit.source else SourceMap(REQUEST))
+        organisation = _checked(proposed, edit).organisation
         if organisation.id != org_id:
             raise Invalid(
                 f"id: the document is {organisation.id!r} but the URL names {org_id!r}",
@@ -315,22 +371,22 @@ class Editor:
         if edit.method == "delete":
             version = history.delete_pack(session, org_id, name, author, comment)
             audit.append(session, author, "rules_deleted", org_id, f"{org_id}/rules/{name}", {"version": version, "comment": comment})
-            return Written(org_id, edit.target, version, True, None, None)
+            return Written(org_id, edit.target, version, True, None, None, now.revision + 1)
         pack = self._proposed_pack(org_id, edit, now)
-        [result] = pack_store.save(session, [(name, pack)], author, comment)
+        [result] = pack_store.save(session, [(name, pack)], author, comment, edit.texts(name))
         value = msgspec.to_builtins(pack)
         if result.changed:
             audit.append(
                 session, author, f"rules_{_verb(edit.method)}", org_id, f"{org_id}/rules/{name}",
                 {"version": result.version, "comment": comment, "summary": summarise(now.value, value, PACK_COLLECTIONS)},
             )
-        return Written(org_id, edit.target, result.version, result.changed, value, etag_of(value))
+        return Written(org_id, edit.target, result.version, result.changed, value, etag_of(value), result.revision)
 
     def _proposed_pack(self, org_id: str, edit: Edit, now: _Current) -> RulePack:
         """The pack as the edit makes it: validated against the organisation, and compiled against it as a
         refresh will compile it (its conditions taken by the rule host), so that what is stored can be served."""
         data = _merge(now.value, edit.value) if edit.method == "patch" else edit.value
-        pack = _validated_pack(data, org_id, _organisation(now.document), edit.source)
+        pack = _validated_pack(data, org_id, _organisation(now.document), _body_lines(edit))
         _compiles(pack, self._compiled(org_id, now), self._policies.bounds)
         return pack
 
@@ -348,14 +404,16 @@ class Editor:
             row = history.version(session, org_id, head.version)
             assert row is not None and row.document is not None
             document, digest = json.loads(row.document), row.digest
-        now = _Current(document, head.version, digest, None, None)
+        now = _Current(document, head.version, digest, None, None, revision=head.revision, target_version=head.version)
         if edit.target == "org":
-            now.value, now.etag = document, org_etag(head.version, digest)
+            now.value, now.etag, now.source = document, org_etag(head.version, digest), head.source
         elif edit.collection == "rules":
             row = history.latest_pack(session, org_id, edit.ident)
+            now.revision, now.target_version = (row.revision, row.version) if row is not None else (0, 0)
             if row is not None and row.document is not None:
                 now.value = json.loads(row.document)
                 now.etag = etag_of(now.value)
+                now.source = row.source
         elif edit.collection in ORG_COLLECTIONS:
             now.value = _find(document, edit.collection, edit.ident)
             now.etag = etag_of(now.value) if now.value is not None else None
@@ -489,30 +547,43 @@ class Editor:
             log.info("scheduled change %s is due but needs a second person's approval first", row.id)
             return
         except (Invalid, PreconditionFailed, PreconditionRequired, NotFound, Conflict, Forbidden) as exc:
+            # Every problem is kept, with the first in words: the change's view and its audit entry say what
+            # failed (the separation-of-duties issue naming both posts), not only how many problems there were.
+            issues = _issues(getattr(exc, "issues", []))
             with self._sessions.begin() as session:
-                changes.change(session, row.id, row.revision, status="failed", message=str(exc), **values)
+                changes.change(
+                    session, row.id, row.revision, status="failed", message=str(exc), issues=json.dumps(issues, ensure_ascii=False),
+                    **values,
+                )
                 audit.append(
                     session, actor, "change_failed", row.organisation, f"{row.organisation}/{row.target}",
-                    {"change": row.id, "error": str(exc)},
+                    {"change": row.id, "error": str(exc), "issues": issues},
                 )
             if actor == "scheduler":
                 log.warning("scheduled change %s failed: %s", row.id, exc)
                 return
-            raise Conflict(f"change {row.id} could not be applied: {exc}") from None
+            failed = Conflict(f"change {row.id} could not be applied: {exc}")
+            failed.issues = getattr(exc, "issues", [])  # type: ignore[attr-defined]  # (answered with the 409)
+            raise failed from None
         self._applied()
 
     # --- preview -----------------------------------------------------------------------------------------
 
     def preview(
         self, org_id: str, edit: Edit, checks: Sequence[Check] = (), at: float | None = None,
-        rules: Mapping[str, Any] | None = None,
+        rules: Mapping[str, Any] | None = None, effective: float | None = None,
     ) -> dict[str, Any]:
         """What the edit would do, nothing stored: who gains and loses which permissions (at `at`, default
         now), whose approver chain changes, which separation-of-duties conflicts and other problems it brings,
         and each check decided (duty model, then business rules) under the current and the proposed policy.
 
         `rules` are draft rule packs by name (None: the pack deleted), put in place of the stored ones for the
-        proposal. The proposal's rules run in a temporary rule host, never the live one."""
+        proposal. The proposal's rules run in a temporary rule host, never the live one.
+
+        Over time: the change is also previewed at every moment it matters (`moments`: from `at`, or `effective`
+        for a scheduled change, then each start and end of an acting or other windowed assignment), and gains and
+        losses of permissions and of limits are given with the window they hold in (`timeline`, `limits`); a
+        rule pack change lists each field before → after (`rule_changes`)."""
         moment = time.time() if at is None else at
         with self._sessions() as session:
             now = self._current(session, org_id, edit)
@@ -525,12 +596,16 @@ class Editor:
                 raise Invalid(f"{_describe(edit.target)} must be an object", [Issue(REQUEST, 0, "", "expected an object")])
             result["summary"] = summarise(now.value, data, PACK_COLLECTIONS)
             try:
-                drafts = _draft_packs(stored, {edit.ident: data}, _organisation(now.document), org_id, edit.source)
+                drafts = _draft_packs(stored, {edit.ident: data}, _organisation(now.document), org_id, _body_lines(edit))
             except Invalid as exc:
                 return result | {"valid": False, "issues": _issues(exc.issues), "separation_of_duties": []}
+            ahead = moments(before, before, moment, effective)
             return result | {
                 "valid": True, "issues": [], "separation_of_duties": [], "at": moment,
                 "note": "rule pack changes do not change duty permissions",
+                "moments": [_iso(m) for m in ahead],
+                "rule_changes": [msgspec.to_builtins(c) for c in rule_changes(stored.get(edit.ident), drafts.get(edit.ident), before)],
+                "limits": _limits_view(limit_timeline(before, before, self._rules_of(stored, before), self._rules_of(drafts, before), ahead)),
                 "checks": self._checks(org_id, before, before, stored, drafts, checks),
             }
         deleting = edit.target == "org" and edit.method == "delete"
@@ -541,7 +616,7 @@ class Editor:
         warnings: list[Issue] = []
         if proposed is not None:
             try:
-                parsed = check_data(proposed, edit.source if edit.target == "org" and edit.source else SourceMap(REQUEST))
+                parsed = _checked(proposed, edit)
                 drafts = _draft_packs(stored, rules or {}, parsed.organisation, org_id, None)
             except Invalid as exc:
                 return result | {
@@ -551,15 +626,30 @@ class Editor:
                 }
             warnings = list(parsed.warnings)
             after = compile_org(parsed.organisation, 0)
+        ahead = moments(before, after, moment, effective)
+        before_rules = self._rules_of(stored, before)
+        after_rules = self._rules_of(drafts, after) if after is not None else None
         return result | {
             "valid": True,
             "issues": _issues(warnings),
             "separation_of_duties": [],
             "at": moment,
+            "moments": [_iso(m) for m in ahead],
+            "timeline": _timeline_view(permission_timeline(before, after, ahead)),
+            "limits": _limits_view(limit_timeline(before, after, before_rules, after_rules, ahead)),
             "permissions": [msgspec.to_builtins(c) for c in permission_changes(before, after, moment)],
             "approver_chains": [msgspec.to_builtins(c) for c in chain_changes(before, after)],
             "checks": self._checks(org_id, before, after, stored, drafts, checks),
         }
+
+    def _rules_of(self, packs: Mapping[str, RulePack], org: CompiledOrg) -> CompiledRules | None:
+        """The packs compiled against `org` (no rule host: only limits are read from them); None if they cannot be
+        (they were validated already, so this is a backstop, and the preview says nothing about limits then)."""
+        try:
+            return compile_rules(packs.values(), org, self._policies.bounds)
+        except (Invalid, ValueError):
+            log.warning("preview: rule packs of %s do not compile; limits not previewed", org.document.id)
+            return None
 
     def _checks(
         self, org_id: str, before: CompiledOrg, after: CompiledOrg | None, stored: dict[str, RulePack],
@@ -620,6 +710,7 @@ def change_view(row: AdminChangeRow) -> dict[str, Any]:
         "decided_at": row.decided_at.isoformat() if row.decided_at else None,
         "version": row.version,
         "message": row.message,
+        "issues": json.loads(row.issues) if row.issues else [],
     }
 
 
@@ -743,6 +834,16 @@ def _proposed(now: _Current, edit: Edit, org_id: str) -> dict[str, Any]:
     return document
 
 
+def _body_lines(edit: Edit) -> SourceMap | None:
+    """The lines of a rule pack change's body. A merge patch's are only for what it gives: a problem in what it
+    leaves as stored has no line in the request (not the line of the body's first brace)."""
+    if edit.source is None or edit.method != "patch":
+        return edit.source
+    lines = dict(edit.source.mapped())
+    lines.pop((), None)
+    return SourceMap(edit.source.file, lines)
+
+
 def _merge(target: Any, patch: Any) -> Any:
     """JSON Merge Patch (RFC 7386): objects merge key by key, null removes, anything else replaces."""
     if not isinstance(patch, dict):
@@ -758,6 +859,46 @@ def _merge(target: Any, patch: Any) -> Any:
 
 def _validated(data: Any, source: SourceMap) -> Organisation:
     return check_data(data, source).organisation
+
+
+ORGANISATION = "<organisation>"  # the file of an issue elsewhere in the document than the entity a request changes
+
+
+def _checked(proposed: dict[str, Any], edit: Edit) -> Parsed:
+    """The proposed document validated. For a change of one entity, each issue in the entity has the line of the
+    request body and a path from the entity (`reports_to`, not `posts[12].reports_to`); an issue elsewhere in the
+    document (a post the change leaves dangling) keeps its path in the document, with no line (`<organisation>`)."""
+    if edit.target == "org":
+        return check_data(proposed, edit.source or SourceMap(REQUEST))
+    prefix = _entity_path(proposed, edit)
+    source = edit.source.moved(prefix) if prefix is not None and edit.source is not None else SourceMap(REQUEST)
+    try:
+        parsed = check_data(proposed, source)
+    except Invalid as exc:
+        raise Invalid.of(_relative(exc.issues, prefix), _describe(edit.target)) from None
+    return Parsed(parsed.organisation, parsed.source, tuple(_relative(parsed.warnings, prefix)))
+
+
+def _entity_path(document: dict[str, Any], edit: Edit) -> tuple[str | int, ...] | None:
+    """Where the edited entity is in `document` (None: not there, as after a delete)."""
+    items = _entities(document, edit.collection)
+    index = next((i for i, e in enumerate(items) if isinstance(e, dict) and e.get("id") == edit.ident), None)
+    return None if index is None else (*ORG_COLLECTIONS[edit.collection], index)
+
+
+def _relative(issues: Sequence[Issue], prefix: tuple[str | int, ...] | None) -> list[Issue]:
+    """`issues` of a whole document as `_checked` gives them for an entity at `prefix`: the entity's first."""
+    inside: list[Issue] = []
+    outside: list[Issue] = []
+    root = format_path(prefix) if prefix is not None else None
+    for issue in issues:
+        if root is not None and (issue.path == root or issue.path.startswith((root + ".", root + "["))):
+            path = issue.path[len(root):].removeprefix(".")
+            inside.append(Issue(REQUEST, issue.line, path, issue.message, issue.severity))
+        else:
+            outside.append(Issue(ORGANISATION, 0, issue.path, issue.message, issue.severity))
+    inside.sort(key=lambda i: (i.line, i.path, i.message))
+    return inside + outside
 
 
 def _validated_pack(data: Any, org_id: str, org: Organisation, source: SourceMap | None) -> RulePack:
@@ -779,7 +920,27 @@ def _check_packs(packs: dict[str, RulePack], organisation: Organisation) -> None
         except Invalid as exc:
             issues += exc.issues
     if issues:
-        raise Invalid(f"{len(issues)} error(s) in rule packs that depend on this organisation", issues)
+        raise Invalid(f"a rule pack that depends on this organisation would break: {in_words(issues)}", issues)
+
+
+def _iso(moment: float) -> str:
+    return dt.datetime.fromtimestamp(moment, dt.timezone.utc).isoformat()
+
+
+def _timeline_view(changes: list[TimedChange]) -> list[dict[str, Any]]:
+    return [
+        {"person": c.person, "change": c.change, "permission": c.permission, "since": _iso(c.since),
+         "until": _iso(c.until) if c.until is not None else None}
+        for c in changes
+    ]
+
+
+def _limits_view(changes: list[LimitChange]) -> list[dict[str, Any]]:
+    return [
+        {"person": c.person, "rule": c.rule, "before": c.before, "after": c.after, "since": _iso(c.since),
+         "until": _iso(c.until) if c.until is not None else None}
+        for c in changes
+    ]
 
 
 def _draft_packs(
@@ -801,7 +962,7 @@ def _draft_packs(
         except Invalid as exc:
             issues += exc.issues
     if issues:
-        raise Invalid(f"{len(issues)} error(s) in the rule packs", issues)
+        raise Invalid(f"in the rule packs: {in_words(issues)}", issues)
     return dict(sorted(out.items()))
 
 

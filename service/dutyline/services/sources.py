@@ -71,6 +71,7 @@ class Loaded:
     decision_tables: list[tuple[Any, SourceMap]] = field(default_factory=list)
     rule_tables: list[tuple[Any, SourceMap]] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
+    texts: dict[str, str] = field(default_factory=dict)  # each file's text as read, by file name (for exports)
 
     @property
     def errors(self) -> list[Issue]:
@@ -102,7 +103,8 @@ def load(
     for path in files:
         name = str(path)
         try:
-            data, source = load_yaml(path.read_text(encoding="utf-8"), name, max_scalars)
+            text = path.read_bytes().decode("utf-8")  # as written: no newline translation (an export gives it back)
+            data, source = load_yaml(text, name, max_scalars)
         except UnicodeDecodeError as exc:
             loaded.issues.append(Issue(name, 0, "", f"not UTF-8 text: {exc.reason} at byte {exc.start}"))
             continue
@@ -110,6 +112,8 @@ def load(
             loaded.issues += exc.issues
             continue
         kind = kind_of(data)
+        if kind in ("organisation", "rule_pack"):
+            loaded.texts[name] = text
         if kind == "decision_table":
             loaded.decision_tables.append((data, source))
         elif kind == "rule_table":

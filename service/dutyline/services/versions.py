@@ -8,7 +8,6 @@ import collections
 import contextlib
 import datetime as dt
 import difflib
-import io
 import json
 import logging
 import threading
@@ -16,7 +15,6 @@ from dataclasses import dataclass
 from collections.abc import Iterator
 from typing import Any
 
-from ruamel.yaml import YAML
 from sqlalchemy.orm import Session, sessionmaker
 
 from dutyline.engines.compiler import CompiledOrg, compile_org
@@ -27,7 +25,7 @@ from dutyline.errors import Invalid, Issue, NotFound, Unreadable
 from dutyline.orgmodel.diff import ORG_COLLECTIONS, PACK_COLLECTIONS, summarise
 from dutyline.services.decisions import PastPolicy
 from dutyline.services.editing import Edit
-from dutyline.services.orgs import to_yaml
+from dutyline.services.orgs import pack_yaml, to_yaml
 from dutyline.store import history
 from dutyline.store import orgs as org_store
 from dutyline.store import rule_packs as pack_store
@@ -46,6 +44,7 @@ def _info(row: history.VersionInfo | OrgVersionRow) -> dict[str, Any]:
         "author": row.author,
         "comment": row.comment,
         "created_at": row.created_at.isoformat(),
+        "revision": row.revision,
     }
 
 
@@ -59,17 +58,6 @@ def _yaml(row: OrgVersionRow | None) -> str:
         except Unreadable:  # written by another release: shown as stored
             pass
     return pack_yaml(json.loads(row.document))
-
-
-def pack_yaml(pack: Any) -> str:
-    """A rule pack (plain data) as YAML, as a compliance officer would keep it in `rules/`."""
-    yaml = YAML()
-    yaml.default_flow_style = False
-    yaml.allow_unicode = True
-    yaml.width = 4096
-    buffer = io.StringIO()
-    yaml.dump(pack, buffer)
-    return buffer.getvalue()
 
 
 def _plain(row: OrgVersionRow | None) -> Any:
@@ -158,11 +146,12 @@ class Versions:
                     f"version {number} deleted the {'organisation' if row.kind == 'org' else 'rule pack'}; there is nothing to restore",
                     [Issue("<request>", 0, "version", "a deletion")],
                 )
+            # (a version imported from a file is restored with its text: an export gives that file again)
             if row.kind == "org":
-                return Edit("org", "put", json.loads(row.document))
+                return Edit("org", "put", json.loads(row.document), text=row.source)
             latest = history.latest_pack(session, org_id, row.name)
             exists = latest is not None and latest.document is not None
-            return Edit(f"rules/{row.name}", "put" if exists else "create", json.loads(row.document))
+            return Edit(f"rules/{row.name}", "put" if exists else "create", json.loads(row.document), text=row.source)
 
     def as_of(self, org_id: str, at: dt.datetime) -> dict[str, Any]:
         """The organisation document in force at `at`."""

@@ -6,10 +6,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from sqlalchemy import Table, case, delete, literal, select, update
+from sqlalchemy import FromClause, case, delete, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from dutyline.store.db import rows_changed
 from dutyline.store.tables import (
     ApiTokenRow,
     ConsoleSessionRow,
@@ -111,7 +112,7 @@ def end_sessions_of(session: Session, user_id: int) -> None:
 
 
 def delete_expired_sessions(session: Session, now: dt.datetime) -> int:
-    return session.execute(delete(ConsoleSessionRow).where(ConsoleSessionRow.expires_at <= now)).rowcount or 0
+    return rows_changed(session.execute(delete(ConsoleSessionRow).where(ConsoleSessionRow.expires_at <= now)))
 
 
 # --- API tokens ------------------------------------------------------------------------------------------
@@ -153,7 +154,7 @@ def revoke_token(session: Session, token_id: str, now: dt.datetime) -> bool:
     result = session.execute(
         update(ApiTokenRow).where(ApiTokenRow.id == token_id, ApiTokenRow.revoked_at.is_(None)).values(revoked_at=now)
     )
-    return result.rowcount == 1
+    return rows_changed(result) == 1
 
 
 def revoke_tokens_of(session: Session, user_id: int, now: dt.datetime) -> list[str]:
@@ -227,7 +228,7 @@ def server_secret(session: Session, name: str, fresh: str, now: dt.datetime) -> 
     return session.execute(select(ServerSecretRow.value).where(ServerSecretRow.name == name)).scalar_one()
 
 
-def _insert(session: Session, table: Table):  # type: ignore[no-untyped-def]
+def _insert(session: Session, table: FromClause) -> postgresql.Insert | sqlite.Insert:
     """INSERT with ON CONFLICT, which both databases have, each in its own dialect."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     return dialect.insert(table)

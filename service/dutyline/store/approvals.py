@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from dutyline.store.db import rows_changed
 from dutyline.store.tables import ApprovalRow
 
 ENTITY = "approval"  # approvals' events (store.events) are kept under this entity name
@@ -69,7 +70,7 @@ def change(session: Session, approval_id: str, revision: int, **values: Any) -> 
         .values(revision=revision + 1, **values)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return rows_changed(result) == 1
 
 
 def use(session: Session, approval_id: str, now: dt.datetime) -> tuple[int, int] | None:

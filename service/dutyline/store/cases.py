@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from dutyline.store.db import rows_changed
 from dutyline.store.tables import CaseRow
 
 OPEN = ("open", "escalated")
@@ -54,4 +55,4 @@ def change(session: Session, case_id: str, revision: int, **values: Any) -> bool
         .values(revision=revision + 1, **values)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return rows_changed(result) == 1

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from dutyline.store.db import rows_changed
 from dutyline.store.tables import AdminChangeRow
 
 OPEN = ("pending", "scheduled")
@@ -59,4 +60,4 @@ def change(session: Session, change_id: str, revision: int, **values: Any) -> bo
         .values(revision=revision + 1, **values)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return rows_changed(result) == 1

@@ -10,12 +10,13 @@ import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import delete, insert, or_, and_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from dutyline.store.db import rows_changed
 from dutyline.store.tables import DecisionLogPartRow, DecisionLogRow
 
 
@@ -31,6 +32,7 @@ def insert_many(session: Session, rows: Sequence[dict[str, Any]], parts: Sequenc
         return
     if session.get_bind().dialect.name == "postgresql":
         connection = session.connection().connection.driver_connection
+        assert connection is not None  # a connection checked out of the pool has its driver's
         with connection.cursor() as cursor:
             with cursor.copy(f"COPY {DecisionLogRow.__tablename__} ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
                 for row in rows:
@@ -54,7 +56,7 @@ def delete_older_than(session: Session, cutoff: dt.datetime) -> int:
     """Remove the rows decided before `cutoff`, and the parts no newer row refers to; the number of rows removed."""
     result = session.execute(delete(DecisionLogRow).where(DecisionLogRow.decided_at < cutoff))
     session.execute(delete(DecisionLogPartRow).where(DecisionLogPartRow.last_seen < cutoff))
-    return result.rowcount or 0
+    return rows_changed(result)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +121,7 @@ class LogFilter:
     since: dt.datetime | None = None
     until: dt.datetime | None = None
     request_id: str | None = None
+    simulated: Literal["exclude", "include", "only"] = "exclude"
 
 
 def query(
@@ -138,6 +141,8 @@ def query(
     ):
         if value is not None:
             statement = statement.where(column == value)
+    if where.simulated != "include":
+        statement = statement.where(DecisionLogRow.simulated.is_(where.simulated == "only"))
     if where.since is not None:
         statement = statement.where(DecisionLogRow.decided_at >= where.since)
     if where.until is not None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from dutyline.store.db import rows_changed
 from dutyline.store import notify
 from dutyline.store.tables import OrganisationRow, OrgSettingRow, OrgVersionRow
 
@@ -25,6 +26,7 @@ class VersionInfo:
     author: str
     comment: str
     created_at: dt.datetime
+    revision: int = 0  # the document's own counter; `version` is the global policy version
 
 
 def lock(session: Session, org_id: str) -> bool:
@@ -42,13 +44,16 @@ def lock(session: Session, org_id: str) -> bool:
         .values(head_version=OrganisationRow.head_version)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return rows_changed(result) == 1
 
 
-def organisations(session: Session) -> list[tuple[str, str, str, int, bool]]:
-    """(id, name zh, name en, head version, deleted) of every organisation ever stored."""
+def organisations(session: Session) -> list[tuple[str, str, str, int, bool, int]]:
+    """(id, name zh, name en, head version, deleted, the document's revision) of every organisation ever stored."""
     rows = session.execute(
-        select(OrganisationRow.id, OrganisationRow.name_zh, OrganisationRow.name_en, OrganisationRow.head_version, OrgVersionRow.document.is_(None))
+        select(
+            OrganisationRow.id, OrganisationRow.name_zh, OrganisationRow.name_en, OrganisationRow.head_version,
+            OrgVersionRow.document.is_(None), OrgVersionRow.revision,
+        )
         .join(OrgVersionRow, OrgVersionRow.version == OrganisationRow.head_version)
         .order_by(OrganisationRow.id)
     )
@@ -123,9 +128,14 @@ def packs_effective_at(session: Session, org_id: str, at: dt.datetime) -> list[O
 
 
 def latest_pack(session: Session, org_id: str, name: str) -> OrgVersionRow | None:
+    return latest_of(session, org_id, "rules", name)
+
+
+def latest_of(session: Session, org_id: str, kind: str, name: str = "") -> OrgVersionRow | None:
+    """The newest version of one document (the organisation's, or rule pack `name`), a deletion included."""
     return session.execute(
         select(OrgVersionRow)
-        .where(OrgVersionRow.kind == "rules", OrgVersionRow.org_id == org_id, OrgVersionRow.name == name)
+        .where(OrgVersionRow.kind == kind, OrgVersionRow.org_id == org_id, OrgVersionRow.name == name)
         .order_by(OrgVersionRow.version.desc())
         .limit(1)
     ).scalar_one_or_none()
@@ -149,9 +159,10 @@ def delete_pack(session: Session, org_id: str, name: str, author: str, comment: 
 
 
 def _tombstone(session: Session, org_id: str, kind: str, name: str, author: str, comment: str) -> int:
+    last = latest_of(session, org_id, kind, name)
     row = OrgVersionRow(
         org_id=org_id, kind=kind, name=name, document=None, digest=hashlib.sha256(b"").hexdigest(), author=author,
-        comment=comment, created_at=dt.datetime.now(dt.timezone.utc),
+        comment=comment, created_at=dt.datetime.now(dt.timezone.utc), revision=(last.revision if last else 0) + 1,
     )
     session.add(row)
     session.flush()
@@ -183,5 +194,5 @@ def set_four_eyes(session: Session, org_id: str, by: str, rules: bool | None = N
 def _info(row: OrgVersionRow) -> VersionInfo:
     return VersionInfo(
         row.version, row.org_id, row.kind, row.name, row.document is None, row.digest, row.author, row.comment,
-        row.created_at,
+        row.created_at, row.revision,
     )

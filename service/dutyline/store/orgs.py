@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -40,6 +40,8 @@ class StoredOrg:
     comment: str
     created_at: dt.datetime
     error: str | None = None  # why this release cannot read the stored document
+    revision: int = 0  # the document's own counter (`version` is the global policy version)
+    source: str | None = None  # the YAML text it was imported from, if it came from a file
 
     @property
     def deleted(self) -> bool:
@@ -48,13 +50,24 @@ class StoredOrg:
 
 @dataclass(frozen=True, slots=True)
 class SaveResult:
+    """`version`: the global policy version the document is at (the one this save made, if it `changed`);
+    `revision`: the document's own counter at it."""
+
     org_id: str
     version: int
     changed: bool
+    revision: int = 0
+    name: str = ""  # a rule pack's name ("" for the organisation document)
 
 
-def save(session: Session, documents: Sequence[Organisation], author: str, comment: str = "") -> list[SaveResult]:
+def save(
+    session: Session, documents: Sequence[Organisation], author: str, comment: str = "",
+    sources: Mapping[str, str] | None = None,
+) -> list[SaveResult]:
     """Store each document as a new version unless it is identical to its organisation's newest one.
+
+    `sources` is the YAML text each document (by id) was read from, when it came from a file: kept with the
+    version, so that an export gives the file back as written.
 
     Runs inside the caller's transaction: the caller commits all or nothing. The organisation row is
     locked (FOR UPDATE on PostgreSQL) so that concurrent writers of one organisation serialise; policy
@@ -70,24 +83,26 @@ def save(session: Session, documents: Sequence[Organisation], author: str, comme
         ).scalar_one_or_none()
         encoded = codec.encode_checked(org, Organisation, f"organisation {org.id!r}")
         new_digest = hashlib.sha256(encoded).hexdigest()
+        revision = 1
         if row is not None:
             head = session.get(OrgVersionRow, row.head_version)
             if head is not None and head.document is not None and head.digest == new_digest:
-                results.append(SaveResult(org.id, row.head_version, False))
+                results.append(SaveResult(org.id, row.head_version, False, head.revision))
                 continue
+            revision = (head.revision if head is not None else 0) + 1
         else:
             row = OrganisationRow(id=org.id, name_zh=org.name.zh, name_en=org.name.en, head_version=0, created_at=now)
             session.add(row)
             session.flush()
         version = OrgVersionRow(
             org_id=org.id, kind="org", name="", document=encoded.decode(), digest=new_digest, author=author,
-            comment=comment, created_at=now,
+            comment=comment, created_at=now, revision=revision, source=(sources or {}).get(org.id),
         )
         session.add(version)
         session.flush()
         row.head_version = version.version
         row.name_zh, row.name_en = org.name.zh, org.name.en
-        results.append(SaveResult(org.id, version.version, True))
+        results.append(SaveResult(org.id, version.version, True, revision))
     if any(r.changed for r in results):
         notify.announce(session, max(r.version for r in results if r.changed))
     return results
@@ -138,4 +153,6 @@ def _stored(row: OrgVersionRow) -> StoredOrg:
             document = decode(row.document, row.org_id, row.version)
         except Unreadable as exc:
             error = str(exc)
-    return StoredOrg(row.org_id, row.version, document, row.author, row.comment, row.created_at, error)
+    return StoredOrg(
+        row.org_id, row.version, document, row.author, row.comment, row.created_at, error, row.revision, row.source
+    )

@@ -8,6 +8,7 @@ import json
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from dutyline.store.db import rows_changed
 from dutyline.store.tables import NotificationRow
 
 
@@ -72,7 +73,7 @@ def claim(session: Session, now: dt.datetime, lease: dt.timedelta, limit: int) -
             .values(attempts=row.attempts + 1, next_attempt_at=now + lease)
             .execution_options(synchronize_session=False)
         )
-        if result.rowcount == 1:
+        if rows_changed(result) == 1:
             claimed.append(row)
     return claimed
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -31,13 +31,19 @@ class StoredPack:
 
     org_id: str
     name: str
-    version: int
+    version: int  # the global policy version it was stored at
     pack: RulePack | None
     error: str | None = None
+    revision: int = 0  # the pack's own counter
+    source: str | None = None  # the YAML text it was imported from, if it came from a file
 
 
-def save(session: Session, packs: Sequence[tuple[str, RulePack]], author: str, comment: str = "") -> list[SaveResult]:
-    """Store each (name, pack) as a new version unless identical to that pack's newest version.
+def save(
+    session: Session, packs: Sequence[tuple[str, RulePack]], author: str, comment: str = "",
+    sources: Mapping[str, str] | None = None,
+) -> list[SaveResult]:
+    """Store each (name, pack) as a new version unless identical to that pack's newest version; `sources` is the
+    YAML text of each (by name) that came from a file, kept for exports.
 
     The organisation row is locked, as for organisation changes, so that writers of one organisation
     serialise; policy writes commit in version order and notify other replicas on commit (`notify`).
@@ -54,15 +60,16 @@ def save(session: Session, packs: Sequence[tuple[str, RulePack]], author: str, c
         digest = hashlib.sha256(encoded).hexdigest()
         latest = _latest(session, pack.org, name)
         if latest is not None and latest.document is not None and latest.digest == digest:
-            results.append(SaveResult(pack.org, latest.version, False))
+            results.append(SaveResult(pack.org, latest.version, False, latest.revision, name))
             continue
+        revision = (latest.revision if latest is not None else 0) + 1
         row = OrgVersionRow(
             org_id=pack.org, kind=KIND, name=name, document=encoded.decode(), digest=digest,
-            author=author, comment=comment, created_at=now,
+            author=author, comment=comment, created_at=now, revision=revision, source=(sources or {}).get(name),
         )
         session.add(row)
         session.flush()
-        results.append(SaveResult(pack.org, row.version, True))
+        results.append(SaveResult(pack.org, row.version, True, revision, name))
     if any(r.changed for r in results):
         notify.announce(session, max(r.version for r in results if r.changed))
     return results
@@ -109,6 +116,7 @@ def current(session: Session, org_id: str) -> list[StoredPack]:
 def _stored(row: OrgVersionRow) -> StoredPack:
     assert row.document is not None
     try:
-        return StoredPack(row.org_id, row.name, row.version, decode(row.document, row.org_id, row.name, row.version))
+        pack = decode(row.document, row.org_id, row.name, row.version)
+        return StoredPack(row.org_id, row.name, row.version, pack, None, row.revision, row.source)
     except Unreadable as exc:
-        return StoredPack(row.org_id, row.name, row.version, None, str(exc))
+        return StoredPack(row.org_id, row.name, row.version, None, str(exc), row.revision, row.source)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy import false, Boolean, DateTime, ForeignKey, Index, Integer, Numeric, String, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -38,7 +39,7 @@ class ExactDecimal(TypeDecorator[Decimal]):
     impl = Numeric(36, 18)
     cache_ok = True
 
-    def load_dialect_impl(self, dialect: Dialect):  # type: ignore[no-untyped-def]
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         return dialect.type_descriptor(String(48) if dialect.name == "sqlite" else Numeric(36, 18, asdecimal=True))
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Decimal | str | None:
@@ -93,6 +94,12 @@ class OrgVersionRow(Base):
     author: Mapped[str] = mapped_column(String(200))
     comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column()
+    # This document's own counter (1, 2, 3 … for the organisation, and for each rule pack), beside the global
+    # policy version above; a deletion counts too.
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The YAML text this version was imported from (a file, the seed), kept so that an export gives it back as
+    # written (comments, order); NULL for a version made by an edit.
+    source: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class DecisionLogRow(Base):
@@ -124,6 +131,8 @@ class DecisionLogRow(Base):
     # JSON {"context": digest, ...}: the parts of `request` kept in `decision_log_parts` (too big to repeat in
     # every row, or shared by the items of a batch); NULL when the row holds its whole request.
     parts: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Asked by the console's simulator (or another caller trying a question out): left out of listings by default.
+    simulated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class DecisionLogPartRow(Base):
@@ -422,6 +431,8 @@ class AdminChangeRow(Base):
     version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the policy version it became
     message: Mapped[str] = mapped_column(Text)
     revision: Mapped[int] = mapped_column(Integer)
+    # Every problem a failed change had (JSON list of issues), beside `message` (the first one in words).
+    issues: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class OrgSettingRow(Base):
