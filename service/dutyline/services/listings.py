@@ -35,10 +35,9 @@ from dataclasses import dataclass, replace
 import msgspec
 
 from dutyline.engines.compiler import CompiledOrg
-from dutyline.engines.decision import Check
+from dutyline.engines.decision import Check, decide
 from dutyline.engines.queries import posts_allowed
 from dutyline.errors import Unavailable
-from dutyline.engines.decision import decide
 from dutyline.services.decisions import actions_allowed, posts_permitted, resources_allowed, subjects_allowed
 from dutyline.services.metrics import LISTINGS_COMPUTED, LISTINGS_REFUSED, LISTINGS_RUNNING, LISTINGS_SERVED_CACHED
 

@@ -12,13 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import delete, insert, or_, and_, select
+from sqlalchemy import and_, delete, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from dutyline.store.db import rows_changed
 from dutyline.store.tables import DecisionLogPartRow, DecisionLogRow
-
 
 _COLUMNS = tuple(column.name for column in DecisionLogRow.__table__.columns)
 
