@@ -22,6 +22,13 @@ POSTGRES_URL = os.environ.get("DUTYLINE_TEST_POSTGRES_URL", "")
 _PURE = ("tests/engines/", "tests/orgmodel/", "tests/test_expressions.py", "tests/test_policies.py")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--regen-golden", action="store_true", default=False,
+        help="rewrite the golden files (tests/data/compile/) from what the code gives now, instead of comparing",
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         where = Path(str(item.fspath)).resolve().relative_to(REPO).as_posix()

@@ -4,18 +4,53 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Literal
+
+
+class IssueCode(StrEnum):
+    """What kind of problem an issue is, for programs (the console, a caller's script): stable, unlike the
+    message, which is for people and may be reworded."""
+
+    INVALID = "invalid"  # a value not as expected, of no more particular kind
+    SCHEMA = "schema"  # the shape: a missing field, a wrong type, a value out of range
+    UNKNOWN_KEY = "unknown_key"
+    SYNTAX = "syntax"  # YAML or JSON that does not parse
+    ENCODING = "encoding"  # not UTF-8
+    TOO_LARGE = "too_large"  # beyond a bound: nesting, aliases, rules per pack, size
+    NOT_FINITE = "not_finite"  # NaN or an infinity
+    NOT_FOUND = "not_found"  # a file or folder that is not there
+    DUPLICATE = "duplicate"  # an id, action, identity or duty number given twice
+    CYCLE = "cycle"  # reporting lines, departments, groups or inheritance that loop
+    UNKNOWN_ORGANISATION = "unknown_organisation"
+    UNKNOWN_DEPARTMENT = "unknown_department"
+    UNKNOWN_POST = "unknown_post"
+    UNKNOWN_PERSON = "unknown_person"
+    UNKNOWN_RESOURCE = "unknown_resource"
+    UNKNOWN_ACTION = "unknown_action"
+    UNKNOWN_TIMEZONE = "unknown_timezone"
+    UNKNOWN_CURRENCY = "unknown_currency"
+    SOD_CONFLICT = "sod_conflict"  # one person would hold posts separation of duties keeps apart
+    OVERLAPPING_ASSIGNMENTS = "overlapping_assignments"
+    HEADCOUNT = "headcount"  # more holders than a post's headcount (a warning)
+    BAD_WINDOW = "bad_window"  # an impossible date, an end before its start, an acting post without both ends
+    BAD_STAND_IN = "bad_stand_in"  # 顶替岗 given where it cannot be
+    BAD_HEAD = "bad_head"  # a department's head post elsewhere, or duties with no head to carry them
+    BAD_EXPRESSION = "bad_expression"  # a condition that does not parse or type-check
+    BAD_BOUNDS = "bad_bounds"  # a minimum above its maximum
+    NEEDS_SECOND_PERSON = "needs_second_person"  # four-eyes: the change must be approved by another
 
 
 @dataclass(frozen=True, slots=True)
 class Issue:
-    """One problem found in a document: where it is and what is wrong, in plain words."""
+    """One problem found in a document: where it is, what kind (`code`) and what is wrong, in plain words."""
 
     file: str
     line: int
     path: str
     message: str
     severity: Literal["error", "warning"] = "error"
+    code: IssueCode = IssueCode.INVALID
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file

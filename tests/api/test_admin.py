@@ -315,7 +315,7 @@ def test_a_yaml_patch_names_the_line_of_the_body_and_the_path_in_the_entity(admi
     response = admin.hr.patch(path, etag=etag_of(admin.hr, path), content=text.encode(), headers={"Content-Type": "application/yaml"})
     assert response.status_code == 400, response.text
     answer = response.json()
-    assert answer["issues"][0] == {"file": "<request>", "line": 3, "path": "reports_to", "message": "unknown superior post 'nobody'", "severity": "error"}
+    assert answer["issues"][0] == {"file": "<request>", "line": 3, "path": "reports_to", "message": "unknown superior post 'nobody'", "severity": "error", "code": "unknown_post"}
     assert answer["message"] == "reports_to (line 3): unknown superior post 'nobody'"
 
 
@@ -553,7 +553,7 @@ def test_rule_packs_are_the_compliance_officers_and_validated_against_the_organi
     refused = admin.hr.delete(f"/admin/orgs/{ORG}/posts/{capped}", etag=etag_of(admin.hr, f"/admin/orgs/{ORG}/posts/{capped}"))
     assert refused.status_code == 400
     assert refused.json()["issues"] == [
-        {"file": f"rules/{name}", "line": 0, "path": f"rules[0].limits.{capped}", "message": f"unknown post {capped!r} in {ORG!r}", "severity": "error"}
+        {"file": f"rules/{name}", "line": 0, "path": f"rules[0].limits.{capped}", "message": f"unknown post {capped!r} in {ORG!r}", "severity": "error", "code": "unknown_post"}
     ]
     yaml = admin.compliance.get(path, headers={"Accept": "application/yaml"})
     assert yaml.headers["content-type"].startswith("application/yaml") and "expense_cap" in yaml.text
@@ -670,7 +670,7 @@ def test_a_scheduled_change_that_fails_keeps_every_issue_in_its_view_and_its_aud
     assert change["status"] == "failed", change
     expected = f"posts 'sales_representative' and {post!r} may not be held by one person at the same time (separation of duties {rule!r})"
     assert change["message"] == f"assignments[1]: {expected}"
-    assert change["issues"] == [{"file": "<request>", "line": 0, "path": "assignments[1]", "message": expected, "severity": "error"}]
+    assert change["issues"] == [{"file": "<request>", "line": 0, "path": "assignments[1]", "message": expected, "severity": "error", "code": "sod_conflict"}]
     entries = admin.root.get("/admin/audit", params={"org": ORG, "limit": 1000}).json()["items"]
     [failed] = [e for e in entries if e["action"] == "change_failed" and e["detail"]["change"] == change["id"]]
     assert failed["detail"]["error"] == change["message"] and failed["detail"]["issues"] == change["issues"]

@@ -107,6 +107,31 @@ def test_an_acting_assignment_next_year_previews_what_she_gains_then_and_her_lim
     dialog.get_by_role("button", name="Cancel").click()
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_rule_change_previews_each_field_before_and_after_and_whose_limit_moves_in_both_languages(
+    page: Any, console: Console, lang: str
+) -> None:
+    log_in(page, console, "carl", lang)
+    open_page(page, console, f"{ORG}/rules")
+    cell = page.locator("input.limit[data-rule='expense_claim_limit'][data-post='sales_representative']")
+    before = int(float(cell.input_value()))  # another test of this module may have saved a new limit already
+    after = before + 3000
+    cell.fill(str(after))
+    page.locator("form.matrix button[type='submit']").click()
+    dialog = page.get_by_role("dialog", name="Check this rule change" if lang == "en" else "确认规则变更")
+    line = dialog.locator(".impact-rule-changes li[data-rule='expense_claim_limit'][data-field='limits.sales_representative']")
+    post = "Sales Representative: " if lang == "en" else "销售代表:"
+    expect(line).to_have_text(f"expense_claim_limit · {post}{before:,} → {after:,}")
+    # Whoever holds the post then (another test of this module may have moved someone): their limit moves too.
+    expect(dialog.locator(".impact-limits tr[data-rule='expense_claim_limit']").first).to_contain_text(f"{before:,} → {after:,}")
+    screenshot(page, f"impact-rule-fields-{lang}")
+    dialog.get_by_role("button", name="Cancel" if lang == "en" else "取消").click()
+    expect(dialog).to_have_count(0)
+    items = console.api("GET", f"/admin/orgs/{ORG}/rules").json()["items"]
+    stored = next(r for i in items for r in i["pack"]["rules"] if r["id"] == "expense_claim_limit")
+    assert stored["limits"]["sales_representative"] == before, "a preview stores nothing"
+
+
 def test_a_stale_edit_is_refused_with_someone_else_changed_this_and_reload_shows_their_change(page: Any, console: Console) -> None:
     log_in(page, console, "hr")
     open_page(page, console, f"{ORG}/edit/people/wang_jianguo")
@@ -275,6 +300,42 @@ def test_a_compliance_officer_lowers_a_limit_and_the_simulator_shows_the_request
     expect(after).to_contain_text("expense_claim_limit")
     expect(page.locator("#sim-approvers")).to_contain_text("Head of Business Department")
     screenshot(page, "simulator", full_page=True)
+
+
+def test_a_question_tried_in_the_simulator_is_left_out_of_the_decision_log_unless_asked_for_and_marked(
+    page: Any, console: Console
+) -> None:
+    log_in(page, console, "root")
+    open_page(page, console, f"{ORG}/simulator")
+    page.get_by_label("Person").select_option("zhao_lei")
+    page.get_by_label("Resource type").select_option("expense")
+    page.get_by_label("Action").select_option("submit")
+    page.get_by_label("Amount").fill("1234")
+    with page.expect_response(lambda r: r.url.endswith("/v1/check") and r.request.method == "POST") as asked:
+        page.get_by_role("button", name="Decide").click()
+    expect(page.locator("#sim-result .answer").first).to_be_visible()
+    decision_id = asked.value.json()["decision_id"]
+    assert asked.value.request.post_data_json["simulated"] is True, "the simulator says it is trying a question out"
+    logged = {"organisation": ORG, "subject": "zhao_lei", "limit": 1000, "simulated": "include"}
+    deadline = time.monotonic() + 10  # the decision log is written in batches, off the decision path
+    while decision_id not in {d["decision_id"] for d in httpx.get(f"{console.server.url}/v1/decisions", params=logged).json()["items"]}:
+        assert time.monotonic() < deadline, "the decision log did not get the simulated check"
+        time.sleep(0.2)
+
+    open_page(page, console, f"{ORG}/decisions")
+    row = page.locator(f"#decision-log tbody tr[data-decision='{decision_id}']")
+    expect(page.get_by_label("Simulator's questions")).to_have_value("exclude")
+    expect(page.locator("#decision-log tbody tr, main p.empty").first).to_be_visible()
+    expect(row).to_have_count(0)
+    page.get_by_label("Simulator's questions").select_option("include")
+    page.get_by_role("button", name="Apply filters").click()
+    expect(row).to_have_count(1)
+    expect(row).to_have_class("simulated")
+    expect(row.locator(".badge.muted")).to_have_text("simulated")
+    page.get_by_label("Simulator's questions").select_option("only")
+    page.get_by_role("button", name="Apply filters").click()
+    expect(row).to_have_count(1)
+    expect(page.locator("#decision-log tbody tr:not(.simulated)")).to_have_count(0)
 
 
 def test_yaml_errors_are_shown_with_their_line_numbers(page: Any, console: Console) -> None:

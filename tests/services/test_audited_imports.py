@@ -12,8 +12,6 @@ from dutyline.store.db import make_engine, session_factory
 
 from tests.conftest import REPO, run_cli
 
-pytestmark = pytest.mark.live
-
 
 def _trail(database_url: str) -> list[audit.AuditRow]:
     engine = make_engine(database_url)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from typing import Literal
 
@@ -17,6 +16,8 @@ from dutyline.errors import (
     DutylineError,
     Forbidden,
     Invalid,
+    Issue,
+    IssueCode,
     NotFound,
     PreconditionFailed,
     PreconditionRequired,
@@ -37,6 +38,7 @@ class IssueBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     file: str | UnsetType = UNSET
     line: int | UnsetType = UNSET
     severity: Literal["error", "warning"] | UnsetType = UNSET
+    code: IssueCode | UnsetType = UNSET  # what kind of problem, for programs (the message is for people)
 
 
 class ErrorBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -62,14 +64,18 @@ _STATUS: list[tuple[type[DutylineError], int, str]] = [
 ]
 
 
-def error_response(status: int, error: str, message: str, issues: list[dict] | None = None) -> Response[ErrorBody]:
+def error_response(status: int, error: str, message: str, issues: list[IssueBody] | None = None) -> Response[ErrorBody]:
     return Response(ErrorBody(status, error, message, issues or []), status_code=status)
+
+
+def _body(issue: Issue) -> IssueBody:
+    return IssueBody(issue.path, issue.message, issue.file, issue.line, issue.severity, issue.code)
 
 
 def dutyline_error(_: Request, exc: DutylineError) -> Response[ErrorBody]:
     for kind, status, name in _STATUS:
         if isinstance(exc, kind):
-            issues = [dataclasses.asdict(i) for i in getattr(exc, "issues", [])]
+            issues = [_body(i) for i in getattr(exc, "issues", [])]
             response = error_response(status, name, str(exc), issues)
             if isinstance(exc, (TooManyRequests, Unavailable)) and exc.retry_after is not None:
                 response.headers["Retry-After"] = str(exc.retry_after)
@@ -81,11 +87,14 @@ def dutyline_error(_: Request, exc: DutylineError) -> Response[ErrorBody]:
 
 def http_error(_: Request, exc: HTTPException) -> Response[ErrorBody]:
     message = exc.detail
-    issues: list[dict] = []
+    issues: list[IssueBody] = []
     if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
-        issues = [{"path": str(e.get("key", "")), "message": str(e.get("message", ""))} for e in exc.extra if isinstance(e, dict)]
+        issues = [
+            IssueBody(str(e.get("key", "")), str(e.get("message", "")), code=IssueCode.SCHEMA)
+            for e in exc.extra if isinstance(e, dict)
+        ]
         if issues:
-            message = "; ".join(f"{i['path']}: {i['message']}" if i["path"] else i["message"] for i in issues)
+            message = "; ".join(f"{i.path}: {i.message}" if i.path else i.message for i in issues)
     return error_response(exc.status_code, "http", message, issues)
 
 

@@ -21,6 +21,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from dutyline.engines.explain import Reason
+from dutyline.errors import IssueCode
 from dutyline.engines.queries import HeldPermission
 from dutyline.orgmodel.document import Organisation
 from dutyline.rulemodel.document import RulePack
@@ -807,6 +808,7 @@ class IssueView(_Shape):
     path: str
     message: str
     severity: Literal["error", "warning"]
+    code: IssueCode
 
 
 class Preview(_Shape):

@@ -16,7 +16,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.nodes import ScalarNode
 
-from dutyline.errors import Invalid, Issue, in_words
+from dutyline.errors import Invalid, Issue, IssueCode, in_words
 
 Path = tuple[str | int, ...]
 
@@ -67,8 +67,8 @@ class SourceMap:
             self.json_text = None
         return self.lines
 
-    def issue(self, path: Path, message: str, severity: str = "error") -> Issue:
-        return Issue(self.file, self.line(path), format_path(path), message, severity)  # type: ignore[arg-type]
+    def issue(self, path: Path, message: str, severity: str = "error", code: IssueCode = IssueCode.INVALID) -> Issue:
+        return Issue(self.file, self.line(path), format_path(path), message, severity, code)  # type: ignore[arg-type]
 
     def unknown_key(self, path: Path, data: Any, known: Any, message: str) -> Issue:
         """An issue of unknown keys of the object at `path` (`data`, whose known keys are `known`): at the line of
@@ -77,8 +77,8 @@ class SourceMap:
         lines = self.mapped()
         for key in extra:
             if (*path, str(key)) in lines:
-                return Issue(self.file, lines[(*path, str(key))], format_path(path), message)
-        return self.issue(path, message)
+                return Issue(self.file, lines[(*path, str(key))], format_path(path), message, code=IssueCode.UNKNOWN_KEY)
+        return self.issue(path, message, code=IssueCode.UNKNOWN_KEY)
 
     def moved(self, prefix: Path) -> SourceMap:
         """This map for the same text placed at `prefix` of a larger document (an entity sent alone, checked
@@ -152,7 +152,7 @@ def load_yaml(text: str, file: str, max_scalars: int = MAX_SCALARS) -> tuple[Any
     too_deep = _flow_too_deep(text)
     if too_deep:
         message = f"invalid YAML: nested too deeply (more than {_MAX_FLOW_DEPTH} levels of [ ] or {{ }})"
-        raise Invalid.of([Issue(file, too_deep, "", message)])
+        raise Invalid.of([Issue(file, too_deep, "", message, code=IssueCode.TOO_LARGE)])
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
     yaml.Composer = _CountingComposer
@@ -164,23 +164,23 @@ def load_yaml(text: str, file: str, max_scalars: int = MAX_SCALARS) -> tuple[Any
             f"YAML aliases expand the document past {max_scalars:,} scalars (DUTYLINE_MAX_YAML_SCALARS; a scalar "
             f"counts once per {_SCALAR_UNIT} characters): refused before expanding it"
         )
-        raise Invalid.of([Issue(file, exc.line, "", message)]) from None
+        raise Invalid.of([Issue(file, exc.line, "", message, code=IssueCode.TOO_LARGE)]) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
         problem = exc.problem or exc.context or "invalid YAML"
-        raise Invalid.of([Issue(file, line, "", f"invalid YAML: {problem}")]) from None
+        raise Invalid.of([Issue(file, line, "", f"invalid YAML: {problem}", code=IssueCode.SYNTAX)]) from None
     except YAMLError as exc:
-        raise Invalid.of([Issue(file, 1, "", f"invalid YAML: {exc}")]) from None
+        raise Invalid.of([Issue(file, 1, "", f"invalid YAML: {exc}", code=IssueCode.SYNTAX)]) from None
     except RecursionError:  # the parser recurses once per level of nesting
-        raise Invalid.of([Issue(file, 1, "", "invalid YAML: nested too deeply")]) from None
+        raise Invalid.of([Issue(file, 1, "", "invalid YAML: nested too deeply", code=IssueCode.TOO_LARGE)]) from None
     source = SourceMap(file)
     source.lines[()] = 1
     counter = _AliasCounter()
     try:
         return _plain(root, (), source, counter, file), source
     except RecursionError:
-        raise Invalid.of([Issue(file, 1, "", "invalid YAML: nested too deeply")]) from None
+        raise Invalid.of([Issue(file, 1, "", "invalid YAML: nested too deeply", code=IssueCode.TOO_LARGE)]) from None
 
 
 def _flow_too_deep(text: str) -> int:
@@ -250,7 +250,7 @@ def check_numbers(data: Any, source: SourceMap) -> None:
     while stack:
         value, path = stack.pop()
         if isinstance(value, float) and not math.isfinite(value):
-            issues.append(source.issue(path, f"{value} is not a number a policy may hold: give a finite number"))
+            issues.append(source.issue(path, f"{value} is not a number a policy may hold: give a finite number", code=IssueCode.NOT_FINITE))
         elif isinstance(value, dict):
             stack.extend((child, (*path, str(key))) for key, child in reversed(value.items()))
         elif isinstance(value, list):
@@ -268,8 +268,8 @@ class _AliasCounter:
         self.seen[key] = self.seen.get(key, 0) + 1
         if self.seen[key] > _MAX_ALIASES:
             raise Invalid(
-                in_words([Issue(file, 1, "", f"a node is reused more than {_MAX_ALIASES} times through YAML aliases")]),
-                [Issue(file, 1, "", f"a node is reused more than {_MAX_ALIASES} times through YAML aliases")],
+                in_words([Issue(file, 1, "", f"a node is reused more than {_MAX_ALIASES} times through YAML aliases", code=IssueCode.TOO_LARGE)]),
+                [Issue(file, 1, "", f"a node is reused more than {_MAX_ALIASES} times through YAML aliases", code=IssueCode.TOO_LARGE)],
             )
 
 

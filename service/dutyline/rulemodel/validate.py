@@ -12,7 +12,7 @@ from typing import Any
 import jsonschema
 import msgspec
 
-from dutyline.errors import Invalid, Issue
+from dutyline.errors import Invalid, Issue, IssueCode
 from dutyline.expressions import ExpressionError, parse
 from dutyline.orgmodel.document import Organisation
 from dutyline.orgmodel.source import Path, SourceMap
@@ -51,7 +51,7 @@ def check_pack(
     if isinstance(rules, list) and len(rules) > bounds.pack_rules:
         issue = source.issue(
             ("rules",), f"a pack holds at most {bounds.pack_rules} rules (DUTYLINE_MAX_PACK_RULES), this one {len(rules)}"
-        )
+        , code=IssueCode.TOO_LARGE)
         raise Invalid.of([issue])
     structural = []
     for error in _validator().iter_errors(data):
@@ -61,14 +61,14 @@ def check_pack(
             message = message.replace("Additional properties are not allowed", "unknown key")
             structural.append(source.unknown_key(path, error.instance, error.schema.get("properties", {}), message))
             continue
-        structural.append(source.issue(path, message))
+        structural.append(source.issue(path, message, code=IssueCode.SCHEMA))
     if structural:
         structural.sort(key=lambda i: (i.line, i.path))
         raise Invalid.of(structural)
     try:
         pack = msgspec.convert(data, rm.RulePack)
     except msgspec.ValidationError as exc:
-        raise Invalid(str(exc), [source.issue((), str(exc))]) from None
+        raise Invalid(str(exc), [source.issue((), str(exc), code=IssueCode.SCHEMA)]) from None
     issues = sorted(_semantic(pack, source, org, engine_check, bounds), key=lambda i: (i.line, i.path, i.message))
     errors = [i for i in issues if i.severity == "error"]
     if errors:
@@ -87,43 +87,43 @@ def _semantic(
     seen: dict[str, int] = {}
     for i, rule in enumerate(pack.rules):
         if rule.id in seen:
-            yield src.issue(("rules", i, "id"), f"duplicate rule id {rule.id!r} (first on line {src.line(('rules', seen[rule.id]))})")
+            yield src.issue(("rules", i, "id"), f"duplicate rule id {rule.id!r} (first on line {src.line(('rules', seen[rule.id]))})", code=IssueCode.DUPLICATE)
         seen.setdefault(rule.id, i)
         parsed_all = True
         for field, text in _expressions(rule):
             try:
                 expression = parse(text)
             except ExpressionError as exc:
-                yield src.issue(("rules", i, field), f"{field}: {exc}")
+                yield src.issue(("rules", i, field), f"{field}: {exc}", code=IssueCode.BAD_EXPRESSION)
                 parsed_all = False
                 continue
             if engine_check is not None:
                 try:
                     engine_check(expression, bounds)
                 except ExpressionError as exc:
-                    yield src.issue(("rules", i, field), f"{field}: {exc}")
+                    yield src.issue(("rules", i, field), f"{field}: {exc}", code=IssueCode.BAD_EXPRESSION)
                     parsed_all = False
         if isinstance(rule, rm.Requirement) and parsed_all and engine_check is not None:
             try:  # the rule runs as one condition: `when` and not `require`
                 engine_check(parse(f"({rule.when}) and not ({rule.require})"), bounds)
             except ExpressionError as exc:
-                yield src.issue(("rules", i, "require"), f"when and require together: {exc}")
+                yield src.issue(("rules", i, "require"), f"when and require together: {exc}", code=IssueCode.BAD_EXPRESSION)
         yield from _currencies(rule, src, ("rules", i))
         yield from _placeholders(rule, src, ("rules", i))
     yield from _limits_in_other_currencies(pack, src)
     for path, spec in pack.inputs.items():
         if spec.minimum is not None and spec.maximum is not None and spec.minimum > spec.maximum:
-            yield src.issue(("inputs", path), f"minimum {spec.minimum} is above maximum {spec.maximum}")
+            yield src.issue(("inputs", path), f"minimum {spec.minimum} is above maximum {spec.maximum}", code=IssueCode.BAD_BOUNDS)
     case_ids: set[str] = set()
     for i, case_type in enumerate(pack.case_types):
         if case_type.id in case_ids:
-            yield src.issue(("case_types", i, "id"), f"duplicate case type id {case_type.id!r}")
+            yield src.issue(("case_types", i, "id"), f"duplicate case type id {case_type.id!r}", code=IssueCode.DUPLICATE)
         case_ids.add(case_type.id)
     if org is None:
-        yield src.issue(("org",), f"no organisation {pack.org!r} to check this pack against")
+        yield src.issue(("org",), f"no organisation {pack.org!r} to check this pack against", code=IssueCode.UNKNOWN_ORGANISATION)
         return
     if org.id != pack.org:
-        yield src.issue(("org",), f"pack is for {pack.org!r}, checked against {org.id!r}")
+        yield src.issue(("org",), f"pack is for {pack.org!r}, checked against {org.id!r}", code=IssueCode.UNKNOWN_ORGANISATION)
     yield from _references(pack, src, org)
 
 
@@ -131,14 +131,14 @@ def _currencies(rule: rm.Rule, src: SourceMap, here: Path) -> Iterator[Issue]:
     if not isinstance(rule, rm.Limit):
         return
     if rule.currency is not None and not is_currency(rule.currency):
-        yield src.issue((*here, "currency"), f"{rule.currency!r} is not an ISO 4217 currency code")
+        yield src.issue((*here, "currency"), f"{rule.currency!r} is not an ISO 4217 currency code", code=IssueCode.UNKNOWN_CURRENCY)
     for code in rule.rates:
         if not is_currency(code):
-            yield src.issue((*here, "rates", code), f"{code!r} is not an ISO 4217 currency code")
+            yield src.issue((*here, "rates", code), f"{code!r} is not an ISO 4217 currency code", code=IssueCode.UNKNOWN_CURRENCY)
         elif code == rule.currency:
-            yield src.issue((*here, "rates", code), f"a rate for {code}, the limit's own currency")
+            yield src.issue((*here, "rates", code), f"a rate for {code}, the limit's own currency", code=IssueCode.UNKNOWN_CURRENCY)
     if rule.rates and rule.currency is None:
-        yield src.issue((*here, "rates"), "rates convert to the limit's `currency`, which the rule does not name")
+        yield src.issue((*here, "rates"), "rates convert to the limit's `currency`, which the rule does not name", code=IssueCode.UNKNOWN_CURRENCY)
 
 
 _PLACEHOLDER = re.compile(r"(?<!\{)\{([^{}]*)\}(?!\})")
@@ -163,6 +163,7 @@ def _placeholders(rule: rm.Rule, src: SourceMap, here: Path) -> Iterator[Issue]:
                 yield src.issue(
                     (*here, "message", language),
                     f"unknown placeholder {{{name}}}; a {kind} rule's message may quote {choices}",
+                    code=IssueCode.BAD_EXPRESSION,
                 )
 
 
@@ -183,7 +184,7 @@ def _limits_in_other_currencies(pack: rm.RulePack, src: SourceMap) -> Iterator[I
                         f"limit {other.id!r} (line {src.line(('rules', first[0]))}) applies to the same requests in "
                         f"{other.currency}; it refuses {rule.currency} requests unless it has a rate for it",
                         severity="warning",
-                    )
+                     code=IssueCode.UNKNOWN_CURRENCY,)
 
 
 def _expressions(rule: rm.Rule) -> Iterator[tuple[str, str]]:
@@ -210,7 +211,7 @@ def _references(pack: rm.RulePack, src: SourceMap, org: Organisation) -> Iterato
 
     def post(path: Path, ident: str | None) -> Iterator[Issue]:
         if ident is not None and ident not in posts:
-            yield src.issue(path, f"unknown post {ident!r} in {org.id!r}")
+            yield src.issue(path, f"unknown post {ident!r} in {org.id!r}", code=IssueCode.UNKNOWN_POST)
 
     for i, rule in enumerate(pack.rules):
         here = ("rules", i)
@@ -218,7 +219,7 @@ def _references(pack: rm.RulePack, src: SourceMap, org: Organisation) -> Iterato
         for j, resource in enumerate(rule.applies_to.resources):
             found = actions_of(resource)
             if found is None:
-                yield src.issue((*here, "applies_to", "resources", j), f"unknown resource or group {resource!r}")
+                yield src.issue((*here, "applies_to", "resources", j), f"unknown resource or group {resource!r}", code=IssueCode.UNKNOWN_RESOURCE)
             else:
                 available |= found
         if rule.applies_to.actions != "*":
@@ -227,7 +228,7 @@ def _references(pack: rm.RulePack, src: SourceMap, org: Organisation) -> Iterato
                     yield src.issue(
                         (*here, "applies_to", "actions", j),
                         f"action {action!r} is not in the catalogue for {', '.join(rule.applies_to.resources)}",
-                    )
+                     code=IssueCode.UNKNOWN_ACTION,)
         for j, ident in enumerate(rule.applies_to.posts):
             yield from post((*here, "applies_to", "posts", j), ident)
         if isinstance(rule, rm.Limit):
@@ -245,7 +246,7 @@ def _references(pack: rm.RulePack, src: SourceMap, org: Organisation) -> Iterato
         if isinstance(rule, rm.TimeWindow):
             for j, window in enumerate(rule.windows):
                 if window.end <= window.start:
-                    yield src.issue((*here, "windows", j), f"window ends ({window.end}) before it starts ({window.start})")
+                    yield src.issue((*here, "windows", j), f"window ends ({window.end}) before it starts ({window.start})", code=IssueCode.BAD_WINDOW)
     for i, case_type in enumerate(pack.case_types):
         yield from post(("case_types", i, "owner"), case_type.owner)
         for j, step in enumerate(case_type.steps):

@@ -46,6 +46,7 @@ from dutyline.errors import (
     Forbidden,
     Invalid,
     Issue,
+    IssueCode,
     NotFound,
     PreconditionFailed,
     PreconditionRequired,
@@ -622,7 +623,7 @@ class Editor:
                 return result | {
                     "valid": False,
                     "issues": _issues(exc.issues),
-                    "separation_of_duties": _issues([i for i in exc.issues if "separation of duties" in i.message]),
+                    "separation_of_duties": _issues([i for i in exc.issues if i.code == IssueCode.SOD_CONFLICT]),
                 }
             warnings = list(parsed.warnings)
             after = compile_org(parsed.organisation, 0)
@@ -894,9 +895,9 @@ def _relative(issues: Sequence[Issue], prefix: tuple[str | int, ...] | None) -> 
     for issue in issues:
         if root is not None and (issue.path == root or issue.path.startswith((root + ".", root + "["))):
             path = issue.path[len(root):].removeprefix(".")
-            inside.append(Issue(REQUEST, issue.line, path, issue.message, issue.severity))
+            inside.append(Issue(REQUEST, issue.line, path, issue.message, issue.severity, issue.code))
         else:
-            outside.append(Issue(ORGANISATION, 0, issue.path, issue.message, issue.severity))
+            outside.append(Issue(ORGANISATION, 0, issue.path, issue.message, issue.severity, issue.code))
     inside.sort(key=lambda i: (i.line, i.path, i.message))
     return inside + outside
 
@@ -988,6 +989,7 @@ def _organisation(document: dict[str, Any]) -> Organisation:
 
 def _issues(issues: Sequence[Issue]) -> list[dict[str, Any]]:
     return [
-        {"file": i.file, "line": i.line, "path": i.path, "message": i.message, "severity": i.severity} for i in issues
+        {"file": i.file, "line": i.line, "path": i.path, "message": i.message, "severity": i.severity, "code": i.code}
+        for i in issues
     ]
 

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from dutyline.engines.rulehost import NotExpressible, check_condition, condition_json
 from dutyline.engines.rules import flat_key
-from dutyline.errors import Invalid, Issue
+from dutyline.errors import Invalid, Issue, IssueCode
 from dutyline.orgmodel.document import Organisation
 from dutyline.orgmodel.source import MAX_SCALARS, SourceMap, check_numbers, load_yaml
 from dutyline.orgmodel.validate import Parsed, check_data
@@ -34,7 +34,7 @@ def discover(paths: Iterable[str | Path]) -> list[Path]:
         elif path.exists():
             found.append(path)
         else:
-            raise Invalid(f"{path}: no such file or folder", [Issue(str(path), 0, "", "no such file or folder")])
+            raise Invalid(f"{path}: no such file or folder", [Issue(str(path), 0, "", "no such file or folder", code=IssueCode.NOT_FOUND)])
     return found
 
 
@@ -106,7 +106,7 @@ def load(
             text = path.read_bytes().decode("utf-8")  # as written: no newline translation (an export gives it back)
             data, source = load_yaml(text, name, max_scalars)
         except UnicodeDecodeError as exc:
-            loaded.issues.append(Issue(name, 0, "", f"not UTF-8 text: {exc.reason} at byte {exc.start}"))
+            loaded.issues.append(Issue(name, 0, "", f"not UTF-8 text: {exc.reason} at byte {exc.start}", code=IssueCode.ENCODING))
             continue
         except Invalid as exc:
             loaded.issues += exc.issues
@@ -150,6 +150,6 @@ def _add_organisation(loaded: Loaded, data: Any, source: SourceMap) -> None:
     org_id = parsed.organisation.id
     if org_id in loaded.organisations:
         first = loaded.organisations[org_id].source.file
-        loaded.issues.append(source.issue(("id",), f"organisation {org_id!r} is also defined in {first}"))
+        loaded.issues.append(source.issue(("id",), f"organisation {org_id!r} is also defined in {first}", code=IssueCode.DUPLICATE))
         return
     loaded.organisations[org_id] = parsed
