@@ -81,6 +81,7 @@ def inprocess(size: int, folder: Path) -> dict[str, Any]:
 
 def writes_inprocess(url: str, changes: Changes, count: int) -> dict[str, Any]:
     """Store a change and refresh this process's PolicyService, as the admin API's write path does."""
+    from dutyline.engines.decision import decide
     from dutyline.engines.queries import permissions_of
     from dutyline.services.decisions import DecisionService, Question, subjects_allowed, to_check
     from dutyline.services.policies import PolicyService
@@ -126,7 +127,7 @@ def writes_inprocess(url: str, changes: Changes, count: int) -> dict[str, Any]:
         org = rng.choice(orgs)
         resource = rng.choice(list(RESOURCES))
         t0 = time.perf_counter()
-        subjects_allowed(org, to_check(Question("", resource, rng.choice(RESOURCES[resource]), at=AT)))
+        subjects_allowed(org, to_check(Question("", resource, rng.choice(RESOURCES[resource]), at=AT)), lambda c: decide(org, c).allowed)
         who.append((time.perf_counter() - t0) * 1000)
         person = rng.choice(list(org.assignments))
         t0 = time.perf_counter()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import hmac
 import logging
+import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, text
@@ -25,11 +29,22 @@ from dutyline.services.notifications import Obligations
 from dutyline.services.policies import PolicyService
 from dutyline.services.versions import Versions
 from dutyline.settings import Settings
+from dutyline.store import access as access_store
 from dutyline.store import notify
 from dutyline.store import orgs as org_store
 from dutyline.store.db import exclusive, make_engine, session_factory, upgrade
 
 log = logging.getLogger("dutyline")
+
+
+def page_key(sessions: sessionmaker[Session], secret_key: str) -> bytes:
+    """The key of page tokens: derived from the settings' secret key when there is one, else a secret generated
+    once and kept in the database. Shared, not per process: every replica must accept the others' tokens."""
+    if secret_key:
+        return hmac.new(secret_key.encode(), b"dutyline page tokens", hashlib.sha256).digest()
+    with sessions.begin() as session:
+        now = dt.datetime.now(dt.timezone.utc)
+        return access_store.server_secret(session, "page_token", secrets.token_hex(32), now).encode()
 
 
 @dataclass(slots=True)
@@ -53,6 +68,8 @@ class Runtime:
     listings: Listings
     # PostgreSQL only: applies other replicas' changes as soon as they commit (LISTEN/NOTIFY).
     listener: ChangeListener | None
+    # The key of page tokens (`api.paging`), the same on every replica (`page_key`).
+    page_key: bytes
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
@@ -98,6 +115,7 @@ class Runtime:
             waits=waits,
             listings=Listings(settings.query_cache_entries, settings.query_cache_ids, settings.query_workers),
             listener=listener,
+            page_key=page_key(sessions, settings.secret_key),
         )
         runtime.access.refresh()
         if not runtime.access.users():

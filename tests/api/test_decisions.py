@@ -154,13 +154,14 @@ def test_batches_over_the_limit_are_refused(api_server: LiveServer) -> None:
 
 
 def test_search_subject_resource_and_action(api_server: LiveServer) -> None:
-    subjects = post(
-        api_server,
-        "/orgs/sales_company/access/v1/search/subject",
-        {"subject": {"type": "user"}, "action": {"name": "approve"}, "resource": {"type": "expense", "id": "e1"}},
-    ).json()
+    ask = {"subject": {"type": "user"}, "action": {"name": "approve"}, "resource": {"type": "expense", "id": "e1"}}
+    context = {"amount": 3000, "currency": "CNY", "requester": "li_na", "budget_remaining": 100000}
+    subjects = post(api_server, "/orgs/sales_company/access/v1/search/subject", {**ask, "context": context}).json()
     assert sorted(r["id"] for r in subjects["results"]) == ["liu_yang", "wang_jianguo"]
     assert subjects["page"]["next_token"] == ""
+    # without the amount, the requester and the budget the rules cannot be read, and evaluation denies (fail
+    # closed): nobody is listed
+    assert post(api_server, "/orgs/sales_company/access/v1/search/subject", ask).json()["results"] == []
     actions = post(
         api_server,
         "/orgs/sales_company/access/v1/search/action",

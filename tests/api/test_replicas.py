@@ -103,6 +103,23 @@ def test_replicas_started_together_share_one_seeded_store(cluster) -> None:  # t
 
 @pytest.mark.postgres
 @needs_postgres
+def test_a_page_token_from_one_replica_pages_on_at_every_other(cluster) -> None:  # type: ignore[no-untyped-def]
+    """Issue 12, item 7: page tokens are signed with a key the replicas share (kept in the database), so a walk
+    may go through any of them."""
+    _, servers = cluster
+    search = {"subject": {"type": "user"}, "action": {"name": "view"}, "resource": {"type": "regulation", "id": "r"},
+              "context": {"time": "2026-10-15T10:00:00+08:00"}}
+    path = "/orgs/ninger_branch/access/v1/search/subject"
+    first = httpx.post(f"{servers[0].url}{path}", json={**search, "page": {"limit": 2}}, timeout=10).json()
+    token = first["page"]["next_token"]
+    assert token
+    pages = [httpx.post(f"{s.url}{path}", json={**search, "page": {"limit": 2, "token": token}}, timeout=10) for s in servers]
+    assert [p.status_code for p in pages] == [200] * len(servers), [p.text for p in pages]
+    assert len({p.text for p in pages}) == 1  # the same page, whoever answers
+
+
+@pytest.mark.postgres
+@needs_postgres
 def test_a_change_is_answered_by_every_replica_within_moments(cluster) -> None:  # type: ignore[no-untyped-def]
     url, servers = cluster
     assert check(servers[1], "ma_chao")["decision"] == "deny"

@@ -194,3 +194,21 @@ def test_an_expired_session_is_refused_even_though_answers_are_cached(database_u
             client.close()
     finally:
         server.stop()
+
+
+def test_a_page_token_is_refused_to_another_caller(guarded: tuple[LiveServer, dict[str, str]]) -> None:
+    """Issue 12, item 7: a page token is bound to the caller it was issued to (here: two bearer tokens)."""
+    server, tokens = guarded
+    who = f"{server.url}/v1/orgs/ninger_branch/who"
+    params = {"resource": "regulation", "action": "view", "limit": 2}
+
+    def ask(token: str, page_token: str | None = None) -> httpx.Response:
+        extra = {"page_token": page_token} if page_token else {}
+        return httpx.get(who, params={**params, **extra}, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+    first = ask(tokens["admin"]).json()["next_token"]
+    assert first and ask(tokens["admin"], first).status_code == 200
+    refused = ask(tokens["decide"], first)
+    assert refused.status_code == 400 and [i["path"] for i in refused.json()["issues"]] == ["page_token"], refused.text
+    own = ask(tokens["decide"]).json()["next_token"]
+    assert ask(tokens["decide"], own).status_code == 200

@@ -181,7 +181,8 @@ def test_decisions_for_another_organisation_are_refused_however_it_is_named(scop
     assert own.post("/access/v1/evaluation", json=EVALUATION).json() == {"decision": False}
     assert scoped.root.post("/access/v1/evaluation", json=EVALUATION).json() == {"decision": True}
     # The one organisation with this resource type is not reached: no one to list.
-    subject_search = {"subject": {"type": "user"}, "action": {"name": "submit"}, "resource": {"type": "expense", "id": "e"}}
+    subject_search = {"subject": {"type": "user"}, "action": {"name": "submit"}, "resource": {"type": "expense", "id": "e"},
+                      "context": {"amount": 100, "currency": "CNY"}}  # what the expense limits read
     assert own.post("/access/v1/search/subject", json=subject_search).json()["results"] == []
     assert scoped.root.post("/access/v1/search/subject", json=subject_search).json()["results"]
     assert own.post("/v1/check", json=CHECK_OWN).status_code == 200, "its own organisation it decides in"

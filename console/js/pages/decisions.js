@@ -19,12 +19,14 @@ export async function render(page, { org }) {
   const status = h('div', { 'aria-live': 'polite' });
   const more = button(t('common.more'), () => load(more, false), { id: 'log-more', hidden: true });
   let next = null;
+  let walk = null; // the filters of the listing shown: "more" continues it (a page token is bound to them)
   const iso = (el) => (el.value ? new Date(el.value).toISOString() : '');
   async function load(trigger, fresh) {
     await busy(trigger, async () => {
       clear(status);
       try {
-        const params = { subject: subject.value, since: iso(since), until: iso(until), limit: 100, page_token: fresh ? '' : next, simulated: simulated.value };
+        if (fresh || !walk) walk = { subject: subject.value, since: iso(since), until: iso(until), simulated: simulated.value };
+        const params = { ...walk, limit: 100, page_token: fresh ? '' : next };
         const { data } = await api(`/admin/orgs/${enc(org)}/decisions${query(params)}`);
         if (fresh) body.replaceChildren();
         body.append(...data.items.map((d) => h('tr', { dataset: { decision: d.decision_id }, class: d.simulated ? 'simulated' : '' },

@@ -30,6 +30,7 @@ from dutyline.api.payloads import (
     write_options,
     yaml_response,
 )
+from dutyline.api.paging import LogPosition, PageTokens, log_cursor, log_position
 from dutyline.api.schemas import (
     Applied,
     Change,
@@ -591,9 +592,14 @@ async def org_decisions(
         until=parse_time("until", until) if until else None, simulated=simulated,
     )
 
+    tokens = PageTokens(runtime.page_key, "/admin/orgs/{org}/decisions", where, "page_token", caller.reach.holder.encode())
+    position = tokens.read(page_token, LogPosition)
+    after = log_cursor(position) if position is not None else None
+
     def read() -> OrgDecisions:
         with runtime.sessions() as session:
-            rows, next_token = log_query(session, where, limit, page_token)
+            rows, following = log_query(session, where, limit, after)
+        next_token = tokens.issue(log_position(following)) if following is not None else ""
         items = [
             OrgDecision(
                 r.id, r.decided_at.isoformat(), r.subject, r.resource_type, r.resource_id, r.action, r.outcome, r.code,

@@ -4,7 +4,9 @@ Mapping (see docs/api.md): subject = a person (any `type`; the id may be any of 
 or a post (`type: post`); resource type = a catalogue resource type, resource id = an instance (or any id);
 action name = a catalogue action. The organisation is the path's (`/orgs/{org}/access/v1/...`), or named
 in `context.organisation`, `resource.properties.organisation` or `subject.properties.organisation`, or
-else the only organisation that knows the subject. `context.time` (RFC 3339) asks about another instant.
+else the only organisation that knows the subject. `context.time` (RFC 3339) asks about another instant, in the
+searches as in evaluation. A search lists what evaluation would permit (the business rules included); conditional
+results are left out. Page tokens are bound to their request (`api.paging`).
 Reasons are given in the response's `context` when the caller asks with `?explain=true`.
 """
 
@@ -23,7 +25,7 @@ from litestar.params import FromPath, FromQuery
 from dutyline.api.body import convert, decode, read_body, read_json
 from dutyline.api.middleware import request_id_of
 from dutyline.api.openapi import DECIDE, answers, takes
-from dutyline.api.paging import page_of, read_token
+from dutyline.api.paging import ListingPosition, PageTokens
 from dutyline.api.schemas import ActionSearchResults, Decision, EvaluationResults, PdpMetadata, SearchResults
 from dutyline.engines.compiler import CompiledOrg
 from dutyline.engines.decision import Check
@@ -33,8 +35,10 @@ from dutyline.runtime import Runtime
 from dutyline.services.decisions import Answer, Question, resolve_organisation, sole_owner, to_check
 from dutyline.services.listings import (
     Listing,
+    Permits,
     actions_listing,
     actions_to_decide,
+    posts_listing,
     resources_listing,
     resources_to_decide,
     subjects_listing,
@@ -155,20 +159,27 @@ def _json(payload: Any) -> Response[bytes]:
     return Response(_ENCODE.encode(payload), media_type="application/json")
 
 
+def time_of(context: Properties | None) -> float | None:
+    """The instant `context.time` asks about (None: now), for evaluations and searches alike; a 400 naming it when
+    it is not an RFC 3339 date-time."""
+    if not context or "time" not in context:
+        return None
+    value = context["time"]
+    try:
+        at = parse_at(value) if isinstance(value, str) else None
+    except ValueError:
+        at = None
+    if at is None:
+        raise Invalid(
+            "context.time must be an RFC 3339 date-time",
+            [Issue("<request>", 0, "context.time", "must be an RFC 3339 date-time")],
+        )
+    return at
+
+
 def question_of(evaluation: Evaluation, org: str | None, request_id: str | None) -> Question:
     context = evaluation.context
-    at = None
-    if context and "time" in context:
-        value = context["time"]
-        try:
-            at = parse_at(value) if isinstance(value, str) else None
-        except ValueError:
-            at = None
-        if at is None:
-            raise Invalid(
-                "context.time must be an RFC 3339 date-time",
-                [Issue("<request>", 0, "context.time", "must be an RFC 3339 date-time")],
-            )
+    at = time_of(context)
     return Question(
         subject_id=evaluation.subject.id,
         subject_type="post" if evaluation.subject.type == "post" else "person",
@@ -307,28 +318,39 @@ def _merge(defaults: Evaluations | TypedEvaluations, item: dict[str, Any], where
     return Evaluation(values["subject"], values["action"], values["resource"], context)
 
 
-def _search_check(runtime: Runtime, question: Question) -> tuple[CompiledOrg, Check] | None:
-    org = resolve_organisation(runtime.decisions.policies, question)
-    if org is None:
-        return None
-    return org, to_check(question)
+Search = SubjectSearch | ResourceSearch | ActionSearch
 
 
 async def _search(
-    runtime: Runtime, kind: str, question: Question, page: Page | None,
-    to_decide: Callable[[CompiledOrg, Check], int], listing: Callable[[CompiledOrg, Check], Listing],
+    runtime: Runtime, endpoint: str, kind: str, body: Search, org: str | None, question: Question,
+    to_decide: Callable[[CompiledOrg, Check], int], listing: Callable[[CompiledOrg, Check, Permits], Listing],
 ) -> tuple[Sequence[str], str]:
-    """A page of a search's ids (computed once per listing: `services.listings`) and the next page's token."""
-    token = read_token(page.token if page else None, "page.token")
+    """A page of a search's ids and the next page's token.
+
+    A search lists what an evaluation of each result would permit at the instant asked (`context.time`, else now),
+    decided as evaluation decides it: the duty, then the business rules with the request's context and the facts
+    (`DecisionService.permitter`). What is conditional (needs approval, a second person the context does not
+    name) is not listed. A listing is computed once per walk (`services.listings`); the page token is bound to the
+    request (`api.paging`)."""
+    tokens = PageTokens(runtime.page_key, endpoint, [org, msgspec.structs.replace(body, page=None)], "page.token")
+    position = tokens.read(body.page.token if body.page else None, ListingPosition)
     # every page of a listing is asked about the instant of its first page (the token keeps it)
-    moment = token.at if token is not None else time.time()
-    found = _search_check(runtime, replace(question, at=moment))
-    limit = (page.limit if page and page.limit else None) or 100
+    moment = position.at if position is not None else question.at if question.at is not None else time.time()
+    question = replace(question, at=moment)
+    limit = (body.page.limit if body.page and body.page.limit else None) or 100
+    found = resolve_organisation(runtime.decisions.policies, question)
     if found is None:
-        return page_of((), token, limit, moment)
-    org, check = found
-    result = await runtime.listings.get(runtime.listings.key(org, kind, check), to_decide(org, check), lambda: listing(org, check))
-    return page_of(result.ids, token, limit, moment)
+        return tokens.page_of((), position, limit, moment)
+    check = to_check(question)
+    decisions = runtime.decisions
+    actions = found.action_order.get(check.resource_type, ()) if kind == "action" else (check.action,)
+    ruled = None
+    if decisions.rules_read_by(found, check.resource_type, tuple(actions)):
+        ruled = (decisions.policies.version_of(found.id), decisions.facts.generation)
+    permits = decisions.permitter(found, question)
+    key = runtime.listings.key(found, kind, check, ruled)
+    result = await runtime.listings.get(key, to_decide(found, check), lambda: listing(found, check, permits))
+    return tokens.page_of(result.ids, position, limit, moment)
 
 
 @post(
@@ -346,11 +368,17 @@ async def search_subject(request: Request, state: State, org: FromPath[str | Non
         action=body.action.name,
         context=body.context,
         organisation=org or _org_hint(body.context, body.resource.properties),
+        at=time_of(body.context),
     )
     if question.organisation is None:
         # No subject to locate the organisation by: the only organisation with this resource type.
         question = replace(question, organisation=sole_owner(runtime.decisions.policies, body.resource.type))
-    people, token = await _search(runtime, "subject", question, body.page, subjects_to_decide, subjects_listing)
+    # `type: post` asks which posts may (as evaluation reads a subject of that type); any other type, which people
+    if body.subject.type == "post":
+        kind, listing = "subject_post", posts_listing
+    else:
+        kind, listing = "subject", subjects_listing
+    people, token = await _search(runtime, "search/subject", kind, body, org, question, subjects_to_decide, listing)
     return _json({"results": [{"type": body.subject.type, "id": p} for p in people], "page": {"next_token": token}})
 
 
@@ -370,8 +398,9 @@ async def search_resource(request: Request, state: State, org: FromQuery[str | N
         action=body.action.name,
         context=body.context,
         organisation=org,
+        at=time_of(body.context),
     )
-    ids, token = await _search(runtime, "resource", question, body.page, resources_to_decide, resources_listing)
+    ids, token = await _search(runtime, "search/resource", "resource", body, org, question, resources_to_decide, resources_listing)
     return _json({"results": [{"type": body.resource.type, "id": i} for i in ids], "page": {"next_token": token}})
 
 
@@ -392,8 +421,9 @@ async def search_action(request: Request, state: State, org: FromPath[str | None
         action="",
         context=body.context,
         organisation=org,
+        at=time_of(body.context),
     )
-    names, token = await _search(runtime, "action", question, body.page, actions_to_decide, actions_listing)
+    names, token = await _search(runtime, "search/action", "action", body, org, question, actions_to_decide, actions_listing)
     return _json({"results": [{"name": n} for n in names], "page": {"next_token": token}})
 
 

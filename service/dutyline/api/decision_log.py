@@ -11,6 +11,7 @@ from litestar.datastructures import State
 from litestar.params import FromQuery, Parameter
 
 from dutyline.api.openapi import DECIDE, answers
+from dutyline.api.paging import LogPosition, PageTokens, log_cursor, log_position
 from dutyline.api.schemas import DecisionLog, LoggedApproval, LoggedDecision, LoggedRequest, TruncatedPart
 from dutyline.errors import Invalid, Issue
 from dutyline.runtime import Runtime
@@ -56,9 +57,12 @@ def decisions(
         organisation, subject, resource_type, resource_id, action, outcome, _time("since", since), _time("until", until),
         request_id, simulated,
     )
+    tokens = PageTokens(runtime.page_key, "/v1/decisions", where, "page_token")
+    position = tokens.read(page_token, LogPosition)
     with runtime.sessions() as session:
-        rows, next_token = query(session, where, limit, page_token)
+        rows, following = query(session, where, limit, log_cursor(position) if position is not None else None)
         requests = requests_of(session, rows)
+    next_token = tokens.issue(log_position(following)) if following is not None else ""
     logged = runtime.versions.logged(rows)
     items = [
         LoggedDecision(

@@ -13,7 +13,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, Parameter
 
 from dutyline.api.openapi import DECIDE, answers
-from dutyline.api.paging import page_of, read_token
+from dutyline.api.paging import ListingPosition, PageTokens
 from dutyline.api.schemas import (
     HeldPost,
     LineHolder,
@@ -123,13 +123,15 @@ async def who(
             f"{resource!r} has no action {action!r} in {org_id!r}'s catalogue",
             [Issue("<request>", 0, "resource" if resource not in org.actions else "action", "not in the catalogue")],
         )
-    token = read_token(page_token, "page_token")
+    request = {"org": org_id, "resource": resource, "action": action, "resource_id": resource_id, "at": at, "as_of": as_of}
+    tokens = PageTokens(runtime.page_key, "/v1/orgs/{org}/who", request, "page_token")
+    token = tokens.read(page_token, ListingPosition)
     # every page of a listing is asked about the instant of its first page (the token keeps it)
     moment = token.at if token is not None else _at(org, at) if at is not None or then is None else then
     check = Check("", resource, action, moment, resource_id=resource_id)
     key = runtime.listings.key(org, "who", check)
     listing = await runtime.listings.get(key, subjects_to_decide(org, check), lambda: who_may(org, check))
-    page, next_token = page_of(listing.ids, token, limit, moment)
+    page, next_token = tokens.page_of(listing.ids, token, limit, moment)
     return _json(
         WhoMay(
             organisation=org.id,

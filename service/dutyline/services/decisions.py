@@ -140,6 +140,11 @@ class FactsProvider:
         """Take one use of a covering approval for the decision `decision_id` (None: no use was left to take)."""
         return None
 
+    @property
+    def generation(self) -> int:
+        """Grows whenever the facts change (a listing computed under one generation may be kept until the next)."""
+        return 0
+
 
 def resolve_organisation(policies: PolicySet, question: Question) -> CompiledOrg | None:
     """The organisation a question is about.
@@ -267,6 +272,32 @@ class DecisionService:
             self.obligations(answer)
         return answer
 
+    def permitter(self, org: CompiledOrg, question: Question) -> Callable[[Check], bool]:
+        """Whether an evaluation of a check in `org` would be permitted, decided as `answer` decides it (the duty,
+        then the business rules with the facts they read; no approval presented, a failure a deny), but neither
+        counted nor logged: what the AuthZEN searches list (each search result is one decision of this)."""
+        rules, host = self._policies.current.rules.get(org.id), self._policies.host
+        facts = self.facts.facts_for(org, question, to_check(question)) if rules is not None else NO_FACTS
+
+        def permits(check: Check) -> bool:
+            try:
+                decision = decide(org, check)
+                if not decision.allowed or rules is None:
+                    return decision.allowed
+                return apply_rules(host, org, rules, check, decision, facts).allowed
+            except Exception:  # fail closed, as `answer` does
+                log.exception("search decision failed in %s for %s %s %s; not listed", org.id, check.subject_id,
+                              check.resource_type, check.action)
+                return False
+
+        return permits
+
+    def rules_read_by(self, org: CompiledOrg, resource_type: str, actions: tuple[str, ...]) -> bool:
+        """Whether some business rule of `org` applies to one of `actions` on `resource_type` (its answers then depend
+        on the exact moment, the request's context and the facts, not only on the org model)."""
+        rules = self._policies.current.rules.get(org.id)
+        return rules is not None and any(rules.for_request(resource_type, a) for a in actions)
+
     def _through_approval(
         self, host: RuleBackend, org: CompiledOrg, rules: CompiledRules | None, question: Question, check: Check,
         verdict: Verdict, facts: Facts, decision_id: str,
@@ -305,7 +336,7 @@ def to_check(question: Question) -> Check:
     )
 
 
-def subjects_allowed(org: CompiledOrg, check: Check) -> list[str]:
+def subjects_allowed(org: CompiledOrg, check: Check, permits: Callable[[Check], bool]) -> list[str]:
     """People who may do the check's action on its resource, in id order.
 
     Only holders of posts with a grant for (resource type, action) can be allowed, so only they are decided.
@@ -313,16 +344,21 @@ def subjects_allowed(org: CompiledOrg, check: Check) -> list[str]:
     candidates: set[str] = set()
     for post in org.grantees.get((check.resource_type, check.action), ()):
         candidates.update(org.holders.get(post, ()))
-    return [p for p in sorted(candidates) if decide(org, replace(check, subject_id=p, subject_type="person")).allowed]
+    return [p for p in sorted(candidates) if permits(replace(check, subject_id=p, subject_type="person"))]
 
 
-def resources_allowed(org: CompiledOrg, check: Check) -> list[str]:
+def posts_permitted(org: CompiledOrg, check: Check, permits: Callable[[Check], bool]) -> list[str]:
+    """Posts (as subjects) that may do the check's action on its resource, in the order of the grantees."""
+    return [p for p in org.grantees.get((check.resource_type, check.action), ()) if permits(replace(check, subject_id=p, subject_type="post"))]
+
+
+def resources_allowed(org: CompiledOrg, check: Check, permits: Callable[[Check], bool]) -> list[str]:
     """Known instances of the check's resource type the subject may act on, in id order."""
     ids = org.instance_ids.get(check.resource_type, ())
-    return [i for i in ids if decide(org, replace(check, resource_id=i)).allowed]
+    return [i for i in ids if permits(replace(check, resource_id=i))]
 
 
-def actions_allowed(org: CompiledOrg, check: Check) -> list[str]:
+def actions_allowed(org: CompiledOrg, check: Check, permits: Callable[[Check], bool]) -> list[str]:
     """Actions of the resource's type the subject may do on it, in catalogue order."""
     actions = org.action_order.get(check.resource_type, ())
-    return [a for a in actions if decide(org, replace(check, action=a)).allowed]
+    return [a for a in actions if permits(replace(check, action=a))]

@@ -153,6 +153,11 @@ class Ledger(FactsProvider):
         self._history_seen: set[str] = set()
         self._facts: dict[str, Facts] = {}
         self._watermark: dt.datetime | None = None
+        self._generation = 0  # grows with every usage or approval added: a listing that read facts is kept until then
+
+    @property
+    def generation(self) -> int:
+        return self._generation
 
     # --- the decision path ---------------------------------------------------------------------------
 
@@ -300,6 +305,7 @@ class Ledger(FactsProvider):
         if row_id in self._usage_seen:
             return
         self._usage_seen[row_id] = recorded_at
+        self._generation += 1
         totals = self._usage.setdefault(org_id, {})
         key = (rule, person, period)
         totals[key] = _EXACT.add(totals.get(key, ZERO), amount)
@@ -316,6 +322,7 @@ class Ledger(FactsProvider):
         if row.id in self._history_seen or row.decided_by is None or row.decided_at is None:
             return
         self._history_seen.add(row.id)
+        self._generation += 1
         key = (row.resource_type, row.resource_id)
         entries = self._history_entries.setdefault(row.organisation, {}).setdefault(key, [])
         bisect.insort(entries, (-row.decided_at.timestamp(), row.id, row.decided_by))

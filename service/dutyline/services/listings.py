@@ -35,10 +35,10 @@ from dataclasses import dataclass, replace
 import msgspec
 
 from dutyline.engines.compiler import CompiledOrg
-from dutyline.engines.decision import Check
+from dutyline.engines.decision import Check, decide
 from dutyline.engines.queries import posts_allowed
 from dutyline.errors import Unavailable
-from dutyline.services.decisions import actions_allowed, resources_allowed, subjects_allowed
+from dutyline.services.decisions import actions_allowed, posts_permitted, resources_allowed, subjects_allowed
 from dutyline.services.metrics import LISTINGS_COMPUTED, LISTINGS_REFUSED, LISTINGS_RUNNING, LISTINGS_SERVED_CACHED
 
 # Candidates (decisions to make) below which a listing is computed in place: about 2 ms of CPU.
@@ -73,16 +73,23 @@ class Listings:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dutyline-listing")
         self._window_edges: OrderedDict[tuple[str, int], tuple[float, ...]] = OrderedDict()
 
-    def key(self, org: CompiledOrg, kind: str, check: Check) -> ListingKey:
+    def key(self, org: CompiledOrg, kind: str, check: Check, ruled: tuple[int, int] | None = None) -> ListingKey:
         """The key of the listing `kind` of `check` in `org`: everything the answer depends on, hashed (a key is
         small whatever the query's context holds).
 
-        The instant enters only as the span between two assignment-window edges it falls in: a decision reads
-        time only through assignment windows (`AssignmentWindow.active`, half-open), so every instant of a span
-        has the same listing, and one listing asked "now" serves every request until the next edge.
+        Without business rules (`ruled` None), the instant enters only as the span between two assignment-window
+        edges it falls in: the duty decision reads time only through assignment windows
+        (`AssignmentWindow.active`, half-open), so every instant of a span has the same listing, and one listing
+        asked "now" serves every request until the next edge. A listing some rule applies to (`ruled`: the policy
+        version the rules are at and the facts' generation) depends on the exact instant (business hours, limit
+        periods) and on the facts (usage totals, approval history): it is kept for its exact instant (so the
+        pages of one walk share it) and only until the facts change.
         """
-        span = bisect.bisect_right(self._edges(org), check.at)
-        digest = hashlib.sha256(msgspec.json.encode([kind, span, replace(check, at=0.0)])).hexdigest()
+        if ruled is None:
+            when: object = bisect.bisect_right(self._edges(org), check.at)
+        else:
+            when = [check.at, *ruled]
+        digest = hashlib.sha256(msgspec.json.encode([kind, when, replace(check, at=0.0)])).hexdigest()
         return (org.id, org.version, digest)
 
     def _edges(self, org: CompiledOrg) -> tuple[float, ...]:
@@ -157,9 +164,13 @@ class Listings:
 # --- the listings -----------------------------------------------------------------------------------------------
 
 
+Permits = Callable[[Check], bool]
+
+
 def who_may(org: CompiledOrg, check: Check) -> Listing:
-    """The people who may do the check's action on its resource (id order), and the posts that may."""
-    people = subjects_allowed(org, check)
+    """The people whose duties allow the check's action on its resource (id order), and the posts that may (the
+    policy as such: `who` answers on the org model, with no request to read business rules against)."""
+    people = subjects_allowed(org, check, lambda c: decide(org, c).allowed)
     names = {post.id: (post.id, post.name.zh, post.name.en) for post in org.document.posts}
     posts = posts_allowed(org, check.resource_type, check.action)
     return Listing(tuple(people), tuple(names.get(p, (p, p, p)) for p in posts))
@@ -171,20 +182,24 @@ def subjects_to_decide(org: CompiledOrg, check: Check) -> int:
     return len(grantees) + sum(len(org.holders.get(post, ())) for post in grantees)
 
 
-def subjects_listing(org: CompiledOrg, check: Check) -> Listing:
-    return Listing(tuple(subjects_allowed(org, check)))
+def subjects_listing(org: CompiledOrg, check: Check, permits: Permits) -> Listing:
+    return Listing(tuple(subjects_allowed(org, check, permits)))
 
 
-def resources_listing(org: CompiledOrg, check: Check) -> Listing:
-    return Listing(tuple(resources_allowed(org, check)))
+def posts_listing(org: CompiledOrg, check: Check, permits: Permits) -> Listing:
+    return Listing(tuple(posts_permitted(org, check, permits)))
+
+
+def resources_listing(org: CompiledOrg, check: Check, permits: Permits) -> Listing:
+    return Listing(tuple(resources_allowed(org, check, permits)))
 
 
 def resources_to_decide(org: CompiledOrg, check: Check) -> int:
     return len(org.instance_ids.get(check.resource_type, ()))
 
 
-def actions_listing(org: CompiledOrg, check: Check) -> Listing:
-    return Listing(tuple(actions_allowed(org, check)))
+def actions_listing(org: CompiledOrg, check: Check, permits: Permits) -> Listing:
+    return Listing(tuple(actions_allowed(org, check, permits)))
 
 
 def actions_to_decide(org: CompiledOrg, check: Check) -> int:

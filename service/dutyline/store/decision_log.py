@@ -6,21 +6,18 @@ A row's request parts that are big or shared (a batch's top-level context) are k
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import delete, insert, or_, and_, select
+from sqlalchemy import and_, delete, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from dutyline.errors import Invalid, Issue
 from dutyline.store.db import rows_changed
 from dutyline.store.tables import DecisionLogPartRow, DecisionLogRow
-
 
 _COLUMNS = tuple(column.name for column in DecisionLogRow.__table__.columns)
 
@@ -126,8 +123,11 @@ class LogFilter:
     simulated: Literal["exclude", "include", "only"] = "exclude"
 
 
-def query(session: Session, where: LogFilter, limit: int, token: str | None) -> tuple[list[DecisionLogRow], str]:
-    """Newest first; returns the rows and the token of the next page ('' on the last page)."""
+def query(
+    session: Session, where: LogFilter, limit: int, after: tuple[dt.datetime, str] | None
+) -> tuple[list[DecisionLogRow], tuple[dt.datetime, str] | None]:
+    """Newest first, strictly older than the keyset cursor `after` (decided_at, id) when given; returns the rows and
+    the cursor of the next page (None on the last page). Page tokens wrap cursors (`api.paging`)."""
     statement = select(DecisionLogRow)
     for column, value in (
         (DecisionLogRow.organisation, where.organisation),
@@ -146,41 +146,17 @@ def query(session: Session, where: LogFilter, limit: int, token: str | None) -> 
         statement = statement.where(DecisionLogRow.decided_at >= where.since)
     if where.until is not None:
         statement = statement.where(DecisionLogRow.decided_at < where.until)
-    if token:
-        at, ident = _decode_token(token)
+    if after is not None:
+        at, ident = after
         statement = statement.where(
             or_(DecisionLogRow.decided_at < at, and_(DecisionLogRow.decided_at == at, DecisionLogRow.id < ident))
         )
     statement = statement.order_by(DecisionLogRow.decided_at.desc(), DecisionLogRow.id.desc()).limit(limit + 1)
     rows = list(session.execute(statement).scalars())
     if len(rows) <= limit:
-        return rows, ""
+        return rows, None
     last = rows[limit - 1]
-    return rows[:limit], _encode_token(last.decided_at, last.id)
-
-
-def _encode_token(at: dt.datetime, ident: str) -> str:
-    return base64.urlsafe_b64encode(f"{_utc(at).isoformat()}|{ident}".encode()).decode().rstrip("=")
-
-
-_MAX_TOKEN = 200  # characters: a token this server issues is about 80
-
-
-def _decode_token(token: str) -> tuple[dt.datetime, str]:
-    """A page token back into (decided_at, id); every token this server did not issue is an `Invalid` naming
-    `page_token`, never an error further down (a date-time without an offset could not be compared)."""
-    refused = Invalid("invalid page token", [Issue("<request>", 0, "page_token", "not a token this server issued")])
-    if len(token) > _MAX_TOKEN or not token.isascii():
-        raise refused
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        at, ident = raw.split("|", 1)
-        moment = dt.datetime.fromisoformat(at)
-    except (ValueError, UnicodeDecodeError):
-        raise refused from None
-    if moment.tzinfo is None or not ident or len(ident) > 64 or not ident.isprintable():
-        raise refused
-    return moment.astimezone(dt.timezone.utc), ident
+    return rows[:limit], (_utc(last.decided_at), last.id)
 
 
 def _utc(at: dt.datetime) -> dt.datetime:
