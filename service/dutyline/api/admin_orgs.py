@@ -500,7 +500,7 @@ async def list_versions(
 ) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
-    items = await asyncio.to_thread(runtime.versions.list, org_id, limit, before)
+    items = await asyncio.to_thread(runtime.versions.history, org_id, limit, before)
     next_before = items[-1]["version"] if len(items) == limit else None
     return json_response(Versions(org_id, items, next_before))  # type: ignore[arg-type]
 

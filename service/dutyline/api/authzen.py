@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import msgspec
 from litestar import Request, Response, get, post
@@ -267,8 +267,8 @@ async def evaluations(request: Request, state: State, org: FromPath[str | None] 
     results: list[dict[str, Any]] = []
     for index, item in enumerate(items):
         try:
-            if isinstance(item, EvaluationItem):
-                merged = _merge_typed(body, item, f"evaluations[{index}]")
+            if isinstance(item, EvaluationItem):  # items are typed only when the whole body decoded typed
+                merged = _merge_typed(cast(TypedEvaluations, body), item, f"evaluations[{index}]")
             elif isinstance(item, dict):
                 merged = _merge(body, item, f"evaluations[{index}]")
             else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 import msgspec
 from litestar import Response, get
@@ -12,7 +12,7 @@ from litestar.params import FromQuery, Parameter
 
 from dutyline.api.openapi import DECIDE, answers
 from dutyline.api.paging import LogPosition, PageTokens, log_cursor, log_position
-from dutyline.api.schemas import DecisionLog, LoggedApproval, LoggedDecision, LoggedRequest, TruncatedPart
+from dutyline.api.schemas import DecisionLog, LoggedApproval, LoggedDecision, LoggedRequest, PartName, TruncatedPart
 from dutyline.errors import Invalid, Issue
 from dutyline.runtime import Runtime
 from dutyline.store.decision_log import LogFilter, query, requests_of
@@ -81,7 +81,7 @@ def decisions(
             approval=msgspec.convert(logged[i].approval, LoggedApproval) if logged[i].approval else None,
             request=LoggedRequest(
                 q.subject_properties, q.resource_properties, q.context, q.at,
-                [TruncatedPart(t.part, t.bytes, t.kept_bytes, t.sha256) for t in q.truncated],
+                [TruncatedPart(cast("PartName", t.part), t.bytes, t.kept_bytes, t.sha256) for t in q.truncated],
             ),
             policy_version=r.policy_version,
             latency_us=r.latency_us,

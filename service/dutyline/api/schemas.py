@@ -215,11 +215,14 @@ class CheckResults(TypedDict):
     policy_version: int
 
 
+PartName = Literal["subject_properties", "resource_properties", "context"]
+
+
 class TruncatedPart(_Shape):
     """A part of a logged request kept only in part: the subset of its keys that fits in
     `DUTYLINE_DECISION_LOG_MAX_CONTEXT_BYTES` (`bytes` 0: the part is missing altogether)."""
 
-    part: Literal["subject_properties", "resource_properties", "context"]
+    part: PartName
     bytes: int
     kept_bytes: int
     sha256: str

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import msgspec
 
@@ -279,16 +280,16 @@ def logged_reasons(org: CompiledOrg | None, verdict: Verdict, approval: Presente
 
 def _fact(org: CompiledOrg, code: str, basis: Basis) -> dict[str, object]:
     key = ("fact", basis.post, id(basis.assignment), id(basis.grant), code)
-    fact = org.reason_memo.get(key)
-    if fact is None:
-        grant, a = basis.grant, basis.assignment
-        fact = {"code": code, "post": basis.post, "duty": f"{grant.duty.owner}#{grant.duty.number}"}
-        if grant.via_post != basis.post:
-            fact["via_post"] = grant.via_post
-        if a is not None and a.kind == "acting":
-            fact |= {"acting": True, "valid_from": a.valid_from, "valid_to": a.valid_to, "stands_in_for": a.stands_in_for}
-        fact = org.reason_memo.setdefault(key, fact)
-    return fact  # type: ignore[return-value]
+    cached = org.reason_memo.get(key)
+    if cached is not None:
+        return cast("dict[str, object]", cached)
+    grant, a = basis.grant, basis.assignment
+    fact: dict[str, object] = {"code": code, "post": basis.post, "duty": f"{grant.duty.owner}#{grant.duty.number}"}
+    if grant.via_post != basis.post:
+        fact["via_post"] = grant.via_post
+    if a is not None and a.kind == "acting":
+        fact |= {"acting": True, "valid_from": a.valid_from, "valid_to": a.valid_to, "stands_in_for": a.stands_in_for}
+    return cast("dict[str, object]", org.reason_memo.setdefault(key, fact))
 
 
 def from_logged(org: CompiledOrg | None, stored: list[dict[str, object]], subject: str, resource: str, action: str) -> list[Reason]:

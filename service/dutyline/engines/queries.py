@@ -37,12 +37,12 @@ def permissions_of(org: CompiledOrg, person: str, at: float) -> list[HeldPermiss
             unconditional = any(g.condition is None for g in grants)
             deny[key] = deny.get(key, False) or unconditional
     out = []
-    for (resource, action), grants in sorted(allow.items()):
+    for (resource, action), held in sorted(allow.items()):
         if deny.get((resource, action)):
             continue
-        conditional = all(c for _, _, c in grants) or (resource, action) in deny
-        posts = tuple(dict.fromkeys(p for p, _, _ in grants))
-        duties = tuple(dict.fromkeys(d for _, d, _ in grants))
+        conditional = all(c for _, _, c in held) or (resource, action) in deny
+        posts = tuple(dict.fromkeys(p for p, _, _ in held))
+        duties = tuple(dict.fromkeys(d for _, d, _ in held))
         out.append(HeldPermission(resource, action, posts, duties, conditional))
     return out
 

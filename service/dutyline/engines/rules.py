@@ -23,7 +23,7 @@ import datetime as dt
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from dutyline.engines.attributes import read, resolve_party, split
 from dutyline.engines.compiler import CompiledOrg
@@ -332,7 +332,7 @@ def _requirements(expression: Expression) -> list[Required]:
         if path in _BUILT_IN:
             continue
         types = uses[path] - {""}
-        kind: rm.InputType = next(iter(types)) if len(types) == 1 else "any"  # type: ignore[assignment]
+        kind = cast("rm.InputType", next(iter(types))) if len(types) == 1 else "any"  # the kinds a use gives
         out.append(Required(path, kind, path in guarded))
     return out
 
@@ -453,11 +453,15 @@ class _Request:
 
 
 def apply_rules(
-    host: RuleBackend, org: CompiledOrg, rules: CompiledRules | None, check: Check, decision: Decision, facts: Facts = NO_FACTS
+    host: RuleBackend | None, org: CompiledOrg, rules: CompiledRules | None, check: Check, decision: Decision,
+    facts: Facts = NO_FACTS,
 ) -> Verdict:
-    """The verdict for a request whose duty decision is `decision`."""
+    """The verdict for a request whose duty decision is `decision`. Rules with no host to run them in are a bug the
+    caller's fail-closed guard turns into a deny."""
     if not decision.allowed or rules is None:
         return Verdict(decision.outcome, decision)
+    if host is None:
+        raise RuntimeError(f"rules of {org.id} without a rule host to run them")
     relevant = rules.for_request(check.resource_type, check.action)
     if not relevant:
         return Verdict("allow", decision)

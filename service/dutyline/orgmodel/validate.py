@@ -351,11 +351,11 @@ class _Checker:
                         yield self.issue((*path, "stands_in_for"), f"unknown person {assignment.stands_in_for!r}", code=IssueCode.UNKNOWN_PERSON)
                 spans.append((j, assignment.post, assignment.kind, start, end))
             yield from self._overlaps(i, spans, exclusive)
-        for i, post in enumerate(self.org.posts):
-            if len(holders[post.id]) > post.headcount:
+        for i, held in enumerate(self.org.posts):
+            if len(holders[held.id]) > held.headcount:
                 yield self.issue(
                     ("posts", i, "headcount"),
-                    f"{len(holders[post.id])} people hold post {post.id!r} but its headcount is {post.headcount}",
+                    f"{len(holders[held.id])} people hold post {held.id!r} but its headcount is {held.headcount}",
                     "warning",
                  code=IssueCode.HEADCOUNT,)
 

@@ -239,6 +239,7 @@ class DecisionService:
             try:
                 check = to_check(question)
                 decision = decide(org, check)
+                host: RuleBackend | None
                 if past is None:
                     rules, host = policies.rules.get(org.id), self._policies.host
                 else:
@@ -299,7 +300,7 @@ class DecisionService:
         return rules is not None and any(rules.for_request(resource_type, a) for a in actions)
 
     def _through_approval(
-        self, host: RuleBackend, org: CompiledOrg, rules: CompiledRules | None, question: Question, check: Check,
+        self, host: RuleBackend | None, org: CompiledOrg, rules: CompiledRules | None, question: Question, check: Check,
         verdict: Verdict, facts: Facts, decision_id: str,
     ) -> tuple[Verdict, Presented]:
         """The verdict of a request that needs approval and presents one, and what became of the approval."""

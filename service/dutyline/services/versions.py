@@ -103,7 +103,7 @@ class Versions:
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
-    def list(self, org_id: str, limit: int = 100, before: int | None = None) -> list[dict[str, Any]]:
+    def history(self, org_id: str, limit: int = 100, before: int | None = None) -> list[dict[str, Any]]:
         with self._sessions() as session:
             rows = history.versions(session, org_id, limit, before)
         if not rows and before is None:
