@@ -38,7 +38,7 @@ def rss_bytes() -> int:
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def timed(calls: list[Any], fn: Any, repeat: int = 1, between: Any = None) -> tuple[list[float], list[Any]]:

@@ -103,8 +103,8 @@ def _t_writes(r: dict[str, Any], rows: list) -> None:
     w = s["writes_inprocess"]["changes"]
     total = [c["total_ms"] for c in w]
     rows.append((f"one org change effective on the replica that took it: p99 ≤ 50 ms ({lines})",
-                 f"p99 {percentile(total, 99):.1f} ms (store + refresh + check, in process; "
-                 f"{max(c['recompiled'] for c in w)} organisation(s) recompiled per change)",
+                 (f"p99 {percentile(total, 99):.1f} ms (store + refresh + check, in process; "
+                 f"{max(c['recompiled'] for c in w)} organisation(s) recompiled per change)"),
                  _ok(percentile(total, 99) <= 50 and all(c["ok"] for c in w))))
     took = s.get("propagation", {}).get("took_ms")
     if took:
@@ -119,8 +119,8 @@ def _t_replicas(r: dict[str, Any], rows: list) -> None:
     p = s["propagation"]
     others = p["others_ms"]
     rows.append(("a change through one replica answered by the other two: p99 ≤ 250 ms",
-                 f"p99 {percentile(others, 99):.0f} ms, max {max(others, default=float('nan')):.0f} ms over "
-                 f"{len(others)} answers; {len(p['failures'])} failure(s)",
+                 (f"p99 {percentile(others, 99):.0f} ms, max {max(others, default=float('nan')):.0f} ms over "
+                 f"{len(others)} answers; {len(p['failures'])} failure(s)"),
                  _ok(bool(others) and percentile(others, 99) <= 250 and not p["failures"])))
     sc = s["scaling"]
     gain = sc[1]["rps"] / sc[0]["rps"]
@@ -219,11 +219,11 @@ def markdown(r: dict[str, Any]) -> str:
     out = [
         "# Dutyline benchmark results",
         "",
-        f"{'Smoke run (`--quick`): small sizes, short loads; not the figures to quote.' if r['quick'] else 'Full run.'} "
+        (f"{'Smoke run (`--quick`): small sizes, short loads; not the figures to quote.' if r['quick'] else 'Full run.'} "
         f"{m['cpus']} CPUs, Python {m['python']}, {m['platform']}; the suite took {r['elapsed_s'] / 60:.1f} min. "
         "Load generator, servers and PostgreSQL share the same cores, so absolute figures are pessimistic; the "
         "ratios against the references measured in the same run are the point. How to run it and what each "
-        "figure means: [bench/README.md](../README.md).",
+        "figure means: [bench/README.md](../README.md)."),
         "",
         f"1-minute load average while it ran: {_load(r)}.",
         "",
@@ -236,18 +236,18 @@ def markdown(r: dict[str, Any]) -> str:
         *_gaps(r),
         "## 1. In-process decisions (p50 / p99 per request)",
         "",
-        "Same generated family and the same requests for every engine (half of them something the person's active "
+        ("Same generated family and the same requests for every engine (half of them something the person's active "
         "post is granted, half random; acting windows matter at the instant asked). *decision* is the duty decision; "
         "*with rules* adds the rules engine (each branch has a counter-transaction limit); *service* is the whole "
         "`DecisionService.answer` (organisation resolution, decision id, Prometheus metrics, decision-log queue). "
         "Casbin engines load the same policy from CSV; plain `Enforcer` is sampled (n requests) because it is linear "
-        "in the policy. Every Casbin answer is compared with Dutyline's.",
+        "in the policy. Every Casbin answer is compared with Dutyline's."),
         "",
-        "| lines (orgs) | decision | with rules, no rule fires | with rules, limit within | with rules, limit fires "
-        "| service | FastEnforcer | Enforcer (n) | disagreements |",
+        ("| lines (orgs) | decision | with rules, no rule fires | with rules, limit within | with rules, limit fires "
+        "| service | FastEnforcer | Enforcer (n) | disagreements |"),
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for size, x in r["sizes"].items():
+    for x in r["sizes"].values():
         d, f, c = x["dutyline"], x["fast"], x["casbin"]
 
         def pair(v: dict[str, float]) -> str:
@@ -261,11 +261,11 @@ def markdown(r: dict[str, Any]) -> str:
         )
     out += [
         "",
-        "| lines | Dutyline memory | Dutyline build (decode + compile) | rules build | FastEnforcer memory | "
-        "FastEnforcer load | Enforcer memory | Enforcer load |",
+        ("| lines | Dutyline memory | Dutyline build (decode + compile) | rules build | FastEnforcer memory | "
+        "FastEnforcer load | Enforcer memory | Enforcer load |"),
         "|---|---|---|---|---|---|---|---|",
     ]
-    for size, x in r["sizes"].items():
+    for x in r["sizes"].values():
         d, f, c = x["dutyline"], x["fast"], x["casbin"]
         out.append(
             f"| {x['lines']:,} | {d['memory_bytes'] / MB:,.0f} MiB | {d['build_s']:.2f} s | {d['rules_build_s']:.2f} s | "
@@ -288,9 +288,9 @@ def _m_http(r: dict[str, Any], s: dict[str, Any], out: list[str]) -> None:
     out += [
         f"## 2. HTTP ({s['lines']:,} lines, one server process)",
         "",
-        "`wrk` (one thread) on loopback, 2,000 distinct request bodies in turn; `POST /bench/echo` is the ceiling: a "
+        ("`wrk` (one thread) on loopback, 2,000 distinct request bodies in turn; `POST /bench/echo` is the ceiling: a "
         "trivial endpoint mounted in the same app (`DUTYLINE_BENCH_ECHO=1`) that decodes the JSON body and answers a "
-        "constant. Decision log on (every decision written to PostgreSQL), as in production.",
+        "constant. Decision log on (every decision written to PostgreSQL), as in production."),
         "",
         "| endpoint | req/s (32 connections) | p50 / p99 | req/s (4 connections) | p50 / p99 | of the ceiling |",
         "|---|---|---|---|---|---|",
@@ -310,8 +310,8 @@ def _m_http(r: dict[str, Any], s: dict[str, Any], out: list[str]) -> None:
         echo2 = sampled["echo"]["saturated"]["rps"]
         out += [
             "",
-            "The same, on a server started with `DUTYLINE_DECISION_LOG_SAMPLE=0.01` (one decision in a hundred logged): "
-            "the difference is what writing every decision to the log costs.",
+            ("The same, on a server started with `DUTYLINE_DECISION_LOG_SAMPLE=0.01` (one decision in a hundred logged): "
+            "the difference is what writing every decision to the log costs."),
             "",
             "| endpoint | req/s (32 connections) | p50 / p99 | req/s (4 connections) | p50 / p99 | of the ceiling |",
             "|---|---|---|---|---|---|",
@@ -337,10 +337,10 @@ def _m_queries(r: dict[str, Any], s: dict[str, Any], out: list[str]) -> None:
         "",
         "| query | HTTP | in process |",
         "|---|---|---|",
-        f"| who may do X: `GET /v1/orgs/{{org}}/who` | {q['who']['p50_ms']:.2f} / {q['who']['p99_ms']:.2f} ms | "
-        f"{wi['who_ms']['p50']:.3f} / {wi['who_ms']['p99']:.3f} ms |",
-        f"| what may Y do: `GET /v1/orgs/{{org}}/people/{{p}}/permissions` | {q['what']['p50_ms']:.2f} / "
-        f"{q['what']['p99_ms']:.2f} ms | {wi['what_ms']['p50']:.3f} / {wi['what_ms']['p99']:.3f} ms |",
+        (f"| who may do X: `GET /v1/orgs/{{org}}/who` | {q['who']['p50_ms']:.2f} / {q['who']['p99_ms']:.2f} ms | "
+        f"{wi['who_ms']['p50']:.3f} / {wi['who_ms']['p99']:.3f} ms |"),
+        (f"| what may Y do: `GET /v1/orgs/{{org}}/people/{{p}}/permissions` | {q['what']['p50_ms']:.2f} / "
+        f"{q['what']['p99_ms']:.2f} ms | {wi['what_ms']['p50']:.3f} / {wi['what_ms']['p99']:.3f} ms |"),
         f"| AuthZEN subject search | {q['search_subject']['p50_ms']:.2f} / {q['search_subject']['p99_ms']:.2f} ms | |",
         "",
     ]
@@ -353,10 +353,10 @@ def _m_writes(r: dict[str, Any], s: dict[str, Any], out: list[str]) -> None:
     out += [
         f"## 4. Writes ({s['lines']:,} lines)",
         "",
-        f"In process, on PostgreSQL: store the changed document (one transaction), `PolicyService.refresh()`, then a "
+        (f"In process, on PostgreSQL: store the changed document (one transaction), `PolicyService.refresh()`, then a "
         f"check that shows the change. The first load of the whole policy from the database took {wi['load_s']:.1f} s; "
         f"after it, each refresh recompiled {sorted({c['recompiled'] for c in changes})} organisation(s) — no full "
-        f"reload. {sum(not c['ok'] for c in changes)} of {len(changes)} checks did not show their change.",
+        f"reload. {sum(not c['ok'] for c in changes)} of {len(changes)} checks did not show their change."),
         "",
         "| change | n | store p50 / p99 | refresh p50 / p99 | total p50 / p99 |",
         "|---|---|---|---|---|",
@@ -364,7 +364,7 @@ def _m_writes(r: dict[str, Any], s: dict[str, Any], out: list[str]) -> None:
     for kind in sorted({c["kind"] for c in changes}):
         rows = [c for c in changes if c["kind"] == kind]
 
-        def pp(key: str) -> str:
+        def pp(key: str, rows: list = rows) -> str:
             v = [c[key] for c in rows]
             return f"{percentile(v, 50):.1f} / {percentile(v, 99):.1f} ms"
 
@@ -386,10 +386,10 @@ def _m_replicas(r: dict[str, Any], s: dict[str, Any], out: list[str]) -> None:
     out += [
         "## 5. Replicas",
         "",
-        f"Three `dutyline serve` processes on one PostgreSQL schema, {s['lines']:,} lines each. Changes (moves, duties, "
+        (f"Three `dutyline serve` processes on one PostgreSQL schema, {s['lines']:,} lines each. Changes (moves, duties, "
         f"limits in turn) through {p['via']}; the other replicas are asked (`POST /v1/check`, every 2 ms) until "
         "they answer with the change. Propagation is PostgreSQL LISTEN/NOTIFY (the 1 s polling refresh is the "
-        "fallback).",
+        "fallback)."),
         "",
         "| | n | p50 | p99 | max |",
         "|---|---|---|---|---|",
@@ -421,10 +421,10 @@ def _m_startup(r: dict[str, Any], s: dict[str, Any], out: list[str]) -> None:
     out += [
         "## 6. Start-up",
         "",
-        f"A replica with {s['lines']:,} lines in PostgreSQL was ready (`/readyz` 200) {s['startup']['ready_s']:.1f} s "
+        (f"A replica with {s['lines']:,} lines in PostgreSQL was ready (`/readyz` 200) {s['startup']['ready_s']:.1f} s "
         f"after it was spawned, at {s['startup']['rss_bytes'] / MB:,.0f} MiB resident "
         f"({s.get('rss_after_load_bytes', 0) / MB:,.0f} MiB after the HTTP runs). Loading the family into PostgreSQL "
-        f"(one transaction) took {s['store_load_s']:.1f} s.",
+        f"(one transaction) took {s['store_load_s']:.1f} s."),
         "",
     ]
 

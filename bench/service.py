@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -25,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import create_engine, text
 
 from bench.changes import Change
-from sqlalchemy import create_engine, text
 
 REPO = Path(__file__).resolve().parents[1]
 LOGS = Path(__file__).resolve().parent / ".data" / "logs"
@@ -40,7 +39,7 @@ POSTGRES_URL = (
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] if ordered else float("nan")
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] if ordered else float("nan")
 
 
 # --- the database --------------------------------------------------------------------------------------------

@@ -87,7 +87,7 @@ def example_text() -> str:
     return (REPO / "policies" / "orgs" / "sales_company.yaml").read_text(encoding="utf-8")
 
 
-def run_cli(*args: str, database_url: str | None = None, check: bool = False) -> "subprocess.CompletedProcess[str]":
+def run_cli(*args: str, database_url: str | None = None, check: bool = False) -> subprocess.CompletedProcess[str]:
     """Run the real `dutyline` command line in a child process."""
     env = {**os.environ, "DUTYLINE_SEED_DIR": ""}
     if database_url:

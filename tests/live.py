@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 
@@ -34,7 +35,7 @@ def free_port() -> int:
 class LiveServer:
     """`dutyline serve` in a child process on a loopback port, its output in `log_path`."""
 
-    running: set[LiveServer] = set()
+    running: ClassVar[set[LiveServer]] = set()
 
     def __init__(
         self, database_url: str, seed_dir: str = "", extra_env: dict[str, str] | None = None,

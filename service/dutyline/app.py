@@ -13,12 +13,25 @@ from litestar.config.compression import CompressionConfig
 from litestar.logging.config import LoggingConfig
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components
 from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.spec import Components
 from litestar.types import ControllerRouterHandler
 
 from dutyline import __version__
-from dutyline.api import admin_access, admin_orgs, approvals, authzen, bench, cases, check, console, decision_log, metrics, queries, usage
+from dutyline.api import (
+    admin_access,
+    admin_orgs,
+    approvals,
+    authzen,
+    bench,
+    cases,
+    check,
+    console,
+    decision_log,
+    metrics,
+    queries,
+    usage,
+)
 from dutyline.api.auth import DecisionAuthMiddleware, anonymous_mode
 from dutyline.api.errors import HANDLERS
 from dutyline.api.headers import security_headers

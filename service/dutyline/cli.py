@@ -95,9 +95,8 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 def validate(paths: tuple[str, ...]) -> None:
     """Check policy files (default: policies/ and rules/). Prints every problem with file and line; exit 1 on error."""
     from dutyline.engines.decision_tables import parse_table
-    from dutyline.services import sources
-
     from dutyline.engines.rule_tests import parse_rule_table
+    from dutyline.services import sources
 
     loaded = sources.load(paths or _default_paths(), bounds=Settings.from_env().bounds)
     issues = list(loaded.issues)

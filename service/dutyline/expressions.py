@@ -620,10 +620,7 @@ def _member(x: Any, container: Any) -> bool | None:
     if isinstance(container, str):
         return x in container if isinstance(x, str) else None
     if isinstance(container, _LISTS):
-        for item in container:
-            if equal(x, item):
-                return True
-        return False
+        return any(equal(x, item) for item in container)
     return None
 
 

@@ -43,7 +43,7 @@ def page_key(sessions: sessionmaker[Session], secret_key: str) -> bytes:
     if secret_key:
         return hmac.new(secret_key.encode(), b"dutyline page tokens", hashlib.sha256).digest()
     with sessions.begin() as session:
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         return access_store.server_secret(session, "page_token", secrets.token_hex(32), now).encode()
 
 

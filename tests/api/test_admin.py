@@ -500,7 +500,7 @@ def test_as_of_gives_the_document_then_and_check_decides_on_it(admin: Admin) -> 
     person = unique("p")
     hired = admin.hr.post(f"/admin/orgs/{ORG}/people", json={"id": person, "name": {"zh": "人", "en": "P"}, "assignments": [{"post": ident}]})
     time.sleep(0.3)
-    then = dt.datetime.now(dt.timezone.utc)
+    then = dt.datetime.now(dt.UTC)
     time.sleep(0.3)
     path = f"/admin/orgs/{ORG}/posts/{ident}"
     removed = admin.hr.patch(path, etag=etag_of(admin.hr, path), json={"duties": []})
@@ -524,7 +524,7 @@ def test_as_of_gives_the_document_then_and_check_decides_on_it(admin: Admin) -> 
 
 def pack(*posts: str) -> dict[str, Any]:
     """A small rule pack: a per-claim expense cap for the given posts (default: two seed posts)."""
-    limits = {p: 1000 for p in posts} or {"sales_representative": 1000, "department_head": 100000}
+    limits = dict.fromkeys(posts, 1000) or {"sales_representative": 1000, "department_head": 100000}
     rule = {
         "kind": "limit", "id": "expense_cap", "name": {"zh": "费用上限", "en": "expense cap"},
         "applies_to": {"resources": ["expense"], "actions": ["submit"]}, "attribute": "context.amount", "limits": limits,
@@ -630,7 +630,7 @@ def test_four_eyes_holds_rule_changes_until_another_officer_approves(admin: Admi
 def test_a_future_dated_change_waits_and_is_applied_at_its_time(admin: Admin) -> None:
     ident = new_post(admin)
     path = f"/admin/orgs/{ORG}/posts/{ident}"
-    when = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=2)
+    when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
     scheduled = admin.hr.patch(path, etag=etag_of(admin.hr, path), json={"headcount": 9}, headers={"X-Effective-At": when.isoformat()})
     assert scheduled.status_code == 202, scheduled.text
     assert scheduled.json()["status"] == "scheduled"
@@ -653,7 +653,7 @@ def test_a_scheduled_change_that_fails_keeps_every_issue_in_its_view_and_its_aud
     })
     assert created.status_code == 201, created.text
     path = f"/admin/orgs/{ORG}/people/{person}"
-    when = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=2)
+    when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
     both = [{"post": "sales_representative"}, {"post": post, "kind": "concurrent"}]
     scheduled = admin.hr.patch(path, etag=etag_of(admin.hr, path), json={"assignments": both}, headers={"X-Effective-At": when.isoformat()})
     assert scheduled.status_code == 202, scheduled.text

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tests.api.test_admin import ORG, Admin, admin, etag_of  # noqa: F401  (the module's seeded server fixture)
+from tests.api.test_admin import ORG, Admin, admin, etag_of
 
 CLAIM = {"subject": {"id": "zhao_lei"}, "resource": {"type": "expense"}, "action": "submit", "context": {"amount": 3000, "currency": "CNY"}}
 SATURDAY = "2030-06-08T10:00:00"  # in the organisation's time zone

@@ -54,7 +54,7 @@ def budget_cap(post: str, limit: int) -> dict[str, Any]:
 def moment() -> str:
     """A moment strictly between the versions stored before and after it."""
     time.sleep(0.3)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     time.sleep(0.3)
     return now.isoformat()
 

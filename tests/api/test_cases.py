@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from tests.api.admin_client import Client
-from tests.api.test_approvals import ORG, console_user, get, import_counter, post, root  # noqa: F401  (root: a fixture)
+from tests.api.test_approvals import ORG, console_user, get, import_counter, post, root
 from tests.live import LiveServer
 
 

@@ -389,7 +389,7 @@ def test_a_rule_deny_over_http_names_the_rule(api_server: LiveServer) -> None:
 def test_who_may_and_what_a_person_may_as_of_a_past_moment(api_server: LiveServer, tmp_path) -> None:  # type: ignore[no-untyped-def]
     import datetime as dt
 
-    before = dt.datetime.now(dt.timezone.utc).isoformat()
+    before = dt.datetime.now(dt.UTC).isoformat()
     time.sleep(1.1)
     changed = tmp_path / "hotel.yaml"
     text = (REPO / "policies" / "orgs" / "hotel.yaml").read_text(encoding="utf-8")

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from dutyline.engines.compiler import compile_org
 from dutyline.engines.rule_tests import parse_rule_table
 from dutyline.orgmodel.source import load_yaml

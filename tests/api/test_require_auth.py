@@ -184,7 +184,7 @@ def test_an_expired_session_is_refused_even_though_answers_are_cached(database_u
         ends = dt.datetime.fromisoformat(console.get("/admin/session").json()["expires_at"])
         assert console.post("/v1/check", json=CHECK).status_code == 200
         # Past the session's end, yet within the 5 s that an answer is cached.
-        time.sleep(max(0.0, (ends - dt.datetime.now(dt.timezone.utc)).total_seconds()) + 0.5)
+        time.sleep(max(0.0, (ends - dt.datetime.now(dt.UTC)).total_seconds()) + 0.5)
         late = Client(server)  # a client that still sends the cookie (httpx would drop it once its Max-Age is over)
         late.http.cookies.set("dutyline_session", console.http.cookies["dutyline_session"])
         late.csrf = console.csrf

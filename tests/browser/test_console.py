@@ -19,7 +19,6 @@ import pytest
 
 from tests.browser.conftest import ORG, PASSWORD, Console, screenshot
 
-
 expect = pytest.importorskip("playwright.sync_api", reason="the Playwright package is missing (pip install -e '.[test]')").expect
 
 

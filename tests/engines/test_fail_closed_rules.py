@@ -219,7 +219,7 @@ def test_no_mutation_of_an_input_turns_a_deny_or_a_needs_approval_into_an_allow(
 # --- any shape of context: decided, bounded, never an exception ------------------------------------------------
 
 @settings(max_examples=300, deadline=500, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(case=st.sampled_from([c for c in CASES]), extra=st.dictionaries(st.text(max_size=20), json_values, max_size=4),
+@given(case=st.sampled_from(list(CASES)), extra=st.dictionaries(st.text(max_size=20), json_values, max_size=4),
        depth=st.integers(min_value=0, max_value=60), data=st.data())
 def test_any_context_shape_is_decided_within_the_budget_and_never_raises(world, case, extra, depth, data) -> None:  # type: ignore[no-untyped-def]
     """A per-decision budget of 500 ms (hypothesis' deadline): what once took 4.8 s and 1.35 GB (a nested list a

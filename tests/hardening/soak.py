@@ -211,9 +211,9 @@ def report(result: dict[str, Any], database: str, max_growth: float) -> tuple[st
     peak = max(s[1] for s in samples)
     ok = not tally.errors and growth <= max_growth
     lines = [
-        f"Soak run of {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC: {seconds / 60:.1f} min on {database}, "
+        (f"Soak run of {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC: {seconds / 60:.1f} min on {database}, "
         f"{platform.machine()} with {os.cpu_count()} cores; {result['workers'][0]} deciders, {result['workers'][1]} editors, "
-        f"{result['workers'][2]} queriers, one server process.",
+        f"{result['workers'][2]} queriers, one server process."),
         "",
         "| requests | count | per second | median ms | p99 ms |",
         "|---|---:|---:|---:|---:|",
@@ -225,11 +225,11 @@ def report(result: dict[str, Any], database: str, max_growth: float) -> tuple[st
                      f"{statistics.median(times) * 1000:.1f} | {p99 * 1000:.1f} |")
     lines += [
         "",
-        f"- edits applied: {tally.edits}; stale ETags answered 412 and retried: {tally.conflicts}; "
-        f"policy version {samples[0][2]} → {samples[-1][2]}",
-        f"- server memory (RSS): {samples[0][1]:.0f} MiB at start, {warm[0][1]:.0f} MiB after the warm-up, "
+        (f"- edits applied: {tally.edits}; stale ETags answered 412 and retried: {tally.conflicts}; "
+        f"policy version {samples[0][2]} → {samples[-1][2]}"),
+        (f"- server memory (RSS): {samples[0][1]:.0f} MiB at start, {warm[0][1]:.0f} MiB after the warm-up, "
         f"{samples[-1][1]:.0f} MiB at the end (peak {peak:.0f}); growth after warm-up {growth:+.1f} MiB "
-        f"(bound {max_growth:.0f} MiB)",
+        f"(bound {max_growth:.0f} MiB)"),
         f"- errors: {len(tally.errors)}" + (": " + "; ".join(tally.errors[:5]) if tally.errors else ""),
         f"- result: {'PASS' if ok else 'FAIL'}",
     ]

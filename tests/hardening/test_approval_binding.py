@@ -304,7 +304,7 @@ def test_an_approval_expires_its_validity_after_it_was_approved(database: str, s
         approval = approved(brief, price_change(contract, 5), "lin_guoqiang", uses=5)
         expires = dt.datetime.fromisoformat(approval["expires_at"])
         assert expires - dt.datetime.fromisoformat(approval["decided_at"]) == dt.timedelta(seconds=1)
-        while dt.datetime.now(dt.timezone.utc) <= expires:
+        while dt.datetime.now(dt.UTC) <= expires:
             time.sleep(0.05)
         for where in (brief, server):
             answer = check(where, price_change(contract, 5), approval)

@@ -264,4 +264,4 @@ def test_the_console_never_serves_a_file_outside_its_folder(stack: Stack) -> Non
     for path in ("/console/../pyproject.toml", "/console/..%2f..%2fpyproject.toml", "/console/%2e%2e/%2e%2e/pyproject.toml",
                  "/console/.git/config", "/console//etc/passwd", "/console/%2fetc%2fpasswd"):
         response = httpx.get(f"{stack.server.url}{path}", timeout=10)
-        assert response.status_code == 404 or "[project]" not in response.text and "root:" not in response.text, path
+        assert response.status_code == 404 or ("[project]" not in response.text and "root:" not in response.text), path

@@ -5,6 +5,7 @@ audit chain intact."""
 from __future__ import annotations
 
 import concurrent.futures
+import itertools
 import threading
 import uuid
 from collections import Counter
@@ -63,7 +64,7 @@ def _assert_linear(admin: Client, org: str) -> list[int]:
     """Every version of the document follows the one before it: no two were made from the same base."""
     versions = _org_versions(admin, org)
     assert versions == sorted(versions, reverse=True) and len(set(versions)) == len(versions)
-    for newer, older in zip(versions, versions[1:]):
+    for newer, older in itertools.pairwise(versions):
         assert admin.get(f"/admin/orgs/{org}/versions/{newer}/diff").json()["previous_version"] == older
     return versions
 

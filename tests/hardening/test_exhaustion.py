@@ -17,7 +17,6 @@ hang.
 from __future__ import annotations
 
 import datetime as dt
-
 import hashlib
 import json
 import threading
@@ -351,7 +350,7 @@ def test_waiting_checks_hold_no_thread_are_bounded_and_wake_on_another_process_c
 
     # Unrelated requests are answered while they wait, those that need a thread too (`as_of`, the decision log).
     assert httpx.post(f"{server.url}/v1/check", json=CHECK, timeout=30).json()["decision"] == "allow"
-    now = dt.datetime.now(dt.timezone.utc).isoformat()  # to the microsecond: the seed was stored moments ago
+    now = dt.datetime.now(dt.UTC).isoformat()  # to the microsecond: the seed was stored moments ago
     as_of = httpx.post(f"{server.url}/v1/check", json={**CHECK, "as_of": now}, timeout=30)
     assert as_of.status_code == 200 and as_of.json()["decision"] == "allow", as_of.text
     assert httpx.get(f"{server.url}/v1/decisions", params={"limit": 5}, timeout=30).status_code == 200

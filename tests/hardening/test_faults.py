@@ -183,7 +183,7 @@ def test_decisions_survive_a_database_outage_and_everything_catches_up_after(clu
         assert verified["ok"], verified
         # Decisions made while the database was down reach the decision log once it is back.
         for n in range(3):
-            _wait(lambda: admin.get("/v1/decisions", params={"request_id": f"outage-{n}"}).json()["items"], 10,
+            _wait(lambda n=n: admin.get("/v1/decisions", params={"request_id": f"outage-{n}"}).json()["items"], 10,
                   f"decision outage-{n} in the log")
 
         # A change made now through the API is applied and decided on.

@@ -70,7 +70,7 @@ def fuzz_schema(served: dict[str, Any]) -> dict[str, Any]:
             if "at_least_version" in definition.get("properties", {}):
                 definition["properties"]["at_least_version"] = applied
     for path, operations in schema["paths"].items():
-        for method, operation in operations.items():
+        for operation in operations.values():
             for parameter in operation.get("parameters", []):
                 if parameter["in"] == "header" and parameter["name"] == "If-Match":
                     parameter["schema"] = {"type": "string", "enum": ["*"]}

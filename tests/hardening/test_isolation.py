@@ -103,7 +103,7 @@ def store_as_another_release(database_url: str, *versions: tuple[str, str, str, 
                     digest=hashlib.sha256(text.encode()).hexdigest(),
                     author="release-next",
                     comment="rolling upgrade",
-                    created_at=dt.datetime.now(dt.timezone.utc),
+                    created_at=dt.datetime.now(dt.UTC),
                 )
                 session.add(row)
                 session.flush()

@@ -267,10 +267,10 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _user(root: Client, roles: list[str], scopes: list[str] = ["decide"]) -> tuple[str, str]:
+def _user(root: Client, roles: list[str], scopes: tuple[str, ...] = ("decide",)) -> tuple[str, str]:
     username = f"u{uuid.uuid4().hex[:8]}"
     grants = [dict(zip(("role", "organisation"), role.split("@"), strict=True)) for role in roles]
-    return username, token_for(root, username, scopes, grants)
+    return username, token_for(root, username, list(scopes), grants)
 
 
 def test_with_auth_required_a_token_records_only_in_an_organisation_its_user_acts_in(

@@ -181,7 +181,7 @@ def _assert_headers(response: httpx.Response, where: str) -> None:
     headers = response.headers
     policy = headers.get("content-security-policy", "")
     assert "frame-ancestors 'none'" in policy, f"{where}: {policy!r}"
-    directives = dict((d.strip().split(" ", 1) + [""])[:2] for d in policy.split(";") if d.strip())
+    directives = dict(([*d.strip().split(" ", 1), ""])[:2] for d in policy.split(";") if d.strip())
     scripts = directives.get("script-src", directives.get("default-src", ""))
     assert "'unsafe-inline'" not in scripts and "'unsafe-eval'" not in scripts, f"{where}: {policy!r}"
     assert headers.get("x-content-type-options") == "nosniff", where

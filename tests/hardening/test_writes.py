@@ -94,7 +94,7 @@ def test_a_rule_pack_with_a_json_nan_or_infinity_is_refused_on_every_route_namin
     pack = json.loads(json_with(seed_pack(stack), "123456789.25"))
     before = version(stack)
     changes_before = len(stack.root.get("/admin/changes", params={"org": ORG}).json()["items"])
-    later = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)).isoformat()
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat()
     routes: list[tuple[str, str, dict[str, str], Any, str]] = [
         ("PUT", PACK, {"If-Match": "*"}, pack, LIMIT),
         ("PATCH", PACK, {"If-Match": "*"}, {"rules": pack["rules"]}, LIMIT),  # a merge patch
@@ -156,18 +156,18 @@ def test_org_entities_refuse_nan_and_infinity_in_json_and_yaml(stack: Stack) -> 
     [
         (
             "/v1/check",
-            '{"organisation": "sales_company", "subject": {"id": "li_na"}, "resource": {"type": "expense"},\n'
-            ' "action": "submit", "context": {"amount": LITERAL}}',
+            ('{"organisation": "sales_company", "subject": {"id": "li_na"}, "resource": {"type": "expense"},\n'
+            ' "action": "submit", "context": {"amount": LITERAL}}'),
         ),
         (
             "/v1/checks",
-            '{"checks": [{"organisation": "sales_company", "subject": {"id": "li_na"},\n'
-            ' "resource": {"type": "expense"}, "action": "submit", "context": {"amount": LITERAL}}]}',
+            ('{"checks": [{"organisation": "sales_company", "subject": {"id": "li_na"},\n'
+            ' "resource": {"type": "expense"}, "action": "submit", "context": {"amount": LITERAL}}]}'),
         ),
         (
             "/access/v1/evaluation",
-            '{"subject": {"type": "user", "id": "li_na"}, "resource": {"type": "expense", "id": "e1"},\n'
-            ' "action": {"name": "submit"}, "context": {"amount": LITERAL}}',
+            ('{"subject": {"type": "user", "id": "li_na"}, "resource": {"type": "expense", "id": "e1"},\n'
+            ' "action": {"name": "submit"}, "context": {"amount": LITERAL}}'),
         ),
         (f"/v1/orgs/{ORG}/usage", '{"person": "li_na", "rule": "monthly_expense_limit",\n "amount": LITERAL}'),
     ],
@@ -345,7 +345,7 @@ def pack_name(stack: Stack) -> str:
 
 
 def soon(seconds: float) -> str:
-    return (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=seconds)).isoformat()
+    return (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)).isoformat()
 
 
 def change(stack: Stack, change_id: str) -> dict[str, Any]:

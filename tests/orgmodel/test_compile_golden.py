@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from dutyline.cli import main
 
+from dutyline.cli import main
 from tests.conftest import REPO
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "compile"

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from dutyline.errors import Invalid, IssueCode
 from dutyline.orgmodel.validate import parse_organisation
 

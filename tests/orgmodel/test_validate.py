@@ -123,8 +123,8 @@ def test_a_person_holding_two_mutually_exclusive_posts() -> None:
     assert errors_of(text) == [
         (
             line_of(text, "post: reviewer, kind: concurrent"),
-            "posts 'teller' and 'reviewer' may not be held by one person at the same time "
-            "(separation of duties 'maker_checker')",
+            ("posts 'teller' and 'reviewer' may not be held by one person at the same time "
+            "(separation of duties 'maker_checker')"),
         )
     ]
 

@@ -151,25 +151,25 @@ def test_limited_amounts_are_kept_as_exact_magnitudes(compiled: tuple[CompiledOr
 
 # --- presenting -----------------------------------------------------------------------------------------------------
 
-NOW = dt.datetime(2026, 7, 6, 2, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 7, 6, 2, tzinfo=dt.UTC)
 
 
 def terms(of: Binding, **change: Any) -> ApprovalTerms:
-    values: dict[str, Any] = dict(
-        id="apv_1",
-        organisation=ORG,
-        status="approved",
-        requester="ann",
-        rules=("entry_limit",),
-        digest=of.digest,
-        bound=of.canonical,
-        limits=of.limits,
-        uses=1,
-        uses_left=1,
-        expires_at=NOW + dt.timedelta(hours=1),
-        decided_by="mia",
-        decided_at=NOW - dt.timedelta(hours=1),
-    )
+    values: dict[str, Any] = {
+        "id": "apv_1",
+        "organisation": ORG,
+        "status": "approved",
+        "requester": "ann",
+        "rules": ("entry_limit",),
+        "digest": of.digest,
+        "bound": of.canonical,
+        "limits": of.limits,
+        "uses": 1,
+        "uses_left": 1,
+        "expires_at": NOW + dt.timedelta(hours=1),
+        "decided_by": "mia",
+        "decided_at": NOW - dt.timedelta(hours=1),
+    }
     return ApprovalTerms(**(values | change))
 
 

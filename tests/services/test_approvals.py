@@ -141,7 +141,7 @@ def test_deciding_an_unknown_approval_is_not_found(runtime: Runtime) -> None:
 
 def test_an_overdue_approval_moves_up_its_chain_then_stays_at_the_top(runtime: Runtime) -> None:
     approval = open_for(runtime)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     for expected in ("director", None):
         with runtime.sessions.begin() as session:
             row = store.get(session, approval["id"])
@@ -161,7 +161,7 @@ def test_an_escalation_on_a_stale_revision_changes_nothing(runtime: Runtime) -> 
     runtime.approvals.decide(approval["id"], "mia", False, "no")
     with runtime.sessions.begin() as session:
         assert stale is not None
-        assert runtime.approvals.escalate(session, stale, dt.datetime.now(dt.timezone.utc), "scheduler") is None
+        assert runtime.approvals.escalate(session, stale, dt.datetime.now(dt.UTC), "scheduler") is None
     assert runtime.approvals.get(approval["id"])["status"] == "rejected"
 
 

@@ -5,11 +5,11 @@ naming the file; an import that changes nothing leaves none."""
 from __future__ import annotations
 
 import pytest
+
 from dutyline.runtime import Runtime
 from dutyline.settings import Settings
 from dutyline.store import audit
 from dutyline.store.db import make_engine, session_factory
-
 from tests.conftest import REPO, run_cli
 
 

@@ -22,7 +22,7 @@ def escalate(runtime: Runtime, case_id: str) -> str | None:
     with runtime.sessions.begin() as session:
         row = store.get(session, case_id)
         assert row is not None
-        return runtime.cases.escalate(session, row, dt.datetime.now(dt.timezone.utc), "scheduler")
+        return runtime.cases.escalate(session, row, dt.datetime.now(dt.UTC), "scheduler")
 
 
 def opened(runtime: Runtime, case_type: str = "complaint", **data: Any) -> dict[str, Any]:

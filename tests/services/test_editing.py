@@ -133,7 +133,7 @@ def test_a_rejected_change_is_never_applied(runtime: Runtime, org: str) -> None:
 
 def test_a_change_scheduled_for_later_waits_for_its_time(runtime: Runtime, org: str) -> None:
     _, etag, before = current(runtime, org, "posts/sales_analyst")
-    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=30)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
     held = runtime.editor.submit(org, Edit("posts/sales_analyst", "patch", {"headcount": 2}), etag, "ann", "", effective_at=later)
     assert isinstance(held, Held) and held.change["status"] == "scheduled"
     runtime.editor.apply_due()
@@ -146,7 +146,7 @@ def test_a_change_scheduled_for_later_waits_for_its_time(runtime: Runtime, org: 
 
 def test_an_invalid_change_is_refused_before_it_is_held(runtime: Runtime, org: str) -> None:
     _, etag, _ = current(runtime, org, "posts/sales_analyst")
-    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=30)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
     with pytest.raises(Invalid):
         runtime.editor.submit(org, Edit("posts/sales_analyst", "patch", {"department": "gone"}), etag, "ann", "", effective_at=later)
     assert runtime.editor.changes(None, None, org, 100) == []

@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 from sqlalchemy import func, select
@@ -56,10 +57,10 @@ def _key(notification: dict) -> tuple:
 class Receiver(BaseHTTPRequestHandler):
     """A webhook that fails the first delivery of every notification and accepts the second."""
 
-    received: list[dict] = []
+    received: ClassVar[list[dict]] = []
     lock = threading.Lock()
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["content-length"])))
         with self.lock:
             first = not any(_key(r) == _key(body) for r in self.received)
@@ -145,7 +146,7 @@ def escalations(database_url: str) -> Counter[str]:
                 .where(WorkflowEventRow.entity == "case", WorkflowEventRow.kind == "escalated")
                 .group_by(WorkflowEventRow.entity_id)
             ).all()
-        return Counter({case_id: count for case_id, count in rows})
+        return Counter(dict(rows))
     finally:
         engine.dispose()
 
@@ -188,7 +189,7 @@ def test_two_replicas_escalate_every_case_exactly_once(database_url: str) -> Non
 
         assert eventually(all_escalated, timeout=20)
         time.sleep(0.6)  # both replicas tick three more times
-        assert escalations(database_url) == Counter({case_id: 1 for case_id in cases})
+        assert escalations(database_url) == Counter(dict.fromkeys(cases, 1))
         engine = make_engine(database_url)
         with engine.connect() as connection:
             notified = connection.execute(

@@ -15,7 +15,6 @@ from dutyline.errors import Invalid, NotFound
 from dutyline.orgmodel.windows import instant, zone
 from dutyline.runtime import Runtime
 from dutyline.services.editing import Edit
-
 from tests.services.conftest import current
 
 pytestmark = pytest.mark.live

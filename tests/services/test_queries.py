@@ -79,7 +79,7 @@ def test_who_may_lists_the_people_allowed_now_and_the_posts_granted(runtime: Run
     assert {p for p, _, _ in listing.posts} == {"director", "deputy", "manager"}
     assert ("manager", "营业经理", "Operations manager") in listing.posts
     assert subjects_to_decide(org, Check("", "transaction", "authorize", time.time())) >= len(listing.ids)
-    past = Check("", "transaction", "authorize", dt.datetime(2020, 1, 15, 12, tzinfo=dt.timezone.utc).timestamp())
+    past = Check("", "transaction", "authorize", dt.datetime(2020, 1, 15, 12, tzinfo=dt.UTC).timestamp())
     assert "tom" in subjects_allowed(org, past), "inside tom's acting window"
 
 
@@ -107,7 +107,7 @@ def test_a_listing_is_kept_per_version_and_span_and_computed_once(runtime: Runti
     try:
         key = listings.key(org, "who", Check("", "transaction", "enter", now))
         assert listings.key(org, "who", Check("", "transaction", "enter", now + 60)) == key, "no window edge between"
-        in_toms_window = dt.datetime(2020, 1, 15, tzinfo=dt.timezone.utc).timestamp()
+        in_toms_window = dt.datetime(2020, 1, 15, tzinfo=dt.UTC).timestamp()
         assert listings.key(org, "who", Check("", "transaction", "enter", in_toms_window)) != key
         assert listings.key(org, "who", Check("", "transaction", "view", now)) != key
         first = asyncio.run(listings.get(key, 10, compute))
@@ -149,8 +149,8 @@ def test_a_big_listing_beyond_the_workers_is_refused_with_a_retry_and_a_same_one
 
 
 def test_an_organisation_as_it_was_in_force_at_a_moment(runtime: Runtime) -> None:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     then = runtime.versions.compiled_at(COUNTER, now)
     assert then is not None and then.version == org_of(runtime, COUNTER).version
-    assert runtime.versions.compiled_at(COUNTER, dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)) is None
+    assert runtime.versions.compiled_at(COUNTER, dt.datetime(2000, 1, 1, tzinfo=dt.UTC)) is None
     assert runtime.versions.compiled_at("nowhere", now) is None

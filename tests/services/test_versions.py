@@ -28,7 +28,7 @@ CLAIM = Question(
 def moment() -> dt.datetime:
     """A moment strictly between the versions stored before and after it."""
     time.sleep(0.05)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     time.sleep(0.05)
     return now
 
@@ -66,7 +66,7 @@ def test_an_as_of_decision_uses_the_rule_packs_in_force_then(sessions: Sessions,
             ({"sales_company": v1}, "needs_approval", ["expense_claim_limit"]),
             ({"sales_company": v2}, "allow", []),
         ]
-        with versions.policy_at("sales_company", dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)) as past:
+        with versions.policy_at("sales_company", dt.datetime(2000, 1, 1, tzinfo=dt.UTC)) as past:
             assert past is None, "the organisation did not exist yet"
     finally:
         versions.close()

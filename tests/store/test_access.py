@@ -13,7 +13,7 @@ from dutyline.store import access as store
 from dutyline.store.tables import LoginAttemptRow
 
 WINDOW = dt.timedelta(seconds=60)
-T0 = dt.datetime(2026, 7, 6, 10, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 7, 6, 10, 0, tzinfo=dt.UTC)
 
 
 def _count(sessions, key: str, now: dt.datetime) -> tuple[int, dt.datetime]:  # type: ignore[no-untyped-def]

@@ -4,12 +4,12 @@ the head anchor kept beside it (or a head published elsewhere), entries cut off 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
+import re
 import subprocess
 import sys
-
-import re
 
 from sqlalchemy import delete, select, update
 
@@ -45,7 +45,7 @@ def test_entries_link_in_order_and_a_removed_entry_is_found(sessions) -> None:  
     with sessions() as session:
         rows = list(session.execute(select(AuditRow).order_by(AuditRow.seq)).scalars())
         assert [r.seq for r in rows] == [1, 2, 3, 4]
-        assert rows[0].prev_hash == audit.GENESIS and all(b.prev_hash == a.hash for a, b in zip(rows, rows[1:]))
+        assert rows[0].prev_hash == audit.GENESIS and all(b.prev_hash == a.hash for a, b in itertools.pairwise(rows))
         assert audit.verify(session) == (4, None)
     with sessions.begin() as session:
         session.delete(session.get(AuditRow, 3))
@@ -142,7 +142,7 @@ def test_upgrading_adopts_the_head_of_a_chain_written_before_anchors(database_ur
         with sessions.begin() as session:  # entries as a release without anchors wrote them
             prev = audit.GENESIS
             for seq in (1, 2, 3):
-                row = AuditRow(seq=seq, at=dt.datetime.now(dt.timezone.utc), actor="old", action="thing_done",
+                row = AuditRow(seq=seq, at=dt.datetime.now(dt.UTC), actor="old", action="thing_done",
                                organisation=None, target=f"thing:{seq}", detail="{}", prev_hash=prev, hash="")
                 row.hash = audit.chain_hash(row, prev)
                 prev = row.hash

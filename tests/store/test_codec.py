@@ -88,7 +88,7 @@ def test_an_unreadable_version_is_reported_by_the_readers_a_refresh_uses(session
                 digest="x",
                 author="release-next",
                 comment="",
-                created_at=dt.datetime.now(dt.timezone.utc),
+                created_at=dt.datetime.now(dt.UTC),
             )
         )
     with sessions() as session:

@@ -65,7 +65,7 @@ def test_a_change_is_a_new_version_and_the_policy_service_applies_only_it(sessio
     orgs.import_paths(sessions, [REPO / "policies" / "orgs"], author="test")
     service = PolicyService(sessions)
     first = service.refresh()
-    before = {org_id: org for org_id, org in first.orgs.items()}
+    before = dict(first.orgs.items())
     changed = parse_organisation(example_text.replace("headcount: 4", "headcount: 5"), "x.yaml").organisation
     [result] = orgs.save_documents(sessions, [changed], author="hr", comment="one more representative")
     assert result.changed and result.version > first.version

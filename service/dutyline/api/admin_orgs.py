@@ -19,7 +19,9 @@ from litestar.params import FromPath, FromQuery, Parameter
 
 from dutyline.api.auth import admin_caller, json_response
 from dutyline.api.check import CheckResource, CheckSubject, Text
+from dutyline.api.decision_log import SIMULATED, Simulated
 from dutyline.api.openapi import ADMIN, YAML, answers, header, query, reads, takes
+from dutyline.api.paging import LogPosition, PageTokens, log_cursor, log_position
 from dutyline.api.payloads import (
     YAML_TYPES,
     WriteOptions,
@@ -30,7 +32,6 @@ from dutyline.api.payloads import (
     write_options,
     yaml_response,
 )
-from dutyline.api.paging import LogPosition, PageTokens, log_cursor, log_position
 from dutyline.api.schemas import (
     Applied,
     Change,
@@ -72,7 +73,6 @@ from dutyline.services.editing import Edit, Held, Method, Read, Written, etag_of
 from dutyline.services.four_eyes import kind_of
 from dutyline.services.orgs import to_yaml
 from dutyline.services.versions import pack_yaml
-from dutyline.api.decision_log import SIMULATED, Simulated
 from dutyline.store import history
 from dutyline.store import orgs as org_store
 from dutyline.store.decision_log import LogFilter
@@ -152,7 +152,7 @@ def _read_headers(read: Read) -> dict[str, str]:
 def _checks(runtime: Runtime, org_id: str, raw: list[Any], at: str | None) -> tuple[list[Check], float]:
     """Preview checks as engine checks, times read in the organisation's zone."""
     org = runtime.policies.current.get(org_id)
-    tz = zone(org.document.timezone) if org is not None else dt.timezone.utc
+    tz = zone(org.document.timezone) if org is not None else dt.UTC
     try:
         moment = instant(at, tz) if at else time.time()
         parsed = [msgspec.convert(c, PreviewCheck) if not isinstance(c, PreviewCheck) else c for c in raw]

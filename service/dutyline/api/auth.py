@@ -93,7 +93,7 @@ def is_https(request: Request) -> bool:
 
 
 def session_cookie(request: Request, login: Login) -> Cookie:
-    max_age = max(0, int((login.expires_at - dt.datetime.now(dt.timezone.utc)).total_seconds()))
+    max_age = max(0, int((login.expires_at - dt.datetime.now(dt.UTC)).total_seconds()))
     return Cookie(
         key=COOKIE, value=login.token, path="/", httponly=True, samesite="strict", secure=is_https(request), max_age=max_age
     )

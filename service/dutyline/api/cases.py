@@ -111,7 +111,7 @@ def _time(name: str, value: str | None) -> dt.datetime | None:
         moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise Invalid(f"{name}: {value!r} is not an ISO date-time", [Issue("<request>", 0, name, "not a date-time")]) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 ROUTES = [open_case, list_cases, get_case, resolve_case, notifications]

@@ -174,7 +174,7 @@ def answer_as_of(runtime: Runtime, check: CheckRequest, request_id: str | None) 
         raise Invalid(
             f"as_of: {check.as_of!r} is not a date or date-time", [Issue("<request>", 0, "as_of", "not a date-time")]
         ) from None
-    when = dt.datetime.fromtimestamp(moment, dt.timezone.utc)
+    when = dt.datetime.fromtimestamp(moment, dt.UTC)
     question = question_of(runtime.decisions.policies, check, request_id)
     if question.at is None:
         question = dataclasses.replace(question, at=moment)

@@ -9,7 +9,7 @@ its last good version) into an unavailable one. See docs/hardening.md.
 from __future__ import annotations
 
 import asyncio
-from typing import Literal
+from typing import ClassVar, Literal
 
 import msgspec
 from litestar import Controller, Response, get
@@ -60,7 +60,7 @@ async def _database_reachable(runtime: Runtime) -> bool:
 
 
 class HealthController(Controller):
-    tags = ["operations"]
+    tags: ClassVar[list[str]] = ["operations"]
 
     @get(
         "/healthz",

@@ -167,10 +167,10 @@ def log_cursor(position: LogPosition) -> tuple[dt.datetime, str] | None:
         return None
     if moment.tzinfo is None or not position.id or len(position.id) > 64 or not position.id.isprintable():
         return None
-    return moment.astimezone(dt.timezone.utc), position.id
+    return moment.astimezone(dt.UTC), position.id
 
 
 def log_position(cursor: tuple[dt.datetime, str]) -> LogPosition:
     at, ident = cursor
-    at = at.replace(tzinfo=dt.timezone.utc) if at.tzinfo is None else at.astimezone(dt.timezone.utc)
+    at = at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)
     return LogPosition(at.isoformat(), ident)

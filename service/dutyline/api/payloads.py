@@ -173,4 +173,4 @@ def parse_time(name: str, value: str) -> dt.datetime:
         moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         raise Invalid(f"{name}: {value!r} is not an ISO date-time", [Issue(REQUEST, 0, name, "not a date-time")]) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)

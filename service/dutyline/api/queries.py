@@ -62,7 +62,7 @@ async def _org_as_of(runtime: Runtime, org_id: str, as_of: str | None) -> tuple[
         moment = instant(as_of, zone(current.document.timezone) if current is not None else zone("UTC"))
     except ValueError:
         raise Invalid(f"as_of: {as_of!r} is not a date or date-time", [Issue("<request>", 0, "as_of", "not a date-time")]) from None
-    when = dt.datetime.fromtimestamp(moment, dt.timezone.utc)
+    when = dt.datetime.fromtimestamp(moment, dt.UTC)
     past = await asyncio.to_thread(runtime.versions.compiled_at, org_id, when)
     if past is None:
         raise NotFound(f"organisation {org_id!r} did not exist at {when.isoformat()}")

@@ -21,8 +21,8 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from dutyline.engines.explain import Reason
-from dutyline.errors import IssueCode
 from dutyline.engines.queries import HeldPermission
+from dutyline.errors import IssueCode
 from dutyline.orgmodel.document import Organisation
 from dutyline.rulemodel.document import RulePack
 

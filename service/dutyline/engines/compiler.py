@@ -229,7 +229,7 @@ def _folded(identities: dict[str, str]) -> dict[str, str | None]:
 
 def full_number(parent: str, number: str) -> str:
     """A nested duty's number in full: `2.1` under `2` stays `2.1`; `3` under `二` becomes `二.3`."""
-    if not parent or number.startswith(parent + ".") or number.startswith(parent + "("):
+    if not parent or number.startswith((parent + ".", parent + "(")):
         return number
     return f"{parent}.{number}"
 

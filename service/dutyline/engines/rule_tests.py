@@ -74,8 +74,8 @@ def run_rule_table(
     for index, case in enumerate(table.cases):
         line = source.line(("cases", index))
 
-        def result(passed: bool, message: str = "") -> CaseResult:
-            return CaseResult(source.file, line, table.org, case.name, passed, message)
+        def result(passed: bool, message: str = "", line: int = line, name: str = case.name) -> CaseResult:
+            return CaseResult(source.file, line, table.org, name, passed, message)
 
         if org is None:
             yield result(False, f"unknown organisation {table.org!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
@@ -279,10 +280,8 @@ def _plain(node: Any, path: Path, source: SourceMap, counter: _AliasCounter, fil
         out: dict[str, Any] = {}
         for key, value in node.items():
             child = (*path, str(key))
-            try:
+            with contextlib.suppress(KeyError, TypeError):
                 source.lines[child] = node.lc.key(key)[0] + 1
-            except (KeyError, TypeError):
-                pass
             out[str(key)] = _plain(value, child, source, counter, file)
         return out
     if isinstance(node, CommentedSeq):
@@ -290,10 +289,8 @@ def _plain(node: Any, path: Path, source: SourceMap, counter: _AliasCounter, fil
         items = []
         for index, value in enumerate(node):
             child = (*path, index)
-            try:
+            with contextlib.suppress(KeyError, TypeError):
                 source.lines[child] = node.lc.item(index)[0] + 1
-            except (KeyError, TypeError):
-                pass
             items.append(_plain(value, child, source, counter, file))
         return items
     if isinstance(node, dt.datetime):

@@ -363,7 +363,7 @@ class _Checker:
         self, i: int, spans: list[tuple[int, str, str, float, float]], exclusive: dict[str, list[tuple[str, str]]]
     ) -> Iterator[Issue]:
         for a in range(len(spans)):
-            ja, post_a, kind_a, start_a, end_a = spans[a]
+            _ja, post_a, kind_a, start_a, end_a = spans[a]
             for b in range(a + 1, len(spans)):
                 jb, post_b, kind_b, start_b, end_b = spans[b]
                 if not (start_a < end_b and start_b < end_a):

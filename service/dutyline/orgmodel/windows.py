@@ -39,4 +39,4 @@ def parse_at(text: str | None, tz: dt.tzinfo | None = None) -> float | None:
     """A request's `at` (ISO date-time; naive means `tz`, default UTC) as epoch seconds, or None for now."""
     if text is None or text == "":
         return None
-    return instant(text, tz or dt.timezone.utc)
+    return instant(text, tz or dt.UTC)

@@ -32,8 +32,7 @@ from dutyline.services.metrics import LOGINS_THROTTLED, PASSWORD_HASHES, PASSWOR
 from dutyline.services.policies import PolicyService
 from dutyline.services.reach import Reach
 from dutyline.store import access as store
-from dutyline.store import audit
-from dutyline.store import history
+from dutyline.store import audit, history
 
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 ORG_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -48,7 +47,7 @@ T = TypeVar("T")
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def sha256(secret: str) -> str:

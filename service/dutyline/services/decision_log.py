@@ -47,7 +47,7 @@ class LoggedDecision:
         request, refs = parts.request(q.subject_properties, q.resource_properties, q.context, q.at)
         return {
             "id": a.decision_id,
-            "decided_at": dt.datetime.fromtimestamp(self.decided_at, dt.timezone.utc),
+            "decided_at": dt.datetime.fromtimestamp(self.decided_at, dt.UTC),
             "organisation": a.organisation.id if a.organisation is not None else q.organisation,
             "subject_type": q.subject_type,
             "subject": (a.decision.subject or q.subject_id)[:256],
@@ -91,7 +91,7 @@ class Parts:
     def __init__(self, max_bytes: int) -> None:
         self._max_bytes = max_bytes
         self._seen: dict[int, _Part] = {}
-        self._now = dt.datetime.now(dt.timezone.utc)
+        self._now = dt.datetime.now(dt.UTC)
         self.stored: dict[str, dict[str, Any]] = {}  # digest → row of `decision_log_parts`
         self.truncated = 0
 
@@ -260,7 +260,7 @@ class DecisionLog:
         if now - self._last_purge < 3600:
             return
         self._last_purge = now
-        cutoff = dt.datetime.now(dt.timezone.utc) - self._retention
+        cutoff = dt.datetime.now(dt.UTC) - self._retention
         try:
             with self._sessions.begin() as session:
                 removed = log_store.delete_older_than(session, cutoff)

@@ -61,8 +61,8 @@ from dutyline.rulemodel.document import RulePack
 from dutyline.rulemodel.validate import check_pack
 from dutyline.services.four_eyes import FourEyes, Settings
 from dutyline.services.policies import PolicyService
-from dutyline.settings import Bounds
 from dutyline.services.sources import engine_check
+from dutyline.settings import Bounds
 from dutyline.store import audit, changes, history
 from dutyline.store import orgs as org_store
 from dutyline.store import rule_packs as pack_store
@@ -719,7 +719,7 @@ def change_view(row: AdminChangeRow) -> dict[str, Any]:
 
 
 def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _exists(session: Session, org_id: str) -> bool:
@@ -925,7 +925,7 @@ def _check_packs(packs: dict[str, RulePack], organisation: Organisation) -> None
 
 
 def _iso(moment: float) -> str:
-    return dt.datetime.fromtimestamp(moment, dt.timezone.utc).isoformat()
+    return dt.datetime.fromtimestamp(moment, dt.UTC).isoformat()
 
 
 def _timeline_view(changes: list[TimedChange]) -> list[dict[str, Any]]:

@@ -127,7 +127,7 @@ def terms_of(row: ApprovalRow) -> ApprovalTerms:
 
 
 def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 class Ledger(FactsProvider):
@@ -249,7 +249,7 @@ class Ledger(FactsProvider):
                 if reverses is None:
                     assert amount is not None
                     period = period_key(rule.period, at, org.document.timezone)
-                    used_at = dt.datetime.fromtimestamp(at, dt.timezone.utc)
+                    used_at = dt.datetime.fromtimestamp(at, dt.UTC)
                     row = usage_store.insert(session, org.id, rule_id, who, period, amount, used_at, now, decision_id)
                 else:
                     row = self._reverse(session, org, rule_id, who, amount, reverses, now, decision_id)
@@ -333,7 +333,7 @@ class Ledger(FactsProvider):
 
     def refresh(self) -> None:
         """Read what was recorded since the last refresh (with an overlap) and add what is new."""
-        started = dt.datetime.now(dt.timezone.utc)
+        started = dt.datetime.now(dt.UTC)
         if self._watermark is None:
             usage_since, history_since = started - self.USAGE_HORIZON, started - self.HISTORY_HORIZON
         else:

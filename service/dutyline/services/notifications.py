@@ -29,7 +29,7 @@ MAX_ATTEMPTS = 12
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def people_holding(org: CompiledOrg | None, post: str, now: dt.datetime) -> list[str]:

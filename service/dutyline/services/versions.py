@@ -11,15 +11,15 @@ import difflib
 import json
 import logging
 import threading
-from dataclasses import dataclass
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from dutyline.engines.compiler import CompiledOrg, compile_org
 from dutyline.engines.explain import Reason, from_logged, logged_approval
-from dutyline.engines.rulehost import RuleBackend, new_backend
+from dutyline.engines.rulehost import new_backend
 from dutyline.engines.rules import compile_rules
 from dutyline.errors import Invalid, Issue, NotFound, Unreadable
 from dutyline.orgmodel.diff import ORG_COLLECTIONS, PACK_COLLECTIONS, summarise
@@ -67,7 +67,7 @@ def _plain(row: OrgVersionRow | None) -> Any:
 class _Hosted:
     """A cached past policy and how many decisions are using its rule host right now."""
 
-    __slots__ = ("policy", "users", "evicted")
+    __slots__ = ("evicted", "policy", "users")
 
     def __init__(self, policy: PastPolicy) -> None:
         self.policy = policy
@@ -194,9 +194,8 @@ class Versions:
             with self._lock:
                 entry.users -= 1
                 done = entry.evicted and entry.users == 0
-            if done:
-                if entry.policy.host is not None:
-                    entry.policy.host.close()
+            if done and entry.policy.host is not None:
+                entry.policy.host.close()
 
     def logged_reasons(self, rows: list[DecisionLogRow]) -> list[list[Reason]]:
         """The reasons of logged decisions, rendered from the facts kept against the organisation as it was at each
@@ -280,9 +279,8 @@ class Versions:
             while len(self._policies) > self._cache_size:
                 _, old = self._policies.popitem(last=False)
                 old.evicted = True
-                if old.users == 0:
-                    if old.policy.host is not None:
-                        unload.append(old.policy.host)
+                if old.users == 0 and old.policy.host is not None:
+                    unload.append(old.policy.host)
         for idle in unload:
             idle.close()
         return entry

@@ -97,7 +97,7 @@ def _append(
             seq, prev, intact = anchor.seq + 1, anchor.hash, True
         else:
             intact = (anchor.seq, anchor.hash) == (last.seq, last.hash)
-    moment = (at or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
+    moment = (at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     row = AuditRow(
         seq=seq,
         at=moment,
@@ -131,7 +131,7 @@ def _head_key(session: Session) -> bytes:
     configured = session.info.get("secret_key") or ""
     if configured:
         return configured.encode()
-    return server_secret(session, HEAD_SECRET, secrets.token_hex(32), dt.datetime.now(dt.timezone.utc)).encode()
+    return server_secret(session, HEAD_SECRET, secrets.token_hex(32), dt.datetime.now(dt.UTC)).encode()
 
 
 def head(session: Session) -> tuple[int, str] | None:
@@ -256,4 +256,4 @@ def _rows(session: Session, batch: int) -> Iterator[AuditRow]:
 
 
 def _utc(at: dt.datetime) -> dt.datetime:
-    return at.replace(tzinfo=dt.timezone.utc) if at.tzinfo is None else at.astimezone(dt.timezone.utc)
+    return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)

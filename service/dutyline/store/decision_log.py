@@ -32,10 +32,10 @@ def insert_many(session: Session, rows: Sequence[dict[str, Any]], parts: Sequenc
     if session.get_bind().dialect.name == "postgresql":
         connection = session.connection().connection.driver_connection
         assert connection is not None  # a connection checked out of the pool has its driver's
-        with connection.cursor() as cursor:
-            with cursor.copy(f"COPY {DecisionLogRow.__tablename__} ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(tuple(row[c] for c in _COLUMNS))
+        copying = f"COPY {DecisionLogRow.__tablename__} ({', '.join(_COLUMNS)}) FROM STDIN"
+        with connection.cursor() as cursor, cursor.copy(copying) as copy:
+            for row in rows:
+                copy.write_row(tuple(row[c] for c in _COLUMNS))
         return
     session.execute(insert(DecisionLogRow), list(rows))
 
@@ -160,4 +160,4 @@ def query(
 
 
 def _utc(at: dt.datetime) -> dt.datetime:
-    return at.replace(tzinfo=dt.timezone.utc) if at.tzinfo is None else at.astimezone(dt.timezone.utc)
+    return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from dutyline.store.db import rows_changed
 from dutyline.store import notify
+from dutyline.store.db import rows_changed
 from dutyline.store.tables import OrganisationRow, OrgSettingRow, OrgVersionRow
 
 
@@ -162,7 +162,7 @@ def _tombstone(session: Session, org_id: str, kind: str, name: str, author: str,
     last = latest_of(session, org_id, kind, name)
     row = OrgVersionRow(
         org_id=org_id, kind=kind, name=name, document=None, digest=hashlib.sha256(b"").hexdigest(), author=author,
-        comment=comment, created_at=dt.datetime.now(dt.timezone.utc), revision=(last.revision if last else 0) + 1,
+        comment=comment, created_at=dt.datetime.now(dt.UTC), revision=(last.revision if last else 0) + 1,
     )
     session.add(row)
     session.flush()
@@ -179,7 +179,7 @@ def four_eyes_settings(session: Session, org_id: str) -> tuple[bool | None, bool
 def set_four_eyes(session: Session, org_id: str, by: str, rules: bool | None = None, org: bool | None = None) -> None:
     """Set the switches given (None: leave it as it is)."""
     row = session.get(OrgSettingRow, org_id)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     if row is None:
         row = OrgSettingRow(org_id=org_id, rules_four_eyes=None, org_four_eyes=None, updated_by=by, updated_at=now)
         session.add(row)

@@ -75,7 +75,7 @@ def save(
     Each document is stored only if it reads back as given (`codec.encode_checked`): `Invalid` otherwise.
     """
     notify.serialise(session)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     results = []
     for org in documents:
         row = session.execute(

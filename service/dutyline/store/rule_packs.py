@@ -50,7 +50,7 @@ def save(
     Each pack is stored only if it reads back as given (`codec.encode_checked`): `Invalid` otherwise.
     """
     notify.serialise(session)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     results = []
     for name, pack in packs:
         org = session.execute(select(OrganisationRow).where(OrganisationRow.id == pack.org).with_for_update()).scalar_one_or_none()

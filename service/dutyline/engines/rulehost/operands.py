@@ -4,12 +4,12 @@ either side (a constant, a field, an arithmetic result, a condition's truth, a w
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from dutyline.expressions import is_number
 
 # A formula: a durable_rules test (dict), or ("and"|"or", formulas), or TRUE / FALSE.
-Formula = Union[dict, tuple]
+Formula = dict | tuple
 TRUE: tuple = ("true",)
 FALSE: tuple = ("false",)
 
@@ -99,7 +99,7 @@ class Listed:
     items: tuple[Any, ...]  # values; a written list with attributes in it
 
 
-Value = Union[Const, Field, Num, Truth, Listed]
+Value = Const | Field | Num | Truth | Listed
 RANK = {Field: 0, Num: 1, Truth: 2, Listed: 3, Const: 4}
 
 
