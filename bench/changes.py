@@ -59,8 +59,13 @@ class Changes:
         return decide(compile_org(org), Check(person, resource, action, self.at)).outcome
 
     def _probe(self, org: str, person: str, resource: str, action: str, **context: Any) -> dict[str, Any]:
-        body: dict[str, Any] = {"organisation": org, "subject": {"id": person}, "resource": {"type": resource},
-                                "action": action, "at": AT_TEXT}
+        body: dict[str, Any] = {
+            "organisation": org,
+            "subject": {"id": person},
+            "resource": {"type": resource},
+            "action": action,
+            "at": AT_TEXT,
+        }
         if context:
             body["context"] = context
         return body
@@ -87,9 +92,16 @@ class Changes:
             new = decide(after, check).outcome
             if decide(before, check).outcome != new:
                 self.orgs[org.id] = changed
-                return Change("move_person", org.id, "people", person.id,
-                              {"assignments": [{"post": target}]},
-                              self._probe(org.id, person.id, resource, action), new, document=changed)
+                return Change(
+                    "move_person",
+                    org.id,
+                    "people",
+                    person.id,
+                    {"assignments": [{"post": target}]},
+                    self._probe(org.id, person.id, resource, action),
+                    new,
+                    document=changed,
+                )
         return None
 
     def change_duty(self, org: Organisation) -> Change | None:
@@ -108,14 +120,25 @@ class Changes:
                 target = next(p for p in changed.posts if p.id == post.id)
                 taken = {d.number for d in target.duties}
                 number = next(str(n) for n in range(len(taken) + 1, 10_000) if str(n) not in taken)
-                target.duties = [*target.duties, Duty(
-                    number=number, text=f"临时增加职责{self.serial}。",
-                    permissions=[Permission(resource=resource, actions=[action])],
-                )]
+                target.duties = [
+                    *target.duties,
+                    Duty(
+                        number=number,
+                        text=f"临时增加职责{self.serial}。",
+                        permissions=[Permission(resource=resource, actions=[action])],
+                    ),
+                ]
                 self.orgs[org.id] = changed
-                return Change("change_duty", org.id, "posts", post.id,
-                              {"duties": msgspec.to_builtins(target.duties)},
-                              self._probe(org.id, person, resource, action), "allow", document=changed)
+                return Change(
+                    "change_duty",
+                    org.id,
+                    "posts",
+                    post.id,
+                    {"duties": msgspec.to_builtins(target.duties)},
+                    self._probe(org.id, person, resource, action),
+                    "allow",
+                    document=changed,
+                )
         return None
 
     def change_limit(self, org: Organisation) -> Change | None:
@@ -126,12 +149,21 @@ class Changes:
         for post in list(rule.limits):
             if post.startswith("counter_staff"):
                 rule.limits[post] = 100_000 if raised else 50_000
-        staff = [p.id for p in org.people if p.assignments[0].post.startswith("counter_staff") and len(p.assignments) == 1]
+        staff = [
+            p.id for p in org.people if p.assignments[0].post.startswith("counter_staff") and len(p.assignments) == 1
+        ]
         compiled = compile_org(org)
         allowed = [p for p in staff if decide(compiled, Check(p, "transaction", "enter", self.at)).allowed]
         if not allowed:
             return None
         self.packs[org.id] = pack
-        return Change("change_limit", org.id, "rules", "limits", {"rules": msgspec.to_builtins(pack.rules)},
-                      self._probe(org.id, allowed[0], "transaction", "enter", amount=80_000, currency="CNY"),
-                      "allow" if raised else "needs_approval", pack=pack)
+        return Change(
+            "change_limit",
+            org.id,
+            "rules",
+            "limits",
+            {"rules": msgspec.to_builtins(pack.rules)},
+            self._probe(org.id, allowed[0], "transaction", "enter", amount=80_000, currency="CNY"),
+            "allow" if raised else "needs_approval",
+            pack=pack,
+        )

@@ -41,12 +41,16 @@ def prepare(size: int) -> tuple[Path, list[Organisation], int]:
                 lines += 1
     plain = requests(orgs, REQUESTS, AT)
     within, above = _limit_requests(orgs)
-    (folder / "requests.json").write_text(json.dumps({
-        "at": AT,
-        "plain": [astuple(r)[:4] for r in plain],
-        "limit_within": [astuple(r) for r in within],
-        "limit_above": [astuple(r) for r in above],
-    }))
+    (folder / "requests.json").write_text(
+        json.dumps(
+            {
+                "at": AT,
+                "plain": [astuple(r)[:4] for r in plain],
+                "limit_within": [astuple(r) for r in within],
+                "limit_above": [astuple(r) for r in above],
+            }
+        )
+    )
     # the line count of the family as stored (every assignment, whatever its window): what "size" means
     total = sum(1 for org in orgs for _ in policy_lines(org))
     marker.write_text(str(total))

@@ -37,7 +37,12 @@ import httpx
 from bench.generate import one_big_org
 from bench.service import REPO, Server, percentile
 
-CHECK = {"organisation": "sales_company", "subject": {"id": "li_na"}, "resource": {"type": "customer"}, "action": "contact"}
+CHECK = {
+    "organisation": "sales_company",
+    "subject": {"id": "li_na"},
+    "resource": {"type": "customer"},
+    "action": "contact",
+}
 WHO = "/v1/orgs/one_big_org/who"
 SAMPLES = 200
 PHASE = 30.0  # seconds at most per measurement (where each request takes seconds, fewer samples)
@@ -74,7 +79,12 @@ def unrelated(base: str, body: dict[str, object] | None = None) -> dict[str, flo
             ms, status = timed(client, "POST", "/v1/check", json=body or CHECK)
             assert status == 200, status
             latencies.append(ms)
-    return {"p50": percentile(latencies, 50), "p99": percentile(latencies, 99), "max": max(latencies), "n": len(latencies)}
+    return {
+        "p50": percentile(latencies, 50),
+        "p99": percentile(latencies, 99),
+        "max": max(latencies),
+        "n": len(latencies),
+    }
 
 
 # --- load clients (processes of their own, so that their JSON parsing takes no time from the measuring one) ---
@@ -85,7 +95,9 @@ def walk_pages(base: str, stop: Any, counts: Any) -> None:
         while not stop.is_set():
             token = ""
             while not stop.is_set():
-                answer = client.get(WHO, params={"resource": "report", "action": "view", "limit": "1000", "page_token": token})
+                answer = client.get(
+                    WHO, params={"resource": "report", "action": "view", "limit": "1000", "page_token": token}
+                )
                 counts[0 if answer.status_code == 200 else 1] += 1
                 token = answer.json().get("next_token", "") if answer.status_code == 200 else ""
                 if not token:
@@ -98,8 +110,9 @@ def cold_listings(base: str, stop: Any, counts: Any, seed: int) -> None:
     n = 0
     with httpx.Client(base_url=base, timeout=120) as client:
         while not stop.is_set():
-            answer = client.get(WHO, params={"resource": "report", "action": "view", "resource_id": f"r-{seed}-{n}",
-                                             "limit": "100"})
+            answer = client.get(
+                WHO, params={"resource": "report", "action": "view", "resource_id": f"r-{seed}-{n}", "limit": "100"}
+            )
             counts[0 if answer.status_code == 200 else 1] += 1
             n += 1
 
@@ -116,7 +129,9 @@ def under_load(base: str, target, clients: int, probes: dict[str, dict[str, obje
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
     counts = context.Array("i", 2)
-    processes = [context.Process(target=target, args=(base, stop, counts, *((i,) if extra else ()))) for i in range(clients)]
+    processes = [
+        context.Process(target=target, args=(base, stop, counts, *((i,) if extra else ()))) for i in range(clients)
+    ]
     for process in processes:
         process.start()
     time.sleep(3)  # the clients are started and busy
@@ -149,7 +164,9 @@ def main() -> None:
             token = page["next_token"]
             while token:
                 started = time.perf_counter()
-                page = client.get(WHO, params={"resource": "report", "action": "view", "limit": "1000", "page_token": token}).json()
+                page = client.get(
+                    WHO, params={"resource": "report", "action": "view", "limit": "1000", "page_token": token}
+                ).json()
                 later.append((time.perf_counter() - started) * 1000)
                 token = page["next_token"]
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -157,14 +174,26 @@ def main() -> None:
         rows.append(("idle", "check", unrelated(base)))
         rows.append(("idle", "as_of check", unrelated(base, as_of)))
         walking = under_load(base, walk_pages, 2, {"check": None})
-        rows.append((f"2 clients walking pages ({walking['ok']} pages, {walking['refused']} refused)", "check",
-                     walking["probes"]["check"]))
+        rows.append(
+            (
+                f"2 clients walking pages ({walking['ok']} pages, {walking['refused']} refused)",
+                "check",
+                walking["probes"]["check"],
+            )
+        )
         cold = under_load(base, cold_listings, 2, {"check": None}, True)
-        rows.append((f"2 clients asking cold listings ({cold['ok']} answered, {cold['refused']} refused)", "check",
-                     cold["probes"]["check"]))
+        rows.append(
+            (
+                f"2 clients asking cold listings ({cold['ok']} answered, {cold['refused']} refused)",
+                "check",
+                cold["probes"]["check"],
+            )
+        )
         waiting = under_load(base, wait_for_next_version, 12, {"check": None, "as_of check": as_of})
         for name in ("check", "as_of check"):
-            rows.append((f"12 clients waiting for version + 1 ({waiting['refused']} timed out)", name, waiting["probes"][name]))
+            rows.append(
+                (f"12 clients waiting for version + 1 ({waiting['refused']} timed out)", name, waiting["probes"][name])
+            )
     finally:
         server.stop()
         shutil.rmtree(folder, ignore_errors=True)
@@ -172,22 +201,31 @@ def main() -> None:
     lines = [
         f"# Exhaustion: who at 200k lines, at_least_version waits ({args.label})",
         "",
-        (f"Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `python -m bench.exhaustion`: one server on SQLite, "
-        f"{platform.machine()} with {os.cpu_count()} cores, load average {load[0]:.1f} / {load[1]:.1f} (1 / 5 min; the "
-        "machine is shared, so compare rows of one run, not runs)."),
+        (
+            f"Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `python -m bench.exhaustion`: one server on SQLite, "
+            f"{platform.machine()} with {os.cpu_count()} cores, load average {load[0]:.1f} / {load[1]:.1f} (1 / 5 min; the "
+            "machine is shared, so compare rows of one run, not runs)."
+        ),
         "",
         "`GET /v1/orgs/one_big_org/who?resource=report&action=view&limit=1000` (35,000 people of 38,000, 10,000 posts):",
         "",
         f"- first page: {first:.0f} ms; the same first page again (another client): {again:.0f} ms",
-        (f"- pages 2..{len(later) + 1}: median {percentile(later, 50):.0f} ms, slowest {max(later):.0f} ms"
-        " (each answer is about 0.6 MB: the 10,000 posts are on every page)"),
+        (
+            f"- pages 2..{len(later) + 1}: median {percentile(later, 50):.0f} ms, slowest {max(later):.0f} ms"
+            " (each answer is about 0.6 MB: the 10,000 posts are on every page)"
+        ),
         "",
-        (f"An unrelated `/v1/check` (sales_company), asked one at a time while the load runs ({SAMPLES}, or as many as "
-        f"{PHASE:.0f} s allow):"),
+        (
+            f"An unrelated `/v1/check` (sales_company), asked one at a time while the load runs ({SAMPLES}, or as many as "
+            f"{PHASE:.0f} s allow):"
+        ),
         "",
         "| while | request | asked | p50 ms | p99 ms | max ms |",
         "|---|---|---:|---:|---:|---:|",
-        *(f"| {load_} | {name} | {r['n']} | {r['p50']:.1f} | {r['p99']:.1f} | {r['max']:.1f} |" for load_, name, r in rows),
+        *(
+            f"| {load_} | {name} | {r['n']} | {r['p50']:.1f} | {r['p99']:.1f} | {r['max']:.1f} |"
+            for load_, name, r in rows
+        ),
         "",
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -93,22 +93,27 @@ def branch(index: int, seed: int = 0) -> Organisation:
     for d, dept in enumerate(DEPARTMENTS):
         head = director if d == 0 else f"{dept}_head"
         deputy = f"{dept}_deputy"
-        departments.append(
-            Department(id=dept, name=_NAME, head=head, duties=duties(2, f"{dept}部门"))
+        departments.append(Department(id=dept, name=_NAME, head=head, duties=duties(2, f"{dept}部门")))
+        posts.append(
+            Post(id=head, name=_NAME, department=dept, reports_to=None if d == 0 else director, duties=duties(4, head))
         )
-        posts.append(Post(id=head, name=_NAME, department=dept, reports_to=None if d == 0 else director,
-                          duties=duties(4, head)))
         posts.append(Post(id=deputy, name=_NAME, department=dept, reports_to=head, duties=duties(3, deputy)))
         for s in range(STAFF_POSTS):
             staff = f"{dept}_staff_{s}"
             duty_list = duties(3, staff)
             if dept == "counter":  # counter staff enter transactions: what the limit rule is about
-                duty_list.append(Duty(number="9", text="办理柜面交易。",
-                                      permissions=[Permission(resource="transaction", actions=["view", "enter"])]))
+                duty_list.append(
+                    Duty(
+                        number="9",
+                        text="办理柜面交易。",
+                        permissions=[Permission(resource="transaction", actions=["view", "enter"])],
+                    )
+                )
             # a senior staff post inherits its junior's duties (declared inheritance)
             inherits = [f"{dept}_staff_{s - 1}"] if s and rng.random() < 0.5 else []
-            posts.append(Post(id=staff, name=_NAME, department=dept, reports_to=deputy, inherits=inherits,
-                              duties=duty_list))
+            posts.append(
+                Post(id=staff, name=_NAME, department=dept, reports_to=deputy, inherits=inherits, duties=duty_list)
+            )
 
     people: list[Person] = []
     holders: dict[str, list[str]] = {}
@@ -118,8 +123,9 @@ def branch(index: int, seed: int = 0) -> Organisation:
             serial += 1
             pid = f"p{index:04d}_{serial:03d}"
             holders.setdefault(post.id, []).append(pid)
-            people.append(Person(id=pid, name=_NAME, identities=[f"{pid}@bank.example"],
-                                 assignments=[Assignment(post=post.id)]))
+            people.append(
+                Person(id=pid, name=_NAME, identities=[f"{pid}@bank.example"], assignments=[Assignment(post=post.id)])
+            )
     post_ids = [p.id for p in posts]
     for person in people:
         extra: list[Assignment] = []
@@ -127,10 +133,15 @@ def branch(index: int, seed: int = 0) -> Organisation:
         if roll < 0.15:  # 顶替岗: stands in for the head or deputy of a department for two weeks
             post = rng.choice([p for p in post_ids if p.endswith(("_head", "_deputy", "director"))])
             start = rng.choice(["2026-07-01", "2026-07-04", "2026-07-10", "2026-06-20"])
-            end = {"2026-07-01": "2026-07-14", "2026-07-04": "2026-07-06", "2026-07-10": "2026-07-24",
-                   "2026-06-20": "2026-07-02"}[start]
-            extra.append(Assignment(post=post, kind="acting", valid_from=start, valid_to=end,
-                                    stands_in_for=holders[post][0]))
+            end = {
+                "2026-07-01": "2026-07-14",
+                "2026-07-04": "2026-07-06",
+                "2026-07-10": "2026-07-24",
+                "2026-06-20": "2026-07-02",
+            }[start]
+            extra.append(
+                Assignment(post=post, kind="acting", valid_from=start, valid_to=end, stands_in_for=holders[post][0])
+            )
         elif roll < 0.25:
             extra.append(Assignment(post=rng.choice(post_ids), kind="concurrent"))
         person.assignments.extend(a for a in extra if a.post != person.assignments[0].post)
@@ -145,10 +156,14 @@ def branch(index: int, seed: int = 0) -> Organisation:
             groups=[ResourceGroup(id=g, name=_NAME, members=list(m)) for g, m in GROUPS.items()],
         ),
         common_duties=[
-            Duty(number="1", text="严禁越权办理业务。", permissions=[
-                Permission(resource="report", actions=["view"]),
-                Permission(resource="archive", actions=["destroy"], effect="deny"),
-            ]),
+            Duty(
+                number="1",
+                text="严禁越权办理业务。",
+                permissions=[
+                    Permission(resource="report", actions=["view"]),
+                    Permission(resource="archive", actions=["destroy"], effect="deny"),
+                ],
+            ),
         ],
         departments=departments,
         posts=posts,
@@ -203,15 +218,43 @@ def one_big_org(target_lines: int, seed: int = 0) -> Organisation:
         for d in org.departments:
             departments.append(Department(id=rename[d.id], name=d.name, head=rename.get(d.head or ""), duties=d.duties))
         for p in org.posts:
-            posts.append(Post(id=rename[p.id], name=p.name, department=rename[p.department],
-                              reports_to=rename.get(p.reports_to or ""), inherits=[rename[x] for x in p.inherits],
-                              duties=p.duties))
+            posts.append(
+                Post(
+                    id=rename[p.id],
+                    name=p.name,
+                    department=rename[p.department],
+                    reports_to=rename.get(p.reports_to or ""),
+                    inherits=[rename[x] for x in p.inherits],
+                    duties=p.duties,
+                )
+            )
         for person in org.people:
-            people.append(Person(id=person.id, name=person.name, identities=person.identities, assignments=[
-                Assignment(post=rename[a.post], kind=a.kind, valid_from=a.valid_from, valid_to=a.valid_to,
-                           stands_in_for=a.stands_in_for) for a in person.assignments]))
-    return Organisation(id="one_big_org", name=first.name, catalogue=first.catalogue,
-                        common_duties=first.common_duties, departments=departments, posts=posts, people=people)
+            people.append(
+                Person(
+                    id=person.id,
+                    name=person.name,
+                    identities=person.identities,
+                    assignments=[
+                        Assignment(
+                            post=rename[a.post],
+                            kind=a.kind,
+                            valid_from=a.valid_from,
+                            valid_to=a.valid_to,
+                            stands_in_for=a.stands_in_for,
+                        )
+                        for a in person.assignments
+                    ],
+                )
+            )
+    return Organisation(
+        id="one_big_org",
+        name=first.name,
+        catalogue=first.catalogue,
+        common_duties=first.common_duties,
+        departments=departments,
+        posts=posts,
+        people=people,
+    )
 
 
 @dataclass(frozen=True, slots=True)

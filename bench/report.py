@@ -56,11 +56,18 @@ def _t_inprocess(r: dict[str, Any], rows: list) -> None:
     sizes = r["sizes"]
     worst50 = max(s["dutyline"]["rules_plain"]["p50"] for s in sizes.values())
     worst99 = max(s["dutyline"]["rules_plain"]["p99"] for s in sizes.values())
-    rows.append(("decision, rules included, no rule fires: p50 ≤ 10 µs at every size", _us(worst50) + " (worst size)",
-                 _ok(worst50 <= 10)))
+    rows.append(
+        (
+            "decision, rules included, no rule fires: p50 ≤ 10 µs at every size",
+            _us(worst50) + " (worst size)",
+            _ok(worst50 <= 10),
+        )
+    )
     rows.append(("… and p99 ≤ 50 µs", _us(worst99) + " (worst size)", _ok(worst99 <= 50)))
     limit50 = max(s["dutyline"]["rules_limit_above"]["p50"] for s in sizes.values())
-    rows.append(("decision that triggers a limit rule: p50 ≤ 50 µs", _us(limit50) + " (worst size)", _ok(limit50 <= 50)))
+    rows.append(
+        ("decision that triggers a limit rule: p50 ≤ 50 µs", _us(limit50) + " (worst size)", _ok(limit50 <= 50))
+    )
 
 
 def _t_http(r: dict[str, Any], rows: list) -> None:
@@ -74,17 +81,34 @@ def _t_http(r: dict[str, Any], rows: list) -> None:
         note = ""
         if sampled:
             note = f"; with the log sampled at 1 %: {sampled[name]['saturated']['rps'] / sampled['echo']['saturated']['rps']:.0%}"
-        rows.append((f"HTTP {name}: ≥ 70 % of the ceiling's req/s ({lines})",
-                     f"{rps:,.0f} vs {echo:,.0f} req/s = {rps / echo:.0%}{note}", _ok(rps >= 0.7 * echo)))
+        rows.append(
+            (
+                f"HTTP {name}: ≥ 70 % of the ceiling's req/s ({lines})",
+                f"{rps:,.0f} vs {echo:,.0f} req/s = {rps / echo:.0%}{note}",
+                _ok(rps >= 0.7 * echo),
+            )
+        )
         light = http[name]["light"]["p99_ms"]
         saturated = http[name]["saturated"]["p99_ms"]
         note = f"; with the log sampled at 1 %: {sampled[name]['light']['p99_ms']:.2f} ms" if sampled else ""
-        rows.append((f"HTTP {name}: p99 ≤ 5 ms ({lines})",
-                     f"{light:.2f} ms at 4 connections; {saturated:.2f} ms at 32 (saturated){note}", _ok(light <= 5)))
+        rows.append(
+            (
+                f"HTTP {name}: p99 ≤ 5 ms ({lines})",
+                f"{light:.2f} ms at 4 connections; {saturated:.2f} ms at 32 (saturated){note}",
+                _ok(light <= 5),
+            )
+        )
     batch = http["evaluations_100"]["saturated"]["rps"] * 100
-    note = f"; {sampled['evaluations_100']['saturated']['rps'] * 100:,.0f} with the log sampled at 1 %" if sampled else ""
-    rows.append(("batch evaluations, 100 per request: ≥ 100,000 decisions/s", f"{batch:,.0f} decisions/s{note}",
-                 _ok(batch >= 100_000)))
+    note = (
+        f"; {sampled['evaluations_100']['saturated']['rps'] * 100:,.0f} with the log sampled at 1 %" if sampled else ""
+    )
+    rows.append(
+        (
+            "batch evaluations, 100 per request: ≥ 100,000 decisions/s",
+            f"{batch:,.0f} decisions/s{note}",
+            _ok(batch >= 100_000),
+        )
+    )
 
 
 def _t_queries(r: dict[str, Any], rows: list) -> None:
@@ -92,9 +116,13 @@ def _t_queries(r: dict[str, Any], rows: list) -> None:
     s, lines = r["service"], _lines(r)
     q = s["queries_http"]
     for name, label in (("who", "who may do X"), ("what", "what may Y do")):
-        rows.append((f"query \"{label}\": p50 ≤ 10 ms ({lines})",
-                     f"{q[name]['p50_ms']:.2f} ms over HTTP; {s['writes_inprocess'][name + '_ms']['p50']:.2f} ms in process",
-                     _ok(q[name]["p50_ms"] <= 10)))
+        rows.append(
+            (
+                f'query "{label}": p50 ≤ 10 ms ({lines})',
+                f"{q[name]['p50_ms']:.2f} ms over HTTP; {s['writes_inprocess'][name + '_ms']['p50']:.2f} ms in process",
+                _ok(q[name]["p50_ms"] <= 10),
+            )
+        )
 
 
 def _t_writes(r: dict[str, Any], rows: list) -> None:
@@ -102,15 +130,25 @@ def _t_writes(r: dict[str, Any], rows: list) -> None:
     s, lines = r["service"], _lines(r)
     w = s["writes_inprocess"]["changes"]
     total = [c["total_ms"] for c in w]
-    rows.append((f"one org change effective on the replica that took it: p99 ≤ 50 ms ({lines})",
-                 (f"p99 {percentile(total, 99):.1f} ms (store + refresh + check, in process; "
-                 f"{max(c['recompiled'] for c in w)} organisation(s) recompiled per change)"),
-                 _ok(percentile(total, 99) <= 50 and all(c["ok"] for c in w))))
+    rows.append(
+        (
+            f"one org change effective on the replica that took it: p99 ≤ 50 ms ({lines})",
+            (
+                f"p99 {percentile(total, 99):.1f} ms (store + refresh + check, in process; "
+                f"{max(c['recompiled'] for c in w)} organisation(s) recompiled per change)"
+            ),
+            _ok(percentile(total, 99) <= 50 and all(c["ok"] for c in w)),
+        )
+    )
     took = s.get("propagation", {}).get("took_ms")
     if took:
-        rows.append((f"… through the admin API of a running replica ({lines})",
-                     f"p99 {percentile(took, 99):.1f} ms (PATCH answered, then a check on it shows the change)",
-                     _ok(percentile(took, 99) <= 50)))
+        rows.append(
+            (
+                f"… through the admin API of a running replica ({lines})",
+                f"p99 {percentile(took, 99):.1f} ms (PATCH answered, then a check on it shows the change)",
+                _ok(percentile(took, 99) <= 50),
+            )
+        )
 
 
 def _t_replicas(r: dict[str, Any], rows: list) -> None:
@@ -118,18 +156,30 @@ def _t_replicas(r: dict[str, Any], rows: list) -> None:
     s = r["service"]
     p = s["propagation"]
     others = p["others_ms"]
-    rows.append(("a change through one replica answered by the other two: p99 ≤ 250 ms",
-                 (f"p99 {percentile(others, 99):.0f} ms, max {max(others, default=float('nan')):.0f} ms over "
-                 f"{len(others)} answers; {len(p['failures'])} failure(s)"),
-                 _ok(bool(others) and percentile(others, 99) <= 250 and not p["failures"])))
+    rows.append(
+        (
+            "a change through one replica answered by the other two: p99 ≤ 250 ms",
+            (
+                f"p99 {percentile(others, 99):.0f} ms, max {max(others, default=float('nan')):.0f} ms over "
+                f"{len(others)} answers; {len(p['failures'])} failure(s)"
+            ),
+            _ok(bool(others) and percentile(others, 99) <= 250 and not p["failures"]),
+        )
+    )
     sc = s["scaling"]
     gain = sc[1]["rps"] / sc[0]["rps"]
     echo_gain = sc[1]["echo_rps"] / sc[0]["echo_rps"]
-    rows.append(("decision throughput scales with processes up to the cores (2)",
-                 " → ".join(f"{x['rps']:,.0f}" for x in sc) + " req/s with " + ", ".join(str(x["replicas"]) for x in sc)
-                 + f" replicas: ×{gain:.2f} from 1 to 2; the trivial endpoint, same machine and load generator: "
-                 f"×{echo_gain:.2f} (met: at least 80 % of that)",
-                 _ok(gain >= 0.8 * echo_gain)))
+    rows.append(
+        (
+            "decision throughput scales with processes up to the cores (2)",
+            " → ".join(f"{x['rps']:,.0f}" for x in sc)
+            + " req/s with "
+            + ", ".join(str(x["replicas"]) for x in sc)
+            + f" replicas: ×{gain:.2f} from 1 to 2; the trivial endpoint, same machine and load generator: "
+            f"×{echo_gain:.2f} (met: at least 80 % of that)",
+            _ok(gain >= 0.8 * echo_gain),
+        )
+    )
 
 
 def _t_startup(r: dict[str, Any], rows: list) -> None:
@@ -138,8 +188,13 @@ def _t_startup(r: dict[str, Any], rows: list) -> None:
     st = s["startup"]
     rows.append((f"start-up with {lines}: ready ≤ 15 s", f"{st['ready_s']:.1f} s", _ok(st["ready_s"] <= 15)))
     rss = max(st["rss_bytes"], s.get("rss_after_load_bytes", 0))
-    rows.append(("… resident memory ≤ 2 GiB", f"{rss / MB:,.0f} MiB (largest seen, after the HTTP runs)",
-                 _ok(rss <= 2 * 1024 * MB)))
+    rows.append(
+        (
+            "… resident memory ≤ 2 GiB",
+            f"{rss / MB:,.0f} MiB (largest seen, after the HTTP runs)",
+            _ok(rss <= 2 * 1024 * MB),
+        )
+    )
 
 
 # What the issue measured "on this kind of machine for reference" at 1M lines: plain Enforcer ~1.8 s per
@@ -219,11 +274,13 @@ def markdown(r: dict[str, Any]) -> str:
     out = [
         "# Dutyline benchmark results",
         "",
-        (f"{'Smoke run (`--quick`): small sizes, short loads; not the figures to quote.' if r['quick'] else 'Full run.'} "
-        f"{m['cpus']} CPUs, Python {m['python']}, {m['platform']}; the suite took {r['elapsed_s'] / 60:.1f} min. "
-        "Load generator, servers and PostgreSQL share the same cores, so absolute figures are pessimistic; the "
-        "ratios against the references measured in the same run are the point. How to run it and what each "
-        "figure means: [bench/README.md](../README.md)."),
+        (
+            f"{'Smoke run (`--quick`): small sizes, short loads; not the figures to quote.' if r['quick'] else 'Full run.'} "
+            f"{m['cpus']} CPUs, Python {m['python']}, {m['platform']}; the suite took {r['elapsed_s'] / 60:.1f} min. "
+            "Load generator, servers and PostgreSQL share the same cores, so absolute figures are pessimistic; the "
+            "ratios against the references measured in the same run are the point. How to run it and what each "
+            "figure means: [bench/README.md](../README.md)."
+        ),
         "",
         f"1-minute load average while it ran: {_load(r)}.",
         "",
@@ -236,15 +293,19 @@ def markdown(r: dict[str, Any]) -> str:
         *_gaps(r),
         "## 1. In-process decisions (p50 / p99 per request)",
         "",
-        ("Same generated family and the same requests for every engine (half of them something the person's active "
-        "post is granted, half random; acting windows matter at the instant asked). *decision* is the duty decision; "
-        "*with rules* adds the rules engine (each branch has a counter-transaction limit); *service* is the whole "
-        "`DecisionService.answer` (organisation resolution, decision id, Prometheus metrics, decision-log queue). "
-        "Casbin engines load the same policy from CSV; plain `Enforcer` is sampled (n requests) because it is linear "
-        "in the policy. Every Casbin answer is compared with Dutyline's."),
+        (
+            "Same generated family and the same requests for every engine (half of them something the person's active "
+            "post is granted, half random; acting windows matter at the instant asked). *decision* is the duty decision; "
+            "*with rules* adds the rules engine (each branch has a counter-transaction limit); *service* is the whole "
+            "`DecisionService.answer` (organisation resolution, decision id, Prometheus metrics, decision-log queue). "
+            "Casbin engines load the same policy from CSV; plain `Enforcer` is sampled (n requests) because it is linear "
+            "in the policy. Every Casbin answer is compared with Dutyline's."
+        ),
         "",
-        ("| lines (orgs) | decision | with rules, no rule fires | with rules, limit within | with rules, limit fires "
-        "| service | FastEnforcer | Enforcer (n) | disagreements |"),
+        (
+            "| lines (orgs) | decision | with rules, no rule fires | with rules, limit within | with rules, limit fires "
+            "| service | FastEnforcer | Enforcer (n) | disagreements |"
+        ),
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for x in r["sizes"].values():
@@ -261,8 +322,10 @@ def markdown(r: dict[str, Any]) -> str:
         )
     out += [
         "",
-        ("| lines | Dutyline memory | Dutyline build (decode + compile) | rules build | FastEnforcer memory | "
-        "FastEnforcer load | Enforcer memory | Enforcer load |"),
+        (
+            "| lines | Dutyline memory | Dutyline build (decode + compile) | rules build | FastEnforcer memory | "
+            "FastEnforcer load | Enforcer memory | Enforcer load |"
+        ),
         "|---|---|---|---|---|---|---|---|",
     ]
     for x in r["sizes"].values():
@@ -288,9 +351,11 @@ def _m_http(r: dict[str, Any], s: dict[str, Any], out: list[str]) -> None:
     out += [
         f"## 2. HTTP ({s['lines']:,} lines, one server process)",
         "",
-        ("`wrk` (one thread) on loopback, 2,000 distinct request bodies in turn; `POST /bench/echo` is the ceiling: a "
-        "trivial endpoint mounted in the same app (`DUTYLINE_BENCH_ECHO=1`) that decodes the JSON body and answers a "
-        "constant. Decision log on (every decision written to PostgreSQL), as in production."),
+        (
+            "`wrk` (one thread) on loopback, 2,000 distinct request bodies in turn; `POST /bench/echo` is the ceiling: a "
+            "trivial endpoint mounted in the same app (`DUTYLINE_BENCH_ECHO=1`) that decodes the JSON body and answers a "
+            "constant. Decision log on (every decision written to PostgreSQL), as in production."
+        ),
         "",
         "| endpoint | req/s (32 connections) | p50 / p99 | req/s (4 connections) | p50 / p99 | of the ceiling |",
         "|---|---|---|---|---|---|",
@@ -298,8 +363,12 @@ def _m_http(r: dict[str, Any], s: dict[str, Any], out: list[str]) -> None:
     echo = http["echo"]["saturated"]["rps"]
     for name, row in http.items():
         a, b = row["saturated"], row["light"]
-        label = {"echo": "ceiling: `POST /bench/echo`", "evaluation": "`POST /access/v1/evaluation`",
-                 "check": "`POST /v1/check`", "evaluations_100": "`POST /access/v1/evaluations` (100 each)"}[name]
+        label = {
+            "echo": "ceiling: `POST /bench/echo`",
+            "evaluation": "`POST /access/v1/evaluation`",
+            "check": "`POST /v1/check`",
+            "evaluations_100": "`POST /access/v1/evaluations` (100 each)",
+        }[name]
         extra = f" ({a['rps'] * 100:,.0f} decisions/s)" if name == "evaluations_100" else ""
         out.append(
             f"| {label} | {a['rps']:,.0f}{extra} | {a['p50_ms']:.2f} / {a['p99_ms']:.2f} ms | {b['rps']:,.0f} | "
@@ -310,8 +379,10 @@ def _m_http(r: dict[str, Any], s: dict[str, Any], out: list[str]) -> None:
         echo2 = sampled["echo"]["saturated"]["rps"]
         out += [
             "",
-            ("The same, on a server started with `DUTYLINE_DECISION_LOG_SAMPLE=0.01` (one decision in a hundred logged): "
-            "the difference is what writing every decision to the log costs."),
+            (
+                "The same, on a server started with `DUTYLINE_DECISION_LOG_SAMPLE=0.01` (one decision in a hundred logged): "
+                "the difference is what writing every decision to the log costs."
+            ),
             "",
             "| endpoint | req/s (32 connections) | p50 / p99 | req/s (4 connections) | p50 / p99 | of the ceiling |",
             "|---|---|---|---|---|---|",
@@ -337,10 +408,14 @@ def _m_queries(r: dict[str, Any], s: dict[str, Any], out: list[str]) -> None:
         "",
         "| query | HTTP | in process |",
         "|---|---|---|",
-        (f"| who may do X: `GET /v1/orgs/{{org}}/who` | {q['who']['p50_ms']:.2f} / {q['who']['p99_ms']:.2f} ms | "
-        f"{wi['who_ms']['p50']:.3f} / {wi['who_ms']['p99']:.3f} ms |"),
-        (f"| what may Y do: `GET /v1/orgs/{{org}}/people/{{p}}/permissions` | {q['what']['p50_ms']:.2f} / "
-        f"{q['what']['p99_ms']:.2f} ms | {wi['what_ms']['p50']:.3f} / {wi['what_ms']['p99']:.3f} ms |"),
+        (
+            f"| who may do X: `GET /v1/orgs/{{org}}/who` | {q['who']['p50_ms']:.2f} / {q['who']['p99_ms']:.2f} ms | "
+            f"{wi['who_ms']['p50']:.3f} / {wi['who_ms']['p99']:.3f} ms |"
+        ),
+        (
+            f"| what may Y do: `GET /v1/orgs/{{org}}/people/{{p}}/permissions` | {q['what']['p50_ms']:.2f} / "
+            f"{q['what']['p99_ms']:.2f} ms | {wi['what_ms']['p50']:.3f} / {wi['what_ms']['p99']:.3f} ms |"
+        ),
         f"| AuthZEN subject search | {q['search_subject']['p50_ms']:.2f} / {q['search_subject']['p99_ms']:.2f} ms | |",
         "",
     ]
@@ -353,10 +428,12 @@ def _m_writes(r: dict[str, Any], s: dict[str, Any], out: list[str]) -> None:
     out += [
         f"## 4. Writes ({s['lines']:,} lines)",
         "",
-        (f"In process, on PostgreSQL: store the changed document (one transaction), `PolicyService.refresh()`, then a "
-        f"check that shows the change. The first load of the whole policy from the database took {wi['load_s']:.1f} s; "
-        f"after it, each refresh recompiled {sorted({c['recompiled'] for c in changes})} organisation(s) — no full "
-        f"reload. {sum(not c['ok'] for c in changes)} of {len(changes)} checks did not show their change."),
+        (
+            f"In process, on PostgreSQL: store the changed document (one transaction), `PolicyService.refresh()`, then a "
+            f"check that shows the change. The first load of the whole policy from the database took {wi['load_s']:.1f} s; "
+            f"after it, each refresh recompiled {sorted({c['recompiled'] for c in changes})} organisation(s) — no full "
+            f"reload. {sum(not c['ok'] for c in changes)} of {len(changes)} checks did not show their change."
+        ),
         "",
         "| change | n | store p50 / p99 | refresh p50 / p99 | total p50 / p99 |",
         "|---|---|---|---|---|",
@@ -375,7 +452,10 @@ def _m_writes(r: dict[str, Any], s: dict[str, Any], out: list[str]) -> None:
         "",
         "| one organisation of | compile | encode (stored as JSON) |",
         "|---|---|---|",
-        *[f"| {c['lines']:,} lines | {c['compile_ms']:,.0f} ms | {c['encode_ms']:,.0f} ms |" for c in r["compile_one_org"]],
+        *[
+            f"| {c['lines']:,} lines | {c['compile_ms']:,.0f} ms | {c['encode_ms']:,.0f} ms |"
+            for c in r["compile_one_org"]
+        ],
         "",
     ]
 
@@ -386,20 +466,26 @@ def _m_replicas(r: dict[str, Any], s: dict[str, Any], out: list[str]) -> None:
     out += [
         "## 5. Replicas",
         "",
-        (f"Three `dutyline serve` processes on one PostgreSQL schema, {s['lines']:,} lines each. Changes (moves, duties, "
-        f"limits in turn) through {p['via']}; the other replicas are asked (`POST /v1/check`, every 2 ms) until "
-        "they answer with the change. Propagation is PostgreSQL LISTEN/NOTIFY (the 1 s polling refresh is the "
-        "fallback)."),
+        (
+            f"Three `dutyline serve` processes on one PostgreSQL schema, {s['lines']:,} lines each. Changes (moves, duties, "
+            f"limits in turn) through {p['via']}; the other replicas are asked (`POST /v1/check`, every 2 ms) until "
+            "they answer with the change. Propagation is PostgreSQL LISTEN/NOTIFY (the 1 s polling refresh is the "
+            "fallback)."
+        ),
         "",
         "| | n | p50 | p99 | max |",
         "|---|---|---|---|---|",
     ]
-    for label, values in (("replica that took it (PATCH answered, then its check)", p["took_ms"]),
-                          ("the other two replicas, from the PATCH being sent", p["others_ms"]),
-                          ("the other two replicas, from the PATCH being answered", p.get("others_after_answer_ms", []))):
+    for label, values in (
+        ("replica that took it (PATCH answered, then its check)", p["took_ms"]),
+        ("the other two replicas, from the PATCH being sent", p["others_ms"]),
+        ("the other two replicas, from the PATCH being answered", p.get("others_after_answer_ms", [])),
+    ):
         if values:
-            out.append(f"| {label} | {len(values)} | {percentile(values, 50):.1f} ms | {percentile(values, 99):.1f} ms | "
-                       f"{max(values):.1f} ms |")
+            out.append(
+                f"| {label} | {len(values)} | {percentile(values, 50):.1f} ms | {percentile(values, 99):.1f} ms | "
+                f"{max(values):.1f} ms |"
+            )
     if p["failures"]:
         out += ["", "Failures: " + "; ".join(p["failures"][:10])]
     out += [
@@ -408,8 +494,10 @@ def _m_replicas(r: dict[str, Any], s: dict[str, Any], out: list[str]) -> None:
         "",
         "| replicas | `/v1/check` req/s (sum) | worst p99 | ceiling `/bench/echo` req/s (sum) |",
         "|---|---|---|---|",
-        *[f"| {x['replicas']} | {x['rps']:,.0f} | {x['p99_ms']:.1f} ms | {x.get('echo_rps', float('nan')):,.0f} |"
-          for x in s["scaling"]],
+        *[
+            f"| {x['replicas']} | {x['rps']:,.0f} | {x['p99_ms']:.1f} ms | {x.get('echo_rps', float('nan')):,.0f} |"
+            for x in s["scaling"]
+        ],
         "",
         "![writes and propagation](writes.png) ![scaling](scaling.png)",
         "",
@@ -421,10 +509,12 @@ def _m_startup(r: dict[str, Any], s: dict[str, Any], out: list[str]) -> None:
     out += [
         "## 6. Start-up",
         "",
-        (f"A replica with {s['lines']:,} lines in PostgreSQL was ready (`/readyz` 200) {s['startup']['ready_s']:.1f} s "
-        f"after it was spawned, at {s['startup']['rss_bytes'] / MB:,.0f} MiB resident "
-        f"({s.get('rss_after_load_bytes', 0) / MB:,.0f} MiB after the HTTP runs). Loading the family into PostgreSQL "
-        f"(one transaction) took {s['store_load_s']:.1f} s."),
+        (
+            f"A replica with {s['lines']:,} lines in PostgreSQL was ready (`/readyz` 200) {s['startup']['ready_s']:.1f} s "
+            f"after it was spawned, at {s['startup']['rss_bytes'] / MB:,.0f} MiB resident "
+            f"({s.get('rss_after_load_bytes', 0) / MB:,.0f} MiB after the HTTP runs). Loading the family into PostgreSQL "
+            f"(one transaction) took {s['store_load_s']:.1f} s."
+        ),
         "",
     ]
 
@@ -448,7 +538,7 @@ def plots(r: dict[str, Any], out: Path) -> None:
         ("casbin.Enforcer (sampled)", lambda x: x["casbin"]["engine"]),
     ]
     for label, get in series:
-        line, = ax.plot(lines, [get(x)["p50"] for x in sizes], marker="o", label=f"{label} p50")
+        (line,) = ax.plot(lines, [get(x)["p50"] for x in sizes], marker="o", label=f"{label} p50")
         ax.plot(lines, [get(x)["p99"] for x in sizes], marker=".", linestyle="--", color=line.get_color(), alpha=0.6)
     ax.axhline(10, color="grey", linewidth=0.8, linestyle=":")
     ax.set_xscale("log")
@@ -480,8 +570,13 @@ def plots(r: dict[str, Any], out: Path) -> None:
     values = [http[n]["saturated"]["rps"] for n in names]
     bars = ax.bar(names, values, color=["grey"] + ["tab:blue"] * (len(names) - 1))
     for bar, n in zip(bars, names):
-        ax.annotate(f"p99 {http[n]['saturated']['p99_ms']:.1f} ms", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                    ha="center", va="bottom", fontsize=8)
+        ax.annotate(
+            f"p99 {http[n]['saturated']['p99_ms']:.1f} ms",
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
     ax.set_ylabel("requests/s (32 connections)")
     ax.set_title(f"HTTP, {r['service']['lines']:,} lines, one process (grey: the ceiling)")
     fig.tight_layout()
@@ -490,9 +585,11 @@ def plots(r: dict[str, Any], out: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4))
     propagated = r["service"].get("propagation", {})
-    groups = [("write, in process", [c["total_ms"] for c in r["service"].get("writes_inprocess", {}).get("changes", [])]),
-              ("write via admin API, same replica", propagated.get("took_ms", [])),
-              ("other replicas answer", propagated.get("others_ms", []))]
+    groups = [
+        ("write, in process", [c["total_ms"] for c in r["service"].get("writes_inprocess", {}).get("changes", [])]),
+        ("write via admin API, same replica", propagated.get("took_ms", [])),
+        ("other replicas answer", propagated.get("others_ms", [])),
+    ]
     for label, values in groups:
         if values:
             ordered = sorted(values)
@@ -514,7 +611,9 @@ def plots(r: dict[str, Any], out: Path) -> None:
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.plot([x["replicas"] for x in sc], [x["rps"] for x in sc], marker="o", label="POST /v1/check")
     if all("echo_rps" in x for x in sc):
-        ax.plot([x["replicas"] for x in sc], [x["echo_rps"] for x in sc], marker="o", color="grey", label="ceiling (echo)")
+        ax.plot(
+            [x["replicas"] for x in sc], [x["echo_rps"] for x in sc], marker="o", color="grey", label="ceiling (echo)"
+        )
     ax.legend(fontsize=8)
     ax.set_xticks([x["replicas"] for x in sc])
     ax.set_xlabel("replicas (processes)")

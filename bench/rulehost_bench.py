@@ -47,8 +47,15 @@ def main() -> None:
             "department": condition_json(parse("subject.department in ['Legal', 'Sales', 'Audit']"), flat_key),
         }
     )
-    request = {"context__amount": 120.0, "resource__limit": 50, "resource__owner": "u7", "subject__id": "u7",
-               "subject__department": "Sales", "subject__level": 3, "context__channel": "web"}
+    request = {
+        "context__amount": 120.0,
+        "resource__limit": 50,
+        "resource__owner": "u7",
+        "subject__id": "u7",
+        "subject__department": "Sales",
+        "subject__level": 3,
+        "context__channel": "web",
+    }
     cases = [
         ("hand-written limit, fires", lambda: host.fires("limit", {"amount": 120.0, "limit": 100.0})),
         ("hand-written limit, does not fire", lambda: host.fires("limit", {"amount": 80.0, "limit": 100.0})),
@@ -77,11 +84,14 @@ def main() -> None:
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - start
-    print(f"8 threads × {per_thread} calls: {8 * per_thread / elapsed:,.0f} calls/s in all "
-          f"(slowest thread {max(done):.2f} s, mean {statistics.mean(done):.2f} s)")
+    print(
+        f"8 threads × {per_thread} calls: {8 * per_thread / elapsed:,.0f} calls/s in all "
+        f"(slowest thread {max(done):.2f} s, mean {statistics.mean(done):.2f} s)"
+    )
 
     rules = {
-        f"org.rule-{i}": condition_json(parse(f"context.amount > {i} and subject.level >= 2"), flat_key) for i in range(300)
+        f"org.rule-{i}": condition_json(parse(f"context.amount > {i} and subject.level >= 2"), flat_key)
+        for i in range(300)
     }
     start = time.perf_counter()
     host.load(rules)

@@ -63,8 +63,13 @@ def inprocess(size: int, folder: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for engine, samples in (("dutyline", 0), ("fast", FAST_SAMPLES[size]), ("casbin", CASBIN_SAMPLES[size])):
         log(f"in-process: {engine} at {size:,} lines")
-        result = subprocess.run([sys.executable, "-m", "bench.inprocess", engine, str(folder), str(samples)],
-                                capture_output=True, text=True, cwd=svc.REPO, timeout=1800)
+        result = subprocess.run(
+            [sys.executable, "-m", "bench.inprocess", engine, str(folder), str(samples)],
+            capture_output=True,
+            text=True,
+            cwd=svc.REPO,
+            timeout=1800,
+        )
         if result.returncode != 0:
             raise RuntimeError(f"{engine} at {size}: {result.stderr[-2000:]}")
         out[engine] = json.loads(result.stdout)
@@ -110,12 +115,28 @@ def writes_inprocess(url: str, changes: Changes, count: int) -> dict[str, Any]:
         policies.refresh()
         t2 = time.perf_counter()
         p = change.probe
-        answer = decisions.answer(Question(p["subject"]["id"], p["resource"]["type"], p["action"],
-                                           organisation=p["organisation"], at=AT, context=p.get("context")))
+        answer = decisions.answer(
+            Question(
+                p["subject"]["id"],
+                p["resource"]["type"],
+                p["action"],
+                organisation=p["organisation"],
+                at=AT,
+                context=p.get("context"),
+            )
+        )
         t3 = time.perf_counter()
         recompiled = sum(1 for k, v in policies.current.orgs.items() if before.orgs.get(k) is not v)
-        rows.append({"kind": change.kind, "store_ms": (t1 - t0) * 1000, "refresh_ms": (t2 - t1) * 1000,
-                     "total_ms": (t3 - t0) * 1000, "recompiled": recompiled, "ok": answer.outcome == change.expect})
+        rows.append(
+            {
+                "kind": change.kind,
+                "store_ms": (t1 - t0) * 1000,
+                "refresh_ms": (t2 - t1) * 1000,
+                "total_ms": (t3 - t0) * 1000,
+                "recompiled": recompiled,
+                "ok": answer.outcome == change.expect,
+            }
+        )
 
     # Queries at this size, in process: "who may do X" and "what may Y do"
     import random
@@ -127,7 +148,11 @@ def writes_inprocess(url: str, changes: Changes, count: int) -> dict[str, Any]:
         org = rng.choice(orgs)
         resource = rng.choice(list(RESOURCES))
         t0 = time.perf_counter()
-        subjects_allowed(org, to_check(Question("", resource, rng.choice(RESOURCES[resource]), at=AT)), lambda c, org=org: decide(org, c).allowed)
+        subjects_allowed(
+            org,
+            to_check(Question("", resource, rng.choice(RESOURCES[resource]), at=AT)),
+            lambda c, org=org: decide(org, c).allowed,
+        )
         who.append((time.perf_counter() - t0) * 1000)
         person = rng.choice(list(org.assignments))
         t0 = time.perf_counter()
@@ -172,12 +197,16 @@ def http_phase(server: svc.Server, requests: dict[str, Any], seconds: float) -> 
     plain = requests["plain"][:2000]
     evaluation = svc.encode([svc.evaluation(r, AT_TEXT) for r in plain])
     check = svc.encode([svc.check(r, AT_TEXT) for r in plain])
-    batches = svc.encode([
-        {"evaluations": [svc.evaluation(r, AT_TEXT) for r in plain[i:i + 100]]} for i in range(0, len(plain), 100)
-    ])
+    batches = svc.encode(
+        [{"evaluations": [svc.evaluation(r, AT_TEXT) for r in plain[i : i + 100]]} for i in range(0, len(plain), 100)]
+    )
     # warm up every path once (first requests compile routes and open pool connections)
-    for path, bodies in (("/bench/echo", evaluation), ("/access/v1/evaluation", evaluation), ("/v1/check", check),
-                         ("/access/v1/evaluations", batches)):
+    for path, bodies in (
+        ("/bench/echo", evaluation),
+        ("/access/v1/evaluation", evaluation),
+        ("/v1/check", check),
+        ("/access/v1/evaluations", batches),
+    ):
         svc.wrk(server.url, path, bodies, 2, 8)
     out: dict[str, Any] = {}
     for name, path, bodies in (
@@ -206,12 +235,24 @@ def queries_http(server: svc.Server, orgs: list, count: int) -> dict[str, Any]:
         who.append(("GET", f"/v1/orgs/{org.id}/who?resource={resource}&action={action}&at={AT_TEXT[:10]}", None))
         person = rng.choice(org.people).id
         what.append(("GET", f"/v1/orgs/{org.id}/people/{person}/permissions?at={AT_TEXT[:10]}", None))
-        search.append(("POST", f"/orgs/{org.id}/access/v1/search/subject", {
-            "subject": {"type": "user"}, "action": {"name": action}, "resource": {"type": resource, "id": "r1"},
-            "context": {"time": AT_TEXT}}))
+        search.append(
+            (
+                "POST",
+                f"/orgs/{org.id}/access/v1/search/subject",
+                {
+                    "subject": {"type": "user"},
+                    "action": {"name": action},
+                    "resource": {"type": resource, "id": "r1"},
+                    "context": {"time": AT_TEXT},
+                },
+            )
+        )
     with httpx.Client(base_url=server.url, timeout=30) as client:
-        return {"who": svc.sequential(client, who), "what": svc.sequential(client, what),
-                "search_subject": svc.sequential(client, search)}
+        return {
+            "who": svc.sequential(client, who),
+            "what": svc.sequential(client, what),
+            "search_subject": svc.sequential(client, search),
+        }
 
 
 def check_outcome(client: httpx.Client, body: dict[str, Any]) -> tuple[str, int]:
@@ -316,9 +357,17 @@ def scaling(servers: list[svc.Server], requests: dict[str, Any], seconds: float)
         log(f"scaling: {k} replica(s)")
         loads = svc.concurrently([lambda s=s: svc.wrk(s.url, "/v1/check", bodies, seconds, 32) for s in servers[:k]])
         # the same for the trivial endpoint: how far this machine lets any endpoint scale (wrk shares the cores)
-        ceiling = svc.concurrently([lambda s=s: svc.wrk(s.url, "/bench/echo", echo, seconds / 2, 32) for s in servers[:k]])
-        out.append({"replicas": k, "rps": sum(x.rps for x in loads), "p99_ms": max(x.p99_ms for x in loads),
-                    "echo_rps": sum(x.rps for x in ceiling)})
+        ceiling = svc.concurrently(
+            [lambda s=s: svc.wrk(s.url, "/bench/echo", echo, seconds / 2, 32) for s in servers[:k]]
+        )
+        out.append(
+            {
+                "replicas": k,
+                "rps": sum(x.rps for x in loads),
+                "p99_ms": max(x.p99_ms for x in loads),
+                "echo_rps": sum(x.rps for x in ceiling),
+            }
+        )
     return out
 
 
@@ -382,8 +431,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="1k and 10k lines, short loads: a smoke run")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write results (default bench/results)")
-    parser.add_argument("--wait-quiet", type=float, default=0, metavar="MINUTES",
-                        help="first wait up to MINUTES for the load average to fall below 1")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0,
+        metavar="MINUTES",
+        help="first wait up to MINUTES for the load average to fall below 1",
+    )
     args = parser.parse_args()
     if args.wait_quiet:
         wait_quiet(1.0, args.wait_quiet * 60)

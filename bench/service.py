@@ -88,8 +88,15 @@ def free_port() -> int:
 
 def cli(url: str, *args: str, stdin: str = "") -> str:
     env = {**os.environ, "DUTYLINE_DATABASE_URL": url, "DUTYLINE_SEED_DIR": ""}
-    result = subprocess.run([sys.executable, "-m", "dutyline", *args], input=stdin, capture_output=True, text=True,
-                            env=env, cwd=REPO, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "dutyline", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
     if result.returncode != 0:
         raise RuntimeError(f"dutyline {' '.join(args)}: {result.stderr.strip()}")
     return result.stdout
@@ -106,9 +113,17 @@ class Server:
         self.started = time.perf_counter()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "dutyline", "serve", "--port", str(self.port), "--workers", str(workers)],
-            env={**os.environ, "DUTYLINE_DATABASE_URL": url, "DUTYLINE_SEED_DIR": "", "DUTYLINE_LOG_LEVEL": "warning",
-                 "DUTYLINE_BENCH_ECHO": "1", **(env or {})},
-            cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT,
+            env={
+                **os.environ,
+                "DUTYLINE_DATABASE_URL": url,
+                "DUTYLINE_SEED_DIR": "",
+                "DUTYLINE_LOG_LEVEL": "warning",
+                "DUTYLINE_BENCH_ECHO": "1",
+                **(env or {}),
+            },
+            cwd=REPO,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
 
     def wait_ready(self, timeout: float = 180) -> float:
@@ -186,7 +201,9 @@ def wrk(url: str, path: str, bodies: list[bytes], seconds: float = 10, connectio
     try:
         result = subprocess.run(
             ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "-s", str(script), url],
-            capture_output=True, text=True, timeout=seconds + 60,
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
         )
     finally:
         script.unlink()
@@ -257,8 +274,16 @@ class AdminClient:
     """Writes through a replica's admin API (`PATCH /admin/orgs/{org}/{collection}/{id}`, If-Match)."""
 
     def __init__(self, url: str, database_url: str) -> None:
-        cli(database_url, "admin", "create", "bench", "--role", "system_admin", "--password-stdin",
-            stdin="bench-password-1234567890\n")
+        cli(
+            database_url,
+            "admin",
+            "create",
+            "bench",
+            "--role",
+            "system_admin",
+            "--password-stdin",
+            stdin="bench-password-1234567890\n",
+        )
         issued = cli(database_url, "admin", "token", "bench", "--scope", "admin", "--scope", "read", "--all-orgs")
         token = issued.strip().splitlines()[-1]
         self.client = httpx.Client(base_url=url, timeout=30, headers={"Authorization": f"Bearer {token}"})
@@ -277,7 +302,8 @@ class AdminClient:
 
     def apply(self, change: Change, etag: str) -> int:
         response = self.client.patch(
-            f"/admin/orgs/{change.org}/{change.collection}/{change.ident}", json=change.patch,
+            f"/admin/orgs/{change.org}/{change.collection}/{change.ident}",
+            json=change.patch,
             headers={"If-Match": etag},
         )
         if response.status_code >= 300:

@@ -24,7 +24,9 @@ _PURE = ("tests/engines/", "tests/orgmodel/", "tests/test_expressions.py", "test
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
-        "--regen-golden", action="store_true", default=False,
+        "--regen-golden",
+        action="store_true",
+        default=False,
         help="rewrite the golden files (tests/data/compile/) from what the code gives now, instead of comparing",
     )
 

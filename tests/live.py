@@ -38,7 +38,10 @@ class LiveServer:
     running: ClassVar[set[LiveServer]] = set()
 
     def __init__(
-        self, database_url: str, seed_dir: str = "", extra_env: dict[str, str] | None = None,
+        self,
+        database_url: str,
+        seed_dir: str = "",
+        extra_env: dict[str, str] | None = None,
         args: tuple[str, ...] = (),
     ) -> None:
         """`args`: more options of `dutyline serve` (`--host`, `--workers`)."""
@@ -59,7 +62,11 @@ class LiveServer:
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "dutyline", "serve", "--port", str(self.port), *args],
-            env=env, cwd=REPO, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            env=env,
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
         LiveServer.running.add(self)
 

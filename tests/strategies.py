@@ -40,21 +40,29 @@ def organisations(draw: st.DrawFn) -> Organisation:
     on `DAYS`) assignments."""
     n_resources = draw(st.integers(1, 4))
     resources = [
-        ResourceType(id=f"r{i}", name=N, actions=draw(st.lists(st.sampled_from(ACTIONS), min_size=1, max_size=4, unique=True)))
+        ResourceType(
+            id=f"r{i}", name=N, actions=draw(st.lists(st.sampled_from(ACTIONS), min_size=1, max_size=4, unique=True))
+        )
         for i in range(n_resources)
     ]
     groups = []
     for i in range(draw(st.integers(0, 2))):
         # a group may contain earlier groups, never later ones: no cycles
         pool = [r.id for r in resources] + [g.id for g in groups]
-        groups.append(ResourceGroup(id=f"g{i}", name=N, members=draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3, unique=True))))
+        groups.append(
+            ResourceGroup(
+                id=f"g{i}", name=N, members=draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3, unique=True))
+            )
+        )
     targets = [r.id for r in resources] + [g.id for g in groups]
 
     def permissions() -> list[Permission]:
         return [
             Permission(
                 resource=draw(st.sampled_from(targets)),
-                actions=draw(st.one_of(st.just("*"), st.lists(st.sampled_from(ACTIONS), min_size=1, max_size=2, unique=True))),
+                actions=draw(
+                    st.one_of(st.just("*"), st.lists(st.sampled_from(ACTIONS), min_size=1, max_size=2, unique=True))
+                ),
                 effect=draw(st.sampled_from(["allow", "allow", "allow", "deny"])),
             )
             for _ in range(draw(st.integers(0, 2)))
@@ -62,7 +70,12 @@ def organisations(draw: st.DrawFn) -> Organisation:
 
     def duties(depth: int = 0) -> list[Duty]:
         return [
-            Duty(number=str(i + 1), text="职责", permissions=permissions(), duties=duties(depth + 1) if depth == 0 else [])
+            Duty(
+                number=str(i + 1),
+                text="职责",
+                permissions=permissions(),
+                duties=duties(depth + 1) if depth == 0 else [],
+            )
             for i in range(draw(st.integers(0, 2)))
         ]
 
@@ -82,7 +95,10 @@ def organisations(draw: st.DrawFn) -> Organisation:
         Department(id=f"d{i}", name=N, head=f"p{i}" if i < n_posts and draw(st.booleans()) else None, duties=duties())
         for i in range(n_depts)
     ]
-    departments = [d if d.head is None or posts[int(d.head[1:])].department == d.id else Department(id=d.id, name=N) for d in departments]
+    departments = [
+        d if d.head is None or posts[int(d.head[1:])].department == d.id else Department(id=d.id, name=N)
+        for d in departments
+    ]
     people = []
     for i in range(draw(st.integers(1, 4))):
         assignments = []
@@ -123,9 +139,11 @@ attribute_values = st.recursive(
     | st.decimals(allow_nan=True)
     | st.builds(object)
     | st.frozensets(st.integers(), max_size=3),
-    lambda inner: st.lists(inner, max_size=4)
-    | st.tuples(inner, inner)
-    | st.dictionaries(st.sampled_from(ATTRIBUTES) | st.text(max_size=3), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)
+        | st.dictionaries(st.sampled_from(ATTRIBUTES) | st.text(max_size=3), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 environments = st.dictionaries(
@@ -147,10 +165,66 @@ token_soup = st.lists(st.sampled_from(TOKENS), max_size=25).map(" ".join)
 # --- rule conditions and their events (tests/engines/test_rulehost.py) -----------------------------------------
 
 RULE_PATHS = ["subject.a", "resource.b", "context.c", "context.d"]
-RULE_CONSTANTS = ["null", "true", "false", "0", "1", "-1", "3", "2.5", "0.1", "1e-7", "1e20", '""', '"a"', '"b"', '"ab"',
-                  '"é"', '"10"', '"9"', '"\\""', '"\\\\"', '"\\n"', '"中"']
-RULE_VALUES = [None, True, False, 0, 1, -1, 3, 0.0, -0.0, 2.5, 0.1, 0.2, 0.3, 1e-7, 1e20, 1e308, math.nan, "", "a", "b",
-               "ab", "é", "10", "9", '"', "\\", "\n", "中", [], [1], ["a"], [1, 2], {}, {"x": 1}]
+RULE_CONSTANTS = [
+    "null",
+    "true",
+    "false",
+    "0",
+    "1",
+    "-1",
+    "3",
+    "2.5",
+    "0.1",
+    "1e-7",
+    "1e20",
+    '""',
+    '"a"',
+    '"b"',
+    '"ab"',
+    '"é"',
+    '"10"',
+    '"9"',
+    '"\\""',
+    '"\\\\"',
+    '"\\n"',
+    '"中"',
+]
+RULE_VALUES = [
+    None,
+    True,
+    False,
+    0,
+    1,
+    -1,
+    3,
+    0.0,
+    -0.0,
+    2.5,
+    0.1,
+    0.2,
+    0.3,
+    1e-7,
+    1e20,
+    1e308,
+    math.nan,
+    "",
+    "a",
+    "b",
+    "ab",
+    "é",
+    "10",
+    "9",
+    '"',
+    "\\",
+    "\n",
+    "中",
+    [],
+    [1],
+    ["a"],
+    [1, 2],
+    {},
+    {"x": 1},
+]
 
 rule_operands = st.recursive(
     st.sampled_from(RULE_PATHS + RULE_CONSTANTS),
@@ -179,9 +253,9 @@ rule_conditions = st.recursive(
     lambda inner: st.one_of(
         st.tuples(inner, st.sampled_from(["and", "or"]), inner).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
         inner.map(lambda c: f"(not {c})"),
-        st.tuples(inner, st.sampled_from(["==", "!="]), st.sampled_from(["true", "false", "null", "1", *RULE_PATHS])).map(
-            lambda t: f"({t[0]} {t[1]} {t[2]})"
-        ),
+        st.tuples(
+            inner, st.sampled_from(["==", "!="]), st.sampled_from(["true", "false", "null", "1", *RULE_PATHS])
+        ).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
     ),
     max_leaves=5,
 )
@@ -192,8 +266,11 @@ rule_events = st.fixed_dictionaries({}, optional={p: st.sampled_from(RULE_VALUES
 # --- JSON-like values a request may carry (tests/engines/test_fail_closed_rules.py) ----------------------------
 
 json_scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(10**30), max_value=10**30),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=50),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=50),
 )
 json_values = st.recursive(
     json_scalars,

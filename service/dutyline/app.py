@@ -72,7 +72,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     # The decision API: every route behind one guard, which keeps a caller within the organisations it reaches.
     decision_api: list[ControllerRouterHandler] = [
-        *authzen.ROUTES, *check.ROUTES, *queries.ROUTES, *decision_log.ROUTES, *approvals.ROUTES, *cases.ROUTES,
+        *authzen.ROUTES,
+        *check.ROUTES,
+        *queries.ROUTES,
+        *decision_log.ROUTES,
+        *approvals.ROUTES,
+        *cases.ROUTES,
         *usage.ROUTES,
     ]
     others: list[ControllerRouterHandler] = [
@@ -135,13 +140,16 @@ def _say_who_may_decide(settings: Settings) -> None:
         log.warning(
             "the decision API is open to anyone who reaches %s:%s: callers decide, approve and resolve as whomever "
             "they name (DUTYLINE_ALLOW_ANONYMOUS is on, DUTYLINE_REQUIRE_AUTH off); see docs/deployment.md",
-            settings.host, settings.port,
+            settings.host,
+            settings.port,
         )
     elif mode == "loopback":
         log.warning(
             "the decision API is open to anonymous callers on this host (%s:%s): any local process, or a proxy in "
             "front of it, decides, approves and resolves as whomever it names; set DUTYLINE_REQUIRE_AUTH=true "
-            "(docs/deployment.md)", settings.host, settings.port,
+            "(docs/deployment.md)",
+            settings.host,
+            settings.port,
         )
     elif not settings.require_auth:
         log.warning(

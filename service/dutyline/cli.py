@@ -61,7 +61,9 @@ def main() -> None:
 @click.option("--host", default=None, help="Interface to listen on (DUTYLINE_HOST, default 127.0.0.1).")
 @click.option("--port", default=None, type=int, help="Port (DUTYLINE_PORT, default 8000).")
 @click.option(
-    "--workers", default=None, type=click.IntRange(min=1),
+    "--workers",
+    default=None,
+    type=click.IntRange(min=1),
     help="Server processes on this port (DUTYLINE_WORKERS, default 1); each is a full replica.",
 )
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
@@ -216,7 +218,10 @@ def import_command(paths: tuple[str, ...], author: str, comment: str) -> None:
 @click.option("-o", "--output", type=click.Path(), help="Write to this file instead of standard output.")
 @click.option("--pack", "pack", default=None, metavar="NAME", help="Export ORG's rule pack NAME instead of ORG.")
 @click.option(
-    "--all", "folder", default=None, type=click.Path(file_okay=False),
+    "--all",
+    "folder",
+    default=None,
+    type=click.Path(file_okay=False),
     help="Export every organisation and rule pack to this folder: policies/orgs/<org>.yaml and rules/<pack>.yaml.",
 )
 def export(org: str | None, output: str | None, pack: str | None, folder: str | None) -> None:
@@ -266,29 +271,56 @@ def export(org: str | None, output: str | None, pack: str | None, folder: str | 
 @click.argument("resource", required=False)
 @click.argument("action", required=False)
 @click.option(
-    "--requests", "requests_file", type=click.File("r", encoding="utf-8"), default=None,
+    "--requests",
+    "requests_file",
+    type=click.File("r", encoding="utf-8"),
+    default=None,
     help="Instead of one question: a file (or -) of /v1/check bodies, one JSON object a line; prints one "
     "/v1/check answer a line (JSON). ORG names the organisation file with file bodies, else is left out.",
 )
-@click.option("--at", "at", default=None, help="Date-time to decide at, in the organisation's time zone (default: now).")
+@click.option(
+    "--at", "at", default=None, help="Date-time to decide at, in the organisation's time zone (default: now)."
+)
 @click.option("--post", "as_post", is_flag=True, help="PERSON is a post id: decide for the post itself.")
 @click.option("--resource-id", default=None, help="The resource instance (e.g. a contract id).")
 @click.option(
-    "--context", "context_items", multiple=True, metavar="KEY=VALUE",
+    "--context",
+    "context_items",
+    multiple=True,
+    metavar="KEY=VALUE",
     help="A context attribute (repeatable): amount=120000, currency=CNY; a VALUE that is JSON (numbers, true, "
     "[..], {..}) is read as JSON, anything else as text.",
 )
-@click.option("--context-json", default=None, metavar="JSON", help="The whole context as a JSON object, e.g. {\"amount\": 5}.")
+@click.option(
+    "--context-json", default=None, metavar="JSON", help='The whole context as a JSON object, e.g. {"amount": 5}.'
+)
 @click.option("--resource-property", "resource_items", multiple=True, metavar="KEY=VALUE", help="A resource property.")
 @click.option("--subject-property", "subject_items", multiple=True, metavar="KEY=VALUE", help="A subject property.")
-@click.option("--rules", "rule_paths", multiple=True, type=click.Path(exists=True),
-              help="With ORG a file: rule pack files or folders (default: the rules/ folder beside policies/).")
+@click.option(
+    "--rules",
+    "rule_paths",
+    multiple=True,
+    type=click.Path(exists=True),
+    help="With ORG a file: rule pack files or folders (default: the rules/ folder beside policies/).",
+)
 @click.option("--lang", type=click.Choice(["zh", "en", "both"]), default="both", help="Language of the reasons.")
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as /v1/check gives it.")
 def explain(
-    org: str, person: str, resource: str, action: str, at: str | None, as_post: bool, resource_id: str | None,
-    context_items: tuple[str, ...], context_json: str | None, resource_items: tuple[str, ...],
-    subject_items: tuple[str, ...], rule_paths: tuple[str, ...], lang: str, as_json: bool, requests_file: Any,
+    org: str,
+    person: str,
+    resource: str,
+    action: str,
+    at: str | None,
+    as_post: bool,
+    resource_id: str | None,
+    context_items: tuple[str, ...],
+    context_json: str | None,
+    resource_items: tuple[str, ...],
+    subject_items: tuple[str, ...],
+    rule_paths: tuple[str, ...],
+    lang: str,
+    as_json: bool,
+    requests_file: Any,
 ) -> None:
     """Decide whether PERSON may do ACTION on RESOURCE in ORG, as the service decides it (the duty model, then the
     business rules with the usage ledger and approval history), and say why: the post and duty, or the rule.
@@ -319,11 +351,16 @@ def explain(
     if compiled is None:
         _fail(Invalid(f"organisation {org_id!r} not found", [Issue("<command>", 0, "ORG", "not found")]))
     question = Question(
-        subject_id=person, resource_type=resource, action=action, organisation=org_id,
-        subject_type="post" if as_post else "person", resource_id=resource_id,
+        subject_id=person,
+        resource_type=resource,
+        action=action,
+        organisation=org_id,
+        subject_type="post" if as_post else "person",
+        resource_id=resource_id,
         subject_properties=_attributes(subject_items, "--subject-property") or None,
         resource_properties=_attributes(resource_items, "--resource-property") or None,
-        context=context or None, at=_at(at, compiled.document.timezone),
+        context=context or None,
+        at=_at(at, compiled.document.timezone),
     )
     answer = DecisionService(policies, log=None, facts=facts).answer(question)
     result = result_of(answer)
@@ -492,7 +529,10 @@ def _access() -> AccessService:
 @admin.command("create")
 @click.argument("username")
 @click.option(
-    "--role", "roles", multiple=True, required=True,
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
     help="ROLE or ROLE@ORG (repeatable): system_admin, hr_admin, compliance_officer, auditor; ORG defaults to * (all).",
 )
 @click.option("--display-name", default="", help="Shown in the console (default: the username).")
@@ -514,16 +554,29 @@ def admin_create(username: str, roles: tuple[str, ...], display_name: str, passw
 
 @admin.command("token")
 @click.argument("username")
-@click.option("--scope", "scopes", multiple=True, default=("decide",), show_default=True, help="decide, read or admin (repeatable).")
 @click.option(
-    "--org", "organisations", multiple=True,
+    "--scope",
+    "scopes",
+    multiple=True,
+    default=("decide",),
+    show_default=True,
+    help="decide, read or admin (repeatable).",
+)
+@click.option(
+    "--org",
+    "organisations",
+    multiple=True,
     help="An organisation the token may reach on the decision API (repeatable); a decide or admin token needs one.",
 )
 @click.option("--all-orgs", is_flag=True, help="The token reaches every organisation (instead of --org).")
 @click.option("--name", default="", help="What the token is for.")
 @click.option("--expires-in-days", type=float, default=None, help="Default: never.")
 def admin_token(
-    username: str, scopes: tuple[str, ...], organisations: tuple[str, ...], all_orgs: bool, name: str,
+    username: str,
+    scopes: tuple[str, ...],
+    organisations: tuple[str, ...],
+    all_orgs: bool,
+    name: str,
     expires_in_days: float | None,
 ) -> None:
     """Issue an API token acting as USERNAME; prints the secret (shown only once)."""
@@ -552,7 +605,10 @@ def audit() -> None:
 
 @audit.command("verify")
 @click.option(
-    "--head", "published", default=None, metavar="SEQ:HASH",
+    "--head",
+    "published",
+    default=None,
+    metavar="SEQ:HASH",
     help="A head printed earlier (and kept elsewhere): the chain must still hold that entry.",
 )
 def audit_verify(published: str | None) -> None:

@@ -484,7 +484,8 @@ def _condition(node: Node) -> Callable[[Mapping[str, Any]], bool]:
     """A closure giving the node's truth: its value as a bool."""
     run = _compile(node)
     gives_bool = isinstance(node, (Not, Logical, Comparison)) or (
-        (isinstance(node, Call) and node.function in _TESTS) or (isinstance(node, Constant) and type(node.value) is bool)
+        (isinstance(node, Call) and node.function in _TESTS)
+        or (isinstance(node, Constant) and type(node.value) is bool)
     )
     return run if gives_bool else lambda env: truthy(run(env))
 

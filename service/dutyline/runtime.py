@@ -96,19 +96,34 @@ class Runtime:
             sessions, cases, approvals, obligations, settings.escalation_interval, webhook_url=settings.webhook_url
         )
         access = AccessService(
-            sessions, settings.session_ttl, settings.login_attempts, settings.login_window, settings.secret_key,
+            sessions,
+            settings.session_ttl,
+            settings.login_attempts,
+            settings.login_window,
+            settings.secret_key,
             policies,
             login_attempts_per_address=settings.login_attempts_per_address,
-            hash_concurrency=settings.password_hash_concurrency, hash_wait=settings.password_hash_wait,
+            hash_concurrency=settings.password_hash_concurrency,
+            hash_wait=settings.password_hash_wait,
         )
         waits = VersionWaits(policies, settings.consistency_waiters)
         policies.applied = waits.applied  # the policy service is made first: the waits watch it
         listener = (
             ChangeListener(settings.database_url, policies)
-            if settings.listen and notify.is_postgres(settings.database_url) else None
+            if settings.listen and notify.is_postgres(settings.database_url)
+            else None
         )
         runtime = cls(
-            settings, engine, sessions, policies, decision_log, decisions, ledger, approvals, cases, escalation,
+            settings,
+            engine,
+            sessions,
+            policies,
+            decision_log,
+            decisions,
+            ledger,
+            approvals,
+            cases,
+            escalation,
             access=access,
             editor=Editor(sessions, policies, FourEyes(settings.rules_four_eyes, settings.org_four_eyes)),
             versions=Versions(sessions),
@@ -144,8 +159,12 @@ class Runtime:
             # four-eyes: only an empty database is seeded, so nothing is changed, and nobody could approve yet.
             paths = [seed / "orgs"] + [p for p in sorted((seed.parent / "rules").glob("*.yaml")) if p.is_file()]
             results = orgs.import_paths(
-                self.sessions, paths, author="seed", comment=f"seed from {seed}",
-                max_scalars=self.settings.max_yaml_scalars, how="seeded",
+                self.sessions,
+                paths,
+                author="seed",
+                comment=f"seed from {seed}",
+                max_scalars=self.settings.max_yaml_scalars,
+                how="seeded",
             )
         log.info("loaded %d seed organisation(s) and rule pack(s) from %s", len(results), seed.parent)
 

@@ -15,19 +15,41 @@ from tests.live import LiveServer
 PASSWORD = "correct horse battery"
 
 
-def create_admin(database_url: str, username: str = "root", password: str = PASSWORD, role: str = "system_admin") -> str:
+def create_admin(
+    database_url: str, username: str = "root", password: str = PASSWORD, role: str = "system_admin"
+) -> str:
     """`dutyline admin create USERNAME --password-stdin --role ROLE`, then `dutyline admin token` (scope admin, every
     organisation)."""
     env = {**os.environ, "DUTYLINE_DATABASE_URL": database_url, "DUTYLINE_SEED_DIR": ""}
     created = subprocess.run(
         [sys.executable, "-m", "dutyline", "admin", "create", username, "--password-stdin", "--role", role],
-        input=password + "\n", capture_output=True, text=True, env=env, cwd=REPO, timeout=120,
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
     )
     assert created.returncode == 0, created.stderr
     token = subprocess.run(
-        [sys.executable, "-m", "dutyline", "admin", "token", username, "--scope", "admin", "--all-orgs", "--name",
-         "tests"],
-        capture_output=True, text=True, env=env, cwd=REPO, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "dutyline",
+            "admin",
+            "token",
+            username,
+            "--scope",
+            "admin",
+            "--all-orgs",
+            "--name",
+            "tests",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
     )
     assert token.returncode == 0, token.stderr
     return token.stdout.strip()
@@ -47,7 +69,9 @@ class Client:
             self.csrf = response.json()["csrf_token"]
         return response
 
-    def request(self, method: str, path: str, *, etag: str | None = None, csrf: bool = True, **kwargs: Any) -> httpx.Response:
+    def request(
+        self, method: str, path: str, *, etag: str | None = None, csrf: bool = True, **kwargs: Any
+    ) -> httpx.Response:
         headers = dict(kwargs.pop("headers", {}) or {})
         if etag is not None:
             headers["If-Match"] = etag
@@ -75,7 +99,10 @@ class Client:
 
 
 def token_for(
-    root: Client, username: str, scopes: list[str], roles: list[dict[str, str]] | None = None,
+    root: Client,
+    username: str,
+    scopes: list[str],
+    roles: list[dict[str, str]] | None = None,
     organisations: list[str] | None = None,
 ) -> str:
     """Create `username` with `roles` (unless it exists) and issue a token of `scopes` acting as them, reaching
@@ -83,8 +110,12 @@ def token_for(
     if roles is not None:
         created = root.post("/admin/users", json={"username": username, "password": PASSWORD, "roles": roles})
         assert created.status_code == 201, created.text
-    body = {"username": username, "scopes": scopes, "name": f"{username} tests",
-            "organisations": organisations or ["*"]}
+    body = {
+        "username": username,
+        "scopes": scopes,
+        "name": f"{username} tests",
+        "organisations": organisations or ["*"],
+    }
     issued = root.post("/admin/tokens", json=body)
     assert issued.status_code == 201, issued.text
     return issued.json()["token"]

@@ -86,7 +86,9 @@ def problems(method: str, path: str, status: int, content_type: str, body: bytes
         data = deserialize_yaml(body)  # as schemathesis reads YAML: dates stay text
     else:
         return []
-    schema = pointer("paths", route.path, route.method.lower(), "responses", str(status), "content", media_type, "schema")
+    schema = pointer(
+        "paths", route.path, route.method.lower(), "responses", str(status), "content", media_type, "schema"
+    )
     check = validator(schema)
     return [
         f"{where}: {'/'.join(map(str, error.absolute_path)) or '(the body)'}: {error.message[:500]}"

@@ -58,10 +58,18 @@ def admin(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
                 server=server,
                 root=root,
                 hr=Client(server, token_for(root, "hr_sales", ["admin"], [{"role": "hr_admin", "organisation": ORG}])),
-                hr_hotel=Client(server, token_for(root, "hr_hotel", ["admin"], [{"role": "hr_admin", "organisation": "hotel"}])),
-                auditor=Client(server, token_for(root, "audrey", ["admin"], [{"role": "auditor", "organisation": ORG}])),
-                compliance=Client(server, token_for(root, "carl", ["admin"], [{"role": "compliance_officer", "organisation": ORG}])),
-                compliance2=Client(server, token_for(root, "cora", ["admin"], [{"role": "compliance_officer", "organisation": ORG}])),
+                hr_hotel=Client(
+                    server, token_for(root, "hr_hotel", ["admin"], [{"role": "hr_admin", "organisation": "hotel"}])
+                ),
+                auditor=Client(
+                    server, token_for(root, "audrey", ["admin"], [{"role": "auditor", "organisation": ORG}])
+                ),
+                compliance=Client(
+                    server, token_for(root, "carl", ["admin"], [{"role": "compliance_officer", "organisation": ORG}])
+                ),
+                compliance2=Client(
+                    server, token_for(root, "cora", ["admin"], [{"role": "compliance_officer", "organisation": ORG}])
+                ),
                 decide=Client(server, token_for(root, "root", ["decide"])),
                 read=Client(server, token_for(root, "root", ["read"])),
                 nobody=Client(server),
@@ -155,7 +163,10 @@ def test_logout_ends_the_session(admin: Admin) -> None:
 
 def test_five_failed_logins_a_minute_are_refused_with_retry_after(admin: Admin) -> None:
     name = unique("victim")
-    admin.root.post("/admin/users", json={"username": name, "password": PASSWORD, "roles": [{"role": "auditor", "organisation": ORG}]})
+    admin.root.post(
+        "/admin/users",
+        json={"username": name, "password": PASSWORD, "roles": [{"role": "auditor", "organisation": ORG}]},
+    )
     console = admin.client()
     statuses = [console.login(name, "wrong password").status_code for _ in range(5)]
     assert statuses == [401] * 5
@@ -175,22 +186,35 @@ def test_an_hr_admin_edits_their_own_organisation_and_cannot_read_or_edit_anothe
     assert other.status_code == 403 and "hotel" in other.json()["message"]
     first = admin.hr_hotel.get("/admin/orgs/hotel/departments").json()["items"][0]["id"]
     etag = etag_of(admin.hr_hotel, f"/admin/orgs/hotel/departments/{first}")
-    edit = admin.hr.patch(f"/admin/orgs/hotel/departments/{first}", etag=etag, json={"name": {"zh": "改", "en": "changed"}})
+    edit = admin.hr.patch(
+        f"/admin/orgs/hotel/departments/{first}", etag=etag, json={"name": {"zh": "改", "en": "changed"}}
+    )
     assert edit.status_code == 403
     assert admin.hr.get("/admin/orgs/hotel/versions").status_code == 403
     assert admin.hr_hotel.get(f"/admin/orgs/{ORG}/posts").status_code == 403
-    assert admin.hr.put(f"/admin/orgs/{ORG}/rules/anything", json={}).status_code == 403, "rule packs are the compliance officer's"
+    assert admin.hr.put(f"/admin/orgs/{ORG}/rules/anything", json={}).status_code == 403, (
+        "rule packs are the compliance officer's"
+    )
     assert admin.hr.get("/admin/users").status_code == 403
 
 
 def test_an_auditor_reads_everything_of_their_organisation_and_changes_nothing(admin: Admin) -> None:
-    for path in (f"/admin/orgs/{ORG}", f"/admin/orgs/{ORG}/posts", f"/admin/orgs/{ORG}/versions", f"/admin/orgs/{ORG}/rules",
-                 f"/admin/audit?org={ORG}", f"/admin/orgs/{ORG}/decisions", f"/admin/changes?org={ORG}"):
+    for path in (
+        f"/admin/orgs/{ORG}",
+        f"/admin/orgs/{ORG}/posts",
+        f"/admin/orgs/{ORG}/versions",
+        f"/admin/orgs/{ORG}/rules",
+        f"/admin/audit?org={ORG}",
+        f"/admin/orgs/{ORG}/decisions",
+        f"/admin/changes?org={ORG}",
+    ):
         assert admin.auditor.get(path).status_code == 200, path
     etag = etag_of(admin.auditor, f"/admin/orgs/{ORG}/posts/sales_analyst")
     attempts = [
         admin.auditor.patch(f"/admin/orgs/{ORG}/posts/sales_analyst", etag=etag, json={"headcount": 3}),
-        admin.auditor.post(f"/admin/orgs/{ORG}/posts", json={"id": "x", "name": {"zh": "x", "en": "x"}, "department": "business_dept"}),
+        admin.auditor.post(
+            f"/admin/orgs/{ORG}/posts", json={"id": "x", "name": {"zh": "x", "en": "x"}, "department": "business_dept"}
+        ),
         admin.auditor.delete(f"/admin/orgs/{ORG}/posts/sales_analyst", etag=etag),
         admin.auditor.put(f"/admin/orgs/{ORG}", etag="*", json={}),
         admin.auditor.post(f"/admin/orgs/{ORG}/rules", json={"name": "x", "pack": {}}),
@@ -228,7 +252,9 @@ def test_users_and_tokens_are_the_system_admins(admin: Admin) -> None:
     assert Client(admin.server, issued["token"]).get(f"/admin/orgs/{ORG}").status_code == 401
     # Roles change at once: the HR admin of hotel is given sales_company too, and then only sales_company.
     name = unique("mover")
-    mover = Client(admin.server, token_for(admin.root, name, ["admin"], [{"role": "hr_admin", "organisation": "hotel"}]))
+    mover = Client(
+        admin.server, token_for(admin.root, name, ["admin"], [{"role": "hr_admin", "organisation": "hotel"}])
+    )
     assert mover.get(f"/admin/orgs/{ORG}").status_code == 403
     changed = admin.root.patch(f"/admin/users/{name}", json={"roles": [{"role": "hr_admin", "organisation": ORG}]})
     assert changed.status_code == 200
@@ -241,39 +267,84 @@ def test_users_and_tokens_are_the_system_admins(admin: Admin) -> None:
 def test_departments_posts_people_and_the_catalogue_are_created_read_changed_and_deleted(admin: Admin) -> None:
     base = f"/admin/orgs/{ORG}"
     dept = unique("dept")
-    created = admin.hr.post(f"{base}/departments", json={"id": dept, "name": {"zh": "新部门", "en": "New"}, "parent": "business_dept"})
+    created = admin.hr.post(
+        f"{base}/departments", json={"id": dept, "name": {"zh": "新部门", "en": "New"}, "parent": "business_dept"}
+    )
     assert created.status_code == 201 and created.headers["etag"] and created.json()["version"] > 0
     assert admin.hr.post(f"{base}/departments", json={"id": dept, "name": {"zh": "x", "en": "x"}}).status_code == 409
     resource = unique("res")
-    assert admin.hr.post(f"{base}/resources", json={"id": resource, "name": {"zh": "资源", "en": "res"}, "actions": ["view", "edit"]}).status_code == 201
+    assert (
+        admin.hr.post(
+            f"{base}/resources", json={"id": resource, "name": {"zh": "资源", "en": "res"}, "actions": ["view", "edit"]}
+        ).status_code
+        == 201
+    )
     group = unique("grp")
-    assert admin.hr.post(f"{base}/groups", json={"id": group, "name": {"zh": "组", "en": "group"}, "members": [resource]}).status_code == 201
+    assert (
+        admin.hr.post(
+            f"{base}/groups", json={"id": group, "name": {"zh": "组", "en": "group"}, "members": [resource]}
+        ).status_code
+        == 201
+    )
     post = unique("post")
     duties = [{"number": "1", "text": "查看资源。", "permissions": [{"resource": group, "actions": ["view"]}]}]
-    made = admin.hr.post(f"{base}/posts", json={"id": post, "name": {"zh": "岗", "en": "Post"}, "department": dept, "duties": duties})
+    made = admin.hr.post(
+        f"{base}/posts", json={"id": post, "name": {"zh": "岗", "en": "Post"}, "department": dept, "duties": duties}
+    )
     assert made.status_code == 201, made.text
     person = unique("person")
-    acting = {"post": post, "kind": "acting", "valid_from": "2030-01-01", "valid_to": "2030-01-31", "stands_in_for": "li_na"}
-    hired = admin.hr.post(f"{base}/people", json={"id": person, "name": {"zh": "人", "en": "Person"}, "assignments": [{"post": "sales_analyst", "kind": "primary"}, acting]})
+    acting = {
+        "post": post,
+        "kind": "acting",
+        "valid_from": "2030-01-01",
+        "valid_to": "2030-01-31",
+        "stands_in_for": "li_na",
+    }
+    hired = admin.hr.post(
+        f"{base}/people",
+        json={
+            "id": person,
+            "name": {"zh": "人", "en": "Person"},
+            "assignments": [{"post": "sales_analyst", "kind": "primary"}, acting],
+        },
+    )
     assert hired.status_code == 201, hired.text
     assert admin.hr.get(f"{base}/people/{person}").json()["assignments"][1]["stands_in_for"] == "li_na"
     # The acting window is in force: the new person may view the resource inside it, not before.
-    check = {"organisation": ORG, "subject": {"id": person}, "resource": {"type": resource}, "action": "view", "at_least_version": hired.json()["version"]}
+    check = {
+        "organisation": ORG,
+        "subject": {"id": person},
+        "resource": {"type": resource},
+        "action": "view",
+        "at_least_version": hired.json()["version"],
+    }
     inside = httpx.post(f"{admin.server.url}/v1/check", json={**check, "at": "2030-01-15T10:00"}).json()
     before = httpx.post(f"{admin.server.url}/v1/check", json={**check, "at": "2029-12-15T10:00"}).json()
     assert (inside["decision"], before["decision"]) == ("allow", "deny")
     # PUT replaces, PATCH merges (JSON Merge Patch), both need the ETag.
     etag = etag_of(admin.hr, f"{base}/posts/{post}")
-    replaced = admin.hr.put(f"{base}/posts/{post}", etag=etag, json={"name": {"zh": "岗", "en": "Renamed"}, "department": dept, "duties": duties})
+    replaced = admin.hr.put(
+        f"{base}/posts/{post}",
+        etag=etag,
+        json={"name": {"zh": "岗", "en": "Renamed"}, "department": dept, "duties": duties},
+    )
     assert replaced.status_code == 200 and replaced.json()["value"]["name"]["en"] == "Renamed"
-    patched = admin.hr.patch(f"{base}/posts/{post}", etag=replaced.headers["etag"], json={"headcount": 3, "reports_to": "department_head"})
+    patched = admin.hr.patch(
+        f"{base}/posts/{post}", etag=replaced.headers["etag"], json={"headcount": 3, "reports_to": "department_head"}
+    )
     assert patched.json()["value"]["headcount"] == 3 and patched.json()["value"]["name"]["en"] == "Renamed"
     listed = admin.hr.get(f"{base}/posts").json()
     assert listed["etags"][post] == patched.headers["etag"]
     # Delete in reference order; a department still referenced cannot go.
     blocked = admin.hr.delete(f"{base}/departments/{dept}", etag=etag_of(admin.hr, f"{base}/departments/{dept}"))
     assert blocked.status_code == 400 and "unknown department" in blocked.json()["issues"][0]["message"]
-    for path in (f"people/{person}", f"posts/{post}", f"departments/{dept}", f"groups/{group}", f"resources/{resource}"):
+    for path in (
+        f"people/{person}",
+        f"posts/{post}",
+        f"departments/{dept}",
+        f"groups/{group}",
+        f"resources/{resource}",
+    ):
         gone = admin.hr.delete(f"{base}/{path}", etag=etag_of(admin.hr, f"{base}/{path}"))
         assert gone.status_code == 200, (path, gone.text)
         assert admin.hr.get(f"{base}/{path}").status_code == 404
@@ -285,8 +356,12 @@ def test_departments_posts_people_and_the_catalogue_are_created_read_changed_and
         ({"reports_to": "nobody"}, "reports_to", "unknown superior post 'nobody'", '"reports_to"'),
         ({"headcount": -1}, "headcount", "-1 is less than the minimum of 0", '"headcount"'),
         ({"colour": "red"}, "", "unknown key ('colour' was unexpected)", '"colour"'),
-        ({"duties": [{"number": "1", "text": "x", "permissions": [{"resource": "customer", "actions": ["fly"]}]}]},
-         "duties[0].permissions[0].actions[0]", "action 'fly' is not in the catalogue for 'customer' (it has: contact, edit, view)", '"fly"'),
+        (
+            {"duties": [{"number": "1", "text": "x", "permissions": [{"resource": "customer", "actions": ["fly"]}]}]},
+            "duties[0].permissions[0].actions[0]",
+            "action 'fly' is not in the catalogue for 'customer' (it has: contact, edit, view)",
+            '"fly"',
+        ),
     ],
 )
 def test_a_write_is_validated_as_dutyline_validate_does_and_the_400_names_the_field(
@@ -298,8 +373,10 @@ def test_a_write_is_validated_as_dutyline_validate_does_and_the_400_names_the_fi
     text = json.dumps(body, indent=2)
     line = next(n for n, row in enumerate(text.splitlines(), 1) if needle in row)
     response = admin.hr.patch(
-        f"/admin/orgs/{ORG}/posts/{ident}", etag=etag_of(admin.hr, f"/admin/orgs/{ORG}/posts/{ident}"),
-        content=text.encode(), headers={"Content-Type": "application/json"},
+        f"/admin/orgs/{ORG}/posts/{ident}",
+        etag=etag_of(admin.hr, f"/admin/orgs/{ORG}/posts/{ident}"),
+        content=text.encode(),
+        headers={"Content-Type": "application/json"},
     )
     assert response.status_code == 400, response.text
     answer = response.json()
@@ -312,10 +389,19 @@ def test_a_yaml_patch_names_the_line_of_the_body_and_the_path_in_the_entity(admi
     ident = new_post(admin)
     path = f"/admin/orgs/{ORG}/posts/{ident}"
     text = "# a comment first\nheadcount: 2\nreports_to: nobody\n"
-    response = admin.hr.patch(path, etag=etag_of(admin.hr, path), content=text.encode(), headers={"Content-Type": "application/yaml"})
+    response = admin.hr.patch(
+        path, etag=etag_of(admin.hr, path), content=text.encode(), headers={"Content-Type": "application/yaml"}
+    )
     assert response.status_code == 400, response.text
     answer = response.json()
-    assert answer["issues"][0] == {"file": "<request>", "line": 3, "path": "reports_to", "message": "unknown superior post 'nobody'", "severity": "error", "code": "unknown_post"}
+    assert answer["issues"][0] == {
+        "file": "<request>",
+        "line": 3,
+        "path": "reports_to",
+        "message": "unknown superior post 'nobody'",
+        "severity": "error",
+        "code": "unknown_post",
+    }
     assert answer["message"] == "reports_to (line 3): unknown superior post 'nobody'"
 
 
@@ -327,11 +413,18 @@ def test_a_whole_document_in_json_has_the_lines_of_the_json(admin: Admin) -> Non
     posts[index]["reports_to"] = "nobody_at_all"
     text = json.dumps(document, indent=2, ensure_ascii=False)
     line = next(n for n, row in enumerate(text.splitlines(), 1) if '"nobody_at_all"' in row)
-    response = admin.hr.put(f"/admin/orgs/{ORG}", etag=read.headers["etag"], content=text.encode(), headers={"Content-Type": "application/json"})
+    response = admin.hr.put(
+        f"/admin/orgs/{ORG}",
+        etag=read.headers["etag"],
+        content=text.encode(),
+        headers={"Content-Type": "application/json"},
+    )
     assert response.status_code == 400, response.text
     [issue] = response.json()["issues"]
     assert (issue["line"], issue["path"]) == (line, f"posts[{index}].reports_to")
-    assert response.json()["message"] == f"posts[{index}].reports_to (line {line}): unknown superior post 'nobody_at_all'"
+    assert (
+        response.json()["message"] == f"posts[{index}].reports_to (line {line}): unknown superior post 'nobody_at_all'"
+    )
 
 
 def test_unknown_organisations_collections_and_entities_are_404(admin: Admin) -> None:
@@ -387,10 +480,17 @@ def test_every_change_is_a_version_with_author_comment_diff_and_restore(admin: A
     ident = new_post(admin, headcount=4)
     path = f"/admin/orgs/{ORG}/posts/{ident}"
     original = admin.hr.get(f"/admin/orgs/{ORG}").json()
-    changed = admin.hr.patch(path, etag=etag_of(admin.hr, path), json={"headcount": 5}, headers={"X-Change-Comment": "one more seller"})
+    changed = admin.hr.patch(
+        path, etag=etag_of(admin.hr, path), json={"headcount": 5}, headers={"X-Change-Comment": "one more seller"}
+    )
     version = changed.json()["version"]
     listed = admin.hr.get(f"/admin/orgs/{ORG}/versions").json()["items"][0]
-    assert (listed["version"], listed["author"], listed["comment"], listed["kind"]) == (version, "hr_sales", "one more seller", "org")
+    assert (listed["version"], listed["author"], listed["comment"], listed["kind"]) == (
+        version,
+        "hr_sales",
+        "one more seller",
+        "org",
+    )
     diff = admin.hr.get(f"/admin/orgs/{ORG}/versions/{version}/diff").json()
     assert diff["previous_version"] == original["version"]
     assert "-  headcount: 4\n" in diff["diff"] and "+  headcount: 5\n" in diff["diff"]
@@ -409,18 +509,33 @@ def test_a_whole_organisation_is_exported_and_imported_as_yaml(admin: Admin) -> 
     assert text.startswith("# yaml-language-server") and "id: sales_company" in text
     etag = exported.headers["etag"]
     # (the seed file as written if the module's earlier tests left the organisation unedited; else canonical YAML)
-    edited = text.replace("en: Sales Representative}", "en: Sales Rep}", 1).replace("en: Sales Representative\n", "en: Sales Rep\n", 1)
-    imported = admin.hr.put(f"/admin/orgs/{ORG}", etag=etag, content=edited.encode(), headers={"Content-Type": "application/yaml", "X-Change-Comment": "import"})
+    edited = text.replace("en: Sales Representative}", "en: Sales Rep}", 1).replace(
+        "en: Sales Representative\n", "en: Sales Rep\n", 1
+    )
+    imported = admin.hr.put(
+        f"/admin/orgs/{ORG}",
+        etag=etag,
+        content=edited.encode(),
+        headers={"Content-Type": "application/yaml", "X-Change-Comment": "import"},
+    )
     assert imported.status_code == 200, imported.text
     assert admin.hr.get(f"/admin/orgs/{ORG}/posts/sales_representative").json()["name"]["en"] == "Sales Rep"
     assert admin.hr.get(f"/admin/orgs/{ORG}/export").text == edited, "a YAML file sent whole is exported as sent"
     broken = edited.replace("reports_to: department_head", "reports_to: ceo", 1)
     line = next(i for i, row in enumerate(broken.splitlines(), 1) if "reports_to: ceo" in row)
-    rejected = admin.hr.put(f"/admin/orgs/{ORG}", etag=imported.headers["etag"], content=broken.encode(), headers={"Content-Type": "application/yaml"})
+    rejected = admin.hr.put(
+        f"/admin/orgs/{ORG}",
+        etag=imported.headers["etag"],
+        content=broken.encode(),
+        headers={"Content-Type": "application/yaml"},
+    )
     assert rejected.status_code == 400
     [issue] = rejected.json()["issues"]
     assert (issue["line"], issue["message"]) == (line, "unknown superior post 'ceo'")
-    assert admin.hr.get(f"/admin/orgs/{ORG}", headers={"Accept": "application/yaml"}).text == admin.hr.get(f"/admin/orgs/{ORG}/export").text
+    assert (
+        admin.hr.get(f"/admin/orgs/{ORG}", headers={"Accept": "application/yaml"}).text
+        == admin.hr.get(f"/admin/orgs/{ORG}/export").text
+    )
 
 
 def test_organisations_are_created_and_deleted_by_a_system_admin(admin: Admin) -> None:
@@ -431,9 +546,22 @@ def test_organisations_are_created_and_deleted_by_a_system_admin(admin: Admin) -
     created = admin.root.post("/admin/orgs", content=yaml, headers={"Content-Type": "application/yaml"})
     assert created.status_code == 201, created.text
     assert admin.root.post("/admin/orgs", content=yaml, headers={"Content-Type": "application/yaml"}).status_code == 409
-    reserved = admin.root.post("/admin/orgs", content=text.replace("id: sales_company", "id: dutyline_admin", 1).encode(), headers={"Content-Type": "application/yaml"})
+    reserved = admin.root.post(
+        "/admin/orgs",
+        content=text.replace("id: sales_company", "id: dutyline_admin", 1).encode(),
+        headers={"Content-Type": "application/yaml"},
+    )
     assert reserved.status_code == 400
-    decided = httpx.post(f"{admin.server.url}/v1/check", json={"organisation": org, "subject": {"id": "li_na"}, "resource": {"type": "customer"}, "action": "contact", "at_least_version": created.json()["version"]})
+    decided = httpx.post(
+        f"{admin.server.url}/v1/check",
+        json={
+            "organisation": org,
+            "subject": {"id": "li_na"},
+            "resource": {"type": "customer"},
+            "action": "contact",
+            "at_least_version": created.json()["version"],
+        },
+    )
     assert decided.json()["decision"] == "allow"
     assert admin.root.delete(f"/admin/orgs/{org}").status_code == 428
     deleted = admin.root.delete(f"/admin/orgs/{org}", etag=created.headers["etag"])
@@ -443,7 +571,12 @@ def test_organisations_are_created_and_deleted_by_a_system_admin(admin: Admin) -
 
 
 def test_the_admin_organisation_is_not_served_by_the_decision_api(admin: Admin) -> None:
-    body = {"organisation": "dutyline_admin", "subject": {"id": "user_1"}, "resource": {"type": "user"}, "action": "write"}
+    body = {
+        "organisation": "dutyline_admin",
+        "subject": {"id": "user_1"},
+        "resource": {"type": "user"},
+        "action": "write",
+    }
     answer = httpx.post(f"{admin.server.url}/v1/check", json=body).json()
     assert (answer["decision"], answer["code"]) == ("deny", "unknown_organisation")
     assert admin.root.get("/admin/orgs/dutyline_admin").status_code == 404
@@ -457,8 +590,14 @@ def test_preview_shows_permissions_gained_and_lost_approver_chains_and_checks_be
     etag = etag_of(admin.hr, path)
     check = {"subject": {"id": "chen_jing"}, "resource": {"type": "customer"}, "action": "contact"}
     preview = admin.hr.patch(
-        path, etag=etag,
-        json={"preview": True, "reports_to": "senior_sales_representative", "inherits": ["sales_representative"], "checks": [check]},
+        path,
+        etag=etag,
+        json={
+            "preview": True,
+            "reports_to": "senior_sales_representative",
+            "inherits": ["sales_representative"],
+            "checks": [check],
+        },
     )
     assert preview.status_code == 200, preview.text
     body = preview.json()
@@ -467,11 +606,13 @@ def test_preview_shows_permissions_gained_and_lost_approver_chains_and_checks_be
     assert ("chen_jing", "customer", "contact") in gained
     chain = next(c for c in body["approver_chains"] if c["post"] == "sales_analyst")
     assert chain["after"][0] == "senior_sales_representative" and chain["before"] != chain["after"]
-    assert body["checks"] == [{
-        "current": {"decision": "deny", "code": "no_grant", "rules": [], "approvers": []},
-        "proposed": {"decision": "allow", "code": "granted", "rules": [], "approvers": []},
-        "changed": True,
-    }]
+    assert body["checks"] == [
+        {
+            "current": {"decision": "deny", "code": "no_grant", "rules": [], "approvers": []},
+            "proposed": {"decision": "allow", "code": "granted", "rules": [], "approvers": []},
+            "changed": True,
+        }
+    ]
     assert etag_of(admin.hr, path) == etag, "a preview changes nothing"
 
 
@@ -496,16 +637,28 @@ def test_a_previewed_merge_patch_that_makes_a_rule_pack_a_number_is_invalid(admi
 
 
 def test_as_of_gives_the_document_then_and_check_decides_on_it(admin: Admin) -> None:
-    ident = new_post(admin, duties=[{"number": "1", "text": "查看客户。", "permissions": [{"resource": "customer", "actions": ["view"]}]}])
+    ident = new_post(
+        admin,
+        duties=[{"number": "1", "text": "查看客户。", "permissions": [{"resource": "customer", "actions": ["view"]}]}],
+    )
     person = unique("p")
-    hired = admin.hr.post(f"/admin/orgs/{ORG}/people", json={"id": person, "name": {"zh": "人", "en": "P"}, "assignments": [{"post": ident}]})
+    hired = admin.hr.post(
+        f"/admin/orgs/{ORG}/people",
+        json={"id": person, "name": {"zh": "人", "en": "P"}, "assignments": [{"post": ident}]},
+    )
     time.sleep(0.3)
     then = dt.datetime.now(dt.UTC)
     time.sleep(0.3)
     path = f"/admin/orgs/{ORG}/posts/{ident}"
     removed = admin.hr.patch(path, etag=etag_of(admin.hr, path), json={"duties": []})
     assert removed.status_code == 200
-    body = {"organisation": ORG, "subject": {"id": person}, "resource": {"type": "customer"}, "action": "view", "at_least_version": removed.json()["version"]}
+    body = {
+        "organisation": ORG,
+        "subject": {"id": person},
+        "resource": {"type": "customer"},
+        "action": "view",
+        "at_least_version": removed.json()["version"],
+    }
     now = httpx.post(f"{admin.server.url}/v1/check", json=body).json()
     past = httpx.post(f"{admin.server.url}/v1/check", json={**body, "as_of": then.isoformat()}).json()
     assert now["decision"] == "deny"
@@ -526,8 +679,12 @@ def pack(*posts: str) -> dict[str, Any]:
     """A small rule pack: a per-claim expense cap for the given posts (default: two seed posts)."""
     limits = dict.fromkeys(posts, 1000) or {"sales_representative": 1000, "department_head": 100000}
     rule = {
-        "kind": "limit", "id": "expense_cap", "name": {"zh": "费用上限", "en": "expense cap"},
-        "applies_to": {"resources": ["expense"], "actions": ["submit"]}, "attribute": "context.amount", "limits": limits,
+        "kind": "limit",
+        "id": "expense_cap",
+        "name": {"zh": "费用上限", "en": "expense cap"},
+        "applies_to": {"resources": ["expense"], "actions": ["submit"]},
+        "attribute": "context.amount",
+        "limits": limits,
     }
     return {"name": {"zh": "测试规则", "en": "test rules"}, "rules": [rule]}
 
@@ -538,7 +695,9 @@ PACK = pack()
 def test_rule_packs_are_the_compliance_officers_and_validated_against_the_organisation(admin: Admin) -> None:
     name = unique("pack")
     capped = new_post(admin)
-    created = admin.compliance.post(f"/admin/orgs/{ORG}/rules", json={"name": name, "pack": pack(capped), "comment": "caps"})
+    created = admin.compliance.post(
+        f"/admin/orgs/{ORG}/rules", json={"name": name, "pack": pack(capped), "comment": "caps"}
+    )
     assert created.status_code == 201, created.text
     assert admin.compliance.post(f"/admin/orgs/{ORG}/rules", json={"name": name, "pack": PACK}).status_code == 409
     path = f"/admin/orgs/{ORG}/rules/{name}"
@@ -550,10 +709,19 @@ def test_rule_packs_are_the_compliance_officers_and_validated_against_the_organi
     assert rejected.json()["issues"][0]["path"] == "rules[0].limits.nobody"
     assert rejected.json()["issues"][0]["message"] == f"unknown post 'nobody' in '{ORG}'"
     # An org change that would break the pack is refused, naming the pack.
-    refused = admin.hr.delete(f"/admin/orgs/{ORG}/posts/{capped}", etag=etag_of(admin.hr, f"/admin/orgs/{ORG}/posts/{capped}"))
+    refused = admin.hr.delete(
+        f"/admin/orgs/{ORG}/posts/{capped}", etag=etag_of(admin.hr, f"/admin/orgs/{ORG}/posts/{capped}")
+    )
     assert refused.status_code == 400
     assert refused.json()["issues"] == [
-        {"file": f"rules/{name}", "line": 0, "path": f"rules[0].limits.{capped}", "message": f"unknown post {capped!r} in {ORG!r}", "severity": "error", "code": "unknown_post"}
+        {
+            "file": f"rules/{name}",
+            "line": 0,
+            "path": f"rules[0].limits.{capped}",
+            "message": f"unknown post {capped!r} in {ORG!r}",
+            "severity": "error",
+            "code": "unknown_post",
+        }
     ]
     yaml = admin.compliance.get(path, headers={"Accept": "application/yaml"})
     assert yaml.headers["content-type"].startswith("application/yaml") and "expense_cap" in yaml.text
@@ -576,7 +744,9 @@ def test_a_rule_pack_sent_as_yaml_names_the_lines_of_the_pack_and_a_patch_the_li
         "      limits:\n"
         "        nobody_here: 1000\n"
     )
-    refused = admin.compliance.post(f"/admin/orgs/{ORG}/rules", content=text.encode(), headers={"Content-Type": "application/yaml"})
+    refused = admin.compliance.post(
+        f"/admin/orgs/{ORG}/rules", content=text.encode(), headers={"Content-Type": "application/yaml"}
+    )
     assert refused.status_code == 400, refused.text
     first = refused.json()["issues"][0]
     assert (first["path"], first["line"]) == ("rules[0].limits.nobody_here", 11), first
@@ -585,7 +755,9 @@ def test_a_rule_pack_sent_as_yaml_names_the_lines_of_the_pack_and_a_patch_the_li
     assert created.status_code == 201, created.text
     path = f"/admin/orgs/{ORG}/rules/{name}"
     patched = admin.compliance.patch(
-        path, etag=etag_of(admin.compliance, path), content="# only the name\nname: {zh: 新, en: new}\nnote: 42\n".encode(),
+        path,
+        etag=etag_of(admin.compliance, path),
+        content="# only the name\nname: {zh: 新, en: new}\nnote: 42\n".encode(),
         headers={"Content-Type": "application/yaml"},
     )
     assert patched.status_code == 400, patched.text
@@ -599,7 +771,9 @@ def test_four_eyes_holds_rule_changes_until_another_officer_approves(admin: Admi
     assert turned_on.json()["rules_four_eyes"] is True
     try:
         name = unique("pack")
-        held = admin.compliance.post(f"/admin/orgs/{ORG}/rules", json={"name": name, "pack": PACK, "comment": "new caps"})
+        held = admin.compliance.post(
+            f"/admin/orgs/{ORG}/rules", json={"name": name, "pack": PACK, "comment": "new caps"}
+        )
         assert held.status_code == 202, held.text
         change = held.json()
         assert (change["status"], change["author"], change["reason"]) == ("pending", "carl", "four_eyes")
@@ -631,7 +805,9 @@ def test_a_future_dated_change_waits_and_is_applied_at_its_time(admin: Admin) ->
     ident = new_post(admin)
     path = f"/admin/orgs/{ORG}/posts/{ident}"
     when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
-    scheduled = admin.hr.patch(path, etag=etag_of(admin.hr, path), json={"headcount": 9}, headers={"X-Effective-At": when.isoformat()})
+    scheduled = admin.hr.patch(
+        path, etag=etag_of(admin.hr, path), json={"headcount": 9}, headers={"X-Effective-At": when.isoformat()}
+    )
     assert scheduled.status_code == 202, scheduled.text
     assert scheduled.json()["status"] == "scheduled"
     assert admin.hr.get(path).json().get("headcount", 1) == 1
@@ -648,19 +824,31 @@ def test_a_scheduled_change_that_fails_keeps_every_issue_in_its_view_and_its_aud
     audit entry say so, naming both posts, not "1 error(s)"."""
     post = new_post(admin)
     person = unique("p")
-    created = admin.hr.post(f"/admin/orgs/{ORG}/people", json={
-        "id": person, "name": {"zh": "测试", "en": "Test"}, "assignments": [{"post": "sales_representative"}],
-    })
+    created = admin.hr.post(
+        f"/admin/orgs/{ORG}/people",
+        json={
+            "id": person,
+            "name": {"zh": "测试", "en": "Test"},
+            "assignments": [{"post": "sales_representative"}],
+        },
+    )
     assert created.status_code == 201, created.text
     path = f"/admin/orgs/{ORG}/people/{person}"
     when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
     both = [{"post": "sales_representative"}, {"post": post, "kind": "concurrent"}]
-    scheduled = admin.hr.patch(path, etag=etag_of(admin.hr, path), json={"assignments": both}, headers={"X-Effective-At": when.isoformat()})
+    scheduled = admin.hr.patch(
+        path, etag=etag_of(admin.hr, path), json={"assignments": both}, headers={"X-Effective-At": when.isoformat()}
+    )
     assert scheduled.status_code == 202, scheduled.text
     rule = unique("sod")
-    forbidden = admin.hr.post(f"/admin/orgs/{ORG}/separation_of_duties", json={
-        "id": rule, "posts": [post, "sales_representative"], "reason": {"zh": "不可兼任", "en": "Not both"},
-    })
+    forbidden = admin.hr.post(
+        f"/admin/orgs/{ORG}/separation_of_duties",
+        json={
+            "id": rule,
+            "posts": [post, "sales_representative"],
+            "reason": {"zh": "不可兼任", "en": "Not both"},
+        },
+    )
     assert forbidden.status_code == 201, forbidden.text
     change_path = f"/admin/changes/{scheduled.json()['id']}"
     deadline = time.monotonic() + 15
@@ -670,7 +858,16 @@ def test_a_scheduled_change_that_fails_keeps_every_issue_in_its_view_and_its_aud
     assert change["status"] == "failed", change
     expected = f"posts 'sales_representative' and {post!r} may not be held by one person at the same time (separation of duties {rule!r})"
     assert change["message"] == f"assignments[1]: {expected}"
-    assert change["issues"] == [{"file": "<request>", "line": 0, "path": "assignments[1]", "message": expected, "severity": "error", "code": "sod_conflict"}]
+    assert change["issues"] == [
+        {
+            "file": "<request>",
+            "line": 0,
+            "path": "assignments[1]",
+            "message": expected,
+            "severity": "error",
+            "code": "sod_conflict",
+        }
+    ]
     entries = admin.root.get("/admin/audit", params={"org": ORG, "limit": 1000}).json()["items"]
     [failed] = [e for e in entries if e["action"] == "change_failed" and e["detail"]["change"] == change["id"]]
     assert failed["detail"]["error"] == change["message"] and failed["detail"]["issues"] == change["issues"]
@@ -687,11 +884,20 @@ def test_one_save_moves_the_documents_revision_by_one_and_the_policy_version_by_
     old, new = before.json(), after.json()
     assert new["revision"] == old["revision"] + 1 and new["policy_version"] == old["policy_version"] + 1
     assert (saved.json()["revision"], saved.json()["policy_version"]) == (new["revision"], new["policy_version"])
-    assert (after.headers["x-revision"], after.headers["x-policy-version"]) == (str(new["revision"]), str(new["policy_version"]))
-    check = httpx.post(f"{admin.server.url}/v1/check", json={
-        "organisation": ORG, "subject": {"id": "li_na"}, "resource": {"type": "customer"}, "action": "contact",
-        "at_least_version": new["policy_version"],
-    }).json()
+    assert (after.headers["x-revision"], after.headers["x-policy-version"]) == (
+        str(new["revision"]),
+        str(new["policy_version"]),
+    )
+    check = httpx.post(
+        f"{admin.server.url}/v1/check",
+        json={
+            "organisation": ORG,
+            "subject": {"id": "li_na"},
+            "resource": {"type": "customer"},
+            "action": "contact",
+            "at_least_version": new["policy_version"],
+        },
+    ).json()
     assert check["policy_version"] == new["policy_version"], "the check answers at the same global policy version"
     [entry] = [v for v in admin.hr.get(f"/admin/orgs/{ORG}/versions").json()["items"] if v["version"] == new["version"]]
     assert (entry["kind"], entry["revision"]) == ("org", new["revision"])
@@ -712,7 +918,9 @@ def test_the_audit_trail_records_changes_logins_and_tokens_and_is_filtered(admin
     assert any(e["action"] == "posts_created" and e["target"] == f"{ORG}/posts/{ident}" for e in entries)
     assert all(e["organisation"] == ORG and e["actor"] == "hr_sales" for e in entries)
     everything = admin.root.get("/admin/audit", params={"limit": 1000}).json()["items"]
-    assert {"login", "login_failed", "token_issued", "user_created", "user_changed"} <= {e["action"] for e in everything}
+    assert {"login", "login_failed", "token_issued", "user_created", "user_changed"} <= {
+        e["action"] for e in everything
+    }
     assert admin.hr.get("/admin/audit", params={"org": ORG}).status_code == 403
     assert admin.auditor.get("/admin/audit", params={"org": "hotel"}).status_code == 403
     scoped = admin.auditor.get("/admin/audit").json()["items"]

@@ -11,9 +11,19 @@ import httpx
 
 from tests.api.test_admin import ORG, Admin, admin, etag_of
 
-CLAIM = {"subject": {"id": "zhao_lei"}, "resource": {"type": "expense"}, "action": "submit", "context": {"amount": 3000, "currency": "CNY"}}
+CLAIM = {
+    "subject": {"id": "zhao_lei"},
+    "resource": {"type": "expense"},
+    "action": "submit",
+    "context": {"amount": 3000, "currency": "CNY"},
+}
 SATURDAY = "2030-06-08T10:00:00"  # in the organisation's time zone
-CONTACT = {"subject": {"id": "zhao_lei"}, "resource": {"type": "customer", "id": "c-1"}, "action": "contact", "at": SATURDAY}
+CONTACT = {
+    "subject": {"id": "zhao_lei"},
+    "resource": {"type": "customer", "id": "c-1"},
+    "action": "contact",
+    "at": SATURDAY,
+}
 
 
 def claim_pack(admin: Admin) -> tuple[str, dict[str, Any]]:
@@ -56,7 +66,10 @@ def test_a_lowered_limit_in_a_draft_pack_makes_the_claim_need_approval_under_the
 
     # The preview endpoint, given the same draft pack beside the current document: the same answer.
     document = admin.compliance.get(f"/admin/orgs/{ORG}").json()["document"]
-    same = admin.compliance.post(f"/admin/orgs/{ORG}/preview", json={"document": document, "rules": {name: lowered(pack, 2000)}, "checks": [CLAIM]})
+    same = admin.compliance.post(
+        f"/admin/orgs/{ORG}/preview",
+        json={"document": document, "rules": {name: lowered(pack, 2000)}, "checks": [CLAIM]},
+    )
     assert same.status_code == 200, same.text
     assert same.json()["checks"] == body["checks"]
 
@@ -75,13 +88,18 @@ def test_draft_time_window_and_condition_rules_turn_allow_into_deny(admin: Admin
         "name": {"zh": "草案", "en": "draft"},
         "rules": [
             {
-                "kind": "time_window", "id": "weekday_contact", "name": {"zh": "工作日联系", "en": "weekday contact"},
+                "kind": "time_window",
+                "id": "weekday_contact",
+                "name": {"zh": "工作日联系", "en": "weekday contact"},
                 "applies_to": {"resources": ["customer"], "actions": ["contact"]},
                 "windows": [{"days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:00", "end": "17:00"}],
             },
             {
-                "kind": "condition", "id": "no_big_claims", "name": {"zh": "大额禁止", "en": "no big claims"},
-                "applies_to": {"resources": ["expense"], "actions": ["submit"]}, "when": "context.amount > 1000",
+                "kind": "condition",
+                "id": "no_big_claims",
+                "name": {"zh": "大额禁止", "en": "no big claims"},
+                "applies_to": {"resources": ["expense"], "actions": ["submit"]},
+                "when": "context.amount > 1000",
             },
         ],
     }
@@ -89,7 +107,8 @@ def test_draft_time_window_and_condition_rules_turn_allow_into_deny(admin: Admin
     document = admin.hr.get(f"/admin/orgs/{ORG}").json()["document"]
     small = {**CLAIM, "context": {"amount": 500, "currency": "CNY"}}
     answer = admin.compliance.post(
-        f"/admin/orgs/{ORG}/preview", json={"document": document, "rules": {"draft_rules": draft}, "checks": [CONTACT, CLAIM, small]}
+        f"/admin/orgs/{ORG}/preview",
+        json={"document": document, "rules": {"draft_rules": draft}, "checks": [CONTACT, CLAIM, small]},
     )
     assert answer.status_code == 200, answer.text
     contact, claim, small_claim = answer.json()["checks"]
@@ -102,7 +121,9 @@ def test_draft_time_window_and_condition_rules_turn_allow_into_deny(admin: Admin
     # An invalid draft pack is reported, not decided.
     bad = copy.deepcopy(draft)
     bad["rules"][0]["applies_to"]["posts"] = ["nobody"]
-    refused = admin.compliance.post(f"/admin/orgs/{ORG}/preview", json={"document": document, "rules": {"draft_rules": bad}, "checks": [CONTACT]}).json()
+    refused = admin.compliance.post(
+        f"/admin/orgs/{ORG}/preview", json={"document": document, "rules": {"draft_rules": bad}, "checks": [CONTACT]}
+    ).json()
     assert refused["valid"] is False and "nobody" in refused["issues"][0]["message"]
     assert versions(admin) == before, "a preview stores no version"
     assert admin.compliance.get(f"/admin/orgs/{ORG}/rules/draft_rules").status_code == 404
@@ -116,8 +137,13 @@ def test_an_acting_assignment_for_next_week_previews_what_she_gains_then_and_her
     anything now; the preview says what she gains from the week's start until its end, and her new limit."""
     path = f"/admin/orgs/{ORG}/people/li_na"
     person = admin.hr.get(path)
-    acting = {"post": "department_head", "kind": "acting", "valid_from": "2031-03-03", "valid_to": "2031-03-09",
-              "stands_in_for": "wang_jianguo"}
+    acting = {
+        "post": "department_head",
+        "kind": "acting",
+        "valid_from": "2031-03-03",
+        "valid_to": "2031-03-09",
+        "stands_in_for": "wang_jianguo",
+    }
     proposed = {**person.json(), "assignments": [*person.json()["assignments"], acting]}
     proposed.pop("id", None)
     answer = admin.hr.put(f"{path}?preview=true", etag=person.headers["etag"], json=proposed)
@@ -129,7 +155,9 @@ def test_an_acting_assignment_for_next_week_previews_what_she_gains_then_and_her
 
     gained = [c for c in body["timeline"] if c["person"] == "li_na" and c["change"] == "gained"]
     assert gained, body["timeline"]
-    assert all(c["since"].startswith("2031-03-0") and c["until"] is not None and c["until"] > c["since"] for c in gained)
+    assert all(
+        c["since"].startswith("2031-03-0") and c["until"] is not None and c["until"] > c["since"] for c in gained
+    )
     [limit] = [c for c in body["limits"] if c["person"] == "li_na" and c["rule"] == "expense_claim_limit"]
     assert (limit["before"], limit["after"]) == (5000, 50000)
     assert limit["since"] == gained[0]["since"] and limit["until"] == gained[0]["until"]
@@ -139,7 +167,9 @@ def test_an_acting_assignment_for_next_week_previews_what_she_gains_then_and_her
 def test_a_rule_pack_change_previews_each_field_before_and_after_and_whose_limit_moves(admin: Admin) -> None:
     name, pack = claim_pack(admin)
     path = f"/admin/orgs/{ORG}/rules/{name}"
-    answer = admin.compliance.put(f"{path}?preview=true", etag=etag_of(admin.compliance, path), json=lowered(pack, 8000))
+    answer = admin.compliance.put(
+        f"{path}?preview=true", etag=etag_of(admin.compliance, path), json=lowered(pack, 8000)
+    )
     assert answer.status_code == 200, answer.text
     body = answer.json()
     [change] = [c for c in body["rule_changes"] if c["field"] == "limits.sales_representative"]

@@ -21,7 +21,9 @@ NEXT_WEEK = (TODAY + dt.timedelta(days=7), TODAY + dt.timedelta(days=13))
 
 def enter(amount: float, at: str | None = None) -> dict[str, Any]:
     check: dict[str, Any] = {
-        "subject": {"id": "huang_wei"}, "resource": {"type": "transaction"}, "action": "enter",
+        "subject": {"id": "huang_wei"},
+        "resource": {"type": "transaction"},
+        "action": "enter",
         "context": {"amount": amount, "currency": "CNY"},
     }
     return check | {"at": at} if at else check
@@ -43,8 +45,13 @@ def test_acting_as_lead_teller_next_week_previews_nothing_now_and_her_gains_and_
     admin: Admin,
 ) -> None:
     start, end = NEXT_WEEK
-    acting = {"post": "senior_teller", "kind": "acting", "valid_from": start.isoformat(), "valid_to": end.isoformat(),
-              "stands_in_for": "yang_li"}
+    acting = {
+        "post": "senior_teller",
+        "kind": "acting",
+        "valid_from": start.isoformat(),
+        "valid_to": end.isoformat(),
+        "stands_in_for": "yang_li",
+    }
     proposed, etag = with_assignment(admin, acting)
     during = f"{start + dt.timedelta(days=2)}T10:00:00"  # only the limit rule is looked at below
     proposed["checks"] = [enter(150000, during), enter(150000)]
@@ -84,8 +91,13 @@ def test_acting_as_lead_teller_next_week_previews_nothing_now_and_her_gains_and_
 
 def test_a_window_already_running_previews_the_gain_now_and_its_loss_at_the_window_end(admin: Admin) -> None:
     end = TODAY + dt.timedelta(days=3)
-    acting = {"post": "senior_teller", "kind": "acting", "valid_from": (TODAY - dt.timedelta(days=1)).isoformat(),
-              "valid_to": end.isoformat(), "stands_in_for": "yang_li"}
+    acting = {
+        "post": "senior_teller",
+        "kind": "acting",
+        "valid_from": (TODAY - dt.timedelta(days=1)).isoformat(),
+        "valid_to": end.isoformat(),
+        "stands_in_for": "yang_li",
+    }
     proposed, etag = with_assignment(admin, acting)
     body = admin.root.put(f"{PATH}?preview=true", etag=etag, json=proposed).json()
     assert body["valid"] is True, body["issues"]
@@ -134,17 +146,28 @@ def test_raising_the_integrated_tellers_limit_previews_the_field_before_and_afte
     pack = copy.deepcopy(item["pack"])
     next(r for r in pack["rules"] if r["id"] == "transaction_limit")["limits"]["teller"] = 80000
     path = f"/admin/orgs/{ORG}/rules/{item['name']}"
-    answer = admin.root.put(f"{path}?preview=true", etag=etag_of(admin.root, path), json={**pack, "checks": [enter(60000)]})
+    answer = admin.root.put(
+        f"{path}?preview=true", etag=etag_of(admin.root, path), json={**pack, "checks": [enter(60000)]}
+    )
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["valid"] is True, body["issues"]
     [change] = body["rule_changes"]
-    assert (change["rule"], change["field"], change["before"], change["after"]) == ("transaction_limit", "limits.teller", 50000, 80000)
+    assert (change["rule"], change["field"], change["before"], change["after"]) == (
+        "transaction_limit",
+        "limits.teller",
+        50000,
+        80000,
+    )
     assert change["zh"] == "transaction_limit · 综合经办柜员:50,000 → 80,000"
     assert change["en"] == "transaction_limit · Integrated Teller: 50,000 → 80,000"
     moved = {c["person"]: c for c in body["limits"] if c["rule"] == "transaction_limit"}
     assert {"huang_wei", "zhou_jing"} <= set(moved)
-    assert (moved["huang_wei"]["before"], moved["huang_wei"]["after"], moved["huang_wei"]["until"]) == (50000, 80000, None)
+    assert (moved["huang_wei"]["before"], moved["huang_wei"]["after"], moved["huang_wei"]["until"]) == (
+        50000,
+        80000,
+        None,
+    )
     assert "yang_li" not in moved, "a lead teller's limit is not the field changed"
     [check] = body["checks"]
     assert "transaction_limit" in [r["rule"] for r in check["current"]["rules"]]

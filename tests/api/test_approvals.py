@@ -84,7 +84,11 @@ def new_id() -> str:
 
 
 def open_approval(
-    server: LiveServer, subject: str = "ann", amount: float = 20000, resource_id: str | None = None, uses: int = 1,
+    server: LiveServer,
+    subject: str = "ann",
+    amount: float = 20000,
+    resource_id: str | None = None,
+    uses: int = 1,
     **context: Any,
 ) -> dict:
     body = request(subject, "transaction", "enter", resource_id or new_id(), amount=amount, **context)
@@ -98,7 +102,9 @@ def open_approval(
 
 def test_a_request_above_the_limit_opens_an_approval_at_the_nearest_post_that_covers_it(server: LiveServer) -> None:
     approval = open_approval(server)
-    assert approval["status"] == "pending" and approval["requester"] == "ann" and approval["requester_posts"] == ["teller"]
+    assert (
+        approval["status"] == "pending" and approval["requester"] == "ann" and approval["requester_posts"] == ["teller"]
+    )
     assert approval["rules"] == ["entry_limit"] and approval["level"] == 0 and approval["post"] == "manager"
     assert approval["chain"] == [
         {"post": "manager", "people": ["mia", "kay", "rob"]},  # acting holders inside their window; tom's is over
@@ -132,9 +138,26 @@ def test_only_a_needs_approval_decision_opens_an_approval(server: LiveServer, bo
     ("body", "fragment"),
     [
         ({"organisation": ORG, "subject": {"id": "ann"}, "resource": {"type": "transaction"}}, "`action`"),
-        ({"organisation": ORG, "subject": {"id": "ann"}, "resource": {"type": "transaction"}, "action": "enter", "comment": 5}, "$.comment"),
+        (
+            {
+                "organisation": ORG,
+                "subject": {"id": "ann"},
+                "resource": {"type": "transaction"},
+                "action": "enter",
+                "comment": 5,
+            },
+            "$.comment",
+        ),
         (request("ann", "transaction", "enter", "t1", amount=20000) | {"at": "yesterday"}, "at:"),
-        ({"organisation": ORG, "subject": {"id": "manager", "type": "post"}, "resource": {"type": "transaction"}, "action": "enter"}, "subject.type"),
+        (
+            {
+                "organisation": ORG,
+                "subject": {"id": "manager", "type": "post"},
+                "resource": {"type": "transaction"},
+                "action": "enter",
+            },
+            "subject.type",
+        ),
     ],
 )
 def test_bad_input_to_open_is_a_400_naming_the_field(server: LiveServer, body: dict, fragment: str) -> None:
@@ -143,7 +166,9 @@ def test_bad_input_to_open_is_a_400_naming_the_field(server: LiveServer, body: d
 
 
 def test_a_body_that_is_not_json_is_a_400(server: LiveServer) -> None:
-    response = httpx.post(f"{server.url}/v1/approvals", content=b"person=ann", headers={"content-type": "text/plain"}, timeout=10)
+    response = httpx.post(
+        f"{server.url}/v1/approvals", content=b"person=ann", headers={"content-type": "text/plain"}, timeout=10
+    )
     assert response.status_code == 400 and "application/json" in response.json()["message"]
 
 
@@ -204,10 +229,16 @@ def test_who_may_not_decide_gets_a_403_saying_why(server: LiveServer, person: st
 
 def test_an_acting_holder_inside_the_window_approves_and_it_is_recorded(server: LiveServer) -> None:
     approval = open_approval(server)
-    response = post(server, f"/v1/approvals/{approval['id']}/approve", {"person": "rob", "comment": "checked the customer"})
+    response = post(
+        server, f"/v1/approvals/{approval['id']}/approve", {"person": "rob", "comment": "checked the customer"}
+    )
     assert response.status_code == 200, response.text
     decided = response.json()
-    assert (decided["status"], decided["decided_by"], decided["decision_comment"]) == ("approved", "rob", "checked the customer")
+    assert (decided["status"], decided["decided_by"], decided["decision_comment"]) == (
+        "approved",
+        "rob",
+        "checked the customer",
+    )
     assert [e["kind"] for e in decided["events"]] == ["requested", "approved"]
     assert decided["events"][1]["actor"] == "rob" and decided["due_at"] is None
     again = post(server, f"/v1/approvals/{approval['id']}/reject", {"person": "mia"})
@@ -260,7 +291,9 @@ def test_a_console_user_linked_to_an_approver_approves_as_that_person(server: Li
     assert (response.json()["status"], response.json()["decided_by"]) == ("approved", "mia")
     assert response.json()["events"][-1]["actor"] == "mia"
     another = open_approval(server)
-    named = mia.post(f"/v1/approvals/{another['id']}/reject", json={"person": "mia@counter.example"})  # her own identity
+    named = mia.post(
+        f"/v1/approvals/{another['id']}/reject", json={"person": "mia@counter.example"}
+    )  # her own identity
     assert named.status_code == 200 and named.json()["decided_by"] == "mia", named.text
     mia.close()
 
@@ -269,7 +302,9 @@ def test_a_console_user_may_not_approve_or_request_as_another_person(server: Liv
     mia = console_user(server, root, [f"compliance_officer@{ORG}"], {ORG: "mia"})
     approval = open_approval(server)
     for verb in ("approve", "reject"):
-        response = mia.post(f"/v1/approvals/{approval['id']}/{verb}", json={"person": "rob"})  # rob may approve; mia is not rob
+        response = mia.post(
+            f"/v1/approvals/{approval['id']}/{verb}", json={"person": "rob"}
+        )  # rob may approve; mia is not rob
         assert response.status_code == 403, response.text
         assert response.json()["message"] == "a console user acts as their own person (mia)"
     after = get(server, f"/v1/approvals/{approval['id']}").json()
@@ -347,7 +382,10 @@ def test_links_are_set_by_another_administrator_and_audited_under_the_organisati
     assert linked.status_code == 200 and linked.json()["people"] == {ORG: "mia"}, "stored as the person's id"
     entry = root.get("/admin/audit", params={"actor": "root", "limit": 1}).json()["items"][0]
     assert (entry["action"], entry["organisation"], entry["target"], entry["detail"]) == (
-        "user_linked", ORG, f"user:{username}", {"person": "mia", "previous": None}
+        "user_linked",
+        ORG,
+        f"user:{username}",
+        {"person": "mia", "previous": None},
     )
     assert root.patch(f"/admin/users/{username}", json={"people": {}}).json()["people"] == {}
     console.close()
@@ -362,11 +400,15 @@ def check(server: LiveServer, body: dict) -> dict:
     return response.json()
 
 
-def test_an_approved_request_presented_with_its_approval_is_allowed_up_to_the_approved_amount(server: LiveServer) -> None:
+def test_an_approved_request_presented_with_its_approval_is_allowed_up_to_the_approved_amount(
+    server: LiveServer,
+) -> None:
     resource = new_id()
     approval = open_approval(server, amount=20000, resource_id=resource, uses=2)
     assert (approval["uses"], approval["uses_left"], approval["expires_at"]) == (2, 2, None), "no expiry yet"
-    before = check(server, request("ann", "transaction", "enter", resource, amount=20000) | {"approval_id": approval["id"]})
+    before = check(
+        server, request("ann", "transaction", "enter", resource, amount=20000) | {"approval_id": approval["id"]}
+    )
     assert before["decision"] == "needs_approval", "a pending approval covers nothing"
     assert f"approval {approval['id']} is pending" in before["reasons"][-1]["en"]
     assert post(server, f"/v1/approvals/{approval['id']}/approve", {"person": "mia"}).status_code == 200
@@ -401,7 +443,10 @@ def test_a_rejected_approval_allows_nothing(server: LiveServer) -> None:
     approval = open_approval(server, resource_id=resource)
     rejected = post(server, f"/v1/approvals/{approval['id']}/reject", {"person": "kay@nowhere"})
     assert rejected.status_code == 403
-    assert post(server, f"/v1/approvals/{approval['id']}/reject", {"person": "mia", "comment": "no"}).json()["status"] == "rejected"
+    assert (
+        post(server, f"/v1/approvals/{approval['id']}/reject", {"person": "mia", "comment": "no"}).json()["status"]
+        == "rejected"
+    )
     body = request("ann", "transaction", "enter", resource, amount=20000) | {"approval_id": approval["id"]}
     assert check(server, body)["decision"] == "needs_approval"
 
@@ -438,7 +483,9 @@ def test_usage_counts_towards_a_daily_limit_and_an_approval_lifts_it(server: Liv
     assert opened["rules"] == ["daily_cash"]
     assert post(server, f"/v1/approvals/{opened['id']}/approve", {"person": "mia"}).status_code == 200
     assert check(server, withdraw | {"approval_id": opened["id"]})["decision"] == "allow"
-    other_day = post(server, f"/v1/orgs/{ORG}/usage", {"person": "bob", "rule": "daily_cash", "amount": 10, "at": "2020-03-01T10:00"})
+    other_day = post(
+        server, f"/v1/orgs/{ORG}/usage", {"person": "bob", "rule": "daily_cash", "amount": 10, "at": "2020-03-01T10:00"}
+    )
     assert other_day.json()["period"] == "2020-03-01" and other_day.json()["total"] == 10
 
 
@@ -454,7 +501,9 @@ def test_usage_counts_towards_a_daily_limit_and_an_approval_lifts_it(server: Liv
         ("nowhere", {"person": "bob", "rule": "daily_cash", "amount": 5}, 404, "nowhere"),
     ],
 )
-def test_bad_usage_is_refused_naming_what_is_wrong(server: LiveServer, org: str, body: dict, status: int, fragment: str) -> None:
+def test_bad_usage_is_refused_naming_what_is_wrong(
+    server: LiveServer, org: str, body: dict, status: int, fragment: str
+) -> None:
     response = post(server, f"/v1/orgs/{org}/usage", body)
     assert response.status_code == status and fragment in response.json()["message"], response.text
 

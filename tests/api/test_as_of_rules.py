@@ -44,8 +44,11 @@ def admins(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 def budget_cap(post: str, limit: int) -> dict[str, Any]:
     """A rule pack with one rule: drafting a budget above `limit` (context.amount) needs approval for `post`."""
     rule = {
-        "kind": "limit", "id": "budget_cap", "name": {"zh": "预算上限", "en": "budget cap"},
-        "applies_to": {"resources": ["budget"], "actions": ["draft"]}, "attribute": "context.amount",
+        "kind": "limit",
+        "id": "budget_cap",
+        "name": {"zh": "预算上限", "en": "budget cap"},
+        "applies_to": {"resources": ["budget"], "actions": ["draft"]},
+        "attribute": "context.amount",
         "limits": {post: limit},
     }
     return {"name": {"zh": "预算规则", "en": "budget rules"}, "rules": [rule]}
@@ -63,10 +66,16 @@ def test_as_of_decides_with_the_rule_packs_in_force_then(admins: Admins) -> None
     suffix = uuid.uuid4().hex[:8]
     post, person, pack = f"planner_{suffix}", f"planner_{suffix}_person", f"budget_{suffix}"
     duty = {"number": "1", "text": "编制预算。", "permissions": [{"resource": "budget", "actions": ["draft"]}]}
-    created = admins.hr.post(f"/admin/orgs/{ORG}/posts", json={
-        "id": post, "name": {"zh": "预算员", "en": "Budget planner"}, "department": "business_dept",
-        "reports_to": "department_head", "duties": [duty],
-    })
+    created = admins.hr.post(
+        f"/admin/orgs/{ORG}/posts",
+        json={
+            "id": post,
+            "name": {"zh": "预算员", "en": "Budget planner"},
+            "department": "business_dept",
+            "reports_to": "department_head",
+            "duties": [duty],
+        },
+    )
     assert created.status_code == 201, created.text
     someone = {"id": person, "name": {"zh": "人", "en": "P"}, "assignments": [{"post": post}]}
     hired = admins.hr.post(f"/admin/orgs/{ORG}/people", json=someone)
@@ -82,8 +91,12 @@ def test_as_of_decides_with_the_rule_packs_in_force_then(admins: Admins) -> None
     v1, v2 = first.json()["version"], second.json()["version"]
 
     body = {
-        "organisation": ORG, "subject": {"id": person}, "resource": {"type": "budget"}, "action": "draft",
-        "context": {"amount": 5000}, "at_least_version": v2,
+        "organisation": ORG,
+        "subject": {"id": person},
+        "resource": {"type": "budget"},
+        "action": "draft",
+        "context": {"amount": 5000},
+        "at_least_version": v2,
     }
     now = httpx.post(f"{admins.server.url}/v1/check", json=body).json()
     assert now["decision"] == "allow" and "as_of" not in now, "5,000 is within today's cap of 10,000"

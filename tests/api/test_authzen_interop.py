@@ -175,7 +175,10 @@ def test_every_case_of_the_interop_files_is_collected() -> None:
 def test_the_examples_validate_without_errors_or_warnings() -> None:
     result = run_cli("validate", *(str(EXAMPLES / example) for example in ORG_IDS))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"ok: {len(ORG_IDS)} organisation(s), 0 rule pack(s), 0 decision table(s), 0 rule test table(s)"
+    assert (
+        result.stdout.strip()
+        == f"ok: {len(ORG_IDS)} organisation(s), 0 rule pack(s), 0 decision table(s), 0 rule test table(s)"
+    )
 
 
 def test_the_examples_import_together_and_each_answers_at_its_own_base(database_url: str) -> None:

@@ -15,8 +15,13 @@ BODY = {"subject": {"type": "user", "id": "x"}, "action": {"name": "a"}, "resour
 
 @pytest.mark.parametrize(("flag", "status"), [("1", 200), ("", 404)])
 def test_the_echo_endpoint_is_mounted_only_for_benchmarks(tmp_path: Path, flag: str, status: int) -> None:
-    settings = Settings.from_env({"DUTYLINE_DATABASE_URL": f"sqlite:///{tmp_path / 'd.db'}", "DUTYLINE_SEED_DIR": "",
-                                  "DUTYLINE_BENCH_ECHO": flag})
+    settings = Settings.from_env(
+        {
+            "DUTYLINE_DATABASE_URL": f"sqlite:///{tmp_path / 'd.db'}",
+            "DUTYLINE_SEED_DIR": "",
+            "DUTYLINE_BENCH_ECHO": flag,
+        }
+    )
     with TestClient(create_app(settings)) as client:
         response = client.post("/bench/echo", json=BODY)
     assert response.status_code == status

@@ -26,13 +26,23 @@ def open_case(server: LiveServer, case_type: str = "slow", **extra: object) -> d
 
 def test_a_case_is_assigned_to_its_types_owner_and_due_after_the_first_step(server: LiveServer) -> None:
     case = open_case(server, subject="customer-42", data={"branch": "north", "amount": 300})
-    assert (case["organisation"], case["type"], case["post"], case["status"], case["step"]) == (ORG, "slow", "teller", "open", 0)
+    assert (case["organisation"], case["type"], case["post"], case["status"], case["step"]) == (
+        ORG,
+        "slow",
+        "teller",
+        "open",
+        0,
+    )
     assert case["subject"] == "customer-42" and case["data"] == {"branch": "north", "amount": 300}
     created, due = (dt.datetime.fromisoformat(case[k]) for k in ("created_at", "due_at"))
     assert due - created == dt.timedelta(days=1)
     assert [(e["kind"], e["to_post"]) for e in case["events"]] == [("opened", "teller")]
     assert get(server, f"/v1/cases/{case['id']}").json() == case
-    told = [n for n in get(server, "/v1/notifications", organisation=ORG, post="teller").json()["items"] if n["subject_id"] == case["id"]]
+    told = [
+        n
+        for n in get(server, "/v1/notifications", organisation=ORG, post="teller").json()["items"]
+        if n["subject_id"] == case["id"]
+    ]
     assert [n["kind"] for n in told] == ["case_opened"] and told[0]["people"] == ["ann", "bob", "tom"]
     assert "card swallowed" in told[0]["message"]["zh"] and "Teller" in told[0]["message"]["en"]
 
@@ -42,7 +52,9 @@ def test_cases_are_listed_by_organisation_status_and_post(server: LiveServer) ->
     listed = get(server, "/v1/cases", organisation=ORG, status="open", post="teller").json()["items"]
     assert mine["id"] in [c["id"] for c in listed]
     assert all(c["post"] == "teller" and c["status"] == "open" for c in listed)
-    assert mine["id"] not in [c["id"] for c in get(server, "/v1/cases", organisation=ORG, post="director").json()["items"]]
+    assert mine["id"] not in [
+        c["id"] for c in get(server, "/v1/cases", organisation=ORG, post="director").json()["items"]
+    ]
     assert get(server, "/v1/cases", organisation="hotel").json()["items"] == []
 
 
@@ -51,7 +63,12 @@ def test_the_owner_resolves_a_case_once(server: LiveServer) -> None:
     resolved = post(server, f"/v1/cases/{case['id']}/resolve", {"person": "ann", "comment": "card returned"})
     assert resolved.status_code == 200, resolved.text
     body = resolved.json()
-    assert (body["status"], body["resolved_by"], body["resolution"], body["due_at"]) == ("resolved", "ann", "card returned", None)
+    assert (body["status"], body["resolved_by"], body["resolution"], body["due_at"]) == (
+        "resolved",
+        "ann",
+        "card returned",
+        None,
+    )
     assert [e["kind"] for e in body["events"]] == ["opened", "resolved"]
     again = post(server, f"/v1/cases/{case['id']}/resolve", {"person": "bob"})
     assert again.status_code == 409 and "already resolved" in again.json()["message"]
@@ -76,7 +93,9 @@ def test_a_console_user_resolves_as_their_linked_person_and_as_nobody_else(serve
     ("person", "fragment"),
     [("mia", "holds none of the posts"), ("kay", "holds none of the posts"), ("stranger", "not a person")],
 )
-def test_only_a_holder_of_a_post_the_case_was_assigned_to_may_resolve_it(server: LiveServer, person: str, fragment: str) -> None:
+def test_only_a_holder_of_a_post_the_case_was_assigned_to_may_resolve_it(
+    server: LiveServer, person: str, fragment: str
+) -> None:
     case = open_case(server)
     response = post(server, f"/v1/cases/{case['id']}/resolve", {"person": person})
     assert response.status_code == 403 and fragment in response.json()["message"]
@@ -85,7 +104,11 @@ def test_only_a_holder_of_a_post_the_case_was_assigned_to_may_resolve_it(server:
 @pytest.mark.parametrize(
     ("body", "status", "fragment"),
     [
-        ({"organisation": ORG, "type": "parking", "title": "x"}, 400, "type: 'parking' is not a case type of 'test_counter' (known: complaint, slow, to_the_top)"),
+        (
+            {"organisation": ORG, "type": "parking", "title": "x"},
+            400,
+            "type: 'parking' is not a case type of 'test_counter' (known: complaint, slow, to_the_top)",
+        ),
         ({"organisation": ORG, "type": "slow"}, 400, "`title`"),
         ({"organisation": ORG, "type": "slow", "title": ""}, 400, "$.title"),
         ({"organisation": ORG, "type": "slow", "title": "x", "data": [1]}, 400, "$.data"),

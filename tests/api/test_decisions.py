@@ -33,13 +33,19 @@ def post(server: LiveServer, path: str, body: object, **kwargs: object) -> httpx
 
 def test_an_acting_holder_is_allowed_inside_the_window_and_denied_after(api_server: LiveServer) -> None:
     inside = post(api_server, "/access/v1/evaluation", evaluation("zhao_lei", "approve", "sales_strategy", time=INSIDE))
-    after = post(api_server, "/access/v1/evaluation", evaluation("zhao_lei", "approve", "sales_strategy", time="2026-08-01T10:00:00+08:00"))
+    after = post(
+        api_server,
+        "/access/v1/evaluation",
+        evaluation("zhao_lei", "approve", "sales_strategy", time="2026-08-01T10:00:00+08:00"),
+    )
     assert (inside.status_code, inside.json()) == (200, {"decision": True})
     assert (after.status_code, after.json()) == (200, {"decision": False})
 
 
 def test_reasons_in_chinese_and_english_when_asked(api_server: LiveServer) -> None:
-    response = post(api_server, "/access/v1/evaluation?explain=true", evaluation("zhao_lei", "approve", "budget", time=INSIDE))
+    response = post(
+        api_server, "/access/v1/evaluation?explain=true", evaluation("zhao_lei", "approve", "budget", time=INSIDE)
+    )
     body = response.json()
     assert body["decision"] is False
     assert "销售人员不得审批销售预算" in body["context"]["reason_admin"]["zh"]
@@ -56,7 +62,11 @@ def test_the_organisation_can_be_named_in_the_path(api_server: LiveServer) -> No
 
 
 def test_a_subject_may_be_a_post(api_server: LiveServer) -> None:
-    body = {"subject": {"type": "post", "id": "sales_analyst"}, "action": {"name": "report"}, "resource": {"type": "sales_data", "id": "q3"}}
+    body = {
+        "subject": {"type": "post", "id": "sales_analyst"},
+        "action": {"name": "report"},
+        "resource": {"type": "sales_data", "id": "q3"},
+    }
     assert post(api_server, "/orgs/sales_company/access/v1/evaluation", body).json() == {"decision": True}
 
 
@@ -72,17 +82,33 @@ def test_unknown_fields_are_ignored_and_x_request_id_is_echoed(api_server: LiveS
 @pytest.mark.parametrize(
     ("content", "content_type", "fragment"),
     [
-        (b'{"subject": {"type": "user"}, "action": {"name": "a"}, "resource": {"type": "t", "id": "1"}}', "application/json", "`id`"),
-        (b'{"subject": {"type": "user", "id": 7}, "action": {"name": "a"}, "resource": {"type": "t", "id": "1"}}', "application/json", "$.subject.id"),
-        (b'{"subject": {"type": "user", "id": "x"}, "resource": {"type": "t", "id": "1"}}', "application/json", "`action`"),
+        (
+            b'{"subject": {"type": "user"}, "action": {"name": "a"}, "resource": {"type": "t", "id": "1"}}',
+            "application/json",
+            "`id`",
+        ),
+        (
+            b'{"subject": {"type": "user", "id": 7}, "action": {"name": "a"}, "resource": {"type": "t", "id": "1"}}',
+            "application/json",
+            "$.subject.id",
+        ),
+        (
+            b'{"subject": {"type": "user", "id": "x"}, "resource": {"type": "t", "id": "1"}}',
+            "application/json",
+            "`action`",
+        ),
         (b"{not json", "application/json", "malformed JSON"),
         (b"subject=x", "application/x-www-form-urlencoded", "Content-Type must be application/json"),
-        (b'[1, 2]', "application/json", "Expected `object`"),
+        (b"[1, 2]", "application/json", "Expected `object`"),
     ],
     ids=["missing-id", "wrong-type", "missing-action", "malformed", "form", "array"],
 )
-def test_bad_requests_get_400_with_a_message_naming_the_problem(api_server: LiveServer, content: bytes, content_type: str, fragment: str) -> None:
-    response = httpx.post(f"{api_server.url}/access/v1/evaluation", content=content, headers={"Content-Type": content_type})
+def test_bad_requests_get_400_with_a_message_naming_the_problem(
+    api_server: LiveServer, content: bytes, content_type: str, fragment: str
+) -> None:
+    response = httpx.post(
+        f"{api_server.url}/access/v1/evaluation", content=content, headers={"Content-Type": content_type}
+    )
     assert response.status_code == 400
     assert fragment in response.json()["message"]
 
@@ -94,7 +120,9 @@ def test_a_subject_known_in_several_organisations_needs_one_named(seeded_server:
     _wait_for_version(seeded_server, _import(seeded_server, copy))
     ambiguous = post(seeded_server, "/access/v1/evaluation", evaluation("li_na", "contact", "customer"))
     assert ambiguous.status_code == 400 and "context.organisation" in ambiguous.json()["message"]
-    named = post(seeded_server, "/access/v1/evaluation", evaluation("li_na", "contact", "customer", organisation="sales_company"))
+    named = post(
+        seeded_server, "/access/v1/evaluation", evaluation("li_na", "contact", "customer", organisation="sales_company")
+    )
     assert named.json() == {"decision": True}
 
 
@@ -109,7 +137,11 @@ def test_batch_items_replace_defaults_and_stay_in_order(api_server: LiveServer) 
         "evaluations": [
             {},
             {"action": {"name": "approve"}, "resource": {"type": "budget", "id": "b1"}},
-            {"subject": {"type": "user", "id": "wang_jianguo"}, "action": {"name": "approve"}, "resource": {"type": "budget", "id": "b1"}},
+            {
+                "subject": {"type": "user", "id": "wang_jianguo"},
+                "action": {"name": "approve"},
+                "resource": {"type": "budget", "id": "b1"},
+            },
         ],
     }
     response = post(api_server, "/orgs/sales_company/access/v1/evaluations", body)
@@ -118,9 +150,21 @@ def test_batch_items_replace_defaults_and_stay_in_order(api_server: LiveServer) 
 
 def test_batch_semantics_stop_where_asked(api_server: LiveServer) -> None:
     items = [{"action": {"name": "contact"}}, {"action": {"name": "approve"}}, {"action": {"name": "view"}}]
-    base = {"subject": {"type": "user", "id": "li_na"}, "resource": {"type": "customer", "id": "c1"}, "evaluations": items}
-    deny_first = post(api_server, "/orgs/sales_company/access/v1/evaluations", {**base, "options": {"evaluations_semantic": "deny_on_first_deny"}})
-    permit_first = post(api_server, "/orgs/sales_company/access/v1/evaluations", {**base, "options": {"evaluations_semantic": "permit_on_first_permit"}})
+    base = {
+        "subject": {"type": "user", "id": "li_na"},
+        "resource": {"type": "customer", "id": "c1"},
+        "evaluations": items,
+    }
+    deny_first = post(
+        api_server,
+        "/orgs/sales_company/access/v1/evaluations",
+        {**base, "options": {"evaluations_semantic": "deny_on_first_deny"}},
+    )
+    permit_first = post(
+        api_server,
+        "/orgs/sales_company/access/v1/evaluations",
+        {**base, "options": {"evaluations_semantic": "permit_on_first_permit"}},
+    )
     everything = post(api_server, "/orgs/sales_company/access/v1/evaluations", base)
     assert deny_first.json() == {"evaluations": [{"decision": True}, {"decision": False}]}
     assert permit_first.json() == {"evaluations": [{"decision": True}]}
@@ -187,7 +231,9 @@ def test_search_pages_with_tokens(api_server: LiveServer) -> None:
         token = page["page"]["next_token"]
         if not token:
             break
-    everyone = post(api_server, "/orgs/ninger_branch/access/v1/search/subject", {**request, "page": {"limit": 1000}}).json()
+    everyone = post(
+        api_server, "/orgs/ninger_branch/access/v1/search/subject", {**request, "page": {"limit": 1000}}
+    ).json()
     assert seen == [r["id"] for r in everyone["results"]] and len(seen) > 5
 
 
@@ -211,7 +257,12 @@ def test_check_explains_the_post_window_and_duty(api_server: LiveServer) -> None
     body = post(api_server, "/v1/check", check("zhao_lei", "sales_strategy", "approve", at="2026-07-05T10:00")).json()
     assert body["decision"] == "allow"
     [reason] = body["reasons"]
-    assert (reason["post"], reason["acting"], reason["valid_from"], reason["valid_to"]) == ("department_head", True, "2026-07-01", "2026-07-14")
+    assert (reason["post"], reason["acting"], reason["valid_from"], reason["valid_to"]) == (
+        "department_head",
+        True,
+        "2026-07-01",
+        "2026-07-14",
+    )
     assert reason["duty"]["number"] == "1" and reason["duty"]["text"].startswith("销售策略制定")
     assert body["decision_id"] and body["policy_version"] >= 7
 
@@ -236,7 +287,14 @@ def test_check_works_on_every_seed_organisation(api_server: LiveServer, org: str
     assert cases
     for case in cases:
         request = case["request"]
-        body = check(request["person"], request["resource"], request["action"], org=org, at=request.get("at"), context=request.get("context"))
+        body = check(
+            request["person"],
+            request["resource"],
+            request["action"],
+            org=org,
+            at=request.get("at"),
+            context=request.get("context"),
+        )
         if "resource_id" in request:
             body["resource"]["id"] = request["resource_id"]
         if request.get("resource_properties"):
@@ -244,12 +302,20 @@ def test_check_works_on_every_seed_organisation(api_server: LiveServer, org: str
         answer = post(api_server, "/v1/check", body).json()
         assert answer["decision"] == "allow", (case["name"], answer)
     person = cases[0]["request"]["person"]
-    permissions = httpx.get(f"{api_server.url}/v1/orgs/{org}/people/{person}/permissions", params={"at": cases[0]["request"].get("at")}).json()
+    permissions = httpx.get(
+        f"{api_server.url}/v1/orgs/{org}/people/{person}/permissions", params={"at": cases[0]["request"].get("at")}
+    ).json()
     assert any(p["resource"] == cases[0]["request"]["resource"] for p in permissions["permissions"])
 
 
 def test_checks_in_a_batch_are_answered_one_by_one(api_server: LiveServer) -> None:
-    body = {"checks": [check("li_na", "customer", "contact"), {"organisation": "sales_company"}, check("li_na", "budget", "approve")]}
+    body = {
+        "checks": [
+            check("li_na", "customer", "contact"),
+            {"organisation": "sales_company"},
+            check("li_na", "budget", "approve"),
+        ]
+    }
     results = post(api_server, "/v1/checks", body).json()["results"]
     assert [r["decision"] for r in results] == ["allow", "error", "deny"]
     assert "checks[1]" in results[1]["error"]["message"]
@@ -272,7 +338,10 @@ def test_a_version_no_server_can_reach_is_invalid_at_once(api_server: LiveServer
 def test_a_change_is_seen_by_a_check_that_asks_for_its_version(api_server: LiveServer, tmp_path) -> None:  # type: ignore[no-untyped-def]
     changed = tmp_path / "sales.yaml"
     text = (REPO / "policies" / "orgs" / "sales_company.yaml").read_text(encoding="utf-8")
-    changed.write_text(text.replace("      - {post: sales_analyst}", "      - {post: department_head, kind: concurrent}"), encoding="utf-8")
+    changed.write_text(
+        text.replace("      - {post: sales_analyst}", "      - {post: department_head, kind: concurrent}"),
+        encoding="utf-8",
+    )
     version = _import(api_server, changed)
     body = post(api_server, "/v1/check", check("chen_jing", "budget", "approve", at_least_version=version)).json()
     assert body["decision"] == "allow" and body["policy_version"] >= version
@@ -283,11 +352,17 @@ def test_a_change_is_seen_by_a_check_that_asks_for_its_version(api_server: LiveS
 
 def test_who_may_do_something_lists_people_and_posts(api_server: LiveServer) -> None:
     body = httpx.get(
-        f"{api_server.url}/v1/orgs/sales_company/who", params={"resource": "sales_strategy", "action": "approve", "at": "2026-07-05T10:00"}
+        f"{api_server.url}/v1/orgs/sales_company/who",
+        params={"resource": "sales_strategy", "action": "approve", "at": "2026-07-05T10:00"},
     ).json()
     people = {p["id"]: p for p in body["people"]}
     assert "zhao_lei" in people and "wang_jianguo" in people
-    assert {"post": "department_head", "kind": "acting", "valid_from": "2026-07-01", "valid_to": "2026-07-14"} in people["zhao_lei"]["posts"]
+    assert {
+        "post": "department_head",
+        "kind": "acting",
+        "valid_from": "2026-07-01",
+        "valid_to": "2026-07-14",
+    } in people["zhao_lei"]["posts"]
     assert [p["id"] for p in body["posts"]] == ["department_head"]
 
 
@@ -320,7 +395,9 @@ def test_decisions_are_logged_and_can_be_queried_with_filters_and_pages(api_serv
     deadline = time.monotonic() + 10
     items: list = []
     while time.monotonic() < deadline:
-        items = httpx.get(f"{api_server.url}/v1/decisions", params={"subject": "chen_jing", "action": "analyse", "outcome": "allow"}).json()["items"]
+        items = httpx.get(
+            f"{api_server.url}/v1/decisions", params={"subject": "chen_jing", "action": "analyse", "outcome": "allow"}
+        ).json()["items"]
         if len(items) >= 5:
             break
         time.sleep(0.2)
@@ -328,7 +405,9 @@ def test_decisions_are_logged_and_can_be_queried_with_filters_and_pages(api_serv
     assert items[0]["reasons"] and all(r["post"] and r["duty"]["number"] for r in items[0]["reasons"])
     assert {i["request_id"] for i in items} == {f"log-{i}" for i in range(5)}
     first = httpx.get(f"{api_server.url}/v1/decisions", params={"subject": "chen_jing", "limit": 4}).json()
-    second = httpx.get(f"{api_server.url}/v1/decisions", params={"subject": "chen_jing", "limit": 4, "page_token": first["next_token"]}).json()
+    second = httpx.get(
+        f"{api_server.url}/v1/decisions", params={"subject": "chen_jing", "limit": 4, "page_token": first["next_token"]}
+    ).json()
     assert len(first["items"]) == 4 and first["next_token"] and second["next_token"] == ""
     assert not {i["decision_id"] for i in first["items"]} & {i["decision_id"] for i in second["items"]}
     assert httpx.get(f"{api_server.url}/v1/decisions", params={"since": "not a time"}).status_code == 400
@@ -363,7 +442,9 @@ def _wait_for_version(server: LiveServer, version: int) -> None:
 
 def test_a_check_above_a_limit_needs_approval_and_names_the_rule_and_approvers(api_server: LiveServer) -> None:
     context = {"amount": 20000, "currency": "CNY", "requester": "li_na"}
-    body = post(api_server, "/v1/check", check("liu_yang", "expense", "approve", at="2026-07-06T10:00", context=context)).json()
+    body = post(
+        api_server, "/v1/check", check("liu_yang", "expense", "approve", at="2026-07-06T10:00", context=context)
+    ).json()
     assert body["decision"] == "needs_approval"
     assert [r["rule"] for r in body["rules"]] == ["expense_approval_limit"]
     assert body["approvers"] and body["approvers"][0]["post"] == "department_head"
@@ -373,15 +454,21 @@ def test_a_check_above_a_limit_needs_approval_and_names_the_rule_and_approvers(a
     authzen = post(
         api_server,
         "/orgs/sales_company/access/v1/evaluation?explain=true",
-        {"subject": {"type": "user", "id": "liu_yang"}, "action": {"name": "approve"}, "resource": {"type": "expense", "id": "e1"},
-         "context": {**context, "time": "2026-07-06T10:00:00+08:00"}},
+        {
+            "subject": {"type": "user", "id": "liu_yang"},
+            "action": {"name": "approve"},
+            "resource": {"type": "expense", "id": "e1"},
+            "context": {**context, "time": "2026-07-06T10:00:00+08:00"},
+        },
     ).json()
     assert authzen["decision"] is False and authzen["context"]["dutyline"]["outcome"] == "needs_approval"
 
 
 def test_a_rule_deny_over_http_names_the_rule(api_server: LiveServer) -> None:
     context = {"amount": 100, "currency": "CNY", "requester": "liu_yang"}
-    body = post(api_server, "/v1/check", check("liu_yang", "expense", "approve", at="2026-07-06T10:00", context=context)).json()
+    body = post(
+        api_server, "/v1/check", check("liu_yang", "expense", "approve", at="2026-07-06T10:00", context=context)
+    ).json()
     assert body["decision"] == "deny"
     assert "expense_self_approval" in [r["rule"] for r in body["rules"]]
 
@@ -396,15 +483,31 @@ def test_who_may_and_what_a_person_may_as_of_a_past_moment(api_server: LiveServe
     people_at = text.index("\npeople:")
     people = text[people_at:]
     second = people.rindex("assignments:\n")  # the last person: not the GM, and no deny on disposal
-    people = people[:second] + people[second:].replace("assignments:\n", "assignments:\n      - {post: general_manager, kind: concurrent}\n", 1)
+    people = people[:second] + people[second:].replace(
+        "assignments:\n", "assignments:\n      - {post: general_manager, kind: concurrent}\n", 1
+    )
     changed.write_text(text[:people_at] + people, encoding="utf-8")
     version = _import(api_server, changed)
     _wait_for_version(api_server, version)
     who_now = httpx.get(f"{api_server.url}/v1/orgs/hotel/who", params={"resource": "machinery", "action": "dispose"})
-    who_then = httpx.get(f"{api_server.url}/v1/orgs/hotel/who", params={"resource": "machinery", "action": "dispose", "as_of": before})
+    who_then = httpx.get(
+        f"{api_server.url}/v1/orgs/hotel/who", params={"resource": "machinery", "action": "dispose", "as_of": before}
+    )
     now_people = {p["id"] for p in who_now.json()["people"]}
     then_people = {p["id"] for p in who_then.json()["people"]}
     assert now_people - then_people, "the person given the general manager's post appears only now"
     assert who_then.json()["policy_version"] < version
-    assert httpx.get(f"{api_server.url}/v1/orgs/hotel/who", params={"resource": "machinery", "action": "dispose", "as_of": "1999-01-01"}).status_code == 404
-    assert httpx.get(f"{api_server.url}/v1/orgs/hotel/who", params={"resource": "machinery", "action": "dispose", "as_of": "soon"}).status_code == 400
+    assert (
+        httpx.get(
+            f"{api_server.url}/v1/orgs/hotel/who",
+            params={"resource": "machinery", "action": "dispose", "as_of": "1999-01-01"},
+        ).status_code
+        == 404
+    )
+    assert (
+        httpx.get(
+            f"{api_server.url}/v1/orgs/hotel/who",
+            params={"resource": "machinery", "action": "dispose", "as_of": "soon"},
+        ).status_code
+        == 400
+    )

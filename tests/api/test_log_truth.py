@@ -32,7 +32,9 @@ MOMENTS = ["2026-07-06T10:00", "2026-07-06T19:00", "2026-07-11T10:00", "2026-08-
 
 
 @pytest.fixture(scope="module", params=_backends())
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, str]]:
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[LiveServer, str]]:
     with fresh_database(request.param, tmp_path_factory.mktemp("truth")) as url:
         token = create_admin(url)
         load_content(url)
@@ -53,10 +55,15 @@ def _world() -> dict[str, dict[str, Any]]:
         org = compile_org(parsed.organisation)
         granted = sorted(
             (person, resource, action)
-            for (resource, action), posts in org.grantees.items() for post in posts for person in org.holders.get(post, ())
+            for (resource, action), posts in org.grantees.items()
+            for post in posts
+            for person in org.holders.get(post, ())
         )
         world[org_id] = {
-            "people": sorted(org.assignments), "pairs": sorted(org.grantees), "granted": granted, "contexts": [{}],
+            "people": sorted(org.assignments),
+            "pairs": sorted(org.grantees),
+            "granted": granted,
+            "contexts": [{}],
             "cases": [],
         }
     for path in sorted((REPO / "rules" / "tests").glob("*.yaml")):
@@ -83,23 +90,39 @@ def requests(count: int, seed: int) -> list[dict[str, Any]]:
             person, resource, action, context = case.person, case.resource, case.action, dict(case.context)
             if context and chance.random() < 0.3:
                 context.pop(chance.choice(sorted(context)))
-            out.append({"organisation": org, "subject": {"id": person}, "resource": {"type": resource},
-                        "action": action, "at": case.at or chance.choice(MOMENTS), "context": context})
+            out.append(
+                {
+                    "organisation": org,
+                    "subject": {"id": person},
+                    "resource": {"type": resource},
+                    "action": action,
+                    "at": case.at or chance.choice(MOMENTS),
+                    "context": context,
+                }
+            )
             continue
         if draw < 0.8:
             person, resource, action = chance.choice(facts["granted"])
         else:
             person, (resource, action) = chance.choice(facts["people"]), chance.choice(facts["pairs"])
-        out.append({
-            "organisation": org, "subject": {"id": person}, "resource": {"type": resource}, "action": action,
-            "at": chance.choice(MOMENTS), "context": chance.choice(facts["contexts"]),
-        })
+        out.append(
+            {
+                "organisation": org,
+                "subject": {"id": person},
+                "resource": {"type": resource},
+                "action": action,
+                "at": chance.choice(MOMENTS),
+                "context": chance.choice(facts["contexts"]),
+            }
+        )
     return out
 
 
 def _logged(http: httpx.Client, organisation: str, request_id: str) -> dict[str, Any]:
     for _ in range(100):  # the log is written off the decision path, in batches
-        items = http.get("/v1/decisions", params={"organisation": organisation, "request_id": request_id}).json()["items"]
+        items = http.get("/v1/decisions", params={"organisation": organisation, "request_id": request_id}).json()[
+            "items"
+        ]
         if items:
             return items[0]
         time.sleep(0.1)
@@ -108,14 +131,22 @@ def _logged(http: httpx.Client, organisation: str, request_id: str) -> dict[str,
 
 def _told(answer: dict[str, Any]) -> dict[str, Any]:
     return {
-        "decision": answer["decision"], "code": answer["code"], "reasons": answer["reasons"],
-        "rules": list(dict.fromkeys(r["rule"] for r in answer["rules"])), "approval": answer.get("approval"),
+        "decision": answer["decision"],
+        "code": answer["code"],
+        "reasons": answer["reasons"],
+        "rules": list(dict.fromkeys(r["rule"] for r in answer["rules"])),
+        "approval": answer.get("approval"),
     }
 
 
 def _recorded(row: dict[str, Any]) -> dict[str, Any]:
-    return {"decision": row["decision"], "code": row["code"], "reasons": row["reasons"], "rules": row["rules"],
-            "approval": row["approval"]}
+    return {
+        "decision": row["decision"],
+        "code": row["code"],
+        "reasons": row["reasons"],
+        "rules": row["rules"],
+        "approval": row["approval"],
+    }
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -139,9 +170,14 @@ def test_a_logged_decision_read_back_says_what_the_caller_was_told(server, seed:
 
 def test_an_allow_through_an_approval_names_it_in_the_answer_and_in_the_log(server) -> None:  # type: ignore[no-untyped-def]
     live, token = server
-    check = {"organisation": "ninger_branch", "subject": {"id": "huang_wei"}, "resource": {"type": "transaction",
-             "id": f"t-{uuid.uuid4().hex[:8]}"}, "action": "enter", "at": "2026-07-06T10:00",
-             "context": {"amount": 120_000, "currency": "CNY"}}
+    check = {
+        "organisation": "ninger_branch",
+        "subject": {"id": "huang_wei"},
+        "resource": {"type": "transaction", "id": f"t-{uuid.uuid4().hex[:8]}"},
+        "action": "enter",
+        "at": "2026-07-06T10:00",
+        "context": {"amount": 120_000, "currency": "CNY"},
+    }
     root = Client(live, token)  # type: ignore[arg-type]
     try:
         opened = root.post("/v1/approvals", json=check | {"comment": "customer waiting"})
@@ -150,8 +186,9 @@ def test_an_allow_through_an_approval_names_it_in_the_answer_and_in_the_log(serv
         decided = root.post(f"/v1/approvals/{approval['id']}/approve", json={"person": "wang_fang", "comment": "ok"})
         assert decided.status_code == 200, decided.text
         request_id = uuid.uuid4().hex
-        answer = root.post("/v1/check", json=check | {"approval_id": approval["id"]},
-                           headers={"X-Request-ID": request_id}).json()
+        answer = root.post(
+            "/v1/check", json=check | {"approval_id": approval["id"]}, headers={"X-Request-ID": request_id}
+        ).json()
         assert answer["decision"] == "allow"
         assert answer["approval"]["id"] == approval["id"] and answer["approval"]["approved_by"] == "wang_fang"
         assert answer["approval"]["uses_left"] == 0

@@ -66,7 +66,9 @@ def _schema_of_body(endpoint: str) -> str:
 
 
 def _answer_schema(endpoint: str) -> str:
-    return pointer("paths", f"/access/v1/{endpoint}", "post", "responses", "200", "content", "application/json", "schema")
+    return pointer(
+        "paths", f"/access/v1/{endpoint}", "post", "responses", "200", "content", "application/json", "schema"
+    )
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.label for c in CASES])
@@ -101,6 +103,8 @@ def test_the_authzen_answers_have_the_specifications_shapes() -> None:
         page = _component(search["properties"]["page"]["$ref"].rsplit("/", 1)[1])
         assert page["properties"]["next_token"] == {"type": "string"}
     for endpoint in ("evaluation", "evaluations", "search/subject", "search/resource", "search/action"):
-        assert json.dumps(document()["paths"][f"/orgs/{{org}}/access/v1/{endpoint}"]["post"]["responses"]) == json.dumps(
-            document()["paths"][f"/access/v1/{endpoint}"]["post"]["responses"]
-        ), f"the per-organisation {endpoint} answers as the plain one"
+        assert json.dumps(
+            document()["paths"][f"/orgs/{{org}}/access/v1/{endpoint}"]["post"]["responses"]
+        ) == json.dumps(document()["paths"][f"/access/v1/{endpoint}"]["post"]["responses"]), (
+            f"the per-organisation {endpoint} answers as the plain one"
+        )

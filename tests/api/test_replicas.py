@@ -29,8 +29,10 @@ BOUND = 5.0  # seconds; generous on purpose (the bench reports the p99)
 
 def start(url: str, count: int, extra_env: dict[str, str] | None = None) -> list[LiveServer]:
     """Start `count` servers at once (they migrate and seed the same database concurrently) and wait for all."""
-    servers = [LiveServer(url, seed_dir=str(REPO / "policies"), extra_env={**NOTIFIED_ONLY, **(extra_env or {})})
-               for _ in range(count)]
+    servers = [
+        LiveServer(url, seed_dir=str(REPO / "policies"), extra_env={**NOTIFIED_ONLY, **(extra_env or {})})
+        for _ in range(count)
+    ]
     try:
         with concurrent.futures.ThreadPoolExecutor(count) as pool:
             list(pool.map(lambda s: s.wait_ready(), servers))
@@ -60,8 +62,9 @@ def hire(url: str, person: str) -> int:
     org: Organisation = parse_organisation(
         (REPO / "policies" / "orgs" / "sales_company.yaml").read_text(encoding="utf-8"), "sales_company.yaml"
     ).organisation
-    org.people.append(Person(id=person, name=Names(zh="新人", en="New hire"),
-                             assignments=[Assignment(post="sales_representative")]))
+    org.people.append(
+        Person(id=person, name=Names(zh="新人", en="New hire"), assignments=[Assignment(post="sales_representative")])
+    )
     engine = make_engine(url)
     try:
         [saved] = orgs.save_documents(session_factory(engine), [org], author="test", comment=f"hire {person}")
@@ -71,8 +74,12 @@ def hire(url: str, person: str) -> int:
 
 
 def check(server: LiveServer, person: str, at_least_version: int | None = None) -> dict:
-    body: dict = {"organisation": "sales_company", "subject": {"id": person}, "resource": {"type": "customer"},
-                  "action": "contact"}
+    body: dict = {
+        "organisation": "sales_company",
+        "subject": {"id": person},
+        "resource": {"type": "customer"},
+        "action": "contact",
+    }
     if at_least_version is not None:
         body["at_least_version"] = at_least_version
     response = httpx.post(f"{server.url}/v1/check", json=body, timeout=10)
@@ -107,13 +114,19 @@ def test_a_page_token_from_one_replica_pages_on_at_every_other(cluster) -> None:
     """Issue 12, item 7: page tokens are signed with a key the replicas share (kept in the database), so a walk
     may go through any of them."""
     _, servers = cluster
-    search = {"subject": {"type": "user"}, "action": {"name": "view"}, "resource": {"type": "regulation", "id": "r"},
-              "context": {"time": "2026-10-15T10:00:00+08:00"}}
+    search = {
+        "subject": {"type": "user"},
+        "action": {"name": "view"},
+        "resource": {"type": "regulation", "id": "r"},
+        "context": {"time": "2026-10-15T10:00:00+08:00"},
+    }
     path = "/orgs/ninger_branch/access/v1/search/subject"
     first = httpx.post(f"{servers[0].url}{path}", json={**search, "page": {"limit": 2}}, timeout=10).json()
     token = first["page"]["next_token"]
     assert token
-    pages = [httpx.post(f"{s.url}{path}", json={**search, "page": {"limit": 2, "token": token}}, timeout=10) for s in servers]
+    pages = [
+        httpx.post(f"{s.url}{path}", json={**search, "page": {"limit": 2, "token": token}}, timeout=10) for s in servers
+    ]
     assert [p.status_code for p in pages] == [200] * len(servers), [p.text for p in pages]
     assert len({p.text for p in pages}) == 1  # the same page, whoever answers
 

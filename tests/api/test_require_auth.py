@@ -14,8 +14,17 @@ import pytest
 from tests.api.admin_client import PASSWORD, Client, create_admin, token_for
 from tests.conftest import REPO, LiveServer, _backends, fresh_database
 
-CHECK = {"organisation": "sales_company", "subject": {"id": "li_na"}, "resource": {"type": "customer"}, "action": "contact"}
-EVALUATION = {"subject": {"type": "user", "id": "li_na"}, "action": {"name": "contact"}, "resource": {"type": "customer", "id": "c1"}}
+CHECK = {
+    "organisation": "sales_company",
+    "subject": {"id": "li_na"},
+    "resource": {"type": "customer"},
+    "action": "contact",
+}
+EVALUATION = {
+    "subject": {"type": "user", "id": "li_na"},
+    "action": {"name": "contact"},
+    "resource": {"type": "customer", "id": "c1"},
+}
 
 
 @pytest.fixture(scope="module", params=_backends())
@@ -73,8 +82,11 @@ def test_decisions_need_a_decide_or_admin_token_when_required(guarded: tuple[Liv
 
 
 EXPENSE = {
-    "organisation": "sales_company", "subject": {"id": "zhao_lei"}, "resource": {"type": "expense", "id": "exp-9"},
-    "action": "submit", "context": {"amount": 12000, "currency": "CNY"},
+    "organisation": "sales_company",
+    "subject": {"id": "zhao_lei"},
+    "resource": {"type": "expense", "id": "exp-9"},
+    "action": "submit",
+    "context": {"amount": 12000, "currency": "CNY"},
 }
 CASE = {"organisation": "sales_company", "type": "expense_claim_pending"}
 
@@ -114,9 +126,14 @@ def test_a_console_user_approves_as_their_linked_person_and_a_token_as_the_perso
 ) -> None:
     server, tokens = guarded
     root = Client(server, tokens["admin"])
-    created = root.post("/admin/users", json={
-        "username": "wang", "password": PASSWORD, "roles": [{"role": "compliance_officer", "organisation": "sales_company"}],
-    })
+    created = root.post(
+        "/admin/users",
+        json={
+            "username": "wang",
+            "password": PASSWORD,
+            "roles": [{"role": "compliance_officer", "organisation": "sales_company"}],
+        },
+    )
     assert created.status_code == 201, created.text
     assert root.patch("/admin/users/wang", json={"people": {"sales_company": "wang_jianguo"}}).status_code == 200
     machine = Client(server, tokens["decide"])
@@ -129,7 +146,10 @@ def test_a_console_user_approves_as_their_linked_person_and_a_token_as_the_perso
     wang = console_session(server, "wang")
     first = opened("exp-10")
     as_other = wang.post(f"/v1/approvals/{first}/approve", json={"person": "zhao_lei"})
-    assert as_other.status_code == 403 and as_other.json()["message"] == "a console user acts as their own person (wang_jianguo)"
+    assert (
+        as_other.status_code == 403
+        and as_other.json()["message"] == "a console user acts as their own person (wang_jianguo)"
+    )
     approved = wang.post(f"/v1/approvals/{first}/approve", json={"comment": "within budget"})
     assert approved.status_code == 200 and approved.json()["decided_by"] == "wang_jianguo", approved.text
     attested = machine.post(f"/v1/approvals/{opened('exp-11')}/approve", json={"person": "wang_jianguo"})

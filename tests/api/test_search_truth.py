@@ -25,8 +25,12 @@ from tests.live import LiveServer
 # Thursday 10:00 and 03:00 in Shanghai (every seed organisation's zone), a Saturday, inside the acting windows
 # of August and September, and after them.
 MOMENTS = [
-    "2026-10-15T10:00:00+08:00", "2026-10-15T03:00:00+08:00", "2026-07-11T10:00:00+08:00",
-    "2026-08-10T10:00:00+08:00", "2026-09-15T10:00:00+08:00", "2026-12-02T03:00:00+08:00",
+    "2026-10-15T10:00:00+08:00",
+    "2026-10-15T03:00:00+08:00",
+    "2026-07-11T10:00:00+08:00",
+    "2026-08-10T10:00:00+08:00",
+    "2026-09-15T10:00:00+08:00",
+    "2026-12-02T03:00:00+08:00",
 ]
 INSIDE_HOURS, OUTSIDE_HOURS = "2026-10-15T10:00:00+08:00", "2026-10-15T03:00:00+08:00"
 ACTING, AFTER_ACTING = "2026-09-15T10:00:00+08:00", "2026-10-15T10:00:00+08:00"  # xu_lei acts as reviewer 09-14..18
@@ -38,27 +42,47 @@ def _post(server: LiveServer, path: str, body: object) -> dict[str, Any]:
     return response.json()
 
 
-def _permitted(server: LiveServer, org: str, subject: dict[str, Any], resource: dict[str, Any], action: str,
-               context: dict[str, Any]) -> bool:
+def _permitted(
+    server: LiveServer,
+    org: str,
+    subject: dict[str, Any],
+    resource: dict[str, Any],
+    action: str,
+    context: dict[str, Any],
+) -> bool:
     body = {"subject": subject, "resource": resource, "action": {"name": action}, "context": context}
     return _post(server, f"/orgs/{org}/access/v1/evaluation", body)["decision"]
 
 
-def _subjects(server: LiveServer, org: str, resource: dict[str, Any], action: str, context: dict[str, Any]) -> list[str]:
-    body = {"subject": {"type": "user"}, "resource": resource, "action": {"name": action}, "context": context,
-            "page": {"limit": 1000}}
+def _subjects(
+    server: LiveServer, org: str, resource: dict[str, Any], action: str, context: dict[str, Any]
+) -> list[str]:
+    body = {
+        "subject": {"type": "user"},
+        "resource": resource,
+        "action": {"name": action},
+        "context": context,
+        "page": {"limit": 1000},
+    }
     return [r["id"] for r in _post(server, f"/orgs/{org}/access/v1/search/subject", body)["results"]]
 
 
 def _actions(server: LiveServer, org: str, person: str, resource: dict[str, Any], context: dict[str, Any]) -> list[str]:
-    body = {"subject": {"type": "user", "id": person}, "resource": resource, "context": context, "page": {"limit": 1000}}
+    body = {
+        "subject": {"type": "user", "id": person},
+        "resource": resource,
+        "context": context,
+        "page": {"limit": 1000},
+    }
     return [r["name"] for r in _post(server, f"/orgs/{org}/access/v1/search/action", body)["results"]]
 
 
 # --- context.time ---------------------------------------------------------------------------------------------
 
 
-def test_a_subject_search_outside_business_hours_lists_nobody_and_agrees_with_evaluation(api_server: LiveServer) -> None:
+def test_a_subject_search_outside_business_hours_lists_nobody_and_agrees_with_evaluation(
+    api_server: LiveServer,
+) -> None:
     resource = {"type": "transaction", "id": "t1"}
     context = {"amount": 1000, "currency": "CNY"}
     inside = _subjects(api_server, "ninger_branch", resource, "enter", {**context, "time": INSIDE_HOURS})
@@ -82,9 +106,15 @@ def test_an_action_search_inside_an_acting_window_differs_from_after_it(api_serv
 
 @pytest.mark.parametrize("time", ["soon", "2026-13-01T00:00:00Z", 5, None, ["2026-10-15T10:00:00Z"]])
 @pytest.mark.parametrize("endpoint", ["evaluation", "search/subject", "search/resource", "search/action"])
-def test_a_bad_context_time_is_the_same_400_for_searches_as_for_evaluation(api_server: LiveServer, endpoint: str, time: object) -> None:
-    body = {"subject": {"type": "user", "id": "huang_wei"}, "resource": {"type": "transaction", "id": "t1"},
-            "action": {"name": "enter"}, "context": {"time": time}}
+def test_a_bad_context_time_is_the_same_400_for_searches_as_for_evaluation(
+    api_server: LiveServer, endpoint: str, time: object
+) -> None:
+    body = {
+        "subject": {"type": "user", "id": "huang_wei"},
+        "resource": {"type": "transaction", "id": "t1"},
+        "action": {"name": "enter"},
+        "context": {"time": time},
+    }
     response = httpx.post(f"{api_server.url}/orgs/ninger_branch/access/v1/{endpoint}", json=body, timeout=10)
     assert response.status_code == 400, response.text
     assert response.json()["message"] == "context.time must be an RFC 3339 date-time"
@@ -105,13 +135,23 @@ def test_who_may_open_the_vault_lists_no_keeper_that_dual_control_stops(api_serv
     together = _subjects(api_server, "ninger_branch", vault, "open", {**at, "second_person": "xu_lei"})
     assert "sun_li" in together and "xu_lei" not in together
     for person in together:
-        assert _permitted(api_server, "ninger_branch", {"type": "user", "id": person}, vault, "open",
-                          {**at, "second_person": "xu_lei"})
+        assert _permitted(
+            api_server,
+            "ninger_branch",
+            {"type": "user", "id": person},
+            vault,
+            "open",
+            {**at, "second_person": "xu_lei"},
+        )
 
 
 def test_a_post_subject_search_lists_posts_that_evaluation_permits(api_server: LiveServer) -> None:
-    body = {"subject": {"type": "post"}, "resource": {"type": "regulation", "id": "r"}, "action": {"name": "view"},
-            "page": {"limit": 1000}}
+    body = {
+        "subject": {"type": "post"},
+        "resource": {"type": "regulation", "id": "r"},
+        "action": {"name": "view"},
+        "page": {"limit": 1000},
+    }
     posts = [r["id"] for r in _post(api_server, "/orgs/ninger_branch/access/v1/search/subject", body)["results"]]
     assert posts
     for post in posts:
@@ -134,9 +174,13 @@ def searches(draw: st.DrawFn) -> tuple[str, str, dict[str, Any]]:
     return org, kind, {"person": person, "resource": resource, "action": action, "context": context}
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(search=searches())
-def test_every_search_result_is_permitted_by_evaluation(api_server: LiveServer, search: tuple[str, str, dict[str, Any]]) -> None:
+def test_every_search_result_is_permitted_by_evaluation(
+    api_server: LiveServer, search: tuple[str, str, dict[str, Any]]
+) -> None:
     org, kind, ask = search
     person, resource_type, action, context = ask["person"], ask["resource"], ask["action"], ask["context"]
     user = {"type": "user", "id": person}
@@ -157,8 +201,13 @@ def test_every_search_result_is_permitted_by_evaluation(api_server: LiveServer, 
         for name in others:
             assert not _permitted(api_server, org, user, resource, name, context), name
     else:
-        body = {"subject": user, "resource": {"type": resource_type}, "action": {"name": action}, "context": context,
-                "page": {"limit": 1000}}
+        body = {
+            "subject": user,
+            "resource": {"type": resource_type},
+            "action": {"name": action},
+            "context": context,
+            "page": {"limit": 1000},
+        }
         ids = [r["id"] for r in _post(api_server, f"/orgs/{org}/access/v1/search/resource", body)["results"]]
         for ident in ids[:15]:
             assert _permitted(api_server, org, user, {"type": resource_type, "id": ident}, action, context), ident

@@ -38,7 +38,13 @@ USERS = {
 def cli(database_url: str, *args: str, stdin: str | None = None) -> str:
     env = {**os.environ, "DUTYLINE_DATABASE_URL": database_url, "DUTYLINE_SEED_DIR": ""}
     done = subprocess.run(
-        [sys.executable, "-m", "dutyline", *args], input=stdin, capture_output=True, text=True, env=env, cwd=REPO, timeout=120
+        [sys.executable, "-m", "dutyline", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -107,7 +113,9 @@ def _noted(problems: list[str], message: Any) -> None:
     # An HTTP error answer is logged by Chromium as "Failed to load resource"; the tests check what the page
     # shows for those. Anything else logged as an error, and every CSP violation, is a problem.
     text = message.text
-    if "Content Security Policy" in text or (message.type == "error" and not text.startswith("Failed to load resource")):
+    if "Content Security Policy" in text or (
+        message.type == "error" and not text.startswith("Failed to load resource")
+    ):
         problems.append(f"console: {text}")
 
 

@@ -19,7 +19,9 @@ import pytest
 
 from tests.browser.conftest import ORG, PASSWORD, Console, screenshot
 
-expect = pytest.importorskip("playwright.sync_api", reason="the Playwright package is missing (pip install -e '.[test]')").expect
+expect = pytest.importorskip(
+    "playwright.sync_api", reason="the Playwright package is missing (pip install -e '.[test]')"
+).expect
 
 
 def log_in(page: Any, console: Console, username: str, lang: str = "en") -> None:
@@ -85,7 +87,9 @@ def test_an_hr_admin_moves_a_person_after_seeing_the_impact_and_the_chart_shows_
     assert (latest["author"], latest["comment"]) == ("hr", "Li Na promoted")
 
 
-def test_an_acting_assignment_next_year_previews_what_she_gains_then_and_her_limit_nothing_now(page: Any, console: Console) -> None:
+def test_an_acting_assignment_next_year_previews_what_she_gains_then_and_her_limit_nothing_now(
+    page: Any, console: Console
+) -> None:
     log_in(page, console, "hr")
     open_page(page, console, f"{ORG}/people")
     page.get_by_role("link", name="Edit Chen Jing").click()
@@ -101,7 +105,9 @@ def test_an_acting_assignment_next_year_previews_what_she_gains_then_and_her_lim
     expect(dialog.locator(".impact-permissions tr[data-person='chen_jing']")).to_have_count(0)
     expect(dialog.locator(".impact-timeline tr[data-person='chen_jing']").first).to_contain_text("+ ")
     expect(dialog.locator(".impact-timeline tr[data-person='chen_jing']").first).to_contain_text("2031")
-    expect(dialog.locator(".impact-limits tr[data-person='chen_jing'][data-rule='expense_claim_limit']")).to_contain_text("50,000")
+    expect(
+        dialog.locator(".impact-limits tr[data-person='chen_jing'][data-rule='expense_claim_limit']")
+    ).to_contain_text("50,000")
     screenshot(page, "impact-over-time")
     dialog.get_by_role("button", name="Cancel").click()
 
@@ -118,11 +124,15 @@ def test_a_rule_change_previews_each_field_before_and_after_and_whose_limit_move
     cell.fill(str(after))
     page.locator("form.matrix button[type='submit']").click()
     dialog = page.get_by_role("dialog", name="Check this rule change" if lang == "en" else "确认规则变更")
-    line = dialog.locator(".impact-rule-changes li[data-rule='expense_claim_limit'][data-field='limits.sales_representative']")
+    line = dialog.locator(
+        ".impact-rule-changes li[data-rule='expense_claim_limit'][data-field='limits.sales_representative']"
+    )
     post = "Sales Representative: " if lang == "en" else "销售代表:"
     expect(line).to_have_text(f"expense_claim_limit · {post}{before:,} → {after:,}")
     # Whoever holds the post then (another test of this module may have moved someone): their limit moves too.
-    expect(dialog.locator(".impact-limits tr[data-rule='expense_claim_limit']").first).to_contain_text(f"{before:,} → {after:,}")
+    expect(dialog.locator(".impact-limits tr[data-rule='expense_claim_limit']").first).to_contain_text(
+        f"{before:,} → {after:,}"
+    )
     screenshot(page, f"impact-rule-fields-{lang}")
     dialog.get_by_role("button", name="Cancel" if lang == "en" else "取消").click()
     expect(dialog).to_have_count(0)
@@ -131,12 +141,19 @@ def test_a_rule_change_previews_each_field_before_and_after_and_whose_limit_move
     assert stored["limits"]["sales_representative"] == before, "a preview stores nothing"
 
 
-def test_a_stale_edit_is_refused_with_someone_else_changed_this_and_reload_shows_their_change(page: Any, console: Console) -> None:
+def test_a_stale_edit_is_refused_with_someone_else_changed_this_and_reload_shows_their_change(
+    page: Any, console: Console
+) -> None:
     log_in(page, console, "hr")
     open_page(page, console, f"{ORG}/edit/people/wang_jianguo")
     # Meanwhile someone else renames him.
     etag = console.api("GET", f"/admin/orgs/{ORG}/people/wang_jianguo").headers["etag"]
-    other = console.api("PATCH", f"/admin/orgs/{ORG}/people/wang_jianguo", json={"name": {"zh": "王建国", "en": "Jianguo Wang"}}, headers={"If-Match": etag})
+    other = console.api(
+        "PATCH",
+        f"/admin/orgs/{ORG}/people/wang_jianguo",
+        json={"name": {"zh": "王建国", "en": "Jianguo Wang"}},
+        headers={"If-Match": etag},
+    )
     assert other.status_code == 200, other.text
     page.get_by_label("Note", exact=True).fill("back from leave")
     page.get_by_role("button", name="Review impact and save…").click()
@@ -150,7 +167,9 @@ def test_a_stale_edit_is_refused_with_someone_else_changed_this_and_reload_shows
 # --- (1b) the catalogue and separation of duties --------------------------------------------------------------------
 
 
-def test_an_hr_admin_adds_a_resource_action_and_a_group_member_after_seeing_the_impact(page: Any, console: Console) -> None:
+def test_an_hr_admin_adds_a_resource_action_and_a_group_member_after_seeing_the_impact(
+    page: Any, console: Console
+) -> None:
     log_in(page, console, "hr")
     page.get_by_role("link", name="Resources & SoD").click()
     expect(page.get_by_role("heading", name="Resources, groups and separation of duties")).to_be_visible()
@@ -175,11 +194,20 @@ def test_an_hr_admin_adds_a_resource_action_and_a_group_member_after_seeing_the_
     page.get_by_role("button", name="Review impact and save…").click()
     dialog = page.get_by_role("dialog", name="Impact of this change")
     expect(dialog).to_contain_text("resources changed: sales_data")
-    assert console.api("GET", f"/admin/orgs/{ORG}/resources/sales_data").json()["actions"] == ["view", "analyse", "report"], "a preview stores nothing"
+    assert console.api("GET", f"/admin/orgs/{ORG}/resources/sales_data").json()["actions"] == [
+        "view",
+        "analyse",
+        "report",
+    ], "a preview stores nothing"
     dialog.get_by_role("button", name="Save", exact=True).click()
     expect(toast(page)).to_contain_text("Saved: revision")
     expect(page.locator("tr[data-resource='sales_data']")).to_contain_text("export")
-    assert console.api("GET", f"/admin/orgs/{ORG}/resources/sales_data").json()["actions"] == ["view", "analyse", "report", "export"]
+    assert console.api("GET", f"/admin/orgs/{ORG}/resources/sales_data").json()["actions"] == [
+        "view",
+        "analyse",
+        "report",
+        "export",
+    ]
 
     # A group member: whoever holds a permission on the group gains it on the new member.
     page.get_by_role("link", name="Edit sales records").click()
@@ -197,7 +225,9 @@ def test_an_hr_admin_adds_a_resource_action_and_a_group_member_after_seeing_the_
     assert [v["author"] for v in latest] == ["hr", "hr"] and latest[1]["comment"] == "sales data may be exported"
 
 
-def test_a_separation_of_duties_entry_that_someone_breaks_is_listed_in_the_preview_and_not_saved(page: Any, console: Console) -> None:
+def test_a_separation_of_duties_entry_that_someone_breaks_is_listed_in_the_preview_and_not_saved(
+    page: Any, console: Console
+) -> None:
     log_in(page, console, "root")
     open_page(page, console, f"{ORG}/catalogue")
     page.get_by_role("button", name="New separation-of-duties entry").click()
@@ -256,7 +286,9 @@ def simulate(page: Any, person: str, amount: str) -> Any:
     return answer
 
 
-def test_a_compliance_officer_lowers_a_limit_and_the_simulator_shows_the_request_now_needs_approval(page: Any, console: Console) -> None:
+def test_a_compliance_officer_lowers_a_limit_and_the_simulator_shows_the_request_now_needs_approval(
+    page: Any, console: Console
+) -> None:
     log_in(page, console, "carl")
     open_page(page, console, f"{ORG}/simulator")
     before = simulate(page, "zhao_lei", "3000")
@@ -317,7 +349,9 @@ def test_a_question_tried_in_the_simulator_is_left_out_of_the_decision_log_unles
     assert asked.value.request.post_data_json["simulated"] is True, "the simulator says it is trying a question out"
     logged = {"organisation": ORG, "subject": "zhao_lei", "limit": 1000, "simulated": "include"}
     deadline = time.monotonic() + 10  # the decision log is written in batches, off the decision path
-    while decision_id not in {d["decision_id"] for d in httpx.get(f"{console.server.url}/v1/decisions", params=logged).json()["items"]}:
+    while decision_id not in {
+        d["decision_id"] for d in httpx.get(f"{console.server.url}/v1/decisions", params=logged).json()["items"]
+    }:
         assert time.monotonic() < deadline, "the decision log did not get the simulated check"
         time.sleep(0.2)
 
@@ -355,11 +389,23 @@ def test_yaml_errors_are_shown_with_their_line_numbers(page: Any, console: Conso
 
 
 def test_a_draft_is_tried_in_the_simulator_and_replayed_against_the_decision_log(page: Any, console: Console) -> None:
-    contact = {"organisation": ORG, "subject": {"id": "zhao_lei"}, "resource": {"type": "customer", "id": "c-1"}, "action": "contact"}
+    contact = {
+        "organisation": ORG,
+        "subject": {"id": "zhao_lei"},
+        "resource": {"type": "customer", "id": "c-1"},
+        "action": "contact",
+    }
     for _ in range(3):
         assert httpx.post(f"{console.server.url}/v1/check", json=contact).json()["decision"] == "allow"
     deadline = time.monotonic() + 10  # the decision log is written in batches, off the decision path
-    while len(httpx.get(f"{console.server.url}/v1/decisions", params={"organisation": ORG, "subject": "zhao_lei"}).json()["items"]) < 3:
+    while (
+        len(
+            httpx.get(f"{console.server.url}/v1/decisions", params={"organisation": ORG, "subject": "zhao_lei"}).json()[
+                "items"
+            ]
+        )
+        < 3
+    ):
         assert time.monotonic() < deadline, "the decision log did not get the checks"
         time.sleep(0.2)
     log_in(page, console, "hr")
@@ -383,14 +429,25 @@ def test_a_draft_is_tried_in_the_simulator_and_replayed_against_the_decision_log
     expect(result).to_contain_text(re.compile(r"decisions replayed; [1-9]\d* would change"))
     expect(result.locator("tr.changed").first).to_contain_text("Zhao Lei")
     screenshot(page, "simulator-replay", full_page=True)
-    assert console.api("GET", f"/admin/orgs/{ORG}/people/zhao_lei").json()["assignments"][0]["post"] == "sales_representative"
+    assert (
+        console.api("GET", f"/admin/orgs/{ORG}/people/zhao_lei").json()["assignments"][0]["post"]
+        == "sales_representative"
+    )
     page.get_by_role("button", name="Discard draft").click()
     expect(page.locator("#no-draft")).to_be_visible()
 
 
-def test_under_four_eyes_a_rule_change_waits_and_another_officer_approves_it_not_its_author(page: Any, console: Console) -> None:
+def test_under_four_eyes_a_rule_change_waits_and_another_officer_approves_it_not_its_author(
+    page: Any, console: Console
+) -> None:
     # A business approval too, for the approvals page to show beside the pending change.
-    check = {"organisation": ORG, "subject": {"id": "zhao_lei"}, "resource": {"type": "expense", "id": "exp-7"}, "action": "submit", "context": {"amount": 12000, "currency": "CNY"}}
+    check = {
+        "organisation": ORG,
+        "subject": {"id": "zhao_lei"},
+        "resource": {"type": "expense", "id": "exp-7"},
+        "action": "submit",
+        "context": {"amount": 12000, "currency": "CNY"},
+    }
     opened = httpx.post(f"{console.server.url}/v1/approvals", json={**check, "comment": "client dinner"})
     assert opened.status_code == 201, opened.text
     assert console.api("PUT", f"/admin/orgs/{ORG}/settings", json={"rules_four_eyes": True}).status_code == 200
@@ -430,7 +487,9 @@ def test_under_four_eyes_a_rule_change_waits_and_another_officer_approves_it_not
 
 
 def test_a_system_administrator_sees_sign_ins_users_and_tokens_in_the_audit_trail(page: Any, console: Console) -> None:
-    made = console.api("POST", "/admin/tokens", json={"name": "audit page check", "scopes": ["decide"], "organisations": [ORG]})
+    made = console.api(
+        "POST", "/admin/tokens", json={"name": "audit page check", "scopes": ["decide"], "organisations": [ORG]}
+    )
     assert made.status_code == 201, made.text
     log_in(page, console, "root")
     open_page(page, console, f"{ORG}/audit")
@@ -521,13 +580,30 @@ def test_an_hr_admin_of_one_organisation_does_not_see_another(page: Any, console
 # --- (6) with DUTYLINE_REQUIRE_AUTH on, the session is enough -----------------------------------------------------------
 
 
-def test_with_auth_required_a_logged_in_user_uses_the_simulator_approvals_and_cases(page: Any, guarded_console: Console) -> None:
+def test_with_auth_required_a_logged_in_user_uses_the_simulator_approvals_and_cases(
+    page: Any, guarded_console: Console
+) -> None:
     console = guarded_console
-    expense = {"organisation": ORG, "subject": {"id": "zhao_lei"}, "resource": {"type": "expense", "id": "exp-8"}, "action": "submit", "context": {"amount": 12000, "currency": "CNY"}}
+    expense = {
+        "organisation": ORG,
+        "subject": {"id": "zhao_lei"},
+        "resource": {"type": "expense", "id": "exp-8"},
+        "action": "submit",
+        "context": {"amount": 12000, "currency": "CNY"},
+    }
     assert httpx.post(f"{console.server.url}/v1/check", json=expense).status_code == 401, "the decision API is guarded"
     opened = console.api("POST", "/v1/approvals", json={**expense, "comment": "client dinner"})
     assert opened.status_code == 201, opened.text
-    case = console.api("POST", "/v1/cases", json={"organisation": ORG, "type": "expense_claim_pending", "title": "Claim exp-8 waits", "subject": "zhao_lei"})
+    case = console.api(
+        "POST",
+        "/v1/cases",
+        json={
+            "organisation": ORG,
+            "type": "expense_claim_pending",
+            "title": "Claim exp-8 waits",
+            "subject": "zhao_lei",
+        },
+    )
     assert case.status_code == 201, case.text
 
     log_in(page, console, "carl")
@@ -566,7 +642,15 @@ def test_with_auth_required_a_logged_in_user_uses_the_simulator_approvals_and_ca
 
 def test_every_page_renders_and_the_language_choice_is_remembered(page: Any, console: Console) -> None:
     # Something for the cases page to show.
-    case = httpx.post(f"{console.server.url}/v1/cases", json={"organisation": ORG, "type": "expense_claim_pending", "title": "Claim exp-7 waits for review", "subject": "zhao_lei"})
+    case = httpx.post(
+        f"{console.server.url}/v1/cases",
+        json={
+            "organisation": ORG,
+            "type": "expense_claim_pending",
+            "title": "Claim exp-7 waits for review",
+            "subject": "zhao_lei",
+        },
+    )
     assert case.status_code == 201, case.text
     log_in(page, console, "root")
     # A new post, made in the console (with a duty and its permission): nobody holds it yet.

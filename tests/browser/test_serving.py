@@ -30,7 +30,12 @@ def test_the_console_is_served_at_slash_console_with_a_strict_content_security_p
 
 
 def test_nothing_outside_the_console_folder_or_hidden_is_served(console: Console) -> None:
-    for path in ("/console/%2e%2e/pyproject.toml", "/console/..%2fpyproject.toml", "/console/nothing.js", "/console/js/"):
+    for path in (
+        "/console/%2e%2e/pyproject.toml",
+        "/console/..%2fpyproject.toml",
+        "/console/nothing.js",
+        "/console/js/",
+    ):
         assert httpx.get(f"{console.server.url}{path}").status_code == 404, path
 
 

@@ -18,7 +18,9 @@ def test_validate_passes_on_the_policies_folder() -> None:
 def test_validate_reports_every_error_with_file_and_line_and_exits_1(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     text = SALES.read_text(encoding="utf-8")
-    text = text.replace("reports_to: department_head", "reports_to: ceo", 1).replace("actions: [view, contact]}", "actions: [view, call]}", 1)
+    text = text.replace("reports_to: department_head", "reports_to: ceo", 1).replace(
+        "actions: [view, contact]}", "actions: [view, call]}", 1
+    )
     bad.write_text(text, encoding="utf-8")
     result = run_cli("validate", str(bad))
     assert result.returncode == 1
@@ -45,18 +47,39 @@ def test_import_export_explain_against_the_database(database_url: str, tmp_path:
     run_cli("export", "sales_company", "-o", str(exported), database_url=database_url, check=True)
     assert run_cli("validate", str(exported)).returncode == 0
     explained = run_cli(
-        "explain", "sales_company", "zhao_lei", "sales_strategy", "approve", "--at", "2026-07-05T10:00", database_url=database_url, check=True
+        "explain",
+        "sales_company",
+        "zhao_lei",
+        "sales_strategy",
+        "approve",
+        "--at",
+        "2026-07-05T10:00",
+        database_url=database_url,
+        check=True,
     )
     assert explained.stdout.startswith("ALLOW (granted): zhao_lei approve sales_strategy in sales_company")
     assert "顶替,2026-07-01 至 2026-07-14" in explained.stdout
     assert "销售策略制定" in explained.stdout
-    denied = run_cli("explain", "sales_company", "zhao_lei", "sales_strategy", "approve", "--at", "2026-08-01", database_url=database_url, check=True)
+    denied = run_cli(
+        "explain",
+        "sales_company",
+        "zhao_lei",
+        "sales_strategy",
+        "approve",
+        "--at",
+        "2026-08-01",
+        database_url=database_url,
+        check=True,
+    )
     assert denied.stdout.startswith("DENY")
 
 
 def test_import_of_an_invalid_file_exits_1_and_stores_nothing(database_url: str, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text(SALES.read_text(encoding="utf-8").replace("department: business_dept", "department: nowhere", 1), encoding="utf-8")
+    bad.write_text(
+        SALES.read_text(encoding="utf-8").replace("department: business_dept", "department: nowhere", 1),
+        encoding="utf-8",
+    )
     result = run_cli("import", str(REPO / "policies" / "orgs" / "hotel.yaml"), str(bad), database_url=database_url)
     assert result.returncode == 1
     assert "unknown department 'nowhere'" in result.stderr

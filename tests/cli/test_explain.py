@@ -45,10 +45,18 @@ def _bodies() -> list[tuple[str, dict[str, Any]]]:
         table, _ = parse_table(data, source)
         for case in table.cases:
             subject = {"id": case.post, "type": "post"} if case.post else {"id": case.person}
-            out.append((f"{path.stem}: {case.name}", {
-                "organisation": table.org, "subject": subject, "resource": {"type": case.resource},
-                "action": case.action, "at": case.at or FIXED_AT,
-            }))
+            out.append(
+                (
+                    f"{path.stem}: {case.name}",
+                    {
+                        "organisation": table.org,
+                        "subject": subject,
+                        "resource": {"type": case.resource},
+                        "action": case.action,
+                        "at": case.at or FIXED_AT,
+                    },
+                )
+            )
     for path in sorted((REPO / "rules" / "tests").glob("*.yaml")):
         data, source = load_yaml(path.read_text(encoding="utf-8"), str(path))
         table, _ = parse_rule_table(data, source)
@@ -62,10 +70,19 @@ def _bodies() -> list[tuple[str, dict[str, Any]]]:
             subject: dict[str, Any] = {"id": r.person}
             if r.subject_properties:
                 subject["properties"] = r.subject_properties
-            out.append((f"rules {path.stem}: {case.name}", {
-                "organisation": table.org, "subject": subject, "resource": resource, "action": r.action,
-                "at": r.at or FIXED_AT, "context": r.context,
-            }))
+            out.append(
+                (
+                    f"rules {path.stem}: {case.name}",
+                    {
+                        "organisation": table.org,
+                        "subject": subject,
+                        "resource": resource,
+                        "action": r.action,
+                        "at": r.at or FIXED_AT,
+                        "context": r.context,
+                    },
+                )
+            )
     return out
 
 
@@ -98,30 +115,74 @@ def test_explain_of_one_question_takes_context_and_prints_the_rules_reasons_in_e
     server: tuple[LiveServer, str],
 ) -> None:
     _, url = server
-    night = run_cli("explain", "ninger_branch", "huang_wei", "transaction", "enter", "--at", "2026-12-02T03:00",
-                    "--context", "amount=120000", "--context", "currency=CNY", "--lang", "en", database_url=url)
+    night = run_cli(
+        "explain",
+        "ninger_branch",
+        "huang_wei",
+        "transaction",
+        "enter",
+        "--at",
+        "2026-12-02T03:00",
+        "--context",
+        "amount=120000",
+        "--context",
+        "currency=CNY",
+        "--lang",
+        "en",
+        database_url=url,
+    )
     assert night.returncode == 0, night.stderr
     first, *reasons = night.stdout.splitlines()
     assert first.startswith("DENY (rule_denied): huang_wei enter transaction in ninger_branch")
     assert any("counter_business_hours" in line and "2026-12-02 03:00" in line for line in reasons)
     assert any("120,000 CNY against this post's limit of 50,000 CNY" in line for line in reasons)
     assert not any("规则" in line for line in reasons), "English only"
-    day = run_cli("explain", "ninger_branch", "huang_wei", "transaction", "enter", "--at", "2026-12-02T10:00",
-                  "--context-json", '{"amount": 120000, "currency": "cny"}', "--lang", "zh", "--json",
-                  database_url=url)
+    day = run_cli(
+        "explain",
+        "ninger_branch",
+        "huang_wei",
+        "transaction",
+        "enter",
+        "--at",
+        "2026-12-02T10:00",
+        "--context-json",
+        '{"amount": 120000, "currency": "cny"}',
+        "--lang",
+        "zh",
+        "--json",
+        database_url=url,
+    )
     answer = json.loads(day.stdout)
     assert (answer["decision"], answer["code"]) == ("needs_approval", "needs_approval")
     assert [s["post"] for s in answer["approvers"]] == ["operations_manager", "director"]
 
 
 def test_explain_of_an_org_file_uses_the_rule_packs_beside_it() -> None:
-    result = run_cli("explain", str(REPO / "policies/orgs/ninger_branch.yaml"), "huang_wei", "transaction", "enter",
-                     "--at", "2026-12-02T03:00", "--context", "amount=100", "--context", "currency=CNY")
+    result = run_cli(
+        "explain",
+        str(REPO / "policies/orgs/ninger_branch.yaml"),
+        "huang_wei",
+        "transaction",
+        "enter",
+        "--at",
+        "2026-12-02T03:00",
+        "--context",
+        "amount=100",
+        "--context",
+        "currency=CNY",
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("DENY (rule_denied)") and "counter_business_hours" in result.stdout
 
 
 def test_explain_refuses_a_context_that_is_not_key_value() -> None:
-    result = run_cli("explain", str(REPO / "policies/orgs/ninger_branch.yaml"), "huang_wei", "transaction", "enter",
-                     "--context", "amount")
+    result = run_cli(
+        "explain",
+        str(REPO / "policies/orgs/ninger_branch.yaml"),
+        "huang_wei",
+        "transaction",
+        "enter",
+        "--context",
+        "amount",
+    )
     assert result.returncode == 2 and "KEY=VALUE" in result.stderr

@@ -66,11 +66,15 @@ def test_after_a_structural_edit_the_export_imports_back_to_the_same_policy(
     results = [line for line in again.stdout.splitlines() if "revision" in line]
     assert len(results) == len(SEED_FILES) and all("unchanged" in line for line in results), again.stdout
     from_db = run_cli("compile", ORG, database_url=server.database_url, check=True).stdout.splitlines()[1:]
-    from_file = run_cli("compile", str(tmp_path / "policies" / "orgs" / f"{ORG}.yaml"), check=True).stdout.splitlines()[1:]
+    from_file = run_cli("compile", str(tmp_path / "policies" / "orgs" / f"{ORG}.yaml"), check=True).stdout.splitlines()[
+        1:
+    ]
     assert from_db == from_file and from_db
 
 
-def test_the_command_line_prints_the_revision_and_policy_version_the_api_gives(seeded: tuple[LiveServer, Client]) -> None:
+def test_the_command_line_prints_the_revision_and_policy_version_the_api_gives(
+    seeded: tuple[LiveServer, Client],
+) -> None:
     server, root = seeded
     before = root.get(f"/admin/orgs/{ORG}").json()
     path = f"/admin/orgs/{ORG}/posts/sales_representative"

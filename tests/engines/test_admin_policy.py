@@ -52,7 +52,9 @@ def test_the_generated_document_passes_the_same_validation_as_any_organisation()
         (5, "org_chart", "read", "hotel", False),
     ],
 )
-def test_each_role_may_do_its_own_things_in_its_own_organisations(user: int, resource: str, action: str, org: str, expected: bool) -> None:
+def test_each_role_may_do_its_own_things_in_its_own_organisations(
+    user: int, resource: str, action: str, org: str, expected: bool
+) -> None:
     assert allowed(user, resource, action, org) is expected
 
 

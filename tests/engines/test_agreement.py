@@ -22,9 +22,13 @@ from dutyline.orgmodel.windows import instant, zone
 from tests.strategies import DAYS, organisations
 
 REPO = Path(__file__).resolve().parents[2]
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(org=organisations(), day=st.sampled_from(DAYS), hour=st.integers(0, 23), data=st.data())
-def test_fast_path_agrees_with_plain_casbin_on_generated_organisations(org: Organisation, day: str, hour: int, data: st.DataObject) -> None:
+def test_fast_path_agrees_with_plain_casbin_on_generated_organisations(
+    org: Organisation, day: str, hour: int, data: st.DataObject
+) -> None:
     at = instant(f"{day}T{hour:02d}:00", zone(org.timezone))
     compiled = compile_org(org)
     enforcer = reference_enforcer(org, at)

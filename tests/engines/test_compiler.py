@@ -33,7 +33,9 @@ def test_policy_lines_use_posts_departments_and_common_as_roles(example_text: st
 
 def test_a_wildcard_expands_to_the_catalogue_actions(example_text: str) -> None:
     lines = list(policy_lines(sales(example_text)))
-    granted = {line[4] for line in lines if line[:4] == ["p", "department:business_dept", "sales_company", "sales_team"]}
+    granted = {
+        line[4] for line in lines if line[:4] == ["p", "department:business_dept", "sales_company", "sales_team"]
+    }
     assert granted == {"view", "recruit", "train", "manage"}
 
 
@@ -65,7 +67,12 @@ def test_an_acting_grant_is_explained_with_its_window_and_duty(example_text: str
     compiled = compile_org(sales(example_text))
     decision = decide_person(compiled, "zhao_lei", "sales_strategy", "approve", at(INSIDE))
     [reason] = explain(compiled, decision, "zhao_lei", "sales_strategy", "approve")
-    assert (reason.post, reason.acting, reason.valid_from, reason.valid_to) == ("department_head", True, "2026-07-01", "2026-07-14")
+    assert (reason.post, reason.acting, reason.valid_from, reason.valid_to) == (
+        "department_head",
+        True,
+        "2026-07-01",
+        "2026-07-14",
+    )
     assert reason.stands_in_for == "wang_jianguo"
     assert reason.duty is not None and reason.duty.number == "1" and reason.duty.owner == "department:business_dept"
     assert "顶替,2026-07-01 至 2026-07-14" in reason.zh

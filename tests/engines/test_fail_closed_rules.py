@@ -73,9 +73,14 @@ def _decide(world: World, org_id: str, case: RuleCase, request: dict[str, Any]) 
     org = world.orgs[org_id]
     at = instant(case.request.at, zone(org.document.timezone)) if case.request.at else 0.0
     check = Check(
-        subject_id=case.request.person, resource_type=case.request.resource, action=case.request.action, at=at,
-        resource_id=case.request.resource_id, context=request["context"] or None,
-        resource_properties=request["resource"] or None, subject_properties=request["subject"] or None,
+        subject_id=case.request.person,
+        resource_type=case.request.resource,
+        action=case.request.action,
+        at=at,
+        resource_id=case.request.resource_id,
+        context=request["context"] or None,
+        resource_properties=request["resource"] or None,
+        subject_properties=request["subject"] or None,
     )
     facts = Facts(
         usage=lambda rule, person, period: case.facts.usage.get(rule, 0.0),
@@ -87,8 +92,11 @@ def _decide(world: World, org_id: str, case: RuleCase, request: dict[str, Any]) 
 
 def _request(case: RuleCase) -> dict[str, Any]:
     r = case.request
-    return {"context": copy.deepcopy(r.context), "resource": copy.deepcopy(r.resource_properties),
-            "subject": copy.deepcopy(r.subject_properties)}
+    return {
+        "context": copy.deepcopy(r.context),
+        "resource": copy.deepcopy(r.resource_properties),
+        "subject": copy.deepcopy(r.subject_properties),
+    }
 
 
 @dataclass(frozen=True)
@@ -116,8 +124,9 @@ def _targets(world: World, org_id: str, case: RuleCase) -> list[Target]:
                 continue
             required = requirements.get(item.path)
             optional = required.optional if required is not None else False
-            non_negative = item.role == "amount" or (required is not None and required.minimum is not None
-                                                       and required.minimum >= 0)
+            non_negative = item.role == "amount" or (
+                required is not None and required.minimum is not None and required.minimum >= 0
+            )
             boolean = required is not None and required.type == "boolean"
             before = found.get(item.path)
             if before is not None:
@@ -218,9 +227,16 @@ def test_no_mutation_of_an_input_turns_a_deny_or_a_needs_approval_into_an_allow(
 
 # --- any shape of context: decided, bounded, never an exception ------------------------------------------------
 
-@settings(max_examples=300, deadline=500, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(case=st.sampled_from(list(CASES)), extra=st.dictionaries(st.text(max_size=20), json_values, max_size=4),
-       depth=st.integers(min_value=0, max_value=60), data=st.data())
+
+@settings(
+    max_examples=300, deadline=500, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+@given(
+    case=st.sampled_from(list(CASES)),
+    extra=st.dictionaries(st.text(max_size=20), json_values, max_size=4),
+    depth=st.integers(min_value=0, max_value=60),
+    data=st.data(),
+)
 def test_any_context_shape_is_decided_within_the_budget_and_never_raises(world, case, extra, depth, data) -> None:  # type: ignore[no-untyped-def]
     """A per-decision budget of 500 ms (hypothesis' deadline): what once took 4.8 s and 1.35 GB (a nested list a
     rule compares) now takes microseconds; a regression to anything exponential fails here."""

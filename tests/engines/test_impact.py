@@ -18,7 +18,10 @@ from dutyline.services import sources
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = instant("2026-12-07T10:00", zone("Asia/Shanghai"))  # a Monday
-NEXT_MONDAY, NEXT_FRIDAY_END = instant("2026-12-14", zone("Asia/Shanghai")), instant("2026-12-19", zone("Asia/Shanghai"))
+NEXT_MONDAY, NEXT_FRIDAY_END = (
+    instant("2026-12-14", zone("Asia/Shanghai")),
+    instant("2026-12-19", zone("Asia/Shanghai")),
+)
 
 
 @pytest.fixture(scope="module")
@@ -28,10 +31,13 @@ def seed() -> tuple[Organisation, RulePack]:
 
 
 def _acting_next_week(document: Organisation) -> CompiledOrg:
-    acting = Assignment(post="senior_teller", kind="acting", valid_from="2026-12-14", valid_to="2026-12-18",
-                        stands_in_for="yang_li")
-    people = [msgspec.structs.replace(p, assignments=[*p.assignments, acting]) if p.id == "huang_wei" else p
-              for p in document.people]
+    acting = Assignment(
+        post="senior_teller", kind="acting", valid_from="2026-12-14", valid_to="2026-12-18", stands_in_for="yang_li"
+    )
+    people = [
+        msgspec.structs.replace(p, assignments=[*p.assignments, acting]) if p.id == "huang_wei" else p
+        for p in document.people
+    ]
     return compile_org(msgspec.structs.replace(document, people=people))
 
 

@@ -35,7 +35,9 @@ def moment(day: str, hour: int) -> float:
 
 @SETTINGS
 @given(org=organisations(), day=st.sampled_from(DAYS), hour=st.integers(0, 23), data=st.data())
-def test_removing_an_assignment_adds_only_what_its_post_forbade(org: Organisation, day: str, hour: int, data: st.DataObject) -> None:
+def test_removing_an_assignment_adds_only_what_its_post_forbade(
+    org: Organisation, day: str, hour: int, data: st.DataObject
+) -> None:
     """A deny binds the person whatever else they hold (the cashier who is also a sales representative may not
     discount), so removing an assignment can only add back what that assignment's post itself denied."""
     holders = [p for p in org.people if p.assignments]
@@ -59,9 +61,7 @@ def test_removing_an_assignment_without_denies_never_adds_a_permission(
     org: Organisation, day: str, hour: int, data: st.DataObject
 ) -> None:
     compiled = compile_org(org)
-    candidates = [
-        (p, i) for p in org.people for i, a in enumerate(p.assignments) if not compiled.posts[a.post].deny
-    ]
+    candidates = [(p, i) for p in org.people for i, a in enumerate(p.assignments) if not compiled.posts[a.post].deny]
     if not candidates:
         return
     person, index = data.draw(st.sampled_from(candidates))

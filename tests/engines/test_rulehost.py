@@ -403,7 +403,11 @@ def test_values_durable_rules_would_get_wrong(host: RuleBackend) -> None:
 def test_documented_differences_from_the_evaluator(host: RuleBackend) -> None:
     # Values no JSON request carries; here so that a change of behaviour is noticed, not as a promise.
     host.load(
-        {"tiny": compiled("1 / context.x == 0"), "tie": compiled("context.x > context.y"), "minus": compiled("-context.x")}
+        {
+            "tiny": compiled("1 / context.x == 0"),
+            "tie": compiled("context.x > context.y"),
+            "minus": compiled("-context.x"),
+        }
     )
     assert parse("-context.x").evaluate({"context": {"x": math.nan}})
     assert not host.fires("minus", {"context__x": math.nan}), "unary minus of NaN is null here, NaN there"
@@ -414,6 +418,7 @@ def test_documented_differences_from_the_evaluator(host: RuleBackend) -> None:
 
 
 # The specification: for random expressions and events, the rule fires exactly when the evaluator says true.
+
 
 @pytest.fixture(scope="module")
 def shared_host(backend_name: str) -> Iterator[RuleBackend]:
@@ -477,8 +482,10 @@ HAND_WRITTEN = [
 ]
 # Each field of the kind engines/rules.py sends it: durable_rules coerces across kinds ("5" == 5), the reference
 # does not, and no rule of ours compares across kinds.
-RAW_FIELDS = {name: texts if name in ("other", "subject", "day") else numbers
-              for name in ["amount", "limit", "streak", "needed", "other", "subject", "ok", "risk", "tolerance", "day", "minute"]}
+RAW_FIELDS = {
+    name: texts if name in ("other", "subject", "day") else numbers
+    for name in ["amount", "limit", "streak", "needed", "other", "subject", "ok", "risk", "tolerance", "day", "minute"]
+}
 
 
 @pytest.fixture(scope="module")

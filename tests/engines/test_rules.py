@@ -105,7 +105,9 @@ def test_a_deny_rule_beats_a_needs_approval_rule(world) -> None:  # type: ignore
 
 
 def test_a_cumulative_limit_counts_what_was_already_used_this_period(world) -> None:  # type: ignore[no-untyped-def]
-    used = Facts(usage=lambda rule, person, period: 7000.0 if (rule, period) == ("monthly_expenses", "2026-07") else 0.0)
+    used = Facts(
+        usage=lambda rule, person, period: 7000.0 if (rule, period) == ("monthly_expenses", "2026-07") else 0.0
+    )
     assert verdict(world, "li_na", "expense", "submit", amount=500, facts=used).outcome == "allow"
     over = verdict(world, "li_na", "expense", "submit", amount=1500, facts=used)
     assert over.outcome == "needs_approval" and over.hits[0].detail["amount"] == 8500
@@ -115,7 +117,10 @@ def test_a_cumulative_limit_counts_what_was_already_used_this_period(world) -> N
 
 def test_an_approval_presented_with_the_check_satisfies_the_rule_it_covers(world) -> None:  # type: ignore[no-untyped-def]
     approved = Facts(approved=frozenset({"expense_limit"}))
-    assert verdict(world, "liu_yang", "expense", "approve", amount=20000, requester="li_na", facts=approved).outcome == "allow"
+    assert (
+        verdict(world, "liu_yang", "expense", "approve", amount=20000, requester="li_na", facts=approved).outcome
+        == "allow"
+    )
 
 
 def test_notifications_are_obligations_of_an_allowed_decision(world) -> None:  # type: ignore[no-untyped-def]
@@ -165,14 +170,21 @@ def test_a_rule_message_states_what_was_compared_in_both_languages(world) -> Non
     pack = msgspec.convert(YAML(typ="safe").load(PACK), RulePack)
     limit = pack.rules[0]
     worded = msgspec.structs.replace(
-        limit, message=msgspec.convert({"zh": "金额 {amount} 超过限额 {limit}({{原文}})", "en": "{amount} is over {limit}"},
-                                       type(limit.name))
+        limit,
+        message=msgspec.convert(
+            {"zh": "金额 {amount} 超过限额 {limit}({{原文}})", "en": "{amount} is over {limit}"}, type(limit.name)
+        ),
     )
     pack = msgspec.structs.replace(pack, rules=[worded])
     compiled = compile_rules([pack], org)
     host.load({**rules.rulesets, **compiled.rulesets})
-    check = Check("liu_yang", "expense", "approve", instant(MONDAY, zone("Asia/Shanghai")),
-                  context={"amount": 20000, "requester": "li_na"})
+    check = Check(
+        "liu_yang",
+        "expense",
+        "approve",
+        instant(MONDAY, zone("Asia/Shanghai")),
+        context={"amount": 20000, "requester": "li_na"},
+    )
     reason = explain_rules(org, apply_rules(host, org, compiled, check, decide(org, check)))[0]
     assert reason.zh == "规则「expense_limit」:金额 20,000 超过限额 5,000({原文})"
     assert reason.en == "rule expense_limit: 20,000 is over 5,000"
@@ -199,8 +211,13 @@ def test_a_vacant_post_is_not_told_into_the_void_the_post_above_it_is_and_says_w
     org = compile_org(msgspec.structs.replace(document, people=people))
     data = YAML(typ="safe").load(PACK)
     data["rules"] = [
-        {"kind": "notification", "id": f"tell_{n}", "name": {"zh": "通知", "en": "notice"},
-         "applies_to": {"resources": ["customer"], "actions": ["edit"]}, "notify": ["senior_sales_representative"]}
+        {
+            "kind": "notification",
+            "id": f"tell_{n}",
+            "name": {"zh": "通知", "en": "notice"},
+            "applies_to": {"resources": ["customer"], "actions": ["edit"]},
+            "notify": ["senior_sales_representative"],
+        }
         for n in (1, 2)  # two rules telling one post: it is told once
     ]
     rules = compile_rules([msgspec.convert(data, RulePack)], org)

@@ -33,7 +33,10 @@ def load_content(database_url: str) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "dutyline", "import", "policies/orgs", "rules"],
         env={**os.environ, "DUTYLINE_DATABASE_URL": database_url, "DUTYLINE_SEED_DIR": ""},
-        capture_output=True, text=True, cwd=REPO, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
 

@@ -7,9 +7,19 @@ import httpx
 ORG = "sales_company"
 # A value each path parameter accepts (the object exists or is plausible), so that a test can vary one at a time.
 VALID = {
-    "org": ORG, "org_id": ORG, "collection": "posts", "ident": "sales_analyst", "name": ORG, "number": "1",
-    "person": "li_na", "post": "sales_analyst", "username": "root", "token_id": "t", "change_id": "c",
-    "approval_id": "a", "case_id": "c",
+    "org": ORG,
+    "org_id": ORG,
+    "collection": "posts",
+    "ident": "sales_analyst",
+    "name": ORG,
+    "number": "1",
+    "person": "li_na",
+    "post": "sales_analyst",
+    "username": "root",
+    "token_id": "t",
+    "change_id": "c",
+    "approval_id": "a",
+    "case_id": "c",
 }
 
 

@@ -72,13 +72,27 @@ def _cases() -> list[dict[str, Any]]:
         table = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
         for case in table["cases"]:
             subject = {"id": case["person"]} if "person" in case else {"id": case["post"], "type": "post"}
-            out.append({"organisation": table["org"], "subject": subject, "resource": {"type": case["resource"]},
-                        "action": case["action"], "at": str(case.get("at", MOMENT))})
+            out.append(
+                {
+                    "organisation": table["org"],
+                    "subject": subject,
+                    "resource": {"type": case["resource"]},
+                    "action": case["action"],
+                    "at": str(case.get("at", MOMENT)),
+                }
+            )
     return out
 
 
-def _call(http: httpx.Client, tally: Tally, kind: str, method: str, path: str, ok_statuses: tuple[int, ...] = (200,),
-          **kwargs: Any) -> httpx.Response | None:
+def _call(
+    http: httpx.Client,
+    tally: Tally,
+    kind: str,
+    method: str,
+    path: str,
+    ok_statuses: tuple[int, ...] = (200,),
+    **kwargs: Any,
+) -> httpx.Response | None:
     started = time.perf_counter()
     try:
         response = http.request(method, path, **kwargs)
@@ -106,11 +120,25 @@ def decider(base: str, deadline: float, tally: Tally, cases: list[dict[str, Any]
                         tally.errors.append(f"answer changed: {case} was {expected}, now {decision}")
             else:  # an AuthZEN batch of ten from one organisation
                 batch = [c for c in cases if c["organisation"] == case["organisation"]][:10]
-                body = {"evaluations": [{"subject": {"type": c["subject"].get("type", "user"), "id": c["subject"]["id"]},
-                                         "resource": {"type": c["resource"]["type"], "id": "x"},
-                                         "action": {"name": c["action"]}, "context": {"time": MOMENT + "+08:00"}}
-                                        for c in batch]}
-                _call(http, tally, "decide AuthZEN batch", "POST", f"/orgs/{case['organisation']}/access/v1/evaluations", json=body)
+                body = {
+                    "evaluations": [
+                        {
+                            "subject": {"type": c["subject"].get("type", "user"), "id": c["subject"]["id"]},
+                            "resource": {"type": c["resource"]["type"], "id": "x"},
+                            "action": {"name": c["action"]},
+                            "context": {"time": MOMENT + "+08:00"},
+                        }
+                        for c in batch
+                    ]
+                }
+                _call(
+                    http,
+                    tally,
+                    "decide AuthZEN batch",
+                    "POST",
+                    f"/orgs/{case['organisation']}/access/v1/evaluations",
+                    json=body,
+                )
 
 
 def editor(base: str, token: str, org: str, post: str, deadline: float, tally: Tally, done: list[int]) -> None:
@@ -124,8 +152,16 @@ def editor(base: str, token: str, org: str, post: str, deadline: float, tally: T
             if current is None or current.status_code != 200:
                 continue
             count = current.json().get("headcount", 1)
-            changed = _call(http, tally, "edit: PATCH", "PATCH", path, ok_statuses=(200, 412),
-                            json={"headcount": count + 1}, headers={"If-Match": current.headers["etag"]})
+            changed = _call(
+                http,
+                tally,
+                "edit: PATCH",
+                "PATCH",
+                path,
+                ok_statuses=(200, 412),
+                json={"headcount": count + 1},
+                headers={"If-Match": current.headers["etag"]},
+            )
             if changed is not None and changed.status_code == 200:
                 done.append(1)
                 with tally.lock:
@@ -135,11 +171,24 @@ def editor(base: str, token: str, org: str, post: str, deadline: float, tally: T
                     tally.conflicts += 1
             if n % 5 == 0:  # a person added and removed again
                 person = f"soak_{uuid.uuid4().hex[:8]}"
-                created = _call(http, tally, "edit: add person", "POST", f"/admin/orgs/{org}/people", ok_statuses=(201,),
-                                json={"id": person, "name": {"zh": "临时", "en": "temporary"}})
+                created = _call(
+                    http,
+                    tally,
+                    "edit: add person",
+                    "POST",
+                    f"/admin/orgs/{org}/people",
+                    ok_statuses=(201,),
+                    json={"id": person, "name": {"zh": "临时", "en": "temporary"}},
+                )
                 if created is not None and created.status_code == 201:
-                    _call(http, tally, "edit: remove person", "DELETE", f"/admin/orgs/{org}/people/{person}",
-                          headers={"If-Match": created.headers.get("etag") or "*"})
+                    _call(
+                        http,
+                        tally,
+                        "edit: remove person",
+                        "DELETE",
+                        f"/admin/orgs/{org}/people/{person}",
+                        headers={"If-Match": created.headers.get("etag") or "*"},
+                    )
 
 
 def querier(base: str, token: str, deadline: float, tally: Tally) -> None:
@@ -167,12 +216,24 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
-def run_load(base: str, token: str, pid: int, seconds: float, deciders: int = 4, editors: int = 2,
-             queriers: int = 2, sample_every: float = 5.0) -> dict[str, Any]:
+def run_load(
+    base: str,
+    token: str,
+    pid: int,
+    seconds: float,
+    deciders: int = 4,
+    editors: int = 2,
+    queriers: int = 2,
+    sample_every: float = 5.0,
+) -> dict[str, Any]:
     """Run the mixed load against a running server; return what happened (see `report`)."""
     admin = httpx.Client(base_url=base, timeout=30, headers={"Authorization": f"Bearer {token}"})
     org = f"soak_{uuid.uuid4().hex[:8]}"
-    document = (REPO / "policies/orgs/sales_company.yaml").read_text(encoding="utf-8").replace("id: sales_company", f"id: {org}", 1)
+    document = (
+        (REPO / "policies/orgs/sales_company.yaml")
+        .read_text(encoding="utf-8")
+        .replace("id: sales_company", f"id: {org}", 1)
+    )
     created = admin.post("/admin/orgs", content=document.encode(), headers={"Content-Type": "application/yaml"})
     assert created.status_code == 201, created.text
     post, start_count = "sales_analyst", admin.get(f"/admin/orgs/{org}/posts/sales_analyst").json().get("headcount", 1)
@@ -181,7 +242,9 @@ def run_load(base: str, token: str, pid: int, seconds: float, deciders: int = 4,
     started = time.monotonic()
     deadline = started + seconds
     threads = [threading.Thread(target=decider, args=(base, deadline, tally, cases, seen)) for _ in range(deciders)]
-    threads += [threading.Thread(target=editor, args=(base, token, org, post, deadline, tally, done)) for _ in range(editors)]
+    threads += [
+        threading.Thread(target=editor, args=(base, token, org, post, deadline, tally, done)) for _ in range(editors)
+    ]
     threads += [threading.Thread(target=querier, args=(base, token, deadline, tally)) for _ in range(queriers)]
     for thread in threads:
         thread.start()
@@ -199,7 +262,12 @@ def run_load(base: str, token: str, pid: int, seconds: float, deciders: int = 4,
     if not admin.get("/admin/audit/verify").json().get("ok"):
         tally.errors.append("the audit chain is broken")
     admin.close()
-    return {"seconds": time.monotonic() - started, "tally": tally, "samples": samples, "workers": (deciders, editors, queriers)}
+    return {
+        "seconds": time.monotonic() - started,
+        "tally": tally,
+        "samples": samples,
+        "workers": (deciders, editors, queriers),
+    }
 
 
 def report(result: dict[str, Any], database: str, max_growth: float) -> tuple[str, bool]:
@@ -211,9 +279,11 @@ def report(result: dict[str, Any], database: str, max_growth: float) -> tuple[st
     peak = max(s[1] for s in samples)
     ok = not tally.errors and growth <= max_growth
     lines = [
-        (f"Soak run of {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC: {seconds / 60:.1f} min on {database}, "
-        f"{platform.machine()} with {os.cpu_count()} cores; {result['workers'][0]} deciders, {result['workers'][1]} editors, "
-        f"{result['workers'][2]} queriers, one server process."),
+        (
+            f"Soak run of {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC: {seconds / 60:.1f} min on {database}, "
+            f"{platform.machine()} with {os.cpu_count()} cores; {result['workers'][0]} deciders, {result['workers'][1]} editors, "
+            f"{result['workers'][2]} queriers, one server process."
+        ),
         "",
         "| requests | count | per second | median ms | p99 ms |",
         "|---|---:|---:|---:|---:|",
@@ -221,15 +291,21 @@ def report(result: dict[str, Any], database: str, max_growth: float) -> tuple[st
     for kind in sorted(tally.requests):
         times = sorted(tally.latencies[kind])
         p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
-        lines.append(f"| {kind} | {tally.requests[kind]} | {tally.requests[kind] / seconds:.1f} | "
-                     f"{statistics.median(times) * 1000:.1f} | {p99 * 1000:.1f} |")
+        lines.append(
+            f"| {kind} | {tally.requests[kind]} | {tally.requests[kind] / seconds:.1f} | "
+            f"{statistics.median(times) * 1000:.1f} | {p99 * 1000:.1f} |"
+        )
     lines += [
         "",
-        (f"- edits applied: {tally.edits}; stale ETags answered 412 and retried: {tally.conflicts}; "
-        f"policy version {samples[0][2]} → {samples[-1][2]}"),
-        (f"- server memory (RSS): {samples[0][1]:.0f} MiB at start, {warm[0][1]:.0f} MiB after the warm-up, "
-        f"{samples[-1][1]:.0f} MiB at the end (peak {peak:.0f}); growth after warm-up {growth:+.1f} MiB "
-        f"(bound {max_growth:.0f} MiB)"),
+        (
+            f"- edits applied: {tally.edits}; stale ETags answered 412 and retried: {tally.conflicts}; "
+            f"policy version {samples[0][2]} → {samples[-1][2]}"
+        ),
+        (
+            f"- server memory (RSS): {samples[0][1]:.0f} MiB at start, {warm[0][1]:.0f} MiB after the warm-up, "
+            f"{samples[-1][1]:.0f} MiB at the end (peak {peak:.0f}); growth after warm-up {growth:+.1f} MiB "
+            f"(bound {max_growth:.0f} MiB)"
+        ),
         f"- errors: {len(tally.errors)}" + (": " + "; ".join(tally.errors[:5]) if tally.errors else ""),
         f"- result: {'PASS' if ok else 'FAIL'}",
     ]
@@ -239,7 +315,9 @@ def report(result: dict[str, Any], database: str, max_growth: float) -> tuple[st
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.hardening.soak", description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=5.0)
-    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="postgresql" if POSTGRES_URL else "sqlite")
+    parser.add_argument(
+        "--database", choices=["sqlite", "postgresql"], default="postgresql" if POSTGRES_URL else "sqlite"
+    )
     parser.add_argument("--deciders", type=int, default=4)
     parser.add_argument("--editors", type=int, default=2)
     parser.add_argument("--queriers", type=int, default=2)
@@ -258,7 +336,9 @@ def main(argv: list[str] | None = None) -> int:
         server = LiveServer(url, extra_env={"DUTYLINE_LOG_LEVEL": "warning"})
         stack.callback(server.stop)
         server.wait_ready()
-        result = run_load(server.url, token, server.process.pid, args.minutes * 60, args.deciders, args.editors, args.queriers)
+        result = run_load(
+            server.url, token, server.process.pid, args.minutes * 60, args.deciders, args.editors, args.queriers
+        )
         text, ok = report(result, args.database, args.max_growth_mib)
         log = server.log_text()
         if "unhandled error" in log or "Traceback" in log:

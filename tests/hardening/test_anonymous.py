@@ -21,8 +21,11 @@ from tests.conftest import REPO
 from tests.live import LiveServer, free_port
 
 EXPENSE = {
-    "organisation": "sales_company", "subject": {"id": "zhao_lei"}, "resource": {"type": "expense", "id": "exp-19"},
-    "action": "submit", "context": {"amount": 12000, "currency": "CNY"},
+    "organisation": "sales_company",
+    "subject": {"id": "zhao_lei"},
+    "resource": {"type": "expense", "id": "exp-19"},
+    "action": "submit",
+    "context": {"amount": 12000, "currency": "CNY"},
 }
 SEED = str(REPO / "policies")
 
@@ -108,9 +111,21 @@ def test_a_request_reaching_the_server_on_another_address_needs_credentials_even
     env = {**os.environ, "DUTYLINE_DATABASE_URL": database_url, "DUTYLINE_SEED_DIR": SEED, "DUTYLINE_HOST": "127.0.0.1"}
     log = (tmp_path / "uvicorn.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "dutyline.app:create_app", "--factory", "--host", "0.0.0.0",
-         "--port", str(port)],
-        env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "dutyline.app:create_app",
+            "--factory",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         local = f"http://127.0.0.1:{port}"

@@ -30,7 +30,8 @@ def test_entries_cut_off_the_audit_trail_are_reported_by_verify(database_url: st
             connection.execute(delete(AuditRow).where(AuditRow.seq > last - 2))
         cut = root.get("/admin/audit/verify").json()
         assert not cut["ok"] and cut["broken"] == {
-            "seq": last - 1, "message": f"entries {last - 1} to {last} were removed: the head anchor is entry {last}",
+            "seq": last - 1,
+            "message": f"entries {last - 1} to {last} were removed: the head anchor is entry {last}",
         }
         assert root.post("/admin/users", json={"username": "after", "roles": []}).status_code == 201
         assert not root.get("/admin/audit/verify").json()["ok"], "later entries do not heal the cut"

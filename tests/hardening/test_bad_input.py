@@ -21,7 +21,11 @@ from tests.hardening.conftest import Stack
 
 ORG = "sales_company"
 CHECK = {"organisation": ORG, "subject": {"id": "li_na"}, "resource": {"type": "customer"}, "action": "contact"}
-EVALUATION = {"subject": {"type": "user", "id": "li_na"}, "resource": {"type": "customer", "id": "c1"}, "action": {"name": "contact"}}
+EVALUATION = {
+    "subject": {"type": "user", "id": "li_na"},
+    "resource": {"type": "customer", "id": "c1"},
+    "action": {"name": "contact"},
+}
 
 # Endpoints that read a JSON body, with a body each accepts (decision API; admin API with root's token).
 JSON_ENDPOINTS: list[tuple[str, str, Any]] = [
@@ -55,14 +59,20 @@ SCALAR_BOMB = 'a: &a "' + "x" * 100_000 + '"\nb: [' + ", ".join(["*a"] * 5000) +
 
 def send(stack: Stack, method: str, path: str, *, if_match: bool = True, **kwargs: Any) -> httpx.Response:
     """As root, with `If-Match: *` unless told otherwise (a write then replaces whatever is there)."""
-    headers = {"Authorization": f"Bearer {stack.token}", **({"If-Match": "*"} if if_match else {}), **kwargs.pop("headers", {})}
+    headers = {
+        "Authorization": f"Bearer {stack.token}",
+        **({"If-Match": "*"} if if_match else {}),
+        **kwargs.pop("headers", {}),
+    }
     return stack.root.http.request(method, path, headers=headers, **kwargs)
 
 
 def assert_refused(response: httpx.Response, status: int | tuple[int, ...] = 400, says: str = "") -> dict[str, Any]:
     """A 4xx (the given one), JSON, with a message (containing `says`)."""
     wanted = status if isinstance(status, tuple) else (status,)
-    assert response.status_code in wanted, f"{response.request.method} {response.request.url}: {response.status_code} {response.text[:300]}"
+    assert response.status_code in wanted, (
+        f"{response.request.method} {response.request.url}: {response.status_code} {response.text[:300]}"
+    )
     assert response.headers["content-type"].startswith("application/json"), response.headers
     body = response.json()
     assert body["status"] == response.status_code and body["message"], body
@@ -105,7 +115,9 @@ def test_a_batch_over_the_documented_limit_is_400(stack: Stack, path: str, body:
     refused = assert_refused(send(stack, "POST", path, json=body), 400, "at most 1000")
     assert refused["issues"][0]["path"] == field
     at_limit = send(stack, "POST", path, json={**body, field: body[field][:1000]})
-    assert at_limit.status_code == 200 and len(at_limit.json()["results" if field == "checks" else "evaluations"]) == 1000
+    assert (
+        at_limit.status_code == 200 and len(at_limit.json()["results" if field == "checks" else "evaluations"]) == 1000
+    )
 
 
 # --- structure ---------------------------------------------------------------------------------------------------
@@ -114,7 +126,9 @@ def test_a_batch_over_the_documented_limit_is_400(stack: Stack, path: str, body:
 @pytest.mark.parametrize(("method", "path", "_"), JSON_ENDPOINTS)
 def test_json_nested_a_hundred_thousand_deep_is_400(stack: Stack, method: str, path: str, _: Any) -> None:
     for deep in ("[" * 100_000 + "]" * 100_000, '{"a":' * 50_000 + "1" + "}" * 50_000):
-        assert_refused(send(stack, method, path, content=deep, headers={"Content-Type": "application/json"}), (400, 401))
+        assert_refused(
+            send(stack, method, path, content=deep, headers={"Content-Type": "application/json"}), (400, 401)
+        )
 
 
 def test_nesting_inside_free_form_fields_is_400_at_any_depth(stack: Stack) -> None:
@@ -124,8 +138,11 @@ def test_nesting_inside_free_form_fields_is_400_at_any_depth(stack: Stack) -> No
         response = send(stack, "POST", "/v1/check", content=body, headers={"Content-Type": "application/json"})
         assert response.status_code in (200, 400), response.text[:300]
     admin = json.dumps({"document": {"id": 0}}).replace("0", "[" * 500 + "]" * 500)
-    assert_refused(send(stack, "POST", f"/admin/orgs/{ORG}/preview", content=admin, headers={"Content-Type": "application/json"}),
-                   400, "deeper")
+    assert_refused(
+        send(stack, "POST", f"/admin/orgs/{ORG}/preview", content=admin, headers={"Content-Type": "application/json"}),
+        400,
+        "deeper",
+    )
 
 
 @pytest.mark.parametrize(("method", "path", "body"), JSON_ENDPOINTS)
@@ -143,10 +160,21 @@ def test_invalid_utf8_yaml_is_400(stack: Stack, method: str, path: str) -> None:
     assert_refused(response, 400, "utf-8")
 
 
-@pytest.mark.parametrize("content_type", ["", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
-                                          "application/xml", "application/json-patch+json"])
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "",
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/xml",
+        "application/json-patch+json",
+    ],
+)
 @pytest.mark.parametrize(("method", "path", "body"), JSON_ENDPOINTS[:3] + JSON_ENDPOINTS[-5:])
-def test_a_wrong_content_type_is_400_naming_the_header(stack: Stack, content_type: str, method: str, path: str, body: Any) -> None:
+def test_a_wrong_content_type_is_400_naming_the_header(
+    stack: Stack, content_type: str, method: str, path: str, body: Any
+) -> None:
     response = send(stack, method, path, content=json.dumps(body), headers={"Content-Type": content_type})
     assert_refused(response, 400, "content-type")
 
@@ -154,8 +182,11 @@ def test_a_wrong_content_type_is_400_naming_the_header(stack: Stack, content_typ
 def test_json_with_a_duplicate_key_is_refused_as_yaml_is(stack: Stack) -> None:
     """A key given twice (`effect: deny` then `effect: allow`) must not silently become the last one."""
     body = '{"id": "dup", "name": {"zh": "甲", "en": "a"}, "department": "business_dept", "department": "nowhere"}'
-    assert_refused(send(stack, "POST", f"/admin/orgs/{ORG}/posts", content=body, headers={"Content-Type": "application/json"}),
-                   400, "duplicate key")
+    assert_refused(
+        send(stack, "POST", f"/admin/orgs/{ORG}/posts", content=body, headers={"Content-Type": "application/json"}),
+        400,
+        "duplicate key",
+    )
     assert send(stack, "GET", f"/admin/orgs/{ORG}/posts/dup").status_code == 404
 
 
@@ -163,7 +194,9 @@ def test_json_with_a_duplicate_key_is_refused_as_yaml_is(stack: Stack) -> None:
 
 
 @pytest.mark.parametrize(("method", "path"), YAML_ENDPOINTS)
-def test_yaml_bombs_deep_nesting_and_duplicate_keys_are_refused_with_the_line(stack: Stack, method: str, path: str) -> None:
+def test_yaml_bombs_deep_nesting_and_duplicate_keys_are_refused_with_the_line(
+    stack: Stack, method: str, path: str
+) -> None:
     before = send(stack, "GET", f"/admin/orgs/{ORG}").headers["x-policy-version"]
     cases = [
         (BILLION_LAUGHS, "aliases"),
@@ -186,11 +219,19 @@ def test_yaml_bombs_deep_nesting_and_duplicate_keys_are_refused_with_the_line(st
 
 def _cli_import(stack: Stack, path: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DUTYLINE_DATABASE_URL": stack.database_url, "DUTYLINE_SEED_DIR": ""}
-    return subprocess.run([sys.executable, "-m", "dutyline", "import", str(path)], capture_output=True, text=True,
-                          env=env, cwd=REPO, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "dutyline", "import", str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
 
 
-def test_the_cli_import_refuses_hostile_files_with_file_and_line_and_stores_nothing(stack: Stack, tmp_path: Path) -> None:
+def test_the_cli_import_refuses_hostile_files_with_file_and_line_and_stores_nothing(
+    stack: Stack, tmp_path: Path
+) -> None:
     good = (REPO / "policies/orgs/sales_company.yaml").read_text(encoding="utf-8")
     files = {
         "bomb.yaml": (BILLION_LAUGHS, "aliases"),
@@ -223,16 +264,38 @@ def test_unknown_organisations_are_a_deny_or_a_404_never_an_error(stack: Stack) 
     assert (check["decision"], check["code"]) == ("deny", "unknown_organisation")
     evaluation = send(stack, "POST", "/orgs/no_such_org/access/v1/evaluation", json=EVALUATION)
     assert evaluation.status_code == 200 and evaluation.json()["decision"] is False
-    for path in ("/v1/orgs/no_such_org/who?resource=customer&action=contact", "/v1/orgs/no_such_org/people/li_na/permissions",
-                 "/admin/orgs/no_such_org", "/admin/orgs/no_such_org/posts", "/admin/orgs/no_such_org/versions",
-                 "/.well-known/authzen-configuration/no_such_org"):
+    for path in (
+        "/v1/orgs/no_such_org/who?resource=customer&action=contact",
+        "/v1/orgs/no_such_org/people/li_na/permissions",
+        "/admin/orgs/no_such_org",
+        "/admin/orgs/no_such_org/posts",
+        "/admin/orgs/no_such_org/versions",
+        "/.well-known/authzen-configuration/no_such_org",
+    ):
         assert_refused(send(stack, "GET", path), 404)
 
 
 ODD_IDS = [
-    "销售公司", "with space", "a/b", "..", "../..", "./.", "%2e%2e%2f", "%2F", "a%00b", "'; DROP TABLE org_versions; --",
-    "<script>alert(1)</script>", "😀", "\u202eevil", "x" * 3000, " ", "null", "-1",
+    "销售公司",
+    "with space",
+    "a/b",
+    "..",
+    "../..",
+    "./.",
+    "%2e%2e%2f",
+    "%2F",
+    "a%00b",
+    "'; DROP TABLE org_versions; --",
+    "<script>alert(1)</script>",
+    "😀",
+    "\u202eevil",
+    "x" * 3000,
+    " ",
+    "null",
+    "-1",
 ]
+
+
 def test_odd_characters_in_every_path_parameter_are_4xx_or_handled(stack: Stack) -> None:
     """Chinese, spaces, `/`, `..`, percent-encodings, SQL, markup, bidi overrides, very long ids: in each path
     parameter of each operation in the OpenAPI document, one at a time."""
@@ -250,8 +313,9 @@ def test_odd_characters_in_every_path_parameter_are_4xx_or_handled(stack: Stack)
                         value = odd if name == odd_name else routes.VALID[name]
                         path = path.replace("{" + name + "}", urllib.parse.quote(value, safe="") if encode else value)
                     # Without If-Match: `x/..` is resolved by the client (RFC 3986) to the parent, a real object.
-                    response = send(stack, method, path, if_match=False, content=b"{}",
-                                    headers={"Content-Type": "application/json"})
+                    response = send(
+                        stack, method, path, if_match=False, content=b"{}", headers={"Content-Type": "application/json"}
+                    )
                     seen[response.status_code] = seen.get(response.status_code, 0) + 1
                     assert response.status_code < 500, f"{method} {path}: {response.status_code} {response.text[:300]}"
                     if response.status_code >= 400:
@@ -261,7 +325,13 @@ def test_odd_characters_in_every_path_parameter_are_4xx_or_handled(stack: Stack)
 
 
 def test_the_console_never_serves_a_file_outside_its_folder(stack: Stack) -> None:
-    for path in ("/console/../pyproject.toml", "/console/..%2f..%2fpyproject.toml", "/console/%2e%2e/%2e%2e/pyproject.toml",
-                 "/console/.git/config", "/console//etc/passwd", "/console/%2fetc%2fpasswd"):
+    for path in (
+        "/console/../pyproject.toml",
+        "/console/..%2f..%2fpyproject.toml",
+        "/console/%2e%2e/%2e%2e/pyproject.toml",
+        "/console/.git/config",
+        "/console//etc/passwd",
+        "/console/%2fetc%2fpasswd",
+    ):
         response = httpx.get(f"{stack.server.url}{path}", timeout=10)
         assert response.status_code == 404 or ("[project]" not in response.text and "root:" not in response.text), path

@@ -44,7 +44,11 @@ def admin(request: pytest.FixtureRequest, stack: Stack, tmp_path_factory: pytest
 def org(admin: Client) -> str:
     """An organisation of its own (a copy of sales_company), so that its history holds only this test's edits."""
     ident = f"conc_{uuid.uuid4().hex[:8]}"
-    document = (REPO / "policies/orgs/sales_company.yaml").read_text(encoding="utf-8").replace("id: sales_company", f"id: {ident}", 1)
+    document = (
+        (REPO / "policies/orgs/sales_company.yaml")
+        .read_text(encoding="utf-8")
+        .replace("id: sales_company", f"id: {ident}", 1)
+    )
     created = admin.post("/admin/orgs", content=document.encode(), headers={"Content-Type": "application/yaml"})
     assert created.status_code == 201, created.text
     return ident
@@ -52,7 +56,9 @@ def org(admin: Client) -> str:
 
 def _clients(admin: Client, n: int) -> list[httpx.Client]:
     """One connection per writer, so that the writes really arrive together."""
-    return [httpx.Client(base_url=str(admin.http.base_url), headers=dict(admin.http.headers), timeout=60) for _ in range(n)]
+    return [
+        httpx.Client(base_url=str(admin.http.base_url), headers=dict(admin.http.headers), timeout=60) for _ in range(n)
+    ]
 
 
 def _org_versions(admin: Client, org: str) -> list[int]:
@@ -91,8 +97,11 @@ def test_fifty_writers_with_one_etag_one_wins_and_the_rest_get_412(admin: Client
     assert admin.get(path).json()["headcount"] == 100 + winner, "the stored value is the winner's"
     versions = _assert_linear(admin, org)
     assert len(versions) == len(versions_before) + 1, "one write, one version"
-    changes = [e for e in admin.get("/admin/audit", params={"org": org, "limit": 1000}).json()["items"]
-               if e["target"] == f"{org}/posts/sales_analyst"]
+    changes = [
+        e
+        for e in admin.get("/admin/audit", params={"org": org, "limit": 1000}).json()["items"]
+        if e["target"] == f"{org}/posts/sales_analyst"
+    ]
     assert len(changes) == 1, changes
     assert admin.get("/admin/audit/verify").json()["ok"]
 
@@ -111,8 +120,11 @@ def test_writers_that_reread_and_retry_lose_no_update(admin: Client, org: str) -
         for _ in range(rounds):
             while True:
                 current = http.get(path)
-                answer = http.patch(path, json={"headcount": current.json()["headcount"] + 1},
-                                    headers={"If-Match": current.headers["etag"]})
+                answer = http.patch(
+                    path,
+                    json={"headcount": current.json()["headcount"] + 1},
+                    headers={"If-Match": current.headers["etag"]},
+                )
                 if answer.status_code == 200:
                     break
                 assert answer.status_code == 412, answer.text

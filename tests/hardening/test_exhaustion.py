@@ -99,7 +99,9 @@ LIMIT = 16_384  # DUTYLINE_DECISION_LOG_MAX_CONTEXT_BYTES of the log server
 
 
 @pytest.fixture(scope="module", params=_backends())
-def log_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, str]]:
+def log_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[LiveServer, str]]:
     with fresh_database(request.param, tmp_path_factory.mktemp("log")) as url:
         server = serve(url, DUTYLINE_DECISION_LOG_MAX_CONTEXT_BYTES=str(LIMIT))
         try:
@@ -110,16 +112,21 @@ def log_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
 
 def log_size(url: str) -> tuple[int, int, int, int]:
     """(decision rows, their stored characters, parts, the parts' stored characters)."""
-    rows = sql(url, "SELECT count(*), coalesce(sum(length(request) + length(reasons) + coalesce(length(parts), 0)), 0)"
-                    " FROM decision_log")
+    rows = sql(
+        url,
+        "SELECT count(*), coalesce(sum(length(request) + length(reasons) + coalesce(length(parts), 0)), 0)"
+        " FROM decision_log",
+    )
     parts = sql(url, "SELECT count(*), coalesce(sum(length(body)), 0) FROM decision_log_parts")
     return int(rows[0]), int(rows[1]), int(parts[0]), int(parts[1])
 
 
 def logged(server: LiveServer, url: str, request_id: str, count: int) -> list[dict[str, Any]]:
     """The `count` decisions of one request, read back through `GET /v1/decisions` once all are written."""
-    eventually(lambda: int(sql(url, f"SELECT count(*) FROM decision_log WHERE request_id = '{request_id}'")[0]) >= count,
-               f"{count} decisions of {request_id} in the log")
+    eventually(
+        lambda: int(sql(url, f"SELECT count(*) FROM decision_log WHERE request_id = '{request_id}'")[0]) >= count,
+        f"{count} decisions of {request_id} in the log",
+    )
     answer = httpx.get(f"{server.url}/v1/decisions", params={"request_id": request_id, "limit": 1000}, timeout=30)
     assert answer.status_code == 200, answer.text
     items = answer.json()["items"]
@@ -146,7 +153,9 @@ def test_an_authzen_batch_logs_its_shared_context_once(log_server: tuple[LiveSer
         "evaluations": [{"resource": {"type": "budget", "id": f"budget-{i}"}} for i in range(items)],
     }
     before = log_size(url)
-    answer = httpx.post(f"{server.url}/access/v1/evaluations", json=body, headers={"X-Request-ID": "batch-shared"}, timeout=30)
+    answer = httpx.post(
+        f"{server.url}/access/v1/evaluations", json=body, headers={"X-Request-ID": "batch-shared"}, timeout=30
+    )
     assert answer.status_code == 200, answer.text
     assert len(answer.json()["evaluations"]) == items
     read_back = logged(server, url, "batch-shared", items)
@@ -155,7 +164,9 @@ def test_an_authzen_batch_logs_its_shared_context_once(log_server: tuple[LiveSer
     size = len(compact(context))
     assert rows == items
     assert parts == 1 and part_chars == size, "the shared context is stored once, whole (it is under the bound)"
-    assert row_chars < items * 1_000, f"each row holds a reference, not the context: {row_chars / items:.0f} chars a row"
+    assert row_chars < items * 1_000, (
+        f"each row holds a reference, not the context: {row_chars / items:.0f} chars a row"
+    )
     assert row_chars + part_chars < 2 * items * 1_000 + size  # was items × size: 3.6 MB for this batch
     for item in read_back:
         assert item["request"]["context"] == context, "each decision reads back with its whole effective context"
@@ -167,12 +178,19 @@ def test_equal_contexts_of_a_checks_batch_are_stored_once(log_server: tuple[Live
     server, url = log_server
     context = memo_context(3_000)
     checks = [
-        {"organisation": "sales_company", "subject": {"id": "zhao_lei"}, "resource": {"type": "budget", "id": f"b{i}"},
-         "action": "view", "context": json.loads(json.dumps(context))}  # a copy each: equal, not the same object
+        {
+            "organisation": "sales_company",
+            "subject": {"id": "zhao_lei"},
+            "resource": {"type": "budget", "id": f"b{i}"},
+            "action": "view",
+            "context": json.loads(json.dumps(context)),
+        }  # a copy each: equal, not the same object
         for i in range(200)
     ]
     before = log_size(url)
-    answer = httpx.post(f"{server.url}/v1/checks", json={"checks": checks}, headers={"X-Request-ID": "checks-equal"}, timeout=30)
+    answer = httpx.post(
+        f"{server.url}/v1/checks", json={"checks": checks}, headers={"X-Request-ID": "checks-equal"}, timeout=30
+    )
     assert answer.status_code == 200, answer.text
     read_back = logged(server, url, "checks-equal", len(checks))
     rows, row_chars, parts, part_chars = (now - then for now, then in zip(log_size(url), before))
@@ -188,9 +206,15 @@ def test_a_context_above_the_bound_is_logged_truncated_and_marked(log_server: tu
     truncated_before = metric(server, "dutyline_decision_log_truncated_total")
     before = log_size(url)
     answer = httpx.post(
-        f"{server.url}/access/v1/evaluations", headers={"X-Request-ID": "batch-huge"}, timeout=30,
-        json={"subject": {"type": "user", "id": "zhao_lei"}, "action": {"name": "view"}, "context": context,
-              "evaluations": [{"resource": {"type": "budget", "id": f"budget-{i}"}} for i in range(50)]},
+        f"{server.url}/access/v1/evaluations",
+        headers={"X-Request-ID": "batch-huge"},
+        timeout=30,
+        json={
+            "subject": {"type": "user", "id": "zhao_lei"},
+            "action": {"name": "view"},
+            "context": context,
+            "evaluations": [{"resource": {"type": "budget", "id": f"budget-{i}"}} for i in range(50)],
+        },
     )
     assert answer.status_code == 200, answer.text
     read_back = logged(server, url, "batch-huge", 50)
@@ -200,10 +224,14 @@ def test_a_context_above_the_bound_is_logged_truncated_and_marked(log_server: tu
         kept = item["request"]["context"]
         assert kept and len(kept) < len(context)
         assert all(context[key] == value for key, value in kept.items()), "what is kept is the caller's, unchanged"
-        assert item["request"]["truncated"] == [{
-            "part": "context", "bytes": len(whole), "kept_bytes": len(compact(kept)),
-            "sha256": hashlib.sha256(whole).hexdigest(),
-        }], "never silently: the reader sees it was cut, from how much, and the digest of the whole"
+        assert item["request"]["truncated"] == [
+            {
+                "part": "context",
+                "bytes": len(whole),
+                "kept_bytes": len(compact(kept)),
+                "sha256": hashlib.sha256(whole).hexdigest(),
+            }
+        ], "never silently: the reader sees it was cut, from how much, and the digest of the whole"
     assert metric(server, "dutyline_decision_log_truncated_total") >= truncated_before + 1
     assert "logged truncated (DUTYLINE_DECISION_LOG_MAX_CONTEXT_BYTES)" in server.log_text()
 
@@ -219,7 +247,9 @@ def big_org() -> Any:
 
 
 @pytest.fixture(scope="module", params=_backends())
-def big_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, big_org: Any) -> Iterator[LiveServer]:
+def big_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, big_org: Any
+) -> Iterator[LiveServer]:
     """A server deciding for one organisation of about 200,000 policy lines (38,000 people), one big listing at a
     time (DUTYLINE_QUERY_WORKERS=1)."""
     from dutyline.store import orgs as org_store
@@ -263,7 +293,9 @@ def test_paging_a_big_listing_computes_it_once(big_server: LiveServer) -> None:
     assert metric(big_server, "dutyline_listings_served_cached_total") == cached + pages - 1
 
     # Another client asking the same again (another instant of the same assignment windows) is not recomputed.
-    again = httpx.get(f"{big_server.url}{WHO}", params={"resource": "report", "action": "view", "at": "2026-07-21"}, timeout=60)
+    again = httpx.get(
+        f"{big_server.url}{WHO}", params={"resource": "report", "action": "view", "at": "2026-07-21"}, timeout=60
+    )
     assert again.json()["total_people"] == len(people)
     assert metric(big_server, "dutyline_listings_computed_total") == computed + 1
 
@@ -272,8 +304,12 @@ def test_paging_a_big_listing_computes_it_once(big_server: LiveServer) -> None:
     found: list[str] = []
     page_token = None
     while True:
-        body: dict[str, Any] = {"subject": {"type": "user"}, "action": {"name": "view"}, "resource": {"type": "report", "id": "r1"},
-                                "page": {"limit": 1000, **({"token": page_token} if page_token else {})}}
+        body: dict[str, Any] = {
+            "subject": {"type": "user"},
+            "action": {"name": "view"},
+            "resource": {"type": "report", "id": "r1"},
+            "page": {"limit": 1000, **({"token": page_token} if page_token else {})},
+        }
         answer = httpx.post(f"{big_server.url}/orgs/one_big_org/access/v1/search/subject", json=body, timeout=60)
         assert answer.status_code == 200, answer.text
         found += [r["id"] for r in answer.json()["results"]]
@@ -285,16 +321,25 @@ def test_paging_a_big_listing_computes_it_once(big_server: LiveServer) -> None:
 
 
 def test_a_big_listing_is_computed_off_the_event_loop_one_at_a_time(big_server: LiveServer) -> None:
-    decision = {"organisation": "one_big_org", "subject": {"id": "p0001_001"}, "resource": {"type": "report"}, "action": "view"}
+    decision = {
+        "organisation": "one_big_org",
+        "subject": {"id": "p0001_001"},
+        "resource": {"type": "report"},
+        "action": "view",
+    }
     assert metric(big_server, "dutyline_listings_running") == 0
     first = Call("GET", f"{big_server.url}{WHO}", params={"resource": "report", "action": "view", "at": "2026-07-05"})
-    eventually(lambda: metric(big_server, "dutyline_listings_running") == 1 or first.response is not None,
-               "the first listing to be computed")
+    eventually(
+        lambda: metric(big_server, "dutyline_listings_running") == 1 or first.response is not None,
+        "the first listing to be computed",
+    )
     assert first.response is None, "the listing was computed before anything else could be asked: too small to show"
 
     # While it is computed: decisions are answered, and a second big listing is refused rather than queued.
     assert httpx.post(f"{big_server.url}/v1/check", json=decision, timeout=30).json()["decision"] == "allow"
-    second = httpx.get(f"{big_server.url}{WHO}", params={"resource": "report", "action": "view", "at": "2026-07-12"}, timeout=30)
+    second = httpx.get(
+        f"{big_server.url}{WHO}", params={"resource": "report", "action": "view", "at": "2026-07-12"}, timeout=30
+    )
     assert second.status_code == 503, second.text
     assert second.headers["Retry-After"] == "1"
     assert "DUTYLINE_QUERY_WORKERS=1" in second.json()["message"]
@@ -304,7 +349,9 @@ def test_a_big_listing_is_computed_off_the_event_loop_one_at_a_time(big_server: 
 
     assert first.result().status_code == 200 and first.result().json()["total_people"] > 30_000
     assert metric(big_server, "dutyline_listings_running") == 0
-    retried = httpx.get(f"{big_server.url}{WHO}", params={"resource": "report", "action": "view", "at": "2026-07-12"}, timeout=60)
+    retried = httpx.get(
+        f"{big_server.url}{WHO}", params={"resource": "report", "action": "view", "at": "2026-07-12"}, timeout=60
+    )
     assert retried.status_code == 200, retried.text
 
 
@@ -323,24 +370,34 @@ def waiting_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[t
             server.stop()
 
 
-CHECK = {"organisation": "sales_company", "subject": {"id": "li_na"}, "resource": {"type": "customer"}, "action": "contact"}
+CHECK = {
+    "organisation": "sales_company",
+    "subject": {"id": "li_na"},
+    "resource": {"type": "customer"},
+    "action": "contact",
+}
 
 
 def change_sales_company(url: str, folder: Path) -> None:
     """Another process stores a new version: `dutyline import` of sales_company with another English name."""
     source = (REPO / "policies" / "orgs" / "sales_company.yaml").read_text(encoding="utf-8")
     changed = folder / "sales_company.yaml"
-    changed.write_text(source.replace("en: Sales Company Business Department", "en: Sales Company (renamed)", 1), encoding="utf-8")
+    changed.write_text(
+        source.replace("en: Sales Company Business Department", "en: Sales Company (renamed)", 1), encoding="utf-8"
+    )
     assert changed.read_text(encoding="utf-8") != source
     run_cli("import", str(changed), database_url=url, check=True)
 
 
 def test_waiting_checks_hold_no_thread_are_bounded_and_wake_on_another_process_change(
-    waiting_server: tuple[LiveServer, str], tmp_path: Path,
+    waiting_server: tuple[LiveServer, str],
+    tmp_path: Path,
 ) -> None:
     server, url = waiting_server
     version = httpx.post(f"{server.url}/v1/check", json=CHECK, timeout=30).json()["policy_version"]
-    waiters = [Call("POST", f"{server.url}/v1/check", json={**CHECK, "at_least_version": version + 1}) for _ in range(WAITERS)]
+    waiters = [
+        Call("POST", f"{server.url}/v1/check", json={**CHECK, "at_least_version": version + 1}) for _ in range(WAITERS)
+    ]
     eventually(lambda: metric(server, "dutyline_consistency_waiters") == WAITERS, f"{WAITERS} checks waiting")
 
     # One more than the bound is refused at once, not queued.

@@ -47,7 +47,9 @@ def _org() -> CompiledOrg:
 
 
 def _service(org: CompiledOrg, facts: FactsProvider | None = None) -> DecisionService:
-    pack = msgspec.convert(YAML(typ="safe").load((REPO / "rules/sales_company.yaml").read_text(encoding="utf-8")), RulePack)
+    pack = msgspec.convert(
+        YAML(typ="safe").load((REPO / "rules/sales_company.yaml").read_text(encoding="utf-8")), RulePack
+    )
     rules = compile_rules([pack], org)
     host = new_backend()
     host.load(rules.rulesets)

@@ -28,7 +28,13 @@ ORG = "sales_company"
 # (this month's expense total), which the service keeps in memory too.
 QUESTIONS = [
     {"organisation": ORG, "subject": {"id": "li_na"}, "resource": {"type": "customer"}, "action": "contact"},
-    {"organisation": ORG, "subject": {"id": "li_na"}, "resource": {"type": "expense"}, "action": "submit", "context": {"amount": 100, "currency": "CNY"}},
+    {
+        "organisation": ORG,
+        "subject": {"id": "li_na"},
+        "resource": {"type": "expense"},
+        "action": "submit",
+        "context": {"amount": 100, "currency": "CNY"},
+    },
 ]
 NEEDS_APPROVAL = {**QUESTIONS[1], "context": {"amount": 8000, "currency": "CNY"}}
 
@@ -53,7 +59,12 @@ class Stream:
                     response = http.post("/v1/check", json=QUESTIONS[n % 2])
                     body = response.json() if response.status_code == 200 else {}
                     self.answers.append(
-                        (time.monotonic(), response.status_code, body.get("decision", ""), body.get("policy_version", 0))
+                        (
+                            time.monotonic(),
+                            response.status_code,
+                            body.get("decision", ""),
+                            body.get("policy_version", 0),
+                        )
                     )
                 except httpx.HTTPError as exc:  # a refused or dropped connection is a failure too
                     self.errors.append(repr(exc))
@@ -106,7 +117,10 @@ def _import(url: str, *paths: str) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "dutyline", "import", *[str(REPO / p) for p in paths]],
         env={**os.environ, "DUTYLINE_DATABASE_URL": url, "DUTYLINE_SEED_DIR": ""},
-        capture_output=True, text=True, cwd=REPO, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
 
@@ -142,7 +156,9 @@ def test_decisions_survive_a_database_outage_and_everything_catches_up_after(clu
         assert alive.json()["status"] == "degraded", alive.text
 
         _assert_unavailable(
-            admin.post(f"/v1/orgs/{ORG}/usage", json={"person": "li_na", "rule": "monthly_expense_limit", "amount": 100}),
+            admin.post(
+                f"/v1/orgs/{ORG}/usage", json={"person": "li_na", "rule": "monthly_expense_limit", "amount": 100}
+            ),
             "recording usage",
         )
         _assert_unavailable(
@@ -150,17 +166,19 @@ def test_decisions_survive_a_database_outage_and_everything_catches_up_after(clu
             "an admin edit",
         )
         _assert_unavailable(
-            admin.put(f"/admin/orgs/{ORG}", etag="*", content=(REPO / "policies/orgs/sales_company.yaml").read_bytes(),
-                      headers={"Content-Type": "application/yaml"}),
+            admin.put(
+                f"/admin/orgs/{ORG}",
+                etag="*",
+                content=(REPO / "policies/orgs/sales_company.yaml").read_bytes(),
+                headers={"Content-Type": "application/yaml"},
+            ),
             "an import through the admin API",
         )
         _assert_unavailable(
             admin.post("/v1/approvals", json=NEEDS_APPROVAL),
             "opening an approval",
         )
-        marked = [
-            admin.post("/v1/check", json=QUESTIONS[0], headers={"X-Request-ID": f"outage-{n}"}) for n in range(3)
-        ]
+        marked = [admin.post("/v1/check", json=QUESTIONS[0], headers={"X-Request-ID": f"outage-{n}"}) for n in range(3)]
         assert [m.status_code for m in marked] == [200] * 3
         time.sleep(2)  # decisions keep flowing while it is down
         outage = stream.since(down)
@@ -183,11 +201,16 @@ def test_decisions_survive_a_database_outage_and_everything_catches_up_after(clu
         assert verified["ok"], verified
         # Decisions made while the database was down reach the decision log once it is back.
         for n in range(3):
-            _wait(lambda n=n: admin.get("/v1/decisions", params={"request_id": f"outage-{n}"}).json()["items"], 10,
-                  f"decision outage-{n} in the log")
+            _wait(
+                lambda n=n: admin.get("/v1/decisions", params={"request_id": f"outage-{n}"}).json()["items"],
+                10,
+                f"decision outage-{n} in the log",
+            )
 
         # A change made now through the API is applied and decided on.
-        change = admin.patch(f"/admin/orgs/{ORG}/posts/sales_analyst", etag=after.headers["etag"], json={"headcount": 3})
+        change = admin.patch(
+            f"/admin/orgs/{ORG}/posts/sales_analyst", etag=after.headers["etag"], json={"headcount": 3}
+        )
         assert change.status_code == 200, change.text
         new_version = change.json()["version"]
         assert new_version > version

@@ -49,7 +49,16 @@ EXAMPLES = int(os.environ.get("DUTYLINE_FUZZ_EXAMPLES", "15"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 SEEN: dict[str, Counter[int]] = {}  # statuses per operation, for the summary at the end
 TARGET = "fuzz_target"  # a copy of sales_company (and its rule pack) that admin writes may wreck
-IDS = ["business_dept", "sales_analyst", "department_head", "li_na", "zhao_lei", "customer", "budget", "analyst_not_seller"]
+IDS = [
+    "business_dept",
+    "sales_analyst",
+    "department_head",
+    "li_na",
+    "zhao_lei",
+    "customer",
+    "budget",
+    "analyst_not_seller",
+]
 READ_ORG = "sales_company"  # decision and query routes: reading changes nothing
 
 # The schema the app describes, built in-process (no database) so that tests can be named per operation.
@@ -78,8 +87,12 @@ def fuzz_schema(served: dict[str, Any]) -> dict[str, Any]:
                     continue
                 known = {
                     "org_id": [TARGET] if path.startswith("/admin/") else [READ_ORG],
-                    "org": [READ_ORG], "collection": list(ORG_COLLECTIONS), "name": [TARGET],
-                    "ident": IDS, "person": ["li_na", "zhao_lei"], "post": ["sales_analyst", "department_head"],
+                    "org": [READ_ORG],
+                    "collection": list(ORG_COLLECTIONS),
+                    "name": [TARGET],
+                    "ident": IDS,
+                    "person": ["li_na", "zhao_lei"],
+                    "post": ["sales_analyst", "department_head"],
                 }.get(parameter["name"])
                 if known:  # real values in the positive mode; the negative mode sends anything else
                     parameter["schema"] = {"type": "string", "enum": known}
@@ -90,8 +103,10 @@ def fuzz_schema(served: dict[str, Any]) -> dict[str, Any]:
 def fuzzed(stack: Stack) -> Iterator[schemathesis.BaseSchema]:
     served = requests.get(f"{stack.server.url}/schema/openapi.json", timeout=10).json()
     assert sorted(f"{m.upper()} {p}" for p, ops in served["paths"].items() for m in ops) == sorted(OPERATIONS)
-    document = (REPO / "policies/orgs/sales_company.yaml").read_text(encoding="utf-8").replace(
-        "id: sales_company", f"id: {TARGET}", 1
+    document = (
+        (REPO / "policies/orgs/sales_company.yaml")
+        .read_text(encoding="utf-8")
+        .replace("id: sales_company", f"id: {TARGET}", 1)
     )
     created = stack.root.post("/admin/orgs", content=document.encode(), headers={"Content-Type": "application/yaml"})
     assert created.status_code == 201, created.text
@@ -110,8 +125,13 @@ def test_fuzz(label: str, fuzzed: schemathesis.BaseSchema, stack: Stack) -> None
     start = len(stack.server.log_text())
 
     @settings(
-        max_examples=EXAMPLES * 2, deadline=None, database=None, derandomize=True, print_blob=True,
-        phases=[Phase.explicit, Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck),
+        max_examples=EXAMPLES * 2,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        print_blob=True,
+        phases=[Phase.explicit, Phase.generate, Phase.shrink],
+        suppress_health_check=list(HealthCheck),
     )
     @given(case=strategy)
     def fuzz(case: schemathesis.Case) -> None:

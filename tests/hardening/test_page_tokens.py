@@ -87,7 +87,9 @@ def _log_token(stack: Stack, **params: object) -> str:
         check = {"organisation": ORG, "subject": {"id": "li_na"}, "resource": {"type": "customer"}, "action": "contact"}
         assert stack.root.post("/v1/check", json=check).status_code == 200
     deadline = time.monotonic() + 10  # the log is written in batches, off the decision path
-    while not (page := stack.root.get("/v1/decisions", params={"organisation": ORG, "limit": 1, **params}).json())["next_token"]:
+    while not (page := stack.root.get("/v1/decisions", params={"organisation": ORG, "limit": 1, **params}).json())[
+        "next_token"
+    ]:
         assert time.monotonic() < deadline, page
         time.sleep(0.1)
     return page["next_token"]
@@ -106,7 +108,9 @@ def test_a_who_token_pages_on_and_only_for_its_own_request(stack: Stack) -> None
     assert again.status_code == 200, again.text
     # a changed limit is still the same walk; a changed question is not
     assert stack.root.get(WHO, params={**WHO_PARAMS, "limit": 5, "page_token": token}).status_code == 200
-    message = _refused(stack.root.get(WHO, params={**WHO_PARAMS, "resource_id": "r9", "page_token": token}), "page_token")
+    message = _refused(
+        stack.root.get(WHO, params={**WHO_PARAMS, "resource_id": "r9", "page_token": token}), "page_token"
+    )
     assert "another request" in message
     _refused(stack.root.get(WHO, params={**WHO_PARAMS, "at": "2026-01-05", "page_token": token}), "page_token")
 
@@ -116,7 +120,11 @@ def test_a_search_token_is_refused_for_another_body_but_not_another_limit(stack:
     walked = stack.root.post(SEARCH, json={**SEARCH_BODY, "page": {"token": token, "limit": 7}})
     assert walked.status_code == 200, walked.text
     # the body's key order is not the request: the same request written otherwise continues the walk
-    reordered = {"resource": SEARCH_BODY["resource"], "subject": SEARCH_BODY["subject"], "action": SEARCH_BODY["action"]}
+    reordered = {
+        "resource": SEARCH_BODY["resource"],
+        "subject": SEARCH_BODY["subject"],
+        "action": SEARCH_BODY["action"],
+    }
     assert stack.root.post(SEARCH, json={**reordered, "page": {"token": token}}).status_code == 200
     for changed in (
         {**SEARCH_BODY, "context": {"time": "2026-12-01T10:00:00+08:00"}},
@@ -132,7 +140,11 @@ def test_a_search_token_is_refused_for_another_body_but_not_another_limit(stack:
 
 def test_a_token_is_refused_at_another_endpoint(stack: Stack) -> None:
     search, who, log = _search_token(stack.root), _who_token(stack.root), _log_token(stack)
-    resource = {"subject": {"type": "user", "id": "li_na"}, "action": {"name": "view"}, "resource": {"type": "regulation"}}
+    resource = {
+        "subject": {"type": "user", "id": "li_na"},
+        "action": {"name": "view"},
+        "resource": {"type": "regulation"},
+    }
     message = _refused(
         stack.root.post("/orgs/ninger_branch/access/v1/search/resource", json={**resource, "page": {"token": search}}),
         "page.token",
@@ -147,7 +159,10 @@ def test_a_token_is_refused_at_another_endpoint(stack: Stack) -> None:
 
 def test_a_decision_log_token_is_bound_to_its_filters(stack: Stack) -> None:
     token = _log_token(stack)
-    assert stack.root.get("/v1/decisions", params={"organisation": ORG, "limit": 5, "page_token": token}).status_code == 200
+    assert (
+        stack.root.get("/v1/decisions", params={"organisation": ORG, "limit": 5, "page_token": token}).status_code
+        == 200
+    )
     for changed in ({"organisation": "hotel"}, {"organisation": ORG, "outcome": "deny"}, {}):
         _refused(stack.root.get("/v1/decisions", params={**changed, "limit": 1, "page_token": token}), "page_token")
 
@@ -187,4 +202,6 @@ def test_forged_and_negative_tokens_are_refused_everywhere(stack: Stack) -> None
     # a cursor of one's own (every row, from the far future back) under the real MAC
     decoded[2] = ["2999-01-01T00:00:00+00:00", "zzzz"]
     forged = f"{_b64(json.dumps(decoded).encode())}.{mac}"
-    _refused(stack.root.get("/v1/decisions", params={"organisation": ORG, "limit": 1, "page_token": forged}), "page_token")
+    _refused(
+        stack.root.get("/v1/decisions", params={"organisation": ORG, "limit": 1, "page_token": forged}), "page_token"
+    )

@@ -40,8 +40,10 @@ def test_changing_ones_own_password_needs_the_current_one(stack: Stack) -> None:
 def test_wrong_current_passwords_are_throttled_like_logins(stack: Stack) -> None:
     name = _user(stack)
     console = _session(stack, name)
-    tries = [console.patch(f"/admin/users/{name}", json={"password": NEW, "current_password": f"guess {n}"}).status_code
-             for n in range(6)]
+    tries = [
+        console.patch(f"/admin/users/{name}", json={"password": NEW, "current_password": f"guess {n}"}).status_code
+        for n in range(6)
+    ]
     assert tries == [403] * 5 + [429]
 
 
@@ -74,5 +76,7 @@ def test_an_administrator_resets_another_users_password_without_it_and_ends_all_
     assert stack.client().login(name, NEW).status_code == 200
     entry = stack.root.get("/admin/audit", params={"actor": "root", "limit": 1}).json()["items"][0]
     assert (entry["action"], entry["target"], entry["detail"]) == (
-        "user_changed", f"user:{name}", {"password": "reset by an administrator"}
+        "user_changed",
+        f"user:{name}",
+        {"password": "reset by an administrator"},
     )

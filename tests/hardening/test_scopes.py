@@ -25,14 +25,26 @@ from tests.live import LiveServer
 OTHER = "sales_company"  # not reached by the caller under test
 OWN = "hotel"  # reached
 EXPENSE = {
-    "organisation": OTHER, "subject": {"id": "zhao_lei"}, "resource": {"type": "expense", "id": "exp-1"},
-    "action": "submit", "context": {"amount": 12000, "currency": "CNY"},
+    "organisation": OTHER,
+    "subject": {"id": "zhao_lei"},
+    "resource": {"type": "expense", "id": "exp-1"},
+    "action": "submit",
+    "context": {"amount": 12000, "currency": "CNY"},
 }
 CHECK_OTHER = {"organisation": OTHER, "subject": {"id": "li_na"}, "resource": {"type": "customer"}, "action": "contact"}
-CHECK_OWN = {"organisation": OWN, "subject": {"id": "zhou_wenhua"}, "resource": {"type": "guest_room"}, "action": "view"}
+CHECK_OWN = {
+    "organisation": OWN,
+    "subject": {"id": "zhou_wenhua"},
+    "resource": {"type": "guest_room"},
+    "action": "view",
+}
 CASE_OTHER = {"organisation": OTHER, "type": "expense_claim_pending", "title": "exp-1 waits"}
 # li_na is a person of sales_company only: AuthZEN finds her organisation by her when none is named.
-EVALUATION = {"subject": {"type": "user", "id": "li_na"}, "action": {"name": "contact"}, "resource": {"type": "customer", "id": "c1"}}
+EVALUATION = {
+    "subject": {"type": "user", "id": "li_na"},
+    "action": {"name": "contact"},
+    "resource": {"type": "customer", "id": "c1"},
+}
 NAMED = {**EVALUATION, "context": {"organisation": OTHER}}
 
 
@@ -78,15 +90,26 @@ def _state(s: Scoped) -> tuple[str, str, int, float]:
 
 def _bodies(s: Scoped) -> dict[str, object]:
     """A body for each route that takes one, naming sales_company (or a record of it) wherever it can."""
-    search = {"subject": {"type": "user", "id": "li_na"}, "action": {"name": "contact"},
-              "resource": {"type": "customer"}, "context": {"organisation": OTHER}}
+    search = {
+        "subject": {"type": "user", "id": "li_na"},
+        "action": {"name": "contact"},
+        "resource": {"type": "customer"},
+        "context": {"organisation": OTHER},
+    }
     return {
-        "/v1/check": CHECK_OTHER, "/v1/checks": {"checks": [CHECK_OWN, CHECK_OTHER]}, "/v1/approvals": EXPENSE,
-        "/v1/cases": CASE_OTHER, "approve": {"person": "wang_jianguo"}, "reject": {"person": "wang_jianguo"},
-        "resolve": {"person": "sun_li"}, "usage": {"person": "zhao_lei", "rule": "monthly_expense_limit", "amount": 1},
-        "evaluation": NAMED, "evaluations": {"evaluations": [NAMED]}, "search/subject": {
-            **search, "subject": {"type": "user"}, "resource": {"type": "customer", "id": "c1"}},
-        "search/resource": search, "search/action": {**search, "resource": {"type": "customer", "id": "c1"}},
+        "/v1/check": CHECK_OTHER,
+        "/v1/checks": {"checks": [CHECK_OWN, CHECK_OTHER]},
+        "/v1/approvals": EXPENSE,
+        "/v1/cases": CASE_OTHER,
+        "approve": {"person": "wang_jianguo"},
+        "reject": {"person": "wang_jianguo"},
+        "resolve": {"person": "sun_li"},
+        "usage": {"person": "zhao_lei", "rule": "monthly_expense_limit", "amount": 1},
+        "evaluation": NAMED,
+        "evaluations": {"evaluations": [NAMED]},
+        "search/subject": {**search, "subject": {"type": "user"}, "resource": {"type": "customer", "id": "c1"}},
+        "search/resource": search,
+        "search/action": {**search, "resource": {"type": "customer", "id": "c1"}},
     }
 
 
@@ -97,8 +120,14 @@ def _body_for(bodies: dict[str, object], path: str) -> object:
 def test_every_route_of_the_decision_api_refuses_an_organisation_the_caller_does_not_reach(scoped: Scoped) -> None:
     """Item 18, route by route from the OpenAPI document: each operation with sales_company in every place it can
     be named (path, query, body, the record it is about), by a token for hotel: 403 or 404, nothing changed."""
-    values = {"org": OTHER, "org_id": OTHER, "approval_id": scoped.approval, "case_id": scoped.case,
-              "person": "li_na", "post": "sales_representative"}
+    values = {
+        "org": OTHER,
+        "org_id": OTHER,
+        "approval_id": scoped.approval,
+        "case_id": scoped.case,
+        "person": "li_na",
+        "post": "sales_representative",
+    }
     bodies = _bodies(scoped)
     before = _state(scoped)
     seen = 0
@@ -106,8 +135,13 @@ def test_every_route_of_the_decision_api_refuses_an_organisation_the_caller_does
         if not template.startswith(("/v1/", "/access/", "/orgs/")):
             continue
         path = routes.fill(template, values)
-        query = {"organisation": OTHER, "person": "zhao_lei", "rule": "monthly_expense_limit", "resource_type": "customer",
-                 "action": "contact"}
+        query = {
+            "organisation": OTHER,
+            "person": "zhao_lei",
+            "rule": "monthly_expense_limit",
+            "resource_type": "customer",
+            "action": "contact",
+        }
         if method == "GET":
             response = scoped.own.get(path, params=query)
         else:
@@ -181,8 +215,12 @@ def test_decisions_for_another_organisation_are_refused_however_it_is_named(scop
     assert own.post("/access/v1/evaluation", json=EVALUATION).json() == {"decision": False}
     assert scoped.root.post("/access/v1/evaluation", json=EVALUATION).json() == {"decision": True}
     # The one organisation with this resource type is not reached: no one to list.
-    subject_search = {"subject": {"type": "user"}, "action": {"name": "submit"}, "resource": {"type": "expense", "id": "e"},
-                      "context": {"amount": 100, "currency": "CNY"}}  # what the expense limits read
+    subject_search = {
+        "subject": {"type": "user"},
+        "action": {"name": "submit"},
+        "resource": {"type": "expense", "id": "e"},
+        "context": {"amount": 100, "currency": "CNY"},
+    }  # what the expense limits read
     assert own.post("/access/v1/search/subject", json=subject_search).json()["results"] == []
     assert scoped.root.post("/access/v1/search/subject", json=subject_search).json()["results"]
     assert own.post("/v1/check", json=CHECK_OWN).status_code == 200, "its own organisation it decides in"
@@ -195,8 +233,10 @@ def _token_id(scoped: Scoped) -> str:
 
 def test_a_console_session_reaches_the_organisations_of_its_users_roles_and_links(scoped: Scoped) -> None:
     name = f"hr_{uuid.uuid4().hex[:6]}"
-    made = scoped.root.post("/admin/users", json={"username": name, "password": PASSWORD,
-                                                  "roles": [{"role": "hr_admin", "organisation": OWN}]})
+    made = scoped.root.post(
+        "/admin/users",
+        json={"username": name, "password": PASSWORD, "roles": [{"role": "hr_admin", "organisation": OWN}]},
+    )
     assert made.status_code == 201, made.text
     console = Client(scoped.server)
     assert console.login(name).status_code == 200
@@ -223,8 +263,13 @@ def test_tokens_name_the_organisations_they_reach_and_only_a_system_administrato
     read_only = root.post("/admin/tokens", json={"scopes": ["read"]})
     assert read_only.status_code == 201 and read_only.json()["organisations"] == [], "a read token decides nothing"
     name = f"hr_{uuid.uuid4().hex[:6]}"
-    assert root.post("/admin/users", json={"username": name, "password": PASSWORD,
-                                           "roles": [{"role": "hr_admin", "organisation": OWN}]}).status_code == 201
+    assert (
+        root.post(
+            "/admin/users",
+            json={"username": name, "password": PASSWORD, "roles": [{"role": "hr_admin", "organisation": OWN}]},
+        ).status_code
+        == 201
+    )
     console = Client(scoped.server)
     assert console.login(name).status_code == 200
     everything = console.post("/admin/tokens", json={"scopes": ["decide"], "organisations": ["*"]})
@@ -275,13 +320,17 @@ def test_a_system_administrator_cannot_link_themselves_to_an_approver_and_approv
     approve = admin.post(f"/v1/approvals/{scoped.approval}/approve", json={"comment": "fine"})
     assert approve.status_code == 403 and "linked to no person" in approve.json()["message"]
     assert scoped.root.get(f"/v1/approvals/{scoped.approval}").json()["status"] == "pending"
-    with_other_fields = admin.patch(f"/admin/users/{name}", json={"display_name": "x", "people": {OTHER: "wang_jianguo"}})
+    with_other_fields = admin.patch(
+        f"/admin/users/{name}", json={"display_name": "x", "people": {OTHER: "wang_jianguo"}}
+    )
     assert with_other_fields.status_code == 403, "not in a change of other fields either"
     # Another system administrator (root) links them: allowed, audited under the organisation.
     assert scoped.root.patch(f"/admin/users/{name}", json={"people": {OTHER: "wang_jianguo"}}).status_code == 200
     entry = scoped.root.get("/admin/audit", params={"org": OTHER, "actor": "root", "limit": 1}).json()["items"][0]
     assert (entry["action"], entry["target"], entry["detail"]) == (
-        "user_linked", f"user:{name}", {"person": "wang_jianguo", "previous": None}
+        "user_linked",
+        f"user:{name}",
+        {"person": "wang_jianguo", "previous": None},
     )
     admin.close()
 
@@ -295,7 +344,10 @@ def test_an_hr_administrator_links_users_to_people_of_their_organisation_only_an
     assert ok.status_code == 200 and ok.json()["people"] == {OWN: "zhou_wenhua"}, ok.text
     elsewhere = hr.patch(f"/admin/users/{clerk_name}", json={"people": {OWN: "zhou_wenhua", OTHER: "li_na"}})
     assert elsewhere.status_code == 403, "linking in an organisation they do not administer"
-    assert hr.patch(f"/admin/users/{clerk_name}", json={"people": {OWN: "zhou_wenhua"}, "active": False}).status_code == 403
+    assert (
+        hr.patch(f"/admin/users/{clerk_name}", json={"people": {OWN: "zhou_wenhua"}, "active": False}).status_code
+        == 403
+    )
     themselves = hr.patch(f"/admin/users/{hr_name}", json={"people": {OWN: "zhou_wenhua"}})
     assert themselves.status_code == 403 and "may not link themselves" in themselves.json()["message"]
     assert scoped.root.get(f"/admin/users/{clerk_name}").json()["people"] == {OWN: "zhou_wenhua"}
@@ -317,7 +369,9 @@ def test_an_unscoped_legacy_token_reaches_its_users_organisations(scoped: Scoped
     engine = create_engine(_psycopg(scoped.database_url))
     try:
         with engine.begin() as connection:
-            connection.execute(update(ApiTokenRow).where(ApiTokenRow.id == token.split("_")[1]).values(organisations=None))
+            connection.execute(
+                update(ApiTokenRow).where(ApiTokenRow.id == token.split("_")[1]).values(organisations=None)
+            )
     finally:
         engine.dispose()
     legacy = Client(scoped.server, token)

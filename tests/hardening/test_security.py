@@ -29,7 +29,9 @@ def _scheduled_change(stack: Stack) -> str:
     """A real change waiting for its time (far away), so that routes about changes find one."""
     path = f"/admin/orgs/{ORG}/posts/department_head"
     etag = stack.root.get(path).headers["etag"]
-    change = stack.root.patch(path, etag=etag, json={"headcount": 2}, headers={"X-Effective-At": "2099-01-01T00:00:00Z"})
+    change = stack.root.patch(
+        path, etag=etag, json={"headcount": 2}, headers={"X-Effective-At": "2099-01-01T00:00:00Z"}
+    )
     assert change.status_code == 202, change.text
     return change.json()["id"]
 
@@ -66,8 +68,10 @@ def _state(stack: Stack) -> tuple[str, int]:
 
 def _new_user(stack: Stack, role: str = "system_admin", organisation: str = "*") -> str:
     name = f"u_{uuid.uuid4().hex[:8]}"
-    made = stack.root.post("/admin/users", json={"username": name, "password": PASSWORD,
-                                                 "roles": [{"role": role, "organisation": organisation}]})
+    made = stack.root.post(
+        "/admin/users",
+        json={"username": name, "password": PASSWORD, "roles": [{"role": role, "organisation": organisation}]},
+    )
     assert made.status_code == 201, made.text
     return name
 
@@ -135,7 +139,9 @@ def test_every_change_by_a_console_session_needs_its_csrf_token(stack: Stack) ->
         for token in (None, "not-the-token", ""):
             headers = {"If-Match": "*", **({"X-CSRF-Token": token} if token is not None else {})}
             response = console.request(method, path, json=BODIES.get(path, {}), csrf=False, headers=headers)
-            assert response.status_code == 403, f"{method} {path} csrf={token!r}: {response.status_code} {response.text[:200]}"
+            assert response.status_code == 403, (
+                f"{method} {path} csrf={token!r}: {response.status_code} {response.text[:200]}"
+            )
             assert "X-CSRF-Token" in response.json()["message"]
     assert _state(stack) == before
     assert console.get("/admin/session").status_code == 200, "the session survived (logout needs the token too)"
@@ -162,7 +168,9 @@ def test_logins_are_throttled_per_user_and_address_and_forwarded_for_does_not_he
     """From an address that is not a trusted proxy (uvicorn trusts X-Forwarded-* from 127.0.0.1 only), a
     forged X-Forwarded-For does not reset the count."""
     name = _new_user(stack, "auditor", ORG)
-    outside = httpx.Client(base_url=stack.server.url, transport=httpx.HTTPTransport(local_address="127.0.0.2"), timeout=30)
+    outside = httpx.Client(
+        base_url=stack.server.url, transport=httpx.HTTPTransport(local_address="127.0.0.2"), timeout=30
+    )
 
     def login(password: str, **headers: str) -> httpx.Response:
         return outside.post("/admin/login", json={"username": name, "password": password}, headers=headers)
@@ -171,7 +179,9 @@ def test_logins_are_throttled_per_user_and_address_and_forwarded_for_does_not_he
     for spoof in ("10.0.0.1", "127.0.0.3, 10.1.1.1"):
         refused = login(PASSWORD, **{"X-Forwarded-For": spoof, "X-Real-IP": spoof, "Forwarded": f"for={spoof}"})
         assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1, refused.text
-    assert stack.client().login(name).status_code == 200, "the count is per address: the real one elsewhere is not locked out"
+    assert stack.client().login(name).status_code == 200, (
+        "the count is per address: the real one elsewhere is not locked out"
+    )
 
 
 # --- headers on every answer ----------------------------------------------------------------------------------
@@ -196,9 +206,18 @@ def test_every_answer_carries_the_security_headers(stack: Stack) -> None:
             response = client.request(method, path, json={}, headers={"If-Match": "nope"})
             _assert_headers(response, f"{method} {path} {response.status_code}")
             seen += 1
-    for path in ("/console", "/console/index.html", "/schema", "/schema/openapi.json", "/no/such/path", "/console/missing.js"):
+    for path in (
+        "/console",
+        "/console/index.html",
+        "/schema",
+        "/schema/openapi.json",
+        "/no/such/path",
+        "/console/missing.js",
+    ):
         _assert_headers(httpx.get(f"{stack.server.url}{path}", timeout=10), path)
-    too_big = httpx.post(f"{stack.server.url}/v1/check", content=b"x" * 1_100_000, headers={"Content-Type": "application/json"})
+    too_big = httpx.post(
+        f"{stack.server.url}/v1/check", content=b"x" * 1_100_000, headers={"Content-Type": "application/json"}
+    )
     assert too_big.status_code == 413
     _assert_headers(too_big, "413")
     admin = stack.root.get("/admin/session")
@@ -215,7 +234,11 @@ def test_only_settings_reads_the_environment() -> None:
     for path in sorted((REPO / "service/dutyline").rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv") and getattr(node.value, "id", "") == "os":
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in ("environ", "getenv")
+                and getattr(node.value, "id", "") == "os"
+            ):
                 readers.append(str(path.relative_to(REPO)))
     assert set(readers) <= {"service/dutyline/settings.py"}, readers
 
@@ -268,7 +291,8 @@ def _everything_stored(database_url: str) -> str:
     try:
         with engine.connect() as connection:
             return "\n".join(
-                repr(tuple(row)) for name in inspect(engine).get_table_names()
+                repr(tuple(row))
+                for name in inspect(engine).get_table_names()
                 for row in connection.execute(text(f'SELECT * FROM "{name}"'))
             )
     finally:
@@ -291,7 +315,9 @@ def test_a_password_typed_as_the_username_is_kept_nowhere(debug_server: tuple[Li
     assert len(failed) == 4
     known, third, second, first = failed  # newest first
     assert (known["actor"], known["target"]) == (name, f"user:{name}"), "a known user's failed login is theirs"
-    assert first["actor"] == second["actor"] != third["actor"], "the same unknown name, the same digest; another, another"
+    assert first["actor"] == second["actor"] != third["actor"], (
+        "the same unknown name, the same digest; another, another"
+    )
     for entry in (first, second, third):
         assert entry["actor"].startswith("unknown user ") and entry["target"] == f"user:{entry['actor']}", entry
     by_actor = root.get("/admin/audit", params={"actor": first["actor"]}).json()["items"]
@@ -308,9 +334,16 @@ def test_a_password_typed_as_the_username_is_kept_nowhere(debug_server: tuple[Li
 
 # --- rule text, ids and names are data, never code ----------------------------------------------------------------
 
-PYTHON = ["__import__('os').system('touch /tmp/dutyline-pwned')", "().__class__.__base__.__subclasses__()",
-          "open('/etc/passwd').read()", "exec('import os')", "lambda: 1", "[x for x in ()]", "context.amount if 1 else 2"]
-SQL = ["'; DROP TABLE org_versions; --", "1; DELETE FROM audit_log", "\" OR 1=1 --", "x') OR ('1'='1"]
+PYTHON = [
+    "__import__('os').system('touch /tmp/dutyline-pwned')",
+    "().__class__.__base__.__subclasses__()",
+    "open('/etc/passwd').read()",
+    "exec('import os')",
+    "lambda: 1",
+    "[x for x in ()]",
+    "context.amount if 1 else 2",
+]
+SQL = ["'; DROP TABLE org_versions; --", "1; DELETE FROM audit_log", '" OR 1=1 --', "x') OR ('1'='1"]
 
 
 def _tables(stack: Stack) -> dict[str, int]:
@@ -329,15 +362,26 @@ def test_expressions_in_rules_and_conditions_cannot_run_python_or_sql(stack: Sta
     pack = stack.root.get(f"/admin/orgs/{ORG}/rules/{ORG}")
     post = stack.root.get(f"/admin/orgs/{ORG}/posts/sales_analyst")
     for payload in PYTHON + SQL:
-        rule = {"kind": "condition", "id": "injected", "name": {"zh": "注入", "en": "injected"},
-                "applies_to": {"resources": ["expense"], "actions": ["approve"]}, "when": payload, "effect": "deny",
-                "message": {"zh": "x", "en": "x"}}
-        changed = stack.root.patch(f"/admin/orgs/{ORG}/rules/{ORG}", etag=pack.headers["etag"],
-                                   json={"rules": [*pack.json()["rules"], rule]})
+        rule = {
+            "kind": "condition",
+            "id": "injected",
+            "name": {"zh": "注入", "en": "injected"},
+            "applies_to": {"resources": ["expense"], "actions": ["approve"]},
+            "when": payload,
+            "effect": "deny",
+            "message": {"zh": "x", "en": "x"},
+        }
+        changed = stack.root.patch(
+            f"/admin/orgs/{ORG}/rules/{ORG}", etag=pack.headers["etag"], json={"rules": [*pack.json()["rules"], rule]}
+        )
         assert changed.status_code == 400, f"{payload}: {changed.status_code} {changed.text[:300]}"
-        duties = [{**d, "permissions": [{**p, "condition": payload} for p in d.get("permissions", [])]}
-                  for d in post.json().get("duties", [])]
-        condition = stack.root.patch(f"/admin/orgs/{ORG}/posts/sales_analyst", etag=post.headers["etag"], json={"duties": duties})
+        duties = [
+            {**d, "permissions": [{**p, "condition": payload} for p in d.get("permissions", [])]}
+            for d in post.json().get("duties", [])
+        ]
+        condition = stack.root.patch(
+            f"/admin/orgs/{ORG}/posts/sales_analyst", etag=post.headers["etag"], json={"duties": duties}
+        )
         assert condition.status_code == 400, f"{payload}: {condition.status_code} {condition.text[:300]}"
         preview = stack.root.post(f"/admin/orgs/{ORG}/posts/sales_analyst?preview=true", json={"duties": duties})
         assert preview.status_code in (400, 405) or preview.json().get("valid") is False, preview.text[:300]
@@ -358,9 +402,11 @@ def test_ids_names_and_subjects_with_sql_are_stored_and_answered_as_plain_text(s
         assert made.status_code == 201, made.text[:300]
         assert stack.root.get(f"/admin/orgs/{ORG}/people/{ident}").json()["name"] == {"zh": payload, "en": payload}
         # A subject, an action and a resource in a decision: a deny, logged verbatim, found by an exact filter.
-        answer = stack.root.post("/v1/check", json={"organisation": ORG, "subject": {"id": payload},
-                                                    "resource": {"type": payload}, "action": payload},
-                                 headers={"X-Request-ID": f"sql-{ident}"}).json()
+        answer = stack.root.post(
+            "/v1/check",
+            json={"organisation": ORG, "subject": {"id": payload}, "resource": {"type": payload}, "action": payload},
+            headers={"X-Request-ID": f"sql-{ident}"},
+        ).json()
         assert answer["decision"] == "deny"
         assert stack.root.get("/v1/decisions", params={"subject": payload, "organisation": ORG}).status_code == 200
     counts = _tables(stack)
@@ -370,8 +416,10 @@ def test_ids_names_and_subjects_with_sql_are_stored_and_answered_as_plain_text(s
 
 
 def test_yaml_tags_in_uploads_are_data(stack: Stack) -> None:
-    for text_ in ("!!python/object/apply:os.system ['touch /tmp/dutyline-pwned']\n",
-                  "id: x\nname: !!python/object/new:os.system [touch /tmp/dutyline-pwned]\n"):
+    for text_ in (
+        "!!python/object/apply:os.system ['touch /tmp/dutyline-pwned']\n",
+        "id: x\nname: !!python/object/new:os.system [touch /tmp/dutyline-pwned]\n",
+    ):
         response = stack.root.post("/admin/orgs", content=text_.encode(), headers={"Content-Type": "application/yaml"})
         assert response.status_code == 400
     assert not PWNED.exists()

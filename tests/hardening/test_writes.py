@@ -156,18 +156,24 @@ def test_org_entities_refuse_nan_and_infinity_in_json_and_yaml(stack: Stack) -> 
     [
         (
             "/v1/check",
-            ('{"organisation": "sales_company", "subject": {"id": "li_na"}, "resource": {"type": "expense"},\n'
-            ' "action": "submit", "context": {"amount": LITERAL}}'),
+            (
+                '{"organisation": "sales_company", "subject": {"id": "li_na"}, "resource": {"type": "expense"},\n'
+                ' "action": "submit", "context": {"amount": LITERAL}}'
+            ),
         ),
         (
             "/v1/checks",
-            ('{"checks": [{"organisation": "sales_company", "subject": {"id": "li_na"},\n'
-            ' "resource": {"type": "expense"}, "action": "submit", "context": {"amount": LITERAL}}]}'),
+            (
+                '{"checks": [{"organisation": "sales_company", "subject": {"id": "li_na"},\n'
+                ' "resource": {"type": "expense"}, "action": "submit", "context": {"amount": LITERAL}}]}'
+            ),
         ),
         (
             "/access/v1/evaluation",
-            ('{"subject": {"type": "user", "id": "li_na"}, "resource": {"type": "expense", "id": "e1"},\n'
-            ' "action": {"name": "submit"}, "context": {"amount": LITERAL}}'),
+            (
+                '{"subject": {"type": "user", "id": "li_na"}, "resource": {"type": "expense", "id": "e1"},\n'
+                ' "action": {"name": "submit"}, "context": {"amount": LITERAL}}'
+            ),
         ),
         (f"/v1/orgs/{ORG}/usage", '{"person": "li_na", "rule": "monthly_expense_limit",\n "amount": LITERAL}'),
     ],
@@ -579,7 +585,9 @@ def test_with_the_defaults_on_a_new_organisation_and_its_rule_pack_wait_for_a_se
         try:
             server.wait_ready()
             first = Client(server, root)
-            second = Client(server, token_for(first, "root2", ["admin"], [{"role": "system_admin", "organisation": "*"}]))
+            second = Client(
+                server, token_for(first, "root2", ["admin"], [{"role": "system_admin", "organisation": "*"}])
+            )
             document = (REPO / "policies/orgs/sales_company.yaml").read_bytes()
             created = held(first.post("/admin/orgs", content=document, headers=YAML_TYPE))
             assert first.get(f"/admin/orgs/{ORG}").status_code == 404, "not created yet"
@@ -588,7 +596,9 @@ def test_with_the_defaults_on_a_new_organisation_and_its_rule_pack_wait_for_a_se
             assert approved.status_code == 200 and approved.json()["status"] == "applied", approved.text
             assert first.get(f"/admin/orgs/{ORG}").status_code == 200
             assert first.get(f"/admin/orgs/{ORG}/settings").json() == {
-                "organisation": ORG, "rules_four_eyes": True, "org_four_eyes": True,
+                "organisation": ORG,
+                "rules_four_eyes": True,
+                "org_four_eyes": True,
             }
             rules = YAML(typ="safe").load((REPO / "rules/sales_company.yaml").read_text(encoding="utf-8"))
             pack = held(first.post(f"/admin/orgs/{ORG}/rules", json={"name": ORG, "pack": rules}))
@@ -598,8 +608,14 @@ def test_with_the_defaults_on_a_new_organisation_and_its_rule_pack_wait_for_a_se
             env = {**os.environ, "DUTYLINE_DATABASE_URL": url, "DUTYLINE_SEED_DIR": "", **defaults}
             done = subprocess.run(
                 [sys.executable, "-m", "dutyline", "import", "policies/orgs/hotel.yaml"],
-                capture_output=True, text=True, env=env, cwd=REPO, timeout=120,
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=REPO,
+                timeout=120,
             )
-            assert done.returncode == 1 and "four-eyes applies to org chart changes of 'hotel'" in done.stderr, done.stderr
+            assert done.returncode == 1 and "four-eyes applies to org chart changes of 'hotel'" in done.stderr, (
+                done.stderr
+            )
         finally:
             server.stop()

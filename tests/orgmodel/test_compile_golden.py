@@ -30,5 +30,7 @@ def test_compile_output_matches_its_golden_file(seed: Path, at: str | None, requ
     assert golden.exists(), f"no golden file {golden.name}: run with --regen-golden and review it"
     expected = golden.read_text(encoding="utf-8")
     if result.output != expected:
-        diff = "".join(difflib.unified_diff(expected.splitlines(True), result.output.splitlines(True), golden.name, "now"))
+        diff = "".join(
+            difflib.unified_diff(expected.splitlines(True), result.output.splitlines(True), golden.name, "now")
+        )
         pytest.fail(f"`dutyline {' '.join(args)}` changed (--regen-golden if meant):\n{diff}")

@@ -104,8 +104,7 @@ def test_a_cycle_in_reporting_lines_is_reported_once() -> None:
 def test_a_cycle_in_departments_is_reported() -> None:
     text = BASE.replace(
         "    head: manager\n",
-        "    head: manager\n    parent: back\n  - id: back\n    name: {zh: 后台, en: Back}\n"
-        "    parent: counter\n",
+        "    head: manager\n    parent: back\n  - id: back\n    name: {zh: 后台, en: Back}\n    parent: counter\n",
     )
     messages = [m for _, m in errors_of(text)]
     assert messages == ["departments are each other's parents in a cycle: back → counter → back"]
@@ -114,7 +113,10 @@ def test_a_cycle_in_departments_is_reported() -> None:
 def test_a_duty_granting_an_action_not_in_the_catalogue() -> None:
     text = BASE.replace("actions: [enter]}", "actions: [enter, delete]}")
     assert errors_of(text) == [
-        (line_of(text, "actions: [enter, delete]"), "action 'delete' is not in the catalogue for 'transaction' (it has: enter, review)")
+        (
+            line_of(text, "actions: [enter, delete]"),
+            "action 'delete' is not in the catalogue for 'transaction' (it has: enter, review)",
+        )
     ]
 
 
@@ -123,8 +125,10 @@ def test_a_person_holding_two_mutually_exclusive_posts() -> None:
     assert errors_of(text) == [
         (
             line_of(text, "post: reviewer, kind: concurrent"),
-            ("posts 'teller' and 'reviewer' may not be held by one person at the same time "
-            "(separation of duties 'maker_checker')"),
+            (
+                "posts 'teller' and 'reviewer' may not be held by one person at the same time "
+                "(separation of duties 'maker_checker')"
+            ),
         )
     ]
 
@@ -132,8 +136,7 @@ def test_a_person_holding_two_mutually_exclusive_posts() -> None:
 def test_exclusive_posts_at_different_times_are_allowed() -> None:
     text = BASE.replace(
         "      - {post: teller}",
-        "      - {post: teller, valid_to: 2026-06-30}\n"
-        "      - {post: reviewer, valid_from: 2026-07-01}",
+        "      - {post: teller, valid_to: 2026-06-30}\n      - {post: reviewer, valid_from: 2026-07-01}",
     )
     parse_organisation(text, "branch.yaml")
 
@@ -141,8 +144,7 @@ def test_exclusive_posts_at_different_times_are_allowed() -> None:
 def test_an_acting_window_that_ends_before_it_starts() -> None:
     text = BASE.replace(
         "      - {post: teller}",
-        "      - {post: teller}\n"
-        "      - {post: manager, kind: acting, valid_from: 2026-07-10, valid_to: 2026-07-01}",
+        "      - {post: teller}\n      - {post: manager, kind: acting, valid_from: 2026-07-10, valid_to: 2026-07-01}",
     )
     [(line, message)] = errors_of(text)
     assert message == "the assignment ends (2026-07-01) before it starts (2026-07-10)"
@@ -176,11 +178,15 @@ def test_every_error_is_reported_at_once_sorted_by_line() -> None:
 
 
 def test_structural_errors_name_the_key_and_line() -> None:
-    text = BASE.replace("    department: counter\n    reports_to: manager", "    departmnet: counter\n    reports_to: manager", 1)
+    text = BASE.replace(
+        "    department: counter\n    reports_to: manager", "    departmnet: counter\n    reports_to: manager", 1
+    )
     found = errors_of(text)
     line = line_of(text, "- id: teller")
     assert (line, "'department' is a required property") in found
-    assert (line_of(text, "departmnet: counter"), "unknown key ('departmnet' was unexpected)") in found, "at the key's own line"
+    assert (line_of(text, "departmnet: counter"), "unknown key ('departmnet' was unexpected)") in found, (
+        "at the key's own line"
+    )
 
 
 def test_an_unquoted_duty_number_gets_a_hint() -> None:
@@ -196,7 +202,11 @@ def test_bad_ids_are_rejected_with_the_rule() -> None:
 
 
 def test_duplicate_yaml_keys_are_an_error_with_a_line() -> None:
-    text = BASE.replace("    department: counter\n    reports_to: manager", "    department: counter\n    department: counter\n    reports_to: manager", 1)
+    text = BASE.replace(
+        "    department: counter\n    reports_to: manager",
+        "    department: counter\n    department: counter\n    reports_to: manager",
+        1,
+    )
     [(line, message)] = errors_of(text)
     assert "duplicate key" in message
     assert line == line_of(text, "department: counter", 3)
@@ -225,15 +235,20 @@ def test_headcount_exceeded_is_a_warning_not_an_error() -> None:
 
 
 def test_inheritance_cycles_are_errors() -> None:
-    text = BASE.replace("    department: counter\n  - id: teller", "    department: counter\n    inherits: [teller]\n  - id: teller").replace(
-        "    reports_to: manager\n    duties:", "    reports_to: manager\n    inherits: [manager]\n    duties:"
-    )
+    text = BASE.replace(
+        "    department: counter\n  - id: teller", "    department: counter\n    inherits: [teller]\n  - id: teller"
+    ).replace("    reports_to: manager\n    duties:", "    reports_to: manager\n    inherits: [manager]\n    duties:")
     assert [m for _, m in errors_of(text)] == ["posts inherit from each other in a cycle: manager → teller → manager"]
 
 
 def test_group_cycles_are_errors() -> None:
-    text = BASE.replace("      members: [vault]", "      members: [vault, inner]\n    - id: inner\n      name: {zh: 内, en: inner}\n      members: [valuables]")
-    assert [m for _, m in errors_of(text)] == ["resource groups contain each other in a cycle: inner → valuables → inner"]
+    text = BASE.replace(
+        "      members: [vault]",
+        "      members: [vault, inner]\n    - id: inner\n      name: {zh: 内, en: inner}\n      members: [valuables]",
+    )
+    assert [m for _, m in errors_of(text)] == [
+        "resource groups contain each other in a cycle: inner → valuables → inner"
+    ]
 
 
 def test_the_published_schema_is_generated_from_the_format() -> None:

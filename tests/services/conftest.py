@@ -23,7 +23,9 @@ from tests.conftest import _backends, fresh_database
 from tests.live import REPO
 
 WORKFLOW = REPO / "tests" / "data" / "workflow"
-COUNTER = "test_counter"  # teller (ann, bob, tom) → manager (mia; kay and rob acting) → deputy (vacant) → director (dan)
+COUNTER = (
+    "test_counter"  # teller (ann, bob, tom) → manager (mia; kay and rob acting) → deputy (vacant) → director (dan)
+)
 
 
 @pytest.fixture(scope="module", params=_backends())
@@ -60,7 +62,9 @@ def copy_of(runtime: Runtime, folder: Path, org: str = "sales_company") -> str:
     document, pack = seed_text(org)
     (folder / f"{ident}.yaml").write_text(document.replace(f"id: {org}\n", f"id: {ident}\n", 1), encoding="utf-8")
     (folder / "rules").mkdir(exist_ok=True)
-    (folder / "rules" / f"{ident}.yaml").write_text(pack.replace(f"org: {org}\n", f"org: {ident}\n", 1), encoding="utf-8")
+    (folder / "rules" / f"{ident}.yaml").write_text(
+        pack.replace(f"org: {org}\n", f"org: {ident}\n", 1), encoding="utf-8"
+    )
     orgs.import_paths(runtime.sessions, [folder / f"{ident}.yaml", folder / "rules" / f"{ident}.yaml"], author="test")
     runtime.policies.refresh()
     assert runtime.policies.current.get(ident) is not None and ident in runtime.policies.current.rules

@@ -43,7 +43,13 @@ def test_a_user_is_created_with_roles_and_the_creation_is_audited(runtime: Runti
         ("", None, [], "username '' is not valid", "username"),
         ("ok_name", "short", [], "a password needs at least 8 characters", "password"),
         ("ok_name", None, [("wizard", COUNTER)], "unknown role 'wizard'", "roles[0].role"),
-        ("ok_name", None, [("auditor", "Not An Org")], "roles[0].organisation: 'Not An Org' is not an organisation id or *", "roles[0].organisation"),
+        (
+            "ok_name",
+            None,
+            [("auditor", "Not An Org")],
+            "roles[0].organisation: 'Not An Org' is not an organisation id or *",
+            "roles[0].organisation",
+        ),
     ],
 )
 def test_a_bad_user_is_invalid_naming_the_field(
@@ -83,7 +89,9 @@ def test_a_user_is_linked_to_a_person_by_another_administrator_never_by_themselv
         ({COUNTER: "nobody"}, "people.test_counter: 'nobody' is not a person of 'test_counter'"),
     ],
 )
-def test_a_link_to_an_unknown_organisation_or_person_is_invalid_naming_it(runtime: Runtime, people: dict, message: str) -> None:
+def test_a_link_to_an_unknown_organisation_or_person_is_invalid_naming_it(
+    runtime: Runtime, people: dict, message: str
+) -> None:
     name = username()
     runtime.access.create_user(name, "", None, [], by="root")
     with pytest.raises(Invalid) as refused:
@@ -149,7 +157,12 @@ def test_a_token_that_may_decide_names_the_organisations_it_reaches(runtime: Run
         (["everything"], None, "scopes must be some of decide, read, admin", "scopes"),
         ([], None, "scopes must be some of decide, read, admin", "scopes"),
         (["decide"], ["Bad Org"], "organisations[0]: 'Bad Org' is not an organisation id or *", "organisations[0]"),
-        (["decide"], ["*", COUNTER], "organisations: * already means every organisation; give it alone", "organisations"),
+        (
+            ["decide"],
+            ["*", COUNTER],
+            "organisations: * already means every organisation; give it alone",
+            "organisations",
+        ),
         (["decide"], [], "organisations: a token that may decide reaches at least one organisation", "organisations"),
         (["read"], ["no_such_org"], "organisations: 'no_such_org' is not an organisation", "organisations[0]"),
     ],
@@ -172,7 +185,9 @@ def test_an_issuer_gives_only_organisations_they_reach(runtime: Runtime) -> None
         runtime.access.issue_token(name, ["decide"], "t", by=name, organisations=["sales_company"], issuer=issuer)
     with pytest.raises(Forbidden, match="only a system administrator may"):
         runtime.access.issue_token(name, ["decide"], "t", by=name, organisations=["*"], issuer=issuer)
-    assert runtime.access.issue_token(name, ["decide"], "t", by=name, organisations=[COUNTER], issuer=issuer)["organisations"] == [COUNTER]
+    assert runtime.access.issue_token(name, ["decide"], "t", by=name, organisations=[COUNTER], issuer=issuer)[
+        "organisations"
+    ] == [COUNTER]
 
 
 def test_the_admin_policy_follows_the_grants_and_says_why_it_refuses(runtime: Runtime) -> None:

@@ -20,8 +20,14 @@ pytestmark = pytest.mark.live
 
 
 def entry(subject: str = "ann", amount: float = 20000, **context: Any) -> Question:
-    return Question(subject, "transaction", "enter", organisation=COUNTER, resource_id=new_id(),
-                    context={"amount": amount, **context})
+    return Question(
+        subject,
+        "transaction",
+        "enter",
+        organisation=COUNTER,
+        resource_id=new_id(),
+        context={"amount": amount, **context},
+    )
 
 
 def answered(runtime: Runtime, question: Question) -> Answer:
@@ -63,8 +69,12 @@ def test_only_a_needs_approval_decision_opens_an_approval(runtime: Runtime, ques
 
 
 def test_an_approval_is_requested_by_a_person_not_a_post(runtime: Runtime) -> None:
-    answer = answered(runtime, Question("teller", "transaction", "enter", organisation=COUNTER, subject_type="post",
-                                       context={"amount": 20000}))
+    answer = answered(
+        runtime,
+        Question(
+            "teller", "transaction", "enter", organisation=COUNTER, subject_type="post", context={"amount": 20000}
+        ),
+    )
     with pytest.raises(Invalid, match=r"subject\.type") as refused:
         runtime.approvals.open(answer, {}, "")
     assert [i.path for i in refused.value.issues] == ["subject.type"]
@@ -125,7 +135,11 @@ def test_who_may_not_decide_is_forbidden_saying_why(runtime: Runtime, person: st
 def test_an_acting_holder_approves_once_and_a_second_decision_is_a_conflict(runtime: Runtime) -> None:
     approval = open_for(runtime)
     approved = runtime.approvals.decide(approval["id"], "rob", True, "checked the customer")
-    assert (approved["status"], approved["decided_by"], approved["decision_comment"]) == ("approved", "rob", "checked the customer")
+    assert (approved["status"], approved["decided_by"], approved["decision_comment"]) == (
+        "approved",
+        "rob",
+        "checked the customer",
+    )
     assert approved["expires_at"] is not None and approved["due_at"] is None
     assert [e["kind"] for e in approved["events"]] == ["requested", "approved"]
     with pytest.raises(Conflict, match=f"approval {approval['id']} is already approved \\(by rob\\)"):
@@ -133,8 +147,11 @@ def test_an_acting_holder_approves_once_and_a_second_decision_is_a_conflict(runt
 
 
 def test_deciding_an_unknown_approval_is_not_found(runtime: Runtime) -> None:
-    for call in (lambda: runtime.approvals.decide("apv_nope", "mia", True, ""), lambda: runtime.approvals.get("apv_nope"),
-                 lambda: runtime.approvals.organisation_of("apv_nope")):
+    for call in (
+        lambda: runtime.approvals.decide("apv_nope", "mia", True, ""),
+        lambda: runtime.approvals.get("apv_nope"),
+        lambda: runtime.approvals.organisation_of("apv_nope"),
+    ):
         with pytest.raises(NotFound, match="approval 'apv_nope' not found"):
             call()
 

@@ -42,7 +42,9 @@ def test_a_case_opens_at_its_types_owner_post_with_its_first_steps_timer(runtime
 def test_opening_names_the_unknown_organisation_or_case_type(runtime: Runtime) -> None:
     with pytest.raises(NotFound, match="organisation 'nowhere' not found"):
         runtime.cases.open("nowhere", "complaint", "t", None, {})
-    with pytest.raises(Invalid, match="type: 'nope' is not a case type of 'test_counter' \\(known: complaint, slow, to_the_top\\)") as refused:
+    with pytest.raises(
+        Invalid, match="type: 'nope' is not a case type of 'test_counter' \\(known: complaint, slow, to_the_top\\)"
+    ) as refused:
         runtime.cases.open(COUNTER, "nope", "t", None, {})
     assert [i.path for i in refused.value.issues] == ["type"]
 
@@ -50,7 +52,11 @@ def test_opening_names_the_unknown_organisation_or_case_type(runtime: Runtime) -
 def test_a_holder_of_the_post_resolves_it_once(runtime: Runtime) -> None:
     case = opened(runtime)
     resolved = runtime.cases.resolve(case["id"], "mia@counter.example", "called the customer back")
-    assert (resolved["status"], resolved["resolved_by"], resolved["resolution"]) == ("resolved", "mia", "called the customer back")
+    assert (resolved["status"], resolved["resolved_by"], resolved["resolution"]) == (
+        "resolved",
+        "mia",
+        "called the customer back",
+    )
     assert resolved["due_at"] is None and [e["kind"] for e in resolved["events"]] == ["opened", "resolved"]
     with pytest.raises(Conflict, match=f"case {case['id']} is already resolved \\(by mia\\)"):
         runtime.cases.resolve(case["id"], "rob", "")
@@ -64,7 +70,9 @@ def test_a_holder_of_the_post_resolves_it_once(runtime: Runtime) -> None:
         ("stranger", Forbidden, "'stranger' is not a person of 'test_counter'"),
     ],
 )
-def test_who_holds_none_of_its_posts_may_not_resolve_it(runtime: Runtime, person: str, error: type, message: str) -> None:
+def test_who_holds_none_of_its_posts_may_not_resolve_it(
+    runtime: Runtime, person: str, error: type, message: str
+) -> None:
     case = opened(runtime)
     with pytest.raises(error) as refused:
         runtime.cases.resolve(case["id"], person, "")
@@ -73,8 +81,11 @@ def test_who_holds_none_of_its_posts_may_not_resolve_it(runtime: Runtime, person
 
 
 def test_an_unknown_case_is_not_found(runtime: Runtime) -> None:
-    for call in (lambda: runtime.cases.get("case_nope"), lambda: runtime.cases.resolve("case_nope", "mia", ""),
-                 lambda: runtime.cases.organisation_of("case_nope")):
+    for call in (
+        lambda: runtime.cases.get("case_nope"),
+        lambda: runtime.cases.resolve("case_nope", "mia", ""),
+        lambda: runtime.cases.organisation_of("case_nope"),
+    ):
         with pytest.raises(NotFound, match="case 'case_nope' not found"):
             call()
 

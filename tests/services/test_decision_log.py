@@ -22,10 +22,21 @@ ORG = "ninger_branch"
 IN_WINDOW = parse_at("2026-08-05T10:00:00+08:00")  # 陈红 acts as 营业经理 (operations manager) that day
 
 QUESTIONS = [
-    Question("huang_wei", "transaction", "enter", ORG, context={"amount": 100, "currency": "CNY"}, at=IN_WINDOW),  # granted by a duty
+    Question(
+        "huang_wei", "transaction", "enter", ORG, context={"amount": 100, "currency": "CNY"}, at=IN_WINDOW
+    ),  # granted by a duty
     Question("huang_wei", "transaction", "authorize", ORG, at=IN_WINDOW),  # forbidden by a duty
-    Question("chen_hong", "transaction", "authorize", ORG, context={"amount": 100, "currency": "CNY", "maker": "huang_wei"}, at=IN_WINDOW),  # acting
-    Question("huang_wei", "transaction", "enter", ORG, context={"amount": 300_000, "currency": "CNY"}, at=IN_WINDOW),  # a limit fires
+    Question(
+        "chen_hong",
+        "transaction",
+        "authorize",
+        ORG,
+        context={"amount": 100, "currency": "CNY", "maker": "huang_wei"},
+        at=IN_WINDOW,
+    ),  # acting
+    Question(
+        "huang_wei", "transaction", "enter", ORG, context={"amount": 300_000, "currency": "CNY"}, at=IN_WINDOW
+    ),  # a limit fires
     Question("huang_wei", "no_such_thing", "enter", ORG, at=IN_WINDOW),
     Question("nobody", "transaction", "enter", ORG, at=IN_WINDOW),
     Question("huang_wei", "transaction", "enter", "no_such_org", at=IN_WINDOW),
@@ -38,7 +49,9 @@ def _logged(sessions: sessionmaker[Session]) -> dict[str, DecisionLogRow]:
 
 
 def test_reasons_read_from_the_log_are_the_reasons_given(sessions: sessionmaker[Session]) -> None:
-    orgs.import_paths(sessions, [REPO / "policies" / "orgs" / f"{ORG}.yaml", REPO / "rules" / f"{ORG}.yaml"], author="test")
+    orgs.import_paths(
+        sessions, [REPO / "policies" / "orgs" / f"{ORG}.yaml", REPO / "rules" / f"{ORG}.yaml"], author="test"
+    )
     policies = PolicyService(sessions)
     policies.refresh()
     log = DecisionLog(sessions, flush_interval=0.05)

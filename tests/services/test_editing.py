@@ -30,7 +30,9 @@ def audit_actions(runtime: Runtime, org: str) -> list[str]:
 
 
 def rename(org: str, runtime: Runtime, etag: str | None, en: str = "Data Analyst") -> Written | Held:
-    return runtime.editor.submit(org, Edit("posts/sales_analyst", "patch", {"name": {"zh": "分析员", "en": en}}), etag, "ann", "rename")
+    return runtime.editor.submit(
+        org, Edit("posts/sales_analyst", "patch", {"name": {"zh": "分析员", "en": en}}), etag, "ann", "rename"
+    )
 
 
 def test_an_entity_is_read_with_its_etag_and_an_absent_one_is_not_found(runtime: Runtime, org: str) -> None:
@@ -56,7 +58,9 @@ def test_a_change_with_the_etag_read_is_stored_audited_and_served_at_once(runtim
     assert audit_actions(runtime, org)[-1] == "posts_changed"
 
 
-def test_a_change_without_if_match_or_with_a_stale_one_is_refused_and_stores_nothing(runtime: Runtime, org: str) -> None:
+def test_a_change_without_if_match_or_with_a_stale_one_is_refused_and_stores_nothing(
+    runtime: Runtime, org: str
+) -> None:
     _, etag, _ = current(runtime, org, "posts/sales_analyst")
     with pytest.raises(PreconditionRequired, match="If-Match is required to change post 'sales_analyst'"):
         rename(org, runtime, None)
@@ -78,7 +82,9 @@ def test_creating_what_exists_is_a_conflict_and_an_id_cannot_change(runtime: Run
 def test_an_invalid_entity_is_refused_with_every_issue_and_nothing_is_stored(runtime: Runtime, org: str) -> None:
     value, etag, before = current(runtime, org, "posts/sales_analyst")
     with pytest.raises(Invalid) as refused:
-        runtime.editor.submit(org, Edit("posts/sales_analyst", "put", {**value, "department": "no_such_dept"}), etag, "ann", "")
+        runtime.editor.submit(
+            org, Edit("posts/sales_analyst", "put", {**value, "department": "no_such_dept"}), etag, "ann", ""
+        )
     assert any("no_such_dept" in i.message for i in refused.value.issues), refused.value.issues
     assert current(runtime, org, "posts/sales_analyst")[2] == before
 
@@ -134,7 +140,9 @@ def test_a_rejected_change_is_never_applied(runtime: Runtime, org: str) -> None:
 def test_a_change_scheduled_for_later_waits_for_its_time(runtime: Runtime, org: str) -> None:
     _, etag, before = current(runtime, org, "posts/sales_analyst")
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
-    held = runtime.editor.submit(org, Edit("posts/sales_analyst", "patch", {"headcount": 2}), etag, "ann", "", effective_at=later)
+    held = runtime.editor.submit(
+        org, Edit("posts/sales_analyst", "patch", {"headcount": 2}), etag, "ann", "", effective_at=later
+    )
     assert isinstance(held, Held) and held.change["status"] == "scheduled"
     runtime.editor.apply_due()
     assert runtime.editor.change(held.change["id"])["status"] == "scheduled", "not due yet"
@@ -148,7 +156,9 @@ def test_an_invalid_change_is_refused_before_it_is_held(runtime: Runtime, org: s
     _, etag, _ = current(runtime, org, "posts/sales_analyst")
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
     with pytest.raises(Invalid):
-        runtime.editor.submit(org, Edit("posts/sales_analyst", "patch", {"department": "gone"}), etag, "ann", "", effective_at=later)
+        runtime.editor.submit(
+            org, Edit("posts/sales_analyst", "patch", {"department": "gone"}), etag, "ann", "", effective_at=later
+        )
     assert runtime.editor.changes(None, None, org, 100) == []
 
 

@@ -82,7 +82,9 @@ def webhook() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module", params=_backends())
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, webhook: str) -> Iterator[LiveServer]:
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, webhook: str
+) -> Iterator[LiveServer]:
     """One fast-escalating server per backend, delivering its outbox to the test webhook."""
     with fresh_database(request.param, tmp_path_factory.mktemp("db")) as url:
         import_counter_into(url)
@@ -99,9 +101,15 @@ def test_an_unresolved_case_climbs_to_the_nearest_staffed_post_and_stays_at_the_
     after = get(server, f"/v1/cases/{case['id']}").json()
     assert (after["post"], after["status"], after["step"], after["due_at"]) == ("director", "escalated", 2, None)
     escalated = after["events"][1]
-    assert (escalated["from_post"], escalated["to_post"]) == ("manager", "director"), "the vacant deputy post is skipped"
+    assert (escalated["from_post"], escalated["to_post"]) == ("manager", "director"), (
+        "the vacant deputy post is skipped"
+    )
     assert escalated["actor"].startswith("escalation@")
-    told = [n for n in get(server, "/v1/notifications", organisation=ORG, post="director").json()["items"] if n["subject_id"] == case["id"]]
+    told = [
+        n
+        for n in get(server, "/v1/notifications", organisation=ORG, post="director").json()["items"]
+        if n["subject_id"] == case["id"]
+    ]
     assert [(n["kind"], n["people"]) for n in told] == [("case_escalated", ["dan"]), ("case_overdue", ["dan"])]
     assert "营业经理升级至营业部主任" in told[0]["message"]["zh"]
     time.sleep(0.6)
@@ -117,7 +125,12 @@ def test_a_pending_approval_past_its_sla_moves_up_its_chain(server: LiveServer) 
 
     assert eventually(lambda: events() == ["requested", "escalated", "overdue"], timeout=10)
     approval = get(server, f"/v1/approvals/{opened['id']}").json()
-    assert (approval["level"], approval["post"], approval["status"], approval["due_at"]) == (1, "director", "pending", None)
+    assert (approval["level"], approval["post"], approval["status"], approval["due_at"]) == (
+        1,
+        "director",
+        "pending",
+        None,
+    )
     late = post(server, f"/v1/approvals/{opened['id']}/approve", {"person": "mia"})
     assert late.status_code == 403 and "does not hold director" in late.json()["message"]
     assert post(server, f"/v1/approvals/{opened['id']}/approve", {"person": "dan"}).json()["status"] == "approved"
@@ -171,7 +184,9 @@ def test_a_case_escalates_exactly_once_across_crashes(database_url: str) -> None
     assert [e["kind"] for e in after["events"]] == ["opened", "escalated"]
     assert (after["post"], after["step"]) == ("director", 1)
     escalated_at = dt.datetime.fromisoformat(after["events"][1]["at"])
-    assert dt.datetime.fromisoformat(after["due_at"]) - escalated_at == dt.timedelta(minutes=60), "the next step's timer"
+    assert dt.datetime.fromisoformat(after["due_at"]) - escalated_at == dt.timedelta(minutes=60), (
+        "the next step's timer"
+    )
     assert escalations(database_url) == Counter({case["id"]: 1})
 
 
@@ -196,7 +211,10 @@ def test_two_replicas_escalate_every_case_exactly_once(database_url: str) -> Non
                 select(func.count()).select_from(NotificationRow).where(NotificationRow.kind == "case_escalated")
             ).scalar_one()
             actors = Counter(
-                actor for (actor,) in connection.execute(select(WorkflowEventRow.actor).where(WorkflowEventRow.kind == "escalated"))
+                actor
+                for (actor,) in connection.execute(
+                    select(WorkflowEventRow.actor).where(WorkflowEventRow.kind == "escalated")
+                )
             )
         engine.dispose()
         assert notified == len(cases)
@@ -205,8 +223,15 @@ def test_two_replicas_escalate_every_case_exactly_once(database_url: str) -> Non
         # Usage recorded on one replica counts on the other after its next refresh.
         withdraw = request("bob", "cash_box", "withdraw", "box", amount=40000)
         assert post(replicas[1], "/v1/check", withdraw).json()["decision"] == "allow"
-        assert post(replicas[0], f"/v1/orgs/{ORG}/usage", {"person": "bob", "rule": "daily_cash", "amount": 40000}).status_code == 201
-        assert eventually(lambda: post(replicas[1], "/v1/check", withdraw).json()["decision"] == "needs_approval", timeout=5)
+        assert (
+            post(
+                replicas[0], f"/v1/orgs/{ORG}/usage", {"person": "bob", "rule": "daily_cash", "amount": 40000}
+            ).status_code
+            == 201
+        )
+        assert eventually(
+            lambda: post(replicas[1], "/v1/check", withdraw).json()["decision"] == "needs_approval", timeout=5
+        )
     finally:
         for replica in replicas:
             replica.stop()

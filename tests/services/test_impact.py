@@ -27,7 +27,11 @@ def unchanged(runtime: Runtime) -> tuple[int, str | None]:
 
 def test_a_previewed_post_change_shows_gains_chains_and_checks_and_stores_nothing(runtime: Runtime) -> None:
     before = unchanged(runtime)
-    edit = Edit("posts/sales_analyst", "patch", {"reports_to": "senior_sales_representative", "inherits": ["sales_representative"]})
+    edit = Edit(
+        "posts/sales_analyst",
+        "patch",
+        {"reports_to": "senior_sales_representative", "inherits": ["sales_representative"]},
+    )
     check = Check("chen_jing", "customer", "contact", time.time())
     preview = runtime.editor.preview(ORG, edit, [check])
     assert preview["valid"] is True and preview["issues"] == []
@@ -35,11 +39,13 @@ def test_a_previewed_post_change_shows_gains_chains_and_checks_and_stores_nothin
     assert ("chen_jing", "customer", "contact") in gained
     chain = next(c for c in preview["approver_chains"] if c["post"] == "sales_analyst")
     assert tuple(chain["before"]) == ("department_head",) and chain["after"][0] == "senior_sales_representative"
-    assert preview["checks"] == [{
-        "current": {"decision": "deny", "code": "no_grant", "rules": [], "approvers": []},
-        "proposed": {"decision": "allow", "code": "granted", "rules": [], "approvers": []},
-        "changed": True,
-    }]
+    assert preview["checks"] == [
+        {
+            "current": {"decision": "deny", "code": "no_grant", "rules": [], "approvers": []},
+            "proposed": {"decision": "allow", "code": "granted", "rules": [], "approvers": []},
+            "changed": True,
+        }
+    ]
     assert unchanged(runtime) == before, "a preview changes nothing"
 
 
@@ -49,19 +55,31 @@ def test_a_previewed_separation_of_duties_conflict_is_invalid_and_named(runtime:
     preview = runtime.editor.preview(ORG, Edit("people/li_na", "patch", {"assignments": assignments}))
     assert preview["valid"] is False
     [conflict] = preview["separation_of_duties"]
-    assert "analyst_not_seller" in conflict["message"] and conflict["path"] == "assignments[1]" and conflict["code"] == "sod_conflict"
+    assert (
+        "analyst_not_seller" in conflict["message"]
+        and conflict["path"] == "assignments[1]"
+        and conflict["code"] == "sod_conflict"
+    )
 
 
 def test_an_acting_assignment_previewed_gains_permissions_only_inside_its_window(runtime: Runtime) -> None:
     timezone = zone(runtime.policies.current.get(ORG).document.timezone)  # type: ignore[union-attr]
     start, end = instant("2030-03-01", timezone), instant("2030-03-10", timezone)
     person, _, _ = current(runtime, ORG, "people/chen_jing")
-    acting = {"post": "department_head", "kind": "acting", "valid_from": "2030-03-01", "valid_to": "2030-03-09", "stands_in_for": "wang_jianguo"}
+    acting = {
+        "post": "department_head",
+        "kind": "acting",
+        "valid_from": "2030-03-01",
+        "valid_to": "2030-03-09",
+        "stands_in_for": "wang_jianguo",
+    }
     edit = Edit("people/chen_jing", "patch", {"assignments": [*person["assignments"], acting]})
     preview = runtime.editor.preview(ORG, edit, at=instant("2030-02-01", timezone))
     gains = [c for c in preview["timeline"] if c["person"] == "chen_jing" and c["change"] == "gained"]
     assert gains, preview["timeline"]
-    assert {(c["since"], c["until"]) for c in gains} == {(preview["moments"][1], preview["moments"][2])}, "the window only"
+    assert {(c["since"], c["until"]) for c in gains} == {(preview["moments"][1], preview["moments"][2])}, (
+        "the window only"
+    )
     assert [instant(m[:19], zone("UTC")) for m in preview["moments"][1:3]] == [start, end]
     assert preview["permissions"] == [], "at `at` (before the window) nothing changes yet"
 
@@ -79,7 +97,11 @@ def test_a_previewed_rule_pack_lists_each_field_before_and_after_and_the_limits_
     lowered = {(c["person"], c["before"], c["after"]) for c in preview["limits"] if c["rule"] == "expense_claim_limit"}
     assert ("li_na", 5000, 2000) in lowered
     [check] = preview["checks"]
-    assert (check["current"]["decision"], check["proposed"]["decision"], check["changed"]) == ("allow", "needs_approval", True)
+    assert (check["current"]["decision"], check["proposed"]["decision"], check["changed"]) == (
+        "allow",
+        "needs_approval",
+        True,
+    )
 
 
 def test_a_previewed_invalid_rule_pack_is_reported_not_raised(runtime: Runtime) -> None:

@@ -46,7 +46,9 @@ def test_usage_adds_up_exactly_per_person_rule_and_day(runtime: Runtime) -> None
 
 def test_usage_recorded_today_makes_the_next_withdrawal_need_approval(runtime: Runtime) -> None:
     org, rules = counter(runtime)
-    withdraw = Question("tom", "cash_box", "withdraw", organisation=COUNTER, resource_id=new_id(), context={"amount": 30000})
+    withdraw = Question(
+        "tom", "cash_box", "withdraw", organisation=COUNTER, resource_id=new_id(), context={"amount": 30000}
+    )
     assert runtime.decisions.answer(withdraw).outcome == "allow"
     runtime.ledger.record_usage(org, rules, "tom", "daily_cash", Decimal(30000), time.time())
     answer = runtime.decisions.answer(withdraw)
@@ -123,7 +125,9 @@ def test_an_amount_is_a_positive_finite_exact_number_or_invalid_naming_amount(va
     assert str(refused.value) == f"amount: {message}" and [i.path for i in refused.value.issues] == ["amount"]
 
 
-@pytest.mark.parametrize(("value", "exact"), [(5, Decimal(5)), (0.1, Decimal("0.1")), (Decimal("12.50"), Decimal("12.50"))])
+@pytest.mark.parametrize(
+    ("value", "exact"), [(5, Decimal(5)), (0.1, Decimal("0.1")), (Decimal("12.50"), Decimal("12.50"))]
+)
 def test_an_amount_is_kept_as_written(value: object, exact: Decimal) -> None:
     assert parse_amount(value) == exact and str(parse_amount(value)) == str(exact)
 

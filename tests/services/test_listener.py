@@ -24,7 +24,9 @@ pytestmark = [
 
 
 def _org(name: str):  # type: ignore[no-untyped-def]
-    return parse_organisation((REPO / "policies" / "orgs" / f"{name}.yaml").read_text(encoding="utf-8"), name).organisation
+    return parse_organisation(
+        (REPO / "policies" / "orgs" / f"{name}.yaml").read_text(encoding="utf-8"), name
+    ).organisation
 
 
 @pytest.fixture

@@ -47,7 +47,9 @@ def test_a_question_is_about_the_organisation_it_names_or_the_only_one_that_know
     named = Question("li_na", "expense", "submit", context={"organisation": "sales_company"})
     assert resolve_organisation(policies, named).id == "sales_company"  # type: ignore[union-attr]
     assert resolve_organisation(policies, Question("nobody_at_all", "x", "y")) is None
-    assert sole_owner(policies, "wealth_product") == "securities_branch" and sole_owner(policies, "cash_box") is None, "two have it"
+    assert sole_owner(policies, "wealth_product") == "securities_branch" and sole_owner(policies, "cash_box") is None, (
+        "two have it"
+    )
     assert sole_owner(policies, "no_such_type") is None
 
 
@@ -56,18 +58,27 @@ def test_a_subject_known_in_several_organisations_must_be_named_in_context_organ
 ) -> None:
     copy = copy_of(runtime, tmp_path)  # li_na is now a person of sales_company and of its copy
     policies = runtime.policies.current
-    with pytest.raises(Invalid, match=f"subject 'li_na' is known in several organisations \\({copy}, sales_company\\)") as refused:
+    with pytest.raises(
+        Invalid, match=f"subject 'li_na' is known in several organisations \\({copy}, sales_company\\)"
+    ) as refused:
         resolve_organisation(policies, Question("li_na", "expense", "submit"))
     assert [i.path for i in refused.value.issues] == ["context.organisation"]
-    assert resolve_organisation(policies, Question("li_na", "expense", "submit", context={"organisation": copy})).id == copy  # type: ignore[union-attr]
+    assert (
+        resolve_organisation(policies, Question("li_na", "expense", "submit", context={"organisation": copy})).id
+        == copy
+    )  # type: ignore[union-attr]
 
 
 def test_an_organisation_outside_the_callers_reach_is_forbidden_named_or_not(runtime: Runtime) -> None:
     token = CURRENT.set(Reach(frozenset({"sales_company"}), "token t1"))
     try:
         with pytest.raises(Forbidden, match=COUNTER):
-            resolve_organisation(runtime.policies.current, Question("mia", "transaction", "enter", organisation=COUNTER))
-        assert resolve_organisation(runtime.policies.current, Question("mia", "transaction", "enter")) is None, "not a candidate"
+            resolve_organisation(
+                runtime.policies.current, Question("mia", "transaction", "enter", organisation=COUNTER)
+            )
+        assert resolve_organisation(runtime.policies.current, Question("mia", "transaction", "enter")) is None, (
+            "not a candidate"
+        )
     finally:
         CURRENT.reset(token)
 
@@ -89,7 +100,8 @@ def test_what_a_subject_may_do_and_on_which_instances(runtime: Runtime) -> None:
     assert actions_allowed(counter, Check("ann", "no_such_type", "", time.time())) == []
     securities = org_of(runtime, "securities_branch")
     assert resources_allowed(securities, Check("qian_lu", "wealth_product", "sell", time.time())) == [
-        "equity_growth_fund", "steady_income_fund",
+        "equity_growth_fund",
+        "steady_income_fund",
     ]
     assert resources_allowed(securities, Check("wu_di", "wealth_product", "sell", time.time())) == []
 

@@ -91,13 +91,16 @@ def test_evicted_past_rules_are_unloaded_once_no_decision_uses_them(sessions: Se
     assert third.host.names() == frozenset()
 
 
-def test_a_past_rule_pack_this_release_cannot_read_makes_as_of_decisions_denials(sessions: Sessions, tmp_path: Path) -> None:
+def test_a_past_rule_pack_this_release_cannot_read_makes_as_of_decisions_denials(
+    sessions: Sessions, tmp_path: Path
+) -> None:
     """Fail closed: a stored pack of a rule kind no longer known (an older release's) is an internal error, a
     deny with its reason, never an answer made without the rules that were in force."""
     (_, seed_pack, _), (v1, _) = history(sessions, tmp_path)
     with sessions.begin() as session:
         session.execute(
-            update(OrgVersionRow).where(OrgVersionRow.version == v1)
+            update(OrgVersionRow)
+            .where(OrgVersionRow.version == v1)
             .values(document='{"org": "sales_company", "rules": [{"kind": "retired_kind", "id": "old"}]}')
         )
     versions = Versions(sessions)

@@ -26,7 +26,13 @@ def test_an_entry_edited_in_the_database_breaks_the_chain_and_verify_says_where(
     for name in ("root", "second"):
         subprocess.run(
             [sys.executable, "-m", "dutyline", "admin", "create", name, "--password-stdin", "--role", "system_admin"],
-            input="long enough password\n", capture_output=True, text=True, env=env, cwd=REPO, timeout=120, check=True,
+            input="long enough password\n",
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=REPO,
+            timeout=120,
+            check=True,
         )
     run_cli("admin", "token", "root", "--scope", "read", database_url=database_url, check=True)
     intact = run_cli("audit", "verify", database_url=database_url)
@@ -142,8 +148,17 @@ def test_upgrading_adopts_the_head_of_a_chain_written_before_anchors(database_ur
         with sessions.begin() as session:  # entries as a release without anchors wrote them
             prev = audit.GENESIS
             for seq in (1, 2, 3):
-                row = AuditRow(seq=seq, at=dt.datetime.now(dt.UTC), actor="old", action="thing_done",
-                               organisation=None, target=f"thing:{seq}", detail="{}", prev_hash=prev, hash="")
+                row = AuditRow(
+                    seq=seq,
+                    at=dt.datetime.now(dt.UTC),
+                    actor="old",
+                    action="thing_done",
+                    organisation=None,
+                    target=f"thing:{seq}",
+                    detail="{}",
+                    prev_hash=prev,
+                    hash="",
+                )
                 row.hash = audit.chain_hash(row, prev)
                 prev = row.hash
                 session.add(row)

@@ -33,7 +33,9 @@ def postgres(tmp_path: Path) -> Iterator[tuple[str, object]]:
 
 
 def _org(name: str):  # type: ignore[no-untyped-def]
-    return parse_organisation((REPO / "policies" / "orgs" / f"{name}.yaml").read_text(encoding="utf-8"), name).organisation
+    return parse_organisation(
+        (REPO / "policies" / "orgs" / f"{name}.yaml").read_text(encoding="utf-8"), name
+    ).organisation
 
 
 def test_a_save_is_announced_when_it_commits_and_not_before(postgres) -> None:  # type: ignore[no-untyped-def]

@@ -51,7 +51,9 @@ def test_an_import_with_one_bad_file_changes_nothing(sessions, tmp_path: Path) -
     folder = tmp_path / "orgs"
     shutil.copytree(REPO / "policies" / "orgs", folder)
     (folder / "sales_company.yaml").write_text(
-        (folder / "sales_company.yaml").read_text(encoding="utf-8").replace("reports_to: department_head", "reports_to: nobody", 1),
+        (folder / "sales_company.yaml")
+        .read_text(encoding="utf-8")
+        .replace("reports_to: department_head", "reports_to: nobody", 1),
         encoding="utf-8",
     )
     with pytest.raises(Invalid) as caught:
@@ -91,22 +93,41 @@ def test_upgrading_counts_each_documents_revisions_in_a_database_with_versions(d
     try:
         upgrade(engine, "0009")
         with engine.begin() as connection:
-            connection.execute(text(
-                "INSERT INTO organisations (id, name_zh, name_en, head_version, created_at) VALUES "
-                "('a', 'A', 'A', 0, CURRENT_TIMESTAMP), ('b', 'B', 'B', 0, CURRENT_TIMESTAMP)"
-            ))
-            for org_id, kind, name in [("a", "org", ""), ("b", "org", ""), ("a", "rules", "p"), ("a", "org", ""),
-                                       ("a", "rules", "p"), ("a", "rules", "q"), ("a", "org", "")]:
-                connection.execute(text(
-                    "INSERT INTO org_versions (org_id, kind, name, document, digest, author, comment, created_at) "
-                    "VALUES (:o, :k, :n, '{}', 'x', 'old', '', CURRENT_TIMESTAMP)"
-                ), {"o": org_id, "k": kind, "n": name})
+            connection.execute(
+                text(
+                    "INSERT INTO organisations (id, name_zh, name_en, head_version, created_at) VALUES "
+                    "('a', 'A', 'A', 0, CURRENT_TIMESTAMP), ('b', 'B', 'B', 0, CURRENT_TIMESTAMP)"
+                )
+            )
+            for org_id, kind, name in [
+                ("a", "org", ""),
+                ("b", "org", ""),
+                ("a", "rules", "p"),
+                ("a", "org", ""),
+                ("a", "rules", "p"),
+                ("a", "rules", "q"),
+                ("a", "org", ""),
+            ]:
+                connection.execute(
+                    text(
+                        "INSERT INTO org_versions (org_id, kind, name, document, digest, author, comment, created_at) "
+                        "VALUES (:o, :k, :n, '{}', 'x', 'old', '', CURRENT_TIMESTAMP)"
+                    ),
+                    {"o": org_id, "k": kind, "n": name},
+                )
         upgrade(engine)
         with engine.connect() as connection:
-            rows = connection.execute(text("SELECT org_id, kind, name, revision, source FROM org_versions ORDER BY version")).all()
+            rows = connection.execute(
+                text("SELECT org_id, kind, name, revision, source FROM org_versions ORDER BY version")
+            ).all()
         assert [(r[0], r[1], r[2], r[3]) for r in rows] == [
-            ("a", "org", "", 1), ("b", "org", "", 1), ("a", "rules", "p", 1), ("a", "org", "", 2),
-            ("a", "rules", "p", 2), ("a", "rules", "q", 1), ("a", "org", "", 3),
+            ("a", "org", "", 1),
+            ("b", "org", "", 1),
+            ("a", "rules", "p", 1),
+            ("a", "org", "", 2),
+            ("a", "rules", "p", 2),
+            ("a", "rules", "q", 1),
+            ("a", "org", "", 3),
         ]
         assert all(r[4] is None for r in rows), "no source text is invented for versions stored before"
     finally:
@@ -114,7 +135,9 @@ def test_upgrading_counts_each_documents_revisions_in_a_database_with_versions(d
 
 
 def test_an_import_keeps_each_files_text_and_a_save_counts_the_documents_revision(sessions) -> None:  # type: ignore[no-untyped-def]
-    first = orgs.import_paths(sessions, [REPO / "policies" / "orgs" / "hotel.yaml", REPO / "rules" / "hotel.yaml"], author="test")
+    first = orgs.import_paths(
+        sessions, [REPO / "policies" / "orgs" / "hotel.yaml", REPO / "rules" / "hotel.yaml"], author="test"
+    )
     assert [(r.name, r.revision) for r in first] == [("", 1), ("hotel", 1)]
     with sessions() as session:
         stored = org_store.head(session, "hotel")

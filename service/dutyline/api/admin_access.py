@@ -97,8 +97,12 @@ def _client_ip(request: Request) -> str:
 
 
 @post(
-    "/admin/login", tags=TAGS, summary="Log in: sets the session cookie, returns the CSRF token", status_code=200,
-    responses=answers({200: Session}, 400, 401, 413, 429, 503), operation_class=takes(LoginBody),
+    "/admin/login",
+    tags=TAGS,
+    summary="Log in: sets the session cookie, returns the CSRF token",
+    status_code=200,
+    responses=answers({200: Session}, 400, 401, 413, 429, 503),
+    operation_class=takes(LoginBody),
 )
 async def login(request: Request, state: State) -> Response[bytes]:
     runtime: Runtime = state.runtime
@@ -110,7 +114,13 @@ async def login(request: Request, state: State) -> Response[bytes]:
     return response
 
 
-@post("/admin/logout", tags=TAGS, summary="End the console session", status_code=200, responses=answers({200: LoggedOut}, *ADMIN))
+@post(
+    "/admin/logout",
+    tags=TAGS,
+    summary="End the console session",
+    status_code=200,
+    responses=answers({200: LoggedOut}, *ADMIN),
+)
 async def logout(request: Request, state: State) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     token = request.cookies.get("dutyline_session")
@@ -122,7 +132,9 @@ async def logout(request: Request, state: State) -> Response[bytes]:
 
 
 @get(
-    "/admin/session", tags=TAGS, summary="Who is logged in: roles, permissions per organisation, CSRF token",
+    "/admin/session",
+    tags=TAGS,
+    summary="Who is logged in: roles, permissions per organisation, CSRF token",
     responses=answers({200: Session}, *ADMIN),
 )
 async def current_session(request: Request, state: State) -> Response[bytes]:
@@ -179,16 +191,24 @@ async def list_users(request: Request, state: State) -> Response[bytes]:
 
 
 @post(
-    "/admin/users", tags=TAGS, summary="Create a user with roles (system admin)", status_code=201,
-    responses=answers({201: User}, *ADMIN, 409, 413), operation_class=takes(NewUser),
+    "/admin/users",
+    tags=TAGS,
+    summary="Create a user with roles (system admin)",
+    status_code=201,
+    responses=answers({201: User}, *ADMIN, 409, 413),
+    operation_class=takes(NewUser),
 )
 async def create_user(request: Request, state: State) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "user", "write", ALL)
     body = await read_json(request, NewUser)
     user = await asyncio.to_thread(
-        runtime.access.create_user, body.username, body.display_name, body.password,
-        [(r.role, r.organisation) for r in body.roles], caller.username,
+        runtime.access.create_user,
+        body.username,
+        body.display_name,
+        body.password,
+        [(r.role, r.organisation) for r in body.roles],
+        caller.username,
     )
     return json_response(user, 201)
 
@@ -202,8 +222,11 @@ async def get_user(request: Request, state: State, username: FromPath[str]) -> R
 
 
 @patch(
-    "/admin/users/{username:str}", tags=TAGS, summary="Change a user: name, password, active, roles (system admin)",
-    responses=answers({200: User}, *ADMIN, 404, 413), operation_class=takes(UserChange),
+    "/admin/users/{username:str}",
+    tags=TAGS,
+    summary="Change a user: name, password, active, roles (system admin)",
+    responses=answers({200: User}, *ADMIN, 404, 413),
+    operation_class=takes(UserChange),
 )
 async def change_user(request: Request, state: State, username: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
@@ -212,8 +235,12 @@ async def change_user(request: Request, state: State, username: FromPath[str]) -
     own_password_only = (
         own and body.roles is None and body.active is None and body.people is None and caller.scope == "session"
     )
-    links_only = body.people is not None and not own and body.roles is None and body.active is None and (
-        body.display_name is None and body.password is None and not body.revoke_tokens
+    links_only = (
+        body.people is not None
+        and not own
+        and body.roles is None
+        and body.active is None
+        and (body.display_name is None and body.password is None and not body.revoke_tokens)
     )
     if links_only and not runtime.access.allowed(caller, "user", "write", ALL):
         # An organisation's HR administrator links users to its people; the others' links stay as they are.
@@ -227,8 +254,16 @@ async def change_user(request: Request, state: State, username: FromPath[str]) -
 
     def change() -> dict:
         return runtime.access.update_user(
-            username, caller.username, body.display_name, body.password, body.active, roles, body.people,
-            current_password=body.current_password, revoke_tokens=body.revoke_tokens, session_token=session_token,
+            username,
+            caller.username,
+            body.display_name,
+            body.password,
+            body.active,
+            roles,
+            body.people,
+            current_password=body.current_password,
+            revoke_tokens=body.revoke_tokens,
+            session_token=session_token,
         )
 
     return json_response(await asyncio.to_thread(change))
@@ -238,7 +273,9 @@ async def change_user(request: Request, state: State, username: FromPath[str]) -
 
 
 @get(
-    "/admin/tokens", tags=TAGS, summary="API tokens (yours; every user's for a system admin)",
+    "/admin/tokens",
+    tags=TAGS,
+    summary="API tokens (yours; every user's for a system admin)",
     responses=answers({200: Tokens}, *ADMIN, 404),
 )
 async def list_tokens(request: Request, state: State) -> Response[bytes]:
@@ -249,8 +286,12 @@ async def list_tokens(request: Request, state: State) -> Response[bytes]:
 
 
 @post(
-    "/admin/tokens", tags=TAGS, summary="Issue an API token; the secret is shown once", status_code=201,
-    responses=answers({201: IssuedToken}, *ADMIN, 404, 413), operation_class=takes(NewToken),
+    "/admin/tokens",
+    tags=TAGS,
+    summary="Issue an API token; the secret is shown once",
+    status_code=201,
+    responses=answers({201: IssuedToken}, *ADMIN, 404, 413),
+    operation_class=takes(NewToken),
 )
 async def issue_token(request: Request, state: State) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
@@ -261,14 +302,23 @@ async def issue_token(request: Request, state: State) -> Response[bytes]:
     if username != caller.username:
         runtime.access.require(caller, "user", "write", ALL)
     token = await asyncio.to_thread(
-        runtime.access.issue_token, username, body.scopes, body.name, caller.username, body.expires_in_days,
-        body.organisations, caller,
+        runtime.access.issue_token,
+        username,
+        body.scopes,
+        body.name,
+        caller.username,
+        body.expires_in_days,
+        body.organisations,
+        caller,
     )
     return json_response(token, 201)
 
 
 @delete(
-    "/admin/tokens/{token_id:str}", tags=TAGS, summary="Revoke an API token", status_code=200,
+    "/admin/tokens/{token_id:str}",
+    tags=TAGS,
+    summary="Revoke an API token",
+    status_code=200,
     responses=answers({200: Revoked}, *ADMIN, 404),
 )
 async def revoke_token(request: Request, state: State, token_id: FromPath[str]) -> Response[bytes]:
@@ -284,7 +334,9 @@ async def revoke_token(request: Request, state: State, token_id: FromPath[str]) 
 
 
 @get(
-    "/admin/audit", tags=TAGS, summary="The audit trail, newest first (auditors: their organisations)",
+    "/admin/audit",
+    tags=TAGS,
+    summary="The audit trail, newest first (auditors: their organisations)",
     responses=answers({200: AuditTrail}, *ADMIN),
 )
 async def audit_trail(
@@ -294,7 +346,9 @@ async def audit_trail(
     actor: FromQuery[str | None] = None,
     since: Annotated[str | None, Parameter(description="ISO date-time, inclusive")] = None,
     until: Annotated[str | None, Parameter(description="ISO date-time, exclusive")] = None,
-    before: Annotated[int | None, Parameter(description="Page on: entries with a smaller seq", ge=0, le=2**31 - 1)] = None,
+    before: Annotated[
+        int | None, Parameter(description="Page on: entries with a smaller seq", ge=0, le=2**31 - 1)
+    ] = None,
     limit: Limit = 100,
 ) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
@@ -307,8 +361,11 @@ async def audit_trail(
         if not organisations:
             raise Forbidden(f"{caller.username} may not read the audit trail of any organisation")
     where = AuditFilter(
-        organisation=org, organisations=organisations, actor=actor,
-        since=parse_time("since", since) if since else None, until=parse_time("until", until) if until else None,
+        organisation=org,
+        organisations=organisations,
+        actor=actor,
+        since=parse_time("since", since) if since else None,
+        until=parse_time("until", until) if until else None,
     )
 
     def read() -> list[AuditEntry]:
@@ -316,7 +373,14 @@ async def audit_trail(
             rows = audit.query(session, where, limit, before)
         return [
             AuditEntry(
-                r.seq, r.at.isoformat(), r.actor, r.action, r.organisation, r.target, msgspec.json.decode(r.detail), r.hash,
+                r.seq,
+                r.at.isoformat(),
+                r.actor,
+                r.action,
+                r.organisation,
+                r.target,
+                msgspec.json.decode(r.detail),
+                r.hash,
                 r.prev_hash,
             )
             for r in rows
@@ -327,7 +391,9 @@ async def audit_trail(
 
 
 @get(
-    "/admin/audit/verify", tags=TAGS, summary="Walk the audit chain; report the first broken link",
+    "/admin/audit/verify",
+    tags=TAGS,
+    summary="Walk the audit chain; report the first broken link",
     responses=answers({200: AuditCheck}, *ADMIN),
 )
 async def audit_verify(request: Request, state: State) -> Response[bytes]:
@@ -348,7 +414,9 @@ async def audit_verify(request: Request, state: State) -> Response[bytes]:
 
 
 @get(
-    "/admin/changes", tags=TAGS, summary="Changes waiting for approval or for their time (and decided ones)",
+    "/admin/changes",
+    tags=TAGS,
+    summary="Changes waiting for approval or for their time (and decided ones)",
     responses=answers({200: Changes}, *ADMIN),
 )
 async def list_changes(
@@ -388,12 +456,17 @@ async def _decide(request: Request, state: State, change_id: str, approve: bool)
     runtime.access.require(
         caller, "change", "approve", change["organisation"], author=change["author"], kind=kind_of(change["target"])
     )
-    return json_response(await asyncio.to_thread(runtime.editor.decide_change, change_id, caller.username, approve, body.comment))
+    return json_response(
+        await asyncio.to_thread(runtime.editor.decide_change, change_id, caller.username, approve, body.comment)
+    )
 
 
 @post(
-    "/admin/changes/{change_id:str}/approve", tags=TAGS, summary="Approve and apply a pending change (not its author)",
-    status_code=200, responses=answers({200: Change}, *ADMIN, 404, 409, 413),
+    "/admin/changes/{change_id:str}/approve",
+    tags=TAGS,
+    summary="Approve and apply a pending change (not its author)",
+    status_code=200,
+    responses=answers({200: Change}, *ADMIN, 404, 409, 413),
     operation_class=takes(DecisionBody, required=False),
 )
 async def approve_change(request: Request, state: State, change_id: FromPath[str]) -> Response[bytes]:
@@ -401,14 +474,32 @@ async def approve_change(request: Request, state: State, change_id: FromPath[str
 
 
 @post(
-    "/admin/changes/{change_id:str}/reject", tags=TAGS, summary="Reject a pending change (not its author)", status_code=200,
-    responses=answers({200: Change}, *ADMIN, 404, 409, 413), operation_class=takes(DecisionBody, required=False),
+    "/admin/changes/{change_id:str}/reject",
+    tags=TAGS,
+    summary="Reject a pending change (not its author)",
+    status_code=200,
+    responses=answers({200: Change}, *ADMIN, 404, 409, 413),
+    operation_class=takes(DecisionBody, required=False),
 )
 async def reject_change(request: Request, state: State, change_id: FromPath[str]) -> Response[bytes]:
     return await _decide(request, state, change_id, False)
 
 
 ROUTES = [
-    login, logout, current_session, list_users, create_user, get_user, change_user, list_tokens, issue_token,
-    revoke_token, audit_trail, audit_verify, list_changes, get_change, approve_change, reject_change,
+    login,
+    logout,
+    current_session,
+    list_users,
+    create_user,
+    get_user,
+    change_user,
+    list_tokens,
+    issue_token,
+    revoke_token,
+    audit_trail,
+    audit_verify,
+    list_changes,
+    get_change,
+    approve_change,
+    reject_change,
 ]

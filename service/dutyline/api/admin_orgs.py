@@ -84,13 +84,19 @@ Number = Annotated[int, Parameter(ge=0, le=2**31 - 1)]
 TAGS = ["admin: organisations"]
 
 # What a write says besides its value (a JSON object body may carry `comment`, `preview`, `effective_at` too).
-COMMENT = header("X-Change-Comment", "Why the change is made (URL-encoded), for the version history and the audit trail")
+COMMENT = header(
+    "X-Change-Comment", "Why the change is made (URL-encoded), for the version history and the audit trail"
+)
 OPTIONS = [
     COMMENT,
-    header("X-Effective-At", "Apply at this ISO date-time instead of now: a scheduled change (202)", format="date-time"),
+    header(
+        "X-Effective-At", "Apply at this ISO date-time instead of now: a scheduled change (202)", format="date-time"
+    ),
     query("preview", "`true`: answer what the change would do, and store nothing", enum=["true", "false"]),
 ]
-IF_MATCH = header("If-Match", "The ETag of the version the change is based on (`*`: whatever is there now)", required=True)
+IF_MATCH = header(
+    "If-Match", "The ETag of the version the change is based on (`*`: whatever is there now)", required=True
+)
 RESTORE_IF_MATCH = header("If-Match", "The ETag the current version must have (default `*`)")
 # A write: applied (200), previewed (200), scheduled or held for four-eyes approval (202).
 WROTE = {200: Applied | Preview, 202: Change}
@@ -137,8 +143,14 @@ def _written(written: Written, status: int = 200) -> Response[bytes]:
     if written.etag:
         headers["ETag"] = written.etag
     body = Applied(
-        written.organisation, written.target, written.version, written.changed, written.etag, written.value,
-        written.version, written.revision,
+        written.organisation,
+        written.target,
+        written.version,
+        written.changed,
+        written.etag,
+        written.value,
+        written.version,
+        written.revision,
     )
     return json_response(body, status, headers)
 
@@ -158,9 +170,15 @@ def _checks(runtime: Runtime, org_id: str, raw: list[Any], at: str | None) -> tu
         parsed = [msgspec.convert(c, PreviewCheck) if not isinstance(c, PreviewCheck) else c for c in raw]
         checks = [
             Check(
-                subject_id=c.subject.id, subject_type=c.subject.type, subject_properties=c.subject.properties,
-                resource_type=c.resource.type, resource_id=c.resource.id, resource_properties=c.resource.properties,
-                action=c.action, context=c.context, at=instant(c.at, tz) if c.at else moment,
+                subject_id=c.subject.id,
+                subject_type=c.subject.type,
+                subject_properties=c.subject.properties,
+                resource_type=c.resource.type,
+                resource_id=c.resource.id,
+                resource_properties=c.resource.properties,
+                action=c.action,
+                context=c.context,
+                at=instant(c.at, tz) if c.at else moment,
             )
             for c in parsed
         ]
@@ -172,7 +190,11 @@ def _checks(runtime: Runtime, org_id: str, raw: list[Any], at: str | None) -> tu
 
 
 async def _write(
-    request: Request, state: State, org_id: str, target: str | Callable[[Any], tuple[str, Any]], method: Method,
+    request: Request,
+    state: State,
+    org_id: str,
+    target: str | Callable[[Any], tuple[str, Any]],
+    method: Method,
     status: int = 200,
 ) -> Response[bytes]:
     """One change to an organisation: authorise, then preview, schedule, hold for four-eyes, or apply.
@@ -186,7 +208,11 @@ async def _write(
         target, body = target(body)
         if target.startswith("rules/") and source is not None:  # {name, pack}: the pack's lines from the pack
             source = source.under(("pack",))
-    text = await _file_text(request, body) if method == "put" and (target == "org" or target.startswith("rules/")) else None
+    text = (
+        await _file_text(request, body)
+        if method == "put" and (target == "org" or target.startswith("rules/"))
+        else None
+    )
     value, options = write_options(request, body)
     edit = Edit(target, method, value, source, text)
     return await _submit(runtime, caller, org_id, edit, request.headers.get("if-match"), options, status)
@@ -226,7 +252,9 @@ def _result(result: Written | Held, status: int) -> Response[bytes]:
 
 
 @get(
-    "/admin/orgs", tags=TAGS, summary="Organisations the caller may read",
+    "/admin/orgs",
+    tags=TAGS,
+    summary="Organisations the caller may read",
     responses=answers({200: Orgs}, *ADMIN),
 )
 async def list_orgs(request: Request, state: State) -> Response[bytes]:
@@ -246,7 +274,10 @@ async def list_orgs(request: Request, state: State) -> Response[bytes]:
 
 
 @post(
-    "/admin/orgs", tags=TAGS, summary="Create an organisation (JSON or YAML document)", status_code=201,
+    "/admin/orgs",
+    tags=TAGS,
+    summary="Create an organisation (JSON or YAML document)",
+    status_code=201,
     responses=answers({201: Applied, 202: Change}, *ADMIN, 409, 413),
     operation_class=takes(Organisation, "OrgDocument", yaml=True, parameters=[COMMENT]),
 )
@@ -261,8 +292,11 @@ async def create_org(request: Request, state: State) -> Response[bytes]:
 
 
 @get(
-    "/admin/orgs/{org_id:str}", tags=TAGS, summary="The whole document (Accept: application/yaml for YAML)",
-    responses=answers({200: OrgDocument}, *ADMIN, 404, 409), operation_class=reads(yaml_answer="Organisation"),
+    "/admin/orgs/{org_id:str}",
+    tags=TAGS,
+    summary="The whole document (Accept: application/yaml for YAML)",
+    responses=answers({200: OrgDocument}, *ADMIN, 404, 409),
+    operation_class=reads(yaml_answer="Organisation"),
 )
 async def get_org(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
@@ -272,12 +306,15 @@ async def get_org(request: Request, state: State, org_id: FromPath[str]) -> Resp
     if wants_yaml(request):
         return yaml_response(read.source or to_yaml(document), headers=headers)
     return json_response(
-        OrgDocument(org_id, read.version, read.etag or "", document, read.revision, read.policy_version), headers=headers
+        OrgDocument(org_id, read.version, read.etag or "", document, read.revision, read.policy_version),
+        headers=headers,
     )
 
 
 @get(
-    "/admin/orgs/{org_id:str}/export", tags=TAGS, summary="The document as a YAML file (what `dutyline export` writes)",
+    "/admin/orgs/{org_id:str}/export",
+    tags=TAGS,
+    summary="The document as a YAML file (what `dutyline export` writes)",
     responses=answers({200: Organisation}, *ADMIN, 404, 409, media_type=YAML),
 )
 async def export_org(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
@@ -288,7 +325,9 @@ async def export_org(request: Request, state: State, org_id: FromPath[str]) -> R
 
 
 @put(
-    "/admin/orgs/{org_id:str}", tags=TAGS, summary="Replace the whole document (JSON, or YAML: an import); If-Match",
+    "/admin/orgs/{org_id:str}",
+    tags=TAGS,
+    summary="Replace the whole document (JSON, or YAML: an import); If-Match",
     responses=answers(WROTE, *WRITE_ERRORS),
     operation_class=takes(Organisation, "OrgDocument", yaml=True, parameters=[*OPTIONS, IF_MATCH]),
 )
@@ -297,8 +336,12 @@ async def put_org(request: Request, state: State, org_id: FromPath[str]) -> Resp
 
 
 @delete(
-    "/admin/orgs/{org_id:str}", tags=TAGS, summary="Delete an organisation (its history stays); If-Match", status_code=200,
-    responses=answers(WROTE, *WRITE_ERRORS), operation_class=reads(*OPTIONS, IF_MATCH),
+    "/admin/orgs/{org_id:str}",
+    tags=TAGS,
+    summary="Delete an organisation (its history stays); If-Match",
+    status_code=200,
+    responses=answers(WROTE, *WRITE_ERRORS),
+    operation_class=reads(*OPTIONS, IF_MATCH),
 )
 async def delete_org(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
@@ -308,7 +351,9 @@ async def delete_org(request: Request, state: State, org_id: FromPath[str]) -> R
 
 
 @get(
-    "/admin/orgs/{org_id:str}/settings", tags=TAGS, summary="The organisation's admin settings",
+    "/admin/orgs/{org_id:str}/settings",
+    tags=TAGS,
+    summary="The organisation's admin settings",
     responses=answers({200: OrgSettings}, *ADMIN, 404),
 )
 async def get_settings(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
@@ -320,7 +365,9 @@ async def get_settings(request: Request, state: State, org_id: FromPath[str]) ->
 
 
 @put(
-    "/admin/orgs/{org_id:str}/settings", tags=TAGS, summary="Change the organisation's admin settings (system admin)",
+    "/admin/orgs/{org_id:str}/settings",
+    tags=TAGS,
+    summary="Change the organisation's admin settings (system admin)",
     responses=answers({200: OrgSettings}, *ADMIN, 404, 413),
     operation_class=takes(SettingsBody, yaml=True),
 )
@@ -349,10 +396,14 @@ def _path_of(message: str) -> str:
 
 
 @get(
-    "/admin/orgs/{org_id:str}/{collection:str}", tags=TAGS, summary="All entities of one kind, with their ETags",
+    "/admin/orgs/{org_id:str}/{collection:str}",
+    tags=TAGS,
+    summary="All entities of one kind, with their ETags",
     responses=answers({200: Entities}, *ADMIN, 404),
 )
-async def list_entities(request: Request, state: State, org_id: FromPath[str], collection: FromPath[str]) -> Response[bytes]:
+async def list_entities(
+    request: Request, state: State, org_id: FromPath[str], collection: FromPath[str]
+) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
     items, read = await asyncio.to_thread(runtime.editor.collection, org_id, _collection(collection))
@@ -361,11 +412,16 @@ async def list_entities(request: Request, state: State, org_id: FromPath[str], c
 
 
 @post(
-    "/admin/orgs/{org_id:str}/{collection:str}", tags=TAGS, summary="Create an entity (409 if its id exists)", status_code=201,
+    "/admin/orgs/{org_id:str}/{collection:str}",
+    tags=TAGS,
+    summary="Create an entity (409 if its id exists)",
+    status_code=201,
     responses=answers(CREATED, *ADMIN, 404, 409, 412, 413),
     operation_class=takes(ENTITY, "Entity", yaml=True, parameters=OPTIONS),
 )
-async def create_entity(request: Request, state: State, org_id: FromPath[str], collection: FromPath[str]) -> Response[bytes]:
+async def create_entity(
+    request: Request, state: State, org_id: FromPath[str], collection: FromPath[str]
+) -> Response[bytes]:
     _collection(collection)
 
     def new_entity(body: Any) -> tuple[str, Any]:
@@ -378,10 +434,14 @@ async def create_entity(request: Request, state: State, org_id: FromPath[str], c
 
 
 @get(
-    "/admin/orgs/{org_id:str}/{collection:str}/{ident:str}", tags=TAGS, summary="One entity, with its ETag",
+    "/admin/orgs/{org_id:str}/{collection:str}/{ident:str}",
+    tags=TAGS,
+    summary="One entity, with its ETag",
     responses=answers({200: dict[str, Any]}, *ADMIN, 404),
 )
-async def get_entity(request: Request, state: State, org_id: FromPath[str], collection: FromPath[str], ident: FromPath[str]) -> Response[bytes]:
+async def get_entity(
+    request: Request, state: State, org_id: FromPath[str], collection: FromPath[str], ident: FromPath[str]
+) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
     read = await asyncio.to_thread(runtime.editor.current, org_id, f"{_collection(collection)}/{ident}")
@@ -389,28 +449,42 @@ async def get_entity(request: Request, state: State, org_id: FromPath[str], coll
 
 
 @put(
-    "/admin/orgs/{org_id:str}/{collection:str}/{ident:str}", tags=TAGS, summary="Replace an entity; If-Match",
+    "/admin/orgs/{org_id:str}/{collection:str}/{ident:str}",
+    tags=TAGS,
+    summary="Replace an entity; If-Match",
     responses=answers(WROTE, *WRITE_ERRORS),
     operation_class=takes(ENTITY, "Entity", yaml=True, parameters=[*OPTIONS, IF_MATCH]),
 )
-async def put_entity(request: Request, state: State, org_id: FromPath[str], collection: FromPath[str], ident: FromPath[str]) -> Response[bytes]:
+async def put_entity(
+    request: Request, state: State, org_id: FromPath[str], collection: FromPath[str], ident: FromPath[str]
+) -> Response[bytes]:
     return await _write(request, state, org_id, f"{_collection(collection)}/{ident}", "put")
 
 
 @patch(
-    "/admin/orgs/{org_id:str}/{collection:str}/{ident:str}", tags=TAGS, summary="Change an entity (JSON Merge Patch); If-Match",
+    "/admin/orgs/{org_id:str}/{collection:str}/{ident:str}",
+    tags=TAGS,
+    summary="Change an entity (JSON Merge Patch); If-Match",
     responses=answers(WROTE, *WRITE_ERRORS),
     operation_class=takes(dict[str, Any], "MergePatch", yaml=True, parameters=[*OPTIONS, IF_MATCH]),
 )
-async def patch_entity(request: Request, state: State, org_id: FromPath[str], collection: FromPath[str], ident: FromPath[str]) -> Response[bytes]:
+async def patch_entity(
+    request: Request, state: State, org_id: FromPath[str], collection: FromPath[str], ident: FromPath[str]
+) -> Response[bytes]:
     return await _write(request, state, org_id, f"{_collection(collection)}/{ident}", "patch")
 
 
 @delete(
-    "/admin/orgs/{org_id:str}/{collection:str}/{ident:str}", tags=TAGS, summary="Delete an entity; If-Match", status_code=200,
-    responses=answers(WROTE, *WRITE_ERRORS), operation_class=reads(*OPTIONS, IF_MATCH),
+    "/admin/orgs/{org_id:str}/{collection:str}/{ident:str}",
+    tags=TAGS,
+    summary="Delete an entity; If-Match",
+    status_code=200,
+    responses=answers(WROTE, *WRITE_ERRORS),
+    operation_class=reads(*OPTIONS, IF_MATCH),
 )
-async def delete_entity(request: Request, state: State, org_id: FromPath[str], collection: FromPath[str], ident: FromPath[str]) -> Response[bytes]:
+async def delete_entity(
+    request: Request, state: State, org_id: FromPath[str], collection: FromPath[str], ident: FromPath[str]
+) -> Response[bytes]:
     return await _write(request, state, org_id, f"{_collection(collection)}/{ident}", "delete")
 
 
@@ -418,7 +492,9 @@ async def delete_entity(request: Request, state: State, org_id: FromPath[str], c
 
 
 @get(
-    "/admin/orgs/{org_id:str}/rules", tags=TAGS, summary="The organisation's rule packs, with their ETags",
+    "/admin/orgs/{org_id:str}/rules",
+    tags=TAGS,
+    summary="The organisation's rule packs, with their ETags",
     responses=answers({200: Packs}, *ADMIN, 404),
 )
 async def list_packs(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
@@ -440,7 +516,10 @@ def _new_pack(body: Any) -> tuple[str, Any]:
 
 
 @post(
-    "/admin/orgs/{org_id:str}/rules", tags=TAGS, summary="Create a rule pack: {name, pack} (409 if it exists)", status_code=201,
+    "/admin/orgs/{org_id:str}/rules",
+    tags=TAGS,
+    summary="Create a rule pack: {name, pack} (409 if it exists)",
+    status_code=201,
     responses=answers(CREATED, *ADMIN, 404, 409, 412, 413),
     operation_class=takes(NewRulePack, yaml=True, parameters=OPTIONS),
 )
@@ -449,8 +528,11 @@ async def create_pack(request: Request, state: State, org_id: FromPath[str]) -> 
 
 
 @get(
-    "/admin/orgs/{org_id:str}/rules/{name:str}", tags=TAGS, summary="One rule pack, with its ETag (Accept: application/yaml)",
-    responses=answers({200: RulePack}, *ADMIN, 404), operation_class=reads(yaml_answer="RulePack"),
+    "/admin/orgs/{org_id:str}/rules/{name:str}",
+    tags=TAGS,
+    summary="One rule pack, with its ETag (Accept: application/yaml)",
+    responses=answers({200: RulePack}, *ADMIN, 404),
+    operation_class=reads(yaml_answer="RulePack"),
 )
 async def get_pack(request: Request, state: State, org_id: FromPath[str], name: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
@@ -463,7 +545,9 @@ async def get_pack(request: Request, state: State, org_id: FromPath[str], name: 
 
 
 @put(
-    "/admin/orgs/{org_id:str}/rules/{name:str}", tags=TAGS, summary="Replace a rule pack (JSON or YAML); If-Match",
+    "/admin/orgs/{org_id:str}/rules/{name:str}",
+    tags=TAGS,
+    summary="Replace a rule pack (JSON or YAML); If-Match",
     responses=answers(WROTE, *WRITE_ERRORS),
     operation_class=takes(RulePack, yaml=True, parameters=[*OPTIONS, IF_MATCH]),
 )
@@ -472,7 +556,9 @@ async def put_pack(request: Request, state: State, org_id: FromPath[str], name: 
 
 
 @patch(
-    "/admin/orgs/{org_id:str}/rules/{name:str}", tags=TAGS, summary="Change a rule pack (JSON Merge Patch); If-Match",
+    "/admin/orgs/{org_id:str}/rules/{name:str}",
+    tags=TAGS,
+    summary="Change a rule pack (JSON Merge Patch); If-Match",
     responses=answers(WROTE, *WRITE_ERRORS),
     operation_class=takes(dict[str, Any], "MergePatch", yaml=True, parameters=[*OPTIONS, IF_MATCH]),
 )
@@ -481,8 +567,12 @@ async def patch_pack(request: Request, state: State, org_id: FromPath[str], name
 
 
 @delete(
-    "/admin/orgs/{org_id:str}/rules/{name:str}", tags=TAGS, summary="Delete a rule pack; If-Match", status_code=200,
-    responses=answers(WROTE, *WRITE_ERRORS), operation_class=reads(*OPTIONS, IF_MATCH),
+    "/admin/orgs/{org_id:str}/rules/{name:str}",
+    tags=TAGS,
+    summary="Delete a rule pack; If-Match",
+    status_code=200,
+    responses=answers(WROTE, *WRITE_ERRORS),
+    operation_class=reads(*OPTIONS, IF_MATCH),
 )
 async def delete_pack(request: Request, state: State, org_id: FromPath[str], name: FromPath[str]) -> Response[bytes]:
     return await _write(request, state, org_id, f"rules/{name}", "delete")
@@ -492,7 +582,9 @@ async def delete_pack(request: Request, state: State, org_id: FromPath[str], nam
 
 
 @get(
-    "/admin/orgs/{org_id:str}/versions", tags=TAGS, summary="Versions of the document and its rule packs, newest first",
+    "/admin/orgs/{org_id:str}/versions",
+    tags=TAGS,
+    summary="Versions of the document and its rule packs, newest first",
     responses=answers({200: Versions}, *ADMIN, 404),
 )
 async def list_versions(
@@ -506,7 +598,9 @@ async def list_versions(
 
 
 @get(
-    "/admin/orgs/{org_id:str}/versions/{number:int}", tags=TAGS, summary="One version, with its document",
+    "/admin/orgs/{org_id:str}/versions/{number:int}",
+    tags=TAGS,
+    summary="One version, with its document",
     responses=answers({200: Version}, *ADMIN, 404),
 )
 async def get_version(request: Request, state: State, org_id: FromPath[str], number: Number) -> Response[bytes]:
@@ -516,7 +610,9 @@ async def get_version(request: Request, state: State, org_id: FromPath[str], num
 
 
 @get(
-    "/admin/orgs/{org_id:str}/versions/{number:int}/diff", tags=TAGS, summary="What a version changed: unified diff and summary",
+    "/admin/orgs/{org_id:str}/versions/{number:int}/diff",
+    tags=TAGS,
+    summary="What a version changed: unified diff and summary",
     responses=answers({200: VersionDiff}, *ADMIN, 404),
 )
 async def diff_version(request: Request, state: State, org_id: FromPath[str], number: Number) -> Response[bytes]:
@@ -526,7 +622,10 @@ async def diff_version(request: Request, state: State, org_id: FromPath[str], nu
 
 
 @post(
-    "/admin/orgs/{org_id:str}/versions/{number:int}/restore", tags=TAGS, summary="A new version equal to this one", status_code=200,
+    "/admin/orgs/{org_id:str}/versions/{number:int}/restore",
+    tags=TAGS,
+    summary="A new version equal to this one",
+    status_code=200,
     responses=answers(WROTE, *WRITE_ERRORS),
     operation_class=takes(ChangeOptions, required=False, yaml=True, parameters=[*OPTIONS, RESTORE_IF_MATCH]),
 )
@@ -546,11 +645,16 @@ async def restore_version(request: Request, state: State, org_id: FromPath[str],
 
 
 @get(
-    "/admin/orgs/{org_id:str}/as-of", tags=TAGS, summary="The document in force at a moment",
+    "/admin/orgs/{org_id:str}/as-of",
+    tags=TAGS,
+    summary="The document in force at a moment",
     responses=answers({200: DocumentAsOf}, *ADMIN, 404),
 )
 async def as_of(
-    request: Request, state: State, org_id: FromPath[str], at: Annotated[str, Parameter(description="ISO date-time (UTC without an offset)")]
+    request: Request,
+    state: State,
+    org_id: FromPath[str],
+    at: Annotated[str, Parameter(description="ISO date-time (UTC without an offset)")],
 ) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "org_chart", "read", org_id)
@@ -558,8 +662,12 @@ async def as_of(
 
 
 @post(
-    "/admin/orgs/{org_id:str}/preview", tags=TAGS, summary="What a proposed document would change (nothing stored)", status_code=200,
-    responses=answers({200: Preview}, *ADMIN, 404, 413), operation_class=takes(PreviewBody, yaml=True),
+    "/admin/orgs/{org_id:str}/preview",
+    tags=TAGS,
+    summary="What a proposed document would change (nothing stored)",
+    status_code=200,
+    responses=answers({200: Preview}, *ADMIN, 404, 413),
+    operation_class=takes(PreviewBody, yaml=True),
 )
 async def preview(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
@@ -577,22 +685,35 @@ async def preview(request: Request, state: State, org_id: FromPath[str]) -> Resp
 
 
 @get(
-    "/admin/orgs/{org_id:str}/decisions", tags=TAGS, summary="The organisation's decision log, newest first (auditors)",
+    "/admin/orgs/{org_id:str}/decisions",
+    tags=TAGS,
+    summary="The organisation's decision log, newest first (auditors)",
     responses=answers({200: OrgDecisions}, *ADMIN, 404),
 )
 async def org_decisions(
-    request: Request, state: State, org_id: FromPath[str], limit: Limit = 100, page_token: FromQuery[str | None] = None,
-    since: FromQuery[str | None] = None, until: FromQuery[str | None] = None, subject: FromQuery[str | None] = None,
+    request: Request,
+    state: State,
+    org_id: FromPath[str],
+    limit: Limit = 100,
+    page_token: FromQuery[str | None] = None,
+    since: FromQuery[str | None] = None,
+    until: FromQuery[str | None] = None,
+    subject: FromQuery[str | None] = None,
     simulated: Annotated[Simulated, Parameter(description=SIMULATED)] = "exclude",
 ) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, "decision_log", "read", org_id)
     where = LogFilter(
-        organisation=org_id, subject=subject, since=parse_time("since", since) if since else None,
-        until=parse_time("until", until) if until else None, simulated=simulated,
+        organisation=org_id,
+        subject=subject,
+        since=parse_time("since", since) if since else None,
+        until=parse_time("until", until) if until else None,
+        simulated=simulated,
     )
 
-    tokens = PageTokens(runtime.page_key, "/admin/orgs/{org}/decisions", where, "page_token", caller.reach.holder.encode())
+    tokens = PageTokens(
+        runtime.page_key, "/admin/orgs/{org}/decisions", where, "page_token", caller.reach.holder.encode()
+    )
     position = tokens.read(page_token, LogPosition)
     after = log_cursor(position) if position is not None else None
 
@@ -602,8 +723,16 @@ async def org_decisions(
         next_token = tokens.issue(log_position(following)) if following is not None else ""
         items = [
             OrgDecision(
-                r.id, r.decided_at.isoformat(), r.subject, r.resource_type, r.resource_id, r.action, r.outcome, r.code,
-                r.policy_version, r.simulated,
+                r.id,
+                r.decided_at.isoformat(),
+                r.subject,
+                r.resource_type,
+                r.resource_id,
+                r.action,
+                r.outcome,
+                r.code,
+                r.policy_version,
+                r.simulated,
             )
             for r in rows
         ]
@@ -613,8 +742,31 @@ async def org_decisions(
 
 
 ROUTES = [
-    list_orgs, create_org, get_org, export_org, put_org, delete_org, get_settings, put_settings,
-    list_packs, create_pack, get_pack, put_pack, patch_pack, delete_pack,
-    list_versions, get_version, diff_version, restore_version, as_of, preview, org_decisions,
-    list_entities, create_entity, get_entity, put_entity, patch_entity, delete_entity,
+    list_orgs,
+    create_org,
+    get_org,
+    export_org,
+    put_org,
+    delete_org,
+    get_settings,
+    put_settings,
+    list_packs,
+    create_pack,
+    get_pack,
+    put_pack,
+    patch_pack,
+    delete_pack,
+    list_versions,
+    get_version,
+    diff_version,
+    restore_version,
+    as_of,
+    preview,
+    org_decisions,
+    list_entities,
+    create_entity,
+    get_entity,
+    put_entity,
+    patch_entity,
+    delete_entity,
 ]

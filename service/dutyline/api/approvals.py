@@ -49,8 +49,12 @@ def _json(payload: Any, status: int = 200) -> Response[bytes]:
 
 
 @post(
-    "/v1/approvals", status_code=201, tags=["approvals"], summary="Open an approval for a request that needs one",
-    responses=answers({201: ApprovalRecord, 409: Unapprovable}, *DECIDE, 413, 503), operation_class=takes(ApprovalBody),
+    "/v1/approvals",
+    status_code=201,
+    tags=["approvals"],
+    summary="Open an approval for a request that needs one",
+    responses=answers({201: ApprovalRecord, 409: Unapprovable}, *DECIDE, 413, 503),
+    operation_class=takes(ApprovalBody),
 )
 async def open_approval(request: Request, state: State) -> Response[bytes]:
     runtime: Runtime = state.runtime
@@ -58,7 +62,11 @@ async def open_approval(request: Request, state: State) -> Response[bytes]:
     runtime.approvals.check_uses(body.uses)
     await acting_person(request, runtime, lambda: body.organisation, body.subject.id, "subject")
     check = CheckRequest(
-        organisation=body.organisation, subject=body.subject, resource=body.resource, action=body.action, at=body.at,
+        organisation=body.organisation,
+        subject=body.subject,
+        resource=body.resource,
+        action=body.action,
+        at=body.at,
         context=body.context,
     )
     answer = runtime.decisions.answer(question_of(runtime.decisions.policies, check, request_id_of(request.scope)))
@@ -72,13 +80,18 @@ async def open_approval(request: Request, state: State) -> Response[bytes]:
 
 
 @get(
-    "/v1/approvals", tags=["approvals"], summary="Approvals; with approver=, that person's inbox", sync_to_thread=True,
+    "/v1/approvals",
+    tags=["approvals"],
+    summary="Approvals; with approver=, that person's inbox",
+    sync_to_thread=True,
     responses=answers({200: Approvals}, *DECIDE, 404, 503),
 )
 def list_approvals(
     state: State,
     organisation: FromQuery[str | None] = None,
-    approver: Annotated[str | None, Parameter(description="A person: approvals waiting at a post they hold now")] = None,
+    approver: Annotated[
+        str | None, Parameter(description="A person: approvals waiting at a post they hold now")
+    ] = None,
     status: Annotated[str | None, Parameter(description="pending, approved or rejected")] = None,
     requester: FromQuery[str | None] = None,
     limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
@@ -88,7 +101,10 @@ def list_approvals(
 
 
 @get(
-    "/v1/approvals/{approval_id:str}", tags=["approvals"], summary="One approval with its history", sync_to_thread=True,
+    "/v1/approvals/{approval_id:str}",
+    tags=["approvals"],
+    summary="One approval with its history",
+    sync_to_thread=True,
     responses=answers({200: ApprovalRecord}, *DECIDE, 404, 503),
 )
 def get_approval(state: State, approval_id: FromPath[str]) -> Response[bytes]:
@@ -97,8 +113,12 @@ def get_approval(state: State, approval_id: FromPath[str]) -> Response[bytes]:
 
 
 @post(
-    "/v1/approvals/{approval_id:str}/approve", status_code=200, tags=["approvals"], summary="Approve (an eligible approver only)",
-    responses=answers({200: ApprovalRecord}, *DECIDE, 404, 409, 413, 503), operation_class=takes(DecideBody),
+    "/v1/approvals/{approval_id:str}/approve",
+    status_code=200,
+    tags=["approvals"],
+    summary="Approve (an eligible approver only)",
+    responses=answers({200: ApprovalRecord}, *DECIDE, 404, 409, 413, 503),
+    operation_class=takes(DecideBody),
 )
 async def approve(request: Request, state: State, approval_id: FromPath[str]) -> Response[bytes]:
     runtime: Runtime = state.runtime
@@ -108,8 +128,12 @@ async def approve(request: Request, state: State, approval_id: FromPath[str]) ->
 
 
 @post(
-    "/v1/approvals/{approval_id:str}/reject", status_code=200, tags=["approvals"], summary="Reject (an eligible approver only)",
-    responses=answers({200: ApprovalRecord}, *DECIDE, 404, 409, 413, 503), operation_class=takes(DecideBody),
+    "/v1/approvals/{approval_id:str}/reject",
+    status_code=200,
+    tags=["approvals"],
+    summary="Reject (an eligible approver only)",
+    responses=answers({200: ApprovalRecord}, *DECIDE, 404, 409, 413, 503),
+    operation_class=takes(DecideBody),
 )
 async def reject(request: Request, state: State, approval_id: FromPath[str]) -> Response[bytes]:
     runtime: Runtime = state.runtime

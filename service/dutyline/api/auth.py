@@ -95,7 +95,13 @@ def is_https(request: Request) -> bool:
 def session_cookie(request: Request, login: Login) -> Cookie:
     max_age = max(0, int((login.expires_at - dt.datetime.now(dt.UTC)).total_seconds()))
     return Cookie(
-        key=COOKIE, value=login.token, path="/", httponly=True, samesite="strict", secure=is_https(request), max_age=max_age
+        key=COOKIE,
+        value=login.token,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=is_https(request),
+        max_age=max_age,
     )
 
 
@@ -163,11 +169,15 @@ class DecisionAuthMiddleware:
                 CURRENT.reset(token)
             return
         status, message = outcome
-        body = _ENCODE.encode({"status": status, "error": "unauthenticated" if status == 401 else "forbidden", "message": message})
+        body = _ENCODE.encode(
+            {"status": status, "error": "unauthenticated" if status == 401 else "forbidden", "message": message}
+        )
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         if status == 401:
             headers.append((b"www-authenticate", b'Bearer realm="dutyline"'))
-        await send(cast("HTTPResponseStartEvent", {"type": "http.response.start", "status": status, "headers": headers}))
+        await send(
+            cast("HTTPResponseStartEvent", {"type": "http.response.start", "status": status, "headers": headers})
+        )
         await send(cast("HTTPResponseBodyEvent", {"type": "http.response.body", "body": body}))
 
 

@@ -223,8 +223,12 @@ def _wants_explanation(request: Request) -> bool:
 
 
 @post(
-    _paths("evaluation"), status_code=200, tags=["authzen"], summary="Access Evaluation API",
-    responses=answers({200: Decision}, *DECIDE, 413), operation_class=takes(Evaluation),
+    _paths("evaluation"),
+    status_code=200,
+    tags=["authzen"],
+    summary="Access Evaluation API",
+    responses=answers({200: Decision}, *DECIDE, 413),
+    operation_class=takes(Evaluation),
 )
 async def evaluation(request: Request, state: State, org: FromQuery[str | None] = None) -> Response[bytes]:
     runtime: Runtime = state.runtime
@@ -236,8 +240,12 @@ async def evaluation(request: Request, state: State, org: FromQuery[str | None] 
 
 
 @post(
-    _paths("evaluations"), status_code=200, tags=["authzen"], summary="Access Evaluations API (batch)",
-    responses=answers({200: EvaluationResults | Decision}, *DECIDE, 413), operation_class=takes(TypedEvaluations, "Evaluations"),
+    _paths("evaluations"),
+    status_code=200,
+    tags=["authzen"],
+    summary="Access Evaluations API (batch)",
+    responses=answers({200: EvaluationResults | Decision}, *DECIDE, 413),
+    operation_class=takes(TypedEvaluations, "Evaluations"),
 )
 async def evaluations(request: Request, state: State, org: FromPath[str | None] = None) -> Response[bytes]:
     runtime: Runtime = state.runtime
@@ -322,8 +330,14 @@ Search = SubjectSearch | ResourceSearch | ActionSearch
 
 
 async def _search(
-    runtime: Runtime, endpoint: str, kind: str, body: Search, org: str | None, question: Question,
-    to_decide: Callable[[CompiledOrg, Check], int], listing: Callable[[CompiledOrg, Check, Permits], Listing],
+    runtime: Runtime,
+    endpoint: str,
+    kind: str,
+    body: Search,
+    org: str | None,
+    question: Question,
+    to_decide: Callable[[CompiledOrg, Check], int],
+    listing: Callable[[CompiledOrg, Check, Permits], Listing],
 ) -> tuple[Sequence[str], str]:
     """A page of a search's ids and the next page's token.
 
@@ -354,8 +368,12 @@ async def _search(
 
 
 @post(
-    _paths("search/subject"), status_code=200, tags=["authzen"], summary="Subject Search API",
-    responses=answers({200: SearchResults}, *DECIDE, 413, 503), operation_class=takes(SubjectSearch),
+    _paths("search/subject"),
+    status_code=200,
+    tags=["authzen"],
+    summary="Subject Search API",
+    responses=answers({200: SearchResults}, *DECIDE, 413, 503),
+    operation_class=takes(SubjectSearch),
 )
 async def search_subject(request: Request, state: State, org: FromPath[str | None] = None) -> Response[bytes]:
     runtime: Runtime = state.runtime
@@ -383,8 +401,12 @@ async def search_subject(request: Request, state: State, org: FromPath[str | Non
 
 
 @post(
-    _paths("search/resource"), status_code=200, tags=["authzen"], summary="Resource Search API",
-    responses=answers({200: SearchResults}, *DECIDE, 413, 503), operation_class=takes(ResourceSearch),
+    _paths("search/resource"),
+    status_code=200,
+    tags=["authzen"],
+    summary="Resource Search API",
+    responses=answers({200: SearchResults}, *DECIDE, 413, 503),
+    operation_class=takes(ResourceSearch),
 )
 async def search_resource(request: Request, state: State, org: FromQuery[str | None] = None) -> Response[bytes]:
     runtime: Runtime = state.runtime
@@ -400,13 +422,19 @@ async def search_resource(request: Request, state: State, org: FromQuery[str | N
         organisation=org,
         at=time_of(body.context),
     )
-    ids, token = await _search(runtime, "search/resource", "resource", body, org, question, resources_to_decide, resources_listing)
+    ids, token = await _search(
+        runtime, "search/resource", "resource", body, org, question, resources_to_decide, resources_listing
+    )
     return _json({"results": [{"type": body.resource.type, "id": i} for i in ids], "page": {"next_token": token}})
 
 
 @post(
-    _paths("search/action"), status_code=200, tags=["authzen"], summary="Action Search API",
-    responses=answers({200: ActionSearchResults}, *DECIDE, 413, 503), operation_class=takes(ActionSearch),
+    _paths("search/action"),
+    status_code=200,
+    tags=["authzen"],
+    summary="Action Search API",
+    responses=answers({200: ActionSearchResults}, *DECIDE, 413, 503),
+    operation_class=takes(ActionSearch),
 )
 async def search_action(request: Request, state: State, org: FromPath[str | None] = None) -> Response[bytes]:
     runtime: Runtime = state.runtime
@@ -423,7 +451,9 @@ async def search_action(request: Request, state: State, org: FromPath[str | None
         organisation=org,
         at=time_of(body.context),
     )
-    names, token = await _search(runtime, "search/action", "action", body, org, question, actions_to_decide, actions_listing)
+    names, token = await _search(
+        runtime, "search/action", "action", body, org, question, actions_to_decide, actions_listing
+    )
     return _json({"results": [{"name": n} for n in names], "page": {"next_token": token}})
 
 
@@ -449,13 +479,20 @@ def _base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-@get(["/.well-known/authzen-configuration"], tags=["authzen"], summary="PDP metadata", responses=answers({200: PdpMetadata}))
+@get(
+    ["/.well-known/authzen-configuration"],
+    tags=["authzen"],
+    summary="PDP metadata",
+    responses=answers({200: PdpMetadata}),
+)
 async def configuration(request: Request) -> Response[bytes]:
     return _json(_metadata(_base_url(request)))
 
 
 @get(
-    ["/.well-known/authzen-configuration/{org:str}"], tags=["authzen"], summary="PDP metadata of one organisation",
+    ["/.well-known/authzen-configuration/{org:str}"],
+    tags=["authzen"],
+    summary="PDP metadata of one organisation",
     responses=answers({200: PdpMetadata}, 400, 404),
 )
 async def tenant_configuration(request: Request, state: State, org: FromPath[str]) -> Response[bytes]:

@@ -69,8 +69,11 @@ def non_finite_place(raw: bytes | str) -> tuple[str, int, int]:
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
     path = ""
     try:
-        marked = json.loads(text, parse_constant=lambda _: _NON_FINITE,
-                            parse_float=lambda t: _NON_FINITE if not math.isfinite(float(t)) else float(t))
+        marked = json.loads(
+            text,
+            parse_constant=lambda _: _NON_FINITE,
+            parse_float=lambda t: _NON_FINITE if not math.isfinite(float(t)) else float(t),
+        )
         path = _marker_path(marked)
     except (ValueError, RecursionError):
         pass
@@ -95,7 +98,6 @@ def _marker_path(data: Any) -> str:
         elif isinstance(value, list):
             stack.extend((child, (*path, i)) for i, child in reversed(list(enumerate(value))))
     return ""
-
 
 
 def convert(value: Any, type_: type[T], where: str) -> T:

@@ -44,17 +44,30 @@ def _json(payload: Any, status: int = 200) -> Response[bytes]:
 
 
 @post(
-    "/v1/cases", status_code=201, tags=["cases"], summary="Open a case, assigned to its type's owner post",
-    responses=answers({201: CaseRecord}, *DECIDE, 404, 413, 503), operation_class=takes(CaseBody), opt=IN_BODY,
+    "/v1/cases",
+    status_code=201,
+    tags=["cases"],
+    summary="Open a case, assigned to its type's owner post",
+    responses=answers({201: CaseRecord}, *DECIDE, 404, 413, 503),
+    operation_class=takes(CaseBody),
+    opt=IN_BODY,
 )
 async def open_case(request: Request, state: State) -> Response[bytes]:
     runtime: Runtime = state.runtime
     body = await read_json(request, CaseBody)
-    case = await asyncio.to_thread(runtime.cases.open, body.organisation, body.type, body.title, body.subject, body.data)
+    case = await asyncio.to_thread(
+        runtime.cases.open, body.organisation, body.type, body.title, body.subject, body.data
+    )
     return _json(case, 201)
 
 
-@get("/v1/cases", tags=["cases"], summary="Cases, newest first", sync_to_thread=True, responses=answers({200: Cases}, *DECIDE, 503))
+@get(
+    "/v1/cases",
+    tags=["cases"],
+    summary="Cases, newest first",
+    sync_to_thread=True,
+    responses=answers({200: Cases}, *DECIDE, 503),
+)
 def list_cases(
     state: State,
     organisation: FromQuery[str | None] = None,
@@ -67,7 +80,10 @@ def list_cases(
 
 
 @get(
-    "/v1/cases/{case_id:str}", tags=["cases"], summary="One case with its event history", sync_to_thread=True,
+    "/v1/cases/{case_id:str}",
+    tags=["cases"],
+    summary="One case with its event history",
+    sync_to_thread=True,
     responses=answers({200: CaseRecord}, *DECIDE, 404, 503),
 )
 def get_case(state: State, case_id: FromPath[str]) -> Response[bytes]:
@@ -76,8 +92,12 @@ def get_case(state: State, case_id: FromPath[str]) -> Response[bytes]:
 
 
 @post(
-    "/v1/cases/{case_id:str}/resolve", status_code=200, tags=["cases"], summary="Resolve a case",
-    responses=answers({200: CaseRecord}, *DECIDE, 404, 409, 413, 503), operation_class=takes(ResolveBody),
+    "/v1/cases/{case_id:str}/resolve",
+    status_code=200,
+    tags=["cases"],
+    summary="Resolve a case",
+    responses=answers({200: CaseRecord}, *DECIDE, 404, 409, 413, 503),
+    operation_class=takes(ResolveBody),
 )
 async def resolve_case(request: Request, state: State, case_id: FromPath[str]) -> Response[bytes]:
     runtime: Runtime = state.runtime
@@ -87,7 +107,10 @@ async def resolve_case(request: Request, state: State, case_id: FromPath[str]) -
 
 
 @get(
-    "/v1/notifications", tags=["cases"], summary="The notification outbox, oldest first", sync_to_thread=True,
+    "/v1/notifications",
+    tags=["cases"],
+    summary="The notification outbox, oldest first",
+    sync_to_thread=True,
     responses=answers({200: Notifications}, *DECIDE, 503),
 )
 def notifications(
@@ -95,7 +118,9 @@ def notifications(
     organisation: FromQuery[str | None] = None,
     post: FromQuery[str | None] = None,
     since: Annotated[str | None, Parameter(description="ISO date-time, inclusive")] = None,
-    after_id: Annotated[int | None, Parameter(description="Only notifications after this id (paging)", ge=0, le=2**31 - 1)] = None,
+    after_id: Annotated[
+        int | None, Parameter(description="Only notifications after this id (paging)", ge=0, le=2**31 - 1)
+    ] = None,
     limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
 ) -> Response[bytes]:
     runtime: Runtime = state.runtime
@@ -110,7 +135,9 @@ def _time(name: str, value: str | None) -> dt.datetime | None:
     try:
         moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise Invalid(f"{name}: {value!r} is not an ISO date-time", [Issue("<request>", 0, name, "not a date-time")]) from None
+        raise Invalid(
+            f"{name}: {value!r} is not an ISO date-time", [Issue("<request>", 0, name, "not a date-time")]
+        ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 

@@ -121,7 +121,13 @@ def result_of(answer: Answer) -> dict[str, Any]:
         "code": answer.verdict.code,
         "reasons": msgspec.to_builtins(answer.reasons),
         "rules": [
-            {"rule": h.rule, "kind": h.kind, "effect": h.effect, "message": msgspec.to_builtins(h.message), "detail": dict(h.detail)}
+            {
+                "rule": h.rule,
+                "kind": h.kind,
+                "effect": h.effect,
+                "message": msgspec.to_builtins(h.message),
+                "detail": dict(h.detail),
+            }
             for h in answer.verdict.hits
         ],
         "approvers": [{"post": s.post, "people": list(s.people)} for s in answer.verdict.approvers],
@@ -187,8 +193,12 @@ def answer_as_of(runtime: Runtime, check: CheckRequest, request_id: str | None) 
 
 
 @post(
-    "/v1/check", status_code=200, tags=["decisions"], summary="Decide one check, with its explanation",
-    responses=answers({200: CheckResult}, *DECIDE, 404, 413, 503), operation_class=takes(CheckRequest),
+    "/v1/check",
+    status_code=200,
+    tags=["decisions"],
+    summary="Decide one check, with its explanation",
+    responses=answers({200: CheckResult}, *DECIDE, 404, 413, 503),
+    operation_class=takes(CheckRequest),
 )
 async def check(request: Request, state: State) -> Response[bytes]:
     runtime: Runtime = state.runtime
@@ -201,8 +211,12 @@ async def check(request: Request, state: State) -> Response[bytes]:
 
 
 @post(
-    "/v1/checks", status_code=200, tags=["decisions"], summary="Decide many checks; each answered on its own",
-    responses=answers({200: CheckResults}, *DECIDE, 413, 503), operation_class=takes(TypedCheckBatch, "Checks"),
+    "/v1/checks",
+    status_code=200,
+    tags=["decisions"],
+    summary="Decide many checks; each answered on its own",
+    responses=answers({200: CheckResults}, *DECIDE, 413, 503),
+    operation_class=takes(TypedCheckBatch, "Checks"),
 )
 async def checks(request: Request, state: State) -> Response[bytes]:
     runtime: Runtime = state.runtime
@@ -226,7 +240,9 @@ async def checks(request: Request, state: State) -> Response[bytes]:
             if parsed.as_of is not None:
                 results.append(await asyncio.to_thread(answer_as_of, runtime, parsed, request_id))
                 continue
-            results.append(result_of(await answer_of(runtime, question_of(runtime.decisions.policies, parsed, request_id))))
+            results.append(
+                result_of(await answer_of(runtime, question_of(runtime.decisions.policies, parsed, request_id)))
+            )
         except NotFound as exc:
             results.append({"decision": "error", "error": {"status": 404, "message": str(exc)}})
         except Invalid as exc:

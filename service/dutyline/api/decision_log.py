@@ -29,12 +29,17 @@ def _time(name: str, value: str | None) -> dt.datetime | None:
     try:
         moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise Invalid(f"{name}: {value!r} is not an ISO date-time", [Issue("<request>", 0, name, "not a date-time")]) from None
+        raise Invalid(
+            f"{name}: {value!r} is not an ISO date-time", [Issue("<request>", 0, name, "not a date-time")]
+        ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 @get(
-    "/v1/decisions", tags=["decisions"], summary="The decision log, newest first", sync_to_thread=True,
+    "/v1/decisions",
+    tags=["decisions"],
+    summary="The decision log, newest first",
+    sync_to_thread=True,
     responses=answers({200: DecisionLog}, *DECIDE, 503),
 )
 def decisions(
@@ -54,8 +59,16 @@ def decisions(
 ) -> Response[bytes]:
     runtime: Runtime = state.runtime
     where = LogFilter(
-        organisation, subject, resource_type, resource_id, action, outcome, _time("since", since), _time("until", until),
-        request_id, simulated,
+        organisation,
+        subject,
+        resource_type,
+        resource_id,
+        action,
+        outcome,
+        _time("since", since),
+        _time("until", until),
+        request_id,
+        simulated,
     )
     tokens = PageTokens(runtime.page_key, "/v1/decisions", where, "page_token")
     position = tokens.read(page_token, LogPosition)
@@ -80,7 +93,10 @@ def decisions(
             rules=logged[i].rules,
             approval=msgspec.convert(logged[i].approval, LoggedApproval) if logged[i].approval else None,
             request=LoggedRequest(
-                q.subject_properties, q.resource_properties, q.context, q.at,
+                q.subject_properties,
+                q.resource_properties,
+                q.context,
+                q.at,
                 [TruncatedPart(cast("PartName", t.part), t.bytes, t.kept_bytes, t.sha256) for t in q.truncated],
             ),
             policy_version=r.policy_version,

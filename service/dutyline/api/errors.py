@@ -91,7 +91,8 @@ def http_error(_: Request, exc: HTTPException) -> Response[ErrorBody]:
     if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
         issues = [
             IssueBody(str(e.get("key", "")), str(e.get("message", "")), code=IssueCode.SCHEMA)
-            for e in exc.extra if isinstance(e, dict)
+            for e in exc.extra
+            if isinstance(e, dict)
         ]
         if issues:
             message = "; ".join(f"{i.path}: {i.message}" if i.path else i.message for i in issues)
@@ -121,5 +122,8 @@ def database_error(request: Request, exc: Exception) -> Response[ErrorBody]:
 
 
 HANDLERS = {
-    DutylineError: dutyline_error, HTTPException: http_error, db.SQLAlchemyError: database_error, Exception: internal_error
+    DutylineError: dutyline_error,
+    HTTPException: http_error,
+    db.SQLAlchemyError: database_error,
+    Exception: internal_error,
 }

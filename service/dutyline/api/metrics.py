@@ -12,7 +12,10 @@ from dutyline.services.metrics import POLICY_VERSION
 
 
 @get(
-    "/metrics", tags=["operations"], summary="Prometheus metrics", sync_to_thread=False,
+    "/metrics",
+    tags=["operations"],
+    summary="Prometheus metrics",
+    sync_to_thread=False,
     responses=answers({200: str}, media_type="text/plain"),
 )
 def metrics(state: State) -> Response[bytes]:

@@ -71,7 +71,9 @@ def answers(success: dict[int, Any], *errors: int, media_type: str = JSON) -> di
 
 
 def _success(status: int) -> str:
-    return {200: "OK", 201: "Created", 202: "Accepted: waiting for approval or for its effective time"}.get(status, "OK")
+    return {200: "OK", 201: "Created", 202: "Accepted: waiting for approval or for its effective time"}.get(
+        status, "OK"
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,7 +103,12 @@ class Body:
 
 
 def takes(
-    type_: Any, name: str | None = None, *, required: bool = True, yaml: bool = False, description: str | None = None,
+    type_: Any,
+    name: str | None = None,
+    *,
+    required: bool = True,
+    yaml: bool = False,
+    description: str | None = None,
     parameters: Sequence[Parameter] = (),
 ) -> type[Operation]:
     """The `operation_class` of a route whose handler reads a body of `type_` itself (JSON, and with `yaml`

@@ -100,7 +100,9 @@ class PageTokens:
         self._caller = _caller() if caller is None else caller
 
     def issue(self, position: ListingPosition | LogPosition) -> str:
-        payload = msgspec.json.encode(_Payload(self._endpoint, self._request, msgspec.Raw(msgspec.json.encode(position))))
+        payload = msgspec.json.encode(
+            _Payload(self._endpoint, self._request, msgspec.Raw(msgspec.json.encode(position)))
+        )
         return f"{_b64(payload)}.{_b64(_mac(self._key, payload, self._caller))}"
 
     def read(self, text: str | None, kind: type[_Position]) -> _Position | None:
@@ -149,7 +151,9 @@ class PageTokens:
 
     # --- listings -------------------------------------------------------------------------------------------
 
-    def page_of(self, items: Sequence[T], position: ListingPosition | None, limit: int, at: float) -> tuple[Sequence[T], str]:
+    def page_of(
+        self, items: Sequence[T], position: ListingPosition | None, limit: int, at: float
+    ) -> tuple[Sequence[T], str]:
         """The page of `items` that `position` asks for (the first without one), and the token of the next page (''
         on the last one)."""
         offset = position.offset if position is not None else 0

@@ -83,7 +83,9 @@ def decode_json(raw: bytes | str) -> Any:
     except (ValueError, UnicodeDecodeError) as exc:
         raise Invalid(f"malformed JSON: {exc}", [Issue(REQUEST, 0, "", f"malformed JSON: {exc}")]) from None
     except RecursionError:
-        raise Invalid("malformed JSON: nested too deeply", [Issue(REQUEST, 0, "", f"nested deeper than {MAX_DEPTH}")]) from None
+        raise Invalid(
+            "malformed JSON: nested too deeply", [Issue(REQUEST, 0, "", f"nested deeper than {MAX_DEPTH}")]
+        ) from None
 
 
 # No document or rule pack comes near this; it keeps validation and diffs away from the recursion limit.
@@ -138,7 +140,6 @@ class WriteOptions:
     at: str | None = None
 
 
-
 def write_options(request: Request, body: Any) -> tuple[Any, WriteOptions]:
     """Take the options out of a write: the `X-Change-Comment` and `X-Effective-At` headers, `?preview=true`,
     or `comment`, `preview`, `effective_at` (and, with preview, `checks` and `at`) in a JSON object body.
@@ -172,5 +173,7 @@ def parse_time(name: str, value: str) -> dt.datetime:
     try:
         moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise Invalid(f"{name}: {value!r} is not an ISO date-time", [Issue(REQUEST, 0, name, "not a date-time")]) from None
+        raise Invalid(
+            f"{name}: {value!r} is not an ISO date-time", [Issue(REQUEST, 0, name, "not a date-time")]
+        ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)

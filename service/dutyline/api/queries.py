@@ -34,10 +34,14 @@ from dutyline.runtime import Runtime
 from dutyline.services.listings import subjects_to_decide, who_may
 
 _ENCODE = msgspec.json.Encoder()
-At = Annotated[str | None, Parameter(description="Date or date-time (organisation's zone unless an offset is given); default now.")]
+At = Annotated[
+    str | None, Parameter(description="Date or date-time (organisation's zone unless an offset is given); default now.")
+]
 AsOf = Annotated[
     str | None,
-    Parameter(description="Answer on the organisation as it was in force then (from the version history); `at` defaults to it."),
+    Parameter(
+        description="Answer on the organisation as it was in force then (from the version history); `at` defaults to it."
+    ),
 ]
 Limit = Annotated[int, Parameter(ge=1, le=1000)]
 
@@ -61,7 +65,9 @@ async def _org_as_of(runtime: Runtime, org_id: str, as_of: str | None) -> tuple[
     try:
         moment = instant(as_of, zone(current.document.timezone) if current is not None else zone("UTC"))
     except ValueError:
-        raise Invalid(f"as_of: {as_of!r} is not a date or date-time", [Issue("<request>", 0, "as_of", "not a date-time")]) from None
+        raise Invalid(
+            f"as_of: {as_of!r} is not a date or date-time", [Issue("<request>", 0, "as_of", "not a date-time")]
+        ) from None
     when = dt.datetime.fromtimestamp(moment, dt.UTC)
     past = await asyncio.to_thread(runtime.versions.compiled_at, org_id, when)
     if past is None:
@@ -75,7 +81,9 @@ def _at(org: CompiledOrg, at: str | None) -> float:
     try:
         return instant(at, zone(org.document.timezone))
     except ValueError:
-        raise Invalid(f"at: {at!r} is not a date or date-time", [Issue("<request>", 0, "at", "not a date-time")]) from None
+        raise Invalid(
+            f"at: {at!r} is not a date or date-time", [Issue("<request>", 0, "at", "not a date-time")]
+        ) from None
 
 
 def _names(org: CompiledOrg, kind: str, ident: str) -> Texts:
@@ -86,10 +94,14 @@ def _names(org: CompiledOrg, kind: str, ident: str) -> Texts:
 
 
 @get(
-    "/v1/orgs/{org_id:str}/people/{person:str}/permissions", tags=["queries"], summary="What a person may do",
+    "/v1/orgs/{org_id:str}/people/{person:str}/permissions",
+    tags=["queries"],
+    summary="What a person may do",
     responses=answers({200: PersonPermissions}, *DECIDE, 404, 503),
 )
-async def person_permissions(state: State, org_id: FromPath[str], person: FromPath[str], at: At = None, as_of: AsOf = None) -> Response[bytes]:
+async def person_permissions(
+    state: State, org_id: FromPath[str], person: FromPath[str], at: At = None, as_of: AsOf = None
+) -> Response[bytes]:
     runtime: Runtime = state.runtime
     org, then = await _org_as_of(runtime, org_id, as_of)
     person_id = org.identities.get(person)
@@ -102,7 +114,9 @@ async def person_permissions(state: State, org_id: FromPath[str], person: FromPa
 
 
 @get(
-    "/v1/orgs/{org_id:str}/who", tags=["queries"], summary="Who may do an action on a resource (people and posts)",
+    "/v1/orgs/{org_id:str}/who",
+    tags=["queries"],
+    summary="Who may do an action on a resource (people and posts)",
     responses=answers({200: WhoMay}, *DECIDE, 404, 503),
 )
 async def who(
@@ -123,7 +137,14 @@ async def who(
             f"{resource!r} has no action {action!r} in {org_id!r}'s catalogue",
             [Issue("<request>", 0, "resource" if resource not in org.actions else "action", "not in the catalogue")],
         )
-    request = {"org": org_id, "resource": resource, "action": action, "resource_id": resource_id, "at": at, "as_of": as_of}
+    request = {
+        "org": org_id,
+        "resource": resource,
+        "action": action,
+        "resource_id": resource_id,
+        "at": at,
+        "as_of": as_of,
+    }
     tokens = PageTokens(runtime.page_key, "/v1/orgs/{org}/who", request, "page_token")
     token = tokens.read(page_token, ListingPosition)
     # every page of a listing is asked about the instant of its first page (the token keeps it)
@@ -139,7 +160,14 @@ async def who(
             resource=resource,
             action=action,
             people=[
-                PersonAllowed(p, [HeldPost(a.post, a.kind, a.valid_from, a.valid_to) for a in org.assignments[p] if a.active(moment)])
+                PersonAllowed(
+                    p,
+                    [
+                        HeldPost(a.post, a.kind, a.valid_from, a.valid_to)
+                        for a in org.assignments[p]
+                        if a.active(moment)
+                    ],
+                )
                 for p in page
             ],
             posts=[NamedPost(p, Texts(zh, en)) for p, zh, en in listing.posts],
@@ -150,7 +178,9 @@ async def who(
 
 
 @get(
-    "/v1/orgs/{org_id:str}/posts/{post:str}/reporting-line", tags=["queries"], summary="The posts above a post",
+    "/v1/orgs/{org_id:str}/posts/{post:str}/reporting-line",
+    tags=["queries"],
+    summary="The posts above a post",
     responses=answers({200: ReportingLine}, *DECIDE, 404),
 )
 async def line(state: State, org_id: FromPath[str], post: FromPath[str], at: At = None) -> Response[bytes]:
@@ -162,7 +192,9 @@ async def line(state: State, org_id: FromPath[str], post: FromPath[str], at: At 
     steps = reporting_line(org, post, moment)
     line = [
         LineStep(
-            s.post, _names(org, "posts", s.post), [LineHolder(h.person, h.assignment.kind, h.assignment.valid_to) for h in s.holders],
+            s.post,
+            _names(org, "posts", s.post),
+            [LineHolder(h.person, h.assignment.kind, h.assignment.valid_to) for h in s.holders],
             vacant=not s.holders,
         )
         for s in steps

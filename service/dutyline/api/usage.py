@@ -102,12 +102,18 @@ def _at(org: CompiledOrg, at: str | None) -> float:
     try:
         return instant(at, zone(org.document.timezone))
     except ValueError:
-        raise Invalid(f"at: {at!r} is not a date or date-time", [Issue("<request>", 0, "at", "not a date-time")]) from None
+        raise Invalid(
+            f"at: {at!r} is not a date or date-time", [Issue("<request>", 0, "at", "not a date-time")]
+        ) from None
 
 
 @post(
-    "/v1/orgs/{org_id:str}/usage", status_code=201, tags=["approvals"], summary="Record usage against a cumulative limit",
-    responses=answers({201: UsageRecorded}, *DECIDE, 404, 409, 413, 503), operation_class=takes(UsageBody),
+    "/v1/orgs/{org_id:str}/usage",
+    status_code=201,
+    tags=["approvals"],
+    summary="Record usage against a cumulative limit",
+    responses=answers({201: UsageRecorded}, *DECIDE, 404, 409, 413, 503),
+    operation_class=takes(UsageBody),
 )
 async def record_usage(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
     runtime: Runtime = state.runtime
@@ -123,18 +129,29 @@ async def record_usage(request: Request, state: State, org_id: FromPath[str]) ->
     )
     # Decimal amounts in the float fields: the encoder writes them as exact numbers (the schema says number).
     payload = UsageRecorded(
-        recorded.id, recorded.organisation, recorded.rule, recorded.person, recorded.period,
-        recorded.amount, recorded.total,  # type: ignore[arg-type]
-        recorded.used_at.isoformat(), recorded.recorded_at.isoformat(), recorded.reverses,
+        recorded.id,
+        recorded.organisation,
+        recorded.rule,
+        recorded.person,
+        recorded.period,
+        recorded.amount,
+        recorded.total,  # type: ignore[arg-type]
+        recorded.used_at.isoformat(),
+        recorded.recorded_at.isoformat(),
+        recorded.reverses,
     )
     return Response(_ENCODE.encode(payload), media_type="application/json", status_code=201)
 
 
 @get(
-    "/v1/orgs/{org_id:str}/usage", tags=["approvals"], summary="A person's total against a cumulative limit",
+    "/v1/orgs/{org_id:str}/usage",
+    tags=["approvals"],
+    summary="A person's total against a cumulative limit",
     responses=answers({200: UsageTotal}, *DECIDE, 404, 503),
 )
-async def usage_total(state: State, org_id: FromPath[str], person: FromQuery[str], rule: FromQuery[str], at: FromQuery[str | None] = None) -> Response[bytes]:
+async def usage_total(
+    state: State, org_id: FromPath[str], person: FromQuery[str], rule: FromQuery[str], at: FromQuery[str | None] = None
+) -> Response[bytes]:
     runtime: Runtime = state.runtime
     org = _org(runtime, org_id)
     who = org.identities.get(person)

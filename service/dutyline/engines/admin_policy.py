@@ -79,42 +79,83 @@ def _duty(number: str, zh: str, en: str, *permissions: Permission) -> Duty:
 
 _DUTIES: Mapping[str, list[Duty]] = {
     "system_admin": [
-        _duty("1", "管理所有组织、规则、用户与令牌。", "Manages every organisation, rule pack, user and token.",
-              Permission(resource="everything", actions="*")),
+        _duty(
+            "1",
+            "管理所有组织、规则、用户与令牌。",
+            "Manages every organisation, rule pack, user and token.",
+            Permission(resource="everything", actions="*"),
+        ),
     ],
     "hr_admin": [
-        _duty("1", "维护本组织的部门、岗位、职责、人员与任职。", "Maintains the organisation's departments, posts, duties, people and assignments.",
-              Permission(resource="org_chart", actions="*", condition=_within("hr_admin"))),
-        _duty("2", "查阅本组织的规则包与待生效变更。", "Reads the organisation's rule packs and pending changes.",
-              Permission(resource="organisation", actions=["read"], condition=_within("hr_admin")),
-              Permission(resource="rule_pack", actions=["read"], condition=_within("hr_admin")),
-              Permission(resource="change", actions=["read"], condition=_within("hr_admin"))),
-        _duty("3", "审批本组织他人提交的组织架构变更。", "Approves others' changes to the organisation's org chart.",
-              Permission(resource="change", actions=["approve"], condition=_approves("hr_admin", "org_chart"))),
+        _duty(
+            "1",
+            "维护本组织的部门、岗位、职责、人员与任职。",
+            "Maintains the organisation's departments, posts, duties, people and assignments.",
+            Permission(resource="org_chart", actions="*", condition=_within("hr_admin")),
+        ),
+        _duty(
+            "2",
+            "查阅本组织的规则包与待生效变更。",
+            "Reads the organisation's rule packs and pending changes.",
+            Permission(resource="organisation", actions=["read"], condition=_within("hr_admin")),
+            Permission(resource="rule_pack", actions=["read"], condition=_within("hr_admin")),
+            Permission(resource="change", actions=["read"], condition=_within("hr_admin")),
+        ),
+        _duty(
+            "3",
+            "审批本组织他人提交的组织架构变更。",
+            "Approves others' changes to the organisation's org chart.",
+            Permission(resource="change", actions=["approve"], condition=_approves("hr_admin", "org_chart")),
+        ),
     ],
     "compliance_officer": [
-        _duty("1", "维护并审批本组织的业务规则包。", "Maintains and approves the organisation's rule packs.",
-              Permission(resource="rule_pack", actions="*", condition=_within("compliance_officer")),
-              Permission(resource="change", actions=["read"], condition=_within("compliance_officer")),
-              Permission(resource="change", actions=["approve"],
-                         condition=_approves("compliance_officer", "rule_pack"))),
-        _duty("2", "查阅本组织的组织架构。", "Reads the organisation's org chart.",
-              Permission(resource="organisation", actions=["read"], condition=_within("compliance_officer")),
-              Permission(resource="org_chart", actions=["read"], condition=_within("compliance_officer"))),
+        _duty(
+            "1",
+            "维护并审批本组织的业务规则包。",
+            "Maintains and approves the organisation's rule packs.",
+            Permission(resource="rule_pack", actions="*", condition=_within("compliance_officer")),
+            Permission(resource="change", actions=["read"], condition=_within("compliance_officer")),
+            Permission(resource="change", actions=["approve"], condition=_approves("compliance_officer", "rule_pack")),
+        ),
+        _duty(
+            "2",
+            "查阅本组织的组织架构。",
+            "Reads the organisation's org chart.",
+            Permission(resource="organisation", actions=["read"], condition=_within("compliance_officer")),
+            Permission(resource="org_chart", actions=["read"], condition=_within("compliance_officer")),
+        ),
     ],
     "auditor": [
-        _duty("1", "只读查阅本组织的一切,包括审计记录与决策日志。", "Reads everything of the organisation, audit trail and decision log included.",
-              Permission(resource="everything", actions=["read"], condition=_within("auditor"))),
+        _duty(
+            "1",
+            "只读查阅本组织的一切,包括审计记录与决策日志。",
+            "Reads everything of the organisation, audit trail and decision log included.",
+            Permission(resource="everything", actions=["read"], condition=_within("auditor")),
+        ),
     ],
 }
 
 _COMMON = [
-    _duty("1", "只读令牌不得做任何修改。", "A read-only token changes nothing.",
-          Permission(resource="everything", actions=list(CHANGING), effect="deny", condition='context.scope == "read"')),
-    _duty("2", "决策令牌只能调用决策接口,不得使用管理接口。", "A decision token may call the decision API only, never the admin API.",
-          Permission(resource="everything", actions="*", effect="deny", condition='context.scope == "decide"')),
-    _duty("3", "任何人不得审批自己提交的变更。", "Nobody approves a change they made.",
-          Permission(resource="change", actions=["approve"], effect="deny", condition="resource.author == subject.username")),
+    _duty(
+        "1",
+        "只读令牌不得做任何修改。",
+        "A read-only token changes nothing.",
+        Permission(resource="everything", actions=list(CHANGING), effect="deny", condition='context.scope == "read"'),
+    ),
+    _duty(
+        "2",
+        "决策令牌只能调用决策接口,不得使用管理接口。",
+        "A decision token may call the decision API only, never the admin API.",
+        Permission(resource="everything", actions="*", effect="deny", condition='context.scope == "decide"'),
+    ),
+    _duty(
+        "3",
+        "任何人不得审批自己提交的变更。",
+        "Nobody approves a change they made.",
+        Permission(
+            resource="change", actions=["approve"], effect="deny", condition="resource.author == subject.username"
+        ),
+    ),
 ]
 
 
@@ -144,7 +185,9 @@ def admin_document(members: Iterable[Member]) -> Organisation:
                 id=person_id(member.user_id),
                 name=Names(zh=member.username, en=member.username),
                 attributes=attributes,
-                assignments=[Assignment(post=r, kind="primary" if i == 0 else "concurrent") for i, r in enumerate(roles)],
+                assignments=[
+                    Assignment(post=r, kind="primary" if i == 0 else "concurrent") for i, r in enumerate(roles)
+                ],
             )
         )
     return Organisation(

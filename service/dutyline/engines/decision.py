@@ -110,7 +110,9 @@ def _environment(org: CompiledOrg, check: Check, subject: str, posts: list[str])
     subject_attrs = {**(check.subject_properties or _EMPTY), **org.person_attributes.get(subject, _EMPTY)}
     subject_attrs["id"] = subject
     subject_attrs["posts"] = posts
-    subject_attrs["departments"] = list(dict.fromkeys(org.post_departments[p] for p in posts if p in org.post_departments))
+    subject_attrs["departments"] = list(
+        dict.fromkeys(org.post_departments[p] for p in posts if p in org.post_departments)
+    )
     stored = org.instances.get((check.resource_type, check.resource_id or ""), _EMPTY)
     resource_attrs = {**(check.resource_properties or _EMPTY), **stored}
     resource_attrs["id"] = check.resource_id

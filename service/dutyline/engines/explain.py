@@ -119,13 +119,22 @@ def _basis_reason(org: CompiledOrg, code: str, basis: Basis) -> Reason:
     a = basis.assignment
     acting = a is not None and a.kind == "acting"
     return _duty_reason(
-        org, code, basis.post, basis.grant.via_post, basis.grant.duty,
+        org,
+        code,
+        basis.post,
+        basis.grant.via_post,
+        basis.grant.duty,
         (a.valid_from, a.valid_to, a.stands_in_for) if acting and a is not None else None,
     )
 
 
 def _duty_reason(
-    org: CompiledOrg, code: str, post: str, via_post: str, duty: DutyRef, acting: tuple[str | None, str | None, str | None] | None
+    org: CompiledOrg,
+    code: str,
+    post: str,
+    via_post: str,
+    duty: DutyRef,
+    acting: tuple[str | None, str | None, str | None] | None,
 ) -> Reason:
     """A duty's reason in both languages; `acting` is the (from, to, stands in for) of an acting assignment."""
     post_zh, post_en = _post_names(org, post)
@@ -197,15 +206,27 @@ _PROBLEMS = {
     "not_finite": ("「{input}」不是有限的数(收到 {given})", "{input} is not a finite number (got {given})"),
     "not_text": ("「{input}」不是文本(收到 {given})", "{input} is not text (got {given})"),
     "not_boolean": ("「{input}」不是 true 或 false(收到 {given})", "{input} is not true or false (got {given})"),
-    "out_of_range": ("「{input}」超出规则包规定的范围(收到 {given})", "{input} is outside the range the pack allows (got {given})"),
+    "out_of_range": (
+        "「{input}」超出规则包规定的范围(收到 {given})",
+        "{input} is outside the range the pack allows (got {given})",
+    ),
     "too_large": ("「{input}」嵌套过深或过大", "{input} is nested too deeply or too large"),
-    "unknown_currency": ("「{input}」不是 ISO 4217 货币代码(收到 {given})", "{input} is not an ISO 4217 currency code (got {given})"),
+    "unknown_currency": (
+        "「{input}」不是 ISO 4217 货币代码(收到 {given})",
+        "{input} is not an ISO 4217 currency code (got {given})",
+    ),
     "no_rate": ("本规则没有 {given} 的限额或汇率", "the rule has no limit or rate for {given}"),
-    "unknown_person": ("「{input}」不是本组织的人员(收到 {given})", "{input} names nobody of this organisation (got {given})"),
+    "unknown_person": (
+        "「{input}」不是本组织的人员(收到 {given})",
+        "{input} names nobody of this organisation (got {given})",
+    ),
 }
 _FAIL_CLOSED = {
     "deny": ("无法核对,按拒绝处理", "it cannot be checked, so it is denied"),
-    "needs_approval": ("无法核对,须经有权人员审批", "it cannot be checked, so it needs approval by someone whose authority covers it"),
+    "needs_approval": (
+        "无法核对,须经有权人员审批",
+        "it cannot be checked, so it needs approval by someone whose authority covers it",
+    ),
     "notify": ("无法核对,照常通知", "it cannot be checked, so the notification is sent"),
 }
 
@@ -269,9 +290,11 @@ def logged_reasons(org: CompiledOrg | None, verdict: Verdict, approval: Presente
         terms = approval.terms
         if approval.used and terms is not None:
             reason["approval"] = {
-                "id": terms.id, "approved_by": terms.decided_by,
+                "id": terms.id,
+                "approved_by": terms.decided_by,
                 "approved_at": terms.decided_at.isoformat() if terms.decided_at else None,
-                "uses": terms.uses, "uses_left": terms.uses_left,
+                "uses": terms.uses,
+                "uses_left": terms.uses_left,
                 "expires_at": terms.expires_at.isoformat() if terms.expires_at else None,
             }
         out.append(reason)
@@ -292,7 +315,9 @@ def _fact(org: CompiledOrg, code: str, basis: Basis) -> dict[str, object]:
     return cast("dict[str, object]", org.reason_memo.setdefault(key, fact))
 
 
-def from_logged(org: CompiledOrg | None, stored: list[dict[str, object]], subject: str, resource: str, action: str) -> list[Reason]:
+def from_logged(
+    org: CompiledOrg | None, stored: list[dict[str, object]], subject: str, resource: str, action: str
+) -> list[Reason]:
     """The reasons of a logged decision, rendered from the facts the log kept against `org`, the organisation as it
     was when the decision was made (None if it is gone: then the facts are given as they are)."""
     out: list[Reason] = []
@@ -307,10 +332,16 @@ def from_logged(org: CompiledOrg | None, stored: list[dict[str, object]], subjec
             out.append(_plain_reason(org, code, subject, resource, action))
             continue
         post, ref = str(item.get("post")), str(item.get("duty"))
-        acting = (item.get("valid_from"), item.get("valid_to"), item.get("stands_in_for")) if item.get("acting") else None
+        acting = (
+            (item.get("valid_from"), item.get("valid_to"), item.get("stands_in_for")) if item.get("acting") else None
+        )
         duty = org.duties.get(ref) if org is not None else None
         if org is None or duty is None:
-            out.append(Reason(code, f"岗位「{post}」:职责 {ref}", f"post {post}: duty {ref}", post=post, acting=acting is not None))
+            out.append(
+                Reason(
+                    code, f"岗位「{post}」:职责 {ref}", f"post {post}: duty {ref}", post=post, acting=acting is not None
+                )
+            )
             continue
         out.append(_duty_reason(org, code, post, str(item.get("via_post") or post), duty, acting))  # type: ignore[arg-type]
     return out

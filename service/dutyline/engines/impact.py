@@ -95,7 +95,9 @@ def verdict_of(org: CompiledOrg | None, rules: CompiledRules | None, host: RuleB
     try:
         return apply_rules(host, org, rules, check, decide(org, check), NO_FACTS)
     except Exception:  # a broken draft must not break the preview: the check is a deny, as a decision would be
-        log.exception("preview decision failed in %s for %s %s %s", org.id, check.subject_id, check.resource_type, check.action)
+        log.exception(
+            "preview decision failed in %s for %s %s %s", org.id, check.subject_id, check.resource_type, check.action
+        )
         return Verdict("deny", Decision("deny", "internal_error", version=org.version))
 
 
@@ -106,7 +108,13 @@ def verdict_view(verdict: Verdict) -> dict[str, Any]:
         "decision": verdict.outcome,
         "code": verdict.code,
         "rules": [
-            {"rule": h.rule, "kind": h.kind, "effect": h.effect, "message": msgspec.to_builtins(h.message), "detail": dict(h.detail)}
+            {
+                "rule": h.rule,
+                "kind": h.kind,
+                "effect": h.effect,
+                "message": msgspec.to_builtins(h.message),
+                "detail": dict(h.detail),
+            }
             for h in verdict.hits
         ],
         "approvers": [{"post": s.post, "people": list(s.people)} for s in verdict.approvers],
@@ -122,7 +130,9 @@ def verdict_view(verdict: Verdict) -> dict[str, Any]:
 MAX_MOMENTS = 64  # a document with hundreds of windows ahead is previewed at its nearest 64 boundaries
 
 
-def moments(before: CompiledOrg | None, after: CompiledOrg | None, now: float, effective: float | None = None) -> list[float]:
+def moments(
+    before: CompiledOrg | None, after: CompiledOrg | None, now: float, effective: float | None = None
+) -> list[float]:
     """The moments to preview at, in order: `now` (or the effective date, if later), then every start and end of
     an assignment window after it, in either version."""
     start = max(now, effective) if effective is not None else now
@@ -189,8 +199,11 @@ class LimitChange:
 
 
 def limit_timeline(
-    before: CompiledOrg | None, after: CompiledOrg | None, before_rules: CompiledRules | None,
-    after_rules: CompiledRules | None, at: list[float],
+    before: CompiledOrg | None,
+    after: CompiledOrg | None,
+    before_rules: CompiledRules | None,
+    after_rules: CompiledRules | None,
+    at: list[float],
 ) -> list[LimitChange]:
     """Whose limits (limit rules: the highest limit among the posts they hold) change under the change, when."""
     from dutyline.engines.rules import limit_for
@@ -264,13 +277,19 @@ def rule_changes(before: Any, after: Any, org: CompiledOrg | None) -> list[RuleF
         a, b = old.get(rule_id), new.get(rule_id)
         if a is None or b is None:
             verb = ("新增规则", "rule added") if a is None else ("删除规则", "rule removed")
-            out.append(RuleFieldChange(rule_id, "", a is not None, b is not None, f"{rule_id}:{verb[0]}", f"{rule_id}: {verb[1]}"))
+            out.append(
+                RuleFieldChange(
+                    rule_id, "", a is not None, b is not None, f"{rule_id}:{verb[0]}", f"{rule_id}: {verb[1]}"
+                )
+            )
             continue
         out += _field_changes(rule_id, msgspec.to_builtins(a), msgspec.to_builtins(b), org)
     return out
 
 
-def _field_changes(rule_id: str, a: dict[str, Any], b: dict[str, Any], org: CompiledOrg | None) -> list[RuleFieldChange]:
+def _field_changes(
+    rule_id: str, a: dict[str, Any], b: dict[str, Any], org: CompiledOrg | None
+) -> list[RuleFieldChange]:
     out = []
     for field in sorted(set(a) | set(b)):
         x, y = a.get(field), b.get(field)
@@ -281,12 +300,27 @@ def _field_changes(rule_id: str, a: dict[str, Any], b: dict[str, Any], org: Comp
                 p, q = (x or {}).get(key), (y or {}).get(key)
                 if p != q:
                     zh, en = _post_label(org, key) if field == "limits" else (key, key)
-                    out.append(RuleFieldChange(rule_id, f"{field}.{key}", p, q,
-                                               f"{rule_id} · {zh}:{_value(p, 'zh')} → {_value(q, 'zh')}",
-                                               f"{rule_id} · {en}: {_value(p, 'en')} → {_value(q, 'en')}"))
+                    out.append(
+                        RuleFieldChange(
+                            rule_id,
+                            f"{field}.{key}",
+                            p,
+                            q,
+                            f"{rule_id} · {zh}:{_value(p, 'zh')} → {_value(q, 'zh')}",
+                            f"{rule_id} · {en}: {_value(p, 'en')} → {_value(q, 'en')}",
+                        )
+                    )
             continue
-        out.append(RuleFieldChange(rule_id, field, x, y, f"{rule_id} · {field}:{_value(x, 'zh')} → {_value(y, 'zh')}",
-                                   f"{rule_id} · {field}: {_value(x, 'en')} → {_value(y, 'en')}"))
+        out.append(
+            RuleFieldChange(
+                rule_id,
+                field,
+                x,
+                y,
+                f"{rule_id} · {field}:{_value(x, 'zh')} → {_value(y, 'zh')}",
+                f"{rule_id} · {field}: {_value(x, 'en')} → {_value(y, 'en')}",
+            )
+        )
     return out
 
 

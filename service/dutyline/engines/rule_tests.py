@@ -113,7 +113,10 @@ def _facts(given: RuleFacts) -> Facts:
 def _compare(expect: Expect, verdict: Verdict) -> tuple[bool, str]:
     fired = [h.rule for h in verdict.hits]
     if verdict.outcome != expect.decision:
-        return False, f"expected {expect.decision}, got {verdict.outcome} ({verdict.decision.code}; rules fired: {fired or 'none'})"
+        return (
+            False,
+            f"expected {expect.decision}, got {verdict.outcome} ({verdict.decision.code}; rules fired: {fired or 'none'})",
+        )
     if expect.rules is not None and sorted(expect.rules) != sorted(fired):
         return False, f"expected rules {sorted(expect.rules)} to fire, got {sorted(fired)}"
     approvers = [step.post for step in verdict.approvers]

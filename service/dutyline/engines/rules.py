@@ -55,8 +55,14 @@ Effect = Literal["deny", "needs_approval", "notify"]
 _DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 # Attributes every request has, built from the decision itself: never missing, never the caller's.
 _BUILT_IN = frozenset(
-    {("subject", "id"), ("subject", "posts"), ("subject", "departments"), ("subject", "acting"), ("action", "name"),
-     ("resource", "type")}
+    {
+        ("subject", "id"),
+        ("subject", "posts"),
+        ("subject", "departments"),
+        ("subject", "acting"),
+        ("action", "name"),
+        ("resource", "type"),
+    }
 )
 
 
@@ -234,7 +240,11 @@ def compile_rules(packs: Iterable[rm.RulePack], org: CompiledOrg, bounds: Bounds
             for resource in rule.applies_to.resources:
                 for leaf in sorted(org.group_leaves.get(resource, (resource,))):
                     actions = org.action_order.get(leaf, ())
-                    chosen = actions if rule.applies_to.actions == "*" else [a for a in rule.applies_to.actions if a in actions]
+                    chosen = (
+                        actions
+                        if rule.applies_to.actions == "*"
+                        else [a for a in rule.applies_to.actions if a in actions]
+                    )
                     for action in chosen:
                         index.setdefault((leaf, action), []).append(compiled)
     return CompiledRules(org.id, {k: tuple(v) for k, v in index.items()}, case_types, rulesets, bounds or Bounds())
@@ -268,7 +278,13 @@ def _compile_time_window(name: str, rule: rm.TimeWindow, declared: Mapping[str, 
     for window in rule.windows:
         off_day = [{"$neq": {"day": d}} for d in window.days]
         outside.append(
-            {"$or": [{"$and": off_day}, {"$lt": {"minute": _minute(window.start)}}, {"$gte": {"minute": _minute(window.end)}}]}
+            {
+                "$or": [
+                    {"$and": off_day},
+                    {"$lt": {"minute": _minute(window.start)}},
+                    {"$gte": {"minute": _minute(window.end)}},
+                ]
+            }
         )
     return CompiledRule(rule, name, {"$and": outside})
 
@@ -282,7 +298,9 @@ def _compile_requirement(name: str, rule: rm.Requirement, declared: Mapping[str,
     return replace(_condition_rule(rule, name, expression, declared, expression), when=when)
 
 
-def _compile_when(name: str, rule: rm.Notification | rm.ConditionRule, declared: Mapping[str, rm.InputSpec]) -> CompiledRule:
+def _compile_when(
+    name: str, rule: rm.Notification | rm.ConditionRule, declared: Mapping[str, rm.InputSpec]
+) -> CompiledRule:
     expression = parse(rule.when)
     if expression.text.strip() == "true":
         return CompiledRule(rule, name, None, (expression,))
@@ -399,8 +417,13 @@ def _uses(node: Node, uses: dict[tuple[str, ...], set[str]], guarded: set[tuple[
 
 
 _DAY_NAMES = {
-    "mon": ("周一", "Mon"), "tue": ("周二", "Tue"), "wed": ("周三", "Wed"), "thu": ("周四", "Thu"),
-    "fri": ("周五", "Fri"), "sat": ("周六", "Sat"), "sun": ("周日", "Sun"),
+    "mon": ("周一", "Mon"),
+    "tue": ("周二", "Tue"),
+    "wed": ("周三", "Wed"),
+    "thu": ("周四", "Thu"),
+    "fri": ("周五", "Fri"),
+    "sat": ("周六", "Sat"),
+    "sun": ("周日", "Sun"),
 }
 
 
@@ -412,8 +435,11 @@ def _windows(rule: rm.TimeWindow) -> dict[str, str]:
         consecutive = len(days) > 2 and _DAYS.index(days[-1]) - _DAYS.index(days[0]) == len(days) - 1
         for index, language in enumerate(("zh", "en")):
             names = [_DAY_NAMES[d][index] for d in days]
-            joined = (f"{names[0]}至{names[-1]}" if index == 0 else f"{names[0]}–{names[-1]}") if consecutive else (
-                "、" if index == 0 else ", ").join(names)
+            joined = (
+                (f"{names[0]}至{names[-1]}" if index == 0 else f"{names[0]}–{names[-1]}")
+                if consecutive
+                else ("、" if index == 0 else ", ").join(names)
+            )
             out[language].append(f"{joined} {window.start}–{window.end}")
     return {language: "; ".join(parts) for language, parts in out.items()}
 
@@ -453,7 +479,11 @@ class _Request:
 
 
 def apply_rules(
-    host: RuleBackend | None, org: CompiledOrg, rules: CompiledRules | None, check: Check, decision: Decision,
+    host: RuleBackend | None,
+    org: CompiledOrg,
+    rules: CompiledRules | None,
+    check: Check,
+    decision: Decision,
     facts: Facts = NO_FACTS,
 ) -> Verdict:
     """The verdict for a request whose duty decision is `decision`. Rules with no host to run them in are a bug the
@@ -492,7 +522,9 @@ def apply_rules(
     return Verdict("allow", decision, tuple(hits), (), notify, notices)
 
 
-def _run(host: RuleBackend, org: CompiledOrg, compiled: CompiledRule, request: _Request, facts: Facts, bounds: Bounds) -> RuleHit | None:
+def _run(
+    host: RuleBackend, org: CompiledOrg, compiled: CompiledRule, request: _Request, facts: Facts, bounds: Bounds
+) -> RuleHit | None:
     return KINDS[type(compiled.rule)].run(host, org, compiled, request, facts, bounds)
 
 
@@ -503,8 +535,11 @@ def _time_window(
     local = dt.datetime.fromtimestamp(request.check.at, zone(org.document.timezone))
     event = {"day": _DAYS[local.weekday()], "minute": local.hour * 60 + local.minute}
     if host.fires(compiled.name, event):
-        detail = {"local_time": local.isoformat(timespec="minutes"), "time": local.strftime("%Y-%m-%d %H:%M"),
-                  "window": _windows(rule)}
+        detail = {
+            "local_time": local.isoformat(timespec="minutes"),
+            "time": local.strftime("%Y-%m-%d %H:%M"),
+            "window": _windows(rule),
+        }
         return _hit(rule, "deny", detail=detail)
     return None
 
@@ -553,8 +588,12 @@ def _limit(
         total += float(facts.usage(rule.id, person, period_key(rule.period, at, org.document.timezone)))
     if not host.fires(compiled.name, {"amount": total, "limit": float(limit)}):
         return None
-    return _hit(rule, "needs_approval", _approvers(org, rule, request.posts, person, at, total),
-                detail={"amount": total, "limit": limit, "period": rule.period, "currency": rule.currency})
+    return _hit(
+        rule,
+        "needs_approval",
+        _approvers(org, rule, request.posts, person, at, total),
+        detail={"amount": total, "limit": limit, "period": rule.period, "currency": rule.currency},
+    )
 
 
 def _separation(
@@ -649,7 +688,9 @@ def _restrict(
     return _hit(rule, effect, approvers, detail=detail, problem=problem)
 
 
-def _event(org: CompiledOrg, compiled: CompiledRule, request: _Request, bounds: Bounds) -> tuple[dict[str, Any], Problem | None]:
+def _event(
+    org: CompiledOrg, compiled: CompiledRule, request: _Request, bounds: Bounds
+) -> tuple[dict[str, Any], Problem | None]:
     """The flat event a condition reads (only the attributes it reads), each checked against what it must be."""
     event: dict[str, Any] = {}
     for required in compiled.required:
@@ -799,7 +840,9 @@ def _eligible(org: CompiledOrg, post: str, at: float, requester: str) -> tuple[s
     return tuple(dict.fromkeys(h.person for h in holders if h.person != requester))
 
 
-def _approvers(org: CompiledOrg, rule: rm.Limit, posts: tuple[str, ...], requester: str, at: float, needed: float) -> tuple[ApproverStep, ...]:
+def _approvers(
+    org: CompiledOrg, rule: rm.Limit, posts: tuple[str, ...], requester: str, at: float, needed: float
+) -> tuple[ApproverStep, ...]:
     """Up the reporting line from the requester's posts: every superior post whose limit covers `needed`,
     nearest first, skipping vacant posts and the requester; acting holders count inside their window."""
     chain: list[ApproverStep] = []
@@ -818,7 +861,9 @@ def _approvers(org: CompiledOrg, rule: rm.Limit, posts: tuple[str, ...], request
     return tuple(chain)
 
 
-def _named_approvers(org: CompiledOrg, post: str | None, posts: tuple[str, ...], requester: str, at: float) -> tuple[ApproverStep, ...]:
+def _named_approvers(
+    org: CompiledOrg, post: str | None, posts: tuple[str, ...], requester: str, at: float
+) -> tuple[ApproverStep, ...]:
     """The named approver post (or, without one, the first superior post with someone to approve)."""
     if post is not None:
         people = _eligible(org, post, at, requester)
@@ -901,7 +946,9 @@ def _separation_condition(name: str, rule: rm.Separation, declared: Mapping[str,
 
 KINDS: dict[type[rm.Rule], RuleKind] = {
     rm.Limit: RuleKind(
-        lambda rule, _: (Input(rule.attribute, "amount"),) + ((Input("context.currency", "currency"),) if rule.currency else ()),
+        lambda rule, _: (
+            (Input(rule.attribute, "amount"),) + ((Input("context.currency", "currency"),) if rule.currency else ())
+        ),
         lambda name, rule, _: CompiledRule(rule, name, {"$gt": {"amount": {"$m": "limit"}}}),
         _limit,
     ),

@@ -50,4 +50,3 @@ def summarise(
     if others:
         out["fields"] = others
     return out
-

@@ -78,7 +78,9 @@ class SourceMap:
         lines = self.mapped()
         for key in extra:
             if (*path, str(key)) in lines:
-                return Issue(self.file, lines[(*path, str(key))], format_path(path), message, code=IssueCode.UNKNOWN_KEY)
+                return Issue(
+                    self.file, lines[(*path, str(key))], format_path(path), message, code=IssueCode.UNKNOWN_KEY
+                )
         return self.issue(path, message, code=IssueCode.UNKNOWN_KEY)
 
     def moved(self, prefix: Path) -> SourceMap:
@@ -251,7 +253,11 @@ def check_numbers(data: Any, source: SourceMap) -> None:
     while stack:
         value, path = stack.pop()
         if isinstance(value, float) and not is_finite_number(value):
-            issues.append(source.issue(path, f"{value} is not a number a policy may hold: give a finite number", code=IssueCode.NOT_FINITE))
+            issues.append(
+                source.issue(
+                    path, f"{value} is not a number a policy may hold: give a finite number", code=IssueCode.NOT_FINITE
+                )
+            )
         elif isinstance(value, dict):
             stack.extend((child, (*path, str(key))) for key, child in reversed(value.items()))
         elif isinstance(value, list):
@@ -269,8 +275,26 @@ class _AliasCounter:
         self.seen[key] = self.seen.get(key, 0) + 1
         if self.seen[key] > _MAX_ALIASES:
             raise Invalid(
-                in_words([Issue(file, 1, "", f"a node is reused more than {_MAX_ALIASES} times through YAML aliases", code=IssueCode.TOO_LARGE)]),
-                [Issue(file, 1, "", f"a node is reused more than {_MAX_ALIASES} times through YAML aliases", code=IssueCode.TOO_LARGE)],
+                in_words(
+                    [
+                        Issue(
+                            file,
+                            1,
+                            "",
+                            f"a node is reused more than {_MAX_ALIASES} times through YAML aliases",
+                            code=IssueCode.TOO_LARGE,
+                        )
+                    ]
+                ),
+                [
+                    Issue(
+                        file,
+                        1,
+                        "",
+                        f"a node is reused more than {_MAX_ALIASES} times through YAML aliases",
+                        code=IssueCode.TOO_LARGE,
+                    )
+                ],
             )
 
 

@@ -75,7 +75,7 @@ def _schema_issues(data: Any, source: SourceMap) -> Iterator[Issue]:
         path: Path = tuple(error.absolute_path)
         message = error.message
         if path and path[-1] == "number" and isinstance(error.instance, (int, float)):
-            message = f"duty number {error.instance!r} must be a string: quote it, e.g. \"{error.instance}\""
+            message = f'duty number {error.instance!r} must be a string: quote it, e.g. "{error.instance}"'
         elif error.validator == "pattern" and isinstance(error.instance, str):
             message = f"{error.instance!r} is not a valid value here: {error.schema.get('description', error.message)}"
         elif error.validator == "additionalProperties":
@@ -140,8 +140,10 @@ class _Checker:
             for path, ident in entries:
                 if ident in first:
                     yield self.issue(
-                        path, f"duplicate {kind} id {ident!r} (first defined on line {self.src.line(first[ident])})"
-                    , code=IssueCode.DUPLICATE)
+                        path,
+                        f"duplicate {kind} id {ident!r} (first defined on line {self.src.line(first[ident])})",
+                        code=IssueCode.DUPLICATE,
+                    )
                 else:
                     first[ident] = path
 
@@ -150,7 +152,11 @@ class _Checker:
             seen: set[str] = set()
             for j, action in enumerate(resource.actions):
                 if action in seen:
-                    yield self.issue(("catalogue", "resources", i, "actions", j), f"action {action!r} listed twice", code=IssueCode.DUPLICATE)
+                    yield self.issue(
+                        ("catalogue", "resources", i, "actions", j),
+                        f"action {action!r} listed twice",
+                        code=IssueCode.DUPLICATE,
+                    )
                 seen.add(action)
             instances: set[str] = set()
             for j, instance in enumerate(resource.instances):
@@ -158,80 +164,112 @@ class _Checker:
                     yield self.issue(
                         ("catalogue", "resources", i, "instances", j, "id"),
                         f"instance {instance.id!r} of {resource.id!r} listed twice",
-                     code=IssueCode.DUPLICATE,)
+                        code=IssueCode.DUPLICATE,
+                    )
                 instances.add(instance.id)
         for i, group in enumerate(self.org.catalogue.groups):
             for j, member in enumerate(group.members):
                 if member not in self.resources and member not in self.groups:
                     yield self.issue(
-                        ("catalogue", "groups", i, "members", j), f"unknown resource or group {member!r}"
-                    , code=IssueCode.UNKNOWN_RESOURCE)
+                        ("catalogue", "groups", i, "members", j),
+                        f"unknown resource or group {member!r}",
+                        code=IssueCode.UNKNOWN_RESOURCE,
+                    )
         graph = {g.id: [m for m in g.members if m in self.groups] for g in self.org.catalogue.groups}
         index = {g.id: i for i, g in enumerate(self.org.catalogue.groups)}
         for cycle in _cycles(graph):
             yield self.issue(
                 ("catalogue", "groups", index[cycle[0]], "members"),
                 "resource groups contain each other in a cycle: " + " → ".join([*cycle, cycle[0]]),
-             code=IssueCode.CYCLE,)
+                code=IssueCode.CYCLE,
+            )
 
     def _departments(self) -> Iterator[Issue]:
         for i, dept in enumerate(self.org.departments):
             if dept.parent is not None and dept.parent not in self.departments:
-                yield self.issue(("departments", i, "parent"), f"unknown parent department {dept.parent!r}", code=IssueCode.UNKNOWN_DEPARTMENT)
+                yield self.issue(
+                    ("departments", i, "parent"),
+                    f"unknown parent department {dept.parent!r}",
+                    code=IssueCode.UNKNOWN_DEPARTMENT,
+                )
             if dept.head is not None:
                 head = self.posts.get(dept.head)
                 if head is None:
-                    yield self.issue(("departments", i, "head"), f"unknown head post {dept.head!r}", code=IssueCode.UNKNOWN_POST)
+                    yield self.issue(
+                        ("departments", i, "head"), f"unknown head post {dept.head!r}", code=IssueCode.UNKNOWN_POST
+                    )
                 elif head.department != dept.id:
                     yield self.issue(
                         ("departments", i, "head"),
                         f"head post {dept.head!r} belongs to department {head.department!r}, not {dept.id!r}",
-                     code=IssueCode.BAD_HEAD,)
+                        code=IssueCode.BAD_HEAD,
+                    )
             elif dept.duties:
                 yield self.issue(
                     ("departments", i, "duties"),
                     "department duties need a `head` post to carry them; without one they grant nothing",
                     "warning",
-                 code=IssueCode.BAD_HEAD,)
+                    code=IssueCode.BAD_HEAD,
+                )
             for j, ref in enumerate(dept.jurisdiction):
                 if ref not in self.resources and ref not in self.groups:
-                    yield self.issue(("departments", i, "jurisdiction", j), f"unknown resource or group {ref!r}", code=IssueCode.UNKNOWN_RESOURCE)
+                    yield self.issue(
+                        ("departments", i, "jurisdiction", j),
+                        f"unknown resource or group {ref!r}",
+                        code=IssueCode.UNKNOWN_RESOURCE,
+                    )
         graph = {d.id: [d.parent] if d.parent in self.departments else [] for d in self.org.departments}
         index = {d.id: i for i, d in enumerate(self.org.departments)}
         for cycle in _cycles(graph):
             yield self.issue(
                 ("departments", index[cycle[0]], "parent"),
                 "departments are each other's parents in a cycle: " + " → ".join([*cycle, cycle[0]]),
-             code=IssueCode.CYCLE,)
+                code=IssueCode.CYCLE,
+            )
 
     def _posts(self) -> Iterator[Issue]:
         for i, post in enumerate(self.org.posts):
             if post.department not in self.departments:
-                yield self.issue(("posts", i, "department"), f"unknown department {post.department!r}", code=IssueCode.UNKNOWN_DEPARTMENT)
+                yield self.issue(
+                    ("posts", i, "department"),
+                    f"unknown department {post.department!r}",
+                    code=IssueCode.UNKNOWN_DEPARTMENT,
+                )
             if post.reports_to is not None:
                 if post.reports_to == post.id:
-                    yield self.issue(("posts", i, "reports_to"), f"post {post.id!r} reports to itself", code=IssueCode.CYCLE)
+                    yield self.issue(
+                        ("posts", i, "reports_to"), f"post {post.id!r} reports to itself", code=IssueCode.CYCLE
+                    )
                 elif post.reports_to not in self.posts:
-                    yield self.issue(("posts", i, "reports_to"), f"unknown superior post {post.reports_to!r}", code=IssueCode.UNKNOWN_POST)
+                    yield self.issue(
+                        ("posts", i, "reports_to"),
+                        f"unknown superior post {post.reports_to!r}",
+                        code=IssueCode.UNKNOWN_POST,
+                    )
             for j, parent in enumerate(post.inherits):
                 if parent not in self.posts:
-                    yield self.issue(("posts", i, "inherits", j), f"unknown post {parent!r} to inherit from", code=IssueCode.UNKNOWN_POST)
+                    yield self.issue(
+                        ("posts", i, "inherits", j),
+                        f"unknown post {parent!r} to inherit from",
+                        code=IssueCode.UNKNOWN_POST,
+                    )
         index = {p.id: i for i, p in enumerate(self.org.posts)}
         reports = {
-            p.id: [p.reports_to] if p.reports_to in self.posts and p.reports_to != p.id else []
-            for p in self.org.posts
+            p.id: [p.reports_to] if p.reports_to in self.posts and p.reports_to != p.id else [] for p in self.org.posts
         }
         for cycle in _cycles(reports):
             yield self.issue(
                 ("posts", index[cycle[0]], "reports_to"),
                 "reporting lines form a cycle: " + " → ".join([*cycle, cycle[0]]),
-             code=IssueCode.CYCLE,)
+                code=IssueCode.CYCLE,
+            )
         inherits = {p.id: [q for q in p.inherits if q in self.posts] for p in self.org.posts}
         for cycle in _cycles(inherits):
             yield self.issue(
                 ("posts", index[cycle[0]], "inherits"),
                 "posts inherit from each other in a cycle: " + " → ".join([*cycle, cycle[0]]),
-             code=IssueCode.CYCLE,)
+                code=IssueCode.CYCLE,
+            )
 
     def _duty_lists(self) -> Iterator[Issue]:
         yield from self._duties(self.org.common_duties, ("common_duties",))
@@ -249,7 +287,8 @@ class _Checker:
                     (*here, "number"),
                     f"duty number {duty.number!r} used twice in the same list "
                     f"(first on line {self.src.line((*path, seen[duty.number]))})",
-                 code=IssueCode.DUPLICATE,)
+                    code=IssueCode.DUPLICATE,
+                )
             else:
                 seen[duty.number] = i
             for j, permission in enumerate(duty.permissions):
@@ -258,13 +297,17 @@ class _Checker:
                     try:
                         parse(permission.condition)
                     except ExpressionError as exc:
-                        yield self.issue((*here, "permissions", j, "condition"), f"condition: {exc}", code=IssueCode.BAD_EXPRESSION)
+                        yield self.issue(
+                            (*here, "permissions", j, "condition"), f"condition: {exc}", code=IssueCode.BAD_EXPRESSION
+                        )
             yield from self._duties(duty.duties, (*here, "duties"))
 
     def _permission(self, resource: str, actions: list[str] | str, path: Path) -> Iterator[Issue]:
         available = self.actions_of(resource)
         if available is None:
-            yield self.issue((*path, "resource"), f"unknown resource or group {resource!r}", code=IssueCode.UNKNOWN_RESOURCE)
+            yield self.issue(
+                (*path, "resource"), f"unknown resource or group {resource!r}", code=IssueCode.UNKNOWN_RESOURCE
+            )
             return
         if actions == "*":
             return
@@ -274,7 +317,8 @@ class _Checker:
                     (*path, "actions", k),
                     f"action {action!r} is not in the catalogue for {resource!r} "
                     f"(it has: {', '.join(sorted(available)) or 'no actions'})",
-                 code=IssueCode.UNKNOWN_ACTION,)
+                    code=IssueCode.UNKNOWN_ACTION,
+                )
 
     def actions_of(self, ref: str, _seen: frozenset[str] = frozenset()) -> set[str] | None:
         """The actions of a resource type, or the union over a group's members; None if unknown."""
@@ -293,9 +337,13 @@ class _Checker:
             seen: set[str] = set()
             for j, post in enumerate(rule.posts):
                 if post not in self.posts:
-                    yield self.issue(("separation_of_duties", i, "posts", j), f"unknown post {post!r}", code=IssueCode.UNKNOWN_POST)
+                    yield self.issue(
+                        ("separation_of_duties", i, "posts", j), f"unknown post {post!r}", code=IssueCode.UNKNOWN_POST
+                    )
                 if post in seen:
-                    yield self.issue(("separation_of_duties", i, "posts", j), f"post {post!r} listed twice", code=IssueCode.DUPLICATE)
+                    yield self.issue(
+                        ("separation_of_duties", i, "posts", j), f"post {post!r} listed twice", code=IssueCode.DUPLICATE
+                    )
                 seen.add(post)
 
     def _people(self) -> Iterator[Issue]:
@@ -318,7 +366,8 @@ class _Checker:
                         f"identity {identity!r} already names person {owner!r}"
                         if owner != person.id
                         else f"identity {identity!r} repeats the person's own id",
-                     code=IssueCode.DUPLICATE,)
+                        code=IssueCode.DUPLICATE,
+                    )
             spans: list[tuple[int, str, str, float, float]] = []
             for j, assignment in enumerate(person.assignments):
                 path = ("people", i, "assignments", j)
@@ -336,19 +385,34 @@ class _Checker:
                     yield self.issue(path, f"impossible date: {exc}", code=IssueCode.BAD_WINDOW)
                     continue
                 if assignment.kind == "acting" and (assignment.valid_from is None or assignment.valid_to is None):
-                    yield self.issue(path, "an acting assignment needs both valid_from and valid_to", code=IssueCode.BAD_WINDOW)
+                    yield self.issue(
+                        path, "an acting assignment needs both valid_from and valid_to", code=IssueCode.BAD_WINDOW
+                    )
                 if end <= start:
                     yield self.issue(
                         (*path, "valid_to"),
                         f"the assignment ends ({assignment.valid_to}) before it starts ({assignment.valid_from})",
-                     code=IssueCode.BAD_WINDOW,)
+                        code=IssueCode.BAD_WINDOW,
+                    )
                 if assignment.stands_in_for is not None:
                     if assignment.kind != "acting":
-                        yield self.issue((*path, "stands_in_for"), "only an acting assignment stands in for someone", code=IssueCode.BAD_STAND_IN)
+                        yield self.issue(
+                            (*path, "stands_in_for"),
+                            "only an acting assignment stands in for someone",
+                            code=IssueCode.BAD_STAND_IN,
+                        )
                     if assignment.stands_in_for == person.id:
-                        yield self.issue((*path, "stands_in_for"), "a person cannot stand in for themselves", code=IssueCode.BAD_STAND_IN)
+                        yield self.issue(
+                            (*path, "stands_in_for"),
+                            "a person cannot stand in for themselves",
+                            code=IssueCode.BAD_STAND_IN,
+                        )
                     elif assignment.stands_in_for not in self.people:
-                        yield self.issue((*path, "stands_in_for"), f"unknown person {assignment.stands_in_for!r}", code=IssueCode.UNKNOWN_PERSON)
+                        yield self.issue(
+                            (*path, "stands_in_for"),
+                            f"unknown person {assignment.stands_in_for!r}",
+                            code=IssueCode.UNKNOWN_PERSON,
+                        )
                 spans.append((j, assignment.post, assignment.kind, start, end))
             yield from self._overlaps(i, spans, exclusive)
         for i, held in enumerate(self.org.posts):
@@ -357,7 +421,8 @@ class _Checker:
                     ("posts", i, "headcount"),
                     f"{len(holders[held.id])} people hold post {held.id!r} but its headcount is {held.headcount}",
                     "warning",
-                 code=IssueCode.HEADCOUNT,)
+                    code=IssueCode.HEADCOUNT,
+                )
 
     def _overlaps(
         self, i: int, spans: list[tuple[int, str, str, float, float]], exclusive: dict[str, list[tuple[str, str]]]
@@ -370,18 +435,23 @@ class _Checker:
                     continue
                 path = ("people", i, "assignments", jb)
                 if post_a == post_b:
-                    yield self.issue(path, f"post {post_b!r} is assigned twice at overlapping times", code=IssueCode.DUPLICATE)
+                    yield self.issue(
+                        path, f"post {post_b!r} is assigned twice at overlapping times", code=IssueCode.DUPLICATE
+                    )
                 elif kind_a == kind_b == "primary":
                     yield self.issue(
-                        path, f"two primary posts at overlapping times ({post_a!r} and {post_b!r}); use kind: concurrent"
-                    , code=IssueCode.OVERLAPPING_ASSIGNMENTS)
+                        path,
+                        f"two primary posts at overlapping times ({post_a!r} and {post_b!r}); use kind: concurrent",
+                        code=IssueCode.OVERLAPPING_ASSIGNMENTS,
+                    )
                 for other, rule in exclusive.get(post_a, []):
                     if other == post_b:
                         yield self.issue(
                             path,
                             f"posts {post_a!r} and {post_b!r} may not be held by one person at the same time "
                             f"(separation of duties {rule!r})",
-                         code=IssueCode.SOD_CONFLICT,)
+                            code=IssueCode.SOD_CONFLICT,
+                        )
 
 
 def _cycles(graph: dict[str, list[str]]) -> Iterator[list[str]]:

@@ -18,7 +18,9 @@ Number = int | float
 _BIG = 10**18  # amounts and limits beyond a quintillion are a typing slip, not a limit
 # A finite number at least 0 (limits, rates, bounds): NaN and the infinities are refused by the bounds.
 Amount = Annotated[int, msgspec.Meta(ge=0, le=_BIG)] | Annotated[float, msgspec.Meta(ge=0, le=float(_BIG))]
-Finite = Annotated[int, msgspec.Meta(ge=-_BIG, le=_BIG)] | Annotated[float, msgspec.Meta(ge=-float(_BIG), le=float(_BIG))]
+Finite = (
+    Annotated[int, msgspec.Meta(ge=-_BIG, le=_BIG)] | Annotated[float, msgspec.Meta(ge=-float(_BIG), le=float(_BIG))]
+)
 Currency = Annotated[
     str, msgspec.Meta(pattern=r"^[A-Z]{3}$", description="An ISO 4217 currency code, upper case: CNY, USD, HKD.")
 ]
@@ -210,9 +212,7 @@ class InputSpec(_Struct, kw_only=True):
     minimum: Finite | None = None
     maximum: Finite | None = None
     unit: Annotated[str, msgspec.Meta(max_length=40, description="CNY, %, days … (for people to read)")] = ""
-    optional: Annotated[
-        bool, msgspec.Meta(description="Absence is allowed (the condition reads it as null).")
-    ] = False
+    optional: Annotated[bool, msgspec.Meta(description="Absence is allowed (the condition reads it as null).")] = False
     description: Names | None = None
 
 

@@ -50,8 +50,10 @@ def check_pack(
     rules = data.get("rules") if isinstance(data, dict) else None
     if isinstance(rules, list) and len(rules) > bounds.pack_rules:
         issue = source.issue(
-            ("rules",), f"a pack holds at most {bounds.pack_rules} rules (DUTYLINE_MAX_PACK_RULES), this one {len(rules)}"
-        , code=IssueCode.TOO_LARGE)
+            ("rules",),
+            f"a pack holds at most {bounds.pack_rules} rules (DUTYLINE_MAX_PACK_RULES), this one {len(rules)}",
+            code=IssueCode.TOO_LARGE,
+        )
         raise Invalid.of([issue])
     structural = []
     for error in _validator().iter_errors(data):
@@ -76,7 +78,9 @@ def check_pack(
     return ParsedPack(pack, source, tuple(issues))
 
 
-def pack_from_json(payload: bytes | str | dict, org: Organisation | None, engine_check: ConditionCheck | None = None) -> ParsedPack:
+def pack_from_json(
+    payload: bytes | str | dict, org: Organisation | None, engine_check: ConditionCheck | None = None
+) -> ParsedPack:
     data = json.loads(payload) if isinstance(payload, (bytes, str)) else payload
     return check_pack(data, SourceMap("<request>"), org, engine_check)
 
@@ -87,7 +91,11 @@ def _semantic(
     seen: dict[str, int] = {}
     for i, rule in enumerate(pack.rules):
         if rule.id in seen:
-            yield src.issue(("rules", i, "id"), f"duplicate rule id {rule.id!r} (first on line {src.line(('rules', seen[rule.id]))})", code=IssueCode.DUPLICATE)
+            yield src.issue(
+                ("rules", i, "id"),
+                f"duplicate rule id {rule.id!r} (first on line {src.line(('rules', seen[rule.id]))})",
+                code=IssueCode.DUPLICATE,
+            )
         seen.setdefault(rule.id, i)
         parsed_all = True
         for field, text in _expressions(rule):
@@ -107,23 +115,33 @@ def _semantic(
             try:  # the rule runs as one condition: `when` and not `require`
                 engine_check(parse(f"({rule.when}) and not ({rule.require})"), bounds)
             except ExpressionError as exc:
-                yield src.issue(("rules", i, "require"), f"when and require together: {exc}", code=IssueCode.BAD_EXPRESSION)
+                yield src.issue(
+                    ("rules", i, "require"), f"when and require together: {exc}", code=IssueCode.BAD_EXPRESSION
+                )
         yield from _currencies(rule, src, ("rules", i))
         yield from _placeholders(rule, src, ("rules", i))
     yield from _limits_in_other_currencies(pack, src)
     for path, spec in pack.inputs.items():
         if spec.minimum is not None and spec.maximum is not None and spec.minimum > spec.maximum:
-            yield src.issue(("inputs", path), f"minimum {spec.minimum} is above maximum {spec.maximum}", code=IssueCode.BAD_BOUNDS)
+            yield src.issue(
+                ("inputs", path), f"minimum {spec.minimum} is above maximum {spec.maximum}", code=IssueCode.BAD_BOUNDS
+            )
     case_ids: set[str] = set()
     for i, case_type in enumerate(pack.case_types):
         if case_type.id in case_ids:
-            yield src.issue(("case_types", i, "id"), f"duplicate case type id {case_type.id!r}", code=IssueCode.DUPLICATE)
+            yield src.issue(
+                ("case_types", i, "id"), f"duplicate case type id {case_type.id!r}", code=IssueCode.DUPLICATE
+            )
         case_ids.add(case_type.id)
     if org is None:
-        yield src.issue(("org",), f"no organisation {pack.org!r} to check this pack against", code=IssueCode.UNKNOWN_ORGANISATION)
+        yield src.issue(
+            ("org",), f"no organisation {pack.org!r} to check this pack against", code=IssueCode.UNKNOWN_ORGANISATION
+        )
         return
     if org.id != pack.org:
-        yield src.issue(("org",), f"pack is for {pack.org!r}, checked against {org.id!r}", code=IssueCode.UNKNOWN_ORGANISATION)
+        yield src.issue(
+            ("org",), f"pack is for {pack.org!r}, checked against {org.id!r}", code=IssueCode.UNKNOWN_ORGANISATION
+        )
     yield from _references(pack, src, org)
 
 
@@ -131,14 +149,24 @@ def _currencies(rule: rm.Rule, src: SourceMap, here: Path) -> Iterator[Issue]:
     if not isinstance(rule, rm.Limit):
         return
     if rule.currency is not None and not is_currency(rule.currency):
-        yield src.issue((*here, "currency"), f"{rule.currency!r} is not an ISO 4217 currency code", code=IssueCode.UNKNOWN_CURRENCY)
+        yield src.issue(
+            (*here, "currency"), f"{rule.currency!r} is not an ISO 4217 currency code", code=IssueCode.UNKNOWN_CURRENCY
+        )
     for code in rule.rates:
         if not is_currency(code):
-            yield src.issue((*here, "rates", code), f"{code!r} is not an ISO 4217 currency code", code=IssueCode.UNKNOWN_CURRENCY)
+            yield src.issue(
+                (*here, "rates", code), f"{code!r} is not an ISO 4217 currency code", code=IssueCode.UNKNOWN_CURRENCY
+            )
         elif code == rule.currency:
-            yield src.issue((*here, "rates", code), f"a rate for {code}, the limit's own currency", code=IssueCode.UNKNOWN_CURRENCY)
+            yield src.issue(
+                (*here, "rates", code), f"a rate for {code}, the limit's own currency", code=IssueCode.UNKNOWN_CURRENCY
+            )
     if rule.rates and rule.currency is None:
-        yield src.issue((*here, "rates"), "rates convert to the limit's `currency`, which the rule does not name", code=IssueCode.UNKNOWN_CURRENCY)
+        yield src.issue(
+            (*here, "rates"),
+            "rates convert to the limit's `currency`, which the rule does not name",
+            code=IssueCode.UNKNOWN_CURRENCY,
+        )
 
 
 _PLACEHOLDER = re.compile(r"(?<!\{)\{([^{}]*)\}(?!\})")
@@ -184,7 +212,8 @@ def _limits_in_other_currencies(pack: rm.RulePack, src: SourceMap) -> Iterator[I
                         f"limit {other.id!r} (line {src.line(('rules', first[0]))}) applies to the same requests in "
                         f"{other.currency}; it refuses {rule.currency} requests unless it has a rate for it",
                         severity="warning",
-                     code=IssueCode.UNKNOWN_CURRENCY,)
+                        code=IssueCode.UNKNOWN_CURRENCY,
+                    )
 
 
 def _expressions(rule: rm.Rule) -> Iterator[tuple[str, str]]:
@@ -219,7 +248,11 @@ def _references(pack: rm.RulePack, src: SourceMap, org: Organisation) -> Iterato
         for j, resource in enumerate(rule.applies_to.resources):
             found = actions_of(resource)
             if found is None:
-                yield src.issue((*here, "applies_to", "resources", j), f"unknown resource or group {resource!r}", code=IssueCode.UNKNOWN_RESOURCE)
+                yield src.issue(
+                    (*here, "applies_to", "resources", j),
+                    f"unknown resource or group {resource!r}",
+                    code=IssueCode.UNKNOWN_RESOURCE,
+                )
             else:
                 available |= found
         if rule.applies_to.actions != "*":
@@ -228,7 +261,8 @@ def _references(pack: rm.RulePack, src: SourceMap, org: Organisation) -> Iterato
                     yield src.issue(
                         (*here, "applies_to", "actions", j),
                         f"action {action!r} is not in the catalogue for {', '.join(rule.applies_to.resources)}",
-                     code=IssueCode.UNKNOWN_ACTION,)
+                        code=IssueCode.UNKNOWN_ACTION,
+                    )
         for j, ident in enumerate(rule.applies_to.posts):
             yield from post((*here, "applies_to", "posts", j), ident)
         if isinstance(rule, rm.Limit):
@@ -246,7 +280,11 @@ def _references(pack: rm.RulePack, src: SourceMap, org: Organisation) -> Iterato
         if isinstance(rule, rm.TimeWindow):
             for j, window in enumerate(rule.windows):
                 if window.end <= window.start:
-                    yield src.issue((*here, "windows", j), f"window ends ({window.end}) before it starts ({window.start})", code=IssueCode.BAD_WINDOW)
+                    yield src.issue(
+                        (*here, "windows", j),
+                        f"window ends ({window.end}) before it starts ({window.start})",
+                        code=IssueCode.BAD_WINDOW,
+                    )
     for i, case_type in enumerate(pack.case_types):
         yield from post(("case_types", i, "owner"), case_type.owner)
         for j, step in enumerate(case_type.steps):

@@ -178,12 +178,16 @@ class AccessService:
             return self.policy
 
     def allowed(self, caller: Caller, resource: str, action: str, organisation: str = ALL, **attributes: Any) -> bool:
-        decision = self.policy.decide(caller.user_id, resource, action, organisation, caller.scope, time.time(), attributes)
+        decision = self.policy.decide(
+            caller.user_id, resource, action, organisation, caller.scope, time.time(), attributes
+        )
         return decision.allowed
 
     def require(self, caller: Caller, resource: str, action: str, organisation: str = ALL, **attributes: Any) -> None:
         """Raise Forbidden unless the admin policy allows it; the message says what was refused and why."""
-        decision = self.policy.decide(caller.user_id, resource, action, organisation, caller.scope, time.time(), attributes)
+        decision = self.policy.decide(
+            caller.user_id, resource, action, organisation, caller.scope, time.time(), attributes
+        )
         if decision.allowed:
             return
         where = "" if organisation == ALL else f" in {organisation!r}"
@@ -413,7 +417,8 @@ class AccessService:
             from_address, address_since = store.count_login_attempt(session, address, now, self._login_window)
             tries, since = store.count_login_attempt(session, key, now, self._login_window)
         for budget, count, began, by in (
-            (self._per_address, from_address, address_since, "address"), (self._login_attempts, tries, since, "user"),
+            (self._per_address, from_address, address_since, "address"),
+            (self._login_attempts, tries, since, "user"),
         ):
             if count > budget:
                 LOGINS_THROTTLED.labels(by).inc()
@@ -511,7 +516,8 @@ class AccessService:
         wanted = sorted(set(scopes), key=SCOPES.index) if all(s in SCOPES for s in scopes) else None
         if not wanted:
             raise Invalid(
-                f"scopes must be some of {', '.join(SCOPES)}", [Issue("<request>", 0, "scopes", f"one or more of {', '.join(SCOPES)}")]
+                f"scopes must be some of {', '.join(SCOPES)}",
+                [Issue("<request>", 0, "scopes", f"one or more of {', '.join(SCOPES)}")],
             )
         if len(name) > MAX_NAME:
             raise Invalid(
@@ -720,4 +726,3 @@ def _token_dict(row: Any, username: str) -> dict[str, Any]:
 
 def csrf_matches(expected: str | None, given: str | None) -> bool:
     return bool(expected) and bool(given) and hmac.compare_digest(expected.encode(), given.encode())  # type: ignore[union-attr]
-

@@ -59,8 +59,13 @@ class Escalated:
 
 class ApprovalService:
     def __init__(
-        self, sessions: sessionmaker[Session], policies: PolicyService, ledger: Ledger, sla_seconds: float,
-        validity_seconds: float = 24 * 3600.0, max_uses: int = 100,
+        self,
+        sessions: sessionmaker[Session],
+        policies: PolicyService,
+        ledger: Ledger,
+        sla_seconds: float,
+        validity_seconds: float = 24 * 3600.0,
+        max_uses: int = 100,
     ) -> None:
         self._sessions = sessions
         self._policies = policies
@@ -179,7 +184,8 @@ class ApprovalService:
         own requests left out."""
         if status is not None and status not in STATUSES:
             raise Invalid(
-                f"status: {status!r} is not one of {', '.join(STATUSES)}", [Issue("<request>", 0, "status", "unknown status")]
+                f"status: {status!r} is not one of {', '.join(STATUSES)}",
+                [Issue("<request>", 0, "status", "unknown status")],
             )
         posts: dict[str, set[str]] | None = None
         person: str | None = None
@@ -235,15 +241,29 @@ class ApprovalService:
         expires = now + self._validity if approve else None  # counted from the approval, not from the request
         with self._sessions.begin() as session:
             if not store.change(
-                session, row.id, row.revision, status=status, decided_at=now, decided_by=who,
-                decision_comment=comment, due_at=None, expires_at=expires,
+                session,
+                row.id,
+                row.revision,
+                status=status,
+                decided_at=now,
+                decided_by=who,
+                decision_comment=comment,
+                due_at=None,
+                expires_at=expires,
             ):
                 raise Conflict(f"approval {approval_id} changed meanwhile (escalated or decided); read it again")
             events.add(session, ENTITY, row.id, row.revision + 1, status, now, who, from_post=row.post, comment=comment)
             posts = json.loads(row.requester_posts)
             notify(
-                session, org.id, org, posts[0] if posts else row.post, f"approval_{status}", row.id,
-                _decided(org, row, who, status), now, people=[row.requester],
+                session,
+                org.id,
+                org,
+                posts[0] if posts else row.post,
+                f"approval_{status}",
+                row.id,
+                _decided(org, row, who, status),
+                now,
+                people=[row.requester],
             )
         if approve:
             row.status, row.decided_at, row.decided_by = status, now, who
@@ -263,22 +283,46 @@ class ApprovalService:
             target = chain[row.level + 1]["post"]
         elif org is not None:
             target = next(
-                (s.post for s in reporting_line(org, row.post, now.timestamp()) if any(h.person != row.requester for h in s.holders)),
+                (
+                    s.post
+                    for s in reporting_line(org, row.post, now.timestamp())
+                    if any(h.person != row.requester for h in s.holders)
+                ),
                 None,
             )
         if target is None:
             message = _overdue(org, row)
             if not store.change(session, row.id, row.revision, due_at=None):
                 return None
-            events.add(session, ENTITY, row.id, row.revision + 1, "overdue", now, actor, from_post=row.post, to_post=row.post,
-                       comment="past its SLA with no post above to escalate to")
+            events.add(
+                session,
+                ENTITY,
+                row.id,
+                row.revision + 1,
+                "overdue",
+                now,
+                actor,
+                from_post=row.post,
+                to_post=row.post,
+                comment="past its SLA with no post above to escalate to",
+            )
             notify(session, row.organisation, org, row.post, "approval_overdue", row.id, message, now)
             return Escalated(row.id, None)
         message = _escalated(org, row, target)
         if not store.change(session, row.id, row.revision, level=row.level + 1, post=target, due_at=now + self._sla):
             return None
-        events.add(session, ENTITY, row.id, row.revision + 1, "escalated", now, actor, from_post=row.post, to_post=target,
-                   comment=f"past its SLA of {self._sla}")
+        events.add(
+            session,
+            ENTITY,
+            row.id,
+            row.revision + 1,
+            "escalated",
+            now,
+            actor,
+            from_post=row.post,
+            to_post=target,
+            comment=f"past its SLA of {self._sla}",
+        )
         notify(session, row.organisation, org, target, "approval_escalated", row.id, message, now)
         return Escalated(row.id, target)
 
@@ -354,7 +398,10 @@ def _what(row: ApprovalRow) -> str:
 
 def _requested(org: CompiledOrg | None, row: ApprovalRow) -> tuple[str, str]:
     zh, en = post_name(org, row.post)
-    return (f"{row.requester} 申请审批:{_what(row)},请{zh}审批({row.id})", f"{row.requester} asks for approval of {_what(row)}; {en} to decide ({row.id})")
+    return (
+        f"{row.requester} 申请审批:{_what(row)},请{zh}审批({row.id})",
+        f"{row.requester} asks for approval of {_what(row)}; {en} to decide ({row.id})",
+    )
 
 
 def _escalated(org: CompiledOrg | None, row: ApprovalRow, target: str) -> tuple[str, str]:
@@ -375,4 +422,7 @@ def _overdue(org: CompiledOrg | None, row: ApprovalRow) -> tuple[str, str]:
 
 def _decided(org: CompiledOrg | None, row: ApprovalRow, who: str, status: str) -> tuple[str, str]:
     zh = "已批准" if status == "approved" else "已驳回"
-    return (f"{who} {zh} {row.requester} 的 {_what(row)}({row.id})", f"{who} {status} {row.requester}'s {_what(row)} ({row.id})")
+    return (
+        f"{who} {zh} {row.requester} 的 {_what(row)}({row.id})",
+        f"{who} {status} {row.requester}'s {_what(row)} ({row.id})",
+    )

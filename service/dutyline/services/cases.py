@@ -54,7 +54,9 @@ class CaseService:
         self._sessions = sessions
         self._policies = policies
 
-    def open(self, organisation: str, type_id: str, title: str, subject: str | None, data: dict[str, Any]) -> dict[str, Any]:
+    def open(
+        self, organisation: str, type_id: str, title: str, subject: str | None, data: dict[str, Any]
+    ) -> dict[str, Any]:
         """Open a case of one of the organisation's case types, assigned to the type's owner post."""
         if subject is not None and len(subject) > MAX_SUBJECT:
             raise Invalid(
@@ -93,7 +95,10 @@ class CaseService:
             session.add(row)
             events.add(session, ENTITY, row.id, 1, "opened", now, "api", to_post=row.post, comment=title)
             zh, en = post_name(org, row.post)
-            message = (f"新案件「{title}」({case_type.name.zh})已分派给{zh}({row.id})", f"New case '{title}' ({case_type.name.en}) assigned to {en} ({row.id})")
+            message = (
+                f"新案件「{title}」({case_type.name.zh})已分派给{zh}({row.id})",
+                f"New case '{title}' ({case_type.name.en}) assigned to {en} ({row.id})",
+            )
             notify(session, org.id, org, row.post, "case_opened", row.id, message, now)
         return self.get(row.id)
 
@@ -117,10 +122,13 @@ class CaseService:
             raise NotFound(f"case {case_id!r} not found")
         return row.organisation
 
-    def list(self, organisation: str | None, status: str | None, post: str | None, limit: int = 100) -> list[dict[str, Any]]:
+    def list(
+        self, organisation: str | None, status: str | None, post: str | None, limit: int = 100
+    ) -> list[dict[str, Any]]:
         if status is not None and status not in STATUSES:
             raise Invalid(
-                f"status: {status!r} is not one of {', '.join(STATUSES)}", [Issue("<request>", 0, "status", "unknown status")]
+                f"status: {status!r} is not one of {', '.join(STATUSES)}",
+                [Issue("<request>", 0, "status", "unknown status")],
             )
         with self._sessions() as session:
             return [view(r) for r in store.query(session, organisation, status, post, limit)]
@@ -148,9 +156,20 @@ class CaseService:
                 f"{who} holds none of the posts this case has been assigned to ({', '.join(sorted(assigned))}) and may not resolve it"
             )
         with self._sessions.begin() as session:
-            if not store.change(session, row.id, row.revision, status="resolved", resolved_at=now, resolved_by=who, resolution=comment, due_at=None):
+            if not store.change(
+                session,
+                row.id,
+                row.revision,
+                status="resolved",
+                resolved_at=now,
+                resolved_by=who,
+                resolution=comment,
+                due_at=None,
+            ):
                 raise Conflict(f"case {case_id} changed meanwhile (escalated or resolved); read it again")
-            events.add(session, ENTITY, row.id, row.revision + 1, "resolved", now, who, from_post=row.post, comment=comment)
+            events.add(
+                session, ENTITY, row.id, row.revision + 1, "resolved", now, who, from_post=row.post, comment=comment
+            )
         return self.get(case_id)
 
     def escalate(self, session: Session, row: CaseRow, now: dt.datetime, actor: str) -> str | None:
@@ -162,8 +181,18 @@ class CaseService:
             # The organisation or case type is gone (or changed under the case): stop its timer, say so.
             if not store.change(session, row.id, row.revision, due_at=None):
                 return None
-            events.add(session, ENTITY, row.id, row.revision + 1, "overdue", now, actor, from_post=row.post, to_post=row.post,
-                       comment="no escalation step left for this case (organisation or case type changed)")
+            events.add(
+                session,
+                ENTITY,
+                row.id,
+                row.revision + 1,
+                "overdue",
+                now,
+                actor,
+                from_post=row.post,
+                to_post=row.post,
+                comment="no escalation step left for this case (organisation or case type changed)",
+            )
             return ""
         step = steps[row.step]
         at = now.timestamp()
@@ -177,15 +206,35 @@ class CaseService:
             message = _message(org, row, row.post, self)
             if not store.change(session, row.id, row.revision, step=following, status="escalated", due_at=due):
                 return None
-            events.add(session, ENTITY, row.id, row.revision + 1, "overdue", now, actor, from_post=row.post, to_post=row.post,
-                       comment=f"step {following}: no post above {row.post} with a holder; it stays here")
+            events.add(
+                session,
+                ENTITY,
+                row.id,
+                row.revision + 1,
+                "overdue",
+                now,
+                actor,
+                from_post=row.post,
+                to_post=row.post,
+                comment=f"step {following}: no post above {row.post} with a holder; it stays here",
+            )
             notify(session, row.organisation, org, row.post, "case_overdue", row.id, message, now)
             return ""
         message = _message(org, row, target, self)
         if not store.change(session, row.id, row.revision, post=target, step=following, status="escalated", due_at=due):
             return None
-        events.add(session, ENTITY, row.id, row.revision + 1, "escalated", now, actor, from_post=row.post, to_post=target,
-                   comment=f"step {following}: unresolved after {steps[row.step].after}")
+        events.add(
+            session,
+            ENTITY,
+            row.id,
+            row.revision + 1,
+            "escalated",
+            now,
+            actor,
+            from_post=row.post,
+            to_post=target,
+            comment=f"step {following}: unresolved after {steps[row.step].after}",
+        )
         notify(session, row.organisation, org, target, "case_escalated", row.id, message, now)
         return target
 

@@ -129,7 +129,10 @@ class Parts:
                     body, truncated = _keys_that_fit(value, self._max_bytes), True
                     self.truncated += 1
                 self.stored[digest] = {
-                    "digest": digest, "body": body.decode(), "bytes": len(encoded), "truncated": truncated,
+                    "digest": digest,
+                    "body": body.decode(),
+                    "bytes": len(encoded),
+                    "truncated": truncated,
                     "last_seen": self._now,
                 }
             part = _Part(None, digest)
@@ -236,7 +239,8 @@ class DecisionLog:
                 LOG_TRUNCATED.inc(parts.truncated)
                 log.warning(
                     "%d request part(s) above %d bytes logged truncated (DUTYLINE_DECISION_LOG_MAX_CONTEXT_BYTES)",
-                    parts.truncated, self._max_part_bytes,
+                    parts.truncated,
+                    self._max_part_bytes,
                 )
         except (db_errors.OperationalError, db_errors.InterfaceError):  # down or restarting: keep them
             log.warning("database unreachable: %d decision(s) kept for the log until it is back", len(batch))

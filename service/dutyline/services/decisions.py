@@ -134,7 +134,9 @@ class FactsProvider:
     ) -> Presented:
         """The approval `question.approval_id`, judged against the check: what it covers, or why nothing."""
         ident = question.approval_id or ""
-        return Presented(ident).refused(f"此处不保存审批 {ident}", f"approval {ident} is not known here (no approval store)")
+        return Presented(ident).refused(
+            f"此处不保存审批 {ident}", f"approval {ident} is not known here (no approval store)"
+        )
 
     def consume(self, presented: Presented, decision_id: str) -> Presented | None:
         """Take one use of a covering approval for the decision `decision_id` (None: no use was left to take)."""
@@ -199,7 +201,10 @@ def _named(properties: Mapping[str, Any] | None) -> str | None:
 
 class DecisionService:
     def __init__(
-        self, policies: PolicyService, log: DecisionLog | None = None, facts: FactsProvider | None = None,
+        self,
+        policies: PolicyService,
+        log: DecisionLog | None = None,
+        facts: FactsProvider | None = None,
         obligations: Callable[[Answer], None] | None = None,
     ) -> None:
         self._policies = policies
@@ -246,7 +251,9 @@ class DecisionService:
                     if past.error is not None:
                         raise RuntimeError(past.error)
                     rules, host = past.rules, past.host
-                facts = self.facts.facts_for(org, question, check) if rules is not None and decision.allowed else NO_FACTS
+                facts = (
+                    self.facts.facts_for(org, question, check) if rules is not None and decision.allowed else NO_FACTS
+                )
                 verdict = apply_rules(host, org, rules, check, decision, facts)
                 # A question about the past (`as_of`) is an audit of what the rules said then: it uses up no approval.
                 if past is None and question.approval_id is not None and verdict.outcome == "needs_approval":
@@ -254,8 +261,13 @@ class DecisionService:
                         host, org, rules, question, check, verdict, facts, decision_id
                     )
             except Exception:  # fail closed: a bug, a broken compiled policy or a failing fact source is a deny
-                log.exception("decision failed in %s for %s %s %s; denied", org.id, question.subject_id,
-                              question.resource_type, question.action)
+                log.exception(
+                    "decision failed in %s for %s %s %s; denied",
+                    org.id,
+                    question.subject_id,
+                    question.resource_type,
+                    question.action,
+                )
                 DECISION_ERRORS.inc()
                 verdict = Verdict("deny", Decision("deny", "internal_error", version=org.version))
                 presented = None
@@ -287,8 +299,13 @@ class DecisionService:
                     return decision.allowed
                 return apply_rules(host, org, rules, check, decision, facts).allowed
             except Exception:  # fail closed, as `answer` does
-                log.exception("search decision failed in %s for %s %s %s; not listed", org.id, check.subject_id,
-                              check.resource_type, check.action)
+                log.exception(
+                    "search decision failed in %s for %s %s %s; not listed",
+                    org.id,
+                    check.subject_id,
+                    check.resource_type,
+                    check.action,
+                )
                 return False
 
         return permits
@@ -300,8 +317,15 @@ class DecisionService:
         return rules is not None and any(rules.for_request(resource_type, a) for a in actions)
 
     def _through_approval(
-        self, host: RuleBackend | None, org: CompiledOrg, rules: CompiledRules | None, question: Question, check: Check,
-        verdict: Verdict, facts: Facts, decision_id: str,
+        self,
+        host: RuleBackend | None,
+        org: CompiledOrg,
+        rules: CompiledRules | None,
+        question: Question,
+        check: Check,
+        verdict: Verdict,
+        facts: Facts,
+        decision_id: str,
     ) -> tuple[Verdict, Presented]:
         """The verdict of a request that needs approval and presents one, and what became of the approval."""
         presented = self.facts.presented(org, rules, question, check, verdict.decision)
@@ -350,7 +374,11 @@ def subjects_allowed(org: CompiledOrg, check: Check, permits: Callable[[Check], 
 
 def posts_permitted(org: CompiledOrg, check: Check, permits: Callable[[Check], bool]) -> list[str]:
     """Posts (as subjects) that may do the check's action on its resource, in the order of the grantees."""
-    return [p for p in org.grantees.get((check.resource_type, check.action), ()) if permits(replace(check, subject_id=p, subject_type="post"))]
+    return [
+        p
+        for p in org.grantees.get((check.resource_type, check.action), ())
+        if permits(replace(check, subject_id=p, subject_type="post"))
+    ]
 
 
 def resources_allowed(org: CompiledOrg, check: Check, permits: Callable[[Check], bool]) -> list[str]:

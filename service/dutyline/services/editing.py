@@ -245,8 +245,11 @@ class Editor:
                 raise NotFound(f"organisation {org_id!r} not found")
             return [
                 {
-                    "name": p.name, "version": p.version, "revision": p.revision,
-                    "etag": etag_of(msgspec.to_builtins(p.pack)), "pack": msgspec.to_builtins(p.pack),
+                    "name": p.name,
+                    "version": p.version,
+                    "revision": p.revision,
+                    "etag": etag_of(msgspec.to_builtins(p.pack)),
+                    "pack": msgspec.to_builtins(p.pack),
                 }
                 for p in pack_store.current(session, org_id)
                 if p.pack is not None
@@ -277,7 +280,12 @@ class Editor:
         return self.submit(organisation.id, Edit("org", "create", data, source, text), None, author, comment)
 
     def submit(
-        self, org_id: str, edit: Edit, if_match: str | None, author: str, comment: str,
+        self,
+        org_id: str,
+        edit: Edit,
+        if_match: str | None,
+        author: str,
+        comment: str,
         effective_at: dt.datetime | None = None,
     ) -> Written | Held:
         """Make a change: every write of the admin API comes here (immediate, scheduled with `effective_at`,
@@ -294,7 +302,13 @@ class Editor:
         return written
 
     def _apply_in(
-        self, session: Session, org_id: str, edit: Edit, if_match: str | None, author: str, comment: str,
+        self,
+        session: Session,
+        org_id: str,
+        edit: Edit,
+        if_match: str | None,
+        author: str,
+        comment: str,
         approved_by: str | None,
     ) -> Written:
         """Write one change in the caller's transaction: the only function that does. Raises `_NeedsSecondPerson`
@@ -313,18 +327,32 @@ class Editor:
             return self._write_pack(session, org_id, edit, now, author, comment)
         if edit.target == "org" and edit.method == "delete":
             version = history.delete_organisation(session, org_id, author, comment)
-            audit.append(session, author, "org_deleted", org_id, f"org:{org_id}", {"version": version, "comment": comment})
+            audit.append(
+                session, author, "org_deleted", org_id, f"org:{org_id}", {"version": version, "comment": comment}
+            )
             return Written(org_id, "org", version, True, None, None, now.revision + 1)
         organisation = self._proposed_organisation(org_id, edit, now)
         texts = edit.texts(org_id) if edit.target == "org" else None
         [result] = org_store.save(session, [organisation], author, comment, texts)
         after = msgspec.to_builtins(organisation)
         value = after if edit.target == "org" else _find(after, edit.collection, edit.ident)
-        etag = org_etag(result.version, org_store.digest(organisation)) if edit.target == "org" else (etag_of(value) if value is not None else None)
+        etag = (
+            org_etag(result.version, org_store.digest(organisation))
+            if edit.target == "org"
+            else (etag_of(value) if value is not None else None)
+        )
         if result.changed:
             audit.append(
-                session, author, f"{edit.collection}_{_verb(edit.method)}", org_id, f"{org_id}/{edit.target}",
-                {"version": result.version, "comment": comment, "summary": summarise(now.document, after, ORG_COLLECTIONS)},
+                session,
+                author,
+                f"{edit.collection}_{_verb(edit.method)}",
+                org_id,
+                f"{org_id}/{edit.target}",
+                {
+                    "version": result.version,
+                    "comment": comment,
+                    "summary": summarise(now.document, after, ORG_COLLECTIONS),
+                },
             )
         return Written(org_id, edit.target, result.version, result.changed, value, etag, result.revision)
 
@@ -367,19 +395,36 @@ class Editor:
         _check_packs(now.packs, organisation)
         return organisation
 
-    def _write_pack(self, session: Session, org_id: str, edit: Edit, now: _Current, author: str, comment: str) -> Written:
+    def _write_pack(
+        self, session: Session, org_id: str, edit: Edit, now: _Current, author: str, comment: str
+    ) -> Written:
         name = edit.ident
         if edit.method == "delete":
             version = history.delete_pack(session, org_id, name, author, comment)
-            audit.append(session, author, "rules_deleted", org_id, f"{org_id}/rules/{name}", {"version": version, "comment": comment})
+            audit.append(
+                session,
+                author,
+                "rules_deleted",
+                org_id,
+                f"{org_id}/rules/{name}",
+                {"version": version, "comment": comment},
+            )
             return Written(org_id, edit.target, version, True, None, None, now.revision + 1)
         pack = self._proposed_pack(org_id, edit, now)
         [result] = pack_store.save(session, [(name, pack)], author, comment, edit.texts(name))
         value = msgspec.to_builtins(pack)
         if result.changed:
             audit.append(
-                session, author, f"rules_{_verb(edit.method)}", org_id, f"{org_id}/rules/{name}",
-                {"version": result.version, "comment": comment, "summary": summarise(now.value, value, PACK_COLLECTIONS)},
+                session,
+                author,
+                f"rules_{_verb(edit.method)}",
+                org_id,
+                f"{org_id}/rules/{name}",
+                {
+                    "version": result.version,
+                    "comment": comment,
+                    "summary": summarise(now.value, value, PACK_COLLECTIONS),
+                },
             )
         return Written(org_id, edit.target, result.version, result.changed, value, etag_of(value), result.revision)
 
@@ -431,7 +476,12 @@ class Editor:
     # --- changes that wait: four-eyes and scheduled --------------------------------------------------------
 
     def _hold(
-        self, org_id: str, edit: Edit, if_match: str | None, author: str, comment: str,
+        self,
+        org_id: str,
+        edit: Edit,
+        if_match: str | None,
+        author: str,
+        comment: str,
         effective_at: dt.datetime | None,
     ) -> Held:
         """Check the edit now (precondition and validation, nothing stored), then keep it: for a second person's
@@ -449,16 +499,36 @@ class Editor:
                 self._proposed_organisation(org_id, edit, now)
             second = self._four_eyes.required(session, org_id, edit.target)
         row = AdminChangeRow(
-            id=f"chg_{uuid.uuid4().hex[:24]}", organisation=org_id, target=edit.target, operation=edit.as_json(),
-            base_etag=now.etag, reason="four_eyes" if second else "scheduled",
-            status="pending" if second else "scheduled", author=author, comment=comment, created_at=_utcnow(),
-            effective_at=effective_at, decided_by=None, decided_at=None, version=None, message="", revision=1,
+            id=f"chg_{uuid.uuid4().hex[:24]}",
+            organisation=org_id,
+            target=edit.target,
+            operation=edit.as_json(),
+            base_etag=now.etag,
+            reason="four_eyes" if second else "scheduled",
+            status="pending" if second else "scheduled",
+            author=author,
+            comment=comment,
+            created_at=_utcnow(),
+            effective_at=effective_at,
+            decided_by=None,
+            decided_at=None,
+            version=None,
+            message="",
+            revision=1,
         )
         with self._sessions.begin() as session:
             changes.add(session, row)
             audit.append(
-                session, author, f"change_{row.status}", org_id, f"{org_id}/{edit.target}",
-                {"change": row.id, "comment": comment, "effective_at": effective_at.isoformat() if effective_at else None},
+                session,
+                author,
+                f"change_{row.status}",
+                org_id,
+                f"{org_id}/{edit.target}",
+                {
+                    "change": row.id,
+                    "comment": comment,
+                    "effective_at": effective_at.isoformat() if effective_at else None,
+                },
             )
         return Held(change_view(row))
 
@@ -469,7 +539,9 @@ class Editor:
             raise NotFound(f"change {change_id!r} not found")
         return change_view(row)
 
-    def changes(self, status: str | None, organisations: frozenset[str] | None, organisation: str | None, limit: int) -> list[dict[str, Any]]:
+    def changes(
+        self, status: str | None, organisations: frozenset[str] | None, organisation: str | None, limit: int
+    ) -> list[dict[str, Any]]:
         with self._sessions() as session:
             return [change_view(r) for r in changes.query(session, status, organisations, organisation, limit)]
 
@@ -488,9 +560,24 @@ class Editor:
         now = _utcnow()
         if not approve:
             with self._sessions.begin() as session:
-                if not changes.change(session, row.id, row.revision, status="rejected", decided_by=approver, decided_at=now, message=comment):
+                if not changes.change(
+                    session,
+                    row.id,
+                    row.revision,
+                    status="rejected",
+                    decided_by=approver,
+                    decided_at=now,
+                    message=comment,
+                ):
                     raise _Decided(f"change {change_id} was decided meanwhile")
-                audit.append(session, approver, "change_rejected", row.organisation, f"{row.organisation}/{row.target}", {"change": row.id, "comment": comment})
+                audit.append(
+                    session,
+                    approver,
+                    "change_rejected",
+                    row.organisation,
+                    f"{row.organisation}/{row.target}",
+                    {"change": row.id, "comment": comment},
+                )
             return self.change(change_id)
         if row.effective_at is not None and row.effective_at > now:
             with self._sessions.begin() as session:
@@ -498,7 +585,11 @@ class Editor:
                 if not changes.change(session, row.id, row.revision, status="scheduled", **approved):
                     raise _Decided(f"change {change_id} was decided meanwhile")
                 audit.append(
-                    session, approver, "change_approved", row.organisation, f"{row.organisation}/{row.target}",
+                    session,
+                    approver,
+                    "change_approved",
+                    row.organisation,
+                    f"{row.organisation}/{row.target}",
                     {"change": row.id, "comment": comment, "effective_at": row.effective_at.isoformat()},
                 )
             return self.change(change_id)
@@ -534,7 +625,11 @@ class Editor:
                 )
                 changes.change(session, row.id, row.revision + 1, version=written.version)
                 audit.append(
-                    session, actor, "change_applied", row.organisation, f"{row.organisation}/{row.target}",
+                    session,
+                    actor,
+                    "change_applied",
+                    row.organisation,
+                    f"{row.organisation}/{row.target}",
                     {"change": row.id, "version": written.version},
                 )
         except _Decided:
@@ -543,8 +638,14 @@ class Editor:
             message = "four-eyes applies to this change: it waits for a second person's approval"
             with self._sessions.begin() as session:
                 if changes.change(session, row.id, row.revision, status="pending", reason="four_eyes", message=message):
-                    audit.append(session, actor, "change_pending", row.organisation, f"{row.organisation}/{row.target}",
-                                 {"change": row.id, "comment": message})
+                    audit.append(
+                        session,
+                        actor,
+                        "change_pending",
+                        row.organisation,
+                        f"{row.organisation}/{row.target}",
+                        {"change": row.id, "comment": message},
+                    )
             log.info("scheduled change %s is due but needs a second person's approval first", row.id)
             return
         except (Invalid, PreconditionFailed, PreconditionRequired, NotFound, Conflict, Forbidden) as exc:
@@ -553,11 +654,20 @@ class Editor:
             issues = _issues(getattr(exc, "issues", []))
             with self._sessions.begin() as session:
                 changes.change(
-                    session, row.id, row.revision, status="failed", message=str(exc), issues=json.dumps(issues, ensure_ascii=False),
+                    session,
+                    row.id,
+                    row.revision,
+                    status="failed",
+                    message=str(exc),
+                    issues=json.dumps(issues, ensure_ascii=False),
                     **values,
                 )
                 audit.append(
-                    session, actor, "change_failed", row.organisation, f"{row.organisation}/{row.target}",
+                    session,
+                    actor,
+                    "change_failed",
+                    row.organisation,
+                    f"{row.organisation}/{row.target}",
                     {"change": row.id, "error": str(exc), "issues": issues},
                 )
             if actor == "scheduler":
@@ -571,8 +681,13 @@ class Editor:
     # --- preview -----------------------------------------------------------------------------------------
 
     def preview(
-        self, org_id: str, edit: Edit, checks: Sequence[Check] = (), at: float | None = None,
-        rules: Mapping[str, Any] | None = None, effective: float | None = None,
+        self,
+        org_id: str,
+        edit: Edit,
+        checks: Sequence[Check] = (),
+        at: float | None = None,
+        rules: Mapping[str, Any] | None = None,
+        effective: float | None = None,
     ) -> dict[str, Any]:
         """What the edit would do, nothing stored: who gains and loses which permissions (at `at`, default
         now), whose approver chain changes, which separation-of-duties conflicts and other problems it brings,
@@ -592,21 +707,38 @@ class Editor:
         before = self._compiled(org_id, now)
         result: dict[str, Any] = {"organisation": org_id, "current_version": now.version, "target": edit.target}
         if edit.collection == "rules":
-            data = None if edit.method == "delete" else (_merge(now.value, edit.value) if edit.method == "patch" else edit.value)
+            data = (
+                None
+                if edit.method == "delete"
+                else (_merge(now.value, edit.value) if edit.method == "patch" else edit.value)
+            )
             if data is not None and not isinstance(data, dict):  # a merge patch that is not an object replaces the pack
-                raise Invalid(f"{_describe(edit.target)} must be an object", [Issue(REQUEST, 0, "", "expected an object")])
+                raise Invalid(
+                    f"{_describe(edit.target)} must be an object", [Issue(REQUEST, 0, "", "expected an object")]
+                )
             result["summary"] = summarise(now.value, data, PACK_COLLECTIONS)
             try:
-                drafts = _draft_packs(stored, {edit.ident: data}, _organisation(now.document), org_id, _body_lines(edit))
+                drafts = _draft_packs(
+                    stored, {edit.ident: data}, _organisation(now.document), org_id, _body_lines(edit)
+                )
             except Invalid as exc:
                 return result | {"valid": False, "issues": _issues(exc.issues), "separation_of_duties": []}
             ahead = moments(before, before, moment, effective)
             return result | {
-                "valid": True, "issues": [], "separation_of_duties": [], "at": moment,
+                "valid": True,
+                "issues": [],
+                "separation_of_duties": [],
+                "at": moment,
                 "note": "rule pack changes do not change duty permissions",
                 "moments": [_iso(m) for m in ahead],
-                "rule_changes": [msgspec.to_builtins(c) for c in rule_changes(stored.get(edit.ident), drafts.get(edit.ident), before)],
-                "limits": _limits_view(limit_timeline(before, before, self._rules_of(stored, before), self._rules_of(drafts, before), ahead)),
+                "rule_changes": [
+                    msgspec.to_builtins(c) for c in rule_changes(stored.get(edit.ident), drafts.get(edit.ident), before)
+                ],
+                "limits": _limits_view(
+                    limit_timeline(
+                        before, before, self._rules_of(stored, before), self._rules_of(drafts, before), ahead
+                    )
+                ),
                 "checks": self._checks(org_id, before, before, stored, drafts, checks),
             }
         deleting = edit.target == "org" and edit.method == "delete"
@@ -653,8 +785,13 @@ class Editor:
             return None
 
     def _checks(
-        self, org_id: str, before: CompiledOrg, after: CompiledOrg | None, stored: dict[str, RulePack],
-        proposed: dict[str, RulePack], checks: Sequence[Check],
+        self,
+        org_id: str,
+        before: CompiledOrg,
+        after: CompiledOrg | None,
+        stored: dict[str, RulePack],
+        proposed: dict[str, RulePack],
+        checks: Sequence[Check],
     ) -> list[dict[str, Any]]:
         """Each check decided with business rules: now by the live policy's compiled rules and rule host (or, if
         this process has not compiled the current version yet, the stored packs in a temporary host), and under
@@ -676,7 +813,9 @@ class Editor:
             for check in checks:
                 old = verdict_of(before, now_rules, now_host, check)
                 new = verdict_of(after, new_rules, new_host, check)
-                out.append({"current": verdict_view(old), "proposed": verdict_view(new), "changed": old.outcome != new.outcome})
+                out.append(
+                    {"current": verdict_view(old), "proposed": verdict_view(new), "changed": old.outcome != new.outcome}
+                )
             return out
         finally:
             for host in hosts:
@@ -762,8 +901,13 @@ def _describe(target: str) -> str:
 
 
 _SINGULAR = {
-    "departments": "department", "posts": "post", "people": "person", "resources": "resource",
-    "groups": "group", "separation_of_duties": "separation-of-duties rule", "rules": "rule pack",
+    "departments": "department",
+    "posts": "post",
+    "people": "person",
+    "resources": "resource",
+    "groups": "group",
+    "separation_of_duties": "separation-of-duties rule",
+    "rules": "rule pack",
 }
 
 
@@ -894,7 +1038,7 @@ def _relative(issues: Sequence[Issue], prefix: tuple[str | int, ...] | None) -> 
     root = format_path(prefix) if prefix is not None else None
     for issue in issues:
         if root is not None and (issue.path == root or issue.path.startswith((root + ".", root + "["))):
-            path = issue.path[len(root):].removeprefix(".")
+            path = issue.path[len(root) :].removeprefix(".")
             inside.append(Issue(REQUEST, issue.line, path, issue.message, issue.severity, issue.code))
         else:
             outside.append(Issue(ORGANISATION, 0, issue.path, issue.message, issue.severity, issue.code))
@@ -908,7 +1052,10 @@ def _validated_pack(data: Any, org_id: str, org: Organisation, source: SourceMap
     check_numbers(data, source or SourceMap(REQUEST))  # (a NaN limit was once stored as null, unreadable)
     pack = check_pack(data, source or SourceMap(REQUEST), org, engine_check).pack
     if pack.org != org_id:
-        raise Invalid(f"org: the pack is for {pack.org!r} but the URL names {org_id!r}", [Issue(REQUEST, 0, "org", f"must be {org_id!r}")])
+        raise Invalid(
+            f"org: the pack is for {pack.org!r} but the URL names {org_id!r}",
+            [Issue(REQUEST, 0, "org", f"must be {org_id!r}")],
+        )
     return pack
 
 
@@ -930,22 +1077,37 @@ def _iso(moment: float) -> str:
 
 def _timeline_view(changes: list[TimedChange]) -> list[dict[str, Any]]:
     return [
-        {"person": c.person, "change": c.change, "permission": c.permission, "since": _iso(c.since),
-         "until": _iso(c.until) if c.until is not None else None}
+        {
+            "person": c.person,
+            "change": c.change,
+            "permission": c.permission,
+            "since": _iso(c.since),
+            "until": _iso(c.until) if c.until is not None else None,
+        }
         for c in changes
     ]
 
 
 def _limits_view(changes: list[LimitChange]) -> list[dict[str, Any]]:
     return [
-        {"person": c.person, "rule": c.rule, "before": c.before, "after": c.after, "since": _iso(c.since),
-         "until": _iso(c.until) if c.until is not None else None}
+        {
+            "person": c.person,
+            "rule": c.rule,
+            "before": c.before,
+            "after": c.after,
+            "since": _iso(c.since),
+            "until": _iso(c.until) if c.until is not None else None,
+        }
         for c in changes
     ]
 
 
 def _draft_packs(
-    stored: dict[str, RulePack], drafts: Mapping[str, Any], organisation: Organisation, org_id: str, source: SourceMap | None
+    stored: dict[str, RulePack],
+    drafts: Mapping[str, Any],
+    organisation: Organisation,
+    org_id: str,
+    source: SourceMap | None,
 ) -> dict[str, RulePack]:
     """The rule packs as proposed: the stored ones re-checked against `organisation`, with each draft (plain data;
     None deletes the pack) validated and put in place of the stored pack of its name."""
@@ -992,4 +1154,3 @@ def _issues(issues: Sequence[Issue]) -> list[dict[str, Any]]:
         {"file": i.file, "line": i.line, "path": i.path, "message": i.message, "severity": i.severity, "code": i.code}
         for i in issues
     ]
-

@@ -86,7 +86,9 @@ class Escalator:
             if not full or not (done_cases or done_approvals):
                 return Tally(cases, approvals, lost)
 
-    def _guarded(self, escalate: Callable[..., object], session: Session, row: CaseRow | ApprovalRow, now: dt.datetime) -> bool:
+    def _guarded(
+        self, escalate: Callable[..., object], session: Session, row: CaseRow | ApprovalRow, now: dt.datetime
+    ) -> bool:
         """One row's escalation. A row that cannot be planned (a bug, bad stored data) is logged and skipped
         (tried again next tick) instead of failing the whole batch; the plan is made before anything is
         written, so nothing is left half done. Database errors still fail, and roll back, the batch."""
@@ -123,7 +125,9 @@ class Escalator:
                 if tally.cases or tally.approvals or tally.lost:
                     log.info(
                         "escalated %d case(s) and %d approval(s); %d due row(s) taken by another writer or failed",
-                        tally.cases, tally.approvals, tally.lost,
+                        tally.cases,
+                        tally.approvals,
+                        tally.lost,
                     )
             except Exception:  # the database may be down: the rows stay due and the next tick takes them
                 log.warning("escalation tick failed", exc_info=True)

@@ -118,10 +118,18 @@ def terms_of(row: ApprovalRow) -> ApprovalTerms:
     """What the decision path needs to know of a stored approval."""
     limits = json.loads(row.limits or "{}")
     return ApprovalTerms(
-        id=row.id, organisation=row.organisation, status=row.status, requester=row.requester,
-        rules=tuple(json.loads(row.rules)), digest=row.digest, bound=row.bound,
+        id=row.id,
+        organisation=row.organisation,
+        status=row.status,
+        requester=row.requester,
+        rules=tuple(json.loads(row.rules)),
+        digest=row.digest,
+        bound=row.bound,
         limits={path: None if value is None else Decimal(value) for path, value in limits.items()},
-        uses=row.uses, uses_left=row.uses_left, expires_at=row.expires_at, decided_by=row.decided_by,
+        uses=row.uses,
+        uses_left=row.uses_left,
+        expires_at=row.expires_at,
+        decided_by=row.decided_by,
         decided_at=row.decided_at,
     )
 
@@ -192,7 +200,8 @@ class Ledger(FactsProvider):
         except Exception:  # the database may be down: decide as if no approval were presented
             log.warning("could not read approval %s", approval_id, exc_info=True)
             return Presented(approval_id).refused(
-                f"审批 {approval_id} 暂时无法读取", f"approval {approval_id} could not be read (the database is unavailable)"
+                f"审批 {approval_id} 暂时无法读取",
+                f"approval {approval_id} could not be read (the database is unavailable)",
             )
         return present(org, rules, check, decision, approval_id, terms, _utcnow())
 
@@ -209,8 +218,16 @@ class Ledger(FactsProvider):
                 if taken is None:
                     return None
                 revision, uses_left = taken
-                events.add(session, approval_store.ENTITY, terms.id, revision, "used", now, terms.requester,
-                           comment=f"decision {decision_id}")
+                events.add(
+                    session,
+                    approval_store.ENTITY,
+                    terms.id,
+                    revision,
+                    "used",
+                    now,
+                    terms.requester,
+                    comment=f"decision {decision_id}",
+                )
         except Exception:
             log.warning("could not take a use of approval %s", terms.id, exc_info=True)
             return None
@@ -219,8 +236,15 @@ class Ledger(FactsProvider):
     # --- usage ---------------------------------------------------------------------------------------
 
     def record_usage(
-        self, org: CompiledOrg, rules: CompiledRules | None, person: str, rule_id: str, amount: Decimal | None,
-        at: float, decision_id: str | None = None, reverses: int | None = None,
+        self,
+        org: CompiledOrg,
+        rules: CompiledRules | None,
+        person: str,
+        rule_id: str,
+        amount: Decimal | None,
+        at: float,
+        decision_id: str | None = None,
+        reverses: int | None = None,
     ) -> Recorded:
         """Store usage the caller's system executed (`amount`, checked by `parse_amount`), or the reversal of the
         entry `reverses` (of the same organisation, rule and person; `amount`, if given, must be its amount), and
@@ -263,8 +287,15 @@ class Ledger(FactsProvider):
         return Recorded(row_id, org.id, rule_id, who, period, stored, total, used_at, now, reverses)
 
     def _reverse(
-        self, session: Session, org: CompiledOrg, rule_id: str, person: str, amount: Decimal | None, entry_id: int,
-        now: dt.datetime, decision_id: str | None,
+        self,
+        session: Session,
+        org: CompiledOrg,
+        rule_id: str,
+        person: str,
+        amount: Decimal | None,
+        entry_id: int,
+        now: dt.datetime,
+        decision_id: str | None,
     ) -> UsageRow:
         """The reversal of entry `entry_id`: its opposite, in its period, naming it."""
         original = usage_store.get(session, entry_id)
@@ -292,7 +323,15 @@ class Ledger(FactsProvider):
         if done is not None:
             raise Conflict(f"usage entry {entry_id} is already reversed (by entry {done.id})")
         return usage_store.insert(
-            session, org.id, rule_id, person, original.period, -original.amount, original.used_at, now, decision_id,
+            session,
+            org.id,
+            rule_id,
+            person,
+            original.period,
+            -original.amount,
+            original.used_at,
+            now,
+            decision_id,
             reverses=entry_id,
         )
 
@@ -326,7 +365,7 @@ class Ledger(FactsProvider):
         key = (row.resource_type, row.resource_id)
         entries = self._history_entries.setdefault(row.organisation, {}).setdefault(key, [])
         bisect.insort(entries, (-row.decided_at.timestamp(), row.id, row.decided_by))
-        del entries[self.HISTORY_DEPTH:]
+        del entries[self.HISTORY_DEPTH :]
         self._history.setdefault(row.organisation, {})[key] = tuple(who for _, _, who in entries)
 
     # --- refresh -------------------------------------------------------------------------------------

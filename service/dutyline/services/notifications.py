@@ -151,8 +151,12 @@ def _write_obligations(session: Session, answer: Answer) -> int:
         written += 1
     for notice in verdict.notices:
         if notice.post is None:
-            log.warning("%s: %s is vacant and nobody above it holds a post; decision %s notified nobody for it",
-                        org.id, notice.instead_of, answer.decision_id)
+            log.warning(
+                "%s: %s is vacant and nobody above it holds a post; decision %s notified nobody for it",
+                org.id,
+                notice.instead_of,
+                answer.decision_id,
+            )
     return written
 
 

@@ -42,6 +42,7 @@ def import_paths(
     command line has nobody to approve it, so it goes through the admin API, where it waits for a second person.
     Only seeding an empty database passes None.
     """
+
     def stored(org_id: str) -> Organisation | None:
         # rule packs for organisations already in the database are checked against the stored documents
         with sessions() as session:
@@ -56,8 +57,16 @@ def import_paths(
     documents = [parsed.organisation for parsed in loaded.organisations.values()]
     packs = [(Path(p.source.file).stem, p.pack) for p in loaded.rule_packs]
     # Each file's text is kept with the version it makes, so that an export gives it back as written.
-    org_texts = {o.organisation.id: loaded.texts[o.source.file] for o in loaded.organisations.values() if o.source.file in loaded.texts}
-    pack_texts = {Path(p.source.file).stem: loaded.texts[p.source.file] for p in loaded.rule_packs if p.source.file in loaded.texts}
+    org_texts = {
+        o.organisation.id: loaded.texts[o.source.file]
+        for o in loaded.organisations.values()
+        if o.source.file in loaded.texts
+    }
+    pack_texts = {
+        Path(p.source.file).stem: loaded.texts[p.source.file]
+        for p in loaded.rule_packs
+        if p.source.file in loaded.texts
+    }
     results = []
     with sessions.begin() as session:
         if four_eyes is not None:
@@ -72,7 +81,9 @@ def import_paths(
         for result in results:
             if not result.changed:
                 continue
-            what, target = ("rules", f"{result.org_id}/rules/{result.name}") if result.name else ("org", f"org:{result.org_id}")
+            what, target = (
+                ("rules", f"{result.org_id}/rules/{result.name}") if result.name else ("org", f"org:{result.org_id}")
+            )
             file = pack_files.get(result.name, "") if result.name else org_files.get(result.org_id, "")
             detail = {"version": result.version, "revision": result.revision, "comment": comment, "file": file}
             audit.append(session, author, f"{what}_{how}", result.org_id, target, detail)
@@ -88,7 +99,9 @@ def _refuse_held(
         org = parsed.organisation
         found = org_store.newest(session, org.id)
         unchanged = (
-            found is not None and found.document is not None and org_store.digest(found.document) == org_store.digest(org)
+            found is not None
+            and found.document is not None
+            and org_store.digest(found.document) == org_store.digest(org)
         )
         if not unchanged and four_eyes.required(session, org.id, "org"):
             issues.append(parsed.source.issue((), _HELD.format(what="org chart", org=org.id)))
@@ -160,7 +173,14 @@ def export_all(sessions: sessionmaker[Session], folder: Path) -> list[Exported]:
             found = org_store.newest(session, org_id)
             if found is None or found.deleted:
                 continue
-            out.append((Exported(org_id, "org", "", folder / "policies" / "orgs" / f"{org_id}.yaml", found.source is not None), org_text(found)))
+            out.append(
+                (
+                    Exported(
+                        org_id, "org", "", folder / "policies" / "orgs" / f"{org_id}.yaml", found.source is not None
+                    ),
+                    org_text(found),
+                )
+            )
             for stored in pack_store.current(session, org_id):
                 path = folder / "rules" / f"{stored.name}.yaml"
                 out.append((Exported(org_id, "rules", stored.name, path, stored.source is not None), pack_text(stored)))

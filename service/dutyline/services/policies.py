@@ -35,7 +35,9 @@ log = logging.getLogger("dutyline.policies")
 class PolicyService:
     """Owns the current `PolicySet` and the rule host; `refresh()` recompiles only what changed."""
 
-    def __init__(self, sessions: sessionmaker[Session], host: RuleBackend | None = None, bounds: Bounds | None = None) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], host: RuleBackend | None = None, bounds: Bounds | None = None
+    ) -> None:
         self._sessions = sessions
         self._lock = threading.Lock()
         self.host = host or new_backend()
@@ -112,8 +114,13 @@ class PolicyService:
             return self.current
 
     def _load(
-        self, current: PolicySet, removed: list[str], changed: dict[str, CompiledOrg], rules: dict[str, CompiledRules],
-        newest: dict[str, int], problems: dict[str, Problem],
+        self,
+        current: PolicySet,
+        removed: list[str],
+        changed: dict[str, CompiledOrg],
+        rules: dict[str, CompiledRules],
+        newest: dict[str, int],
+        problems: dict[str, Problem],
     ) -> None:
         """Load the new rules in the host. If it refuses them, find the organisations whose rules it refuses by
         adding the changed ones one at a time to what it holds now; each of those keeps its last good version
@@ -142,11 +149,20 @@ class PolicyService:
             self._reported[org_id] = problem.version
             POLICY_ERRORS.labels(org_id).inc()
             if problem.serving is None:
-                log.error("organisation %s is unavailable (every decision for it is a deny): version %d: %s",
-                          org_id, problem.version, problem.reason)
+                log.error(
+                    "organisation %s is unavailable (every decision for it is a deny): version %d: %s",
+                    org_id,
+                    problem.version,
+                    problem.reason,
+                )
             else:
-                log.error("organisation %s stays at policy version %d: version %d cannot be used: %s",
-                          org_id, problem.serving, problem.version, problem.reason)
+                log.error(
+                    "organisation %s stays at policy version %d: version %d cannot be used: %s",
+                    org_id,
+                    problem.serving,
+                    problem.version,
+                    problem.reason,
+                )
         for org_id in set(before.problems) - set(after.problems):
             self._reported.pop(org_id, None)
             if org_id in after.orgs:
@@ -169,7 +185,11 @@ class PolicyService:
 
 
 def _build(
-    org_id: str, head: org_store.StoredOrg | None, packs: list[pack_store.StoredPack], current: PolicySet, bounds: Bounds
+    org_id: str,
+    head: org_store.StoredOrg | None,
+    packs: list[pack_store.StoredPack],
+    current: PolicySet,
+    bounds: Bounds,
 ) -> tuple[CompiledOrg, CompiledRules, int] | Problem:
     """One organisation compiled with its rule packs (from `head`, or the compiled one it has if None), or the
     problem that stops it. Pure: whatever fails here is this organisation's only."""

@@ -34,7 +34,10 @@ def discover(paths: Iterable[str | Path]) -> list[Path]:
         elif path.exists():
             found.append(path)
         else:
-            raise Invalid(f"{path}: no such file or folder", [Issue(str(path), 0, "", "no such file or folder", code=IssueCode.NOT_FOUND)])
+            raise Invalid(
+                f"{path}: no such file or folder",
+                [Issue(str(path), 0, "", "no such file or folder", code=IssueCode.NOT_FOUND)],
+            )
     return found
 
 
@@ -106,7 +109,9 @@ def load(
             text = path.read_bytes().decode("utf-8")  # as written: no newline translation (an export gives it back)
             data, source = load_yaml(text, name, max_scalars)
         except UnicodeDecodeError as exc:
-            loaded.issues.append(Issue(name, 0, "", f"not UTF-8 text: {exc.reason} at byte {exc.start}", code=IssueCode.ENCODING))
+            loaded.issues.append(
+                Issue(name, 0, "", f"not UTF-8 text: {exc.reason} at byte {exc.start}", code=IssueCode.ENCODING)
+            )
             continue
         except Invalid as exc:
             loaded.issues += exc.issues
@@ -150,6 +155,8 @@ def _add_organisation(loaded: Loaded, data: Any, source: SourceMap) -> None:
     org_id = parsed.organisation.id
     if org_id in loaded.organisations:
         first = loaded.organisations[org_id].source.file
-        loaded.issues.append(source.issue(("id",), f"organisation {org_id!r} is also defined in {first}", code=IssueCode.DUPLICATE))
+        loaded.issues.append(
+            source.issue(("id",), f"organisation {org_id!r} is also defined in {first}", code=IssueCode.DUPLICATE)
+        )
         return
     loaded.organisations[org_id] = parsed

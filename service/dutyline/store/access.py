@@ -30,9 +30,16 @@ def users(session: Session) -> list[UserRow]:
     return list(session.execute(select(UserRow).order_by(UserRow.username)).scalars())
 
 
-def add_user(session: Session, username: str, display_name: str, password_hash: str | None, now: dt.datetime) -> UserRow:
+def add_user(
+    session: Session, username: str, display_name: str, password_hash: str | None, now: dt.datetime
+) -> UserRow:
     row = UserRow(
-        username=username, display_name=display_name, password_hash=password_hash, active=True, created_at=now, updated_at=now
+        username=username,
+        display_name=display_name,
+        password_hash=password_hash,
+        active=True,
+        created_at=now,
+        updated_at=now,
     )
     session.add(row)
     session.flush()
@@ -64,7 +71,9 @@ def replace_people(session: Session, user_id: int, people: dict[str, str], by: s
     """Make {organisation: person} the user's whole set of links."""
     session.execute(delete(UserPersonRow).where(UserPersonRow.user_id == user_id))
     for organisation, person in sorted(people.items()):
-        session.add(UserPersonRow(user_id=user_id, organisation=organisation, person=person, linked_by=by, linked_at=now))
+        session.add(
+            UserPersonRow(user_id=user_id, organisation=organisation, person=person, linked_by=by, linked_at=now)
+        )
     session.flush()
 
 
@@ -87,7 +96,12 @@ def add_session(
 ) -> None:
     session.add(
         ConsoleSessionRow(
-            token_hash=token_hash, user_id=user_id, csrf_token=csrf_token, created_at=now, expires_at=expires_at, ip=ip[:64]
+            token_hash=token_hash,
+            user_id=user_id,
+            csrf_token=csrf_token,
+            created_at=now,
+            expires_at=expires_at,
+            ip=ip[:64],
         )
     )
     session.flush()
@@ -119,12 +133,26 @@ def delete_expired_sessions(session: Session, now: dt.datetime) -> int:
 
 
 def add_token(
-    session: Session, token_id: str, token_hash: str, user_id: int, name: str, scopes: str, organisations: str,
-    now: dt.datetime, expires_at: dt.datetime | None,
+    session: Session,
+    token_id: str,
+    token_hash: str,
+    user_id: int,
+    name: str,
+    scopes: str,
+    organisations: str,
+    now: dt.datetime,
+    expires_at: dt.datetime | None,
 ) -> ApiTokenRow:
     row = ApiTokenRow(
-        id=token_id, token_hash=token_hash, user_id=user_id, name=name, scopes=scopes, organisations=organisations,
-        created_at=now, expires_at=expires_at, revoked_at=None,
+        id=token_id,
+        token_hash=token_hash,
+        user_id=user_id,
+        name=name,
+        scopes=scopes,
+        organisations=organisations,
+        created_at=now,
+        expires_at=expires_at,
+        revoked_at=None,
     )
     session.add(row)
     session.flush()

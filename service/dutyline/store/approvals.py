@@ -40,7 +40,9 @@ def query(
     if exclude_requester is not None:
         statement = statement.where(ApprovalRow.requester != exclude_requester)
     if posts is not None:
-        held = [and_(ApprovalRow.organisation == org, ApprovalRow.post.in_(list(ids))) for org, ids in posts.items() if ids]
+        held = [
+            and_(ApprovalRow.organisation == org, ApprovalRow.post.in_(list(ids))) for org, ids in posts.items() if ids
+        ]
         if not held:
             return []
         statement = statement.where(or_(*held))

@@ -84,8 +84,14 @@ def reset_head(session: Session, actor: str, reason: str) -> AuditRow:
 
 
 def _append(
-    session: Session, actor: str, action: str, organisation: str | None, target: str,
-    detail: Mapping[str, Any] | None, at: dt.datetime | None, reset: bool,
+    session: Session,
+    actor: str,
+    action: str,
+    organisation: str | None,
+    target: str,
+    detail: Mapping[str, Any] | None,
+    at: dt.datetime | None,
+    reset: bool,
 ) -> AuditRow:
     last = session.execute(select(AuditRow).order_by(AuditRow.seq.desc()).limit(1)).scalar_one_or_none()
     anchor = session.get(AuditHeadRow, 1)

@@ -51,7 +51,9 @@ def encode_checked(value: T, type_: type[T], what: str) -> bytes:
             f"{what} would be stored as something it cannot be read back from: {exc}",
             [Issue("<request>", 0, path, f"would not read back: {exc}")],
         ) from None
-    difference = None if decoded == value else first_difference(msgspec.to_builtins(value), msgspec.to_builtins(decoded))
+    difference = (
+        None if decoded == value else first_difference(msgspec.to_builtins(value), msgspec.to_builtins(decoded))
+    )
     if difference is not None:  # (equal as plain data, e.g. a tuple given where a list is read back: the same JSON)
         raise Invalid(
             f"{what} would not read back as it was given (at {difference or 'the top'}): not stored",

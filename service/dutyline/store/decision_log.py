@@ -83,10 +83,16 @@ def requests_of(session: Session, rows: Sequence[DecisionLogRow]) -> list[Logged
     """Each row's request, whole again: the parts kept once by digest put back where they were asked."""
     wanted = [json.loads(row.parts) if row.parts else {} for row in rows]
     digests = {digest for refs in wanted for digest in refs.values()}
-    stored = {
-        part.digest: part
-        for part in session.execute(select(DecisionLogPartRow).where(DecisionLogPartRow.digest.in_(digests))).scalars()
-    } if digests else {}
+    stored = (
+        {
+            part.digest: part
+            for part in session.execute(
+                select(DecisionLogPartRow).where(DecisionLogPartRow.digest.in_(digests))
+            ).scalars()
+        }
+        if digests
+        else {}
+    )
     out = []
     for row, refs in zip(rows, wanted):
         request = json.loads(row.request)
@@ -102,8 +108,11 @@ def requests_of(session: Session, rows: Sequence[DecisionLogRow]) -> list[Logged
                 truncated.append(Truncation(name, part.bytes, len(part.body.encode()), digest))
         out.append(
             LoggedRequest(
-                request.get("subject_properties"), request.get("resource_properties"), request.get("context"),
-                request.get("at"), tuple(truncated),
+                request.get("subject_properties"),
+                request.get("resource_properties"),
+                request.get("context"),
+                request.get("at"),
+                tuple(truncated),
             )
         )
     return out

@@ -25,8 +25,15 @@ def add(
 ) -> None:
     session.add(
         WorkflowEventRow(
-            entity=entity, entity_id=entity_id, seq=seq, kind=kind, at=at, actor=actor[:200],
-            from_post=from_post, to_post=to_post, comment=comment,
+            entity=entity,
+            entity_id=entity_id,
+            seq=seq,
+            kind=kind,
+            at=at,
+            actor=actor[:200],
+            from_post=from_post,
+            to_post=to_post,
+            comment=comment,
         )
     )
 

@@ -51,8 +51,12 @@ def organisations(session: Session) -> list[tuple[str, str, str, int, bool, int]
     """(id, name zh, name en, head version, deleted, the document's revision) of every organisation ever stored."""
     rows = session.execute(
         select(
-            OrganisationRow.id, OrganisationRow.name_zh, OrganisationRow.name_en, OrganisationRow.head_version,
-            OrgVersionRow.document.is_(None), OrgVersionRow.revision,
+            OrganisationRow.id,
+            OrganisationRow.name_zh,
+            OrganisationRow.name_en,
+            OrganisationRow.head_version,
+            OrgVersionRow.document.is_(None),
+            OrgVersionRow.revision,
         )
         .join(OrgVersionRow, OrgVersionRow.version == OrganisationRow.head_version)
         .order_by(OrganisationRow.id)
@@ -89,7 +93,9 @@ def previous(session: Session, row: OrgVersionRow) -> OrgVersionRow | None:
     ).scalar_one_or_none()
 
 
-def effective_at(session: Session, org_id: str, at: dt.datetime, kind: str = "org", name: str = "") -> OrgVersionRow | None:
+def effective_at(
+    session: Session, org_id: str, at: dt.datetime, kind: str = "org", name: str = ""
+) -> OrgVersionRow | None:
     """The version of a document in force at `at`: the newest one stored at or before it."""
     return session.execute(
         select(OrgVersionRow)
@@ -161,8 +167,15 @@ def delete_pack(session: Session, org_id: str, name: str, author: str, comment: 
 def _tombstone(session: Session, org_id: str, kind: str, name: str, author: str, comment: str) -> int:
     last = latest_of(session, org_id, kind, name)
     row = OrgVersionRow(
-        org_id=org_id, kind=kind, name=name, document=None, digest=hashlib.sha256(b"").hexdigest(), author=author,
-        comment=comment, created_at=dt.datetime.now(dt.UTC), revision=(last.revision if last else 0) + 1,
+        org_id=org_id,
+        kind=kind,
+        name=name,
+        document=None,
+        digest=hashlib.sha256(b"").hexdigest(),
+        author=author,
+        comment=comment,
+        created_at=dt.datetime.now(dt.UTC),
+        revision=(last.revision if last else 0) + 1,
     )
     session.add(row)
     session.flush()
@@ -193,6 +206,14 @@ def set_four_eyes(session: Session, org_id: str, by: str, rules: bool | None = N
 
 def _info(row: OrgVersionRow) -> VersionInfo:
     return VersionInfo(
-        row.version, row.org_id, row.kind, row.name, row.document is None, row.digest, row.author, row.comment,
-        row.created_at, row.revision,
+        row.version,
+        row.org_id,
+        row.kind,
+        row.name,
+        row.document is None,
+        row.digest,
+        row.author,
+        row.comment,
+        row.created_at,
+        row.revision,
     )

@@ -22,9 +22,7 @@ from sqlalchemy.orm import Session
 
 CHANNEL = "dutyline_policy"
 # The channel of the schema the connection works in, computed by the server the same way for both ends.
-_CHANNEL_SQL = (
-    f"'{CHANNEL}' || CASE WHEN current_schema() = 'public' THEN '' ELSE '.' || current_schema() END"
-)
+_CHANNEL_SQL = f"'{CHANNEL}' || CASE WHEN current_schema() = 'public' THEN '' ELSE '.' || current_schema() END"
 
 # Any fixed 64-bit number: the advisory lock that orders policy writes (see `serialise`).
 _WRITE_LOCK = 0x6475_7479_6C69_6E65 & 0x7FFF_FFFF_FFFF_FFFF  # "dutyline"
@@ -64,8 +62,14 @@ def listening(url: str) -> Iterator[psycopg.Connection]:
     """
     conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     connection = psycopg.connect(
-        conninfo, autocommit=True, connect_timeout=5, keepalives=1, keepalives_idle=10, keepalives_interval=5,
-        keepalives_count=3, application_name="dutyline-listener",
+        conninfo,
+        autocommit=True,
+        connect_timeout=5,
+        keepalives=1,
+        keepalives_idle=10,
+        keepalives_interval=5,
+        keepalives_count=3,
+        application_name="dutyline-listener",
     )
     try:
         channel = connection.execute(f"SELECT {_CHANNEL_SQL}").fetchone()[0]  # type: ignore[index]

@@ -61,7 +61,10 @@ class SaveResult:
 
 
 def save(
-    session: Session, documents: Sequence[Organisation], author: str, comment: str = "",
+    session: Session,
+    documents: Sequence[Organisation],
+    author: str,
+    comment: str = "",
     sources: Mapping[str, str] | None = None,
 ) -> list[SaveResult]:
     """Store each document as a new version unless it is identical to its organisation's newest one.
@@ -95,8 +98,16 @@ def save(
             session.add(row)
             session.flush()
         version = OrgVersionRow(
-            org_id=org.id, kind="org", name="", document=encoded.decode(), digest=new_digest, author=author,
-            comment=comment, created_at=now, revision=revision, source=(sources or {}).get(org.id),
+            org_id=org.id,
+            kind="org",
+            name="",
+            document=encoded.decode(),
+            digest=new_digest,
+            author=author,
+            comment=comment,
+            created_at=now,
+            revision=revision,
+            source=(sources or {}).get(org.id),
         )
         session.add(version)
         session.flush()

@@ -25,8 +25,16 @@ def add(
 ) -> None:
     session.add(
         NotificationRow(
-            organisation=organisation, post=post, people=json.dumps(people), kind=kind, subject_id=subject_id,
-            message_zh=message_zh, message_en=message_en, created_at=at, delivered_at=None, attempts=0,
+            organisation=organisation,
+            post=post,
+            people=json.dumps(people),
+            kind=kind,
+            subject_id=subject_id,
+            message_zh=message_zh,
+            message_en=message_en,
+            created_at=at,
+            delivered_at=None,
+            attempts=0,
             next_attempt_at=at,
         )
     )
@@ -69,7 +77,11 @@ def claim(session: Session, now: dt.datetime, lease: dt.timedelta, limit: int) -
     for row in rows:
         result = session.execute(
             update(NotificationRow)
-            .where(NotificationRow.id == row.id, NotificationRow.attempts == row.attempts, NotificationRow.delivered_at.is_(None))
+            .where(
+                NotificationRow.id == row.id,
+                NotificationRow.attempts == row.attempts,
+                NotificationRow.delivered_at.is_(None),
+            )
             .values(attempts=row.attempts + 1, next_attempt_at=now + lease)
             .execution_options(synchronize_session=False)
         )

@@ -39,7 +39,10 @@ class StoredPack:
 
 
 def save(
-    session: Session, packs: Sequence[tuple[str, RulePack]], author: str, comment: str = "",
+    session: Session,
+    packs: Sequence[tuple[str, RulePack]],
+    author: str,
+    comment: str = "",
     sources: Mapping[str, str] | None = None,
 ) -> list[SaveResult]:
     """Store each (name, pack) as a new version unless identical to that pack's newest version; `sources` is the
@@ -53,7 +56,9 @@ def save(
     now = dt.datetime.now(dt.UTC)
     results = []
     for name, pack in packs:
-        org = session.execute(select(OrganisationRow).where(OrganisationRow.id == pack.org).with_for_update()).scalar_one_or_none()
+        org = session.execute(
+            select(OrganisationRow).where(OrganisationRow.id == pack.org).with_for_update()
+        ).scalar_one_or_none()
         if org is None:
             raise NotFound(f"organisation {pack.org!r} not found: import it before its rule packs")
         encoded = codec.encode_checked(pack, RulePack, f"rule pack {name!r}")
@@ -64,8 +69,16 @@ def save(
             continue
         revision = (latest.revision if latest is not None else 0) + 1
         row = OrgVersionRow(
-            org_id=pack.org, kind=KIND, name=name, document=encoded.decode(), digest=digest,
-            author=author, comment=comment, created_at=now, revision=revision, source=(sources or {}).get(name),
+            org_id=pack.org,
+            kind=KIND,
+            name=name,
+            document=encoded.decode(),
+            digest=digest,
+            author=author,
+            comment=comment,
+            created_at=now,
+            revision=revision,
+            source=(sources or {}).get(name),
         )
         session.add(row)
         session.flush()

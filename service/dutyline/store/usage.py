@@ -25,8 +25,15 @@ def insert(
 ) -> UsageRow:
     """Add a row (flushed: its id is known). A second reversal of one row violates `ix_usage_reverses`."""
     row = UsageRow(
-        organisation=organisation, rule=rule, person=person, period=period, amount=amount,
-        used_at=used_at, recorded_at=recorded_at, decision_id=decision_id, reverses=reverses,
+        organisation=organisation,
+        rule=rule,
+        person=person,
+        period=period,
+        amount=amount,
+        used_at=used_at,
+        recorded_at=recorded_at,
+        decision_id=decision_id,
+        reverses=reverses,
     )
     session.add(row)
     session.flush()
@@ -44,4 +51,6 @@ def reversal_of(session: Session, entry_id: int) -> UsageRow | None:
 
 def recorded_since(session: Session, since: dt.datetime) -> list[UsageRow]:
     """Rows recorded at or after `since`, oldest first (by the recorded_at index)."""
-    return list(session.execute(select(UsageRow).where(UsageRow.recorded_at >= since).order_by(UsageRow.recorded_at)).scalars())
+    return list(
+        session.execute(select(UsageRow).where(UsageRow.recorded_at >= since).order_by(UsageRow.recorded_at)).scalars()
+    )

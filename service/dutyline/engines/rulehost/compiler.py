@@ -107,8 +107,6 @@ def _test(op: str, field: str, operand: Any) -> dict[str, Any]:
     return {field: operand} if op == "==" else {_OPERATOR[op]: {field: operand}}
 
 
-
-
 class _Compiler:
     def __init__(self, text: str, flat_key: Callable[[tuple[str, ...]], str]) -> None:
         self.text = text
@@ -157,8 +155,10 @@ class _Compiler:
             return Cond({"$neq": {k: "z"}}, {k: "z"})
         if function == "startswith":
             subject, prefix = self.value(args[0]), self.value(args[1])
-            if any(not isinstance(v, (Field, Const)) or (isinstance(v, Const) and not isinstance(v.value, str))
-                   for v in (subject, prefix)):
+            if any(
+                not isinstance(v, (Field, Const)) or (isinstance(v, Const) and not isinstance(v.value, str))
+                for v in (subject, prefix)
+            ):
                 return NEVER  # only a text starts with a text (numbers, null, true, lists do not)
             if isinstance(subject, Field) and isinstance(prefix, Const):
                 s, low = subject("s"), hex_text(prefix.value)
@@ -325,7 +325,9 @@ class _Compiler:
             case Num(), Truth():
                 return NEVER  # a number or null never equals true or false
             case Truth(a), Truth(b):
-                return Cond(any_of(all_of(a.yes, b.yes), all_of(a.no, b.no)), any_of(all_of(a.yes, b.no), all_of(a.no, b.yes)))
+                return Cond(
+                    any_of(all_of(a.yes, b.yes), all_of(a.no, b.no)), any_of(all_of(a.yes, b.no), all_of(a.no, b.yes))
+                )
             case Truth(cond), Const(c):
                 return cond if c is True else negation(cond) if c is False else NEVER
         raise AssertionError((left, right))
@@ -387,4 +389,3 @@ class _Compiler:
                     any_of(invalid, _test(_FLIP[negated], "#zero", difference)),
                 )
         raise AssertionError((left, right))
-

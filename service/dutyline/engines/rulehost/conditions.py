@@ -46,7 +46,6 @@ class NotExpressible(ExpressionError):
         self.construct = construct
 
 
-
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """A checked condition: the ruleset JSON both backends run, and the plan of the event fields it reads."""
@@ -81,7 +80,6 @@ def event_fields(plan: _Plan, event: Mapping[str, Any]) -> str:
     return ",".join(parts)
 
 
-
 def check_condition(condition: Mapping[str, Any], max_bytes: int | None = None) -> None:
     """Raise ValueError if `RuleHost.load` would refuse this condition (for validation at compile time:
     `load` replaces everything at once, so one refused condition stops a whole reload); with `max_bytes`,
@@ -94,7 +92,6 @@ def check_condition(condition: Mapping[str, Any], max_bytes: int | None = None) 
             f"{max_bytes:,} allowed (DUTYLINE_MAX_CONDITION_BYTES); split it into simpler rules",
             "",
         )
-
 
 
 def prepare(condition: Mapping[str, Any]) -> Prepared:
@@ -221,7 +218,9 @@ def _operand(value: Any, fields: dict[str, None], references: list[str]) -> bool
             left = _operand(inner["$l"], fields, references)
             right = _operand(inner["$r"], fields, references)
             if left and right:
-                raise ValueError("arithmetic between two constants, which durable_rules computes wrongly: write the result")
+                raise ValueError(
+                    "arithmetic between two constants, which durable_rules computes wrongly: write the result"
+                )
             for side in (inner["$l"], inner["$r"]):
                 if side is None or isinstance(side, (bool, str)):
                     raise ValueError("arithmetic needs numbers")
@@ -241,4 +240,3 @@ def _field(name: Any, fields: dict[str, None]) -> None:
     elif not _RAW_NAME.fullmatch(name) or name in ("id", "sid"):
         raise ValueError(f"field {name!r}: plain fields are ASCII letters, digits and _, and not id or sid")
     fields[name] = None
-

@@ -67,7 +67,6 @@ def _number(value: int | float) -> str:
     return _decimal(number)
 
 
-
 _NEVER = itertools.count()  # keys of values equal to nothing, not even themselves (NaN)
 
 
@@ -144,7 +143,9 @@ def typed_fields(prefix: str, tags: str, value: Any) -> str:
 
 
 def raw_value(name: str, value: Any) -> str:
-    if type(value) is float and math.isfinite(value):  # the usual case (amounts, limits), inlined: `_number`, `is_finite_number`
+    if type(value) is float and math.isfinite(
+        value
+    ):  # the usual case (amounts, limits), inlined: `_number`, `is_finite_number`
         text = repr(value)
         return text if "e" not in text else _decimal(value)
     if value is None:
@@ -181,11 +182,9 @@ def dumps(value: Any) -> str:
     raise TypeError(f"{type(value).__name__} in a condition")
 
 
-
 def escape(key: str) -> str:
     return "".join(c if c.isascii() and (c.isalnum() or c == "_") else f"~{ord(c):x}~" for c in key)
 
 
 def unescape(base: str) -> str:
     return _ESCAPED.sub(lambda match: chr(int(match.group(1), 16)), base)
-

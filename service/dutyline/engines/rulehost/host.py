@@ -80,7 +80,6 @@ class RuleHostError(DutylineError):
     """durable_rules did something it should not (an unexpected result code, an action for another event)."""
 
 
-
 @dataclass(frozen=True, slots=True)
 class _Registration:
     """One ruleset in the engine, shared by every logical name whose condition has this content."""
@@ -90,7 +89,6 @@ class _Registration:
     head: str  # '"sid":"0"' and the constant fields the condition reads
     typed: tuple[tuple[str, str, str], ...]  # (flat key, '"<key>#', tags read)
     raw: tuple[tuple[str, str], ...]  # (field name, '"name":')
-
 
 
 class RuleHost:
@@ -176,7 +174,6 @@ class RuleHost:
         self.load({})
 
 
-
 def _ask(registration: _Registration, event: Mapping[str, Any]) -> bool:
     """One question to the engine. Called with _LOCK held."""
     cid = next(_IDS)
@@ -240,4 +237,3 @@ def _unregister(registration: _Registration) -> None:
     # The session first: delete_ruleset alone leaks it (≈80 KB). It is primed, so deleting it is safe.
     _engine.delete_state(registration.handle, SESSION)
     _engine.delete_ruleset(registration.handle)
-

@@ -105,4 +105,3 @@ RANK = {Field: 0, Num: 1, Truth: 2, Listed: 3, Const: 4}
 
 def is_plain_number(value: Any) -> bool:
     return is_number(value) and value == value
-
