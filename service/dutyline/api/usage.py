@@ -134,7 +134,7 @@ async def record_usage(request: Request, state: State, org_id: FromPath[str]) ->
         recorded.rule,
         recorded.person,
         recorded.period,
-        recorded.amount,
+        recorded.amount,  # type: ignore[arg-type]
         recorded.total,  # type: ignore[arg-type]
         recorded.used_at.isoformat(),
         recorded.recorded_at.isoformat(),
