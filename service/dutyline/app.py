@@ -34,6 +34,7 @@ from dutyline.api import (
 )
 from dutyline.api.auth import DecisionAuthMiddleware, anonymous_mode
 from dutyline.api.errors import HANDLERS
+from dutyline.api.guards import DEPENDENCIES
 from dutyline.api.headers import security_headers
 from dutyline.api.health import HealthController
 from dutyline.api.middleware import RequestIdMiddleware
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=[Router(path="/", route_handlers=decision_api, guards=[within_reach]), *others],
         plugins=[ExactShapes()],
+        dependencies=DEPENDENCIES,  # services and the admin caller, by name (api/guards.py)
         lifespan=[lifespan],
         middleware=[
             DefineMiddleware(RequestIdMiddleware),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from dutyline.engines.admin_policy import AdminPermission
 from dutyline.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from dutyline.runtime import Runtime
 from dutyline.store.tables import AuditRow
@@ -194,11 +195,11 @@ def test_the_admin_policy_follows_the_grants_and_says_why_it_refuses(runtime: Ru
     name = username()
     runtime.access.create_user(name, "", PASSWORD, [("auditor", COUNTER)], by="root")
     caller = runtime.access.login(name, PASSWORD, "127.0.0.13").caller
-    assert runtime.access.allowed(caller, "audit", "read", COUNTER)
-    assert not runtime.access.allowed(caller, "audit", "read", "sales_company")
+    assert runtime.access.allowed(caller, AdminPermission.AUDIT_READ, COUNTER)
+    assert not runtime.access.allowed(caller, AdminPermission.AUDIT_READ, "sales_company")
     with pytest.raises(Forbidden, match=f"{name} may not write org_chart in 'test_counter'"):
-        runtime.access.require(caller, "org_chart", "write", COUNTER)
-    assert runtime.access.organisations(caller, "audit", "read", [COUNTER, "sales_company"]) == [COUNTER]
+        runtime.access.require(caller, AdminPermission.ORG_CHART_WRITE, COUNTER)
+    assert runtime.access.organisations(caller, AdminPermission.AUDIT_READ, [COUNTER, "sales_company"]) == [COUNTER]
 
 
 def test_a_console_user_acts_as_their_linked_person_only(runtime: Runtime) -> None:

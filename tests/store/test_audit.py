@@ -14,6 +14,7 @@ import sys
 from sqlalchemy import delete, select, update
 
 from dutyline.store import audit
+from dutyline.store.audit import AuditEvent
 from dutyline.store.db import make_engine, session_factory, upgrade
 from dutyline.store.tables import AuditHeadRow, AuditRow, ServerSecretRow
 from tests.conftest import REPO, run_cli
@@ -47,7 +48,7 @@ def test_an_entry_edited_in_the_database_breaks_the_chain_and_verify_says_where(
 def test_entries_link_in_order_and_a_removed_entry_is_found(sessions) -> None:  # type: ignore[no-untyped-def]
     with sessions.begin() as session:
         for n in range(4):
-            audit.append(session, "tester", "thing_done", "org", f"thing:{n}", {"n": n})
+            audit.append(session, "tester", AuditEvent.SETTINGS_CHANGED, "org", f"thing:{n}", {"n": n})
     with sessions() as session:
         rows = list(session.execute(select(AuditRow).order_by(AuditRow.seq)).scalars())
         assert [r.seq for r in rows] == [1, 2, 3, 4]
@@ -63,7 +64,7 @@ def test_entries_link_in_order_and_a_removed_entry_is_found(sessions) -> None:  
 def _append(sessions, count: int) -> None:  # type: ignore[no-untyped-def]
     with sessions.begin() as session:
         for n in range(count):
-            audit.append(session, "tester", "thing_done", "org", f"thing:{n}", {"n": n})
+            audit.append(session, "tester", AuditEvent.SETTINGS_CHANGED, "org", f"thing:{n}", {"n": n})
 
 
 def _cut_after(sessions, seq: int) -> None:  # type: ignore[no-untyped-def]

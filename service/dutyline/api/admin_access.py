@@ -30,7 +30,7 @@ from dutyline.api.schemas import (
     User,
     Users,
 )
-from dutyline.engines.admin_policy import ALL, CATALOGUE
+from dutyline.engines.admin_policy import ALL, CATALOGUE, AdminPermission
 from dutyline.errors import Forbidden, Invalid, Issue
 from dutyline.runtime import Runtime
 from dutyline.services.access import Caller
@@ -164,7 +164,7 @@ def _session_view(runtime: Runtime, caller: Caller) -> Session:
             for resource, actions in CATALOGUE.items()
             for action in actions
             if any(
-                runtime.access.allowed(caller, resource, action, org, **asked)
+                runtime.access.allowed(caller, AdminPermission.of(resource, action), org, **asked)
                 for asked in _ASKED_WITH.get((resource, action), [{}])
             )
         ]
@@ -186,7 +186,7 @@ def _session_view(runtime: Runtime, caller: Caller) -> Session:
 @get("/admin/users", tags=TAGS, summary="Users and their roles (system admin)", responses=answers({200: Users}, *ADMIN))
 async def list_users(request: Request, state: State) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
-    runtime.access.require(caller, "user", "read", ALL)
+    runtime.access.require(caller, AdminPermission.USER_READ, ALL)
     return json_response(Users(await asyncio.to_thread(runtime.access.users)))  # type: ignore[arg-type]
 
 
@@ -200,7 +200,7 @@ async def list_users(request: Request, state: State) -> Response[bytes]:
 )
 async def create_user(request: Request, state: State) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
-    runtime.access.require(caller, "user", "write", ALL)
+    runtime.access.require(caller, AdminPermission.USER_WRITE, ALL)
     body = await read_json(request, NewUser)
     user = await asyncio.to_thread(
         runtime.access.create_user,
@@ -217,7 +217,7 @@ async def create_user(request: Request, state: State) -> Response[bytes]:
 async def get_user(request: Request, state: State, username: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     if username != caller.username:
-        runtime.access.require(caller, "user", "read", ALL)
+        runtime.access.require(caller, AdminPermission.USER_READ, ALL)
     return json_response(await asyncio.to_thread(runtime.access.user, username))
 
 
@@ -242,13 +242,13 @@ async def change_user(request: Request, state: State, username: FromPath[str]) -
         and body.active is None
         and (body.display_name is None and body.password is None and not body.revoke_tokens)
     )
-    if links_only and not runtime.access.allowed(caller, "user", "write", ALL):
+    if links_only and not runtime.access.allowed(caller, AdminPermission.USER_WRITE, ALL):
         # An organisation's HR administrator links users to its people; the others' links stay as they are.
         assert body.people is not None
         for org in await asyncio.to_thread(runtime.access.linked_organisations, username, body.people):
-            runtime.access.require(caller, "org_chart", "write", org)
+            runtime.access.require(caller, AdminPermission.ORG_CHART_WRITE, org)
     elif not own_password_only and not (own and body.people is not None):  # linking oneself: refused below
-        runtime.access.require(caller, "user", "write", ALL)
+        runtime.access.require(caller, AdminPermission.USER_WRITE, ALL)
     roles = [(r.role, r.organisation) for r in body.roles] if body.roles is not None else None
     session_token = request.cookies.get("dutyline_session") if caller.token_id is None else None
 
@@ -280,7 +280,7 @@ async def change_user(request: Request, state: State, username: FromPath[str]) -
 )
 async def list_tokens(request: Request, state: State) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
-    everyone = runtime.access.allowed(caller, "user", "read", ALL)
+    everyone = runtime.access.allowed(caller, AdminPermission.USER_READ, ALL)
     items = await asyncio.to_thread(runtime.access.tokens, None if everyone else caller.username)
     return json_response(Tokens(items))  # type: ignore[arg-type]
 
@@ -300,7 +300,7 @@ async def issue_token(request: Request, state: State) -> Response[bytes]:
     if caller.scope not in ("session", "admin"):
         raise Forbidden(f"a {caller.scope} token cannot issue tokens")
     if username != caller.username:
-        runtime.access.require(caller, "user", "write", ALL)
+        runtime.access.require(caller, AdminPermission.USER_WRITE, ALL)
     token = await asyncio.to_thread(
         runtime.access.issue_token,
         username,
@@ -325,7 +325,7 @@ async def revoke_token(request: Request, state: State, token_id: FromPath[str]) 
     runtime, caller = await admin_caller(request, state)
     own = {t["id"] for t in await asyncio.to_thread(runtime.access.tokens, caller.username)}
     if token_id not in own or caller.scope not in ("session", "admin"):
-        runtime.access.require(caller, "user", "write", ALL)
+        runtime.access.require(caller, AdminPermission.USER_WRITE, ALL)
     await asyncio.to_thread(runtime.access.revoke_token, token_id, caller.username)
     return json_response(Revoked(token_id))
 
@@ -354,10 +354,10 @@ async def audit_trail(
     runtime, caller = await admin_caller(request, state)
     organisations: frozenset[str] | None = None
     if org is not None:
-        runtime.access.require(caller, "audit", "read", org)
-    elif not runtime.access.allowed(caller, "audit", "read", ALL):
+        runtime.access.require(caller, AdminPermission.AUDIT_READ, org)
+    elif not runtime.access.allowed(caller, AdminPermission.AUDIT_READ, ALL):
         known = await asyncio.to_thread(_known_orgs, runtime)
-        organisations = frozenset(runtime.access.organisations(caller, "audit", "read", known))
+        organisations = frozenset(runtime.access.organisations(caller, AdminPermission.AUDIT_READ, known))
         if not organisations:
             raise Forbidden(f"{caller.username} may not read the audit trail of any organisation")
     where = AuditFilter(
@@ -398,7 +398,7 @@ async def audit_trail(
 )
 async def audit_verify(request: Request, state: State) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
-    runtime.access.require(caller, "audit", "read", ALL)
+    runtime.access.require(caller, AdminPermission.AUDIT_READ, ALL)
 
     def walk() -> AuditCheck:
         with runtime.sessions() as session:
@@ -431,10 +431,10 @@ async def list_changes(
         raise Invalid(f"status: {status!r} is not a change status", [Issue("<request>", 0, "status", "unknown status")])
     organisations: frozenset[str] | None = None
     if org is not None:
-        runtime.access.require(caller, "change", "read", org)
-    elif not runtime.access.allowed(caller, "change", "read", ALL):
+        runtime.access.require(caller, AdminPermission.CHANGE_READ, org)
+    elif not runtime.access.allowed(caller, AdminPermission.CHANGE_READ, ALL):
         known = await asyncio.to_thread(_known_orgs, runtime)
-        organisations = frozenset(runtime.access.organisations(caller, "change", "read", known))
+        organisations = frozenset(runtime.access.organisations(caller, AdminPermission.CHANGE_READ, known))
     items = await asyncio.to_thread(runtime.editor.changes, status, organisations, org, limit)
     return json_response(Changes(items))  # type: ignore[arg-type]
 
@@ -443,7 +443,7 @@ async def list_changes(
 async def get_change(request: Request, state: State, change_id: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     change = await asyncio.to_thread(runtime.editor.change, change_id)
-    runtime.access.require(caller, "change", "read", change["organisation"])
+    runtime.access.require(caller, AdminPermission.CHANGE_READ, change["organisation"])
     return json_response(change)
 
 
@@ -454,7 +454,11 @@ async def _decide(request: Request, state: State, change_id: str, approve: bool)
     # The admin policy decides: someone who may make such changes in the organisation (a compliance officer for a
     # rule pack, an HR admin for the org chart) or a system admin, never the author.
     runtime.access.require(
-        caller, "change", "approve", change["organisation"], author=change["author"], kind=kind_of(change["target"])
+        caller,
+        AdminPermission.CHANGE_APPROVE,
+        change["organisation"],
+        author=change["author"],
+        kind=kind_of(change["target"]),
     )
     return json_response(
         await asyncio.to_thread(runtime.editor.decide_change, change_id, caller.username, approve, body.comment)

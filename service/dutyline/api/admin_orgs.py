@@ -15,11 +15,13 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Request, Response, delete, get, patch, post, put
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, Parameter
 
 from dutyline.api.auth import admin_caller, json_response
 from dutyline.api.check import CheckResource, CheckSubject, Text
 from dutyline.api.decision_log import SIMULATED, Simulated
+from dutyline.api.guards import requires
 from dutyline.api.openapi import ADMIN, YAML, answers, header, query, reads, takes
 from dutyline.api.paging import LogPosition, PageTokens, log_cursor, log_position
 from dutyline.api.payloads import (
@@ -52,7 +54,7 @@ from dutyline.api.schemas import (
     VersionDiff,
     Versions,
 )
-from dutyline.engines.admin_policy import ALL
+from dutyline.engines.admin_policy import ALL, AdminPermission
 from dutyline.engines.decision import Check
 from dutyline.errors import Invalid, Issue, NotFound
 from dutyline.orgmodel.diff import ORG_COLLECTIONS
@@ -69,7 +71,7 @@ from dutyline.orgmodel.windows import instant, zone
 from dutyline.rulemodel.document import RulePack
 from dutyline.runtime import Runtime
 from dutyline.services.access import Caller
-from dutyline.services.editing import Edit, Held, Method, Read, Written, etag_of
+from dutyline.services.editing import Edit, Editor, Held, Method, Read, Written, etag_of
 from dutyline.services.four_eyes import kind_of
 from dutyline.services.orgs import to_yaml
 from dutyline.services.versions import pack_yaml
@@ -202,7 +204,7 @@ async def _write(
     `target` is the object changed, or (for a create) a function of the body giving it and the value."""
     runtime, caller = await admin_caller(request, state)
     resource = "rule_pack" if target is _new_pack else kind_of(target) if isinstance(target, str) else "org_chart"
-    runtime.access.require(caller, resource, "write", org_id)
+    runtime.access.require(caller, AdminPermission.of(resource, "write"), org_id)
     body, source = (None, None) if method == "delete" else await read_body(request)
     if callable(target):
         target, body = target(body)
@@ -268,7 +270,7 @@ async def list_orgs(request: Request, state: State) -> Response[bytes]:
     items = [
         OrgSummary(org_id, Texts(zh, en), version, revision)
         for org_id, zh, en, version, deleted, revision in found
-        if not deleted and runtime.access.allowed(caller, "organisation", "read", org_id)
+        if not deleted and runtime.access.allowed(caller, AdminPermission.ORGANISATION_READ, org_id)
     ]
     return json_response(Orgs(items, policy_version))
 
@@ -283,7 +285,7 @@ async def list_orgs(request: Request, state: State) -> Response[bytes]:
 )
 async def create_org(request: Request, state: State) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
-    runtime.access.require(caller, "organisation", "create", ALL)
+    runtime.access.require(caller, AdminPermission.ORGANISATION_CREATE, ALL)
     body, source = await read_body(request)
     text = await _file_text(request, body)
     data, options = write_options(request, body)
@@ -300,7 +302,7 @@ async def create_org(request: Request, state: State) -> Response[bytes]:
 )
 async def get_org(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
-    runtime.access.require(caller, "org_chart", "read", org_id)
+    runtime.access.require(caller, AdminPermission.ORG_CHART_READ, org_id)
     document, read = await asyncio.to_thread(runtime.editor.document, org_id)
     headers = _read_headers(read)
     if wants_yaml(request):
@@ -316,11 +318,10 @@ async def get_org(request: Request, state: State, org_id: FromPath[str]) -> Resp
     tags=TAGS,
     summary="The document as a YAML file (what `dutyline export` writes)",
     responses=answers({200: Organisation}, *ADMIN, 404, 409, media_type=YAML),
+    guards=[requires(AdminPermission.ORG_CHART_READ)],
 )
-async def export_org(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
-    runtime, caller = await admin_caller(request, state)
-    runtime.access.require(caller, "org_chart", "read", org_id)
-    document, read = await asyncio.to_thread(runtime.editor.document, org_id)
+async def export_org(org_id: FromPath[str], editor: NamedDependency[Editor]) -> Response[bytes]:
+    document, read = await asyncio.to_thread(editor.document, org_id)
     return yaml_response(read.source or to_yaml(document), f"{org_id}.yaml", _read_headers(read))
 
 
@@ -345,7 +346,7 @@ async def put_org(request: Request, state: State, org_id: FromPath[str]) -> Resp
 )
 async def delete_org(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
-    runtime.access.require(caller, "organisation", "delete", org_id)
+    runtime.access.require(caller, AdminPermission.ORGANISATION_DELETE, org_id)
     _, options = write_options(request, None)
     return await _submit(runtime, caller, org_id, Edit("org", "delete"), request.headers.get("if-match"), options, 200)
 
@@ -358,7 +359,7 @@ async def delete_org(request: Request, state: State, org_id: FromPath[str]) -> R
 )
 async def get_settings(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
-    runtime.access.require(caller, "organisation", "read", org_id)
+    runtime.access.require(caller, AdminPermission.ORGANISATION_READ, org_id)
     await asyncio.to_thread(runtime.editor.packs, org_id)  # 404 for an unknown organisation
     now = await asyncio.to_thread(runtime.editor.four_eyes, org_id)
     return json_response(OrgSettings(org_id, now.rules, now.org))
@@ -373,7 +374,7 @@ async def get_settings(request: Request, state: State, org_id: FromPath[str]) ->
 )
 async def put_settings(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
-    runtime.access.require(caller, "organisation", "configure", org_id)
+    runtime.access.require(caller, AdminPermission.ORGANISATION_CONFIGURE, org_id)
     body, _ = await read_body(request)
     try:
         wanted = msgspec.convert(body, SettingsBody)
@@ -405,7 +406,7 @@ async def list_entities(
     request: Request, state: State, org_id: FromPath[str], collection: FromPath[str]
 ) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
-    runtime.access.require(caller, "org_chart", "read", org_id)
+    runtime.access.require(caller, AdminPermission.ORG_CHART_READ, org_id)
     items, read = await asyncio.to_thread(runtime.editor.collection, org_id, _collection(collection))
     etags = {i["id"]: etag_of(i) for i in items}
     return json_response(Entities(org_id, read.version, items, etags, read.revision, read.policy_version))
@@ -443,7 +444,7 @@ async def get_entity(
     request: Request, state: State, org_id: FromPath[str], collection: FromPath[str], ident: FromPath[str]
 ) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
-    runtime.access.require(caller, "org_chart", "read", org_id)
+    runtime.access.require(caller, AdminPermission.ORG_CHART_READ, org_id)
     read = await asyncio.to_thread(runtime.editor.current, org_id, f"{_collection(collection)}/{ident}")
     return json_response(read.value, headers=_read_headers(read))
 
@@ -499,7 +500,7 @@ async def delete_entity(
 )
 async def list_packs(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
-    runtime.access.require(caller, "rule_pack", "read", org_id)
+    runtime.access.require(caller, AdminPermission.RULE_PACK_READ, org_id)
     items, policy_version = await asyncio.to_thread(runtime.editor.packs, org_id)
     return json_response(Packs(org_id, items, policy_version))  # type: ignore[arg-type]
 
@@ -536,7 +537,7 @@ async def create_pack(request: Request, state: State, org_id: FromPath[str]) -> 
 )
 async def get_pack(request: Request, state: State, org_id: FromPath[str], name: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
-    runtime.access.require(caller, "rule_pack", "read", org_id)
+    runtime.access.require(caller, AdminPermission.RULE_PACK_READ, org_id)
     read = await asyncio.to_thread(runtime.editor.current, org_id, f"rules/{name}")
     headers = _read_headers(read)
     if wants_yaml(request):
@@ -591,7 +592,7 @@ async def list_versions(
     request: Request, state: State, org_id: FromPath[str], limit: Limit = 100, before: FromQuery[Number | None] = None
 ) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
-    runtime.access.require(caller, "org_chart", "read", org_id)
+    runtime.access.require(caller, AdminPermission.ORG_CHART_READ, org_id)
     items = await asyncio.to_thread(runtime.versions.history, org_id, limit, before)
     next_before = items[-1]["version"] if len(items) == limit else None
     return json_response(Versions(org_id, items, next_before))  # type: ignore[arg-type]
@@ -605,7 +606,7 @@ async def list_versions(
 )
 async def get_version(request: Request, state: State, org_id: FromPath[str], number: Number) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
-    runtime.access.require(caller, "org_chart", "read", org_id)
+    runtime.access.require(caller, AdminPermission.ORG_CHART_READ, org_id)
     return json_response(await asyncio.to_thread(runtime.versions.get, org_id, number))
 
 
@@ -617,7 +618,7 @@ async def get_version(request: Request, state: State, org_id: FromPath[str], num
 )
 async def diff_version(request: Request, state: State, org_id: FromPath[str], number: Number) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
-    runtime.access.require(caller, "org_chart", "read", org_id)
+    runtime.access.require(caller, AdminPermission.ORG_CHART_READ, org_id)
     return json_response(await asyncio.to_thread(runtime.versions.diff, org_id, number))
 
 
@@ -631,9 +632,9 @@ async def diff_version(request: Request, state: State, org_id: FromPath[str], nu
 )
 async def restore_version(request: Request, state: State, org_id: FromPath[str], number: Number) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
-    runtime.access.require(caller, "org_chart", "read", org_id)
+    runtime.access.require(caller, AdminPermission.ORG_CHART_READ, org_id)
     edit = await asyncio.to_thread(runtime.versions.restore_edit, org_id, number)
-    runtime.access.require(caller, kind_of(edit.target), "write", org_id)
+    runtime.access.require(caller, AdminPermission.of(kind_of(edit.target), "write"), org_id)
     body = None
     if (await request.body()).strip():
         body, _ = await read_body(request)
@@ -657,7 +658,7 @@ async def as_of(
     at: Annotated[str, Parameter(description="ISO date-time (UTC without an offset)")],
 ) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
-    runtime.access.require(caller, "org_chart", "read", org_id)
+    runtime.access.require(caller, AdminPermission.ORG_CHART_READ, org_id)
     return json_response(await asyncio.to_thread(runtime.versions.as_of, org_id, parse_time("at", at)))
 
 
@@ -671,14 +672,14 @@ async def as_of(
 )
 async def preview(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
-    runtime.access.require(caller, "org_chart", "read", org_id)
+    runtime.access.require(caller, AdminPermission.ORG_CHART_READ, org_id)
     body, _ = await read_body(request)
     try:
         wanted = msgspec.convert(body, PreviewBody)
     except msgspec.ValidationError as exc:
         raise Invalid(str(exc), [Issue("<request>", 0, "", str(exc))]) from None
     if wanted.rules:
-        runtime.access.require(caller, "rule_pack", "read", org_id)
+        runtime.access.require(caller, AdminPermission.RULE_PACK_READ, org_id)
     edit = Edit("org", "delete") if wanted.document is None else Edit("org", "put", wanted.document)
     checks, moment = _checks(runtime, org_id, list(wanted.checks), wanted.at)
     return json_response(await asyncio.to_thread(runtime.editor.preview, org_id, edit, checks, moment, wanted.rules))
@@ -702,7 +703,7 @@ async def org_decisions(
     simulated: Annotated[Simulated, Parameter(description=SIMULATED)] = "exclude",
 ) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
-    runtime.access.require(caller, "decision_log", "read", org_id)
+    runtime.access.require(caller, AdminPermission.DECISION_LOG_READ, org_id)
     where = LogFilter(
         organisation=org_id,
         subject=subject,

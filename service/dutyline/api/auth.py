@@ -13,10 +13,11 @@ import asyncio
 import datetime as dt
 import ipaddress
 from collections.abc import Callable
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 import msgspec
 from litestar import Request, Response
+from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie, State
 from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, HTTPScope, Receive, Scope, Send
 
@@ -33,6 +34,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 DECISION_PREFIXES = ("/v1/", "/access/", "/orgs/")
 NO_CSRF = "missing or wrong X-CSRF-Token: send the csrf_token from login or GET /admin/session"
 EXPIRED = "the session has expired or was ended; log in again"
+_CALLER = "dutyline.caller"  # where the authenticated caller is kept in the request's scope state
 
 
 def bearer(authorization: str | None) -> str | None:
@@ -42,27 +44,47 @@ def bearer(authorization: str | None) -> str | None:
     return value.strip() or None if kind.lower() == "bearer" else None
 
 
-async def admin_caller(request: Request, state: State) -> tuple[Runtime, Caller]:
-    """The runtime and the authenticated caller; 401 without valid credentials, 403 for a cookie session's
-    state-changing request without the session's CSRF token in X-CSRF-Token."""
-    runtime: Runtime = state.runtime
-    token = bearer(request.headers.get("authorization"))
+def runtime_of(connection: ASGIConnection) -> Runtime:
+    return cast("Runtime", connection.app.state.runtime)
+
+
+async def authenticated(connection: ASGIConnection) -> Caller:
+    """The request's authenticated admin caller: 401 without valid credentials; 403 for a decide-scoped token, and
+    for a console session's state-changing request without the session's CSRF token in X-CSRF-Token. Once per
+    request: the caller is kept in the request's scope state (the `requires` guard and the `caller` dependency of
+    `api/guards.py` both ask)."""
+    kept: dict[str, Any] = connection.scope.setdefault("state", {})
+    caller = kept.get(_CALLER)
+    if caller is None:
+        caller = kept[_CALLER] = await _authenticate(connection, runtime_of(connection))
+    return cast("Caller", caller)
+
+
+async def _authenticate(connection: ASGIConnection, runtime: Runtime) -> Caller:
+    token = bearer(connection.headers.get("authorization"))
     if token is not None:
         caller = await asyncio.to_thread(runtime.access.token_caller, token)
         if caller is None:
             raise Unauthenticated("the bearer token is unknown, expired or revoked")
         if caller.scope == "decide":  # not even reads of its own user, tokens or session (docs/admin-api.md)
             raise Forbidden("a decide token may call the decision API only, never the admin API")
-        return runtime, caller
-    session_token = request.cookies.get(COOKIE)
+        return caller
+    session_token = connection.cookies.get(COOKIE)
     if not session_token:
         raise Unauthenticated("log in (POST /admin/login) or send Authorization: Bearer <token>")
     caller = await asyncio.to_thread(runtime.access.session_caller, session_token)
     if caller is None:
         raise Unauthenticated(EXPIRED)
-    if request.method not in SAFE_METHODS and not csrf_matches(caller.csrf_token, request.headers.get(CSRF_HEADER)):
+    method = connection.scope.get("method", "GET")
+    if method not in SAFE_METHODS and not csrf_matches(caller.csrf_token, connection.headers.get(CSRF_HEADER)):
         raise Forbidden(NO_CSRF)
-    return runtime, caller
+    return caller
+
+
+async def admin_caller(request: Request, state: State) -> tuple[Runtime, Caller]:
+    """The runtime and the authenticated caller (`authenticated`). Being replaced by the `requires` guard and the
+    `caller` dependency (`api/guards.py`)."""
+    return runtime_of(request), await authenticated(request)
 
 
 async def acting_person(

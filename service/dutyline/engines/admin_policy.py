@@ -6,14 +6,15 @@ in (`resource.organisation in subject.hr_admin_orgs`). The document is compiled 
 every admin request is a `decide` against it, exactly like a customer's check. It is generated, never
 stored with the other organisations, and not served by the public decision API.
 
-The permission catalogue (`CATALOGUE`, resource type → actions) is the one list that routes and the policy
-share: a route asks for (resource type, action, organisation), the policy grants them.
+The permissions (`AdminPermission`, and `CATALOGUE`, resource type → actions, made from it) are the one list that
+routes and the policy share: a route asks for a permission in an organisation, the policy grants them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from dutyline.engines.compiler import CompiledOrg, compile_org
@@ -36,14 +37,45 @@ ORG_ID = "dutyline_admin"
 ALL = "*"  # a grant in every organisation
 ROLES = ("system_admin", "hr_admin", "compliance_officer", "auditor")
 
+
+class AdminPermission(StrEnum):
+    """Every permission of the admin API: the routes ask for one (`api.guards.requires`), the policy grants them,
+    the console draws its navigation from those its user holds. The value, `resource:action`, is what
+    GET /admin/session lists."""
+
+    ORGANISATION_READ = "organisation:read"
+    ORGANISATION_CREATE = "organisation:create"
+    ORGANISATION_DELETE = "organisation:delete"
+    ORGANISATION_CONFIGURE = "organisation:configure"
+    ORG_CHART_READ = "org_chart:read"  # the document: departments, posts, duties, people, catalogue; versions
+    ORG_CHART_WRITE = "org_chart:write"
+    RULE_PACK_READ = "rule_pack:read"
+    RULE_PACK_WRITE = "rule_pack:write"
+    CHANGE_READ = "change:read"  # pending changes (four-eyes, scheduled)
+    CHANGE_APPROVE = "change:approve"
+    AUDIT_READ = "audit:read"
+    DECISION_LOG_READ = "decision_log:read"
+    USER_READ = "user:read"  # users, role grants, API tokens (organisation `*`)
+    USER_WRITE = "user:write"
+
+    @classmethod
+    def of(cls, resource: str, action: str) -> AdminPermission:
+        """`resource:action` (`rule_pack`, `write` → RULE_PACK_WRITE); a ValueError for one that does not exist."""
+        return cls(f"{resource}:{action}")
+
+    @property
+    def resource(self) -> str:
+        return self.value.partition(":")[0]
+
+    @property
+    def action(self) -> str:
+        return self.value.partition(":")[2]
+
+
+# Resource type → its actions, in the enum's order: the catalogue of the generated admin document.
 CATALOGUE: Mapping[str, tuple[str, ...]] = {
-    "organisation": ("read", "create", "delete", "configure"),
-    "org_chart": ("read", "write"),  # the document: departments, posts, duties, people, catalogue; versions
-    "rule_pack": ("read", "write"),
-    "change": ("read", "approve"),  # pending changes (four-eyes, scheduled)
-    "audit": ("read",),
-    "decision_log": ("read",),
-    "user": ("read", "write"),  # users, role grants, API tokens (organisation `*`)
+    resource: tuple(p.action for p in AdminPermission if p.resource == resource)
+    for resource in dict.fromkeys(p.resource for p in AdminPermission)
 }
 CHANGING = ("create", "delete", "configure", "write", "approve")
 

@@ -26,13 +26,15 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from dutyline.engines.admin_policy import ALL, ORG_ID, ROLES, AdminPolicy, Member, compile_admin
+from dutyline.engines.admin_policy import ALL, ORG_ID, ROLES, AdminPermission, AdminPolicy, Member, compile_admin
+from dutyline.engines.decision import Decision
 from dutyline.errors import Conflict, Forbidden, Invalid, Issue, NotFound, TooManyRequests, Unauthenticated, Unavailable
 from dutyline.services.metrics import LOGINS_THROTTLED, PASSWORD_HASHES, PASSWORD_HASHES_PEAK, PASSWORD_HASHES_RUNNING
 from dutyline.services.policies import PolicyService
 from dutyline.services.reach import Reach
 from dutyline.store import access as store
 from dutyline.store import audit, history
+from dutyline.store.audit import AuditEvent
 
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 ORG_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -177,17 +179,12 @@ class AccessService:
             self._fingerprint = fingerprint
             return self.policy
 
-    def allowed(self, caller: Caller, resource: str, action: str, organisation: str = ALL, **attributes: Any) -> bool:
-        decision = self.policy.decide(
-            caller.user_id, resource, action, organisation, caller.scope, time.time(), attributes
-        )
-        return decision.allowed
+    def allowed(self, caller: Caller, permission: AdminPermission, organisation: str = ALL, **attributes: Any) -> bool:
+        return self._decide(caller, permission, organisation, attributes).allowed
 
-    def require(self, caller: Caller, resource: str, action: str, organisation: str = ALL, **attributes: Any) -> None:
+    def require(self, caller: Caller, permission: AdminPermission, organisation: str = ALL, **attributes: Any) -> None:
         """Raise Forbidden unless the admin policy allows it; the message says what was refused and why."""
-        decision = self.policy.decide(
-            caller.user_id, resource, action, organisation, caller.scope, time.time(), attributes
-        )
+        decision = self._decide(caller, permission, organisation, attributes)
         if decision.allowed:
             return
         where = "" if organisation == ALL else f" in {organisation!r}"
@@ -195,11 +192,18 @@ class AccessService:
             "denied_by_duty": "; ".join(b.grant.duty.en or b.grant.duty.text for b in decision.denied_by),
             "no_active_assignment": "the user holds no admin role",
         }.get(decision.code, "no role of the user grants it")
-        raise Forbidden(f"{caller.username} may not {action} {resource}{where}: {why}")
+        raise Forbidden(f"{caller.username} may not {permission.action} {permission.resource}{where}: {why}")
 
-    def organisations(self, caller: Caller, resource: str, action: str, candidates: Iterable[str]) -> list[str]:
-        """The candidates on which the caller may do the action."""
-        return [org for org in candidates if self.allowed(caller, resource, action, org)]
+    def organisations(self, caller: Caller, permission: AdminPermission, candidates: Iterable[str]) -> list[str]:
+        """The candidates in which the caller holds the permission."""
+        return [org for org in candidates if self.allowed(caller, permission, org)]
+
+    def _decide(
+        self, caller: Caller, permission: AdminPermission, organisation: str, attributes: dict[str, Any]
+    ) -> Decision:
+        return self.policy.decide(
+            caller.user_id, permission.resource, permission.action, organisation, caller.scope, time.time(), attributes
+        )
 
     # --- users --------------------------------------------------------------------------------------------
 
@@ -218,7 +222,9 @@ class AccessService:
                     raise Conflict(f"user {username!r} already exists")
                 row = store.add_user(session, username, display_name or username, self._hash(password), now)
                 store.replace_grants(session, row.id, grants, by, now)
-                audit.append(session, by, "user_created", None, f"user:{username}", {"roles": _shown_roles(grants)})
+                audit.append(
+                    session, by, AuditEvent.USER_CREATED, None, f"user:{username}", {"roles": _shown_roles(grants)}
+                )
                 result = self._user_dict(session, row)
         except IntegrityError:
             raise Conflict(f"user {username!r} already exists") from None
@@ -289,10 +295,10 @@ class AccessService:
                     # one entry per organisation whose link changes, for its auditors
                     if before.get(organisation) != links.get(organisation):
                         detail = {"person": links.get(organisation), "previous": before.get(organisation)}
-                        audit.append(session, by, "user_linked", organisation, f"user:{username}", detail)
+                        audit.append(session, by, AuditEvent.USER_LINKED, organisation, f"user:{username}", detail)
             row.updated_at = now
             if changed or links is None:
-                audit.append(session, by, "user_changed", None, f"user:{username}", changed)
+                audit.append(session, by, AuditEvent.USER_CHANGED, None, f"user:{username}", changed)
             result = self._user_dict(session, row)
         self.refresh()
         self._tokens.entries.clear()
@@ -429,7 +435,7 @@ class AccessService:
             who = row.username if row is not None else self._unknown_user(username)
             with self._sessions.begin() as session:
                 store.prune_login_attempts(session, now - self._login_window)
-                audit.append(session, who, "login_failed", None, f"user:{who}", {"ip": ip})
+                audit.append(session, who, AuditEvent.LOGIN_FAILED, None, f"user:{who}", {"ip": ip})
             raise Unauthenticated("wrong username or password")
         assert row is not None and stored is not None
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
@@ -444,7 +450,7 @@ class AccessService:
             store.give_back_login_attempt(session, address, address_since)
             store.delete_expired_sessions(session, now)
             store.add_session(session, sha256(token), row.id, csrf, now, expires, ip)
-            audit.append(session, row.username, "login", None, f"user:{row.username}", {"ip": ip})
+            audit.append(session, row.username, AuditEvent.LOGIN, None, f"user:{row.username}", {"ip": ip})
             organisations = _granted(session, row.id)
         caller = Caller(row.id, row.username, "session", csrf, None, expires, organisations)
         return Login(token, csrf, expires, caller)
@@ -452,7 +458,7 @@ class AccessService:
     def logout(self, caller: Caller, token: str) -> None:
         with self._sessions.begin() as session:
             store.end_session(session, sha256(token))
-            audit.append(session, caller.username, "logout", None, f"user:{caller.username}")
+            audit.append(session, caller.username, AuditEvent.LOGOUT, None, f"user:{caller.username}")
         self._tokens.sessions.pop(sha256(token), None)
 
     def session_caller(self, token: str) -> Caller | None:
@@ -545,7 +551,7 @@ class AccessService:
                 session, token_id, sha256(secret), user.id, name or token_id, ",".join(wanted), stored, now, expires
             )
             detail = {"user": username, "scopes": wanted, "name": row.name, "organisations": sorted(reached)}
-            audit.append(session, by, "token_issued", None, f"token:{token_id}", detail)
+            audit.append(session, by, AuditEvent.TOKEN_ISSUED, None, f"token:{token_id}", detail)
             shown = _token_dict(row, username)
         return {**shown, "token": secret}
 
@@ -577,7 +583,7 @@ class AccessService:
                 [Issue("<request>", 0, "organisations", "at least one")],
             )
         if issuer is not None:
-            if ALL in reached and not self.allowed(issuer, "user", "write", ALL):
+            if ALL in reached and not self.allowed(issuer, AdminPermission.USER_WRITE, ALL):
                 raise Forbidden(
                     f"{issuer.username} may not issue a token for every organisation: only a system administrator may"
                 )
@@ -603,7 +609,7 @@ class AccessService:
         with self._sessions.begin() as session:
             if not store.revoke_token(session, token_id, utcnow()):
                 raise NotFound(f"token {token_id!r} not found (or already revoked)")
-            audit.append(session, by, "token_revoked", None, f"token:{token_id}")
+            audit.append(session, by, AuditEvent.TOKEN_REVOKED, None, f"token:{token_id}")
         self._tokens.entries.clear()
 
     def token_caller(self, token: str) -> Caller | None:

@@ -66,6 +66,7 @@ from dutyline.settings import Bounds
 from dutyline.store import audit, changes, history
 from dutyline.store import orgs as org_store
 from dutyline.store import rule_packs as pack_store
+from dutyline.store.audit import AuditEvent
 from dutyline.store.tables import AdminChangeRow
 
 log = logging.getLogger("dutyline.editing")
@@ -266,7 +267,7 @@ class Editor:
                 raise NotFound(f"organisation {org_id!r} not found")
             history.set_four_eyes(session, org_id, by, rules=rules, org=org)
             changed = {k: v for k, v in (("rules_four_eyes", rules), ("org_four_eyes", org)) if v is not None}
-            audit.append(session, by, "settings_changed", org_id, f"org:{org_id}", changed)
+            audit.append(session, by, AuditEvent.SETTINGS_CHANGED, org_id, f"org:{org_id}", changed)
             return self._four_eyes.settings(session, org_id)
 
     # --- writing ---------------------------------------------------------------------------------------
@@ -328,7 +329,12 @@ class Editor:
         if edit.target == "org" and edit.method == "delete":
             version = history.delete_organisation(session, org_id, author, comment)
             audit.append(
-                session, author, "org_deleted", org_id, f"org:{org_id}", {"version": version, "comment": comment}
+                session,
+                author,
+                AuditEvent.ORG_DELETED,
+                org_id,
+                f"org:{org_id}",
+                {"version": version, "comment": comment},
             )
             return Written(org_id, "org", version, True, None, None, now.revision + 1)
         organisation = self._proposed_organisation(org_id, edit, now)
@@ -345,7 +351,7 @@ class Editor:
             audit.append(
                 session,
                 author,
-                f"{edit.collection}_{_verb(edit.method)}",
+                AuditEvent.of(edit.collection, _verb(edit.method)),
                 org_id,
                 f"{org_id}/{edit.target}",
                 {
@@ -377,7 +383,12 @@ class Editor:
             raise _NeedsSecondPerson
         [result] = org_store.save(session, [organisation], author, comment, edit.texts(org_id))
         audit.append(
-            session, author, "org_created", org_id, f"org:{org_id}", {"version": result.version, "comment": comment}
+            session,
+            author,
+            AuditEvent.ORG_CREATED,
+            org_id,
+            f"org:{org_id}",
+            {"version": result.version, "comment": comment},
         )
         etag = org_etag(result.version, org_store.digest(organisation))
         return Written(org_id, "org", result.version, True, msgspec.to_builtins(organisation), etag, result.revision)
@@ -404,7 +415,7 @@ class Editor:
             audit.append(
                 session,
                 author,
-                "rules_deleted",
+                AuditEvent.RULES_DELETED,
                 org_id,
                 f"{org_id}/rules/{name}",
                 {"version": version, "comment": comment},
@@ -417,7 +428,7 @@ class Editor:
             audit.append(
                 session,
                 author,
-                f"rules_{_verb(edit.method)}",
+                AuditEvent.of("rules", _verb(edit.method)),
                 org_id,
                 f"{org_id}/rules/{name}",
                 {
@@ -521,7 +532,7 @@ class Editor:
             audit.append(
                 session,
                 author,
-                f"change_{row.status}",
+                AuditEvent.of("change", row.status),
                 org_id,
                 f"{org_id}/{edit.target}",
                 {
@@ -573,7 +584,7 @@ class Editor:
                 audit.append(
                     session,
                     approver,
-                    "change_rejected",
+                    AuditEvent.CHANGE_REJECTED,
                     row.organisation,
                     f"{row.organisation}/{row.target}",
                     {"change": row.id, "comment": comment},
@@ -587,7 +598,7 @@ class Editor:
                 audit.append(
                     session,
                     approver,
-                    "change_approved",
+                    AuditEvent.CHANGE_APPROVED,
                     row.organisation,
                     f"{row.organisation}/{row.target}",
                     {"change": row.id, "comment": comment, "effective_at": row.effective_at.isoformat()},
@@ -627,7 +638,7 @@ class Editor:
                 audit.append(
                     session,
                     actor,
-                    "change_applied",
+                    AuditEvent.CHANGE_APPLIED,
                     row.organisation,
                     f"{row.organisation}/{row.target}",
                     {"change": row.id, "version": written.version},
@@ -641,7 +652,7 @@ class Editor:
                     audit.append(
                         session,
                         actor,
-                        "change_pending",
+                        AuditEvent.CHANGE_PENDING,
                         row.organisation,
                         f"{row.organisation}/{row.target}",
                         {"change": row.id, "comment": message},
@@ -665,7 +676,7 @@ class Editor:
                 audit.append(
                     session,
                     actor,
-                    "change_failed",
+                    AuditEvent.CHANGE_FAILED,
                     row.organisation,
                     f"{row.organisation}/{row.target}",
                     {"change": row.id, "error": str(exc), "issues": issues},

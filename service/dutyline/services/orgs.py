@@ -21,6 +21,7 @@ from dutyline.services.four_eyes import FourEyes
 from dutyline.store import audit, history
 from dutyline.store import orgs as org_store
 from dutyline.store import rule_packs as pack_store
+from dutyline.store.audit import AuditEvent
 
 
 def import_paths(
@@ -86,7 +87,7 @@ def import_paths(
             )
             file = pack_files.get(result.name, "") if result.name else org_files.get(result.org_id, "")
             detail = {"version": result.version, "revision": result.revision, "comment": comment, "file": file}
-            audit.append(session, author, f"{what}_{how}", result.org_id, target, detail)
+            audit.append(session, author, AuditEvent.of(what, how), result.org_id, target, detail)
     return results
 
 

@@ -21,6 +21,7 @@ import json
 import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select, text, update
@@ -32,6 +33,73 @@ from dutyline.store.tables import AuditHeadRow, AuditRow
 GENESIS = "0" * 64
 HEAD_SECRET = "audit_head"  # the name of the database-kept key, when the settings give none
 _AUDIT_LOCK = 0x6475_7479_6175_6474  # "dutyaudt": any fixed number distinct from the other advisory locks
+
+
+class AuditEvent(StrEnum):
+    """Every action the trail records (the value is what is stored and shown). A closed set: a write that would
+    record anything else fails before it commits, so the console and `audit --action` can list them all."""
+
+    # A document, one of its entities, or a rule pack: created, replaced (PUT), changed (PATCH), deleted.
+    ORG_CREATED = "org_created"
+    ORG_REPLACED = "org_replaced"
+    ORG_CHANGED = "org_changed"
+    ORG_DELETED = "org_deleted"
+    DEPARTMENTS_CREATED = "departments_created"
+    DEPARTMENTS_REPLACED = "departments_replaced"
+    DEPARTMENTS_CHANGED = "departments_changed"
+    DEPARTMENTS_DELETED = "departments_deleted"
+    POSTS_CREATED = "posts_created"
+    POSTS_REPLACED = "posts_replaced"
+    POSTS_CHANGED = "posts_changed"
+    POSTS_DELETED = "posts_deleted"
+    PEOPLE_CREATED = "people_created"
+    PEOPLE_REPLACED = "people_replaced"
+    PEOPLE_CHANGED = "people_changed"
+    PEOPLE_DELETED = "people_deleted"
+    RESOURCES_CREATED = "resources_created"
+    RESOURCES_REPLACED = "resources_replaced"
+    RESOURCES_CHANGED = "resources_changed"
+    RESOURCES_DELETED = "resources_deleted"
+    GROUPS_CREATED = "groups_created"
+    GROUPS_REPLACED = "groups_replaced"
+    GROUPS_CHANGED = "groups_changed"
+    GROUPS_DELETED = "groups_deleted"
+    SEPARATION_OF_DUTIES_CREATED = "separation_of_duties_created"
+    SEPARATION_OF_DUTIES_REPLACED = "separation_of_duties_replaced"
+    SEPARATION_OF_DUTIES_CHANGED = "separation_of_duties_changed"
+    SEPARATION_OF_DUTIES_DELETED = "separation_of_duties_deleted"
+    RULES_CREATED = "rules_created"
+    RULES_REPLACED = "rules_replaced"
+    RULES_CHANGED = "rules_changed"
+    RULES_DELETED = "rules_deleted"
+    # Whole documents and packs loaded by `dutyline import` or the seed (`services.orgs.load`).
+    ORG_IMPORTED = "org_imported"
+    ORG_SEEDED = "org_seeded"
+    RULES_IMPORTED = "rules_imported"
+    RULES_SEEDED = "rules_seeded"
+    SETTINGS_CHANGED = "settings_changed"
+    # Changes that wait: held for a second person (four-eyes) or scheduled, then decided and applied.
+    CHANGE_PENDING = "change_pending"
+    CHANGE_SCHEDULED = "change_scheduled"
+    CHANGE_APPROVED = "change_approved"
+    CHANGE_REJECTED = "change_rejected"
+    CHANGE_APPLIED = "change_applied"
+    CHANGE_FAILED = "change_failed"
+    # Users, sessions and tokens.
+    USER_CREATED = "user_created"
+    USER_CHANGED = "user_changed"
+    USER_LINKED = "user_linked"
+    LOGIN = "login"
+    LOGIN_FAILED = "login_failed"
+    LOGOUT = "logout"
+    TOKEN_ISSUED = "token_issued"
+    TOKEN_REVOKED = "token_revoked"
+    AUDIT_HEAD_RESET = "audit_head_reset"
+
+    @classmethod
+    def of(cls, subject: str, verb: str) -> AuditEvent:
+        """`subject_verb` (`posts`, `created` → POSTS_CREATED); a ValueError for one the trail does not know."""
+        return cls(f"{subject}_{verb}")
 
 
 def canonical(row: AuditRow) -> str:
@@ -59,7 +127,7 @@ def chain_hash(row: AuditRow, prev_hash: str) -> str:
 def append(
     session: Session,
     actor: str,
-    action: str,
+    action: AuditEvent,
     organisation: str | None,
     target: str,
     detail: Mapping[str, Any] | None = None,
@@ -80,13 +148,13 @@ def reset_head(session: Session, actor: str, reason: str) -> AuditRow:
     anchor = session.get(AuditHeadRow, 1)
     previous = f"{anchor.seq}:{anchor.hash}" if anchor is not None else None
     detail = {"previous": previous, "reason": reason}
-    return _append(session, actor, "audit_head_reset", None, "audit", detail, None, reset=True)
+    return _append(session, actor, AuditEvent.AUDIT_HEAD_RESET, None, "audit", detail, None, reset=True)
 
 
 def _append(
     session: Session,
     actor: str,
-    action: str,
+    action: AuditEvent,
     organisation: str | None,
     target: str,
     detail: Mapping[str, Any] | None,
@@ -108,7 +176,7 @@ def _append(
         seq=seq,
         at=moment,
         actor=actor[:200],
-        action=action[:64],
+        action=str(action),  # the enum's value: what the trail stores
         organisation=organisation,
         target=target[:256],
         detail=json.dumps(dict(detail or {}), sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str),
