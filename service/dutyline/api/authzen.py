@@ -13,7 +13,7 @@ Reasons are given in the response's `context` when the caller asks with `?explai
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Annotated, Any, Literal, cast
 
@@ -27,23 +27,11 @@ from dutyline.api.middleware import request_id_of
 from dutyline.api.openapi import DECIDE, answers, takes
 from dutyline.api.paging import ListingPosition, PageTokens
 from dutyline.api.schemas import ActionSearchResults, Decision, EvaluationResults, PdpMetadata, SearchResults
-from dutyline.engines.compiler import CompiledOrg
-from dutyline.engines.decision import Check
 from dutyline.errors import Invalid, Issue, NotFound
-from dutyline.orgmodel.windows import parse_at
+from dutyline.orgmodel.windows import moment
 from dutyline.runtime import Runtime
-from dutyline.services.decisions import Answer, Question, resolve_organisation, sole_owner, to_check
-from dutyline.services.listings import (
-    Listing,
-    Permits,
-    actions_listing,
-    actions_to_decide,
-    posts_listing,
-    resources_listing,
-    resources_to_decide,
-    subjects_listing,
-    subjects_to_decide,
-)
+from dutyline.services.decisions import Answer, Question
+from dutyline.services.search import SearchKind
 
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
 Properties = dict[str, Any]
@@ -164,17 +152,7 @@ def time_of(context: Properties | None) -> float | None:
     it is not an RFC 3339 date-time."""
     if not context or "time" not in context:
         return None
-    value = context["time"]
-    try:
-        at = parse_at(value) if isinstance(value, str) else None
-    except ValueError:
-        at = None
-    if at is None:
-        raise Invalid(
-            "context.time must be an RFC 3339 date-time",
-            [Issue("<request>", 0, "context.time", "must be an RFC 3339 date-time")],
-        )
-    return at
+    return moment(context["time"], None, "context.time", "an RFC 3339 date-time")
 
 
 def question_of(evaluation: Evaluation, org: str | None, request_id: str | None) -> Question:
@@ -326,45 +304,20 @@ def _merge(defaults: Evaluations | TypedEvaluations, item: dict[str, Any], where
     return Evaluation(values["subject"], values["action"], values["resource"], context)
 
 
-Search = SubjectSearch | ResourceSearch | ActionSearch
+SearchBody = SubjectSearch | ResourceSearch | ActionSearch
 
 
 async def _search(
-    runtime: Runtime,
-    endpoint: str,
-    kind: str,
-    body: Search,
-    org: str | None,
-    question: Question,
-    to_decide: Callable[[CompiledOrg, Check], int],
-    listing: Callable[[CompiledOrg, Check, Permits], Listing],
+    runtime: Runtime, endpoint: str, kind: SearchKind, body: SearchBody, org: str | None, question: Question
 ) -> tuple[Sequence[str], str]:
-    """A page of a search's ids and the next page's token.
-
-    A search lists what an evaluation of each result would permit at the instant asked (`context.time`, else now),
-    decided as evaluation decides it: the duty, then the business rules with the request's context and the facts
-    (`DecisionService.permitter`). What is conditional (needs approval, a second person the context does not
-    name) is not listed. A listing is computed once per walk (`services.listings`); the page token is bound to the
-    request (`api.paging`)."""
+    """A page of a search's ids (`services.search`) and the next page's token, bound to the request."""
     tokens = PageTokens(runtime.page_key, endpoint, [org, msgspec.structs.replace(body, page=None)], "page.token")
     position = tokens.read(body.page.token if body.page else None, ListingPosition)
     # every page of a listing is asked about the instant of its first page (the token keeps it)
     moment = position.at if position is not None else question.at if question.at is not None else time.time()
-    question = replace(question, at=moment)
     limit = (body.page.limit if body.page and body.page.limit else None) or 100
-    found = resolve_organisation(runtime.decisions.policies, question)
-    if found is None:
-        return tokens.page_of((), position, limit, moment)
-    check = to_check(question)
-    decisions = runtime.decisions
-    actions = found.action_order.get(check.resource_type, ()) if kind == "action" else (check.action,)
-    ruled = None
-    if decisions.rules_read_by(found, check.resource_type, tuple(actions)):
-        ruled = (decisions.policies.version_of(found.id), decisions.facts.generation)
-    permits = decisions.permitter(found, question)
-    key = runtime.listings.key(found, kind, check, ruled)
-    result = await runtime.listings.get(key, to_decide(found, check), lambda: listing(found, check, permits))
-    return tokens.page_of(result.ids, position, limit, moment)
+    ids = await runtime.search.ids(kind, replace(question, at=moment))
+    return tokens.page_of(ids, position, limit, moment)
 
 
 @post(
@@ -385,18 +338,13 @@ async def search_subject(request: Request, state: State, org: FromPath[str | Non
         resource_properties=body.resource.properties,
         action=body.action.name,
         context=body.context,
-        organisation=org or _org_hint(body.context, body.resource.properties),
+        organisation=org,
         at=time_of(body.context),
     )
-    if question.organisation is None:
-        # No subject to locate the organisation by: the only organisation with this resource type.
-        question = replace(question, organisation=sole_owner(runtime.decisions.policies, body.resource.type))
+    question = runtime.search.subject_search_question(question, body.context, body.resource.properties)
     # `type: post` asks which posts may (as evaluation reads a subject of that type); any other type, which people
-    if body.subject.type == "post":
-        kind, listing = "subject_post", posts_listing
-    else:
-        kind, listing = "subject", subjects_listing
-    people, token = await _search(runtime, "search/subject", kind, body, org, question, subjects_to_decide, listing)
+    kind: SearchKind = "subject_post" if body.subject.type == "post" else "subject"
+    people, token = await _search(runtime, "search/subject", kind, body, org, question)
     return _json({"results": [{"type": body.subject.type, "id": p} for p in people], "page": {"next_token": token}})
 
 
@@ -422,9 +370,7 @@ async def search_resource(request: Request, state: State, org: FromQuery[str | N
         organisation=org,
         at=time_of(body.context),
     )
-    ids, token = await _search(
-        runtime, "search/resource", "resource", body, org, question, resources_to_decide, resources_listing
-    )
+    ids, token = await _search(runtime, "search/resource", "resource", body, org, question)
     return _json({"results": [{"type": body.resource.type, "id": i} for i in ids], "page": {"next_token": token}})
 
 
@@ -451,17 +397,8 @@ async def search_action(request: Request, state: State, org: FromPath[str | None
         organisation=org,
         at=time_of(body.context),
     )
-    names, token = await _search(
-        runtime, "search/action", "action", body, org, question, actions_to_decide, actions_listing
-    )
+    names, token = await _search(runtime, "search/action", "action", body, org, question)
     return _json({"results": [{"name": n} for n in names], "page": {"next_token": token}})
-
-
-def _org_hint(*properties: dict[str, Any] | None) -> str | None:
-    for props in properties:
-        if props and isinstance(props.get("organisation"), str):
-            return props["organisation"]
-    return None
 
 
 def _metadata(base: str) -> dict[str, str]:
