@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tests.api.conformance import problems, route_of
 from tests.api.admin_client import PASSWORD
+from tests.api.conformance import problems, route_of
 from tests.conftest import REPO
 from tests.live import LiveServer, free_port
 

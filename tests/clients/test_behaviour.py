@@ -15,6 +15,22 @@ from typing import Any
 
 import pytest
 
+from dutyline_client import (
+    NO_RETRIES,
+    Action,
+    Client,
+    Conflict,
+    DecisionCache,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    Resource,
+    Retries,
+    Subject,
+    Unauthenticated,
+    Unreachable,
+    check_request,
+)
 from tests.clients.conftest import Dutyline, Sent
 from tests.conftest import REPO
 
@@ -28,7 +44,6 @@ def new_id() -> str:
 
 @pytest.fixture
 def client(dutyline: Dutyline) -> Any:
-    from dutyline_client import Client, Retries
 
     with Client(dutyline.url, token=dutyline.token, retries=Retries(attempts=3, backoff=0.01)) as made:
         yield made
@@ -51,7 +66,6 @@ def tries(sent: list[Sent], operation: str = CHECK) -> list[int]:
 
 
 def test_a_bad_request_is_an_invalid_request_naming_the_field(client: Any, sent: list[Sent]) -> None:
-    from dutyline_client import InvalidRequest
 
     with pytest.raises(InvalidRequest) as raised:
         client.check(ORG, "ann", "transaction", "enter", at="yesterday")
@@ -61,7 +75,6 @@ def test_a_bad_request_is_an_invalid_request_naming_the_field(client: Any, sent:
 
 
 def test_an_unknown_approval_is_not_found_and_a_decided_one_a_conflict(client: Any) -> None:
-    from dutyline_client import Conflict, NotFound
 
     with pytest.raises(NotFound) as missing:
         client.approval("apv_nothing")
@@ -74,7 +87,6 @@ def test_an_unknown_approval_is_not_found_and_a_decided_one_a_conflict(client: A
 
 
 def test_opening_an_approval_for_an_allowed_request_is_a_conflict_carrying_the_decision(client: Any) -> None:
-    from dutyline_client import Conflict
 
     with pytest.raises(Conflict) as raised:
         client.open_approval(ORG, "ann", "transaction", "enter", resource_id="t1", context={"amount": 5000})
@@ -83,7 +95,6 @@ def test_opening_an_approval_for_an_allowed_request_is_a_conflict_carrying_the_d
 
 
 def test_the_requester_may_not_approve_their_own_request(client: Any) -> None:
-    from dutyline_client import Forbidden
 
     opened = client.open_approval(ORG, "ann", "transaction", "enter", resource_id=new_id(), context={"amount": 20000})
     with pytest.raises(Forbidden) as raised:
@@ -92,7 +103,6 @@ def test_the_requester_may_not_approve_their_own_request(client: Any) -> None:
 
 
 def test_without_a_token_or_with_a_wrong_one_the_caller_is_unauthenticated(dutyline: Dutyline) -> None:
-    from dutyline_client import Client, Unauthenticated
 
     for token in (None, "not-a-token"):
         with Client(dutyline.url, token=token) as anonymous, pytest.raises(Unauthenticated) as raised:
@@ -114,7 +124,9 @@ def test_a_needs_approval_is_opened_approved_and_presented_once(client: Any) -> 
         ORG, "ann", "transaction", "enter", resource_id=resource_id, context=context, approval_id=opened.id
     )
     assert allowed.allowed and allowed.approval is not None and allowed.approval.approved_by == "mia"
-    again = client.check(ORG, "ann", "transaction", "enter", resource_id=resource_id, context=context, approval_id=opened.id)
+    again = client.check(
+        ORG, "ann", "transaction", "enter", resource_id=resource_id, context=context, approval_id=opened.id
+    )
     assert again.needs_approval and again.reasons[-1].code == "approval_not_applied"
     assert "used up" in again.reasons[-1].en
 
@@ -142,15 +154,12 @@ def _change_the_counter(database_url: str, folder: Path) -> int:
 def test_a_check_waiting_for_the_callers_change_retries_503s_until_it_is_applied(
     client: Any, dutyline: Dutyline, sent: list[Sent], tmp_path: Path
 ) -> None:
-    from dutyline_client import Client, Retries
 
     now = client.check(ORG, "ann", "transaction", "view").policy_version
     patient = Client(dutyline.url, token=dutyline.token, retries=Retries(attempts=50, backoff=0.05, max_backoff=0.2))
     answers: list[Any] = []
     waiting = threading.Thread(
-        target=lambda: answers.append(
-            patient.check(ORG, "ann", "transaction", "view", at_least_version=now + 1)
-        )
+        target=lambda: answers.append(patient.check(ORG, "ann", "transaction", "view", at_least_version=now + 1))
     )
     waiting.start()
     try:
@@ -164,9 +173,7 @@ def test_a_check_waiting_for_the_callers_change_retries_503s_until_it_is_applied
     assert tries(sent)[-1] == 200 and set(tries(sent)[1:-1]) == {503}
 
 
-def test_after_change_makes_every_check_wait_for_that_version(
-    client: Any, dutyline: Dutyline, tmp_path: Path
-) -> None:
+def test_after_change_makes_every_check_wait_for_that_version(client: Any, dutyline: Dutyline, tmp_path: Path) -> None:
     made = _change_the_counter(dutyline.server.database_url, tmp_path)
     client.after_change(made)
     answer = client.check(ORG, "ann", "transaction", "view")
@@ -176,7 +183,6 @@ def test_after_change_makes_every_check_wait_for_that_version(
 def test_a_version_never_applied_is_answered_fail_closed_after_the_retries(
     dutyline: Dutyline, sent: list[Sent], caplog: pytest.LogCaptureFixture
 ) -> None:
-    from dutyline_client import Client, Retries
 
     with Client(dutyline.url, token=dutyline.token, retries=Retries(attempts=1, backoff=0.01)) as client:
         with caplog.at_level(logging.WARNING, logger="dutyline_client"):
@@ -198,8 +204,6 @@ def test_a_deny_is_an_answer_never_retried(client: Any, sent: list[Sent]) -> Non
 def test_an_unreachable_dutyline_is_a_deny_saying_so_after_the_retries(
     unused_port: int, sent: list[Sent], caplog: pytest.LogCaptureFixture
 ) -> None:
-    from dutyline_client import Client, Retries, Subject, Unreachable
-    from dutyline_client.requests import Action, Resource, check_request
 
     with Client(f"http://127.0.0.1:{unused_port}", retries=Retries(attempts=2, backoff=0.01)) as client:
         with caplog.at_level(logging.WARNING, logger="dutyline_client"):
@@ -218,7 +222,6 @@ def test_an_unreachable_dutyline_is_a_deny_saying_so_after_the_retries(
 
 
 def test_fail_open_allows_when_dutyline_cannot_be_reached_and_says_so(unused_port: int) -> None:
-    from dutyline_client import NO_RETRIES, Client
 
     with Client(f"http://127.0.0.1:{unused_port}", retries=NO_RETRIES, fail_open=True) as client:
         answer = client.check(ORG, "ann", "transaction", "enter")
@@ -231,7 +234,6 @@ def test_fail_open_allows_when_dutyline_cannot_be_reached_and_says_so(unused_por
 def test_the_cache_answers_a_repeated_check_until_a_newer_policy_version(
     dutyline: Dutyline, sent: list[Sent], tmp_path: Path
 ) -> None:
-    from dutyline_client import Client, DecisionCache
 
     with Client(dutyline.url, token=dutyline.token, cache=DecisionCache(maxsize=100, max_age=60)) as client:
         first = client.check(ORG, "ann", "transaction", "enter", resource_id="t1", context={"amount": 5000})
@@ -245,7 +247,6 @@ def test_the_cache_answers_a_repeated_check_until_a_newer_policy_version(
 
 
 def test_the_cache_keeps_no_answer_with_effects(dutyline: Dutyline, sent: list[Sent]) -> None:
-    from dutyline_client import Client
 
     with Client(dutyline.url, token=dutyline.token, cache=True) as client:
         for _ in range(2):  # an allow with obligations: the server notifies on each decision
@@ -258,7 +259,6 @@ def test_the_cache_keeps_no_answer_with_effects(dutyline: Dutyline, sent: list[S
 
 
 def test_the_cache_is_bounded(dutyline: Dutyline, sent: list[Sent]) -> None:
-    from dutyline_client import Client, DecisionCache
 
     cache = DecisionCache(maxsize=2, max_age=60)
     with Client(dutyline.url, token=dutyline.token, cache=cache) as client:

@@ -9,6 +9,8 @@ import httpx
 import msgspec
 import pytest
 
+from dutyline_client import OPERATIONS, AsyncClient, Client, models
+from dutyline_client.models import DecisionContext
 from tests.clients.conftest import Dutyline
 
 _DECISION_API = ("/v1/", "/access/", "/orgs/{org}/access/", "/.well-known/authzen-configuration")
@@ -32,12 +34,13 @@ def _operations(document: dict[str, Any]) -> set[str]:
 
 
 def test_every_operation_of_the_decision_api_has_a_client_method(document: dict[str, Any]) -> None:
-    from dutyline_client import OPERATIONS, AsyncClient, Client
 
     operations = _operations(document)
     assert operations, "the document lists no decision API operation: the filter is wrong"
     uncovered = sorted(operations - OPERATIONS.keys())
-    assert not uncovered, f"operations of the decision API the client does not cover (add them to OPERATIONS): {uncovered}"
+    assert not uncovered, (
+        f"operations of the decision API the client does not cover (add them to OPERATIONS): {uncovered}"
+    )
     stale = sorted(OPERATIONS.keys() - operations)
     assert not stale, f"OPERATIONS names operations the server no longer has: {stale}"
     for method in set(OPERATIONS.values()):
@@ -51,7 +54,6 @@ def _fields(struct: type[msgspec.Struct]) -> tuple[set[str], set[str]]:
 
 
 def _models() -> list[type[msgspec.Struct]]:
-    from dutyline_client import models
 
     return [
         value
@@ -61,7 +63,6 @@ def _models() -> list[type[msgspec.Struct]]:
 
 
 def test_every_answer_struct_has_the_fields_of_its_schema(document: dict[str, Any]) -> None:
-    from dutyline_client.models import DecisionContext
 
     schemas = document["components"]["schemas"]
     compared = 0

@@ -1,9 +1,9 @@
 """The Python client of Dutyline's decision API (docs/clients.md).
 
-    from dutyline_client import Client
+from dutyline_client import Client
 
-    with Client("https://dutyline.internal", token=TOKEN) as dutyline:
-        result = dutyline.check("sales_company", "zhao_lei", "budget", "approve")
+with Client("https://dutyline.internal", token=TOKEN) as dutyline:
+    result = dutyline.check("sales_company", "zhao_lei", "budget", "approve")
 """
 
 from dutyline_client.async_client import AsyncClient

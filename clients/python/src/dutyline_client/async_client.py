@@ -204,7 +204,9 @@ class AsyncClient:
         organisation: str | None = None,
     ) -> m.SearchResults:
         """AuthZEN subject search: who may (`subject_type` "post": which posts)."""
-        return await self._run(calls.search_subjects(subject_type, action, resource, context, page_token, limit, organisation))
+        return await self._run(
+            calls.search_subjects(subject_type, action, resource, context, page_token, limit, organisation)
+        )
 
     async def search_resources(
         self,

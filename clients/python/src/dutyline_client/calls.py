@@ -160,7 +160,8 @@ _RAW_RESULTS = msgspec.json.Decoder(_RawResults)
 def _check_results(content: bytes) -> m.CheckResults:
     raw = _RAW_RESULTS.decode(content)
     results: list[m.CheckResult | m.CheckError] = [
-        msgspec.convert(r, m.CheckError if r.get("decision") == "error" else m.CheckResult) for r in raw.results
+        msgspec.convert(r, m.CheckError) if r.get("decision") == "error" else msgspec.convert(r, m.CheckResult)
+        for r in raw.results
     ]
     return m.CheckResults(results=results, policy_version=raw.policy_version)
 
@@ -274,7 +275,7 @@ def evaluations(
         return m.EvaluationResults(evaluations=[_decoder(m.Decision)(content)])
 
     def fallback(why: Unanswered) -> m.EvaluationResults:
-        return m.EvaluationResults(evaluations=[_local_decision(why) for _ in listed or [None]])
+        return m.EvaluationResults(evaluations=[_local_decision(why) for _ in range(max(1, len(listed)))])
 
     return Call(
         "POST", _access(organisation, "evaluations"), decode, _ENCODE.encode(body), _explain(explain), fallback=fallback
@@ -496,7 +497,10 @@ def open_case(
 
 def cases(organisation: str | None, status: str | None, post: str | None, limit: int | None) -> Call[list[m.Case]]:
     return Call(
-        "GET", "/v1/cases", _items(m.Cases), params=_params(organisation=organisation, status=status, post=post, limit=limit)
+        "GET",
+        "/v1/cases",
+        _items(m.Cases),
+        params=_params(organisation=organisation, status=status, post=post, limit=limit),
     )
 
 

@@ -204,7 +204,9 @@ class Client:
         organisation: str | None = None,
     ) -> m.SearchResults:
         """AuthZEN subject search: who may (`subject_type` "post": which posts)."""
-        return self._run(calls.search_subjects(subject_type, action, resource, context, page_token, limit, organisation))
+        return self._run(
+            calls.search_subjects(subject_type, action, resource, context, page_token, limit, organisation)
+        )
 
     def search_resources(
         self,

@@ -12,11 +12,11 @@ from typing import Any, TypeVar
 import httpx
 import msgspec
 
-from dutyline_client.version import __version__
 from dutyline_client.cache import DecisionCache
 from dutyline_client.calls import Call, Unanswered, with_version
 from dutyline_client.errors import Unreachable, error_of
 from dutyline_client.models import CheckResult
+from dutyline_client.version import __version__
 
 log = logging.getLogger("dutyline_client")
 T = TypeVar("T")
@@ -98,7 +98,9 @@ class Core:
             return None
         return self.cache.get(call.cache_key, self.version_seen)  # type: ignore[return-value]
 
-    def settle(self, call: Call[T], attempt: int, response: httpx.Response | None, error: Exception | None) -> T | Retry:
+    def settle(
+        self, call: Call[T], attempt: int, response: httpx.Response | None, error: Exception | None
+    ) -> T | Retry:
         """What to do with one try's outcome: a result, a `Retry`, the fallback answer, or raise."""
         if response is None:
             assert error is not None
@@ -153,4 +155,3 @@ def _waits_for(body: bytes) -> int:
     decoded: Any = msgspec.json.decode(body)
     value = decoded.get("at_least_version") if isinstance(decoded, dict) else None
     return value if isinstance(value, int) else 0
-

@@ -52,7 +52,12 @@ class Conflict(ClientError):
     decision: CheckResult | None
 
     def __init__(
-        self, status: int, error: str, message: str, issues: list[IssueBody] | None = None, decision: CheckResult | None = None
+        self,
+        status: int,
+        error: str,
+        message: str,
+        issues: list[IssueBody] | None = None,
+        decision: CheckResult | None = None,
     ) -> None:
         super().__init__(status, error, message, issues)
         self.decision = decision
@@ -77,7 +82,12 @@ class Unavailable(DutylineError):
     retry_after: float | None
 
     def __init__(
-        self, status: int, error: str, message: str, issues: list[IssueBody] | None = None, retry_after: float | None = None
+        self,
+        status: int,
+        error: str,
+        message: str,
+        issues: list[IssueBody] | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(status, error, message, issues)
         self.retry_after = retry_after
@@ -122,4 +132,3 @@ def error_of(status: int, content: bytes, retry_after: float | None = None) -> D
         return Conflict(status, body.error, body.message, body.issues, decision)
     kind: type[DutylineError] = _BY_STATUS.get(status, ClientError if status < 500 else ServerError)
     return kind(status, body.error, body.message, body.issues)
-

@@ -15,8 +15,9 @@ import msgspec
 Outcome = Literal["allow", "deny", "needs_approval"]
 
 
-class _Model(msgspec.Struct, frozen=True, kw_only=True):
-    pass
+class _Model(msgspec.Struct, kw_only=True):
+    """Answers are shared (the decision cache hands the same one to every caller that asks): read them, do not
+    change them."""
 
 
 class Texts(_Model):
@@ -386,7 +387,7 @@ class Approval(_Model):
     approved_amounts: dict[str, float | None]
 
 
-class ApprovalRecord(Approval, frozen=True, kw_only=True):
+class ApprovalRecord(Approval, kw_only=True):
     """An approval with its history."""
 
     events: list[WorkflowEvent]
@@ -422,7 +423,7 @@ class Case(_Model):
     resolution: str
 
 
-class CaseRecord(Case, frozen=True, kw_only=True):
+class CaseRecord(Case, kw_only=True):
     events: list[WorkflowEvent]
 
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 import msgspec
 
 
-class _Body(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class _Body(msgspec.Struct, kw_only=True, omit_defaults=True):
     pass
 
 
