@@ -243,7 +243,7 @@ def test_the_cache_answers_a_repeated_check_until_a_newer_policy_version(
         assert len(tries(sent)) == 2, "another request is another key"
         client.after_change(_change_the_counter(dutyline.server.database_url, tmp_path))
         third = client.check(ORG, "ann", "transaction", "enter", resource_id="t1", context={"amount": 5000})
-        assert len(tries(sent)) == 3 and third.policy_version > first.policy_version
+        assert tries(sent).count(200) == 3 and third.policy_version > first.policy_version  # (a 503 while it applies)
 
 
 def test_the_cache_keeps_no_answer_with_effects(dutyline: Dutyline, sent: list[Sent]) -> None:
