@@ -7,6 +7,7 @@ method that covers it; the tests fail when the document has one that is not in i
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -191,17 +192,7 @@ def with_version(call: Call[T], version: int) -> Call[T]:
     if (body.get("at_least_version") or -1) >= version:
         return call
     body["at_least_version"] = version
-    return Call(
-        call.method,
-        call.path,
-        call.decode,
-        _ENCODE.encode(body),
-        call.params,
-        call.idempotent,
-        call.fallback,
-        call.cache_key,
-        call.wants_version,
-    )
+    return dataclasses.replace(call, body=_ENCODE.encode(body))
 
 
 # --- AuthZEN ------------------------------------------------------------------------------------------------
