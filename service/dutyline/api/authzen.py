@@ -20,17 +20,28 @@ from typing import Annotated, Any, Literal, cast
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 
 from dutyline.api.body import convert, decode, read_body, read_json
 from dutyline.api.middleware import request_id_of
 from dutyline.api.openapi import DECIDE, answers, takes
 from dutyline.api.paging import ListingPosition, PageTokens
-from dutyline.api.schemas import ActionSearchResults, Decision, EvaluationResults, PdpMetadata, SearchResults
+from dutyline.api.schemas import (
+    ActionSearchResults,
+    Decision,
+    EvaluationResults,
+    Found,
+    FoundAction,
+    NextPage,
+    PdpMetadata,
+    SearchResults,
+)
 from dutyline.errors import Invalid, Issue, NotFound
 from dutyline.orgmodel.windows import moment
 from dutyline.runtime import Runtime
 from dutyline.services.decisions import Answer, Question
+from dutyline.services.policies import PolicyService
 from dutyline.services.search import SearchKind
 
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
@@ -135,6 +146,7 @@ class ActionSearch(msgspec.Struct):
     page: Page | None = None
 
 
+# Evaluations are the decision hot path: encoded by hand, as their bodies are decoded (ADR 0003, 0010).
 _ENCODE = msgspec.json.Encoder()
 _PATHS = ["/access/v1/{endpoint}", "/orgs/{org:str}/access/v1/{endpoint}"]
 
@@ -328,8 +340,9 @@ async def _search(
     responses=answers({200: SearchResults}, *DECIDE, 413, 503),
     operation_class=takes(SubjectSearch),
 )
-async def search_subject(request: Request, state: State, org: FromPath[str | None] = None) -> Response[bytes]:
-    runtime: Runtime = state.runtime
+async def search_subject(
+    request: Request, runtime: NamedDependency[Runtime], org: FromPath[str | None] = None
+) -> SearchResults:
     body = await read_json(request, SubjectSearch)
     question = Question(
         subject_id="",
@@ -345,7 +358,7 @@ async def search_subject(request: Request, state: State, org: FromPath[str | Non
     # `type: post` asks which posts may (as evaluation reads a subject of that type); any other type, which people
     kind: SearchKind = "subject_post" if body.subject.type == "post" else "subject"
     people, token = await _search(runtime, "search/subject", kind, body, org, question)
-    return _json({"results": [{"type": body.subject.type, "id": p} for p in people], "page": {"next_token": token}})
+    return SearchResults([Found(body.subject.type, p) for p in people], NextPage(token))
 
 
 @post(
@@ -356,8 +369,9 @@ async def search_subject(request: Request, state: State, org: FromPath[str | Non
     responses=answers({200: SearchResults}, *DECIDE, 413, 503),
     operation_class=takes(ResourceSearch),
 )
-async def search_resource(request: Request, state: State, org: FromQuery[str | None] = None) -> Response[bytes]:
-    runtime: Runtime = state.runtime
+async def search_resource(
+    request: Request, runtime: NamedDependency[Runtime], org: FromQuery[str | None] = None
+) -> SearchResults:
     body = await read_json(request, ResourceSearch)
     question = Question(
         subject_id=body.subject.id,
@@ -371,7 +385,7 @@ async def search_resource(request: Request, state: State, org: FromQuery[str | N
         at=time_of(body.context),
     )
     ids, token = await _search(runtime, "search/resource", "resource", body, org, question)
-    return _json({"results": [{"type": body.resource.type, "id": i} for i in ids], "page": {"next_token": token}})
+    return SearchResults([Found(body.resource.type, i) for i in ids], NextPage(token))
 
 
 @post(
@@ -382,8 +396,9 @@ async def search_resource(request: Request, state: State, org: FromQuery[str | N
     responses=answers({200: ActionSearchResults}, *DECIDE, 413, 503),
     operation_class=takes(ActionSearch),
 )
-async def search_action(request: Request, state: State, org: FromPath[str | None] = None) -> Response[bytes]:
-    runtime: Runtime = state.runtime
+async def search_action(
+    request: Request, runtime: NamedDependency[Runtime], org: FromPath[str | None] = None
+) -> ActionSearchResults:
     body = await read_json(request, ActionSearch)
     question = Question(
         subject_id=body.subject.id,
@@ -398,18 +413,18 @@ async def search_action(request: Request, state: State, org: FromPath[str | None
         at=time_of(body.context),
     )
     names, token = await _search(runtime, "search/action", "action", body, org, question)
-    return _json({"results": [{"name": n} for n in names], "page": {"next_token": token}})
+    return ActionSearchResults([FoundAction(n) for n in names], NextPage(token))
 
 
-def _metadata(base: str) -> dict[str, str]:
-    return {
-        "policy_decision_point": base,
-        "access_evaluation_endpoint": f"{base}/access/v1/evaluation",
-        "access_evaluations_endpoint": f"{base}/access/v1/evaluations",
-        "search_subject_endpoint": f"{base}/access/v1/search/subject",
-        "search_resource_endpoint": f"{base}/access/v1/search/resource",
-        "search_action_endpoint": f"{base}/access/v1/search/action",
-    }
+def _metadata(base: str) -> PdpMetadata:
+    return PdpMetadata(
+        policy_decision_point=base,
+        access_evaluation_endpoint=f"{base}/access/v1/evaluation",
+        access_evaluations_endpoint=f"{base}/access/v1/evaluations",
+        search_subject_endpoint=f"{base}/access/v1/search/subject",
+        search_resource_endpoint=f"{base}/access/v1/search/resource",
+        search_action_endpoint=f"{base}/access/v1/search/action",
+    )
 
 
 def _base_url(request: Request) -> str:
@@ -422,8 +437,8 @@ def _base_url(request: Request) -> str:
     summary="PDP metadata",
     responses=answers({200: PdpMetadata}),
 )
-async def configuration(request: Request) -> Response[bytes]:
-    return _json(_metadata(_base_url(request)))
+async def configuration(request: Request) -> PdpMetadata:
+    return _metadata(_base_url(request))
 
 
 @get(
@@ -432,11 +447,12 @@ async def configuration(request: Request) -> Response[bytes]:
     summary="PDP metadata of one organisation",
     responses=answers({200: PdpMetadata}, 400, 404),
 )
-async def tenant_configuration(request: Request, state: State, org: FromPath[str]) -> Response[bytes]:
-    runtime: Runtime = state.runtime
-    if runtime.decisions.policies.get(org) is None:
+async def tenant_configuration(
+    request: Request, policies: NamedDependency[PolicyService], org: FromPath[str]
+) -> PdpMetadata:
+    if policies.current.get(org) is None:
         raise NotFound(f"organisation {org!r} not found")
-    return _json(_metadata(f"{_base_url(request)}/orgs/{org}"))
+    return _metadata(f"{_base_url(request)}/orgs/{org}")
 
 
 ROUTES = [evaluation, evaluations, search_subject, search_resource, search_action, configuration, tenant_configuration]

@@ -69,6 +69,7 @@ class TypedCheckBatch(msgspec.Struct):
     at_least_version: Version | None = None
 
 
+# The decision hot path: encoded by hand, as its bodies are decoded (ADR 0003, 0010).
 _ENCODE = msgspec.json.Encoder()
 
 

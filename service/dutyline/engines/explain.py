@@ -9,11 +9,9 @@ from dataclasses import dataclass
 import msgspec
 
 from dutyline.engines.binding import Presented
-from dutyline.engines.compiler import CompiledOrg, DutyRef, duty_phrase
+from dutyline.engines.compiler import CompiledOrg, DutyInfo, duty_phrase
 from dutyline.engines.decision import Basis, Decision
 from dutyline.engines.rules import RuleHit, Verdict
-
-DutyInfo = DutyRef  # a reason names its duty as the compiled organisation does
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +99,7 @@ def _duty_reason(
     code: str,
     post: str,
     via_post: str,
-    duty: DutyRef,
+    duty: DutyInfo,
     acting: tuple[str | None, str | None, str | None] | None,
 ) -> Reason:
     """A duty's reason in both languages; `acting` is the (from, to, stands in for) of an acting assignment. The
@@ -120,7 +118,7 @@ def _duty_reason(
     return Reason(code, zh, en, post, via_post if via_post != post else None, duty=duty)
 
 
-def _unindexed(org: CompiledOrg, duty: DutyRef) -> tuple[str, str]:
+def _unindexed(org: CompiledOrg, duty: DutyInfo) -> tuple[str, str]:
     """A duty no grant of `org` cites (a logged decision's, rendered against a later version)."""
     document = org.document
     return duty_phrase(duty, {d.id: d.name for d in document.departments}, {p.id: p.name for p in document.posts})
