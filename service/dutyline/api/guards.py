@@ -76,6 +76,7 @@ SERVICES = (
     "cases",
     "decisions",
     "editor",
+    "ledger",
     "listings",
     "policies",
     "queries",

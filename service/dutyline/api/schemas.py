@@ -379,29 +379,6 @@ class Notifications(_Shape):
     items: list[OutboxNotification]
 
 
-class UsageRecorded(_Shape):
-    """A ledger entry; amounts and totals are exact decimals, sent as JSON numbers as written."""
-
-    id: int
-    organisation: str
-    rule: str
-    person: str
-    period: str
-    amount: float  # negative for a reversal
-    total: float
-    used_at: str
-    recorded_at: str
-    reverses: int | None  # the entry this one reverses
-
-
-class UsageTotal(_Shape):
-    organisation: str
-    rule: str
-    person: str
-    period: str
-    total: float
-
-
 # --- admin: access ------------------------------------------------------------------------------------------
 
 
