@@ -35,7 +35,7 @@ VERSION = "0.55.0"
 PACKAGE = f"@cerbos/cerbos-linux-x64@{VERSION}"
 HOME = Path(__file__).resolve().parent / ".cerbos"
 BINARY = HOME / "node_modules" / "@cerbos" / "cerbos-linux-x64" / "cerbos-linux-x64"
-READY_TIMEOUT_S = 600.0  # "loads in reasonable time": a size that takes longer is reported as not loaded
+READY_TIMEOUT_S = 300.0  # "loads in reasonable time": a size that takes longer is reported as not loaded
 AGREEMENT_SAMPLE = 2_000
 BATCH = 100
 

@@ -132,7 +132,7 @@ def _t_peers(r: dict[str, Any], rows: list) -> None:
     http, peers = s["http"], s["peers"]
     bare = peers["bare"]["saturated"]["rps"]
     cerbos, cerbos_batch = peers["cerbos_check"], peers["cerbos_check_100"]
-    at = f"{s['lines']:,} lines; Cerbos at {peers['size']:,}"
+    at = f"{s['lines']:,} lines; Cerbos at {_peer_lines(r):,}"
     evaluation = http["evaluation"]
     rows.append(
         (
@@ -457,6 +457,12 @@ def _m_http(r: dict[str, Any], s: dict[str, Any], out: list[str]) -> None:
     out += ["", "![HTTP](http.png)", ""]
 
 
+def _peer_lines(r: dict[str, Any]) -> int:
+    """The policy lines of the size Cerbos was loaded with for the HTTP runs."""
+    size = r["service"]["peers"]["size"]
+    return int(r["sizes"].get(str(size), r["sizes"].get(size, {"lines": size}))["lines"])
+
+
 _PEER_ROWS = (
     # (label, where the figures are, key, decisions per request)
     ("bare Litestar app answering a constant (uvicorn, 1 worker)", "peers", "bare", 1),
@@ -510,7 +516,7 @@ def _m_peers(r: dict[str, Any], s: dict[str, Any], out: list[str]) -> None:
         "",
         (
             f"HTTP in the same run, one after another on the same cores, `wrk` one thread: Dutyline at {s['lines']:,} "
-            f"lines, Cerbos {peers['version']} at {peers['size']:,} (the largest size it loaded; a smaller family is "
+            f"lines, Cerbos {peers['version']} at {_peer_lines(r):,} (the largest size it loaded; a smaller family is "
             "the first branches of the larger). A Cerbos batch has one principal and 100 resources of its "
             "organisation; Dutyline's and AuthZEN's batches have a subject per item."
         ),
@@ -764,7 +770,7 @@ def _plot_peers(plt: Any, r: dict[str, Any], out: Path) -> None:
     s = r["service"]
     if "peers" not in s or "http" not in s:
         return
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    fig, axes = plt.subplots(2, 1, figsize=(8.5, 7), height_ratios=[6, 3])
     for ax, batch in zip(axes, (False, True)):
         rows = [(lab, s[w][k], per) for lab, w, k, per in _PEER_ROWS if (per > 1) == batch and k in s[w]]
         labels = [lab.replace("batches: ", "").split(" (")[0].replace("`", "") for lab, _, _ in rows]
@@ -783,10 +789,12 @@ def _plot_peers(plt: Any, r: dict[str, Any], out: Path) -> None:
             )
         ax.invert_yaxis()
         ax.tick_params(axis="y", labelsize=7)
-        ax.set_xlabel("decisions/s at 32 connections (p99 at 32 / at 4 connections)")
+        ax.set_xlabel("decisions/s, 32 connections (labels: p99 at 32 / at 4 connections)", fontsize=8)
         ax.set_title("batches of 100" if batch else "single decisions", fontsize=9)
         ax.set_xlim(right=max(values, default=1) * 1.6)
-    fig.suptitle(f"Dutyline ({s['lines']:,} lines) beside Cerbos ({s['peers']['size']:,} lines), one process each")
+    fig.suptitle(
+        f"Dutyline ({s['lines']:,} lines) beside Cerbos ({_peer_lines(r):,} lines), one process each", fontsize=10
+    )
     fig.tight_layout()
     fig.savefig(out / "peers.png", dpi=110)
     plt.close(fig)
