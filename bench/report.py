@@ -529,6 +529,9 @@ def _m_peers(r: dict[str, Any], s: dict[str, Any], out: list[str]) -> None:
         if row is None:
             continue
         a, b = row["saturated"], row["light"]
+        failed = a["errors"] + b["errors"]
+        if failed:  # wrk's socket errors and timeouts (2 s), and non-2xx answers
+            label += f" ({failed} errors or timeouts)"
         out.append(
             f"| {label} | {a['rps']:,.0f} | {a['rps'] * per:,.0f} | {a['p50_ms']:.2f} / {a['p99_ms']:.2f} ms | "
             f"{b['rps']:,.0f} | {b['p50_ms']:.2f} / {b['p99_ms']:.2f} ms |"
