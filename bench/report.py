@@ -38,7 +38,7 @@ _MISSING = (KeyError, IndexError, TypeError, ZeroDivisionError, ValueError)
 def targets(r: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(target, measured, met?) rows; a target whose measurement failed says so."""
     rows: list[tuple[str, str, str]] = []
-    for section in (_t_inprocess, _t_http, _t_queries, _t_writes, _t_replicas, _t_startup):
+    for section in (_t_inprocess, _t_http, _t_peers, _t_queries, _t_writes, _t_replicas, _t_startup):
         try:
             section(r, rows)
         except _MISSING as exc:
@@ -107,6 +107,66 @@ def _t_http(r: dict[str, Any], rows: list) -> None:
             "batch evaluations, 100 per request: ≥ 100,000 decisions/s",
             f"{batch:,.0f} decisions/s{note}",
             _ok(batch >= 100_000),
+        )
+    )
+
+
+def _t_peers(r: dict[str, Any], rows: list) -> None:
+    """beside Cerbos (issue 18)"""
+    agreed = [(int(k), x["cerbos"]["agreement"]) for k, x in r["sizes"].items() if "agreement" in x.get("cerbos", {})]
+    if not agreed:
+        raise KeyError(r.get("cerbos_unavailable", "cerbos"))
+    native = sum(a["native"]["disagreements"] for _, a in agreed)
+    authzen = sum(a["authzen"]["disagreements"] for _, a in agreed)
+    rows.append(
+        (
+            "Cerbos and Dutyline agree on every request no business rule touches",
+            f"{native} of {sum(a['native']['compared'] for _, a in agreed):,} disagree (native), {authzen} of "
+            f"{sum(a['authzen']['compared'] for _, a in agreed):,} (AuthZEN); "
+            + ", ".join(f"{k:,}" for k, _ in agreed)
+            + " lines",
+            _ok(native == 0 and authzen == 0),
+        )
+    )
+    s = r["service"]
+    http, peers = s["http"], s["peers"]
+    bare = peers["bare"]["saturated"]["rps"]
+    cerbos, cerbos_batch = peers["cerbos_check"], peers["cerbos_check_100"]
+    at = f"{s['lines']:,} lines; Cerbos at {_peer_lines(r):,}"
+    evaluation = http["evaluation"]
+    rows.append(
+        (
+            f"evaluation, 1 worker: ≥ 70 % of the bare Litestar app's req/s ({at})",
+            f"{evaluation['saturated']['rps']:,.0f} vs {bare:,.0f} req/s = {evaluation['saturated']['rps'] / bare:.0%}",
+            _ok(evaluation["saturated"]["rps"] >= 0.7 * bare),
+        )
+    )
+    for name in ("evaluation", "check"):
+        ours, theirs = http[name]["saturated"]["p99_ms"], cerbos["saturated"]["p99_ms"]
+        rows.append(
+            (
+                f"{name}, 1 worker: p99 ≤ Cerbos's p99 (32 connections)",
+                f"{ours:.1f} vs {theirs:.1f} ms; req/s {http[name]['saturated']['rps']:,.0f} vs {cerbos['saturated']['rps']:,.0f}",
+                _ok(ours <= theirs),
+            )
+        )
+    check, single = http["check"]["saturated"]["rps"], evaluation["saturated"]["rps"]
+    rows.append(
+        ("`/v1/check` within 10 % of evaluation's req/s", f"{check / single:.0%} of it", _ok(check >= 0.9 * single))
+    )
+    ours_b = http["evaluations_100"]["saturated"]["rps"] * 100
+    theirs_b = cerbos_batch["saturated"]["rps"] * 100
+    rows.append(
+        (
+            "batches of 100: ≥ 2 × Cerbos's decisions/s, p99 ≤ Cerbos's",
+            (
+                f"{ours_b:,.0f} vs {theirs_b:,.0f} decisions/s (×{ours_b / theirs_b:.2f}); p99 "
+                f"{http['evaluations_100']['saturated']['p99_ms']:.0f} vs {cerbos_batch['saturated']['p99_ms']:.0f} ms"
+            ),
+            _ok(
+                ours_b >= 2 * theirs_b
+                and http["evaluations_100"]["saturated"]["p99_ms"] <= cerbos_batch["saturated"]["p99_ms"]
+            ),
         )
     )
 
@@ -337,7 +397,7 @@ def markdown(r: dict[str, Any]) -> str:
         )
     out += ["", "![decision latency](latency.png) ![memory](memory.png)", ""]
 
-    for section in (_m_http, _m_queries, _m_writes, _m_replicas, _m_startup):
+    for section in (_m_http, _m_peers, _m_queries, _m_writes, _m_replicas, _m_startup):
         try:
             section(r, s, out)
         except _MISSING as exc:
@@ -395,6 +455,88 @@ def _m_http(r: dict[str, Any], s: dict[str, Any], out: list[str]) -> None:
                 f"{b['p50_ms']:.2f} / {b['p99_ms']:.2f} ms | {a['rps'] / echo2:.0%} |"
             )
     out += ["", "![HTTP](http.png)", ""]
+
+
+def _peer_lines(r: dict[str, Any]) -> int:
+    """The policy lines of the size Cerbos was loaded with for the HTTP runs."""
+    size = r["service"]["peers"]["size"]
+    return int(r["sizes"].get(str(size), r["sizes"].get(size, {"lines": size}))["lines"])
+
+
+_PEER_ROWS = (
+    # (label, where the figures are, key, decisions per request)
+    ("bare Litestar app answering a constant (uvicorn, 1 worker)", "peers", "bare", 1),
+    ("Dutyline `POST /bench/echo` (the ceiling inside Dutyline's app)", "http", "echo", 1),
+    ("Dutyline `POST /access/v1/evaluation`, 1 worker", "http", "evaluation", 1),
+    ("Dutyline `POST /v1/check`, 1 worker", "http", "check", 1),
+    ("Cerbos `POST /api/check/resources`, 1 resource", "peers", "cerbos_check", 1),
+    ("Cerbos `POST /access/v1/evaluation` (AuthZEN)", "peers", "cerbos_authzen", 1),
+    ("batches: Dutyline `POST /access/v1/evaluations`, 100 each", "http", "evaluations_100", 100),
+    ("batches: Cerbos `POST /api/check/resources`, 100 resources", "peers", "cerbos_check_100", 100),
+    ("batches: Cerbos `POST /access/v1/evaluations` (AuthZEN), 100 each", "peers", "cerbos_authzen_100", 100),
+)
+
+
+def _m_peers(r: dict[str, Any], s: dict[str, Any], out: list[str]) -> None:
+    """Beside Cerbos"""
+    out += [
+        "## 2b. Beside Cerbos and a bare Litestar app",
+        "",
+        (
+            "Cerbos is given the same organisations (`bench/cerbos_policies.py`): one resource policy per organisation "
+            "and resource type (kind `<org>.<type>`), each post's compiled permissions as rules, a deny written as a "
+            "condition on the allow rules of the same action (Cerbos allows when any role allows; Dutyline denies when "
+            "any active post denies), the person's active posts as the principal's roles. Audit log off in Cerbos; "
+            "every Dutyline decision logged. Agreement: the same requests (the first 2,000 of each size, those no "
+            "business rule touches) asked of Dutyline's decision core in process and of Cerbos over HTTP; AuthZEN "
+            "maps `subject.type` to one role, so only people with one active post are asked that way."
+        ),
+        "",
+        "| lines | policies | Cerbos ready | Cerbos memory | agreement, native | agreement, AuthZEN |",
+        "|---|---|---|---|---|---|",
+    ]
+    for x in r["sizes"].values():
+        c = x.get("cerbos")
+        if not c:
+            continue
+        if "ready_s" not in c:
+            out.append(f"| {x['lines']:,} | {c['policies']:,} | not loaded: {c.get('not_loaded')} | | | |")
+            continue
+        a = c["agreement"]
+        out.append(
+            f"| {x['lines']:,} | {c['policies']:,} | {c['ready_s']:.1f} s | {c['rss_bytes'] / MB:,.0f} MiB | "
+            f"{a['native']['disagreements']} of {a['native']['compared']:,} disagree | "
+            f"{a['authzen']['disagreements']} of {a['authzen']['compared']:,} disagree "
+            f"({a['authzen']['multi_post_left_out']} multi-post left out) |"
+        )
+    if r.get("cerbos_unavailable"):
+        out += ["", f"Cerbos unavailable: {r['cerbos_unavailable']}"]
+    peers = s["peers"]
+    out += [
+        "",
+        (
+            f"HTTP in the same run, one after another on the same cores, `wrk` one thread: Dutyline at {s['lines']:,} "
+            f"lines, Cerbos {peers['version']} at {_peer_lines(r):,} (the largest size it loaded; a smaller family is "
+            "the first branches of the larger). A Cerbos batch has one principal and 100 resources of its "
+            "organisation; Dutyline's and AuthZEN's batches have a subject per item."
+        ),
+        "",
+        "| server | req/s (32 connections) | decisions/s | p50 / p99 | req/s (4 connections) | p50 / p99 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, where, key, per in _PEER_ROWS:
+        row = s[where].get(key)
+        if row is None:
+            continue
+        a, b = row["saturated"], row["light"]
+        failed = a["errors"] + b["errors"]
+        if failed:  # wrk's socket errors and timeouts (2 s), and non-2xx answers
+            label += f" ({failed} errors or timeouts)"
+        out.append(
+            f"| {label} | {a['rps']:,.0f} | {a['rps'] * per:,.0f} | {a['p50_ms']:.2f} / {a['p99_ms']:.2f} ms | "
+            f"{b['rps']:,.0f} | {b['p50_ms']:.2f} / {b['p99_ms']:.2f} ms |"
+        )
+    out += ["", "![beside Cerbos](peers.png)", ""]
 
 
 def _m_queries(r: dict[str, Any], s: dict[str, Any], out: list[str]) -> None:
@@ -583,6 +725,8 @@ def plots(r: dict[str, Any], out: Path) -> None:
     fig.savefig(out / "http.png", dpi=110)
     plt.close(fig)
 
+    _plot_peers(plt, r, out)
+
     fig, ax = plt.subplots(figsize=(7, 4))
     propagated = r["service"].get("propagation", {})
     groups = [
@@ -622,6 +766,40 @@ def plots(r: dict[str, Any], out: Path) -> None:
     ax.set_title(f"Throughput vs processes ({r['machine']['cpus']} cores)")
     fig.tight_layout()
     fig.savefig(out / "scaling.png", dpi=110)
+    plt.close(fig)
+
+
+def _plot_peers(plt: Any, r: dict[str, Any], out: Path) -> None:
+    s = r["service"]
+    if "peers" not in s or "http" not in s:
+        return
+    fig, axes = plt.subplots(2, 1, figsize=(8.5, 7), height_ratios=[6, 3])
+    for ax, batch in zip(axes, (False, True)):
+        rows = [(lab, s[w][k], per) for lab, w, k, per in _PEER_ROWS if (per > 1) == batch and k in s[w]]
+        labels = [lab.replace("batches: ", "").split(" (")[0].replace("`", "") for lab, _, _ in rows]
+        values = [row["saturated"]["rps"] * per for _, row, per in rows]
+        colours = [
+            "grey" if "bare" in lab or "echo" in lab else "tab:orange" if "Cerbos" in lab else "tab:blue"
+            for lab, _, _ in rows
+        ]
+        bars = ax.barh(labels, values, color=colours)
+        for bar, (_, row, _) in zip(bars, rows):
+            ax.annotate(
+                f" p99 {row['saturated']['p99_ms']:.1f} ms / {row['light']['p99_ms']:.1f} ms",
+                (bar.get_width(), bar.get_y() + bar.get_height() / 2),
+                va="center",
+                fontsize=7,
+            )
+        ax.invert_yaxis()
+        ax.tick_params(axis="y", labelsize=7)
+        ax.set_xlabel("decisions/s, 32 connections (labels: p99 at 32 / at 4 connections)", fontsize=8)
+        ax.set_title("batches of 100" if batch else "single decisions", fontsize=9)
+        ax.set_xlim(right=max(values, default=1) * 1.6)
+    fig.suptitle(
+        f"Dutyline ({s['lines']:,} lines) beside Cerbos ({_peer_lines(r):,} lines), one process each", fontsize=10
+    )
+    fig.tight_layout()
+    fig.savefig(out / "peers.png", dpi=110)
     plt.close(fig)
 
 

@@ -5,7 +5,8 @@
 
 Every Dutyline figure is measured beside its reference in the same run, on the same generated data: the
 in-process decision beside plain `casbin.Enforcer` and `casbin.FastEnforcer`; each HTTP endpoint beside a
-trivial endpoint of the same server process. Needs PostgreSQL (DUTYLINE_BENCH_POSTGRES_URL, else
+trivial endpoint of the same server process; Cerbos (its PDP binary, from npm) with the same organisations as
+its policies, checked to agree, and loaded beside Dutyline with a bare Litestar app as the framework's ceiling. Needs PostgreSQL (DUTYLINE_BENCH_POSTGRES_URL, else
 DUTYLINE_TEST_POSTGRES_URL, else postgresql://postgres@127.0.0.1:5432/test) and `wrk` on the PATH.
 """
 
@@ -25,9 +26,10 @@ from typing import Any
 
 import httpx
 
+from bench import cerbos
 from bench import service as svc
 from bench.changes import Changes
-from bench.data import AT, prepare
+from bench.data import AT, ROOT, prepare
 from bench.generate import AT_TEXT, RESOURCES, one_big_org, rule_pack
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -79,6 +81,32 @@ def inprocess(size: int, folder: Path) -> dict[str, Any]:
         out[engine]["disagreements"] = sum(a != b for a, b in zip(truth, answers))
         out[engine]["compared"] = len(answers)
     return out
+
+
+# --- 1b. Cerbos: the same organisations as its policies, at every size it loads ------------------------------
+
+
+def cerbos_sizes(sizes: list[int], families: dict[int, tuple[Path, list, int]], results: dict[str, Any]) -> None:
+    """Load and agreement per size, smallest first; past a size Cerbos does not load in time, larger ones are
+    not tried. Without the binary (no npm, no registry) the run goes on and the report says why."""
+    for size in sizes:
+        folder, orgs, _ = families[size]
+        log(f"cerbos: policies and agreement at {size:,} lines")
+        try:
+            measured = cerbos.load_and_agree(folder, orgs)
+        except cerbos.Unavailable as exc:
+            results["cerbos_unavailable"] = str(exc)
+            log(f"cerbos unavailable: {exc}")
+            return
+        results["sizes"][size]["cerbos"] = measured
+        if "not_loaded" in measured:
+            log(f"cerbos did not load {size:,} lines: {measured['not_loaded']}")
+            return
+
+
+def cerbos_largest(results: dict[str, Any]) -> int | None:
+    loaded = [int(s) for s, x in results["sizes"].items() if "ready_s" in x.get("cerbos", {})]
+    return max(loaded, default=None)
 
 
 # --- 4. writes, in process (the core of "effective on the replica that took it") ----------------------------
@@ -380,7 +408,9 @@ def step(out: dict[str, Any], name: str, measure: Any) -> None:
         log(f"{name} failed: {exc}")
 
 
-def service_phase(size: int, orgs: list, requests: dict[str, Any], quick: bool) -> dict[str, Any]:
+def service_phase(
+    size: int, orgs: list, requests: dict[str, Any], quick: bool, peer_size: int | None = None, peer_orgs: int = 0
+) -> dict[str, Any]:
     seconds = 3 if quick else 10
     packs = [rule_pack(o) for o in orgs]
     out: dict[str, Any] = {"size": size}
@@ -399,6 +429,9 @@ def service_phase(size: int, orgs: list, requests: dict[str, Any], quick: bool) 
             out["startup"] = {"ready_s": first.wait_ready(), "rss_bytes": first.rss()}
             out["http"] = http_phase(first, requests, seconds)
             out["rss_after_load_bytes"] = first.rss()
+            if peer_size is not None:
+                # the family of a smaller size is the first branches of this one: its requests are this server's
+                step(out, "peers", lambda: cerbos.http(ROOT / str(peer_size), orgs[:peer_orgs], seconds, log))
             log("queries over HTTP")
             step(out, "queries_http", lambda: queries_http(first, orgs, 50 if quick else 200))
             log("HTTP again, with the decision log sampled at 1 %")
@@ -454,6 +487,7 @@ def main() -> None:
         families[size] = prepare(size)
         folder, _, lines = families[size]
         results["sizes"][size] = {"lines": lines, "orgs": len(families[size][1]), **inprocess(size, folder)}
+    cerbos_sizes(sizes, families, results)
     results["compile_one_org"] = compile_cost([1_000, 10_000] if args.quick else [1_000, 10_000, 100_000, 1_000_000])
     largest = sizes[-1]
     folder, orgs, lines = families[largest]
@@ -464,7 +498,9 @@ def main() -> None:
     # would stall the threads that time propagation for a second or more)
     gc.collect()
     gc.freeze()
-    results["service"] = {"lines": lines, **service_phase(largest, orgs, requests, args.quick)}
+    peer = cerbos_largest(results)
+    peer_orgs = results["sizes"][peer]["orgs"] if peer is not None else 0
+    results["service"] = {"lines": lines, **service_phase(largest, orgs, requests, args.quick, peer, peer_orgs)}
     results["elapsed_s"] = time.perf_counter() - began
     results["load"] = LOAD
     from bench.report import write
