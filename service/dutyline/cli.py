@@ -548,8 +548,8 @@ def admin_create(username: str, roles: tuple[str, ...], display_name: str, passw
         user = _access().create_user(username, display_name, password, grants, by="cli")
     except DutylineError as exc:
         _fail(exc)
-    shown = ", ".join(f"{g['role']}@{g['organisation']}" for g in user["roles"])
-    click.echo(f"created {user['username']} ({shown})")
+    shown = ", ".join(f"{g.role}@{g.organisation}" for g in user.roles)
+    click.echo(f"created {user.username} ({shown})")
 
 
 @admin.command("token")
@@ -592,10 +592,10 @@ def admin_token(
             click.echo("error: name the organisations it may reach: --org ORG (repeatable), or --all-orgs", err=True)
             sys.exit(1)
         _fail(exc)
-    shown = ",".join(token["organisations"]) or "none"
-    scopes_shown = ",".join(token["scopes"])
-    click.echo(f"# token {token['id']} for {username}, scopes {scopes_shown}, organisations {shown}", err=True)
-    click.echo(token["token"])
+    shown = ",".join(token.organisations or []) or "none"
+    scopes_shown = ",".join(token.scopes)
+    click.echo(f"# token {token.id} for {username}, scopes {scopes_shown}, organisations {shown}", err=True)
+    click.echo(token.token)
 
 
 @main.group()

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dutyline.services import orgs
 from dutyline.services.access import AccessService
 from dutyline.services.approvals import ApprovalService
+from dutyline.services.audit_trail import AuditReader
 from dutyline.services.cases import CaseService
 from dutyline.services.consistency import VersionWaits
 from dutyline.services.decision_log import DecisionLog
@@ -63,6 +64,7 @@ class Runtime:
     escalation: Escalator  # the scheduler thread: escalations, obligations, webhook
     # The admin side: users, sessions, tokens and the admin policy; editing; history.
     access: AccessService
+    audit_trail: AuditReader
     editor: Editor
     versions: Versions
     # Checks waiting for a policy version (`at_least_version`), and whole-organisation listings.
@@ -131,6 +133,7 @@ class Runtime:
             cases,
             escalation,
             access=access,
+            audit_trail=AuditReader(sessions),
             editor=Editor(sessions, policies, FourEyes(settings.rules_four_eyes, settings.org_four_eyes)),
             versions=versions,
             waits=waits,

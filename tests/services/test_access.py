@@ -9,6 +9,7 @@ from sqlalchemy import select
 from dutyline.engines.admin_policy import AdminPermission
 from dutyline.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from dutyline.runtime import Runtime
+from dutyline.services.access import RoleGrant
 from dutyline.store.tables import AuditRow
 from tests.services.conftest import COUNTER, new_id
 
@@ -29,9 +30,9 @@ def audited(runtime: Runtime, event: str, target: str) -> list[dict]:
 def test_a_user_is_created_with_roles_and_the_creation_is_audited(runtime: Runtime) -> None:
     name = username()
     user = runtime.access.create_user(name, "", None, [("compliance_officer", COUNTER)], by="root")
-    assert (user["username"], user["display_name"], user["active"], user["has_password"]) == (name, name, True, False)
-    assert user["roles"] == [{"role": "compliance_officer", "organisation": COUNTER}]
-    assert runtime.access.user(name) == user and name in [u["username"] for u in runtime.access.users()]
+    assert (user.username, user.display_name, user.active, user.has_password) == (name, name, True, False)
+    assert user.roles == [RoleGrant("compliance_officer", COUNTER)]
+    assert runtime.access.user(name) == user and name in [u.username for u in runtime.access.users()]
     assert audited(runtime, "user_created", f"user:{name}") == [{"actor": "root", "organisation": None}]
     with pytest.raises(Conflict, match=f"user '{name}' already exists"):
         runtime.access.create_user(name, "", None, [], by="root")
@@ -63,7 +64,7 @@ def test_a_bad_user_is_invalid_naming_the_field(
 
 def test_a_system_administrators_role_is_granted_everywhere(runtime: Runtime) -> None:
     user = runtime.access.create_user(username(), "", None, [("system_admin", COUNTER)], by="root")
-    assert user["roles"] == [{"role": "system_admin", "organisation": "*"}]
+    assert user.roles == [RoleGrant("system_admin", "*")]
 
 
 def test_changing_an_unknown_user_is_not_found(runtime: Runtime) -> None:
@@ -77,7 +78,7 @@ def test_a_user_is_linked_to_a_person_by_another_administrator_never_by_themselv
     name = username()
     runtime.access.create_user(name, "", None, [("compliance_officer", COUNTER)], by="root")
     linked = runtime.access.update_user(name, by="root", people={COUNTER: "mia@counter.example"})
-    assert linked["people"] == {COUNTER: "mia"}, "stored as the person's id"
+    assert linked.people == {COUNTER: "mia"}, "stored as the person's id"
     assert audited(runtime, "user_linked", f"user:{name}") == [{"actor": "root", "organisation": COUNTER}]
     with pytest.raises(Forbidden, match="may not link themselves to a person"):
         runtime.access.update_user(name, by=name, people={COUNTER: "dan"})
@@ -143,13 +144,13 @@ def test_a_token_that_may_decide_names_the_organisations_it_reaches(runtime: Run
         runtime.access.issue_token(name, ["decide"], "ci", by="root")
     assert [i.path for i in refused.value.issues] == ["organisations"]
     issued = runtime.access.issue_token(name, ["decide"], "ci", by="root", organisations=[COUNTER])
-    caller = runtime.access.token_caller(issued["token"])
+    caller = runtime.access.token_caller(issued.token)
     assert caller is not None and caller.organisations == frozenset({COUNTER}) and caller.may_decide
-    assert issued["id"] in [t["id"] for t in runtime.access.tokens(name)]
-    runtime.access.revoke_token(issued["id"], by="root")
-    assert runtime.access.token_caller(issued["token"]) is None
-    with pytest.raises(NotFound, match=f"token '{issued['id']}' not found \\(or already revoked\\)"):
-        runtime.access.revoke_token(issued["id"], by="root")
+    assert issued.id in [t.id for t in runtime.access.tokens(name)]
+    runtime.access.revoke_token(issued.id, by="root")
+    assert runtime.access.token_caller(issued.token) is None
+    with pytest.raises(NotFound, match=f"token '{issued.id}' not found \\(or already revoked\\)"):
+        runtime.access.revoke_token(issued.id, by="root")
 
 
 @pytest.mark.parametrize(
@@ -186,9 +187,9 @@ def test_an_issuer_gives_only_organisations_they_reach(runtime: Runtime) -> None
         runtime.access.issue_token(name, ["decide"], "t", by=name, organisations=["sales_company"], issuer=issuer)
     with pytest.raises(Forbidden, match="only a system administrator may"):
         runtime.access.issue_token(name, ["decide"], "t", by=name, organisations=["*"], issuer=issuer)
-    assert runtime.access.issue_token(name, ["decide"], "t", by=name, organisations=[COUNTER], issuer=issuer)[
-        "organisations"
-    ] == [COUNTER]
+    assert runtime.access.issue_token(
+        name, ["decide"], "t", by=name, organisations=[COUNTER], issuer=issuer
+    ).organisations == [COUNTER]
 
 
 def test_the_admin_policy_follows_the_grants_and_says_why_it_refuses(runtime: Runtime) -> None:
@@ -223,7 +224,7 @@ def test_a_display_name_longer_than_200_characters_is_invalid_naming_it(runtime:
     runtime.access.create_user(name, "x" * 200, None, [], by="root")
     with pytest.raises(Invalid, match="display_name: at most 200 characters"):
         runtime.access.update_user(name, by="root", display_name="y" * 201)
-    assert runtime.access.user(name)["display_name"] == "x" * 200
+    assert runtime.access.user(name).display_name == "x" * 200
 
 
 def test_a_token_name_longer_than_200_characters_is_invalid_naming_it(runtime: Runtime) -> None:
@@ -233,4 +234,4 @@ def test_a_token_name_longer_than_200_characters_is_invalid_naming_it(runtime: R
     with pytest.raises(Invalid, match="name: at most 200 characters") as refused:
         runtime.access.issue_token(name, ["read"], "n" * 201, by="root")
     assert [i.path for i in refused.value.issues] == ["name"]
-    assert runtime.access.issue_token(name, ["read"], "n" * 200, by="root")["name"] == "n" * 200
+    assert runtime.access.issue_token(name, ["read"], "n" * 200, by="root").name == "n" * 200

@@ -1,5 +1,8 @@
 """The admin API for identity and oversight: login and sessions, users and roles, API tokens, the audit
-trail, and pending changes (four-eyes approvals, scheduled changes). See docs/admin-api.md."""
+trail, and pending changes (four-eyes approvals, scheduled changes). See docs/admin-api.md.
+
+One controller per resource. A route's permission is its guard (`api.guards`); where it depends on the query or the
+body (an organisation asked for, a user other than the caller), the handler asks `AccessService.require` itself."""
 
 from __future__ import annotations
 
@@ -7,40 +10,30 @@ import asyncio
 from typing import Annotated
 
 import msgspec
-from litestar import Request, Response, delete, get, patch, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, Parameter
+from litestar.types import ControllerRouterHandler
 
-from dutyline.api.auth import admin_caller, cleared_cookie, json_response, session_cookie
+from dutyline.api.auth import COOKIE, admin_caller, cleared_cookie, json_response, session_cookie
 from dutyline.api.body import read_json
+from dutyline.api.guards import requires, signed_in
 from dutyline.api.openapi import ADMIN, answers, takes
 from dutyline.api.payloads import parse_time
-from dutyline.api.schemas import (
-    AuditBreak,
-    AuditCheck,
-    AuditEntry,
-    AuditTrail,
-    Change,
-    Changes,
-    IssuedToken,
-    LoggedOut,
-    Revoked,
-    Session,
-    Tokens,
-    User,
-    Users,
-)
-from dutyline.engines.admin_policy import ALL, CATALOGUE, AdminPermission
+from dutyline.api.schemas import Change, Changes, LoggedOut, Revoked, Tokens, Users
+from dutyline.engines.admin_policy import ALL, AdminPermission
 from dutyline.errors import Forbidden, Invalid, Issue
 from dutyline.runtime import Runtime
-from dutyline.services.access import Caller
+from dutyline.services.access import AccessService, Caller, IssuedToken, Session, User
+from dutyline.services.audit_trail import AuditCheck, AuditReader, AuditTrail
 from dutyline.services.four_eyes import kind_of
-from dutyline.store import audit, history
-from dutyline.store.audit import AuditFilter
 
 Limit = Annotated[int, Parameter(ge=1, le=1000)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 TAGS = ["admin: access"]
+Access = NamedDependency[AccessService]
+Who = NamedDependency[Caller]
 
 
 class LoginBody(msgspec.Struct):
@@ -93,321 +86,229 @@ def _client_ip(request: Request) -> str:
     return client.host if client is not None else "?"
 
 
-# --- sessions -----------------------------------------------------------------------------------------------
+class SessionController(Controller):
+    path = "/admin"
+    tags = TAGS
+
+    @post(
+        "/login",
+        summary="Log in: sets the session cookie, returns the CSRF token",
+        status_code=200,
+        responses=answers({}, 400, 401, 413, 429, 503),
+        operation_class=takes(LoginBody),
+    )
+    async def login(self, request: Request, access: Access) -> Response[Session]:
+        body = await read_json(request, LoginBody)
+        done = await asyncio.to_thread(access.login, body.username, body.password, _client_ip(request))
+        view = await asyncio.to_thread(access.session_view, done.caller)
+        return Response(view, cookies=[session_cookie(request, done)])
+
+    @post(
+        "/logout", summary="End the console session", status_code=200, responses=answers({}, *ADMIN), guards=[signed_in]
+    )
+    async def logout(self, request: Request, access: Access, caller: Who) -> Response[LoggedOut]:
+        token = request.cookies.get(COOKIE)
+        if caller.token_id is None and token:
+            await asyncio.to_thread(access.logout, caller, token)
+        return Response(LoggedOut(True), cookies=[cleared_cookie(request)])
+
+    @get(
+        "/session",
+        summary="Who is logged in: roles, permissions per organisation, CSRF token",
+        responses=answers({}, *ADMIN),
+        guards=[signed_in],
+    )
+    async def current(self, access: Access, caller: Who) -> Session:
+        return await asyncio.to_thread(access.session_view, caller)
 
 
-@post(
-    "/admin/login",
-    tags=TAGS,
-    summary="Log in: sets the session cookie, returns the CSRF token",
-    status_code=200,
-    responses=answers({200: Session}, 400, 401, 413, 429, 503),
-    operation_class=takes(LoginBody),
-)
-async def login(request: Request, state: State) -> Response[bytes]:
-    runtime: Runtime = state.runtime
-    body = await read_json(request, LoginBody)
-    done = await asyncio.to_thread(runtime.access.login, body.username, body.password, _client_ip(request))
-    payload = await asyncio.to_thread(_session_view, runtime, done.caller)
-    response = json_response(payload)
-    response.set_cookie(session_cookie(request, done))
-    return response
+class UserController(Controller):
+    path = "/admin/users"
+    tags = TAGS
+
+    @get(
+        summary="Users and their roles (system admin)",
+        responses=answers({}, *ADMIN),
+        guards=[requires(AdminPermission.USER_READ, organisation=None)],
+    )
+    async def list_users(self, access: Access) -> Users:
+        return Users(await asyncio.to_thread(access.users))
+
+    @post(
+        summary="Create a user with roles (system admin)",
+        status_code=201,
+        responses=answers({}, *ADMIN, 409, 413),
+        operation_class=takes(NewUser),
+        guards=[requires(AdminPermission.USER_WRITE, organisation=None)],
+    )
+    async def create_user(self, request: Request, access: Access, caller: Who) -> User:
+        body = await read_json(request, NewUser)
+        grants = [(r.role, r.organisation) for r in body.roles]
+        return await asyncio.to_thread(
+            access.create_user, body.username, body.display_name, body.password, grants, caller.username
+        )
+
+    @get("/{username:str}", summary="One user", responses=answers({}, *ADMIN, 404), guards=[signed_in])
+    async def get_user(self, username: FromPath[str], access: Access, caller: Who) -> User:
+        if username != caller.username:
+            access.require(caller, AdminPermission.USER_READ, ALL)
+        return await asyncio.to_thread(access.user, username)
+
+    @patch(
+        "/{username:str}",
+        summary="Change a user: name, password, active, roles (system admin)",
+        responses=answers({}, *ADMIN, 404, 413),
+        operation_class=takes(UserChange),
+        guards=[signed_in],
+    )
+    async def change_user(self, request: Request, username: FromPath[str], access: Access, caller: Who) -> User:
+        body = await read_json(request, UserChange)
+        own = username == caller.username
+        own_password_only = (
+            own and body.roles is None and body.active is None and body.people is None and caller.scope == "session"
+        )
+        links_only = (
+            body.people is not None
+            and not own
+            and body.roles is None
+            and body.active is None
+            and (body.display_name is None and body.password is None and not body.revoke_tokens)
+        )
+        if links_only and not access.allowed(caller, AdminPermission.USER_WRITE, ALL):
+            # An organisation's HR administrator links users to its people; the others' links stay as they are.
+            assert body.people is not None
+            for org in await asyncio.to_thread(access.linked_organisations, username, body.people):
+                access.require(caller, AdminPermission.ORG_CHART_WRITE, org)
+        elif not own_password_only and not (own and body.people is not None):  # linking oneself: refused below
+            access.require(caller, AdminPermission.USER_WRITE, ALL)
+        roles = [(r.role, r.organisation) for r in body.roles] if body.roles is not None else None
+        session_token = request.cookies.get(COOKIE) if caller.token_id is None else None
+
+        def change() -> User:
+            return access.update_user(
+                username,
+                caller.username,
+                body.display_name,
+                body.password,
+                body.active,
+                roles,
+                body.people,
+                current_password=body.current_password,
+                revoke_tokens=body.revoke_tokens,
+                session_token=session_token,
+            )
+
+        return await asyncio.to_thread(change)
 
 
-@post(
-    "/admin/logout",
-    tags=TAGS,
-    summary="End the console session",
-    status_code=200,
-    responses=answers({200: LoggedOut}, *ADMIN),
-)
-async def logout(request: Request, state: State) -> Response[bytes]:
-    runtime, caller = await admin_caller(request, state)
-    token = request.cookies.get("dutyline_session")
-    if caller.token_id is None and token:
-        await asyncio.to_thread(runtime.access.logout, caller, token)
-    response = json_response(LoggedOut(True))
-    response.set_cookie(cleared_cookie(request))
-    return response
+class TokenController(Controller):
+    path = "/admin/tokens"
+    tags = TAGS
+
+    @get(
+        summary="API tokens (yours; every user's for a system admin)",
+        responses=answers({}, *ADMIN, 404),
+        guards=[signed_in],
+    )
+    async def list_tokens(self, access: Access, caller: Who) -> Tokens:
+        everyone = access.allowed(caller, AdminPermission.USER_READ, ALL)
+        return Tokens(await asyncio.to_thread(access.tokens, None if everyone else caller.username))
+
+    @post(
+        summary="Issue an API token; the secret is shown once",
+        status_code=201,
+        responses=answers({}, *ADMIN, 404, 413),
+        operation_class=takes(NewToken),
+        guards=[signed_in],
+    )
+    async def issue_token(self, request: Request, access: Access, caller: Who) -> IssuedToken:
+        body = await read_json(request, NewToken)
+        username = body.username or caller.username
+        if caller.scope not in ("session", "admin"):
+            raise Forbidden(f"a {caller.scope} token cannot issue tokens")
+        if username != caller.username:
+            access.require(caller, AdminPermission.USER_WRITE, ALL)
+        return await asyncio.to_thread(
+            access.issue_token,
+            username,
+            body.scopes,
+            body.name,
+            caller.username,
+            body.expires_in_days,
+            body.organisations,
+            caller,
+        )
+
+    @delete(
+        "/{token_id:str}",
+        summary="Revoke an API token",
+        status_code=200,
+        responses=answers({}, *ADMIN, 404),
+        guards=[signed_in],
+    )
+    async def revoke_token(self, token_id: FromPath[str], access: Access, caller: Who) -> Revoked:
+        own = {t.id for t in await asyncio.to_thread(access.tokens, caller.username)}
+        if token_id not in own or caller.scope not in ("session", "admin"):
+            access.require(caller, AdminPermission.USER_WRITE, ALL)
+        await asyncio.to_thread(access.revoke_token, token_id, caller.username)
+        return Revoked(token_id)
 
 
-@get(
-    "/admin/session",
-    tags=TAGS,
-    summary="Who is logged in: roles, permissions per organisation, CSRF token",
-    responses=answers({200: Session}, *ADMIN),
-)
-async def current_session(request: Request, state: State) -> Response[bytes]:
-    runtime, caller = await admin_caller(request, state)
-    return json_response(await asyncio.to_thread(_session_view, runtime, caller))
+class AuditController(Controller):
+    path = "/admin/audit"
+    tags = TAGS
+
+    @get(
+        summary="The audit trail, newest first (auditors: their organisations)",
+        responses=answers({}, *ADMIN),
+        guards=[signed_in],
+    )
+    async def audit_trail(
+        self,
+        access: Access,
+        caller: Who,
+        audit_trail: NamedDependency[AuditReader],
+        org: FromQuery[str | None] = None,
+        actor: FromQuery[str | None] = None,
+        since: Annotated[str | None, Parameter(description="ISO date-time, inclusive")] = None,
+        until: Annotated[str | None, Parameter(description="ISO date-time, exclusive")] = None,
+        before: Annotated[
+            int | None, Parameter(description="Page on: entries with a smaller seq", ge=0, le=2**31 - 1)
+        ] = None,
+        limit: Limit = 100,
+    ) -> AuditTrail:
+        organisations: frozenset[str] | None = None
+        if org is not None:
+            access.require(caller, AdminPermission.AUDIT_READ, org)
+        elif not access.allowed(caller, AdminPermission.AUDIT_READ, ALL):
+            known = await asyncio.to_thread(access.known_organisations)
+            organisations = frozenset(access.organisations(caller, AdminPermission.AUDIT_READ, known))
+            if not organisations:
+                raise Forbidden(f"{caller.username} may not read the audit trail of any organisation")
+        return await asyncio.to_thread(
+            lambda: audit_trail.page(
+                limit,
+                before,
+                organisation=org,
+                organisations=organisations,
+                actor=actor,
+                since=parse_time("since", since) if since else None,
+                until=parse_time("until", until) if until else None,
+            )
+        )
+
+    @get(
+        "/verify",
+        summary="Walk the audit chain; report the first broken link",
+        responses=answers({}, *ADMIN),
+        guards=[requires(AdminPermission.AUDIT_READ, organisation=None)],
+    )
+    async def audit_verify(self, audit_trail: NamedDependency[AuditReader]) -> AuditCheck:
+        return await asyncio.to_thread(audit_trail.verify)
 
 
 def _known_orgs(runtime: Runtime, with_deleted: bool = True) -> list[str]:
-    with runtime.sessions() as session:
-        return [row[0] for row in history.organisations(session) if with_deleted or not row[4]]
-
-
-# Permissions the policy grants only for some attributes: the console may offer them if any of these is granted
-# (approving a pending change depends on its kind; the route asks again for the change itself).
-_ASKED_WITH: dict[tuple[str, str], list[dict[str, str]]] = {
-    ("change", "approve"): [{"kind": "rule_pack"}, {"kind": "org_chart"}],
-}
-
-
-def _session_view(runtime: Runtime, caller: Caller) -> Session:
-    """What the console needs to draw itself: who, which roles, and what they may do where."""
-    orgs = _known_orgs(runtime, with_deleted=False)
-    permissions: dict[str, list[str]] = {}
-    for org in [ALL, *orgs]:
-        allowed = [
-            f"{resource}:{action}"
-            for resource, actions in CATALOGUE.items()
-            for action in actions
-            if any(
-                runtime.access.allowed(caller, AdminPermission.of(resource, action), org, **asked)
-                for asked in _ASKED_WITH.get((resource, action), [{}])
-            )
-        ]
-        if allowed:
-            permissions[org] = allowed
-    return Session(
-        username=caller.username,
-        scope=caller.scope,
-        csrf_token=caller.csrf_token,
-        expires_at=caller.session_expires.isoformat() if caller.session_expires else None,
-        roles=runtime.access.roles_of(caller),  # type: ignore[arg-type]  # {role, organisation}, as RoleGrant
-        permissions=permissions,
-    )
-
-
-# --- users -------------------------------------------------------------------------------------------------
-
-
-@get("/admin/users", tags=TAGS, summary="Users and their roles (system admin)", responses=answers({200: Users}, *ADMIN))
-async def list_users(request: Request, state: State) -> Response[bytes]:
-    runtime, caller = await admin_caller(request, state)
-    runtime.access.require(caller, AdminPermission.USER_READ, ALL)
-    return json_response(Users(await asyncio.to_thread(runtime.access.users)))  # type: ignore[arg-type]
-
-
-@post(
-    "/admin/users",
-    tags=TAGS,
-    summary="Create a user with roles (system admin)",
-    status_code=201,
-    responses=answers({201: User}, *ADMIN, 409, 413),
-    operation_class=takes(NewUser),
-)
-async def create_user(request: Request, state: State) -> Response[bytes]:
-    runtime, caller = await admin_caller(request, state)
-    runtime.access.require(caller, AdminPermission.USER_WRITE, ALL)
-    body = await read_json(request, NewUser)
-    user = await asyncio.to_thread(
-        runtime.access.create_user,
-        body.username,
-        body.display_name,
-        body.password,
-        [(r.role, r.organisation) for r in body.roles],
-        caller.username,
-    )
-    return json_response(user, 201)
-
-
-@get("/admin/users/{username:str}", tags=TAGS, summary="One user", responses=answers({200: User}, *ADMIN, 404))
-async def get_user(request: Request, state: State, username: FromPath[str]) -> Response[bytes]:
-    runtime, caller = await admin_caller(request, state)
-    if username != caller.username:
-        runtime.access.require(caller, AdminPermission.USER_READ, ALL)
-    return json_response(await asyncio.to_thread(runtime.access.user, username))
-
-
-@patch(
-    "/admin/users/{username:str}",
-    tags=TAGS,
-    summary="Change a user: name, password, active, roles (system admin)",
-    responses=answers({200: User}, *ADMIN, 404, 413),
-    operation_class=takes(UserChange),
-)
-async def change_user(request: Request, state: State, username: FromPath[str]) -> Response[bytes]:
-    runtime, caller = await admin_caller(request, state)
-    body = await read_json(request, UserChange)
-    own = username == caller.username
-    own_password_only = (
-        own and body.roles is None and body.active is None and body.people is None and caller.scope == "session"
-    )
-    links_only = (
-        body.people is not None
-        and not own
-        and body.roles is None
-        and body.active is None
-        and (body.display_name is None and body.password is None and not body.revoke_tokens)
-    )
-    if links_only and not runtime.access.allowed(caller, AdminPermission.USER_WRITE, ALL):
-        # An organisation's HR administrator links users to its people; the others' links stay as they are.
-        assert body.people is not None
-        for org in await asyncio.to_thread(runtime.access.linked_organisations, username, body.people):
-            runtime.access.require(caller, AdminPermission.ORG_CHART_WRITE, org)
-    elif not own_password_only and not (own and body.people is not None):  # linking oneself: refused below
-        runtime.access.require(caller, AdminPermission.USER_WRITE, ALL)
-    roles = [(r.role, r.organisation) for r in body.roles] if body.roles is not None else None
-    session_token = request.cookies.get("dutyline_session") if caller.token_id is None else None
-
-    def change() -> dict:
-        return runtime.access.update_user(
-            username,
-            caller.username,
-            body.display_name,
-            body.password,
-            body.active,
-            roles,
-            body.people,
-            current_password=body.current_password,
-            revoke_tokens=body.revoke_tokens,
-            session_token=session_token,
-        )
-
-    return json_response(await asyncio.to_thread(change))
-
-
-# --- tokens ------------------------------------------------------------------------------------------------
-
-
-@get(
-    "/admin/tokens",
-    tags=TAGS,
-    summary="API tokens (yours; every user's for a system admin)",
-    responses=answers({200: Tokens}, *ADMIN, 404),
-)
-async def list_tokens(request: Request, state: State) -> Response[bytes]:
-    runtime, caller = await admin_caller(request, state)
-    everyone = runtime.access.allowed(caller, AdminPermission.USER_READ, ALL)
-    items = await asyncio.to_thread(runtime.access.tokens, None if everyone else caller.username)
-    return json_response(Tokens(items))  # type: ignore[arg-type]
-
-
-@post(
-    "/admin/tokens",
-    tags=TAGS,
-    summary="Issue an API token; the secret is shown once",
-    status_code=201,
-    responses=answers({201: IssuedToken}, *ADMIN, 404, 413),
-    operation_class=takes(NewToken),
-)
-async def issue_token(request: Request, state: State) -> Response[bytes]:
-    runtime, caller = await admin_caller(request, state)
-    body = await read_json(request, NewToken)
-    username = body.username or caller.username
-    if caller.scope not in ("session", "admin"):
-        raise Forbidden(f"a {caller.scope} token cannot issue tokens")
-    if username != caller.username:
-        runtime.access.require(caller, AdminPermission.USER_WRITE, ALL)
-    token = await asyncio.to_thread(
-        runtime.access.issue_token,
-        username,
-        body.scopes,
-        body.name,
-        caller.username,
-        body.expires_in_days,
-        body.organisations,
-        caller,
-    )
-    return json_response(token, 201)
-
-
-@delete(
-    "/admin/tokens/{token_id:str}",
-    tags=TAGS,
-    summary="Revoke an API token",
-    status_code=200,
-    responses=answers({200: Revoked}, *ADMIN, 404),
-)
-async def revoke_token(request: Request, state: State, token_id: FromPath[str]) -> Response[bytes]:
-    runtime, caller = await admin_caller(request, state)
-    own = {t["id"] for t in await asyncio.to_thread(runtime.access.tokens, caller.username)}
-    if token_id not in own or caller.scope not in ("session", "admin"):
-        runtime.access.require(caller, AdminPermission.USER_WRITE, ALL)
-    await asyncio.to_thread(runtime.access.revoke_token, token_id, caller.username)
-    return json_response(Revoked(token_id))
-
-
-# --- audit -------------------------------------------------------------------------------------------------
-
-
-@get(
-    "/admin/audit",
-    tags=TAGS,
-    summary="The audit trail, newest first (auditors: their organisations)",
-    responses=answers({200: AuditTrail}, *ADMIN),
-)
-async def audit_trail(
-    request: Request,
-    state: State,
-    org: FromQuery[str | None] = None,
-    actor: FromQuery[str | None] = None,
-    since: Annotated[str | None, Parameter(description="ISO date-time, inclusive")] = None,
-    until: Annotated[str | None, Parameter(description="ISO date-time, exclusive")] = None,
-    before: Annotated[
-        int | None, Parameter(description="Page on: entries with a smaller seq", ge=0, le=2**31 - 1)
-    ] = None,
-    limit: Limit = 100,
-) -> Response[bytes]:
-    runtime, caller = await admin_caller(request, state)
-    organisations: frozenset[str] | None = None
-    if org is not None:
-        runtime.access.require(caller, AdminPermission.AUDIT_READ, org)
-    elif not runtime.access.allowed(caller, AdminPermission.AUDIT_READ, ALL):
-        known = await asyncio.to_thread(_known_orgs, runtime)
-        organisations = frozenset(runtime.access.organisations(caller, AdminPermission.AUDIT_READ, known))
-        if not organisations:
-            raise Forbidden(f"{caller.username} may not read the audit trail of any organisation")
-    where = AuditFilter(
-        organisation=org,
-        organisations=organisations,
-        actor=actor,
-        since=parse_time("since", since) if since else None,
-        until=parse_time("until", until) if until else None,
-    )
-
-    def read() -> list[AuditEntry]:
-        with runtime.sessions() as session:
-            rows = audit.query(session, where, limit, before)
-        return [
-            AuditEntry(
-                r.seq,
-                r.at.isoformat(),
-                r.actor,
-                r.action,
-                r.organisation,
-                r.target,
-                msgspec.json.decode(r.detail),
-                r.hash,
-                r.prev_hash,
-            )
-            for r in rows
-        ]
-
-    items = await asyncio.to_thread(read)
-    return json_response(AuditTrail(items, items[-1].seq if len(items) == limit else None))
-
-
-@get(
-    "/admin/audit/verify",
-    tags=TAGS,
-    summary="Walk the audit chain; report the first broken link",
-    responses=answers({200: AuditCheck}, *ADMIN),
-)
-async def audit_verify(request: Request, state: State) -> Response[bytes]:
-    runtime, caller = await admin_caller(request, state)
-    runtime.access.require(caller, AdminPermission.AUDIT_READ, ALL)
-
-    def walk() -> AuditCheck:
-        with runtime.sessions() as session:
-            checked, broken = audit.verify(session)
-            head = audit.head(session)
-        shown = f"{head[0]}:{head[1]}" if head is not None else None
-        return AuditCheck(checked, broken is None, AuditBreak(broken.seq, broken.message) if broken else None, shown)
-
-    return json_response(await asyncio.to_thread(walk))
+    return runtime.access.known_organisations(with_deleted)
 
 
 # --- pending changes -----------------------------------------------------------------------------------------
@@ -489,19 +390,11 @@ async def reject_change(request: Request, state: State, change_id: FromPath[str]
     return await _decide(request, state, change_id, False)
 
 
-ROUTES = [
-    login,
-    logout,
-    current_session,
-    list_users,
-    create_user,
-    get_user,
-    change_user,
-    list_tokens,
-    issue_token,
-    revoke_token,
-    audit_trail,
-    audit_verify,
+ROUTES: list[ControllerRouterHandler] = [
+    SessionController,
+    UserController,
+    TokenController,
+    AuditController,
     list_changes,
     get_change,
     approve_change,

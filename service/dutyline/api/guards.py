@@ -73,6 +73,7 @@ def _service(name: str) -> Provide:
 SERVICES = (
     "access",
     "approvals",
+    "audit_trail",
     "cases",
     "decisions",
     "editor",

@@ -1,6 +1,6 @@
 """The JSON shapes the HTTP API answers with, as msgspec structs: the OpenAPI document is generated from them
 (`api.openapi.answers`), and handlers build them where they make the answer themselves, so that what is
-documented is what is sent. Answers a service builds as plain data (approvals, cases, users, changes,
+documented is what is sent. Answers a service builds as plain data (approvals, cases, changes,
 versions) are checked against these shapes by the API tests and the fuzz test (tests/hardening/test_fuzz.py).
 
 Every struct forbids unknown fields: in the document that is `additionalProperties: false`, so an answer with
@@ -25,6 +25,7 @@ from dutyline.engines.queries import HeldPermission
 from dutyline.errors import IssueCode
 from dutyline.orgmodel.document import Organisation
 from dutyline.rulemodel.document import RulePack
+from dutyline.services.access import Token, User
 from dutyline.services.shapes import Shape, Texts
 
 _Shape = Shape  # the answers' base, shared with the services that build them
@@ -379,61 +380,15 @@ class Notifications(_Shape):
     items: list[OutboxNotification]
 
 
-# --- admin: access ------------------------------------------------------------------------------------------
-
-
-class RoleGrant(_Shape):
-    role: str
-    organisation: str
-
-
-class Session(_Shape):
-    """Who is logged in: roles, permissions (`resource:action`) per organisation (`*`: all), CSRF token."""
-
-    username: str
-    scope: str
-    csrf_token: str | None
-    expires_at: str | None
-    roles: list[RoleGrant]
-    permissions: dict[str, list[str]]
+# --- admin: access (users, tokens, sessions and the audit trail are the services' own structs) ---------------
 
 
 class LoggedOut(_Shape):
     logged_out: bool
 
 
-class User(_Shape):
-    username: str
-    display_name: str
-    active: bool
-    has_password: bool
-    roles: list[RoleGrant]
-    people: dict[str, str]  # {organisation: person}: whom the user acts as there on approvals and cases
-    created_at: str
-    updated_at: str
-
-
 class Users(_Shape):
     items: list[User]
-
-
-class Token(_Shape):
-    id: str
-    name: str
-    user: str
-    scopes: list[str]
-    # What it reaches on the decision API (["*"]: every organisation; []: none, a read token). None: issued before
-    # tokens had organisations; it reaches its user's, as a console session does.
-    organisations: list[str] | None
-    created_at: str
-    expires_at: str | None
-    revoked_at: str | None
-
-
-class IssuedToken(Token, kw_only=True):
-    """A new token; `token` is its secret, shown this once."""
-
-    token: str
 
 
 class Tokens(_Shape):
@@ -442,38 +397,6 @@ class Tokens(_Shape):
 
 class Revoked(_Shape):
     revoked: str
-
-
-class AuditEntry(_Shape):
-    seq: int
-    at: str
-    actor: str
-    action: str
-    organisation: str | None
-    target: str
-    detail: dict[str, Any]
-    hash: str
-    prev_hash: str
-
-
-class AuditTrail(_Shape):
-    """A page of the audit trail, newest first; `next_before` pages on (null on the last page)."""
-
-    items: list[AuditEntry]
-    next_before: int | None
-
-
-class AuditBreak(_Shape):
-    seq: int
-    message: str
-
-
-class AuditCheck(_Shape):
-    entries: int
-    ok: bool
-    broken: AuditBreak | None
-    # The newest entry, `SEQ:HASH`, to keep elsewhere and check against later (`dutyline audit verify --head`).
-    head: str | None
 
 
 class Change(_Shape):

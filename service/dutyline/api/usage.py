@@ -77,7 +77,7 @@ async def recording_as(request: Request, runtime: Runtime, org: CompiledOrg, per
     if caller is None:  # the middleware let it through a moment ago: revoked meanwhile
         raise Forbidden("the bearer token is unknown, expired or revoked")
     roles = await asyncio.to_thread(runtime.access.roles_of, caller)
-    if not any(r["role"] in _RECORDING_ROLES and r["organisation"] in (org.id, ALL) for r in roles):
+    if not any(r.role in _RECORDING_ROLES and r.organisation in (org.id, ALL) for r in roles):
         raise Forbidden(
             f"{caller.username} may not record usage in {org.id!r}: a token records usage only in an organisation "
             "its user is system_admin, hr_admin or compliance_officer of"
