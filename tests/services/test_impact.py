@@ -78,9 +78,7 @@ def test_an_acting_assignment_previewed_gains_permissions_only_inside_its_window
     preview = runtime.editor.preview(ORG, edit, at=instant("2030-02-01", timezone))
     gains = [c for c in preview.timeline if c.person == "chen_jing" and c.change == "gained"]
     assert gains, preview.timeline
-    assert {(c.since, c.until) for c in gains} == {(preview.moments[1], preview.moments[2])}, (
-        "the window only"
-    )
+    assert {(c.since, c.until) for c in gains} == {(preview.moments[1], preview.moments[2])}, "the window only"
     assert [instant(m[:19], zone("UTC")) for m in preview.moments[1:3]] == [start, end]
     assert preview.permissions == [], "at `at` (before the window) nothing changes yet"
 
