@@ -60,7 +60,7 @@ async def _database_reachable(runtime: Runtime) -> bool:
 
 
 class HealthController(Controller):
-    tags = ["operations"]  # noqa: RUF012  (Litestar reads it per instance)
+    tags = ["operations"]
 
     @get(
         "/healthz",

@@ -20,17 +20,14 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from dutyline.engines.explain import Reason
-from dutyline.engines.queries import HeldPermission
 from dutyline.orgmodel.document import Organisation
 from dutyline.rulemodel.document import RulePack
 from dutyline.services.editing import Change, StoredPack
-from dutyline.services.verdicts import ApproverStep, FiredRule, Texts
+from dutyline.services.shapes import Shape, Texts
+from dutyline.services.verdicts import ApproverStep, FiredRule
 from dutyline.services.versions import VersionInfo
 
-
-class _Shape(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    pass
-
+_Shape = Shape  # the answers' base, shared with the services that build them
 
 Outcome = Literal["allow", "deny", "needs_approval"]
 
@@ -257,64 +254,6 @@ class DecisionLog(_Shape):
 
 
 # --- queries ------------------------------------------------------------------------------------------------
-
-
-class PersonPermissions(_Shape):
-    organisation: str
-    person: str
-    policy_version: int
-    at: float
-    permissions: list[HeldPermission]
-
-
-class HeldPost(_Shape):
-    post: str
-    kind: Literal["primary", "concurrent", "acting"]
-    valid_from: str | None
-    valid_to: str | None
-
-
-class PersonAllowed(_Shape):
-    id: str
-    posts: list[HeldPost]
-
-
-class NamedPost(_Shape):
-    id: str
-    name: Texts
-
-
-class WhoMay(_Shape):
-    """The people (a page of them) and the posts that may do an action on a resource."""
-
-    organisation: str
-    policy_version: int
-    resource: str
-    action: str
-    people: list[PersonAllowed]
-    posts: list[NamedPost]
-    total_people: int
-    next_token: str
-
-
-class LineHolder(_Shape):
-    person: str
-    kind: Literal["primary", "concurrent", "acting"]
-    valid_to: str | None
-
-
-class LineStep(_Shape):
-    post: str
-    name: Texts
-    holders: list[LineHolder]
-    vacant: bool
-
-
-class ReportingLine(_Shape):
-    organisation: str
-    post: str
-    holders: list[str]
-    line: list[LineStep]
 
 
 # --- approvals, cases, notifications, usage ---------------------------------------------------------------

@@ -20,8 +20,8 @@ from dutyline.api.schemas import UsageRecorded, UsageTotal
 from dutyline.engines.admin_policy import ALL
 from dutyline.engines.compiler import CompiledOrg
 from dutyline.engines.rules import period_key
-from dutyline.errors import Forbidden, Invalid, Issue, NotFound
-from dutyline.orgmodel.windows import instant, zone
+from dutyline.errors import Forbidden, NotFound
+from dutyline.orgmodel.windows import moment
 from dutyline.rulemodel import document as rm
 from dutyline.runtime import Runtime
 from dutyline.services.ledger import MAX_AMOUNT, find_rule, parse_amount
@@ -97,14 +97,7 @@ def _org(runtime: Runtime, org_id: str) -> CompiledOrg:
 
 
 def _at(org: CompiledOrg, at: str | None) -> float:
-    if at is None:
-        return time.time()
-    try:
-        return instant(at, zone(org.document.timezone))
-    except ValueError:
-        raise Invalid(
-            f"at: {at!r} is not a date or date-time", [Issue("<request>", 0, "at", "not a date-time")]
-        ) from None
+    return time.time() if at is None else moment(at, org.document.timezone)
 
 
 @post(

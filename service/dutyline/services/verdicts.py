@@ -6,23 +6,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import msgspec
-
 from dutyline.engines.rules import Verdict
-
-
-class _Shape(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    pass
-
+from dutyline.services.shapes import Shape as _Shape
+from dutyline.services.shapes import Texts
 
 Outcome = Literal["allow", "deny", "needs_approval"]
-
-
-class Texts(_Shape):
-    """A text in Chinese and English."""
-
-    zh: str
-    en: str
 
 
 class FiredRule(_Shape):

@@ -27,6 +27,7 @@ from dutyline.orgmodel.diff import ORG_COLLECTIONS, PACK_COLLECTIONS, summarise
 from dutyline.services.decisions import PastPolicy
 from dutyline.services.editing import Edit, Summary
 from dutyline.services.orgs import pack_yaml, to_yaml
+from dutyline.services.shapes import Shape
 from dutyline.store import history
 from dutyline.store import orgs as org_store
 from dutyline.store import rule_packs as pack_store
@@ -35,7 +36,7 @@ from dutyline.store.tables import DecisionLogRow, OrgVersionRow
 log = logging.getLogger("dutyline.versions")
 
 
-class VersionInfo(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class VersionInfo(Shape, kw_only=True):
     """One entry of the history: `version` the global policy version it made (its id), `revision` the revision of
     its document (the organisation's, or rule pack `name`'s own counter) it made."""
 

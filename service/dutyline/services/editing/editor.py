@@ -27,6 +27,7 @@ from dutyline.services.editing.validation import validated
 from dutyline.services.editing.writer import NeedsSecondPerson, Writer, Written, read_current
 from dutyline.services.four_eyes import FourEyes, Settings
 from dutyline.services.policies import PolicyService
+from dutyline.services.shapes import Shape
 from dutyline.store import audit, history
 from dutyline.store import orgs as org_store
 from dutyline.store import rule_packs as pack_store
@@ -49,7 +50,7 @@ class Read:
     source: str | None = None
 
 
-class StoredPack(msgspec.Struct, forbid_unknown_fields=True):
+class StoredPack(Shape):
     """`revision`: the pack's own counter; `version`: the policy version that made that revision."""
 
     name: str

@@ -28,6 +28,7 @@ from dutyline.services.editing.edits import Edit, Method, plan
 from dutyline.services.editing.validation import precondition
 from dutyline.services.editing.writer import NeedsSecondPerson, Writer, read_current
 from dutyline.services.four_eyes import FourEyes
+from dutyline.services.shapes import Shape
 from dutyline.store import audit, changes
 from dutyline.store.audit import AuditEvent
 from dutyline.store.tables import AdminChangeRow
@@ -35,7 +36,7 @@ from dutyline.store.tables import AdminChangeRow
 log = logging.getLogger("dutyline.editing")
 
 
-class Change(msgspec.Struct, forbid_unknown_fields=True):
+class Change(Shape):
     """A change waiting for four-eyes approval or for its effective time, or one decided."""
 
     id: str

@@ -28,14 +28,14 @@ from dutyline.services.editing.edits import REQUEST, Edit, EditKind, describe, p
 from dutyline.services.editing.validation import body_lines, checked, draft_packs, organisation_of
 from dutyline.services.editing.writer import Writer, read_current
 from dutyline.services.policies import PolicyService
+from dutyline.services.shapes import Shape
 from dutyline.services.verdicts import VerdictView, verdict_view
 from dutyline.store import rule_packs as pack_store
 
 log = logging.getLogger("dutyline.editing")
 
 
-class _View(msgspec.Struct, forbid_unknown_fields=True):
-    pass
+_View = Shape
 
 
 class ChangedIds(_View):
