@@ -152,13 +152,15 @@ def plan(current: Current, edit: Edit) -> Proposal:
             raise Invalid("the organisation must be an object", [Issue(REQUEST, 0, "", "expected an object")])
         value = edit.value
         return Proposal(edit, {"id": current.organisation, **value} if "id" not in value else dict(value))
-    return Proposal(edit, _with_entity(current.document, edit))
-
-
-def _with_entity(now: dict[str, Any], edit: Edit) -> dict[str, Any]:
     if edit.collection not in ORG_COLLECTIONS:
         raise NotFound(f"no such collection {edit.collection!r}")
-    document = json.loads(json.dumps(now))
+    document = json.loads(json.dumps(current.document))  # a deep copy: what is there now stays as it is
+    _put_entity(document, edit)
+    return Proposal(edit, document)
+
+
+def _put_entity(document: dict[str, Any], edit: Edit) -> None:
+    """The entity as the edit makes it, in place in `document` (deleted: removed)."""
     path = ORG_COLLECTIONS[edit.collection]
     holder = document
     for key in path[:-1]:
@@ -168,7 +170,7 @@ def _with_entity(now: dict[str, Any], edit: Edit) -> dict[str, Any]:
     if edit.method == "delete":
         if index is not None:
             del items[index]
-        return document
+        return
     value = merge(items[index] if index is not None else {}, edit.value) if edit.method == "patch" else edit.value
     if not isinstance(value, dict):
         raise Invalid(f"{describe(edit.target)} must be an object", [Issue(REQUEST, 0, "", "expected an object")])
@@ -182,7 +184,6 @@ def _with_entity(now: dict[str, Any], edit: Edit) -> dict[str, Any]:
         items.append(value)
     else:
         items[index] = value
-    return document
 
 
 def merge(target: Any, patch: Any) -> Any:

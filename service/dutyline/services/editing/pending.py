@@ -8,7 +8,7 @@ import datetime as dt
 import json
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -97,11 +97,6 @@ def utcnow() -> dt.datetime:
 
 def _approved_note(comment: str, approver: str, note: str) -> str:
     return f"{comment} (approved by {approver}{': ' + note if note else ''})".strip()
-
-
-def _plain(issues: Sequence[Issue]) -> list[dict[str, Any]]:
-    """Issues as they are kept with a failed change and in its audit entry (JSON)."""
-    return [msgspec.to_builtins(i) for i in issues]
 
 
 class Pending:
@@ -254,7 +249,7 @@ class Pending:
         except (Invalid, PreconditionFailed, PreconditionRequired, NotFound, Conflict, Forbidden) as exc:
             # Every problem is kept, with the first in words: the change's view and its audit entry say what
             # failed (the separation-of-duties issue naming both posts), not only how many problems there were.
-            issues = _plain(getattr(exc, "issues", []))
+            issues = msgspec.to_builtins(getattr(exc, "issues", []))  # as kept with the change and in its audit entry
             with self._sessions.begin() as session:
                 changes.change(
                     session,
