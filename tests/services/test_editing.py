@@ -115,15 +115,15 @@ def test_with_four_eyes_a_change_waits_for_a_second_person(runtime: Runtime, org
     assert runtime.editor.set_four_eyes(org, "root", org=True).org
     _, etag, before = current(runtime, org, "posts/sales_analyst")
     held = rename(org, runtime, etag)
-    assert isinstance(held, Held) and (held.change["status"], held.change["reason"]) == ("pending", "four_eyes")
+    assert isinstance(held, Held) and (held.change.status, held.change.reason) == ("pending", "four_eyes")
     assert current(runtime, org, "posts/sales_analyst")[2] == before, "nothing applied yet"
     with pytest.raises(Forbidden, match="ann may not approve a change they made"):
-        runtime.editor.decide_change(held.change["id"], "ann", True)
-    applied = runtime.editor.decide_change(held.change["id"], "bob", True, "looks right")
-    assert (applied["status"], applied["decided_by"]) == ("applied", "bob") and applied["version"] > before
+        runtime.editor.decide_change(held.change.id, "ann", True)
+    applied = runtime.editor.decide_change(held.change.id, "bob", True, "looks right")
+    assert (applied.status, applied.decided_by) == ("applied", "bob") and applied.version > before
     assert current(runtime, org, "posts/sales_analyst")[0]["name"]["en"] == "Data Analyst"
-    with pytest.raises(Conflict, match=f"change {held.change['id']} is applied, not pending"):
-        runtime.editor.decide_change(held.change["id"], "bob", False)
+    with pytest.raises(Conflict, match=f"change {held.change.id} is applied, not pending"):
+        runtime.editor.decide_change(held.change.id, "bob", False)
 
 
 def test_a_rejected_change_is_never_applied(runtime: Runtime, org: str) -> None:
@@ -131,8 +131,8 @@ def test_a_rejected_change_is_never_applied(runtime: Runtime, org: str) -> None:
     _, etag, before = current(runtime, org, "posts/sales_analyst")
     held = rename(org, runtime, etag)
     assert isinstance(held, Held)
-    rejected = runtime.editor.decide_change(held.change["id"], "ann", False, "no")  # the author may withdraw it
-    assert rejected["status"] == "rejected" and current(runtime, org, "posts/sales_analyst")[2] == before
+    rejected = runtime.editor.decide_change(held.change.id, "ann", False, "no")  # the author may withdraw it
+    assert rejected.status == "rejected" and current(runtime, org, "posts/sales_analyst")[2] == before
     with pytest.raises(NotFound, match="change 'chg_nope' not found"):
         runtime.editor.decide_change("chg_nope", "bob", True)
 
@@ -143,13 +143,13 @@ def test_a_change_scheduled_for_later_waits_for_its_time(runtime: Runtime, org: 
     held = runtime.editor.submit(
         org, Edit("posts/sales_analyst", "patch", {"headcount": 2}), etag, "ann", "", effective_at=later
     )
-    assert isinstance(held, Held) and held.change["status"] == "scheduled"
+    assert isinstance(held, Held) and held.change.status == "scheduled"
     runtime.editor.apply_due()
-    assert runtime.editor.change(held.change["id"])["status"] == "scheduled", "not due yet"
+    assert runtime.editor.change(held.change.id).status == "scheduled", "not due yet"
     assert current(runtime, org, "posts/sales_analyst")[2] == before
-    assert held.change["id"] in [c["id"] for c in runtime.editor.changes("scheduled", None, org, 100)]
+    assert held.change.id in [c.id for c in runtime.editor.changes("scheduled", None, org, 100)]
     with pytest.raises(Conflict, match="is scheduled, not pending"):
-        runtime.editor.decide_change(held.change["id"], "bob", True)
+        runtime.editor.decide_change(held.change.id, "bob", True)
 
 
 def test_an_invalid_change_is_refused_before_it_is_held(runtime: Runtime, org: str) -> None:

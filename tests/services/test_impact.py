@@ -8,6 +8,7 @@ import copy
 import time
 from typing import Any
 
+import msgspec
 import pytest
 
 from dutyline.engines.decision import Check
@@ -34,12 +35,12 @@ def test_a_previewed_post_change_shows_gains_chains_and_checks_and_stores_nothin
     )
     check = Check("chen_jing", "customer", "contact", time.time())
     preview = runtime.editor.preview(ORG, edit, [check])
-    assert preview["valid"] is True and preview["issues"] == []
-    gained = {(p["person"], g["resource"], g["action"]) for p in preview["permissions"] for g in p["gained"]}
+    assert preview.valid is True and preview.issues == []
+    gained = {(p.person, g.resource, g.action) for p in preview.permissions for g in p.gained}
     assert ("chen_jing", "customer", "contact") in gained
-    chain = next(c for c in preview["approver_chains"] if c["post"] == "sales_analyst")
-    assert tuple(chain["before"]) == ("department_head",) and chain["after"][0] == "senior_sales_representative"
-    assert preview["checks"] == [
+    chain = next(c for c in preview.approver_chains if c.post == "sales_analyst")
+    assert tuple(chain.before) == ("department_head",) and chain.after[0] == "senior_sales_representative"
+    assert msgspec.to_builtins(preview.checks) == [
         {
             "current": {"decision": "deny", "code": "no_grant", "rules": [], "approvers": []},
             "proposed": {"decision": "allow", "code": "granted", "rules": [], "approvers": []},
@@ -53,12 +54,12 @@ def test_a_previewed_separation_of_duties_conflict_is_invalid_and_named(runtime:
     person, _, _ = current(runtime, ORG, "people/li_na")
     assignments = [*person["assignments"], {"post": "sales_analyst", "kind": "concurrent"}]
     preview = runtime.editor.preview(ORG, Edit("people/li_na", "patch", {"assignments": assignments}))
-    assert preview["valid"] is False
-    [conflict] = preview["separation_of_duties"]
+    assert preview.valid is False
+    [conflict] = preview.separation_of_duties
     assert (
-        "analyst_not_seller" in conflict["message"]
-        and conflict["path"] == "assignments[1]"
-        and conflict["code"] == "sod_conflict"
+        "analyst_not_seller" in conflict.message
+        and conflict.path == "assignments[1]"
+        and conflict.code == "sod_conflict"
     )
 
 
@@ -75,13 +76,11 @@ def test_an_acting_assignment_previewed_gains_permissions_only_inside_its_window
     }
     edit = Edit("people/chen_jing", "patch", {"assignments": [*person["assignments"], acting]})
     preview = runtime.editor.preview(ORG, edit, at=instant("2030-02-01", timezone))
-    gains = [c for c in preview["timeline"] if c["person"] == "chen_jing" and c["change"] == "gained"]
-    assert gains, preview["timeline"]
-    assert {(c["since"], c["until"]) for c in gains} == {(preview["moments"][1], preview["moments"][2])}, (
-        "the window only"
-    )
-    assert [instant(m[:19], zone("UTC")) for m in preview["moments"][1:3]] == [start, end]
-    assert preview["permissions"] == [], "at `at` (before the window) nothing changes yet"
+    gains = [c for c in preview.timeline if c.person == "chen_jing" and c.change == "gained"]
+    assert gains, preview.timeline
+    assert {(c.since, c.until) for c in gains} == {(preview.moments[1], preview.moments[2])}, "the window only"
+    assert [instant(m[:19], zone("UTC")) for m in preview.moments[1:3]] == [start, end]
+    assert preview.permissions == [], "at `at` (before the window) nothing changes yet"
 
 
 def test_a_previewed_rule_pack_lists_each_field_before_and_after_and_the_limits_it_changes(runtime: Runtime) -> None:
@@ -91,13 +90,13 @@ def test_a_previewed_rule_pack_lists_each_field_before_and_after_and_the_limits_
     rule["limits"]["sales_representative"] = 2000
     claim = Check("li_na", "expense", "submit", time.time(), context={"amount": 3000, "currency": "CNY"})
     preview = runtime.editor.preview(ORG, Edit(f"rules/{ORG}", "put", draft), [claim])
-    assert preview["valid"] is True and preview["note"] == "rule pack changes do not change duty permissions"
-    [field] = [c for c in preview["rule_changes"] if c["rule"] == "expense_claim_limit"]
-    assert (field["field"], field["before"], field["after"]) == ("limits.sales_representative", 5000, 2000)
-    lowered = {(c["person"], c["before"], c["after"]) for c in preview["limits"] if c["rule"] == "expense_claim_limit"}
+    assert preview.valid is True and preview.note == "rule pack changes do not change duty permissions"
+    [field] = [c for c in preview.rule_changes if c.rule == "expense_claim_limit"]
+    assert (field.field, field.before, field.after) == ("limits.sales_representative", 5000, 2000)
+    lowered = {(c.person, c.before, c.after) for c in preview.limits if c.rule == "expense_claim_limit"}
     assert ("li_na", 5000, 2000) in lowered
-    [check] = preview["checks"]
-    assert (check["current"]["decision"], check["proposed"]["decision"], check["changed"]) == (
+    [check] = preview.checks
+    assert (check.current.decision, check.proposed.decision, check.changed) == (
         "allow",
         "needs_approval",
         True,
@@ -109,7 +108,7 @@ def test_a_previewed_invalid_rule_pack_is_reported_not_raised(runtime: Runtime) 
     draft: dict[str, Any] = copy.deepcopy(pack)
     draft["rules"][0]["limits"]["no_such_post"] = 1
     preview = runtime.editor.preview(ORG, Edit(f"rules/{ORG}", "put", draft))
-    assert preview["valid"] is False and any("no_such_post" in i["message"] for i in preview["issues"])
+    assert preview.valid is False and any("no_such_post" in i.message for i in preview.issues)
 
 
 def test_a_previewed_merge_patch_that_makes_a_rule_pack_a_number_is_invalid(runtime: Runtime) -> None:
@@ -126,5 +125,5 @@ def test_previewing_a_change_to_an_unknown_organisation_or_entity_is_not_found(r
 
 def test_a_previewed_deletion_of_the_organisation_loses_every_permission(runtime: Runtime) -> None:
     preview = runtime.editor.preview(ORG, Edit("org", "delete"))
-    assert preview["valid"] is True and preview["permissions"] and all(not p["gained"] for p in preview["permissions"])
-    assert {p["person"] for p in preview["permissions"]} >= {"li_na", "wang_jianguo"}
+    assert preview.valid is True and preview.permissions and all(not p.gained for p in preview.permissions)
+    assert {p.person for p in preview.permissions} >= {"li_na", "wang_jianguo"}

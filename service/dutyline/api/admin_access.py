@@ -337,14 +337,14 @@ async def list_changes(
         known = await asyncio.to_thread(_known_orgs, runtime)
         organisations = frozenset(runtime.access.organisations(caller, AdminPermission.CHANGE_READ, known))
     items = await asyncio.to_thread(runtime.editor.changes, status, organisations, org, limit)
-    return json_response(Changes(items))  # type: ignore[arg-type]
+    return json_response(Changes(items))
 
 
 @get("/admin/changes/{change_id:str}", tags=TAGS, summary="One change", responses=answers({200: Change}, *ADMIN, 404))
 async def get_change(request: Request, state: State, change_id: FromPath[str]) -> Response[bytes]:
     runtime, caller = await admin_caller(request, state)
     change = await asyncio.to_thread(runtime.editor.change, change_id)
-    runtime.access.require(caller, AdminPermission.CHANGE_READ, change["organisation"])
+    runtime.access.require(caller, AdminPermission.CHANGE_READ, change.organisation)
     return json_response(change)
 
 
@@ -357,9 +357,9 @@ async def _decide(request: Request, state: State, change_id: str, approve: bool)
     runtime.access.require(
         caller,
         AdminPermission.CHANGE_APPROVE,
-        change["organisation"],
-        author=change["author"],
-        kind=kind_of(change["target"]),
+        change.organisation,
+        author=change.author,
+        kind=kind_of(change.target),
     )
     return json_response(
         await asyncio.to_thread(runtime.editor.decide_change, change_id, caller.username, approve, body.comment)

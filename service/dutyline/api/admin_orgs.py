@@ -36,7 +36,6 @@ from dutyline.api.payloads import (
 )
 from dutyline.api.schemas import (
     Applied,
-    Change,
     ChangeOptions,
     DocumentAsOf,
     Entities,
@@ -48,10 +47,8 @@ from dutyline.api.schemas import (
     OrgSettings,
     OrgSummary,
     Packs,
-    Preview,
     Texts,
     Version,
-    VersionDiff,
     Versions,
 )
 from dutyline.engines.admin_policy import ALL, AdminPermission
@@ -71,10 +68,10 @@ from dutyline.orgmodel.windows import instant, zone
 from dutyline.rulemodel.document import RulePack
 from dutyline.runtime import Runtime
 from dutyline.services.access import Caller
-from dutyline.services.editing import Edit, Editor, Held, Method, Read, Written, etag_of
+from dutyline.services.editing import Change, Edit, Editor, Held, Method, Preview, Read, Written, etag_of
 from dutyline.services.four_eyes import kind_of
 from dutyline.services.orgs import to_yaml
-from dutyline.services.versions import pack_yaml
+from dutyline.services.versions import VersionDiff, pack_yaml
 from dutyline.store import history
 from dutyline.store import orgs as org_store
 from dutyline.store.decision_log import LogFilter
@@ -502,7 +499,7 @@ async def list_packs(request: Request, state: State, org_id: FromPath[str]) -> R
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, AdminPermission.RULE_PACK_READ, org_id)
     items, policy_version = await asyncio.to_thread(runtime.editor.packs, org_id)
-    return json_response(Packs(org_id, items, policy_version))  # type: ignore[arg-type]
+    return json_response(Packs(org_id, items, policy_version))
 
 
 def _new_pack(body: Any) -> tuple[str, Any]:
@@ -594,8 +591,8 @@ async def list_versions(
     runtime, caller = await admin_caller(request, state)
     runtime.access.require(caller, AdminPermission.ORG_CHART_READ, org_id)
     items = await asyncio.to_thread(runtime.versions.history, org_id, limit, before)
-    next_before = items[-1]["version"] if len(items) == limit else None
-    return json_response(Versions(org_id, items, next_before))  # type: ignore[arg-type]
+    next_before = items[-1].version if len(items) == limit else None
+    return json_response(Versions(org_id, items, next_before))
 
 
 @get(

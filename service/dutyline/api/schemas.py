@@ -1,7 +1,7 @@
 """The JSON shapes the HTTP API answers with, as msgspec structs: the OpenAPI document is generated from them
 (`api.openapi.answers`), and handlers build them where they make the answer themselves, so that what is
-documented is what is sent. Answers a service builds as plain data (approvals, cases, changes,
-versions) are checked against these shapes by the API tests and the fuzz test (tests/hardening/test_fuzz.py).
+documented is what is sent. Answers a service builds as plain data (approvals, cases) are checked against these
+shapes by the API tests and the fuzz test (tests/hardening/test_fuzz.py).
 
 Every struct forbids unknown fields: in the document that is `additionalProperties: false`, so an answer with
 a key its struct does not declare does not match the document. Fields an answer sometimes leaves out are
@@ -21,12 +21,13 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from dutyline.engines.explain import Reason
-from dutyline.engines.queries import HeldPermission
-from dutyline.errors import IssueCode
 from dutyline.orgmodel.document import Organisation
 from dutyline.rulemodel.document import RulePack
 from dutyline.services.access import Token, User
+from dutyline.services.editing import Change, StoredPack
 from dutyline.services.shapes import Shape, Texts
+from dutyline.services.verdicts import ApproverStep, FiredRule
+from dutyline.services.versions import VersionInfo
 
 _Shape = Shape  # the answers' base, shared with the services that build them
 
@@ -134,21 +135,6 @@ class PdpMetadata(_Shape):
 
 
 # --- decisions ----------------------------------------------------------------------------------------------
-
-
-class FiredRule(_Shape):
-    rule: str
-    kind: str
-    effect: Literal["deny", "needs_approval", "notify"]
-    message: Texts
-    detail: dict[str, Any]
-
-
-class ApproverStep(_Shape):
-    """A post of the approver chain, and the people who hold it now."""
-
-    post: str
-    people: list[str]
 
 
 class Obligation(_Shape):
@@ -399,27 +385,6 @@ class Revoked(_Shape):
     revoked: str
 
 
-class Change(_Shape):
-    """A change waiting for four-eyes approval or for its effective time, or one decided."""
-
-    id: str
-    organisation: str
-    target: str
-    method: Literal["create", "put", "patch", "delete"]
-    value: Any
-    reason: Literal["four_eyes", "scheduled"]
-    status: Literal["pending", "scheduled", "applied", "rejected", "failed"]
-    author: str
-    comment: str
-    created_at: str
-    effective_at: str | None
-    decided_by: str | None
-    decided_at: str | None
-    version: int | None
-    message: str  # why it failed (the first problem in words), or the decider's note
-    issues: list[IssueView] = []  # every problem a failed change had (file, line, path, message)
-
-
 class Changes(_Shape):
     items: list[Change]
 
@@ -489,16 +454,6 @@ class Entities(_Shape):
     policy_version: int
 
 
-class StoredPack(_Shape):
-    """`revision`: the pack's own counter; `version`: the policy version that made that revision."""
-
-    name: str
-    version: int
-    etag: str
-    pack: RulePack
-    revision: int
-
-
 class Packs(_Shape):
     organisation: str
     items: list[StoredPack]
@@ -522,20 +477,6 @@ class ChangeOptions(msgspec.Struct):
     preview: bool = False
 
 
-class VersionInfo(_Shape):
-    """One entry of the history: `version` the global policy version it made (its id), `revision` the revision of
-    its document (the organisation's, or rule pack `name`'s own counter) it made."""
-
-    version: int
-    kind: Literal["org", "rules"]
-    name: str | None
-    deleted: bool
-    author: str
-    comment: str
-    created_at: str
-    revision: int
-
-
 class Versions(_Shape):
     """Versions newest first; `next_before` pages on (null on the last page)."""
 
@@ -544,6 +485,9 @@ class Versions(_Shape):
     next_before: int | None
 
 
+# The two answers below are the services' `Version` and `DocumentAsOf` (`services.versions`), which carry the
+# stored document as plain data; documented here with the document's own shape, which the service's struct
+# cannot declare (an untagged union of structs).
 class Version(TypedDict):
     """A version (as in `VersionInfo`) and its document: the organisation's or a rule pack's (null for a deletion)."""
 
@@ -558,116 +502,9 @@ class Version(TypedDict):
     document: Organisation | RulePack | None
 
 
-class ChangedIds(_Shape):
-    added: list[str]
-    removed: list[str]
-    changed: list[str]
-
-
-class VersionDiff(VersionInfo, kw_only=True):
-    """What a version changed: a unified diff of the YAML exports, and the ids added, removed and changed per
-    kind of entity (`fields`: the other top-level keys that changed)."""
-
-    previous_version: int | None
-    diff: str
-    summary: dict[str, ChangedIds | list[str]]
-
-
 class DocumentAsOf(VersionInfo, kw_only=True):
     at: str
     document: Organisation
-
-
-class PermissionChange(_Shape):
-    person: str
-    gained: list[HeldPermission]
-    lost: list[HeldPermission]
-
-
-class TimedPermissionChange(_Shape):
-    """A permission someone gains or loses under the change, from `since` until `until` (None: from then on)."""
-
-    person: str
-    change: Literal["gained", "lost"]
-    permission: HeldPermission
-    since: str
-    until: str | None
-
-
-class LimitChange(_Shape):
-    """A limit that binds someone differently under the change: the most they may do without approval, before
-    and after (None: no limit), from `since` until `until`."""
-
-    person: str
-    rule: str
-    before: float | None
-    after: float | None
-    since: str
-    until: str | None
-
-
-class RuleFieldChange(_Shape):
-    """One field of a rule before → after (`field` empty: the rule added or removed), with the line people read."""
-
-    rule: str
-    field: str
-    before: Any
-    after: Any
-    zh: str
-    en: str
-
-
-class ChainChange(_Shape):
-    """A post whose line of superiors changes, nearest first (empty: the post is not there)."""
-
-    post: str
-    before: list[str]
-    after: list[str]
-
-
-class VerdictView(_Shape):
-    decision: Outcome
-    code: str
-    rules: list[FiredRule]
-    approvers: list[ApproverStep]
-
-
-class CheckCompared(_Shape):
-    current: VerdictView
-    proposed: VerdictView
-    changed: bool
-
-
-class IssueView(_Shape):
-    file: str
-    line: int
-    path: str
-    message: str
-    severity: Literal["error", "warning"]
-    code: IssueCode
-
-
-class Preview(_Shape):
-    """What a proposed change would do (nothing stored). An invalid proposal has its `issues` and nothing else;
-    a valid one the permissions people gain and lose, changed approver chains and the checks decided both ways."""
-
-    organisation: str
-    current_version: int
-    target: str
-    summary: dict[str, ChangedIds | list[str]]
-    valid: bool
-    issues: list[IssueView]
-    separation_of_duties: list[IssueView]
-    at: float | UnsetType = UNSET
-    note: str | UnsetType = UNSET
-    # the moments previewed at: `at` (or the effective date), then each window start and end after it
-    moments: list[str] | UnsetType = UNSET
-    timeline: list[TimedPermissionChange] | UnsetType = UNSET  # gains and losses over those moments
-    limits: list[LimitChange] | UnsetType = UNSET
-    rule_changes: list[RuleFieldChange] | UnsetType = UNSET  # a rule pack change, field by field
-    permissions: list[PermissionChange] | UnsetType = UNSET  # at `at`
-    approver_chains: list[ChainChange] | UnsetType = UNSET
-    checks: list[CheckCompared] | UnsetType = UNSET
 
 
 class OrgDecision(_Shape):

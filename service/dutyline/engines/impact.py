@@ -101,26 +101,6 @@ def verdict_of(org: CompiledOrg | None, rules: CompiledRules | None, host: RuleB
         return Verdict("deny", Decision("deny", "internal_error", version=org.version))
 
 
-def verdict_view(verdict: Verdict) -> dict[str, Any]:
-    """A verdict as the preview shows it: the decision and code (as `/v1/check` gives them), the rules that
-    fired and the approver chain."""
-    return {
-        "decision": verdict.outcome,
-        "code": verdict.code,
-        "rules": [
-            {
-                "rule": h.rule,
-                "kind": h.kind,
-                "effect": h.effect,
-                "message": msgspec.to_builtins(h.message),
-                "detail": dict(h.detail),
-            }
-            for h in verdict.hits
-        ],
-        "approvers": [{"post": s.post, "people": list(s.people)} for s in verdict.approvers],
-    }
-
-
 # --- a change at every moment it matters ------------------------------------------------------------------------
 # A change effective next week, or an acting assignment for next week, changes nothing *now*: previewed only
 # now it reads "nobody gains or loses a permission". So the preview decides at every moment where what anyone

@@ -13,8 +13,9 @@ import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+import msgspec
 from sqlalchemy.orm import Session, sessionmaker
 
 from dutyline.engines.compiler import CompiledOrg, compile_org
@@ -24,8 +25,9 @@ from dutyline.engines.rules import compile_rules
 from dutyline.errors import Invalid, Issue, NotFound, Unreadable
 from dutyline.orgmodel.diff import ORG_COLLECTIONS, PACK_COLLECTIONS, summarise
 from dutyline.services.decisions import PastPolicy
-from dutyline.services.editing import Edit
+from dutyline.services.editing import Edit, Summary
 from dutyline.services.orgs import pack_yaml, to_yaml
+from dutyline.services.shapes import Shape
 from dutyline.store import history
 from dutyline.store import orgs as org_store
 from dutyline.store import rule_packs as pack_store
@@ -34,18 +36,54 @@ from dutyline.store.tables import DecisionLogRow, OrgVersionRow
 log = logging.getLogger("dutyline.versions")
 
 
-def _info(row: history.VersionInfo | OrgVersionRow) -> dict[str, Any]:
+class VersionInfo(Shape, kw_only=True):
+    """One entry of the history: `version` the global policy version it made (its id), `revision` the revision of
+    its document (the organisation's, or rule pack `name`'s own counter) it made."""
+
+    version: int
+    kind: Literal["org", "rules"]
+    name: str | None
+    deleted: bool
+    author: str
+    comment: str
+    created_at: str
+    revision: int
+
+
+class Version(VersionInfo, kw_only=True):
+    """A version and its document, as stored (plain data): the organisation's or a rule pack's (None: a deletion)."""
+
+    document: Any
+
+
+class VersionDiff(VersionInfo, kw_only=True):
+    """What a version changed: a unified diff of the YAML exports, and the ids added, removed and changed per
+    kind of entity (`fields`: the other top-level keys that changed)."""
+
+    previous_version: int | None
+    diff: str
+    summary: Summary
+
+
+class DocumentAsOf(VersionInfo, kw_only=True):
+    """The organisation document in force at `at`, as stored (plain data)."""
+
+    at: str
+    document: Any
+
+
+def _info(row: history.VersionInfo | OrgVersionRow) -> VersionInfo:
     deleted = row.deleted if isinstance(row, history.VersionInfo) else row.document is None
-    return {
-        "version": row.version,
-        "kind": row.kind,
-        "name": row.name or None,
-        "deleted": deleted,
-        "author": row.author,
-        "comment": row.comment,
-        "created_at": row.created_at.isoformat(),
-        "revision": row.revision,
-    }
+    return VersionInfo(
+        version=row.version,
+        kind="org" if row.kind == "org" else "rules",
+        name=row.name or None,
+        deleted=deleted,
+        author=row.author,
+        comment=row.comment,
+        created_at=row.created_at.isoformat(),
+        revision=row.revision,
+    )
 
 
 def _yaml(row: OrgVersionRow | None) -> str:
@@ -103,19 +141,19 @@ class Versions:
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
-    def history(self, org_id: str, limit: int = 100, before: int | None = None) -> list[dict[str, Any]]:
+    def history(self, org_id: str, limit: int = 100, before: int | None = None) -> list[VersionInfo]:
         with self._sessions() as session:
             rows = history.versions(session, org_id, limit, before)
         if not rows and before is None:
             raise NotFound(f"organisation {org_id!r} not found")
         return [_info(r) for r in rows]
 
-    def get(self, org_id: str, number: int) -> dict[str, Any]:
+    def get(self, org_id: str, number: int) -> Version:
         with self._sessions() as session:
             row = self._row(session, org_id, number)
-        return _info(row) | {"document": _plain(row)}
+        return Version(**msgspec.structs.asdict(_info(row)), document=_plain(row))
 
-    def diff(self, org_id: str, number: int) -> dict[str, Any]:
+    def diff(self, org_id: str, number: int) -> VersionDiff:
         """What version `number` changed against the version of the same document before it."""
         with self._sessions() as session:
             row = self._row(session, org_id, number)
@@ -131,11 +169,12 @@ class Versions:
             )
         )
         collections_ = ORG_COLLECTIONS if row.kind == "org" else PACK_COLLECTIONS
-        return _info(row) | {
-            "previous_version": before.version if before is not None else None,
-            "diff": unified,
-            "summary": summarise(_plain(before), _plain(row), collections_),
-        }
+        return VersionDiff(
+            **msgspec.structs.asdict(_info(row)),
+            previous_version=before.version if before is not None else None,
+            diff=unified,
+            summary=summarise(_plain(before), _plain(row), collections_),
+        )
 
     def restore_edit(self, org_id: str, number: int) -> Edit:
         """The edit that makes a new version equal to version `number` (of the organisation or its rule pack)."""
@@ -153,13 +192,13 @@ class Versions:
             exists = latest is not None and latest.document is not None
             return Edit(f"rules/{row.name}", "put" if exists else "create", json.loads(row.document), text=row.source)
 
-    def as_of(self, org_id: str, at: dt.datetime) -> dict[str, Any]:
+    def as_of(self, org_id: str, at: dt.datetime) -> DocumentAsOf:
         """The organisation document in force at `at`."""
         with self._sessions() as session:
             row = history.effective_at(session, org_id, at)
         if row is None or row.document is None:
             raise NotFound(f"organisation {org_id!r} did not exist at {at.isoformat()}")
-        return _info(row) | {"at": at.isoformat(), "document": _plain(row)}
+        return DocumentAsOf(**msgspec.structs.asdict(_info(row)), at=at.isoformat(), document=_plain(row))
 
     def compiled_at(self, org_id: str, at: dt.datetime) -> CompiledOrg | None:
         """The organisation as in force at `at`, compiled (None if it did not exist then); LRU-cached by version."""
