@@ -812,6 +812,7 @@ class IssueView(_Shape):
     message: str
     severity: Literal["error", "warning"]
     code: IssueCode
+    params: dict[str, str] = {}  # the values the console's catalogue words `code` with (errors.PARAMS)
 
 
 class Preview(_Shape):

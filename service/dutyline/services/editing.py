@@ -1050,9 +1050,9 @@ def _relative(issues: Sequence[Issue], prefix: tuple[str | int, ...] | None) -> 
     for issue in issues:
         if root is not None and (issue.path == root or issue.path.startswith((root + ".", root + "["))):
             path = issue.path[len(root) :].removeprefix(".")
-            inside.append(Issue(REQUEST, issue.line, path, issue.message, issue.severity, issue.code))
+            inside.append(Issue(REQUEST, issue.line, path, issue.message, issue.severity, issue.code, issue.params))
         else:
-            outside.append(Issue(ORGANISATION, 0, issue.path, issue.message, issue.severity, issue.code))
+            outside.append(Issue(ORGANISATION, 0, issue.path, issue.message, issue.severity, issue.code, issue.params))
     inside.sort(key=lambda i: (i.line, i.path, i.message))
     return inside + outside
 
@@ -1163,5 +1163,6 @@ def _organisation(document: dict[str, Any]) -> Organisation:
 def _issues(issues: Sequence[Issue]) -> list[dict[str, Any]]:
     return [
         {"file": i.file, "line": i.line, "path": i.path, "message": i.message, "severity": i.severity, "code": i.code}
+        | ({"params": i.params} if i.params else {})
         for i in issues
     ]
