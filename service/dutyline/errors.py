@@ -48,11 +48,13 @@ class IssueCode(StrEnum):
     NEEDS_SECOND_PERSON = "needs_second_person"  # four-eyes: the change must be approved by another
 
 
-# The parameters an issue of each code carries (`Issue.params`), which its message in the console's catalogues
+# The parameters an issue of each code carries (`Issue.params`), which its sentence in the console's catalogues
 # (console/i18n/<lang>.json, `issue.<code>`) quotes. `field` is the name of the key at fault (`default`), the issue's
-# `path` its whole place (`rules[0].default`). Any issue may also carry `suggestion`: the known id nearest a
-# mistyped one. A code not listed carries no parameters, and is shown with its `message`.
+# `path` its whole place (`rules[0].default`). An issue may also carry `case`, which picks a more particular sentence
+# (`issue.<code>.<case>`, which may quote more of them), and `suggestion`: the known id nearest a mistyped one.
+# An issue without the parameters its sentence quotes (one made before codes had them) is shown with its `message`.
 PARAMS: dict[IssueCode, tuple[str, ...]] = {
+    IssueCode.INVALID: ("detail",),
     IssueCode.SCHEMA: ("field", "detail"),
     IssueCode.WRONG_TYPE: ("field", "expected", "got_type", "got"),
     IssueCode.MISSING_FIELD: ("field",),
@@ -77,9 +79,8 @@ PARAMS: dict[IssueCode, tuple[str, ...]] = {
     IssueCode.SOD_CONFLICT: ("post", "other", "rule"),
     IssueCode.OVERLAPPING_ASSIGNMENTS: ("post", "other"),
     IssueCode.HEADCOUNT: ("post", "holders", "headcount"),
-    IssueCode.BAD_WINDOW: ("what", "start", "end"),
-    IssueCode.BAD_STAND_IN: ("what",),
-    IssueCode.BAD_HEAD: ("what", "post", "department", "expected"),
+    IssueCode.BAD_WINDOW: ("start", "end"),
+    IssueCode.BAD_HEAD: ("post", "department", "expected"),
     IssueCode.BAD_EXPRESSION: ("field", "detail"),
     IssueCode.BAD_BOUNDS: ("minimum", "maximum"),
 }
