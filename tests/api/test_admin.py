@@ -354,8 +354,14 @@ def test_departments_posts_people_and_the_catalogue_are_created_read_changed_and
     ("body", "path", "message", "needle"),
     [
         ({"reports_to": "nobody"}, "reports_to", "unknown superior post 'nobody'", '"reports_to"'),
-        ({"headcount": -1}, "headcount", "-1 is less than the minimum of 0", '"headcount"'),
-        ({"colour": "red"}, "", "unknown key ('colour' was unexpected)", '"colour"'),
+        ({"headcount": -1}, "headcount", "`headcount` must be at least 0, got -1", '"headcount"'),
+        (
+            {"colour": "red"},
+            "",
+            "unknown key `colour` (the keys here: department, duties, headcount, id, inherits, name, qualifications, "
+            "reports_to)",
+            '"colour"',
+        ),
         (
             {"duties": [{"number": "1", "text": "x", "permissions": [{"resource": "customer", "actions": ["fly"]}]}]},
             "duties[0].permissions[0].actions[0]",
@@ -762,7 +768,9 @@ def test_a_rule_pack_sent_as_yaml_names_the_lines_of_the_pack_and_a_patch_the_li
     )
     assert patched.status_code == 400, patched.text
     [issue] = patched.json()["issues"]
-    assert (issue["path"], issue["line"], issue["message"]) == ("", 3, "unknown key ('note' was unexpected)"), issue
+    unknown = "unknown key `note` (the keys here: case_types, inputs, name, org, rules)"
+    assert (issue["path"], issue["line"], issue["message"]) == ("", 3, unknown), issue
+    assert (issue["code"], issue["params"]["field"]) == ("unknown_key", "note"), "the catalogue's code and parameters"
 
 
 def test_four_eyes_holds_rule_changes_until_another_officer_approves(admin: Admin) -> None:
