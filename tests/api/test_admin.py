@@ -358,8 +358,10 @@ def test_departments_posts_people_and_the_catalogue_are_created_read_changed_and
         (
             {"colour": "red"},
             "",
-            "unknown key `colour` (the keys here: department, duties, headcount, id, inherits, name, qualifications, "
-            "reports_to)",
+            (
+                "unknown key `colour` (the keys here: department, duties, headcount, id, inherits, name, "
+                "qualifications, reports_to)"
+            ),
             '"colour"',
         ),
         (
