@@ -13,9 +13,11 @@ export function errorBox(error, { onReload } = {}) {
   const key = `error.${status}`;
   const headline = t(key) === key ? t('error.other', { status }) : t(key);
   const box = h('div', { class: 'error', role: 'alert' }, h('strong', {}, headline));
+  const issues = (error && error.issues) || [];
+  // The API's message is its first issue in English: with issues, the list says it in the reader's language.
   const detail = error && error.message;
-  if (detail && detail !== headline) box.append(h('p', { class: 'detail' }, detail));
-  if (error && error.issues && error.issues.length) box.append(issueList(error.issues, { lines: false }));
+  if (detail && detail !== headline && !issues.length) box.append(h('p', { class: 'detail' }, detail));
+  if (issues.length) box.append(issueList(issues, { lines: false }));
   if (status === 412 && onReload) {
     box.append(h('button', { type: 'button', class: 'button', onClick: onReload }, t('common.reload')));
   }
