@@ -110,7 +110,9 @@ def nearest(value: object, known: Iterable[str]) -> str:
     """The known id a mistyped `value` most likely meant (difflib's closest, if close enough), or ""."""
     if not isinstance(value, str):
         return ""
-    found = difflib.get_close_matches(value, sorted(set(known)), n=1, cutoff=0.6)
+    # 0.8, not difflib's 0.6: ids made of a word and a number (post_04f8, post_780f) are 0.6 alike, and a typo of
+    # a real word (aprove, sales_representativ) is above 0.85.
+    found = difflib.get_close_matches(value, sorted(set(known)), n=1, cutoff=0.8)
     return found[0] if found else ""
 
 

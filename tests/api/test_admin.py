@@ -409,6 +409,7 @@ def test_a_yaml_patch_names_the_line_of_the_body_and_the_path_in_the_entity(admi
         "message": "unknown superior post 'nobody'",
         "severity": "error",
         "code": "unknown_post",
+        "params": {"case": "superior", "id": "nobody", "suggestion": ""},  # for the console's catalogue
     }
     assert answer["message"] == "reports_to (line 3): unknown superior post 'nobody'"
 
@@ -729,6 +730,7 @@ def test_rule_packs_are_the_compliance_officers_and_validated_against_the_organi
             "message": f"unknown post {capped!r} in {ORG!r}",
             "severity": "error",
             "code": "unknown_post",
+            "params": {"case": "in_org", "id": capped, "org": ORG, "suggestion": ""},
         }
     ]
     yaml = admin.compliance.get(path, headers={"Accept": "application/yaml"})
@@ -876,6 +878,7 @@ def test_a_scheduled_change_that_fails_keeps_every_issue_in_its_view_and_its_aud
             "message": expected,
             "severity": "error",
             "code": "sod_conflict",
+            "params": {"post": "sales_representative", "other": post, "rule": rule},
         }
     ]
     entries = admin.root.get("/admin/audit", params={"org": ORG, "limit": 1000}).json()["items"]
