@@ -161,13 +161,13 @@ def _versions(revision: int, policy_version: int) -> str:
 
 
 def _at(value: str | None, tz_name: str) -> float:
-    from dutyline.orgmodel.windows import instant, zone
+    from dutyline.orgmodel.windows import moment
 
     if value is None:
         return time.time()
     try:
-        return instant(value, zone(tz_name))
-    except ValueError as exc:
+        return moment(value, tz_name, "--at")
+    except Invalid as exc:
         raise click.BadParameter(str(exc), param_hint="--at") from None
 
 

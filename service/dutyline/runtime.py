@@ -27,6 +27,8 @@ from dutyline.services.listener import ChangeListener
 from dutyline.services.listings import Listings
 from dutyline.services.notifications import Obligations
 from dutyline.services.policies import PolicyService
+from dutyline.services.queries import Queries
+from dutyline.services.search import Search
 from dutyline.services.versions import Versions
 from dutyline.settings import Settings
 from dutyline.store import access as access_store
@@ -66,6 +68,8 @@ class Runtime:
     # Checks waiting for a policy version (`at_least_version`), and whole-organisation listings.
     waits: VersionWaits
     listings: Listings
+    queries: Queries
+    search: Search
     # PostgreSQL only: applies other replicas' changes as soon as they commit (LISTEN/NOTIFY).
     listener: ChangeListener | None
     # The key of page tokens (`api.paging`), the same on every replica (`page_key`).
@@ -107,6 +111,8 @@ class Runtime:
             hash_wait=settings.password_hash_wait,
         )
         waits = VersionWaits(policies, settings.consistency_waiters)
+        versions = Versions(sessions)
+        listings = Listings(settings.query_cache_entries, settings.query_cache_ids, settings.query_workers)
         policies.applied = waits.applied  # the policy service is made first: the waits watch it
         listener = (
             ChangeListener(settings.database_url, policies)
@@ -126,9 +132,11 @@ class Runtime:
             escalation,
             access=access,
             editor=Editor(sessions, policies, FourEyes(settings.rules_four_eyes, settings.org_four_eyes)),
-            versions=Versions(sessions),
+            versions=versions,
             waits=waits,
-            listings=Listings(settings.query_cache_entries, settings.query_cache_ids, settings.query_workers),
+            listings=listings,
+            queries=Queries(policies, versions, listings),
+            search=Search(decisions, listings),
             listener=listener,
             page_key=page_key(sessions, settings.secret_key),
         )

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from dutyline.orgmodel.windows import parse_at
+from dutyline.orgmodel.windows import moment
 from dutyline.services import orgs
 from dutyline.services.decision_log import DecisionLog
 from dutyline.services.decisions import DecisionService, Question
@@ -19,7 +19,7 @@ from dutyline.store.tables import DecisionLogRow
 
 REPO = Path(__file__).resolve().parents[2]
 ORG = "ninger_branch"
-IN_WINDOW = parse_at("2026-08-05T10:00:00+08:00")  # 陈红 acts as 营业经理 (operations manager) that day
+IN_WINDOW = moment("2026-08-05T10:00:00+08:00")  # 陈红 acts as 营业经理 (operations manager) that day
 
 QUESTIONS = [
     Question(

@@ -30,7 +30,7 @@ export async function render(page, { org }) {
         if (fresh) body.replaceChildren();
         body.append(...data.items.map((e) => h('tr', { dataset: { seq: e.seq } },
           h('td', { class: 'num' }, String(e.seq)), h('td', {}, when(e.at)), h('td', {}, e.actor),
-          h('td', {}, h('code', {}, e.action)), h('td', {}, e.organisation || t('audit.no_org')), h('td', {}, e.target),
+          h('td', { title: e.action }, t(`audit.event.${e.action}`) === `audit.event.${e.action}` ? h('code', {}, e.action) : t(`audit.event.${e.action}`)), h('td', {}, e.organisation || t('audit.no_org')), h('td', {}, e.target),
           h('td', {}, Object.keys(e.detail || {}).length
             ? h('details', {}, h('summary', {}, t('audit.detail')), h('pre', { class: 'code' }, JSON.stringify(e.detail, null, 2))) : ''),
           h('td', {}, h('code', { class: 'small', title: e.hash }, e.hash.slice(0, 12))))));

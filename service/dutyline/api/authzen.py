@@ -13,37 +13,36 @@ Reasons are given in the response's `context` when the caller asks with `?explai
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Annotated, Any, Literal, cast
 
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 
 from dutyline.api.body import convert, decode, read_body, read_json
 from dutyline.api.middleware import request_id_of
 from dutyline.api.openapi import DECIDE, answers, takes
 from dutyline.api.paging import ListingPosition, PageTokens
-from dutyline.api.schemas import ActionSearchResults, Decision, EvaluationResults, PdpMetadata, SearchResults
-from dutyline.engines.compiler import CompiledOrg
-from dutyline.engines.decision import Check
-from dutyline.errors import Invalid, Issue, NotFound
-from dutyline.orgmodel.windows import parse_at
-from dutyline.runtime import Runtime
-from dutyline.services.decisions import Answer, Question, resolve_organisation, sole_owner, to_check
-from dutyline.services.listings import (
-    Listing,
-    Permits,
-    actions_listing,
-    actions_to_decide,
-    posts_listing,
-    resources_listing,
-    resources_to_decide,
-    subjects_listing,
-    subjects_to_decide,
+from dutyline.api.schemas import (
+    ActionSearchResults,
+    Decision,
+    EvaluationResults,
+    Found,
+    FoundAction,
+    NextPage,
+    PdpMetadata,
+    SearchResults,
 )
+from dutyline.errors import Invalid, Issue, NotFound
+from dutyline.orgmodel.windows import moment
+from dutyline.runtime import Runtime
+from dutyline.services.decisions import Answer, Question
+from dutyline.services.policies import PolicyService
+from dutyline.services.search import SearchKind
 
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
 Properties = dict[str, Any]
@@ -147,6 +146,7 @@ class ActionSearch(msgspec.Struct):
     page: Page | None = None
 
 
+# Evaluations are the decision hot path: encoded by hand, as their bodies are decoded (ADR 0003, 0010).
 _ENCODE = msgspec.json.Encoder()
 _PATHS = ["/access/v1/{endpoint}", "/orgs/{org:str}/access/v1/{endpoint}"]
 
@@ -164,17 +164,7 @@ def time_of(context: Properties | None) -> float | None:
     it is not an RFC 3339 date-time."""
     if not context or "time" not in context:
         return None
-    value = context["time"]
-    try:
-        at = parse_at(value) if isinstance(value, str) else None
-    except ValueError:
-        at = None
-    if at is None:
-        raise Invalid(
-            "context.time must be an RFC 3339 date-time",
-            [Issue("<request>", 0, "context.time", "must be an RFC 3339 date-time")],
-        )
-    return at
+    return moment(context["time"], None, "context.time", "an RFC 3339 date-time")
 
 
 def question_of(evaluation: Evaluation, org: str | None, request_id: str | None) -> Question:
@@ -326,45 +316,20 @@ def _merge(defaults: Evaluations | TypedEvaluations, item: dict[str, Any], where
     return Evaluation(values["subject"], values["action"], values["resource"], context)
 
 
-Search = SubjectSearch | ResourceSearch | ActionSearch
+SearchBody = SubjectSearch | ResourceSearch | ActionSearch
 
 
 async def _search(
-    runtime: Runtime,
-    endpoint: str,
-    kind: str,
-    body: Search,
-    org: str | None,
-    question: Question,
-    to_decide: Callable[[CompiledOrg, Check], int],
-    listing: Callable[[CompiledOrg, Check, Permits], Listing],
+    runtime: Runtime, endpoint: str, kind: SearchKind, body: SearchBody, org: str | None, question: Question
 ) -> tuple[Sequence[str], str]:
-    """A page of a search's ids and the next page's token.
-
-    A search lists what an evaluation of each result would permit at the instant asked (`context.time`, else now),
-    decided as evaluation decides it: the duty, then the business rules with the request's context and the facts
-    (`DecisionService.permitter`). What is conditional (needs approval, a second person the context does not
-    name) is not listed. A listing is computed once per walk (`services.listings`); the page token is bound to the
-    request (`api.paging`)."""
+    """A page of a search's ids (`services.search`) and the next page's token, bound to the request."""
     tokens = PageTokens(runtime.page_key, endpoint, [org, msgspec.structs.replace(body, page=None)], "page.token")
     position = tokens.read(body.page.token if body.page else None, ListingPosition)
     # every page of a listing is asked about the instant of its first page (the token keeps it)
     moment = position.at if position is not None else question.at if question.at is not None else time.time()
-    question = replace(question, at=moment)
     limit = (body.page.limit if body.page and body.page.limit else None) or 100
-    found = resolve_organisation(runtime.decisions.policies, question)
-    if found is None:
-        return tokens.page_of((), position, limit, moment)
-    check = to_check(question)
-    decisions = runtime.decisions
-    actions = found.action_order.get(check.resource_type, ()) if kind == "action" else (check.action,)
-    ruled = None
-    if decisions.rules_read_by(found, check.resource_type, tuple(actions)):
-        ruled = (decisions.policies.version_of(found.id), decisions.facts.generation)
-    permits = decisions.permitter(found, question)
-    key = runtime.listings.key(found, kind, check, ruled)
-    result = await runtime.listings.get(key, to_decide(found, check), lambda: listing(found, check, permits))
-    return tokens.page_of(result.ids, position, limit, moment)
+    ids = await runtime.search.ids(kind, replace(question, at=moment))
+    return tokens.page_of(ids, position, limit, moment)
 
 
 @post(
@@ -375,8 +340,9 @@ async def _search(
     responses=answers({200: SearchResults}, *DECIDE, 413, 503),
     operation_class=takes(SubjectSearch),
 )
-async def search_subject(request: Request, state: State, org: FromPath[str | None] = None) -> Response[bytes]:
-    runtime: Runtime = state.runtime
+async def search_subject(
+    request: Request, runtime: NamedDependency[Runtime], org: FromPath[str | None] = None
+) -> SearchResults:
     body = await read_json(request, SubjectSearch)
     question = Question(
         subject_id="",
@@ -385,19 +351,14 @@ async def search_subject(request: Request, state: State, org: FromPath[str | Non
         resource_properties=body.resource.properties,
         action=body.action.name,
         context=body.context,
-        organisation=org or _org_hint(body.context, body.resource.properties),
+        organisation=org,
         at=time_of(body.context),
     )
-    if question.organisation is None:
-        # No subject to locate the organisation by: the only organisation with this resource type.
-        question = replace(question, organisation=sole_owner(runtime.decisions.policies, body.resource.type))
+    question = runtime.search.subject_search_question(question, body.context, body.resource.properties)
     # `type: post` asks which posts may (as evaluation reads a subject of that type); any other type, which people
-    if body.subject.type == "post":
-        kind, listing = "subject_post", posts_listing
-    else:
-        kind, listing = "subject", subjects_listing
-    people, token = await _search(runtime, "search/subject", kind, body, org, question, subjects_to_decide, listing)
-    return _json({"results": [{"type": body.subject.type, "id": p} for p in people], "page": {"next_token": token}})
+    kind: SearchKind = "subject_post" if body.subject.type == "post" else "subject"
+    people, token = await _search(runtime, "search/subject", kind, body, org, question)
+    return SearchResults([Found(body.subject.type, p) for p in people], NextPage(token))
 
 
 @post(
@@ -408,8 +369,9 @@ async def search_subject(request: Request, state: State, org: FromPath[str | Non
     responses=answers({200: SearchResults}, *DECIDE, 413, 503),
     operation_class=takes(ResourceSearch),
 )
-async def search_resource(request: Request, state: State, org: FromQuery[str | None] = None) -> Response[bytes]:
-    runtime: Runtime = state.runtime
+async def search_resource(
+    request: Request, runtime: NamedDependency[Runtime], org: FromQuery[str | None] = None
+) -> SearchResults:
     body = await read_json(request, ResourceSearch)
     question = Question(
         subject_id=body.subject.id,
@@ -422,10 +384,8 @@ async def search_resource(request: Request, state: State, org: FromQuery[str | N
         organisation=org,
         at=time_of(body.context),
     )
-    ids, token = await _search(
-        runtime, "search/resource", "resource", body, org, question, resources_to_decide, resources_listing
-    )
-    return _json({"results": [{"type": body.resource.type, "id": i} for i in ids], "page": {"next_token": token}})
+    ids, token = await _search(runtime, "search/resource", "resource", body, org, question)
+    return SearchResults([Found(body.resource.type, i) for i in ids], NextPage(token))
 
 
 @post(
@@ -436,8 +396,9 @@ async def search_resource(request: Request, state: State, org: FromQuery[str | N
     responses=answers({200: ActionSearchResults}, *DECIDE, 413, 503),
     operation_class=takes(ActionSearch),
 )
-async def search_action(request: Request, state: State, org: FromPath[str | None] = None) -> Response[bytes]:
-    runtime: Runtime = state.runtime
+async def search_action(
+    request: Request, runtime: NamedDependency[Runtime], org: FromPath[str | None] = None
+) -> ActionSearchResults:
     body = await read_json(request, ActionSearch)
     question = Question(
         subject_id=body.subject.id,
@@ -451,28 +412,19 @@ async def search_action(request: Request, state: State, org: FromPath[str | None
         organisation=org,
         at=time_of(body.context),
     )
-    names, token = await _search(
-        runtime, "search/action", "action", body, org, question, actions_to_decide, actions_listing
+    names, token = await _search(runtime, "search/action", "action", body, org, question)
+    return ActionSearchResults([FoundAction(n) for n in names], NextPage(token))
+
+
+def _metadata(base: str) -> PdpMetadata:
+    return PdpMetadata(
+        policy_decision_point=base,
+        access_evaluation_endpoint=f"{base}/access/v1/evaluation",
+        access_evaluations_endpoint=f"{base}/access/v1/evaluations",
+        search_subject_endpoint=f"{base}/access/v1/search/subject",
+        search_resource_endpoint=f"{base}/access/v1/search/resource",
+        search_action_endpoint=f"{base}/access/v1/search/action",
     )
-    return _json({"results": [{"name": n} for n in names], "page": {"next_token": token}})
-
-
-def _org_hint(*properties: dict[str, Any] | None) -> str | None:
-    for props in properties:
-        if props and isinstance(props.get("organisation"), str):
-            return props["organisation"]
-    return None
-
-
-def _metadata(base: str) -> dict[str, str]:
-    return {
-        "policy_decision_point": base,
-        "access_evaluation_endpoint": f"{base}/access/v1/evaluation",
-        "access_evaluations_endpoint": f"{base}/access/v1/evaluations",
-        "search_subject_endpoint": f"{base}/access/v1/search/subject",
-        "search_resource_endpoint": f"{base}/access/v1/search/resource",
-        "search_action_endpoint": f"{base}/access/v1/search/action",
-    }
 
 
 def _base_url(request: Request) -> str:
@@ -485,8 +437,8 @@ def _base_url(request: Request) -> str:
     summary="PDP metadata",
     responses=answers({200: PdpMetadata}),
 )
-async def configuration(request: Request) -> Response[bytes]:
-    return _json(_metadata(_base_url(request)))
+async def configuration(request: Request) -> PdpMetadata:
+    return _metadata(_base_url(request))
 
 
 @get(
@@ -495,11 +447,12 @@ async def configuration(request: Request) -> Response[bytes]:
     summary="PDP metadata of one organisation",
     responses=answers({200: PdpMetadata}, 400, 404),
 )
-async def tenant_configuration(request: Request, state: State, org: FromPath[str]) -> Response[bytes]:
-    runtime: Runtime = state.runtime
-    if runtime.decisions.policies.get(org) is None:
+async def tenant_configuration(
+    request: Request, policies: NamedDependency[PolicyService], org: FromPath[str]
+) -> PdpMetadata:
+    if policies.current.get(org) is None:
         raise NotFound(f"organisation {org!r} not found")
-    return _json(_metadata(f"{_base_url(request)}/orgs/{org}"))
+    return _metadata(f"{_base_url(request)}/orgs/{org}")
 
 
 ROUTES = [evaluation, evaluations, search_subject, search_resource, search_action, configuration, tenant_configuration]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import datetime as dt
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -17,8 +15,9 @@ from dutyline.api.openapi import DECIDE, answers, takes
 from dutyline.api.schemas import CheckResult, CheckResults
 from dutyline.engines.policyset import PolicySet
 from dutyline.errors import Invalid, Issue, NotFound, Unavailable
-from dutyline.orgmodel.windows import instant, zone
+from dutyline.orgmodel.windows import moment
 from dutyline.runtime import Runtime
+from dutyline.services import as_of
 from dutyline.services.decisions import Answer, Question
 from dutyline.services.reach import CURRENT as REACH
 
@@ -70,6 +69,7 @@ class TypedCheckBatch(msgspec.Struct):
     at_least_version: Version | None = None
 
 
+# The decision hot path: encoded by hand, as its bodies are decoded (ADR 0003, 0010).
 _ENCODE = msgspec.json.Encoder()
 
 
@@ -82,13 +82,7 @@ def question_of(policies: PolicySet, check: CheckRequest, request_id: str | None
     at = None
     if check.at is not None:
         org = policies.get(check.organisation)
-        tz = zone(org.document.timezone) if org is not None else None
-        try:
-            at = instant(check.at, tz) if tz is not None else instant(check.at, zone("UTC"))
-        except ValueError:
-            raise Invalid(
-                f"at: {check.at!r} is not a date or date-time", [Issue("<request>", 0, "at", "not a date-time")]
-            ) from None
+        at = moment(check.at, org.document.timezone if org is not None else None)
     if check.simulated and check.approval_id is not None:
         raise Invalid(
             "approval_id: a simulated check cannot present an approval (it would take one of its uses)",
@@ -169,27 +163,13 @@ async def _consistent(runtime: Runtime, version: int | None) -> None:
 
 
 def answer_as_of(runtime: Runtime, check: CheckRequest, request_id: str | None) -> dict[str, Any]:
-    """Decide on the organisation's version and rule packs in force at `check.as_of` (compiled on demand,
-    LRU-cached); `as_of` in the answer says which versions decided."""
+    """`services.as_of.answer_as_of`, once the caller is known to reach the organisation (before any past version
+    of it is read); `as_of` in the answer says which versions decided."""
     assert check.as_of is not None
-    REACH.get().require(check.organisation, "organisation")  # before reading any past version of it
-    current = runtime.decisions.policies.get(check.organisation)
-    try:
-        moment = instant(check.as_of, zone(current.document.timezone) if current is not None else zone("UTC"))
-    except ValueError:
-        raise Invalid(
-            f"as_of: {check.as_of!r} is not a date or date-time", [Issue("<request>", 0, "as_of", "not a date-time")]
-        ) from None
-    when = dt.datetime.fromtimestamp(moment, dt.UTC)
+    REACH.get().require(check.organisation, "organisation")
     question = question_of(runtime.decisions.policies, check, request_id)
-    if question.at is None:
-        question = dataclasses.replace(question, at=moment)
-    with runtime.versions.policy_at(check.organisation, when) as past:
-        if past is None:
-            raise NotFound(f"organisation {check.organisation!r} did not exist at {when.isoformat()}")
-        answer = runtime.decisions.answer(question, past)
-        versions = {"at": when.isoformat(), "version": past.org.version, "rule_versions": dict(past.rule_versions)}
-    return result_of(answer) | {"as_of": versions}
+    answer, versions = as_of.answer_as_of(runtime.decisions, runtime.versions, question, check.as_of)
+    return result_of(answer) | {"as_of": msgspec.to_builtins(versions)}
 
 
 @post(

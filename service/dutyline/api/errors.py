@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from typing import Literal, cast
 
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from msgspec import UNSET, UnsetType
-from sqlalchemy import exc as db
 
 from dutyline.errors import (
     Conflict,
@@ -25,6 +24,7 @@ from dutyline.errors import (
     Unauthenticated,
     Unavailable,
 )
+from dutyline.services.database import DatabaseError, failure_of
 
 log = logging.getLogger("dutyline.api")
 
@@ -110,15 +110,12 @@ def internal_error(request: Request, exc: Exception) -> Response[ErrorBody]:
 def database_error(request: Request, exc: Exception) -> Response[ErrorBody]:
     """The database is down, restarting or unreachable (or SQLite is locked): 503, so that callers retry.
     Decisions do not get here: they are made from the policy in memory. A value it refuses: 400."""
-    unreachable = isinstance(exc, (db.OperationalError, db.InterfaceError, db.TimeoutError)) or (
-        isinstance(exc, db.DBAPIError) and exc.connection_invalidated
-    )
-    if isinstance(exc, db.DataError) and not unreachable:  # a value the database cannot hold (NUL, too long)
-        reason = str(exc.orig).splitlines()[0] if exc.orig is not None else "a value cannot be stored"
-        return error_response(400, "invalid", f"a value in the request cannot be stored: {reason}")
-    if not unreachable:
+    failure = failure_of(cast("DatabaseError", exc))
+    if failure.kind == "refused":
+        return error_response(400, "invalid", f"a value in the request cannot be stored: {failure.reason}")
+    if failure.kind == "other":
         return internal_error(request, exc)
-    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, str(exc).split("\n", 1)[0])
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, failure.reason)
     response = error_response(503, "unavailable", "the database is unavailable; retry shortly")
     response.headers["Retry-After"] = "1"
     return response
@@ -127,6 +124,6 @@ def database_error(request: Request, exc: Exception) -> Response[ErrorBody]:
 HANDLERS = {
     DutylineError: dutyline_error,
     HTTPException: http_error,
-    db.SQLAlchemyError: database_error,
+    DatabaseError: database_error,
     Exception: internal_error,
 }

@@ -70,7 +70,19 @@ def _service(name: str) -> Provide:
 
 
 # Every handler may ask for these by name. `caller` authenticates when no guard has done so yet.
-SERVICES = ("access", "approvals", "cases", "decisions", "editor", "listings", "policies", "versions", "waits")
+SERVICES = (
+    "access",
+    "approvals",
+    "cases",
+    "decisions",
+    "editor",
+    "ledger",
+    "listings",
+    "policies",
+    "queries",
+    "versions",
+    "waits",
+)
 DEPENDENCIES: dict[str, Provide] = {
     "caller": Provide(_caller),
     "runtime": Provide(_runtime, sync_to_thread=False),

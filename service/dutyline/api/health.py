@@ -13,7 +13,7 @@ from typing import Literal
 
 import msgspec
 from litestar import Controller, Response, get
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 
 from dutyline.api.openapi import answers
 from dutyline.engines.policyset import PolicySet
@@ -60,14 +60,13 @@ async def _database_reachable(runtime: Runtime) -> bool:
 
 
 class HealthController(Controller):
-    tags = ["operations"]  # noqa: RUF012  (Litestar reads it per instance)
+    tags = ["operations"]
 
     @get(
         "/healthz",
         summary="The process is alive: 200 whatever the database or an organisation's policy state (degraded says which)",
     )
-    async def healthz(self, state: State) -> Health:
-        runtime: Runtime = state.runtime
+    async def healthz(self, runtime: NamedDependency[Runtime]) -> Health:
         current = runtime.policies.current
         problems = _not_current(current)
         database_ok = await _database_reachable(runtime)
@@ -79,8 +78,7 @@ class HealthController(Controller):
         summary="The database is reachable and the policy is loaded (an organisation not current: degraded, 200)",
         responses=answers({200: Health, 503: Health}),
     )
-    async def readyz(self, state: State) -> Response[Health]:
-        runtime: Runtime = state.runtime
+    async def readyz(self, runtime: NamedDependency[Runtime]) -> Response[Health]:
         current = runtime.policies.current
         database_ok = await _database_reachable(runtime)
         # Not ready without the database or a policy; nor when no stored organisation can be decided at all.

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from litestar import Response, get
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from dutyline.api.openapi import answers
-from dutyline.runtime import Runtime
 from dutyline.services.metrics import POLICY_VERSION
+from dutyline.services.policies import PolicyService
 
 
 @get(
@@ -18,9 +18,8 @@ from dutyline.services.metrics import POLICY_VERSION
     sync_to_thread=False,
     responses=answers({200: str}, media_type="text/plain"),
 )
-def metrics(state: State) -> Response[bytes]:
-    runtime: Runtime = state.runtime
-    POLICY_VERSION.set(runtime.policies.current.version)
+def metrics(policies: NamedDependency[PolicyService]) -> Response[bytes]:
+    POLICY_VERSION.set(policies.current.version)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

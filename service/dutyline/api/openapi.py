@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from typing import Any, ClassVar, is_typeddict
 
 import msgspec
@@ -199,6 +200,10 @@ class ExactShapes(OpenAPISchemaPlugin):
         schema: Schema = builtin.to_openapi_schema(field_definition, schema_creator)
         schema.additional_properties = False
         schema.properties = {name: _any_of(value) for name, value in (schema.properties or {}).items()}
+        if field_definition.is_subclass_of(msgspec.Struct):
+            for info in msgspec.structs.fields(field_definition.type_):
+                if info.type is Decimal:  # encoded as a JSON number, digit for digit (`decimal_format="number"`)
+                    schema.properties[info.encode_name] = Schema(type=OpenAPIType.NUMBER)
         return schema
 
 

@@ -15,6 +15,7 @@ from litestar import Request, Response
 from dutyline.api.body import non_finite_place
 from dutyline.errors import Invalid, Issue
 from dutyline.orgmodel.source import MAX_SCALARS, SourceMap, check_numbers, format_path, load_yaml
+from dutyline.orgmodel.windows import when
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 REQUEST = "<request>"
@@ -170,10 +171,4 @@ def write_options(request: Request, body: Any) -> tuple[Any, WriteOptions]:
 
 def parse_time(name: str, value: str) -> dt.datetime:
     """An ISO date-time (UTC when it has no offset)."""
-    try:
-        moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise Invalid(
-            f"{name}: {value!r} is not an ISO date-time", [Issue(REQUEST, 0, name, "not a date-time")]
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return when(value, None, name, "an ISO date-time")

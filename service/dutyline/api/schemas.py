@@ -25,20 +25,11 @@ from dutyline.engines.queries import HeldPermission
 from dutyline.errors import IssueCode
 from dutyline.orgmodel.document import Organisation
 from dutyline.rulemodel.document import RulePack
+from dutyline.services.shapes import Shape, Texts
 
-
-class _Shape(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    pass
-
+_Shape = Shape  # the answers' base, shared with the services that build them
 
 Outcome = Literal["allow", "deny", "needs_approval"]
-
-
-class Texts(_Shape):
-    """A text in Chinese and English."""
-
-    zh: str
-    en: str
 
 
 class ErrorDetail(_Shape):
@@ -280,64 +271,6 @@ class DecisionLog(_Shape):
 # --- queries ------------------------------------------------------------------------------------------------
 
 
-class PersonPermissions(_Shape):
-    organisation: str
-    person: str
-    policy_version: int
-    at: float
-    permissions: list[HeldPermission]
-
-
-class HeldPost(_Shape):
-    post: str
-    kind: Literal["primary", "concurrent", "acting"]
-    valid_from: str | None
-    valid_to: str | None
-
-
-class PersonAllowed(_Shape):
-    id: str
-    posts: list[HeldPost]
-
-
-class NamedPost(_Shape):
-    id: str
-    name: Texts
-
-
-class WhoMay(_Shape):
-    """The people (a page of them) and the posts that may do an action on a resource."""
-
-    organisation: str
-    policy_version: int
-    resource: str
-    action: str
-    people: list[PersonAllowed]
-    posts: list[NamedPost]
-    total_people: int
-    next_token: str
-
-
-class LineHolder(_Shape):
-    person: str
-    kind: Literal["primary", "concurrent", "acting"]
-    valid_to: str | None
-
-
-class LineStep(_Shape):
-    post: str
-    name: Texts
-    holders: list[LineHolder]
-    vacant: bool
-
-
-class ReportingLine(_Shape):
-    organisation: str
-    post: str
-    holders: list[str]
-    line: list[LineStep]
-
-
 # --- approvals, cases, notifications, usage ---------------------------------------------------------------
 
 
@@ -444,29 +377,6 @@ class OutboxNotification(_Shape):
 
 class Notifications(_Shape):
     items: list[OutboxNotification]
-
-
-class UsageRecorded(_Shape):
-    """A ledger entry; amounts and totals are exact decimals, sent as JSON numbers as written."""
-
-    id: int
-    organisation: str
-    rule: str
-    person: str
-    period: str
-    amount: float  # negative for a reversal
-    total: float
-    used_at: str
-    recorded_at: str
-    reverses: int | None  # the entry this one reverses
-
-
-class UsageTotal(_Shape):
-    organisation: str
-    rule: str
-    person: str
-    period: str
-    total: float
 
 
 # --- admin: access ------------------------------------------------------------------------------------------

@@ -3,30 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from decimal import Decimal
 from typing import Annotated
 
 import msgspec
 from litestar import Request, Response, get, post
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 
 from dutyline.api.auth import COOKIE, acting_person, bearer
 from dutyline.api.body import read_json
 from dutyline.api.check import Text
 from dutyline.api.openapi import DECIDE, answers, takes
-from dutyline.api.schemas import UsageRecorded, UsageTotal
 from dutyline.engines.admin_policy import ALL
 from dutyline.engines.compiler import CompiledOrg
-from dutyline.engines.rules import period_key
-from dutyline.errors import Forbidden, Invalid, Issue, NotFound
-from dutyline.orgmodel.windows import instant, zone
-from dutyline.rulemodel import document as rm
+from dutyline.errors import Forbidden
 from dutyline.runtime import Runtime
-from dutyline.services.ledger import MAX_AMOUNT, find_rule, parse_amount
+from dutyline.services.ledger import MAX_AMOUNT, Ledger, UsageRecorded, UsageTotal, parse_amount
 
-# Amounts and totals are exact decimals: sent as JSON numbers, digit for digit.
+# Amounts and totals are exact decimals: sent as JSON numbers, digit for digit (Litestar's encoder would round them,
+# so these routes encode their answers themselves).
 _ENCODE = msgspec.json.Encoder(decimal_format="number")
 
 
@@ -89,24 +85,6 @@ async def recording_as(request: Request, runtime: Runtime, org: CompiledOrg, per
     return person
 
 
-def _org(runtime: Runtime, org_id: str) -> CompiledOrg:
-    org = runtime.policies.current.get(org_id)
-    if org is None:
-        raise NotFound(f"organisation {org_id!r} not found")
-    return org
-
-
-def _at(org: CompiledOrg, at: str | None) -> float:
-    if at is None:
-        return time.time()
-    try:
-        return instant(at, zone(org.document.timezone))
-    except ValueError:
-        raise Invalid(
-            f"at: {at!r} is not a date or date-time", [Issue("<request>", 0, "at", "not a date-time")]
-        ) from None
-
-
 @post(
     "/v1/orgs/{org_id:str}/usage",
     status_code=201,
@@ -115,32 +93,18 @@ def _at(org: CompiledOrg, at: str | None) -> float:
     responses=answers({201: UsageRecorded}, *DECIDE, 404, 409, 413, 503),
     operation_class=takes(UsageBody),
 )
-async def record_usage(request: Request, state: State, org_id: FromPath[str]) -> Response[bytes]:
-    runtime: Runtime = state.runtime
+async def record_usage(
+    request: Request, runtime: NamedDependency[Runtime], ledger: NamedDependency[Ledger], org_id: FromPath[str]
+) -> Response[bytes]:
     body = await read_json(request, _UsageFields)
-    org = _org(runtime, org_id)
+    org = ledger.organisation(org_id)
     amount = _amount(body.amount)
     parsed = None if amount is None else parse_amount(amount)  # 400 naming `amount` before anything else
     person = await recording_as(request, runtime, org, body.person)
-    rules = runtime.policies.current.rules.get(org.id)
-    at = _at(org, body.at)
     recorded = await asyncio.to_thread(
-        runtime.ledger.record_usage, org, rules, person, body.rule, parsed, at, body.decision_id, body.reverses
+        ledger.record, org, person, body.rule, parsed, body.at, body.decision_id, body.reverses
     )
-    # Decimal amounts in the float fields: the encoder writes them as exact numbers (the schema says number).
-    payload = UsageRecorded(
-        recorded.id,
-        recorded.organisation,
-        recorded.rule,
-        recorded.person,
-        recorded.period,
-        recorded.amount,  # type: ignore[arg-type]
-        recorded.total,  # type: ignore[arg-type]
-        recorded.used_at.isoformat(),
-        recorded.recorded_at.isoformat(),
-        recorded.reverses,
-    )
-    return Response(_ENCODE.encode(payload), media_type="application/json", status_code=201)
+    return Response(_ENCODE.encode(recorded), media_type="application/json", status_code=201)
 
 
 @get(
@@ -148,22 +112,16 @@ async def record_usage(request: Request, state: State, org_id: FromPath[str]) ->
     tags=["approvals"],
     summary="A person's total against a cumulative limit",
     responses=answers({200: UsageTotal}, *DECIDE, 404, 503),
+    sync_to_thread=False,  # in memory: the ledger's totals
 )
-async def usage_total(
-    state: State, org_id: FromPath[str], person: FromQuery[str], rule: FromQuery[str], at: FromQuery[str | None] = None
+def usage_total(
+    ledger: NamedDependency[Ledger],
+    org_id: FromPath[str],
+    person: FromQuery[str],
+    rule: FromQuery[str],
+    at: FromQuery[str | None] = None,
 ) -> Response[bytes]:
-    runtime: Runtime = state.runtime
-    org = _org(runtime, org_id)
-    who = org.identities.get(person)
-    if who is None:
-        raise NotFound(f"person {person!r} not found in {org_id!r}")
-    found = find_rule(runtime.policies.current.rules.get(org.id), rule)
-    if not isinstance(found, rm.Limit) or found.period is None:
-        raise NotFound(f"no limit with a period called {rule!r} in the rule packs of {org_id!r}")
-    period = period_key(found.period, _at(org, at), org.document.timezone)
-    exact = runtime.ledger.usage_total(org.id, rule, who, period)
-    payload = UsageTotal(org.id, rule, who, period, exact)  # type: ignore[arg-type]
-    return Response(_ENCODE.encode(payload), media_type="application/json")
+    return Response(_ENCODE.encode(ledger.total(org_id, person, rule, at)), media_type="application/json")
 
 
 ROUTES = [record_usage, usage_total]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from dutyline.expressions import Expression, parse
-from dutyline.orgmodel.document import Duty, Organisation, Permission, Person
+from dutyline.orgmodel.document import Duty, Names, Organisation, Permission, Person
 from dutyline.orgmodel.windows import instant, zone
 
 Effect = Literal["allow", "deny"]
@@ -22,7 +22,7 @@ COMMON = "common"
 
 
 @dataclass(frozen=True, slots=True)
-class DutyRef:
+class DutyInfo:
     """A duty as the explanation shows it: whose list it is on, its number and its text."""
 
     owner: str  # "post:<id>", "department:<id>" or "common"
@@ -37,7 +37,7 @@ class Grant:
 
     effect: Effect
     via_post: str
-    duty: DutyRef
+    duty: DutyInfo
     condition: Expression | None = None
 
 
@@ -99,10 +99,12 @@ class CompiledOrg:
     # Catalogue entry → the resource types it reaches (a type itself; a group its members', transitively).
     group_leaves: dict[str, frozenset[str]] = field(default_factory=dict)
     # "owner#number" → every duty the organisation's grants cite (a logged decision keeps only the reference).
-    duties: dict[str, DutyRef] = field(default_factory=dict)
-    # Rendered reasons, filled by `explain` as decisions are explained (the decision log explains every
-    # decision it writes): bounded by the organisation's own size, dropped with it.
-    reason_memo: dict[tuple[object, ...], object] = field(default_factory=dict)
+    duties: dict[str, DutyInfo] = field(default_factory=dict)
+    # Post and department → its names (zh, en), for rendering reasons without walking the document: explaining a
+    # decision reads only the compiled organisation, and writes nothing into it (it is shared between threads).
+    post_names: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # Each duty a grant cites → how a reason names it, zh ("岗位「…」第 2 条「…」") and en ("duty 2 of post …").
+    duty_phrases: dict[DutyInfo, tuple[str, str]] = field(default_factory=dict)
 
 
 def compile_org(org: Organisation, version: int = 0) -> CompiledOrg:
@@ -115,17 +117,17 @@ def compile_org(org: Organisation, version: int = 0) -> CompiledOrg:
     own: dict[str, list[tuple[Grant, list[Key]]]] = {p.id: [] for p in org.posts}
     conditions: dict[str, Expression] = {}
 
-    def entries(owner: str, duties: list[Duty]) -> list[tuple[DutyRef, Effect, Expression | None, list[Key]]]:
+    def entries(owner: str, duties: list[Duty]) -> list[tuple[DutyInfo, Effect, Expression | None, list[Key]]]:
         out = []
         for number, duty, permission in _walk(duties):
             condition = None
             if permission.condition is not None:
                 condition = conditions.setdefault(permission.condition, parse(permission.condition))
             keys = list(_expand(org, permission, leaves))
-            out.append((DutyRef(owner, number, duty.text, duty.en), permission.effect, condition, keys))
+            out.append((DutyInfo(owner, number, duty.text, duty.en), permission.effect, condition, keys))
         return out
 
-    def add(post: str, items: list[tuple[DutyRef, Effect, Expression | None, list[Key]]]) -> None:
+    def add(post: str, items: list[tuple[DutyInfo, Effect, Expression | None, list[Key]]]) -> None:
         for ref, effect, condition, keys in items:
             own[post].append((Grant(effect, post, ref, condition), keys))
 
@@ -202,11 +204,32 @@ def compile_org(org: Organisation, version: int = 0) -> CompiledOrg:
         action_order={r.id: tuple(r.actions) for r in org.catalogue.resources},
         group_leaves=leaves,
         duties=_duty_index(posts),
+        post_names={p.id: (p.name.zh, p.name.en) for p in org.posts},
+        duty_phrases=_duty_phrases(org, posts),
     )
 
 
-def _duty_index(posts: Mapping[str, PostPermissions]) -> dict[str, DutyRef]:
-    index: dict[str, DutyRef] = {}
+def _duty_phrases(org: Organisation, posts: Mapping[str, PostPermissions]) -> dict[DutyInfo, tuple[str, str]]:
+    departments = {d.id: d.name for d in org.departments}
+    post_names = {p.id: p.name for p in org.posts}
+    return {duty: duty_phrase(duty, departments, post_names) for duty in _duty_index(posts).values()}
+
+
+def duty_phrase(duty: DutyInfo, departments: Mapping[str, Names], posts: Mapping[str, Names]) -> tuple[str, str]:
+    """How a reason names a duty: zh ("岗位「…」第 2 条「…」") and en ("duty 2 of post …")."""
+    kind, _, ident = duty.owner.partition(":")
+    if kind == "department" and ident in departments:
+        owner_zh, owner_en = f"部门「{departments[ident].zh}」", f"department {departments[ident].en}"
+    elif kind == "post":
+        name = posts.get(ident)
+        owner_zh, owner_en = f"岗位「{name.zh if name else ident}」", f"post {name.en if name else ident}"
+    else:
+        owner_zh, owner_en = "岗位共同职责", "the duties common to all posts"
+    return f"{owner_zh}第 {duty.number} 条「{duty.text}」", f"duty {duty.number} of {owner_en}"
+
+
+def _duty_index(posts: Mapping[str, PostPermissions]) -> dict[str, DutyInfo]:
+    index: dict[str, DutyInfo] = {}
     for permissions in posts.values():
         for grants in (*permissions.allow.values(), *permissions.deny.values()):
             for grant in grants:

@@ -5,22 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import cast
 
 import msgspec
 
 from dutyline.engines.binding import Presented
-from dutyline.engines.compiler import CompiledOrg, DutyRef
+from dutyline.engines.compiler import CompiledOrg, DutyInfo, duty_phrase
 from dutyline.engines.decision import Basis, Decision
 from dutyline.engines.rules import RuleHit, Verdict
-
-
-@dataclass(frozen=True, slots=True)
-class DutyInfo:
-    owner: str
-    number: str
-    text: str
-    en: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +44,9 @@ def explain(org: CompiledOrg | None, decision: Decision, subject: str, resource:
     if decision.code == "internal_error":  # the organisation may be what is broken: read nothing of it
         return [Reason("internal_error", "内部错误,按拒绝处理", "an internal error occurred; denied (fail closed)")]
     if decision.denied_by:
-        return [_memo_reason(org, "denied_by_duty", b) for b in decision.denied_by]
+        return [_basis_reason(org, "denied_by_duty", b) for b in decision.denied_by]
     if decision.allowed_by:
-        return [_memo_reason(org, "granted", b) for b in decision.allowed_by]
+        return [_basis_reason(org, "granted", b) for b in decision.allowed_by]
     return [_plain_reason(org, decision.code, subject, resource, action)]
 
 
@@ -87,32 +78,7 @@ def _res_zh(org: CompiledOrg, resource: str) -> str:
 
 
 def _post_names(org: CompiledOrg, post: str) -> tuple[str, str]:
-    for entry in org.document.posts:
-        if entry.id == post:
-            return entry.name.zh, entry.name.en
-    return post, post
-
-
-def _owner_names(org: CompiledOrg, duty: DutyRef) -> tuple[str, str]:
-    kind, _, ident = duty.owner.partition(":")
-    if kind == "department":
-        for dept in org.document.departments:
-            if dept.id == ident:
-                return f"部门「{dept.name.zh}」", f"department {dept.name.en}"
-    if kind == "post":
-        zh, en = _post_names(org, ident)
-        return f"岗位「{zh}」", f"post {en}"
-    return "岗位共同职责", "the duties common to all posts"
-
-
-def _memo_reason(org: CompiledOrg, code: str, basis: Basis) -> Reason:
-    """`_basis_reason`, rendered once per (post, assignment, grant) of the organisation. The assignment and
-    grant are the compiled organisation's own objects, alive as long as the memo, so their ids are stable keys."""
-    key = (code, basis.post, id(basis.assignment), id(basis.grant))
-    reason = org.reason_memo.get(key)
-    if reason is None:
-        reason = org.reason_memo.setdefault(key, _basis_reason(org, code, basis))
-    return reason  # type: ignore[return-value]
+    return org.post_names.get(post, (post, post))
 
 
 def _basis_reason(org: CompiledOrg, code: str, basis: Basis) -> Reason:
@@ -133,30 +99,29 @@ def _duty_reason(
     code: str,
     post: str,
     via_post: str,
-    duty: DutyRef,
+    duty: DutyInfo,
     acting: tuple[str | None, str | None, str | None] | None,
 ) -> Reason:
-    """A duty's reason in both languages; `acting` is the (from, to, stands in for) of an acting assignment."""
+    """A duty's reason in both languages; `acting` is the (from, to, stands in for) of an acting assignment. The
+    names of posts and duties were rendered when the organisation was compiled (`duty_phrases`)."""
     post_zh, post_en = _post_names(org, post)
-    window_zh = f"(顶替,{acting[0]} 至 {acting[1]})" if acting else ""
-    window_en = f" (acting, {acting[0]} to {acting[1]})" if acting else ""
-    owner_zh, owner_en = _owner_names(org, duty)
-    verb_zh = "授予" if code == "granted" else "禁止"
-    verb_en = "grants" if code == "granted" else "forbids"
-    zh = f"岗位「{post_zh}」{window_zh}:{owner_zh}第 {duty.number} 条「{duty.text}」{verb_zh}此操作"
-    en = f"post {post_en}{window_en}: duty {duty.number} of {owner_en} {verb_en} this ({duty.en or duty.text})"
-    return Reason(
-        code=code,
-        zh=zh,
-        en=en,
-        post=post,
-        via_post=via_post if via_post != post else None,
-        acting=acting is not None,
-        valid_from=acting[0] if acting else None,
-        valid_to=acting[1] if acting else None,
-        stands_in_for=acting[2] if acting else None,
-        duty=DutyInfo(duty.owner, duty.number, duty.text, duty.en),
-    )
+    duty_zh, duty_en = org.duty_phrases.get(duty) or _unindexed(org, duty)
+    verb_zh, verb_en = ("授予", "grants") if code == "granted" else ("禁止", "forbids")
+    if acting:
+        zh = f"岗位「{post_zh}」(顶替,{acting[0]} 至 {acting[1]}):{duty_zh}{verb_zh}此操作"
+        en = f"post {post_en} (acting, {acting[0]} to {acting[1]}): {duty_en} {verb_en} this ({duty.en or duty.text})"
+        return Reason(
+            code, zh, en, post, via_post if via_post != post else None, True, acting[0], acting[1], acting[2], duty
+        )
+    zh = f"岗位「{post_zh}」:{duty_zh}{verb_zh}此操作"
+    en = f"post {post_en}: {duty_en} {verb_en} this ({duty.en or duty.text})"
+    return Reason(code, zh, en, post, via_post if via_post != post else None, duty=duty)
+
+
+def _unindexed(org: CompiledOrg, duty: DutyInfo) -> tuple[str, str]:
+    """A duty no grant of `org` cites (a logged decision's, rendered against a later version)."""
+    document = org.document
+    return duty_phrase(duty, {d.id: d.name for d in document.departments}, {p.id: p.name for p in document.posts})
 
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
@@ -280,7 +245,7 @@ def logged_reasons(org: CompiledOrg | None, verdict: Verdict, approval: Presente
     if not (verdict.hits and verdict.outcome != "allow"):
         if org is not None and decision.code != "internal_error" and (decision.denied_by or decision.allowed_by):
             code = "denied_by_duty" if decision.denied_by else "granted"
-            out.extend(_fact(org, code, b) for b in (decision.denied_by or decision.allowed_by))
+            out.extend(_fact(code, b) for b in (decision.denied_by or decision.allowed_by))
         else:
             unavailable = decision.code == "organisation_unavailable"
             out.append({"code": decision.code if org is not None or unavailable else "unknown_organisation"})
@@ -301,18 +266,14 @@ def logged_reasons(org: CompiledOrg | None, verdict: Verdict, approval: Presente
     return out
 
 
-def _fact(org: CompiledOrg, code: str, basis: Basis) -> dict[str, object]:
-    key = ("fact", basis.post, id(basis.assignment), id(basis.grant), code)
-    cached = org.reason_memo.get(key)
-    if cached is not None:
-        return cast("dict[str, object]", cached)
+def _fact(code: str, basis: Basis) -> dict[str, object]:
     grant, a = basis.grant, basis.assignment
     fact: dict[str, object] = {"code": code, "post": basis.post, "duty": f"{grant.duty.owner}#{grant.duty.number}"}
     if grant.via_post != basis.post:
         fact["via_post"] = grant.via_post
     if a is not None and a.kind == "acting":
         fact |= {"acting": True, "valid_from": a.valid_from, "valid_to": a.valid_to, "stands_in_for": a.stands_in_for}
-    return cast("dict[str, object]", org.reason_memo.setdefault(key, fact))
+    return fact
 
 
 def from_logged(

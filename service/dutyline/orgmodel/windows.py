@@ -6,6 +6,8 @@ import datetime as dt
 import functools
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dutyline.errors import Invalid, Issue, IssueCode
+
 
 def zone(name: str) -> ZoneInfo:
     """The time zone called `name`; raises ValueError for a name that is not an IANA zone."""
@@ -22,21 +24,58 @@ def instant(text: str, tz: dt.tzinfo, *, end: bool = False) -> float:
     A date alone means the start of that day, or with `end=True` the start of the next day, so that
     `valid_to: 2026-07-14` includes the 14th. Raises ValueError for an impossible date.
     """
+    return _datetime(text, tz, end).timestamp()
+
+
+def _datetime(text: str, tz: dt.tzinfo, end: bool = False) -> dt.datetime:
     text = text.strip()
     if len(text) == 10:
         day = dt.date.fromisoformat(text)
         if end:
             day += dt.timedelta(days=1)
-        moment = dt.datetime.combine(day, dt.time(), tz)
-    else:
-        moment = dt.datetime.fromisoformat(text.replace(" ", "T").replace("Z", "+00:00"))
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=tz)
-    return moment.timestamp()
+        return dt.datetime.combine(day, dt.time(), tz)
+    moment = dt.datetime.fromisoformat(text.replace(" ", "T").replace("Z", "+00:00"))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=tz)
 
 
-def parse_at(text: str | None, tz: dt.tzinfo | None = None) -> float | None:
-    """A request's `at` (ISO date-time; naive means `tz`, default UTC) as epoch seconds, or None for now."""
-    if text is None or text == "":
-        return None
-    return instant(text, tz or dt.UTC)
+# A moment a caller names (a check's `at`, a query's `as_of`, a filter's `since`): the one parser of them all.
+# A naive one is read in the organisation's time zone (by name; UTC when there is none, or for what is not about
+# one organisation); anything that is not a date or date-time is a 400 naming the field.
+
+
+def moment(
+    text: object, timezone: str | dt.tzinfo | None = None, field: str = "at", expected: str = "a date or date-time"
+) -> float:
+    """`text` as seconds since the epoch (see above)."""
+    if isinstance(text, str):
+        try:
+            return instant(text, _zone_of(timezone))
+        except ValueError:
+            pass
+    raise _not_a_moment(text, field, expected)
+
+
+def when(
+    text: object, timezone: str | dt.tzinfo | None = None, field: str = "at", expected: str = "a date or date-time"
+) -> dt.datetime:
+    """`text` as an aware date-time (see above)."""
+    if isinstance(text, str):
+        try:
+            return _datetime(text, _zone_of(timezone))
+        except ValueError:
+            pass
+    raise _not_a_moment(text, field, expected)
+
+
+def _zone_of(timezone: str | dt.tzinfo | None) -> dt.tzinfo:
+    if timezone is None:
+        return dt.UTC
+    return zone(timezone) if isinstance(timezone, str) else timezone
+
+
+def _not_a_moment(text: object, field: str, expected: str) -> Invalid:
+    shown = repr(text) if len(repr(text)) <= 80 else f"{repr(text)[:77]}..."  # a huge value is not echoed whole
+    return Invalid(
+        f"{field}: {shown} is not {expected}",
+        [Issue("<request>", 0, field, f"not {expected}", code=IssueCode.SCHEMA)],
+    )

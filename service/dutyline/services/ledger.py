@@ -21,6 +21,7 @@ import decimal
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -32,9 +33,11 @@ from dutyline.engines.compiler import CompiledOrg
 from dutyline.engines.decision import Check, Decision
 from dutyline.engines.rules import CompiledRules, Facts, period_key
 from dutyline.errors import Conflict, Invalid, Issue, NotFound
+from dutyline.orgmodel.windows import moment
 from dutyline.rulemodel import document as rm
 from dutyline.services.decisions import FactsProvider, Question
 from dutyline.services.policies import PolicyService
+from dutyline.services.shapes import Shape
 from dutyline.store import approvals as approval_store
 from dutyline.store import events
 from dutyline.store import usage as usage_store
@@ -67,6 +70,29 @@ class Recorded:
     used_at: dt.datetime
     recorded_at: dt.datetime
     reverses: int | None = None
+
+
+class UsageRecorded(Shape):
+    """A ledger entry; amounts and totals are exact decimals, sent as JSON numbers as written."""
+
+    id: int
+    organisation: str
+    rule: str
+    person: str
+    period: str
+    amount: Decimal  # negative for a reversal
+    total: Decimal
+    used_at: str
+    recorded_at: str
+    reverses: int | None  # the entry this one reverses
+
+
+class UsageTotal(Shape):
+    organisation: str
+    rule: str
+    person: str
+    period: str
+    total: Decimal
 
 
 def find_rule(rules: CompiledRules | None, rule_id: str) -> rm.Rule | None:
@@ -334,6 +360,52 @@ class Ledger(FactsProvider):
             decision_id,
             reverses=entry_id,
         )
+
+    def organisation(self, org_id: str) -> CompiledOrg:
+        org = self._policies.current.get(org_id)
+        if org is None:
+            raise NotFound(f"organisation {org_id!r} not found")
+        return org
+
+    def record(
+        self,
+        org: CompiledOrg,
+        person: str,
+        rule_id: str,
+        amount: Decimal | None,
+        at: str | None,
+        decision_id: str | None = None,
+        reverses: int | None = None,
+    ) -> UsageRecorded:
+        """`record_usage` with the organisation's rule packs now, at `at` in its time zone (default now)."""
+        instant = time.time() if at is None else moment(at, org.document.timezone)
+        rules = self._policies.current.rules.get(org.id)
+        r = self.record_usage(org, rules, person, rule_id, amount, instant, decision_id, reverses)
+        return UsageRecorded(
+            r.id,
+            r.organisation,
+            r.rule,
+            r.person,
+            r.period,
+            r.amount,
+            r.total,
+            r.used_at.isoformat(),
+            r.recorded_at.isoformat(),
+            r.reverses,
+        )
+
+    def total(self, org_id: str, person: str, rule_id: str, at: str | None) -> UsageTotal:
+        """A person's total against a cumulative limit in the period `at` (default now) falls in."""
+        org = self.organisation(org_id)
+        who = org.identities.get(person)
+        if who is None:
+            raise NotFound(f"person {person!r} not found in {org_id!r}")
+        found = find_rule(self._policies.current.rules.get(org.id), rule_id)
+        if not isinstance(found, rm.Limit) or found.period is None:
+            raise NotFound(f"no limit with a period called {rule_id!r} in the rule packs of {org_id!r}")
+        instant = time.time() if at is None else moment(at, org.document.timezone)
+        period = period_key(found.period, instant, org.document.timezone)
+        return UsageTotal(org.id, rule_id, who, period, self.usage_total(org.id, rule_id, who, period))
 
     def usage_total(self, org_id: str, rule_id: str, person: str, period: str) -> Decimal:
         return self._usage.get(org_id, {}).get((rule_id, person, period), ZERO)

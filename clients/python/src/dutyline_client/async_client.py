@@ -1,0 +1,418 @@
+"""`AsyncClient`: `Client` for asyncio, over one pooled `httpx.AsyncClient` (share one per event loop)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from decimal import Decimal
+from types import TracebackType
+from typing import Any, Literal, TypeVar
+
+import httpx
+
+from dutyline_client import calls
+from dutyline_client import models as m
+from dutyline_client.cache import DecisionCache
+from dutyline_client.core import Core, Retries, Retry, headers
+from dutyline_client.requests import (
+    Action,
+    CheckRequest,
+    EvaluationItem,
+    Resource,
+    Semantic,
+    Subject,
+    check_request,
+)
+
+T = TypeVar("T")
+
+
+class AsyncClient:
+    """Dutyline's decision API, for asyncio: the methods and arguments of `Client`, awaited.
+
+    - `base_url`: where Dutyline answers (`https://dutyline.internal`); `token`: a bearer token (`dutyline admin
+      token`), sent on every request.
+    - `timeout`: seconds (or an `httpx.Timeout`) for each try; `retries`: how often to retry a 503 or a connection
+      error (`Retries(attempts=0)`: never). A 4xx, a deny and a needs_approval are answers, never retried.
+    - `fail_open`: what a decision (check, checks, evaluation, evaluations) answers when Dutyline cannot be reached
+      or cannot answer after the retries: deny (the default, fail closed) or allow; either way with a reason that
+      says so, and a warning logged on `dutyline_client`. Other calls raise `Unreachable` or `Unavailable`.
+    - `cache`: a `DecisionCache` for `/v1/check` answers (`True`: one with the defaults), keyed by the request and
+      the policy version; none by default.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout: float | httpx.Timeout = 5.0,
+        retries: Retries | None = None,
+        fail_open: bool = False,
+        cache: DecisionCache | bool | None = None,
+        limits: httpx.Limits | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._core = Core(
+            retries if retries is not None else Retries(),
+            fail_open,
+            DecisionCache() if cache is True else cache if isinstance(cache, DecisionCache) else None,
+        )
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            headers=headers(token),
+            timeout=timeout,
+            limits=limits or httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            transport=transport,
+        )
+
+    # --- plumbing ---------------------------------------------------------------------------------------------
+
+    async def _run(self, call: calls.Call[T]) -> T:
+        call = self._core.prepare(call)
+        hit = self._core.cached(call)
+        if hit is not None:
+            return hit
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.request(
+                    call.method,
+                    call.path,
+                    params=call.params,
+                    content=call.body,
+                    headers={"content-type": "application/json"} if call.body is not None else None,
+                )
+                step = self._core.settle(call, attempt, response, None)
+            except httpx.TransportError as exc:
+                step = self._core.settle(call, attempt, None, exc)
+            if not isinstance(step, Retry):
+                return step
+            await asyncio.sleep(step.delay)
+            attempt += 1
+
+    @property
+    def cache(self) -> DecisionCache | None:
+        return self._core.cache
+
+    @property
+    def policy_version(self) -> int:
+        """The newest policy version an answer has carried."""
+        return self._core.version_seen
+
+    def after_change(self, policy_version: int) -> None:
+        """Read your writes: after a change of yours that created `policy_version` (the admin API answers it),
+        every check waits for it (`at_least_version`) until an answer shows it applied, and the cache is emptied."""
+        self._core.after_change(policy_version)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    # --- decisions --------------------------------------------------------------------------------------------
+
+    async def check(
+        self,
+        organisation: str,
+        subject: str,
+        resource: str,
+        action: str,
+        *,
+        resource_id: str | None = None,
+        context: dict[str, Any] | None = None,
+        at: str | None = None,
+        approval_id: str | None = None,
+        at_least_version: int | None = None,
+        subject_type: Literal["person", "post"] = "person",
+        subject_properties: dict[str, Any] | None = None,
+        resource_properties: dict[str, Any] | None = None,
+        as_of: str | None = None,
+        simulated: bool = False,
+    ) -> m.CheckResult:
+        """`POST /v1/check`: allow, deny or needs_approval, with reasons, approvers and obligations. Present an
+        approval with `approval_id`; wait for your own change with `at_least_version`."""
+        request = check_request(
+            organisation,
+            subject,
+            resource,
+            action,
+            resource_id=resource_id,
+            context=context,
+            at=at,
+            approval_id=approval_id,
+            subject_type=subject_type,
+            subject_properties=subject_properties,
+            resource_properties=resource_properties,
+            as_of=as_of,
+            simulated=simulated,
+            at_least_version=at_least_version,
+        )
+        return await self._run(calls.check(request))
+
+    async def checks(self, requests: Sequence[CheckRequest], *, at_least_version: int | None = None) -> m.CheckResults:
+        """`POST /v1/checks`: each check answered on its own (a `CheckError` for one that could not be decided)."""
+        return await self._run(calls.checks(requests, at_least_version))
+
+    async def evaluation(
+        self,
+        subject: Subject,
+        action: Action,
+        resource: Resource,
+        context: dict[str, Any] | None = None,
+        *,
+        explain: bool = False,
+        organisation: str | None = None,
+    ) -> m.Decision:
+        """AuthZEN `POST /access/v1/evaluation` (under `/orgs/{organisation}` when given); `explain=True` adds the
+        reasons in `context`."""
+        return await self._run(calls.evaluation(subject, action, resource, context, explain, organisation))
+
+    async def evaluations(
+        self,
+        evaluations: Sequence[EvaluationItem],
+        *,
+        subject: Subject | None = None,
+        action: Action | None = None,
+        resource: Resource | None = None,
+        context: dict[str, Any] | None = None,
+        semantic: Semantic | None = None,
+        explain: bool = False,
+        organisation: str | None = None,
+    ) -> m.EvaluationResults:
+        """AuthZEN `POST /access/v1/evaluations`: the top-level subject, action, resource and context are defaults
+        each item's own replaces whole."""
+        return await self._run(
+            calls.evaluations(evaluations, subject, action, resource, context, semantic, explain, organisation)
+        )
+
+    async def search_subjects(
+        self,
+        subject_type: str,
+        action: Action,
+        resource: Resource,
+        context: dict[str, Any] | None = None,
+        *,
+        page_token: str | None = None,
+        limit: int | None = None,
+        organisation: str | None = None,
+    ) -> m.SearchResults:
+        """AuthZEN subject search: who may (`subject_type` "post": which posts)."""
+        return await self._run(
+            calls.search_subjects(subject_type, action, resource, context, page_token, limit, organisation)
+        )
+
+    async def search_resources(
+        self,
+        subject: Subject,
+        action: Action,
+        resource_type: str,
+        context: dict[str, Any] | None = None,
+        *,
+        page_token: str | None = None,
+        limit: int | None = None,
+        organisation: str | None = None,
+    ) -> m.SearchResults:
+        """AuthZEN resource search: on which resources of `resource_type` the subject may."""
+        return await self._run(
+            calls.search_resources(subject, action, resource_type, context, page_token, limit, organisation)
+        )
+
+    async def search_actions(
+        self,
+        subject: Subject,
+        resource: Resource,
+        context: dict[str, Any] | None = None,
+        *,
+        page_token: str | None = None,
+        limit: int | None = None,
+        organisation: str | None = None,
+    ) -> m.ActionSearchResults:
+        """AuthZEN action search: which actions the subject may take on the resource."""
+        return await self._run(calls.search_actions(subject, resource, context, page_token, limit, organisation))
+
+    async def configuration(self, organisation: str | None = None) -> m.PdpMetadata:
+        """AuthZEN PDP metadata (`/.well-known/authzen-configuration`, or one organisation's)."""
+        return await self._run(calls.configuration(organisation))
+
+    # --- queries ----------------------------------------------------------------------------------------------
+
+    async def permissions(
+        self, organisation: str, person: str, *, at: str | None = None, as_of: str | None = None
+    ) -> m.PersonPermissions:
+        """What a person may do (conditional permissions marked)."""
+        return await self._run(calls.permissions(organisation, person, at, as_of))
+
+    async def who(
+        self,
+        organisation: str,
+        resource: str,
+        action: str,
+        *,
+        resource_id: str | None = None,
+        at: str | None = None,
+        as_of: str | None = None,
+        page_token: str | None = None,
+        limit: int | None = None,
+    ) -> m.WhoMay:
+        """Who may do `action` on `resource` (people, a page of them, and posts), on the org model alone."""
+        return await self._run(calls.who(organisation, resource, action, resource_id, at, as_of, page_token, limit))
+
+    async def reporting_line(self, organisation: str, post: str, *, at: str | None = None) -> m.ReportingLine:
+        """The posts above `post`, with their holders and vacancies."""
+        return await self._run(calls.reporting_line(organisation, post, at))
+
+    async def decisions(
+        self,
+        *,
+        organisation: str | None = None,
+        subject: str | None = None,
+        resource_type: str | None = None,
+        resource_id: str | None = None,
+        action: str | None = None,
+        outcome: str | None = None,
+        request_id: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        page_token: str | None = None,
+        limit: int | None = None,
+    ) -> m.DecisionLog:
+        """The decision log, newest first."""
+        filters: dict[str, str | int | None] = {
+            "organisation": organisation,
+            "subject": subject,
+            "resource_type": resource_type,
+            "resource_id": resource_id,
+            "action": action,
+            "outcome": outcome,
+            "request_id": request_id,
+            "since": since,
+            "until": until,
+            "page_token": page_token,
+            "limit": limit,
+        }
+        return await self._run(calls.decisions(filters))
+
+    # --- approvals --------------------------------------------------------------------------------------------
+
+    async def open_approval(
+        self,
+        organisation: str,
+        subject: str,
+        resource: str,
+        action: str,
+        *,
+        resource_id: str | None = None,
+        context: dict[str, Any] | None = None,
+        at: str | None = None,
+        comment: str = "",
+        uses: int = 1,
+        subject_properties: dict[str, Any] | None = None,
+        resource_properties: dict[str, Any] | None = None,
+    ) -> m.ApprovalRecord:
+        """Open an approval for a request that needs one (the same arguments as its check). A request that does
+        not need approval raises `Conflict` carrying the check's answer in `decision`."""
+        request = check_request(
+            organisation,
+            subject,
+            resource,
+            action,
+            resource_id=resource_id,
+            context=context,
+            at=at,
+            subject_properties=subject_properties,
+            resource_properties=resource_properties,
+        )
+        return await self._run(calls.open_approval(request, comment, uses))
+
+    async def approvals(
+        self,
+        *,
+        organisation: str | None = None,
+        approver: str | None = None,
+        status: Literal["pending", "approved", "rejected"] | None = None,
+        requester: str | None = None,
+        limit: int | None = None,
+    ) -> list[m.Approval]:
+        """Approvals, newest first; `approver=` a person's inbox."""
+        return await self._run(calls.approvals(organisation, approver, status, requester, limit))
+
+    async def approval(self, approval_id: str) -> m.ApprovalRecord:
+        return await self._run(calls.approval(approval_id))
+
+    async def approve(self, approval_id: str, person: str | None = None, *, comment: str = "") -> m.ApprovalRecord:
+        """Approve as `person` (a bearer token's client attests who)."""
+        return await self._run(calls.decide(approval_id, "approve", person, comment))
+
+    async def reject(self, approval_id: str, person: str | None = None, *, comment: str = "") -> m.ApprovalRecord:
+        return await self._run(calls.decide(approval_id, "reject", person, comment))
+
+    # --- cases and notifications ------------------------------------------------------------------------------
+
+    async def open_case(
+        self,
+        organisation: str,
+        case_type: str,
+        title: str,
+        *,
+        subject: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> m.CaseRecord:
+        return await self._run(calls.open_case(organisation, case_type, title, subject, data))
+
+    async def cases(
+        self,
+        *,
+        organisation: str | None = None,
+        status: Literal["open", "escalated", "resolved"] | None = None,
+        post: str | None = None,
+        limit: int | None = None,
+    ) -> list[m.Case]:
+        return await self._run(calls.cases(organisation, status, post, limit))
+
+    async def case(self, case_id: str) -> m.CaseRecord:
+        return await self._run(calls.case(case_id))
+
+    async def resolve_case(self, case_id: str, person: str | None = None, *, comment: str = "") -> m.CaseRecord:
+        return await self._run(calls.resolve_case(case_id, person, comment))
+
+    async def notifications(
+        self,
+        *,
+        organisation: str | None = None,
+        post: str | None = None,
+        since: str | None = None,
+        after_id: int | None = None,
+        limit: int | None = None,
+    ) -> list[m.OutboxNotification]:
+        """The outbox, oldest first (page on with `after_id`)."""
+        return await self._run(calls.notifications(organisation, post, since, after_id, limit))
+
+    # --- usage ------------------------------------------------------------------------------------------------
+
+    async def record_usage(
+        self,
+        organisation: str,
+        person: str,
+        rule: str,
+        amount: Decimal | int | float,
+        *,
+        at: str | None = None,
+        decision_id: str | None = None,
+    ) -> m.UsageRecorded:
+        """Usage your system executed against a limit with a period (a `Decimal` is sent digit for digit)."""
+        return await self._run(calls.record_usage(organisation, person, rule, amount, at, decision_id, None))
+
+    async def reverse_usage(self, organisation: str, person: str, rule: str, entry_id: int) -> m.UsageRecorded:
+        """Record the opposite of ledger entry `entry_id` (a correction)."""
+        return await self._run(calls.record_usage(organisation, person, rule, None, None, None, entry_id))
+
+    async def usage_total(self, organisation: str, person: str, rule: str, *, at: str | None = None) -> m.UsageTotal:
+        """A person's total for the period `at` falls in (default now)."""
+        return await self._run(calls.usage_total(organisation, person, rule, at))
