@@ -19,7 +19,7 @@ POSTGRES_URL = os.environ.get("DUTYLINE_TEST_POSTGRES_URL", "")
 
 # The lanes (CONTRIBUTING.md): `-m pure` runs what needs no database, server or browser (engines, documents,
 # expressions, the policy content itself), in about a minute; `-m live` the rest.
-_PURE = ("tests/engines/", "tests/orgmodel/", "tests/test_expressions.py", "tests/test_policies.py")
+_PURE = ("tests/engines/", "tests/orgmodel/", "tests/i18n/", "tests/test_expressions.py", "tests/test_policies.py")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

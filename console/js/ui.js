@@ -1,7 +1,7 @@
 // Widgets every page uses: loading and error states, form fields with their API issues, dialogs, tables.
 
 import { h, clear, newId } from './dom.js';
-import { t } from './i18n.js';
+import { issueWords, t } from './i18n.js';
 
 export function loading(text) {
   return h('p', { class: 'loading', role: 'status', 'aria-busy': 'true' }, text || t('common.loading'));
@@ -13,9 +13,11 @@ export function errorBox(error, { onReload } = {}) {
   const key = `error.${status}`;
   const headline = t(key) === key ? t('error.other', { status }) : t(key);
   const box = h('div', { class: 'error', role: 'alert' }, h('strong', {}, headline));
+  const issues = (error && error.issues) || [];
+  // The API's message is its first issue in English: with issues, the list says it in the reader's language.
   const detail = error && error.message;
-  if (detail && detail !== headline) box.append(h('p', { class: 'detail' }, detail));
-  if (error && error.issues && error.issues.length) box.append(issueList(error.issues, { lines: false }));
+  if (detail && detail !== headline && !issues.length) box.append(h('p', { class: 'detail' }, detail));
+  if (issues.length) box.append(issueList(issues, { lines: false }));
   if (status === 412 && onReload) {
     box.append(h('button', { type: 'button', class: 'button', onClick: onReload }, t('common.reload')));
   }
@@ -26,7 +28,8 @@ export function errorBox(error, { onReload } = {}) {
 export function issueText(issue, { lines = true } = {}) {
   const where = [issue.file && issue.file !== '<request>' ? issue.file : '', lines && issue.line ? t('issue.line', { line: issue.line }) : '', issue.path]
     .filter(Boolean).join(' · ');
-  return where ? `${where}: ${issue.message}` : issue.message;
+  const words = issueWords(issue);
+  return where ? `${where}: ${words}` : words;
 }
 
 export function issueList(issues, options) {
@@ -73,7 +76,7 @@ export function showIssues(form, issues, { entity } = {}) {
     if (target) {
       const error = target.querySelector(':scope > .field-error') || target.querySelector('.field-error');
       error.hidden = false;
-      error.textContent = error.textContent ? `${error.textContent} ${issue.message}` : issue.message;
+      error.textContent = error.textContent ? `${error.textContent} ${issueWords(issue)}` : issueWords(issue);
       const control = target.querySelector('input, select, textarea');
       if (control) control.setAttribute('aria-invalid', 'true');
       placed += 1;

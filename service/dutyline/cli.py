@@ -40,9 +40,13 @@ def _sessions(settings: Settings, upgrade: bool = True) -> sessionmaker[Session]
     return session_factory(engine, settings.secret_key)
 
 
-def _print_issues(issues: list[Issue]) -> None:
+def _print_issues(issues: list[Issue], lang: str | None = None) -> None:
+    """Each issue on a line (file:line: severity: what is wrong (path)): as the API words it, or with `lang` in
+    the console's words in that language."""
+    from dutyline.messages import located
+
     for issue in issues:
-        click.echo(str(issue), err=issue.severity == "error")
+        click.echo(located(issue, lang) if lang else str(issue), err=issue.severity == "error")
 
 
 def _fail(exc: DutylineError) -> NoReturn:
@@ -94,7 +98,13 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-def validate(paths: tuple[str, ...]) -> None:
+@click.option(
+    "--lang",
+    type=click.Choice(["zh", "en"]),
+    default=None,
+    help="Word the problems as the console does, in Chinese or English (default: the API's English messages).",
+)
+def validate(paths: tuple[str, ...], lang: str | None) -> None:
     """Check policy files (default: policies/ and rules/). Prints every problem with file and line; exit 1 on error."""
     from dutyline.engines.decision_tables import parse_table
     from dutyline.engines.rule_tests import parse_rule_table
@@ -106,7 +116,7 @@ def validate(paths: tuple[str, ...]) -> None:
         issues += parse_table(data, source)[1]
     for data, source in loaded.rule_tables:
         issues += parse_rule_table(data, source)[1]
-    _print_issues(issues)
+    _print_issues(issues, lang)
     errors = [i for i in issues if i.severity == "error"]
     count = len(loaded.organisations)
     if errors:

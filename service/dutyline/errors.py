@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
@@ -13,7 +14,13 @@ class IssueCode(StrEnum):
     message, which is for people and may be reworded."""
 
     INVALID = "invalid"  # a value not as expected, of no more particular kind
-    SCHEMA = "schema"  # the shape: a missing field, a wrong type, a value out of range
+    SCHEMA = "schema"  # the shape, of no more particular kind below
+    WRONG_TYPE = "wrong_type"  # a text where a number belongs, a list where a mapping does
+    MISSING_FIELD = "missing_field"
+    NOT_ALLOWED = "not_allowed"  # a value outside a closed list (a rule's `kind`, `otherwise`)
+    BAD_FORMAT = "bad_format"  # a text not of its form: an id, a currency code, a time of day
+    OUT_OF_RANGE = "out_of_range"  # a number below its minimum or above its maximum
+    BAD_LENGTH = "bad_length"  # a text, list or mapping too short or too long
     UNKNOWN_KEY = "unknown_key"
     SYNTAX = "syntax"  # YAML or JSON that does not parse
     ENCODING = "encoding"  # not UTF-8
@@ -41,9 +48,49 @@ class IssueCode(StrEnum):
     NEEDS_SECOND_PERSON = "needs_second_person"  # four-eyes: the change must be approved by another
 
 
+# The parameters an issue of each code carries (`Issue.params`), which its sentence in the console's catalogues
+# (console/i18n/<lang>.json, `issue.<code>`) quotes. `field` is the name of the key at fault (`default`), the issue's
+# `path` its whole place (`rules[0].default`). An issue may also carry `case`, which picks a more particular sentence
+# (`issue.<code>.<case>`, which may quote more of them), and `suggestion`: the known id nearest a mistyped one.
+# An issue without the parameters its sentence quotes (one made before codes had them) is shown with its `message`.
+PARAMS: dict[IssueCode, tuple[str, ...]] = {
+    IssueCode.INVALID: ("detail",),
+    IssueCode.SCHEMA: ("field", "detail"),
+    IssueCode.WRONG_TYPE: ("field", "expected", "got_type", "got"),
+    IssueCode.MISSING_FIELD: ("field",),
+    IssueCode.NOT_ALLOWED: ("field", "allowed", "got"),
+    IssueCode.BAD_FORMAT: ("field", "format", "got"),
+    IssueCode.OUT_OF_RANGE: ("field", "bound", "limit", "got"),
+    IssueCode.BAD_LENGTH: ("field", "bound", "limit", "unit", "got"),
+    IssueCode.UNKNOWN_KEY: ("field", "known"),
+    IssueCode.SYNTAX: ("detail",),
+    IssueCode.TOO_LARGE: ("detail",),
+    IssueCode.NOT_FINITE: ("field", "got"),
+    IssueCode.DUPLICATE: ("what", "id", "first_line"),
+    IssueCode.CYCLE: ("what", "cycle"),
+    IssueCode.UNKNOWN_ORGANISATION: ("id", "checked"),
+    IssueCode.UNKNOWN_DEPARTMENT: ("id",),
+    IssueCode.UNKNOWN_POST: ("id",),
+    IssueCode.UNKNOWN_PERSON: ("id",),
+    IssueCode.UNKNOWN_RESOURCE: ("id",),
+    IssueCode.UNKNOWN_ACTION: ("id", "resource", "known"),
+    IssueCode.UNKNOWN_TIMEZONE: ("id",),
+    IssueCode.UNKNOWN_CURRENCY: ("what", "id", "currency", "line"),
+    IssueCode.SOD_CONFLICT: ("post", "other", "rule"),
+    IssueCode.OVERLAPPING_ASSIGNMENTS: ("post", "other"),
+    IssueCode.HEADCOUNT: ("post", "holders", "headcount"),
+    IssueCode.BAD_WINDOW: ("start", "end"),
+    IssueCode.BAD_HEAD: ("post", "department", "expected"),
+    IssueCode.BAD_EXPRESSION: ("field", "detail"),
+    IssueCode.BAD_BOUNDS: ("minimum", "maximum"),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Issue:
-    """One problem found in a document: where it is, what kind (`code`) and what is wrong, in plain words."""
+    """One problem found in a document: where it is, what kind (`code`) and what is wrong, in plain words
+    (`message`, English, for logs and callers) and as values (`params`, see `PARAMS`) for a catalogue to word it in
+    the reader's language."""
 
     file: str
     line: int
@@ -51,11 +98,27 @@ class Issue:
     message: str
     severity: Literal["error", "warning"] = "error"
     code: IssueCode = IssueCode.INVALID
+    params: dict[str, str] = field(default_factory=dict, hash=False)
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
         at = f" ({self.path})" if self.path else ""
         return f"{where}: {self.severity}: {self.message}{at}"
+
+
+def nearest(value: object, known: Iterable[str]) -> str:
+    """The known id a mistyped `value` most likely meant (difflib's closest, if close enough), or ""."""
+    if not isinstance(value, str):
+        return ""
+    # 0.8, not difflib's 0.6: ids made of a word and a number (post_04f8, post_780f) are 0.6 alike, and a typo of
+    # a real word (aprove, sales_representativ) is above 0.85.
+    found = difflib.get_close_matches(value, sorted(set(known)), n=1, cutoff=0.8)
+    return found[0] if found else ""
+
+
+def did_you_mean(suggestion: str) -> str:
+    """The English tail of a message that has a suggestion (the catalogues' `issue.suggestion`)."""
+    return f"; did you mean `{suggestion}`?" if suggestion else ""
 
 
 def in_words(issues: Sequence[Issue], whole: str = "the document") -> str:

@@ -354,8 +354,16 @@ def test_departments_posts_people_and_the_catalogue_are_created_read_changed_and
     ("body", "path", "message", "needle"),
     [
         ({"reports_to": "nobody"}, "reports_to", "unknown superior post 'nobody'", '"reports_to"'),
-        ({"headcount": -1}, "headcount", "-1 is less than the minimum of 0", '"headcount"'),
-        ({"colour": "red"}, "", "unknown key ('colour' was unexpected)", '"colour"'),
+        ({"headcount": -1}, "headcount", "`headcount` must be at least 0, got -1", '"headcount"'),
+        (
+            {"colour": "red"},
+            "",
+            (
+                "unknown key `colour` (the keys here: department, duties, headcount, id, inherits, name, "
+                "qualifications, reports_to)"
+            ),
+            '"colour"',
+        ),
         (
             {"duties": [{"number": "1", "text": "x", "permissions": [{"resource": "customer", "actions": ["fly"]}]}]},
             "duties[0].permissions[0].actions[0]",
@@ -401,6 +409,7 @@ def test_a_yaml_patch_names_the_line_of_the_body_and_the_path_in_the_entity(admi
         "message": "unknown superior post 'nobody'",
         "severity": "error",
         "code": "unknown_post",
+        "params": {"case": "superior", "id": "nobody", "suggestion": ""},  # for the console's catalogue
     }
     assert answer["message"] == "reports_to (line 3): unknown superior post 'nobody'"
 
@@ -721,6 +730,7 @@ def test_rule_packs_are_the_compliance_officers_and_validated_against_the_organi
             "message": f"unknown post {capped!r} in {ORG!r}",
             "severity": "error",
             "code": "unknown_post",
+            "params": {"case": "in_org", "id": capped, "org": ORG, "suggestion": ""},
         }
     ]
     yaml = admin.compliance.get(path, headers={"Accept": "application/yaml"})
@@ -762,7 +772,9 @@ def test_a_rule_pack_sent_as_yaml_names_the_lines_of_the_pack_and_a_patch_the_li
     )
     assert patched.status_code == 400, patched.text
     [issue] = patched.json()["issues"]
-    assert (issue["path"], issue["line"], issue["message"]) == ("", 3, "unknown key ('note' was unexpected)"), issue
+    unknown = "unknown key `note` (the keys here: case_types, inputs, name, org, rules)"
+    assert (issue["path"], issue["line"], issue["message"]) == ("", 3, unknown), issue
+    assert (issue["code"], issue["params"]["field"]) == ("unknown_key", "note"), "the catalogue's code and parameters"
 
 
 def test_four_eyes_holds_rule_changes_until_another_officer_approves(admin: Admin) -> None:
@@ -866,6 +878,7 @@ def test_a_scheduled_change_that_fails_keeps_every_issue_in_its_view_and_its_aud
             "message": expected,
             "severity": "error",
             "code": "sod_conflict",
+            "params": {"post": "sales_representative", "other": post, "rule": rule},
         }
     ]
     entries = admin.root.get("/admin/audit", params={"org": ORG, "limit": 1000}).json()["items"]

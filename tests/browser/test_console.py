@@ -186,7 +186,9 @@ def test_an_hr_admin_adds_a_resource_action_and_a_group_member_after_seeing_the_
     expect(dialog).to_contain_text("This change would be refused")
     expect(dialog.get_by_role("button", name="Save", exact=True)).to_be_disabled()
     page.keyboard.press("Escape")
-    expect(page.locator(".row[data-index='3'] > .field-error")).to_contain_text("'export data' is not a valid value")
+    expect(page.locator(".row[data-index='3'] > .field-error")).to_contain_text(
+        "must be an action name: letters, digits and _ . : - (approve, can_read_user, GET), got 'export data'"
+    )
     expect(action).to_be_focused()
 
     action.fill("export")
@@ -386,6 +388,27 @@ def test_yaml_errors_are_shown_with_their_line_numbers(page: Any, console: Conso
     expect(page.locator(".gutter .bad")).to_have_text(str(line))
     problem.get_by_role("button").click()
     assert page.evaluate("document.activeElement.id") == "yaml", "the issue takes the cursor to its line"
+
+
+def test_the_chinese_console_words_every_yaml_error_in_chinese_at_its_line(page: Any, console: Console) -> None:
+    """A limit whose default is text and a mistyped post: both listed at once, each at its own line, in Chinese
+    from the catalogue (the API's English message is not shown)."""
+    log_in(page, console, "carl", "zh")
+    open_page(page, console, f"{ORG}/rules")
+    editor = page.locator("#yaml")
+    expect(editor).not_to_have_value("")
+    text = editor.input_value()
+    broken = text.replace("default: 0", "default: lots", 1).replace(
+        "senior_sales_representative: 10000", "senior_sales_representativ: 10000", 1
+    )
+    lots = next(i for i, row in enumerate(broken.splitlines(), 1) if "default: lots" in row)
+    typo = next(i for i, row in enumerate(broken.splitlines(), 1) if "senior_sales_representativ:" in row)
+    editor.fill(broken)
+    page.get_by_role("button", name="校验").click()
+    problems = page.locator("#yaml-issues li")
+    expect(problems.filter(has_text="`default` 应为数字,实际是文本 'lots'")).to_contain_text(f"第 {lots} 行")
+    expect(problems.filter(has_text="是否应为 `senior_sales_representative`?")).to_contain_text(f"第 {typo} 行")
+    expect(page.locator("#yaml-issues")).not_to_contain_text("must be")
 
 
 def test_a_draft_is_tried_in_the_simulator_and_replayed_against_the_decision_log(page: Any, console: Console) -> None:

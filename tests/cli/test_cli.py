@@ -32,6 +32,29 @@ def test_validate_reports_every_error_with_file_and_line_and_exits_1(tmp_path: P
     assert "2 error(s)" in result.stderr
 
 
+def test_validate_words_every_issue_of_a_pack_at_its_line_in_the_language_asked(tmp_path: Path) -> None:
+    """A limit whose `default` is text and a mistyped post in another rule: both, each at its own line, in the
+    console's words: English by default and with --lang en, Chinese with --lang zh."""
+    pack = REPO / "tests" / "data" / "invalid" / "rules" / "default_is_text_and_an_unknown_post.yaml"
+    lines = pack.read_text(encoding="utf-8").splitlines()
+    lots = next(i for i, line in enumerate(lines, 1) if "default: lots" in line)
+    typo = next(i for i, line in enumerate(lines, 1) if "sales_representativ]" in line)
+    english = run_cli("validate", str(SALES), str(pack))
+    assert english.returncode == 1
+    assert f"{pack}:{lots}: error: `default` must be a number, got the text 'lots' (rules[0].default)" in english.stderr
+    assert (
+        f"{pack}:{typo}: error: unknown post 'sales_representativ' in 'sales_company'; did you mean " in english.stderr
+    )
+    assert (
+        run_cli("validate", "--lang", "en", str(SALES), str(pack)).stderr.splitlines()[:2]
+        == (english.stderr.splitlines()[:2])
+    )
+    chinese = run_cli("validate", "--lang", "zh", str(SALES), str(pack))
+    assert chinese.returncode == 1
+    assert f"{pack}:{lots}: 错误: `default` 应为数字,实际是文本 'lots' (rules[0].default)" in chinese.stderr
+    assert f"{pack}:{typo}: 错误: 机构 `sales_company` 中没有岗位 `sales_representativ`;是否应为 " in chinese.stderr
+
+
 def test_compile_prints_casbin_lines_for_a_file() -> None:
     result = run_cli("compile", str(SALES), check=True)
     assert "p, post:sales_representative, sales_company, budget, approve, deny" in result.stdout

@@ -39,6 +39,7 @@ class IssueBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     line: int | UnsetType = UNSET
     severity: Literal["error", "warning"] | UnsetType = UNSET
     code: IssueCode | UnsetType = UNSET  # what kind of problem, for programs (the message is for people)
+    params: dict[str, str] | UnsetType = UNSET  # the values the console's catalogue words `code` with
 
 
 class ErrorBody(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -69,7 +70,9 @@ def error_response(status: int, error: str, message: str, issues: list[IssueBody
 
 
 def _body(issue: Issue) -> IssueBody:
-    return IssueBody(issue.path, issue.message, issue.file, issue.line, issue.severity, issue.code)
+    return IssueBody(
+        issue.path, issue.message, issue.file, issue.line, issue.severity, issue.code, issue.params or UNSET
+    )
 
 
 def dutyline_error(_: Request, exc: DutylineError) -> Response[ErrorBody]:

@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.nodes import ScalarNode
 
-from dutyline.errors import Invalid, Issue, IssueCode, in_words
+from dutyline.errors import Invalid, Issue, IssueCode
 from dutyline.expressions import is_finite_number
 
 Path = tuple[str | int, ...]
@@ -42,6 +43,15 @@ def format_path(path: Path) -> str:
     return out
 
 
+def field_name(path: Path) -> str:
+    """The field an issue is about, as a person names it: the last key, with the list positions after it
+    (`default`, `actions[3]`); `document` for the whole."""
+    last = max((i for i, part in enumerate(path) if isinstance(part, str)), default=-1)
+    if last < 0:
+        return "document" if not path else "".join(f"[{p}]" for p in path)
+    return str(path[last]) + "".join(f"[{p}]" for p in path[last + 1 :])
+
+
 @dataclass(slots=True)
 class SourceMap:
     """Line numbers (1-based) of every key and list item of one loaded file (0: not known). For a JSON text
@@ -51,10 +61,16 @@ class SourceMap:
     lines: dict[Path, int] = field(default_factory=dict)
     json_text: str | None = None
 
+    # Set on the map of a salvaged document (`orgmodel.salvage`): its paths, after parts were cut out, back to the
+    # places in the text.
+    remap: Callable[[Path], Path] | None = None
+
     def line(self, path: Path) -> int:
         """The line of `path`, or of its nearest ancestor that has one (0 when nothing has one)."""
+        return self._line(self.remap(path) if self.remap else tuple(path))
+
+    def _line(self, path: Path) -> int:
         lines = self.mapped()
-        path = tuple(path)
         while path:
             if path in lines:
                 return lines[path]
@@ -68,20 +84,16 @@ class SourceMap:
             self.json_text = None
         return self.lines
 
-    def issue(self, path: Path, message: str, severity: str = "error", code: IssueCode = IssueCode.INVALID) -> Issue:
-        return Issue(self.file, self.line(path), format_path(path), message, severity, code)  # type: ignore[arg-type]
-
-    def unknown_key(self, path: Path, data: Any, known: Any, message: str) -> Issue:
-        """An issue of unknown keys of the object at `path` (`data`, whose known keys are `known`): at the line of
-        the first unknown key (the object's own line may be none, in a merge patch that gives only that key)."""
-        extra = [k for k in data if k not in known] if isinstance(data, dict) else []
-        lines = self.mapped()
-        for key in extra:
-            if (*path, str(key)) in lines:
-                return Issue(
-                    self.file, lines[(*path, str(key))], format_path(path), message, code=IssueCode.UNKNOWN_KEY
-                )
-        return self.issue(path, message, code=IssueCode.UNKNOWN_KEY)
+    def issue(
+        self,
+        path: Path,
+        message: str,
+        severity: str = "error",
+        code: IssueCode = IssueCode.INVALID,
+        params: dict[str, str] | None = None,
+    ) -> Issue:
+        where = self.remap(path) if self.remap else tuple(path)
+        return Issue(self.file, self._line(where), format_path(where), message, severity, code, params or {})  # type: ignore[arg-type]
 
     def moved(self, prefix: Path) -> SourceMap:
         """This map for the same text placed at `prefix` of a larger document (an entity sent alone, checked
@@ -155,7 +167,7 @@ def load_yaml(text: str, file: str, max_scalars: int = MAX_SCALARS) -> tuple[Any
     too_deep = _flow_too_deep(text)
     if too_deep:
         message = f"invalid YAML: nested too deeply (more than {_MAX_FLOW_DEPTH} levels of [ ] or {{ }})"
-        raise Invalid.of([Issue(file, too_deep, "", message, code=IssueCode.TOO_LARGE)])
+        raise Invalid.of([Issue(file, too_deep, "", message, code=IssueCode.TOO_LARGE, params={"detail": message})])
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
     yaml.Composer = _CountingComposer
@@ -167,23 +179,34 @@ def load_yaml(text: str, file: str, max_scalars: int = MAX_SCALARS) -> tuple[Any
             f"YAML aliases expand the document past {max_scalars:,} scalars (DUTYLINE_MAX_YAML_SCALARS; a scalar "
             f"counts once per {_SCALAR_UNIT} characters): refused before expanding it"
         )
-        raise Invalid.of([Issue(file, exc.line, "", message, code=IssueCode.TOO_LARGE)]) from None
+        raise Invalid.of(
+            [Issue(file, exc.line, "", message, "error", IssueCode.TOO_LARGE, {"detail": message})]
+        ) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
         problem = exc.problem or exc.context or "invalid YAML"
-        raise Invalid.of([Issue(file, line, "", f"invalid YAML: {problem}", code=IssueCode.SYNTAX)]) from None
+        raise Invalid.of([_syntax(file, line, str(problem))]) from None
     except YAMLError as exc:
-        raise Invalid.of([Issue(file, 1, "", f"invalid YAML: {exc}", code=IssueCode.SYNTAX)]) from None
+        raise Invalid.of([_syntax(file, 1, str(exc))]) from None
     except RecursionError:  # the parser recurses once per level of nesting
-        raise Invalid.of([Issue(file, 1, "", "invalid YAML: nested too deeply", code=IssueCode.TOO_LARGE)]) from None
+        raise Invalid.of([_too_deep(file)]) from None
     source = SourceMap(file)
     source.lines[()] = 1
     counter = _AliasCounter()
     try:
         return _plain(root, (), source, counter, file), source
     except RecursionError:
-        raise Invalid.of([Issue(file, 1, "", "invalid YAML: nested too deeply", code=IssueCode.TOO_LARGE)]) from None
+        raise Invalid.of([_too_deep(file)]) from None
+
+
+def _syntax(file: str, line: int, problem: str) -> Issue:
+    return Issue(file, line, "", f"invalid YAML: {problem}", "error", IssueCode.SYNTAX, {"detail": problem})
+
+
+def _too_deep(file: str) -> Issue:
+    message = "invalid YAML: nested too deeply"
+    return Issue(file, 1, "", message, "error", IssueCode.TOO_LARGE, {"detail": message})
 
 
 def _flow_too_deep(text: str) -> int:
@@ -255,7 +278,10 @@ def check_numbers(data: Any, source: SourceMap) -> None:
         if isinstance(value, float) and not is_finite_number(value):
             issues.append(
                 source.issue(
-                    path, f"{value} is not a number a policy may hold: give a finite number", code=IssueCode.NOT_FINITE
+                    path,
+                    f"{value} is not a number a policy may hold: give a finite number",
+                    code=IssueCode.NOT_FINITE,
+                    params={"field": field_name(path), "got": str(value)},
                 )
             )
         elif isinstance(value, dict):
@@ -274,28 +300,8 @@ class _AliasCounter:
         key = id(node)
         self.seen[key] = self.seen.get(key, 0) + 1
         if self.seen[key] > _MAX_ALIASES:
-            raise Invalid(
-                in_words(
-                    [
-                        Issue(
-                            file,
-                            1,
-                            "",
-                            f"a node is reused more than {_MAX_ALIASES} times through YAML aliases",
-                            code=IssueCode.TOO_LARGE,
-                        )
-                    ]
-                ),
-                [
-                    Issue(
-                        file,
-                        1,
-                        "",
-                        f"a node is reused more than {_MAX_ALIASES} times through YAML aliases",
-                        code=IssueCode.TOO_LARGE,
-                    )
-                ],
-            )
+            detail = f"a node is reused more than {_MAX_ALIASES} times through YAML aliases"
+            raise Invalid.of([Issue(file, 1, "", detail, "error", IssueCode.TOO_LARGE, {"detail": detail})])
 
 
 def _plain(node: Any, path: Path, source: SourceMap, counter: _AliasCounter, file: str) -> Any:

@@ -12,15 +12,27 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
+from zoneinfo import available_timezones
 
 import jsonschema
 import msgspec
 
-from dutyline.errors import Invalid, Issue, IssueCode
+from dutyline.errors import Invalid, Issue, IssueCode, did_you_mean, nearest
 from dutyline.expressions import ExpressionError, parse
 from dutyline.orgmodel.document import Duty, Organisation, schema
+from dutyline.orgmodel.salvage import salvage
+from dutyline.orgmodel.shape import shape_issues
 from dutyline.orgmodel.source import Path, SourceMap, check_numbers, load_yaml
 from dutyline.orgmodel.windows import instant, zone
+
+# The kind of thing an id names, as a token of the catalogues' `issue.param.what`.
+_WHAT = {
+    "resource or group": "resource_or_group",
+    "department": "department",
+    "post": "post",
+    "person": "person",
+    "separation-of-duties rule": "sod_rule",
+}
 
 
 @cache
@@ -53,10 +65,20 @@ def check_data(data: Any, source: SourceMap) -> Parsed:
         # its path and line, of a document msgspec rejects.
         organisation = msgspec.convert(data, Organisation)
     except msgspec.ValidationError as exc:
-        structural = sorted(_schema_issues(data, source), key=lambda i: (i.line, i.path))
-        if structural:
-            raise Invalid.of(structural) from None
-        raise Invalid(str(exc), [source.issue((), str(exc), code=IssueCode.SCHEMA)]) from None
+        found = shape_issues(_validator(), data, source)
+        if not found:
+            params = {"field": "document", "detail": str(exc)}
+            raise Invalid(str(exc), [source.issue((), str(exc), code=IssueCode.SCHEMA, params=params)]) from None
+        issues = [issue for _, issue in found]
+        rest = salvage(data, [cut for cut, _ in found], Organisation)
+        if rest is not None:  # the meaning of what is left, in the same answer
+            remapped = SourceMap(source.file, source.mapped(), remap=rest.original)
+            issues += [
+                i
+                for i in semantic_issues(rest.value, remapped)
+                if i.severity == "error" and not about_cut(i, rest.cut_ids)
+            ]
+        raise Invalid.of(sorted(issues, key=lambda i: (i.line, i.path, i.message))) from None
     issues = sorted(semantic_issues(organisation, source), key=lambda i: (i.line, i.path, i.message))
     errors = [i for i in issues if i.severity == "error"]
     if errors:
@@ -70,19 +92,17 @@ def organisation_from_json(payload: bytes | str | dict, file: str = "<request>")
     return check_data(data, SourceMap(file))
 
 
-def _schema_issues(data: Any, source: SourceMap) -> Iterator[Issue]:
-    for error in _validator().iter_errors(data):
-        path: Path = tuple(error.absolute_path)
-        message = error.message
-        if path and path[-1] == "number" and isinstance(error.instance, (int, float)):
-            message = f'duty number {error.instance!r} must be a string: quote it, e.g. "{error.instance}"'
-        elif error.validator == "pattern" and isinstance(error.instance, str):
-            message = f"{error.instance!r} is not a valid value here: {error.schema.get('description', error.message)}"
-        elif error.validator == "additionalProperties":
-            message = error.message.replace("Additional properties are not allowed", "unknown key")
-            yield source.unknown_key(path, error.instance, error.schema.get("properties", {}), message)
-            continue
-        yield source.issue(path, message, code=IssueCode.SCHEMA)
+_REFERENCES = {
+    IssueCode.UNKNOWN_DEPARTMENT,
+    IssueCode.UNKNOWN_POST,
+    IssueCode.UNKNOWN_PERSON,
+    IssueCode.UNKNOWN_RESOURCE,
+}
+
+
+def about_cut(issue: Issue, cut_ids: frozenset[str]) -> bool:
+    """Whether `issue` is a reference to an item cut out of a salvaged document (its own errors say what is wrong)."""
+    return issue.code in _REFERENCES and issue.params.get("id") in cut_ids
 
 
 def semantic_issues(org: Organisation, source: SourceMap) -> Iterator[Issue]:
@@ -101,8 +121,24 @@ class _Checker:
         self.posts = {p.id: p for p in org.posts}
         self.people = {p.id: p for p in org.people}
 
-    def issue(self, path: Path, message: str, severity: str = "error", code: IssueCode = IssueCode.INVALID) -> Issue:
-        return self.src.issue(path, message, severity, code)
+    def issue(
+        self,
+        path: Path,
+        message: str,
+        severity: str = "error",
+        code: IssueCode = IssueCode.INVALID,
+        **params: str,
+    ) -> Issue:
+        return self.src.issue(path, message, severity, code, params)
+
+    def unknown(
+        self, path: Path, message: str, code: IssueCode, ident: str, known: Iterable[str], **params: str
+    ) -> Issue:
+        """An issue of a reference to nothing, with the known id nearest it."""
+        suggestion = nearest(ident, known)
+        return self.issue(
+            path, message + did_you_mean(suggestion), code=code, id=ident, suggestion=suggestion, **params
+        )
 
     def run(self) -> Iterator[Issue]:
         yield from self._timezone()
@@ -118,7 +154,9 @@ class _Checker:
         try:
             zone(self.org.timezone)
         except ValueError as exc:
-            yield self.issue(("timezone",), str(exc), code=IssueCode.UNKNOWN_TIMEZONE)
+            yield self.unknown(
+                ("timezone",), str(exc), IssueCode.UNKNOWN_TIMEZONE, self.org.timezone, available_timezones()
+            )
 
     def _duplicates(self) -> Iterator[Issue]:
         lists: list[tuple[str, Iterable[tuple[Path, str]]]] = [
@@ -139,70 +177,101 @@ class _Checker:
             first: dict[str, Path] = {}
             for path, ident in entries:
                 if ident in first:
+                    line = str(self.src.line(first[ident]))
                     yield self.issue(
                         path,
-                        f"duplicate {kind} id {ident!r} (first defined on line {self.src.line(first[ident])})",
+                        f"duplicate {kind} id {ident!r} (first defined on line {line})",
                         code=IssueCode.DUPLICATE,
+                        what=_WHAT[kind],
+                        id=ident,
+                        first_line=line,
                     )
                 else:
                     first[ident] = path
 
     def _catalogue(self) -> Iterator[Issue]:
         for i, resource in enumerate(self.org.catalogue.resources):
-            seen: set[str] = set()
+            seen: dict[str, int] = {}
             for j, action in enumerate(resource.actions):
                 if action in seen:
                     yield self.issue(
                         ("catalogue", "resources", i, "actions", j),
                         f"action {action!r} listed twice",
                         code=IssueCode.DUPLICATE,
+                        case="list",
+                        what="action",
+                        id=action,
+                        first_line=str(self.src.line(("catalogue", "resources", i, "actions", seen[action]))),
                     )
-                seen.add(action)
-            instances: set[str] = set()
+                seen.setdefault(action, j)
+            instances: dict[str, int] = {}
             for j, instance in enumerate(resource.instances):
                 if instance.id in instances:
+                    first = ("catalogue", "resources", i, "instances", instances[instance.id])
                     yield self.issue(
                         ("catalogue", "resources", i, "instances", j, "id"),
                         f"instance {instance.id!r} of {resource.id!r} listed twice",
                         code=IssueCode.DUPLICATE,
+                        case="instance",
+                        what="instance",
+                        id=instance.id,
+                        resource=resource.id,
+                        first_line=str(self.src.line(first)),
                     )
-                instances.add(instance.id)
+                instances.setdefault(instance.id, j)
         for i, group in enumerate(self.org.catalogue.groups):
             for j, member in enumerate(group.members):
                 if member not in self.resources and member not in self.groups:
-                    yield self.issue(
+                    yield self.unknown(
                         ("catalogue", "groups", i, "members", j),
                         f"unknown resource or group {member!r}",
-                        code=IssueCode.UNKNOWN_RESOURCE,
+                        IssueCode.UNKNOWN_RESOURCE,
+                        member,
+                        [*self.resources, *self.groups],
                     )
         graph = {g.id: [m for m in g.members if m in self.groups] for g in self.org.catalogue.groups}
         index = {g.id: i for i, g in enumerate(self.org.catalogue.groups)}
         for cycle in _cycles(graph):
+            shown = " → ".join([*cycle, cycle[0]])
             yield self.issue(
                 ("catalogue", "groups", index[cycle[0]], "members"),
-                "resource groups contain each other in a cycle: " + " → ".join([*cycle, cycle[0]]),
+                "resource groups contain each other in a cycle: " + shown,
                 code=IssueCode.CYCLE,
+                what="groups",
+                cycle=shown,
             )
 
     def _departments(self) -> Iterator[Issue]:
         for i, dept in enumerate(self.org.departments):
             if dept.parent is not None and dept.parent not in self.departments:
-                yield self.issue(
+                yield self.unknown(
                     ("departments", i, "parent"),
                     f"unknown parent department {dept.parent!r}",
-                    code=IssueCode.UNKNOWN_DEPARTMENT,
+                    IssueCode.UNKNOWN_DEPARTMENT,
+                    dept.parent,
+                    self.departments,
+                    case="parent",
                 )
             if dept.head is not None:
                 head = self.posts.get(dept.head)
                 if head is None:
-                    yield self.issue(
-                        ("departments", i, "head"), f"unknown head post {dept.head!r}", code=IssueCode.UNKNOWN_POST
+                    yield self.unknown(
+                        ("departments", i, "head"),
+                        f"unknown head post {dept.head!r}",
+                        IssueCode.UNKNOWN_POST,
+                        dept.head,
+                        self.posts,
+                        case="head",
                     )
                 elif head.department != dept.id:
                     yield self.issue(
                         ("departments", i, "head"),
                         f"head post {dept.head!r} belongs to department {head.department!r}, not {dept.id!r}",
                         code=IssueCode.BAD_HEAD,
+                        case="elsewhere",
+                        post=dept.head,
+                        department=head.department,
+                        expected=dept.id,
                     )
             elif dept.duties:
                 yield self.issue(
@@ -210,65 +279,92 @@ class _Checker:
                     "department duties need a `head` post to carry them; without one they grant nothing",
                     "warning",
                     code=IssueCode.BAD_HEAD,
+                    case="no_head",
+                    department=dept.id,
                 )
             for j, ref in enumerate(dept.jurisdiction):
                 if ref not in self.resources and ref not in self.groups:
-                    yield self.issue(
+                    yield self.unknown(
                         ("departments", i, "jurisdiction", j),
                         f"unknown resource or group {ref!r}",
-                        code=IssueCode.UNKNOWN_RESOURCE,
+                        IssueCode.UNKNOWN_RESOURCE,
+                        ref,
+                        [*self.resources, *self.groups],
                     )
         graph = {d.id: [d.parent] if d.parent in self.departments else [] for d in self.org.departments}
         index = {d.id: i for i, d in enumerate(self.org.departments)}
         for cycle in _cycles(graph):
+            shown = " → ".join([*cycle, cycle[0]])
             yield self.issue(
                 ("departments", index[cycle[0]], "parent"),
-                "departments are each other's parents in a cycle: " + " → ".join([*cycle, cycle[0]]),
+                "departments are each other's parents in a cycle: " + shown,
                 code=IssueCode.CYCLE,
+                what="departments",
+                cycle=shown,
             )
 
     def _posts(self) -> Iterator[Issue]:
         for i, post in enumerate(self.org.posts):
             if post.department not in self.departments:
-                yield self.issue(
+                yield self.unknown(
                     ("posts", i, "department"),
                     f"unknown department {post.department!r}",
-                    code=IssueCode.UNKNOWN_DEPARTMENT,
+                    IssueCode.UNKNOWN_DEPARTMENT,
+                    post.department,
+                    self.departments,
                 )
             if post.reports_to is not None:
                 if post.reports_to == post.id:
                     yield self.issue(
-                        ("posts", i, "reports_to"), f"post {post.id!r} reports to itself", code=IssueCode.CYCLE
+                        ("posts", i, "reports_to"),
+                        f"post {post.id!r} reports to itself",
+                        code=IssueCode.CYCLE,
+                        case="self",
+                        what="reporting",
+                        id=post.id,
+                        cycle=f"{post.id} → {post.id}",
                     )
                 elif post.reports_to not in self.posts:
-                    yield self.issue(
+                    yield self.unknown(
                         ("posts", i, "reports_to"),
                         f"unknown superior post {post.reports_to!r}",
-                        code=IssueCode.UNKNOWN_POST,
+                        IssueCode.UNKNOWN_POST,
+                        post.reports_to,
+                        self.posts,
+                        case="superior",
                     )
             for j, parent in enumerate(post.inherits):
                 if parent not in self.posts:
-                    yield self.issue(
+                    yield self.unknown(
                         ("posts", i, "inherits", j),
                         f"unknown post {parent!r} to inherit from",
-                        code=IssueCode.UNKNOWN_POST,
+                        IssueCode.UNKNOWN_POST,
+                        parent,
+                        self.posts,
+                        case="inherit",
                     )
         index = {p.id: i for i, p in enumerate(self.org.posts)}
         reports = {
             p.id: [p.reports_to] if p.reports_to in self.posts and p.reports_to != p.id else [] for p in self.org.posts
         }
         for cycle in _cycles(reports):
+            shown = " → ".join([*cycle, cycle[0]])
             yield self.issue(
                 ("posts", index[cycle[0]], "reports_to"),
-                "reporting lines form a cycle: " + " → ".join([*cycle, cycle[0]]),
+                "reporting lines form a cycle: " + shown,
                 code=IssueCode.CYCLE,
+                what="reporting",
+                cycle=shown,
             )
         inherits = {p.id: [q for q in p.inherits if q in self.posts] for p in self.org.posts}
         for cycle in _cycles(inherits):
+            shown = " → ".join([*cycle, cycle[0]])
             yield self.issue(
                 ("posts", index[cycle[0]], "inherits"),
-                "posts inherit from each other in a cycle: " + " → ".join([*cycle, cycle[0]]),
+                "posts inherit from each other in a cycle: " + shown,
                 code=IssueCode.CYCLE,
+                what="inheritance",
+                cycle=shown,
             )
 
     def _duty_lists(self) -> Iterator[Issue]:
@@ -283,11 +379,15 @@ class _Checker:
         for i, duty in enumerate(duties):
             here = (*path, i)
             if duty.number in seen:
+                line = str(self.src.line((*path, seen[duty.number])))
                 yield self.issue(
                     (*here, "number"),
-                    f"duty number {duty.number!r} used twice in the same list "
-                    f"(first on line {self.src.line((*path, seen[duty.number]))})",
+                    f"duty number {duty.number!r} used twice in the same list (first on line {line})",
                     code=IssueCode.DUPLICATE,
+                    case="duty_number",
+                    what="duty_number",
+                    id=duty.number,
+                    first_line=line,
                 )
             else:
                 seen[duty.number] = i
@@ -298,26 +398,40 @@ class _Checker:
                         parse(permission.condition)
                     except ExpressionError as exc:
                         yield self.issue(
-                            (*here, "permissions", j, "condition"), f"condition: {exc}", code=IssueCode.BAD_EXPRESSION
+                            (*here, "permissions", j, "condition"),
+                            f"condition: {exc}",
+                            code=IssueCode.BAD_EXPRESSION,
+                            field="condition",
+                            detail=str(exc),
                         )
             yield from self._duties(duty.duties, (*here, "duties"))
 
     def _permission(self, resource: str, actions: list[str] | str, path: Path) -> Iterator[Issue]:
         available = self.actions_of(resource)
         if available is None:
-            yield self.issue(
-                (*path, "resource"), f"unknown resource or group {resource!r}", code=IssueCode.UNKNOWN_RESOURCE
+            yield self.unknown(
+                (*path, "resource"),
+                f"unknown resource or group {resource!r}",
+                IssueCode.UNKNOWN_RESOURCE,
+                resource,
+                [*self.resources, *self.groups],
             )
             return
         if actions == "*":
             return
         for k, action in enumerate(actions):
             if action not in available:
+                known = ", ".join(sorted(available))
+                suggestion = nearest(action, available)
                 yield self.issue(
                     (*path, "actions", k),
-                    f"action {action!r} is not in the catalogue for {resource!r} "
-                    f"(it has: {', '.join(sorted(available)) or 'no actions'})",
+                    f"action {action!r} is not in the catalogue for {resource!r} (it has: {known or 'no actions'})"
+                    + did_you_mean(suggestion),
                     code=IssueCode.UNKNOWN_ACTION,
+                    id=action,
+                    resource=resource,
+                    known=known or "no actions",
+                    suggestion=suggestion,
                 )
 
     def actions_of(self, ref: str, _seen: frozenset[str] = frozenset()) -> set[str] | None:
@@ -334,17 +448,23 @@ class _Checker:
 
     def _separation(self) -> Iterator[Issue]:
         for i, rule in enumerate(self.org.separation_of_duties):
-            seen: set[str] = set()
+            seen: dict[str, int] = {}
             for j, post in enumerate(rule.posts):
+                here = ("separation_of_duties", i, "posts", j)
                 if post not in self.posts:
-                    yield self.issue(
-                        ("separation_of_duties", i, "posts", j), f"unknown post {post!r}", code=IssueCode.UNKNOWN_POST
-                    )
+                    yield self.unknown(here, f"unknown post {post!r}", IssueCode.UNKNOWN_POST, post, self.posts)
                 if post in seen:
+                    line = str(self.src.line(("separation_of_duties", i, "posts", seen[post])))
                     yield self.issue(
-                        ("separation_of_duties", i, "posts", j), f"post {post!r} listed twice", code=IssueCode.DUPLICATE
+                        here,
+                        f"post {post!r} listed twice",
+                        code=IssueCode.DUPLICATE,
+                        case="list",
+                        what="post_in_list",
+                        id=post,
+                        first_line=line,
                     )
-                seen.add(post)
+                seen.setdefault(post, j)
 
     def _people(self) -> Iterator[Issue]:
         try:
@@ -357,6 +477,7 @@ class _Checker:
                 exclusive[post] += [(other, rule.id) for other in rule.posts if other != post]
         holders: dict[str, set[str]] = defaultdict(set)
         known: dict[str, str] = {p.id: p.id for p in self.org.people}
+        place = {p.id: i for i, p in enumerate(self.org.people)}
         for i, person in enumerate(self.org.people):
             for j, identity in enumerate(person.identities):
                 owner = known.setdefault(identity, person.id)
@@ -367,12 +488,23 @@ class _Checker:
                         if owner != person.id
                         else f"identity {identity!r} repeats the person's own id",
                         code=IssueCode.DUPLICATE,
+                        case="identity" if owner != person.id else "own_identity",
+                        what="identity",
+                        id=identity,
+                        owner=owner,
+                        first_line=str(self.src.line(("people", place.get(owner, i)))),
                     )
             spans: list[tuple[int, str, str, float, float]] = []
             for j, assignment in enumerate(person.assignments):
                 path = ("people", i, "assignments", j)
                 if assignment.post not in self.posts:
-                    yield self.issue((*path, "post"), f"unknown post {assignment.post!r}", code=IssueCode.UNKNOWN_POST)
+                    yield self.unknown(
+                        (*path, "post"),
+                        f"unknown post {assignment.post!r}",
+                        IssueCode.UNKNOWN_POST,
+                        assignment.post,
+                        self.posts,
+                    )
                 if assignment.kind != "acting":
                     holders[assignment.post].add(person.id)
                 start, end = float("-inf"), float("inf")
@@ -382,17 +514,33 @@ class _Checker:
                     if assignment.valid_to is not None:
                         end = instant(assignment.valid_to, tz, end=True)
                 except ValueError as exc:
-                    yield self.issue(path, f"impossible date: {exc}", code=IssueCode.BAD_WINDOW)
+                    yield self.issue(
+                        path,
+                        f"impossible date: {exc}",
+                        code=IssueCode.BAD_WINDOW,
+                        case="impossible_date",
+                        detail=str(exc),
+                        start=str(assignment.valid_from or ""),
+                        end=str(assignment.valid_to or ""),
+                    )
                     continue
                 if assignment.kind == "acting" and (assignment.valid_from is None or assignment.valid_to is None):
                     yield self.issue(
-                        path, "an acting assignment needs both valid_from and valid_to", code=IssueCode.BAD_WINDOW
+                        path,
+                        "an acting assignment needs both valid_from and valid_to",
+                        code=IssueCode.BAD_WINDOW,
+                        case="acting_without_end",
+                        start=str(assignment.valid_from or ""),
+                        end=str(assignment.valid_to or ""),
                     )
                 if end <= start:
                     yield self.issue(
                         (*path, "valid_to"),
                         f"the assignment ends ({assignment.valid_to}) before it starts ({assignment.valid_from})",
                         code=IssueCode.BAD_WINDOW,
+                        case="ends_before_start",
+                        start=str(assignment.valid_from),
+                        end=str(assignment.valid_to),
                     )
                 if assignment.stands_in_for is not None:
                     if assignment.kind != "acting":
@@ -400,18 +548,22 @@ class _Checker:
                             (*path, "stands_in_for"),
                             "only an acting assignment stands in for someone",
                             code=IssueCode.BAD_STAND_IN,
+                            case="not_acting",
                         )
                     if assignment.stands_in_for == person.id:
                         yield self.issue(
                             (*path, "stands_in_for"),
                             "a person cannot stand in for themselves",
                             code=IssueCode.BAD_STAND_IN,
+                            case="self",
                         )
                     elif assignment.stands_in_for not in self.people:
-                        yield self.issue(
+                        yield self.unknown(
                             (*path, "stands_in_for"),
                             f"unknown person {assignment.stands_in_for!r}",
-                            code=IssueCode.UNKNOWN_PERSON,
+                            IssueCode.UNKNOWN_PERSON,
+                            assignment.stands_in_for,
+                            self.people,
                         )
                 spans.append((j, assignment.post, assignment.kind, start, end))
             yield from self._overlaps(i, spans, exclusive)
@@ -422,13 +574,16 @@ class _Checker:
                     f"{len(holders[held.id])} people hold post {held.id!r} but its headcount is {held.headcount}",
                     "warning",
                     code=IssueCode.HEADCOUNT,
+                    post=held.id,
+                    holders=str(len(holders[held.id])),
+                    headcount=str(held.headcount),
                 )
 
     def _overlaps(
         self, i: int, spans: list[tuple[int, str, str, float, float]], exclusive: dict[str, list[tuple[str, str]]]
     ) -> Iterator[Issue]:
         for a in range(len(spans)):
-            _ja, post_a, kind_a, start_a, end_a = spans[a]
+            ja, post_a, kind_a, start_a, end_a = spans[a]
             for b in range(a + 1, len(spans)):
                 jb, post_b, kind_b, start_b, end_b = spans[b]
                 if not (start_a < end_b and start_b < end_a):
@@ -436,13 +591,21 @@ class _Checker:
                 path = ("people", i, "assignments", jb)
                 if post_a == post_b:
                     yield self.issue(
-                        path, f"post {post_b!r} is assigned twice at overlapping times", code=IssueCode.DUPLICATE
+                        path,
+                        f"post {post_b!r} is assigned twice at overlapping times",
+                        code=IssueCode.DUPLICATE,
+                        case="assignment",
+                        what="assignment",
+                        id=post_b,
+                        first_line=str(self.src.line(("people", i, "assignments", ja))),
                     )
                 elif kind_a == kind_b == "primary":
                     yield self.issue(
                         path,
                         f"two primary posts at overlapping times ({post_a!r} and {post_b!r}); use kind: concurrent",
                         code=IssueCode.OVERLAPPING_ASSIGNMENTS,
+                        post=post_a,
+                        other=post_b,
                     )
                 for other, rule in exclusive.get(post_a, []):
                     if other == post_b:
@@ -451,6 +614,9 @@ class _Checker:
                             f"posts {post_a!r} and {post_b!r} may not be held by one person at the same time "
                             f"(separation of duties {rule!r})",
                             code=IssueCode.SOD_CONFLICT,
+                            post=post_a,
+                            other=post_b,
+                            rule=rule,
                         )
 
 

@@ -12,9 +12,11 @@ from typing import Any
 import jsonschema
 import msgspec
 
-from dutyline.errors import Invalid, Issue, IssueCode
+from dutyline.errors import Invalid, Issue, IssueCode, did_you_mean, nearest
 from dutyline.expressions import ExpressionError, parse
 from dutyline.orgmodel.document import Organisation
+from dutyline.orgmodel.salvage import salvage
+from dutyline.orgmodel.shape import shape_issues
 from dutyline.orgmodel.source import Path, SourceMap
 from dutyline.rulemodel import document as rm
 from dutyline.rulemodel.currencies import is_currency
@@ -49,28 +51,23 @@ def check_pack(
     bounds = bounds or Bounds()
     rules = data.get("rules") if isinstance(data, dict) else None
     if isinstance(rules, list) and len(rules) > bounds.pack_rules:
-        issue = source.issue(
-            ("rules",),
-            f"a pack holds at most {bounds.pack_rules} rules (DUTYLINE_MAX_PACK_RULES), this one {len(rules)}",
-            code=IssueCode.TOO_LARGE,
-        )
+        detail = f"a pack holds at most {bounds.pack_rules} rules (DUTYLINE_MAX_PACK_RULES), this one {len(rules)}"
+        issue = source.issue(("rules",), detail, code=IssueCode.TOO_LARGE, params={"detail": detail})
         raise Invalid.of([issue])
-    structural = []
-    for error in _validator().iter_errors(data):
-        path: Path = tuple(error.absolute_path)
-        message = error.message
-        if error.validator == "additionalProperties":
-            message = message.replace("Additional properties are not allowed", "unknown key")
-            structural.append(source.unknown_key(path, error.instance, error.schema.get("properties", {}), message))
-            continue
-        structural.append(source.issue(path, message, code=IssueCode.SCHEMA))
-    if structural:
-        structural.sort(key=lambda i: (i.line, i.path))
-        raise Invalid.of(structural)
+    found = shape_issues(_validator(), data, source)
+    if found:
+        structural = [issue for _, issue in found]
+        rest = salvage(data, [cut for cut, _ in found], rm.RulePack)
+        if rest is not None:  # the other rules' meaning (unknown posts, expressions), in the same answer
+            remapped = SourceMap(source.file, source.mapped(), remap=rest.original)
+            meaning = _semantic(rest.value, remapped, org, engine_check, bounds)
+            structural += [i for i in meaning if i.severity == "error"]
+        raise Invalid.of(sorted(structural, key=lambda i: (i.line, i.path, i.message)))
     try:
         pack = msgspec.convert(data, rm.RulePack)
     except msgspec.ValidationError as exc:
-        raise Invalid(str(exc), [source.issue((), str(exc), code=IssueCode.SCHEMA)]) from None
+        params = {"field": "document", "detail": str(exc)}
+        raise Invalid(str(exc), [source.issue((), str(exc), code=IssueCode.SCHEMA, params=params)]) from None
     issues = sorted(_semantic(pack, source, org, engine_check, bounds), key=lambda i: (i.line, i.path, i.message))
     errors = [i for i in issues if i.severity == "error"]
     if errors:
@@ -91,10 +88,12 @@ def _semantic(
     seen: dict[str, int] = {}
     for i, rule in enumerate(pack.rules):
         if rule.id in seen:
+            line = str(src.line(("rules", seen[rule.id])))
             yield src.issue(
                 ("rules", i, "id"),
-                f"duplicate rule id {rule.id!r} (first on line {src.line(('rules', seen[rule.id]))})",
+                f"duplicate rule id {rule.id!r} (first on line {line})",
                 code=IssueCode.DUPLICATE,
+                params={"case": "rule", "what": "rule", "id": rule.id, "first_line": line},
             )
         seen.setdefault(rule.id, i)
         parsed_all = True
@@ -102,71 +101,83 @@ def _semantic(
             try:
                 expression = parse(text)
             except ExpressionError as exc:
-                yield src.issue(("rules", i, field), f"{field}: {exc}", code=IssueCode.BAD_EXPRESSION)
+                yield _expression(src, ("rules", i, field), field, exc)
                 parsed_all = False
                 continue
             if engine_check is not None:
                 try:
                     engine_check(expression, bounds)
                 except ExpressionError as exc:
-                    yield src.issue(("rules", i, field), f"{field}: {exc}", code=IssueCode.BAD_EXPRESSION)
+                    yield _expression(src, ("rules", i, field), field, exc)
                     parsed_all = False
         if isinstance(rule, rm.Requirement) and parsed_all and engine_check is not None:
             try:  # the rule runs as one condition: `when` and not `require`
                 engine_check(parse(f"({rule.when}) and not ({rule.require})"), bounds)
             except ExpressionError as exc:
-                yield src.issue(
-                    ("rules", i, "require"), f"when and require together: {exc}", code=IssueCode.BAD_EXPRESSION
-                )
+                yield _expression(src, ("rules", i, "require"), "when and require together", exc)
         yield from _currencies(rule, src, ("rules", i))
         yield from _placeholders(rule, src, ("rules", i))
     yield from _limits_in_other_currencies(pack, src)
     for path, spec in pack.inputs.items():
         if spec.minimum is not None and spec.maximum is not None and spec.minimum > spec.maximum:
             yield src.issue(
-                ("inputs", path), f"minimum {spec.minimum} is above maximum {spec.maximum}", code=IssueCode.BAD_BOUNDS
+                ("inputs", path),
+                f"minimum {spec.minimum} is above maximum {spec.maximum}",
+                code=IssueCode.BAD_BOUNDS,
+                params={"minimum": str(spec.minimum), "maximum": str(spec.maximum)},
             )
-    case_ids: set[str] = set()
+    case_ids: dict[str, int] = {}
     for i, case_type in enumerate(pack.case_types):
         if case_type.id in case_ids:
+            line = str(src.line(("case_types", case_ids[case_type.id])))
             yield src.issue(
-                ("case_types", i, "id"), f"duplicate case type id {case_type.id!r}", code=IssueCode.DUPLICATE
+                ("case_types", i, "id"),
+                f"duplicate case type id {case_type.id!r}",
+                code=IssueCode.DUPLICATE,
+                params={"case": "case_type", "what": "case_type", "id": case_type.id, "first_line": line},
             )
-        case_ids.add(case_type.id)
+        case_ids.setdefault(case_type.id, i)
     if org is None:
         yield src.issue(
-            ("org",), f"no organisation {pack.org!r} to check this pack against", code=IssueCode.UNKNOWN_ORGANISATION
+            ("org",),
+            f"no organisation {pack.org!r} to check this pack against",
+            code=IssueCode.UNKNOWN_ORGANISATION,
+            params={"case": "none", "id": pack.org},
         )
         return
     if org.id != pack.org:
         yield src.issue(
-            ("org",), f"pack is for {pack.org!r}, checked against {org.id!r}", code=IssueCode.UNKNOWN_ORGANISATION
+            ("org",),
+            f"pack is for {pack.org!r}, checked against {org.id!r}",
+            code=IssueCode.UNKNOWN_ORGANISATION,
+            params={"case": "other", "id": pack.org, "checked": org.id},
         )
     yield from _references(pack, src, org)
+
+
+def _expression(src: SourceMap, path: Path, field: str, exc: ExpressionError) -> Issue:
+    return src.issue(
+        path, f"{field}: {exc}", code=IssueCode.BAD_EXPRESSION, params={"field": field, "detail": str(exc)}
+    )
 
 
 def _currencies(rule: rm.Rule, src: SourceMap, here: Path) -> Iterator[Issue]:
     if not isinstance(rule, rm.Limit):
         return
+    unknown = IssueCode.UNKNOWN_CURRENCY
     if rule.currency is not None and not is_currency(rule.currency):
-        yield src.issue(
-            (*here, "currency"), f"{rule.currency!r} is not an ISO 4217 currency code", code=IssueCode.UNKNOWN_CURRENCY
-        )
+        message = f"{rule.currency!r} is not an ISO 4217 currency code"
+        yield src.issue((*here, "currency"), message, code=unknown, params={"case": "not_iso", "id": rule.currency})
     for code in rule.rates:
         if not is_currency(code):
-            yield src.issue(
-                (*here, "rates", code), f"{code!r} is not an ISO 4217 currency code", code=IssueCode.UNKNOWN_CURRENCY
-            )
+            message = f"{code!r} is not an ISO 4217 currency code"
+            yield src.issue((*here, "rates", code), message, code=unknown, params={"case": "not_iso", "id": code})
         elif code == rule.currency:
-            yield src.issue(
-                (*here, "rates", code), f"a rate for {code}, the limit's own currency", code=IssueCode.UNKNOWN_CURRENCY
-            )
+            message = f"a rate for {code}, the limit's own currency"
+            yield src.issue((*here, "rates", code), message, code=unknown, params={"case": "own_rate", "id": code})
     if rule.rates and rule.currency is None:
-        yield src.issue(
-            (*here, "rates"),
-            "rates convert to the limit's `currency`, which the rule does not name",
-            code=IssueCode.UNKNOWN_CURRENCY,
-        )
+        message = "rates convert to the limit's `currency`, which the rule does not name"
+        yield src.issue((*here, "rates"), message, code=unknown, params={"case": "no_currency"})
 
 
 _PLACEHOLDER = re.compile(r"(?<!\{)\{([^{}]*)\}(?!\})")
@@ -192,6 +203,7 @@ def _placeholders(rule: rm.Rule, src: SourceMap, here: Path) -> Iterator[Issue]:
                     (*here, "message", language),
                     f"unknown placeholder {{{name}}}; a {kind} rule's message may quote {choices}",
                     code=IssueCode.BAD_EXPRESSION,
+                    params={"case": "placeholder", "field": language, "detail": name, "kind": kind, "known": choices},
                 )
 
 
@@ -207,12 +219,20 @@ def _limits_in_other_currencies(pack: rm.RulePack, src: SourceMap) -> Iterator[I
                 first = seen.setdefault((resource, action), (i, rule))
                 other = first[1]
                 if other is not rule and other.currency != rule.currency and rule.currency not in other.rates:
+                    line = str(src.line(("rules", first[0])))
                     yield src.issue(
                         ("rules", i, "currency"),
-                        f"limit {other.id!r} (line {src.line(('rules', first[0]))}) applies to the same requests in "
+                        f"limit {other.id!r} (line {line}) applies to the same requests in "
                         f"{other.currency}; it refuses {rule.currency} requests unless it has a rate for it",
                         severity="warning",
                         code=IssueCode.UNKNOWN_CURRENCY,
+                        params={
+                            "case": "other_currency",
+                            "what": other.id,
+                            "line": line,
+                            "currency": str(other.currency),
+                            "id": str(rule.currency),
+                        },
                     )
 
 
@@ -240,7 +260,13 @@ def _references(pack: rm.RulePack, src: SourceMap, org: Organisation) -> Iterato
 
     def post(path: Path, ident: str | None) -> Iterator[Issue]:
         if ident is not None and ident not in posts:
-            yield src.issue(path, f"unknown post {ident!r} in {org.id!r}", code=IssueCode.UNKNOWN_POST)
+            suggestion = nearest(ident, posts)
+            yield src.issue(
+                path,
+                f"unknown post {ident!r} in {org.id!r}" + did_you_mean(suggestion),
+                code=IssueCode.UNKNOWN_POST,
+                params={"case": "in_org", "id": ident, "org": org.id, "suggestion": suggestion},
+            )
 
     for i, rule in enumerate(pack.rules):
         here = ("rules", i)
@@ -248,20 +274,31 @@ def _references(pack: rm.RulePack, src: SourceMap, org: Organisation) -> Iterato
         for j, resource in enumerate(rule.applies_to.resources):
             found = actions_of(resource)
             if found is None:
+                suggestion = nearest(resource, [*actions, *groups])
                 yield src.issue(
                     (*here, "applies_to", "resources", j),
-                    f"unknown resource or group {resource!r}",
+                    f"unknown resource or group {resource!r}" + did_you_mean(suggestion),
                     code=IssueCode.UNKNOWN_RESOURCE,
+                    params={"id": resource, "suggestion": suggestion},
                 )
             else:
                 available |= found
         if rule.applies_to.actions != "*":
             for j, action in enumerate(rule.applies_to.actions):
                 if available and action not in available:
+                    resources = ", ".join(rule.applies_to.resources)
+                    suggestion = nearest(action, available)
                     yield src.issue(
                         (*here, "applies_to", "actions", j),
-                        f"action {action!r} is not in the catalogue for {', '.join(rule.applies_to.resources)}",
+                        f"action {action!r} is not in the catalogue for {resources}" + did_you_mean(suggestion),
                         code=IssueCode.UNKNOWN_ACTION,
+                        params={
+                            "case": "rule",
+                            "id": action,
+                            "resource": resources,
+                            "known": ", ".join(sorted(available)),
+                            "suggestion": suggestion,
+                        },
                     )
         for j, ident in enumerate(rule.applies_to.posts):
             yield from post((*here, "applies_to", "posts", j), ident)
@@ -284,6 +321,7 @@ def _references(pack: rm.RulePack, src: SourceMap, org: Organisation) -> Iterato
                         (*here, "windows", j),
                         f"window ends ({window.end}) before it starts ({window.start})",
                         code=IssueCode.BAD_WINDOW,
+                        params={"case": "window", "start": window.start, "end": window.end},
                     )
     for i, case_type in enumerate(pack.case_types):
         yield from post(("case_types", i, "owner"), case_type.owner)

@@ -88,9 +88,9 @@ def _relative(issues: Sequence[Issue], prefix: tuple[str | int, ...] | None) -> 
     for issue in issues:
         if root is not None and (issue.path == root or issue.path.startswith((root + ".", root + "["))):
             path = issue.path[len(root) :].removeprefix(".")
-            inside.append(Issue(REQUEST, issue.line, path, issue.message, issue.severity, issue.code))
+            inside.append(Issue(REQUEST, issue.line, path, issue.message, issue.severity, issue.code, issue.params))
         else:
-            outside.append(Issue(ORGANISATION, 0, issue.path, issue.message, issue.severity, issue.code))
+            outside.append(Issue(ORGANISATION, 0, issue.path, issue.message, issue.severity, issue.code, issue.params))
     inside.sort(key=lambda i: (i.line, i.path, i.message))
     return inside + outside
 
