@@ -11,22 +11,21 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, Parameter
 from litestar.types import ControllerRouterHandler
 
-from dutyline.api.auth import COOKIE, admin_caller, cleared_cookie, json_response, session_cookie
+from dutyline.api.auth import COOKIE, cleared_cookie, session_cookie
 from dutyline.api.body import read_json
 from dutyline.api.guards import requires, signed_in
 from dutyline.api.openapi import ADMIN, answers, takes
-from dutyline.api.payloads import parse_time
-from dutyline.api.schemas import Change, Changes, LoggedOut, Revoked, Tokens, Users
+from dutyline.api.schemas import Changes, LoggedOut, Revoked, Tokens, Users
 from dutyline.engines.admin_policy import ALL, AdminPermission
 from dutyline.errors import Forbidden, Invalid, Issue
-from dutyline.runtime import Runtime
+from dutyline.orgmodel.windows import when
 from dutyline.services.access import AccessService, Caller, IssuedToken, Session, User
 from dutyline.services.audit_trail import AuditCheck, AuditReader, AuditTrail
+from dutyline.services.editing import Change, Editor
 from dutyline.services.four_eyes import kind_of
 
 Limit = Annotated[int, Parameter(ge=1, le=1000)]
@@ -292,8 +291,8 @@ class AuditController(Controller):
                 organisation=org,
                 organisations=organisations,
                 actor=actor,
-                since=parse_time("since", since) if since else None,
-                until=parse_time("until", until) if until else None,
+                since=when(since, None, "since", "an ISO date-time") if since else None,
+                until=when(until, None, "until", "an ISO date-time") if until else None,
             )
         )
 
@@ -307,87 +306,100 @@ class AuditController(Controller):
         return await asyncio.to_thread(audit_trail.verify)
 
 
-def _known_orgs(runtime: Runtime, with_deleted: bool = True) -> list[str]:
-    return runtime.access.known_organisations(with_deleted)
-
-
 # --- pending changes -----------------------------------------------------------------------------------------
 
 
-@get(
-    "/admin/changes",
-    tags=TAGS,
-    summary="Changes waiting for approval or for their time (and decided ones)",
-    responses=answers({200: Changes}, *ADMIN),
-)
-async def list_changes(
-    request: Request,
-    state: State,
-    status: Annotated[str | None, Parameter(description="pending, scheduled, applied, rejected or failed")] = None,
-    org: FromQuery[str | None] = None,
-    limit: Limit = 100,
-) -> Response[bytes]:
-    runtime, caller = await admin_caller(request, state)
-    if status is not None and status not in ("pending", "scheduled", "applied", "rejected", "failed"):
-        raise Invalid(f"status: {status!r} is not a change status", [Issue("<request>", 0, "status", "unknown status")])
-    organisations: frozenset[str] | None = None
-    if org is not None:
-        runtime.access.require(caller, AdminPermission.CHANGE_READ, org)
-    elif not runtime.access.allowed(caller, AdminPermission.CHANGE_READ, ALL):
-        known = await asyncio.to_thread(_known_orgs, runtime)
-        organisations = frozenset(runtime.access.organisations(caller, AdminPermission.CHANGE_READ, known))
-    items = await asyncio.to_thread(runtime.editor.changes, status, organisations, org, limit)
-    return json_response(Changes(items))
+class ChangeController(Controller):
+    """Changes waiting for a second person or for their time, and decided ones. Who may read or decide one depends
+    on the change (its organisation, author and kind), so the handlers ask the admin policy once they have it."""
+
+    path = "/admin/changes"
+    tags = TAGS
+
+    @get(
+        "/",
+        summary="Changes waiting for approval or for their time (and decided ones)",
+        responses=answers({200: Changes}, *ADMIN),
+    )
+    async def list_changes(
+        self,
+        access: NamedDependency[AccessService],
+        editor: NamedDependency[Editor],
+        caller: NamedDependency[Caller],
+        status: Annotated[str | None, Parameter(description="pending, scheduled, applied, rejected or failed")] = None,
+        org: FromQuery[str | None] = None,
+        limit: Limit = 100,
+    ) -> Changes:
+        if status is not None and status not in ("pending", "scheduled", "applied", "rejected", "failed"):
+            raise Invalid(
+                f"status: {status!r} is not a change status", [Issue("<request>", 0, "status", "unknown status")]
+            )
+        organisations: frozenset[str] | None = None
+        if org is not None:
+            access.require(caller, AdminPermission.CHANGE_READ, org)
+        elif not access.allowed(caller, AdminPermission.CHANGE_READ, ALL):
+            known = await asyncio.to_thread(access.known_organisations)
+            organisations = frozenset(access.organisations(caller, AdminPermission.CHANGE_READ, known))
+        return Changes(await asyncio.to_thread(editor.changes, status, organisations, org, limit))
+
+    @get("/{change_id:str}", summary="One change", responses=answers({200: Change}, *ADMIN, 404))
+    async def get_change(
+        self,
+        access: NamedDependency[AccessService],
+        editor: NamedDependency[Editor],
+        caller: NamedDependency[Caller],
+        change_id: FromPath[str],
+    ) -> Change:
+        change = await asyncio.to_thread(editor.change, change_id)
+        access.require(caller, AdminPermission.CHANGE_READ, change.organisation)
+        return change
+
+    @post(
+        "/{change_id:str}/approve",
+        summary="Approve and apply a pending change (not its author)",
+        status_code=200,
+        responses=answers({200: Change}, *ADMIN, 404, 409, 413),
+        operation_class=takes(DecisionBody, required=False),
+    )
+    async def approve_change(
+        self,
+        request: Request,
+        access: NamedDependency[AccessService],
+        editor: NamedDependency[Editor],
+        caller: NamedDependency[Caller],
+        change_id: FromPath[str],
+    ) -> Change:
+        return await _decide(request, access, editor, caller, change_id, True)
+
+    @post(
+        "/{change_id:str}/reject",
+        summary="Reject a pending change (not its author)",
+        status_code=200,
+        responses=answers({200: Change}, *ADMIN, 404, 409, 413),
+        operation_class=takes(DecisionBody, required=False),
+    )
+    async def reject_change(
+        self,
+        request: Request,
+        access: NamedDependency[AccessService],
+        editor: NamedDependency[Editor],
+        caller: NamedDependency[Caller],
+        change_id: FromPath[str],
+    ) -> Change:
+        return await _decide(request, access, editor, caller, change_id, False)
 
 
-@get("/admin/changes/{change_id:str}", tags=TAGS, summary="One change", responses=answers({200: Change}, *ADMIN, 404))
-async def get_change(request: Request, state: State, change_id: FromPath[str]) -> Response[bytes]:
-    runtime, caller = await admin_caller(request, state)
-    change = await asyncio.to_thread(runtime.editor.change, change_id)
-    runtime.access.require(caller, AdminPermission.CHANGE_READ, change.organisation)
-    return json_response(change)
-
-
-async def _decide(request: Request, state: State, change_id: str, approve: bool) -> Response[bytes]:
-    runtime, caller = await admin_caller(request, state)
+async def _decide(
+    request: Request, access: AccessService, editor: Editor, caller: Caller, change_id: str, approve: bool
+) -> Change:
     body = await read_json(request, DecisionBody) if (await request.body()).strip() else DecisionBody()
-    change = await asyncio.to_thread(runtime.editor.change, change_id)
+    change = await asyncio.to_thread(editor.change, change_id)
     # The admin policy decides: someone who may make such changes in the organisation (a compliance officer for a
     # rule pack, an HR admin for the org chart) or a system admin, never the author.
-    runtime.access.require(
-        caller,
-        AdminPermission.CHANGE_APPROVE,
-        change.organisation,
-        author=change.author,
-        kind=kind_of(change.target),
+    access.require(
+        caller, AdminPermission.CHANGE_APPROVE, change.organisation, author=change.author, kind=kind_of(change.target)
     )
-    return json_response(
-        await asyncio.to_thread(runtime.editor.decide_change, change_id, caller.username, approve, body.comment)
-    )
-
-
-@post(
-    "/admin/changes/{change_id:str}/approve",
-    tags=TAGS,
-    summary="Approve and apply a pending change (not its author)",
-    status_code=200,
-    responses=answers({200: Change}, *ADMIN, 404, 409, 413),
-    operation_class=takes(DecisionBody, required=False),
-)
-async def approve_change(request: Request, state: State, change_id: FromPath[str]) -> Response[bytes]:
-    return await _decide(request, state, change_id, True)
-
-
-@post(
-    "/admin/changes/{change_id:str}/reject",
-    tags=TAGS,
-    summary="Reject a pending change (not its author)",
-    status_code=200,
-    responses=answers({200: Change}, *ADMIN, 404, 409, 413),
-    operation_class=takes(DecisionBody, required=False),
-)
-async def reject_change(request: Request, state: State, change_id: FromPath[str]) -> Response[bytes]:
-    return await _decide(request, state, change_id, False)
+    return await asyncio.to_thread(editor.decide_change, change_id, caller.username, approve, body.comment)
 
 
 ROUTES: list[ControllerRouterHandler] = [
@@ -395,8 +407,5 @@ ROUTES: list[ControllerRouterHandler] = [
     UserController,
     TokenController,
     AuditController,
-    list_changes,
-    get_change,
-    approve_change,
-    reject_change,
+    ChangeController,
 ]

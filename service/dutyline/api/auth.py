@@ -1,6 +1,7 @@
 """Who is calling: console sessions (cookie + CSRF header) and API tokens (`Authorization: Bearer`).
 
-Every /admin endpoint starts with `admin_caller`. The decision endpoints ask for a token or a console session
+An /admin request is authenticated once (`authenticated`, asked by the guards and the `caller` dependency of
+`api/guards.py`). The decision endpoints ask for a token or a console session
 (`DecisionAuthMiddleware`) when DUTYLINE_REQUIRE_AUTH is on, and, with it off, from any request that does not
 reach the server on a loopback address unless DUTYLINE_ALLOW_ANONYMOUS is on (`anonymous_mode`); the middleware
 then sets the caller's reach for the request (`services.reach`), which `api/scopes.py` and the decision service
@@ -18,7 +19,7 @@ from typing import Any, Literal, cast
 import msgspec
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
-from litestar.datastructures import Cookie, State
+from litestar.datastructures import Cookie
 from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, HTTPScope, Receive, Scope, Send
 
 from dutyline.errors import Forbidden, Invalid, Issue, Unauthenticated
@@ -79,12 +80,6 @@ async def _authenticate(connection: ASGIConnection, runtime: Runtime) -> Caller:
     if method not in SAFE_METHODS and not csrf_matches(caller.csrf_token, connection.headers.get(CSRF_HEADER)):
         raise Forbidden(NO_CSRF)
     return caller
-
-
-async def admin_caller(request: Request, state: State) -> tuple[Runtime, Caller]:
-    """The runtime and the authenticated caller (`authenticated`). Being replaced by the `requires` guard and the
-    `caller` dependency (`api/guards.py`)."""
-    return runtime_of(request), await authenticated(request)
 
 
 async def acting_person(

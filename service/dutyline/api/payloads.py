@@ -165,10 +165,5 @@ def write_options(request: Request, body: Any) -> tuple[Any, WriteOptions]:
     if len(options.comment) > 4000:
         raise Invalid("comment: at most 4000 characters", [Issue(REQUEST, 0, "comment", "at most 4000 characters")])
     if effective:
-        options.effective_at = parse_time("effective_at", str(effective))
+        options.effective_at = when(str(effective), None, "effective_at", "an ISO date-time")
     return body, options
-
-
-def parse_time(name: str, value: str) -> dt.datetime:
-    """An ISO date-time (UTC when it has no offset)."""
-    return when(value, None, name, "an ISO date-time")

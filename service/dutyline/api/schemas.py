@@ -392,21 +392,6 @@ class Changes(_Shape):
 # --- admin: organisations -----------------------------------------------------------------------------------
 
 
-class OrgSummary(_Shape):
-    """`revision`: the document's own counter (one a save); `version`: the policy version that made that revision
-    (the id of its history entry); the global policy version is `policy_version` of the list."""
-
-    id: str
-    name: Texts
-    version: int
-    revision: int
-
-
-class Orgs(_Shape):
-    items: list[OrgSummary]
-    policy_version: int  # the global policy version now (what /v1/check answers carry)
-
-
 class Applied(_Shape):
     """A change applied: the global policy version it made (`policy_version`; `version` is the same number, the id
     of the new history entry), the revision of the document it changed (the organisation's own counter for the

@@ -11,7 +11,7 @@ import difflib
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -27,7 +27,7 @@ from dutyline.orgmodel.diff import ORG_COLLECTIONS, PACK_COLLECTIONS, summarise
 from dutyline.services.decisions import PastPolicy
 from dutyline.services.editing import Edit, Summary
 from dutyline.services.orgs import pack_yaml, to_yaml
-from dutyline.services.shapes import Shape
+from dutyline.services.shapes import Shape, Texts
 from dutyline.store import history
 from dutyline.store import orgs as org_store
 from dutyline.store import rule_packs as pack_store
@@ -70,6 +70,21 @@ class DocumentAsOf(VersionInfo, kw_only=True):
 
     at: str
     document: Any
+
+
+class OrgSummary(Shape):
+    """`revision`: the document's own counter (one a save); `version`: the policy version that made that revision
+    (the id of its history entry); the global policy version is `policy_version` of the list."""
+
+    id: str
+    name: Texts
+    version: int
+    revision: int
+
+
+class Orgs(Shape):
+    items: list[OrgSummary]
+    policy_version: int  # the global policy version now (what /v1/check answers carry)
 
 
 def _info(row: history.VersionInfo | OrgVersionRow) -> VersionInfo:
@@ -140,6 +155,17 @@ class Versions:
         self._policies: collections.OrderedDict[_PolicyKey, _Hosted] = collections.OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
+
+    def organisations(self, readable: Callable[[str], bool]) -> Orgs:
+        """The organisations stored now (not deleted) that `readable` admits, and the global policy version."""
+        with self._sessions() as session:
+            found, policy_version = history.organisations(session), org_store.latest_version(session)
+        items = [
+            OrgSummary(org_id, Texts(zh, en), version, revision)
+            for org_id, zh, en, version, deleted, revision in found
+            if not deleted and readable(org_id)
+        ]
+        return Orgs(items, policy_version)
 
     def history(self, org_id: str, limit: int = 100, before: int | None = None) -> list[VersionInfo]:
         with self._sessions() as session:
