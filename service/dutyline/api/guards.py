@@ -69,8 +69,21 @@ def _service(name: str) -> Provide:
     return Provide(provide, sync_to_thread=False)
 
 
-# Every handler may ask for these by name. `caller` authenticates when no guard has done so yet.
-SERVICES = ("access", "approvals", "cases", "decisions", "editor", "listings", "policies", "versions", "waits")
+# Every handler may ask for these by name (services, and the page tokens' key). `caller` authenticates when no guard has done so yet.
+SERVICES = (
+    "access",
+    "approvals",
+    "cases",
+    "decisions",
+    "editor",
+    "listings",
+    "log_reader",
+    "outbox",
+    "page_key",
+    "policies",
+    "versions",
+    "waits",
+)
 DEPENDENCIES: dict[str, Provide] = {
     "caller": Provide(_caller),
     "runtime": Provide(_runtime, sync_to_thread=False),
