@@ -51,6 +51,47 @@ def test_a_request_above_the_limit_opens_an_approval_at_the_nearest_post_that_co
     assert runtime.approvals.organisation_of(approval.id) == COUNTER
 
 
+def test_a_request_decided_needs_approval_opens_one_keeping_the_request_as_it_was_asked(runtime: Runtime) -> None:
+    question = replace(entry(), subject_properties={"desk": 3}, resource_properties={"branch": "north"})
+    approval = runtime.approvals.open_for(question, "customer is waiting", uses=2, at="2026-08-05T10:00")
+    assert (approval.status, approval.requester, approval.post, approval.uses) == ("pending", "ann", "manager", 2)
+    assert (approval.comment, [e.kind for e in approval.events]) == ("customer is waiting", ["requested"])
+    assert approval.request == {
+        "subject": {"id": "ann", "type": "person", "properties": {"desk": 3}},
+        "resource": {"type": "transaction", "id": question.resource_id, "properties": {"branch": "north"}},
+        "action": "enter",
+        "at": "2026-08-05T10:00",
+        "context": {"amount": 20000},
+    }
+    assert approval.digest is not None and approval.approved_amounts == {"context.amount": 20000}
+    assert runtime.approvals.get(approval.id) == approval
+
+
+@pytest.mark.parametrize(
+    ("question", "outcome"),
+    [
+        (entry(amount=5000), "allow"),  # within the teller's limit
+        (Question("ann", "transaction", "authorize", organisation=COUNTER), "deny"),  # no duty to authorise
+    ],
+)
+def test_opening_for_a_request_decided_allow_or_deny_is_refused_with_its_answer(
+    runtime: Runtime, question: Question, outcome: str
+) -> None:
+    with pytest.raises(NotApprovable, match=f"decided {outcome!r}") as refused:
+        runtime.approvals.open_for(question, "")
+    answer = refused.value.answer
+    assert isinstance(refused.value, Conflict) and answer.outcome == outcome
+    assert answer.question == question, "the answer is the decision of the request asked"
+    mine = runtime.approvals.list(organisation=COUNTER, requester="ann", limit=1000)
+    assert question.resource_id is None or question.resource_id not in [a.resource.id for a in mine]
+
+
+def test_opening_for_a_request_with_uses_out_of_range_is_invalid_naming_uses(runtime: Runtime) -> None:
+    with pytest.raises(Invalid, match="uses: must be a whole number") as refused:
+        runtime.approvals.open_for(entry(), "", uses=0)
+    assert [i.path for i in refused.value.issues] == ["uses"]
+
+
 @pytest.mark.parametrize(
     ("question", "outcome"),
     [

@@ -35,13 +35,14 @@ from dutyline.services.decisions import Answer, DecisionService, Question, to_ch
 from dutyline.services.ledger import Ledger
 from dutyline.services.notifications import notify, post_name, utcnow
 from dutyline.services.policies import PolicyService
-from dutyline.services.workflow import WorkflowEvent, history, step
+from dutyline.services.workflow import Steps, WorkflowEvent, history
 from dutyline.store import approvals as store
 from dutyline.store import events
 from dutyline.store.tables import ApprovalRow
 
 STATUSES = ("pending", "approved", "rejected")
 ENTITY = store.ENTITY
+STEPS = Steps(ENTITY, store.change)
 MAX_RESOURCE_ID = 256  # the column's length (PostgreSQL refuses a longer value with a database error)
 
 
@@ -354,26 +355,15 @@ class ApprovalService:
         if target is None:
             message = _overdue(org, row)
             stayed = "past its SLA with no post above to escalate to"
-            if not step(session, ENTITY, store.change, row, "overdue", row.post, now, actor, stayed, due_at=None):
+            if not STEPS.take(session, row, "overdue", row.post, now, actor, stayed, due_at=None):
                 return None
             notify(session, row.organisation, org, row.post, "approval_overdue", row.id, message, now)
             return Escalated(row.id, None)
         message = _escalated(org, row, target)
         moved = f"past its SLA of {self._sla}"
         due = now + self._sla
-        if not step(
-            session,
-            ENTITY,
-            store.change,
-            row,
-            "escalated",
-            target,
-            now,
-            actor,
-            moved,
-            level=row.level + 1,
-            post=target,
-            due_at=due,
+        if not STEPS.take(
+            session, row, "escalated", target, now, actor, moved, level=row.level + 1, post=target, due_at=due
         ):
             return None
         notify(session, row.organisation, org, target, "approval_escalated", row.id, message, now)

@@ -25,13 +25,14 @@ from dutyline.errors import Conflict, Forbidden, Invalid, Issue, NotFound
 from dutyline.rulemodel import document as rm
 from dutyline.services.notifications import notify, post_name, utcnow
 from dutyline.services.policies import PolicyService
-from dutyline.services.workflow import WorkflowEvent, history, step
+from dutyline.services.workflow import Steps, WorkflowEvent, history
 from dutyline.store import cases as store
 from dutyline.store import events
 from dutyline.store.tables import CaseRow
 
 STATUSES = ("open", "escalated", "resolved")
 ENTITY = "case"
+STEPS = Steps(ENTITY, store.change)
 _UNIT = {"m": 60.0, "h": 3600.0, "d": 86400.0}
 MAX_SUBJECT = 256  # the column's length (PostgreSQL refuses a longer value with a database error)
 
@@ -203,7 +204,7 @@ class CaseService:
         if org is None or row.step >= len(steps):
             # The organisation or case type is gone (or changed under the case): stop its timer, say so.
             gone = "no escalation step left for this case (organisation or case type changed)"
-            if not step(session, ENTITY, store.change, row, "overdue", row.post, now, actor, gone, due_at=None):
+            if not STEPS.take(session, row, "overdue", row.post, now, actor, gone, due_at=None):
                 return None
             return ""
         taken = steps[row.step]
@@ -217,29 +218,16 @@ class CaseService:
         if target is None or target == row.post:
             message = _message(org, row, row.post, self)
             stays = f"step {following}: no post above {row.post} with a holder; it stays here"
-            if not step(
-                session,
-                ENTITY,
-                store.change,
-                row,
-                "overdue",
-                row.post,
-                now,
-                actor,
-                stays,
-                step=following,
-                status="escalated",
-                due_at=due,
+            if not STEPS.take(
+                session, row, "overdue", row.post, now, actor, stays, step=following, status="escalated", due_at=due
             ):
                 return None
             notify(session, row.organisation, org, row.post, "case_overdue", row.id, message, now)
             return ""
         message = _message(org, row, target, self)
         unresolved = f"step {following}: unresolved after {taken.after}"
-        if not step(
+        if not STEPS.take(
             session,
-            ENTITY,
-            store.change,
             row,
             "escalated",
             target,

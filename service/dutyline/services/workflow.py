@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import msgspec
@@ -53,33 +54,39 @@ class Waiting(Protocol):
 Change = Callable[..., bool]
 
 
-def step(
-    session: Session,
-    entity: str,
-    change: Change,
-    row: Waiting,
-    kind: Literal["escalated", "overdue"],
-    to_post: str,
-    now: dt.datetime,
-    actor: str,
-    comment: str,
-    **values: Any,
-) -> bool:
-    """One escalation step of an overdue record: `values` written on its revision, with the event that says it went
-    from its post to `to_post` (`overdue`: it stays where it is). False if another writer changed it first: then
-    nothing is written, and the scheduler leaves it to that writer."""
-    if not change(session, row.id, row.revision, **values):
-        return False
-    events.add(
-        session,
-        entity,
-        row.id,
-        row.revision + 1,
-        kind,
-        now,
-        actor,
-        from_post=row.post,
-        to_post=to_post,
-        comment=comment,
-    )
-    return True
+@dataclass(frozen=True, slots=True)
+class Steps:
+    """The escalation steps of one kind of record: its name in the history (`entity`) and its conditional update."""
+
+    entity: str
+    change: Change
+
+    def take(
+        self,
+        session: Session,
+        row: Waiting,
+        kind: Literal["escalated", "overdue"],
+        to_post: str,
+        now: dt.datetime,
+        actor: str,
+        comment: str,
+        **values: Any,
+    ) -> bool:
+        """One step of an overdue record: `values` written on its revision, with the event that says it went from its
+        post to `to_post` (`overdue`: it stays where it is). False if another writer changed it first: then nothing
+        is written, and the scheduler leaves it to that writer."""
+        if not self.change(session, row.id, row.revision, **values):
+            return False
+        events.add(
+            session,
+            self.entity,
+            row.id,
+            row.revision + 1,
+            kind,
+            now,
+            actor,
+            from_post=row.post,
+            to_post=to_post,
+            comment=comment,
+        )
+        return True
