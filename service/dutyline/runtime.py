@@ -26,7 +26,8 @@ from dutyline.services.four_eyes import FourEyes
 from dutyline.services.ledger import Ledger
 from dutyline.services.listener import ChangeListener
 from dutyline.services.listings import Listings
-from dutyline.services.notifications import Obligations
+from dutyline.services.log_reader import LogReader
+from dutyline.services.notifications import Obligations, Outbox
 from dutyline.services.policies import PolicyService
 from dutyline.services.queries import Queries
 from dutyline.services.search import Search
@@ -61,6 +62,8 @@ class Runtime:
     ledger: Ledger  # usage totals and approval history the rules read; the decision service's facts
     approvals: ApprovalService
     cases: CaseService
+    outbox: Outbox  # the notifications approvals, cases and obligations wrote, as the webhook sends them
+    log_reader: LogReader  # the decision log read back
     escalation: Escalator  # the scheduler thread: escalations, obligations, webhook
     # The admin side: users, sessions, tokens and the admin policy; editing; history.
     access: AccessService
@@ -95,7 +98,13 @@ class Runtime:
         obligations = Obligations()
         decisions = DecisionService(policies, decision_log, facts=ledger, obligations=obligations.put)
         approvals = ApprovalService(
-            sessions, policies, ledger, settings.approval_sla, settings.approval_validity, settings.approval_max_uses
+            sessions,
+            policies,
+            ledger,
+            decisions,
+            settings.approval_sla,
+            settings.approval_validity,
+            settings.approval_max_uses,
         )
         cases = CaseService(sessions, policies)
         escalation = Escalator(
@@ -116,6 +125,7 @@ class Runtime:
         versions = Versions(sessions)
         listings = Listings(settings.query_cache_entries, settings.query_cache_ids, settings.query_workers)
         policies.applied = waits.applied  # the policy service is made first: the waits watch it
+        versions = Versions(sessions)
         listener = (
             ChangeListener(settings.database_url, policies)
             if settings.listen and notify.is_postgres(settings.database_url)
@@ -131,6 +141,8 @@ class Runtime:
             ledger,
             approvals,
             cases,
+            Outbox(sessions),
+            LogReader(sessions, versions),
             escalation,
             access=access,
             audit_trail=AuditReader(sessions),

@@ -27,7 +27,7 @@ from dutyline.engines.rules import CompiledRules, compile_rules
 from dutyline.orgmodel.validate import parse_organisation
 from dutyline.rulemodel.document import RulePack
 from dutyline.services import orgs
-from dutyline.services.approvals import ApprovalService
+from dutyline.services.approvals import ApprovalRecord, ApprovalService
 from dutyline.services.decisions import DecisionService, Question, to_check
 from dutyline.services.ledger import Ledger
 from dutyline.services.policies import PolicyService
@@ -242,17 +242,18 @@ def services(sessions: sessionmaker[Session]) -> tuple[DecisionService, Approval
     policies = PolicyService(sessions)
     policies.refresh()
     ledger = Ledger(sessions, policies)
-    return DecisionService(policies, None, ledger), ApprovalService(sessions, policies, ledger, 3600.0)
+    decisions = DecisionService(policies, None, ledger)
+    return decisions, ApprovalService(sessions, policies, ledger, decisions, 3600.0)
 
 
-def _open(services: tuple[DecisionService, ApprovalService], uses: int) -> tuple[Question, dict]:
+def _open(services: tuple[DecisionService, ApprovalService], uses: int) -> tuple[Question, ApprovalRecord]:
     decisions, approvals = services
     question = Question("ann", "transaction", "enter", ORG, resource_id="t-race", context={"amount": 20000})
     answer = decisions.answer(question)
     assert answer.outcome == "needs_approval"
     approval = approvals.open(answer, {"context": {"amount": 20000}}, "", uses)
-    approvals.decide(approval["id"], "mia", True, "")
-    return dataclasses.replace(question, approval_id=approval["id"]), approval
+    approvals.decide(approval.id, "mia", True, "")
+    return dataclasses.replace(question, approval_id=approval.id), approval
 
 
 @pytest.mark.parametrize("uses", [1, 3])
@@ -270,9 +271,9 @@ def test_concurrent_decisions_take_no_more_uses_than_the_approval_has(
     with concurrent.futures.ThreadPoolExecutor(10) as pool:
         outcomes = list(pool.map(decide_once, range(10)))
     assert outcomes.count("allow") == uses and outcomes.count("needs_approval") == 10 - uses
-    after = approvals.get(approval["id"])
-    assert after["uses_left"] == 0
-    assert [e["kind"] for e in after["events"]].count("used") == uses
+    after = approvals.get(approval.id)
+    assert after.uses_left == 0
+    assert [e.kind for e in after.events].count("used") == uses
 
 
 def test_a_use_names_the_decision_and_the_answer_names_the_approval(
@@ -283,9 +284,9 @@ def test_a_use_names_the_decision_and_the_answer_names_the_approval(
     answer = decisions.answer(presenting)
     used = answer.used_approval
     assert answer.outcome == "allow" and used is not None and used.terms is not None
-    assert (used.approval_id, used.terms.decided_by, used.terms.uses_left) == (approval["id"], "mia", 1)
+    assert (used.approval_id, used.terms.decided_by, used.terms.uses_left) == (approval.id, "mia", 1)
     assert [r.code for r in answer.reasons][-1] == "approved"
-    assert approvals.get(approval["id"])["events"][-1]["comment"] == f"decision {answer.decision_id}"
+    assert approvals.get(approval.id).events[-1].comment == f"decision {answer.decision_id}"
 
 
 def test_a_stale_presentation_takes_no_use(services: tuple[DecisionService, ApprovalService]) -> None:

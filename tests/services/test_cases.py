@@ -10,7 +10,7 @@ import pytest
 
 from dutyline.errors import Conflict, Forbidden, Invalid, NotFound
 from dutyline.runtime import Runtime
-from dutyline.services.cases import duration
+from dutyline.services.cases import CaseRecord, duration
 from dutyline.store import cases as store
 from tests.services.conftest import COUNTER
 
@@ -25,18 +25,19 @@ def escalate(runtime: Runtime, case_id: str) -> str | None:
         return runtime.cases.escalate(session, row, dt.datetime.now(dt.UTC), "scheduler")
 
 
-def opened(runtime: Runtime, case_type: str = "complaint", **data: Any) -> dict[str, Any]:
+def opened(runtime: Runtime, case_type: str = "complaint", **data: Any) -> CaseRecord:
     return runtime.cases.open(COUNTER, case_type, "queue too long", "customer 42", data)
 
 
 def test_a_case_opens_at_its_types_owner_post_with_its_first_steps_timer(runtime: Runtime) -> None:
     case = opened(runtime, note="at the window")
-    assert (case["status"], case["post"], case["step"], case["type"]) == ("open", "manager", 0, "complaint")
-    assert case["data"] == {"note": "at the window"} and case["subject"] == "customer 42"
-    due = dt.datetime.fromisoformat(case["due_at"]) - dt.datetime.fromisoformat(case["created_at"])
+    assert (case.status, case.post, case.step, case.type) == ("open", "manager", 0, "complaint")
+    assert case.data == {"note": "at the window"} and case.subject == "customer 42"
+    assert case.due_at is not None
+    due = dt.datetime.fromisoformat(case.due_at) - dt.datetime.fromisoformat(case.created_at)
     assert due == dt.timedelta(seconds=0.6), "the first step: after 0.01m"
-    assert [e["kind"] for e in case["events"]] == ["opened"]
-    assert runtime.cases.organisation_of(case["id"]) == COUNTER
+    assert [e.kind for e in case.events] == ["opened"]
+    assert runtime.cases.organisation_of(case.id) == COUNTER
 
 
 def test_opening_names_the_unknown_organisation_or_case_type(runtime: Runtime) -> None:
@@ -51,15 +52,15 @@ def test_opening_names_the_unknown_organisation_or_case_type(runtime: Runtime) -
 
 def test_a_holder_of_the_post_resolves_it_once(runtime: Runtime) -> None:
     case = opened(runtime)
-    resolved = runtime.cases.resolve(case["id"], "mia@counter.example", "called the customer back")
-    assert (resolved["status"], resolved["resolved_by"], resolved["resolution"]) == (
+    resolved = runtime.cases.resolve(case.id, "mia@counter.example", "called the customer back")
+    assert (resolved.status, resolved.resolved_by, resolved.resolution) == (
         "resolved",
         "mia",
         "called the customer back",
     )
-    assert resolved["due_at"] is None and [e["kind"] for e in resolved["events"]] == ["opened", "resolved"]
-    with pytest.raises(Conflict, match=f"case {case['id']} is already resolved \\(by mia\\)"):
-        runtime.cases.resolve(case["id"], "rob", "")
+    assert resolved.due_at is None and [e.kind for e in resolved.events] == ["opened", "resolved"]
+    with pytest.raises(Conflict, match=f"case {case.id} is already resolved \\(by mia\\)"):
+        runtime.cases.resolve(case.id, "rob", "")
 
 
 @pytest.mark.parametrize(
@@ -75,9 +76,9 @@ def test_who_holds_none_of_its_posts_may_not_resolve_it(
 ) -> None:
     case = opened(runtime)
     with pytest.raises(error) as refused:
-        runtime.cases.resolve(case["id"], person, "")
+        runtime.cases.resolve(case.id, person, "")
     assert message in str(refused.value)
-    assert runtime.cases.get(case["id"])["status"] == "open"
+    assert runtime.cases.get(case.id).status == "open"
 
 
 def test_an_unknown_case_is_not_found(runtime: Runtime) -> None:
@@ -92,26 +93,26 @@ def test_an_unknown_case_is_not_found(runtime: Runtime) -> None:
 
 def test_an_unresolved_case_skips_the_vacant_deputy_and_reaches_the_director(runtime: Runtime) -> None:
     case = opened(runtime)
-    assert escalate(runtime, case["id"]) == "director", "to: superior is the nearest post above with a holder"
-    after = runtime.cases.get(case["id"])
-    assert (after["status"], after["post"], after["step"]) == ("escalated", "director", 1)
-    assert runtime.cases.resolve(case["id"], "mia", "")["status"] == "resolved", "a post it was assigned to before"
+    assert escalate(runtime, case.id) == "director", "to: superior is the nearest post above with a holder"
+    after = runtime.cases.get(case.id)
+    assert (after.status, after.post, after.step) == ("escalated", "director", 1)
+    assert runtime.cases.resolve(case.id, "mia", "").status == "resolved", "a post it was assigned to before"
 
 
 def test_after_the_last_step_a_case_stays_at_the_top_with_no_more_timer(runtime: Runtime) -> None:
     case = opened(runtime, "to_the_top")
-    assert escalate(runtime, case["id"]) == "director"
-    assert escalate(runtime, case["id"]) == "", "no post above the director: it stays"
-    after = runtime.cases.get(case["id"])
-    assert (after["post"], after["step"], after["due_at"]) == ("director", 2, None)
-    assert [e["kind"] for e in after["events"]] == ["opened", "escalated", "overdue"]
+    assert escalate(runtime, case.id) == "director"
+    assert escalate(runtime, case.id) == "", "no post above the director: it stays"
+    after = runtime.cases.get(case.id)
+    assert (after.post, after.step, after.due_at) == ("director", 2, None)
+    assert [e.kind for e in after.events] == ["opened", "escalated", "overdue"]
 
 
 def test_the_case_list_filters_by_status_and_post_and_checks_the_status(runtime: Runtime) -> None:
     case = opened(runtime, "slow")
     listed = runtime.cases.list(COUNTER, "open", "teller")
-    assert case["id"] in [c["id"] for c in listed] and all(c["post"] == "teller" for c in listed)
-    assert case["id"] not in [c["id"] for c in runtime.cases.list(COUNTER, "resolved", None)]
+    assert case.id in [c.id for c in listed] and all(c.post == "teller" for c in listed)
+    assert case.id not in [c.id for c in runtime.cases.list(COUNTER, "resolved", None)]
     with pytest.raises(Invalid, match="status: 'closed' is not one of open, escalated, resolved") as refused:
         runtime.cases.list(COUNTER, "closed", None)
     assert [i.path for i in refused.value.issues] == ["status"]
@@ -133,4 +134,4 @@ def test_a_subject_longer_than_256_characters_is_invalid_naming_it(runtime: Runt
     with pytest.raises(Invalid, match="subject: at most 256 characters") as refused:
         runtime.cases.open(COUNTER, "complaint", "t", "s" * 257, {})
     assert [i.path for i in refused.value.issues] == ["subject"]
-    assert runtime.cases.open(COUNTER, "complaint", "t", "s" * 256, {})["subject"] == "s" * 256
+    assert runtime.cases.open(COUNTER, "complaint", "t", "s" * 256, {}).subject == "s" * 256

@@ -13,6 +13,7 @@ from dutyline.orgmodel.windows import moment
 from dutyline.services import orgs
 from dutyline.services.decision_log import DecisionLog
 from dutyline.services.decisions import DecisionService, Question
+from dutyline.services.log_reader import LogFilter, LogReader
 from dutyline.services.policies import PolicyService
 from dutyline.services.versions import Versions
 from dutyline.store.tables import DecisionLogRow
@@ -99,3 +100,37 @@ def test_logged_reasons_name_things_as_they_were_when_decided(sessions: sessionm
     finally:
         versions.close()
     assert reasons == before.reasons and "综合经办柜员" in reasons[0].zh
+
+
+def test_the_log_reads_back_newest_first_a_page_at_a_time_in_full_or_in_summary(
+    sessions: sessionmaker[Session],
+) -> None:
+    orgs.import_paths(
+        sessions, [REPO / "policies" / "orgs" / f"{ORG}.yaml", REPO / "rules" / f"{ORG}.yaml"], author="test"
+    )
+    policies = PolicyService(sessions)
+    policies.refresh()
+    log = DecisionLog(sessions, flush_interval=0.05)
+    log.start()
+    try:
+        answers = [DecisionService(policies, log).answer(q) for q in QUESTIONS[:4]]
+        log.flush()
+    finally:
+        log.stop()
+    newest_first = [a.decision_id for a in reversed(answers)]
+    versions = Versions(sessions)
+    reader = LogReader(sessions, versions)
+    try:
+        where = LogFilter(organisation=ORG)
+        first = reader.page(where, 3)
+        assert [d.decision_id for d in first.items] == newest_first[:3] and first.following is not None
+        last = reader.page(where, 3, first.following)
+        assert [d.decision_id for d in last.items] == newest_first[3:] and last.following is None
+        entry = last.items[0]
+        assert (entry.decision, entry.code, entry.reasons) == (answers[0].outcome, "granted", answers[0].reasons)
+        assert entry.request.context == {"amount": 100, "currency": "CNY"} and entry.request.at == IN_WINDOW
+        summaries = reader.summaries(where, 10)
+        assert [s.decision_id for s in summaries.items] == newest_first and summaries.following is None
+        assert reader.page(LogFilter(organisation=ORG, subject="chen_hong"), 10).items[0].subject == "chen_hong"
+    finally:
+        versions.close()

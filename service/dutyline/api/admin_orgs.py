@@ -38,7 +38,6 @@ from dutyline.api.schemas import (
     DocumentAsOf,
     Entities,
     NewRulePack,
-    OrgDecision,
     OrgDecisions,
     OrgDocument,
     OrgSettings,
@@ -65,12 +64,11 @@ from dutyline.runtime import Runtime
 from dutyline.services.access import AccessService, Caller
 from dutyline.services.editing import Change, Edit, Editor, Held, Method, Preview, Read, Written, etag_of
 from dutyline.services.four_eyes import kind_of
+from dutyline.services.log_reader import LogFilter
 from dutyline.services.orgs import to_yaml
 from dutyline.services.policies import PolicyService
 from dutyline.services.versions import Orgs, VersionDiff, pack_yaml
 from dutyline.services.versions import Versions as VersionHistory
-from dutyline.store.decision_log import LogFilter
-from dutyline.store.decision_log import query as log_query
 
 Limit = Annotated[int, Parameter(ge=1, le=1000)]
 # A version number: bounded (the columns are 32-bit), so that a huge one is a 400, not a database overflow.
@@ -756,25 +754,9 @@ class HistoryController(Controller):
         after = log_cursor(position) if position is not None else None
 
         def read() -> OrgDecisions:
-            with runtime.sessions() as session:
-                rows, following = log_query(session, where, limit, after)
-            next_token = tokens.issue(log_position(following)) if following is not None else ""
-            items = [
-                OrgDecision(
-                    r.id,
-                    r.decided_at.isoformat(),
-                    r.subject,
-                    r.resource_type,
-                    r.resource_id,
-                    r.action,
-                    r.outcome,
-                    r.code,
-                    r.policy_version,
-                    r.simulated,
-                )
-                for r in rows
-            ]
-            return OrgDecisions(items, next_token)
+            page = runtime.log_reader.summaries(where, limit, after)
+            next_token = tokens.issue(log_position(page.following)) if page.following is not None else ""
+            return OrgDecisions(page.items, next_token)
 
         return json_response(await asyncio.to_thread(read))
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, get, post
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, Parameter
 
 from dutyline.api.auth import acting_person
@@ -15,12 +15,16 @@ from dutyline.api.body import read_json
 from dutyline.api.check import CheckRequest, CheckResource, CheckSubject, Text, question_of, result_of
 from dutyline.api.middleware import request_id_of
 from dutyline.api.openapi import DECIDE, answers, takes
-from dutyline.api.schemas import ApprovalRecord, Approvals, Unapprovable
+from dutyline.api.schemas import Unapprovable
 from dutyline.runtime import Runtime
-from dutyline.services.approvals import NotApprovable
+from dutyline.services.approvals import Approval, ApprovalRecord, ApprovalService, NotApprovable
+from dutyline.services.decisions import DecisionService
 
-_ENCODE = msgspec.json.Encoder()
 Comment = Annotated[str, msgspec.Meta(max_length=4000)]
+
+
+class Approvals(msgspec.Struct, forbid_unknown_fields=True):
+    items: list[Approval]
 
 
 class ApprovalBody(msgspec.Struct):
@@ -44,8 +48,10 @@ class DecideBody(msgspec.Struct):
     comment: Comment = ""
 
 
-def _json(payload: Any, status: int = 200) -> Response[bytes]:
-    return Response(_ENCODE.encode(payload), media_type="application/json", status_code=status)
+def _unapprovable(_: Request, exc: NotApprovable) -> Response[Unapprovable]:
+    """The 409 of a request that needs no approval (or that nobody can give): it comes back with its decision."""
+    body = Unapprovable(409, "conflict", str(exc), result_of(exc.answer))  # type: ignore[arg-type]
+    return Response(body, status_code=409)
 
 
 @post(
@@ -53,13 +59,18 @@ def _json(payload: Any, status: int = 200) -> Response[bytes]:
     status_code=201,
     tags=["approvals"],
     summary="Open an approval for a request that needs one",
-    responses=answers({201: ApprovalRecord, 409: Unapprovable}, *DECIDE, 413, 503),
+    responses=answers({409: Unapprovable}, *DECIDE, 413, 503),
     operation_class=takes(ApprovalBody),
+    exception_handlers={NotApprovable: _unapprovable},
 )
-async def open_approval(request: Request, state: State) -> Response[bytes]:
-    runtime: Runtime = state.runtime
+async def open_approval(
+    request: Request,
+    runtime: NamedDependency[Runtime],
+    approvals: NamedDependency[ApprovalService],
+    decisions: NamedDependency[DecisionService],
+) -> ApprovalRecord:
     body = await read_json(request, ApprovalBody)
-    runtime.approvals.check_uses(body.uses)
+    approvals.check_uses(body.uses)
     await acting_person(request, runtime, lambda: body.organisation, body.subject.id, "subject")
     check = CheckRequest(
         organisation=body.organisation,
@@ -69,14 +80,8 @@ async def open_approval(request: Request, state: State) -> Response[bytes]:
         at=body.at,
         context=body.context,
     )
-    answer = runtime.decisions.answer(question_of(runtime.decisions.policies, check, request_id_of(request.scope)))
-    asked = msgspec.to_builtins(check)
-    asked = {k: asked[k] for k in ("subject", "resource", "action", "at", "context") if k in asked}
-    try:
-        approval = await asyncio.to_thread(runtime.approvals.open, answer, asked, body.comment, body.uses)
-    except NotApprovable as exc:
-        return _json(Unapprovable(409, "conflict", str(exc), result_of(exc.answer)), 409)  # type: ignore[arg-type]
-    return _json(approval, 201)
+    question = question_of(decisions.policies, check, request_id_of(request.scope))
+    return await asyncio.to_thread(approvals.open_for, question, body.comment, body.uses, body.at)
 
 
 @get(
@@ -84,10 +89,10 @@ async def open_approval(request: Request, state: State) -> Response[bytes]:
     tags=["approvals"],
     summary="Approvals; with approver=, that person's inbox",
     sync_to_thread=True,
-    responses=answers({200: Approvals}, *DECIDE, 404, 503),
+    responses=answers({}, *DECIDE, 404, 503),
 )
 def list_approvals(
-    state: State,
+    approvals: NamedDependency[ApprovalService],
     organisation: FromQuery[str | None] = None,
     approver: Annotated[
         str | None, Parameter(description="A person: approvals waiting at a post they hold now")
@@ -95,9 +100,8 @@ def list_approvals(
     status: Annotated[str | None, Parameter(description="pending, approved or rejected")] = None,
     requester: FromQuery[str | None] = None,
     limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
-) -> Response[bytes]:
-    runtime: Runtime = state.runtime
-    return _json(Approvals(runtime.approvals.list(organisation, approver, status, requester, limit)))  # type: ignore[arg-type]
+) -> Approvals:
+    return Approvals(approvals.list(organisation, approver, status, requester, limit))
 
 
 @get(
@@ -105,11 +109,18 @@ def list_approvals(
     tags=["approvals"],
     summary="One approval with its history",
     sync_to_thread=True,
-    responses=answers({200: ApprovalRecord}, *DECIDE, 404, 503),
+    responses=answers({}, *DECIDE, 404, 503),
 )
-def get_approval(state: State, approval_id: FromPath[str]) -> Response[bytes]:
-    runtime: Runtime = state.runtime
-    return _json(runtime.approvals.get(approval_id))
+def get_approval(approvals: NamedDependency[ApprovalService], approval_id: FromPath[str]) -> ApprovalRecord:
+    return approvals.get(approval_id)
+
+
+async def _decide(
+    request: Request, runtime: Runtime, approvals: ApprovalService, approval_id: str, approve: bool
+) -> ApprovalRecord:
+    body = await read_json(request, DecideBody)
+    person = await acting_person(request, runtime, lambda: approvals.organisation_of(approval_id), body.person)
+    return await asyncio.to_thread(approvals.decide, approval_id, person, approve, body.comment)
 
 
 @post(
@@ -117,14 +128,16 @@ def get_approval(state: State, approval_id: FromPath[str]) -> Response[bytes]:
     status_code=200,
     tags=["approvals"],
     summary="Approve (an eligible approver only)",
-    responses=answers({200: ApprovalRecord}, *DECIDE, 404, 409, 413, 503),
+    responses=answers({}, *DECIDE, 404, 409, 413, 503),
     operation_class=takes(DecideBody),
 )
-async def approve(request: Request, state: State, approval_id: FromPath[str]) -> Response[bytes]:
-    runtime: Runtime = state.runtime
-    body = await read_json(request, DecideBody)
-    person = await acting_person(request, runtime, lambda: runtime.approvals.organisation_of(approval_id), body.person)
-    return _json(await asyncio.to_thread(runtime.approvals.decide, approval_id, person, True, body.comment))
+async def approve(
+    request: Request,
+    runtime: NamedDependency[Runtime],
+    approvals: NamedDependency[ApprovalService],
+    approval_id: FromPath[str],
+) -> ApprovalRecord:
+    return await _decide(request, runtime, approvals, approval_id, True)
 
 
 @post(
@@ -132,14 +145,16 @@ async def approve(request: Request, state: State, approval_id: FromPath[str]) ->
     status_code=200,
     tags=["approvals"],
     summary="Reject (an eligible approver only)",
-    responses=answers({200: ApprovalRecord}, *DECIDE, 404, 409, 413, 503),
+    responses=answers({}, *DECIDE, 404, 409, 413, 503),
     operation_class=takes(DecideBody),
 )
-async def reject(request: Request, state: State, approval_id: FromPath[str]) -> Response[bytes]:
-    runtime: Runtime = state.runtime
-    body = await read_json(request, DecideBody)
-    person = await acting_person(request, runtime, lambda: runtime.approvals.organisation_of(approval_id), body.person)
-    return _json(await asyncio.to_thread(runtime.approvals.decide, approval_id, person, False, body.comment))
+async def reject(
+    request: Request,
+    runtime: NamedDependency[Runtime],
+    approvals: NamedDependency[ApprovalService],
+    approval_id: FromPath[str],
+) -> ApprovalRecord:
+    return await _decide(request, runtime, approvals, approval_id, False)
 
 
 ROUTES = [open_approval, list_approvals, get_approval, approve, reject]

@@ -7,23 +7,29 @@ import datetime as dt
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Request, Response, get, post
-from litestar.datastructures import State
+from litestar import Request, get, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, Parameter
 
 from dutyline.api.auth import acting_person
 from dutyline.api.body import read_json
 from dutyline.api.check import Text
 from dutyline.api.openapi import DECIDE, answers, takes
-from dutyline.api.schemas import CaseRecord, Cases, Notifications
 from dutyline.api.scopes import IN_BODY
 from dutyline.errors import Invalid, Issue
 from dutyline.runtime import Runtime
-from dutyline.services.notifications import view as notification_view
-from dutyline.store import outbox
+from dutyline.services.cases import Case, CaseRecord, CaseService
+from dutyline.services.notifications import Outbox, OutboxNotification
 
-_ENCODE = msgspec.json.Encoder()
 Comment = Annotated[str, msgspec.Meta(max_length=4000)]
+
+
+class Cases(msgspec.Struct, forbid_unknown_fields=True):
+    items: list[Case]
+
+
+class Notifications(msgspec.Struct, forbid_unknown_fields=True):
+    items: list[OutboxNotification]
 
 
 class CaseBody(msgspec.Struct):
@@ -39,26 +45,18 @@ class ResolveBody(msgspec.Struct):
     comment: Comment = ""
 
 
-def _json(payload: Any, status: int = 200) -> Response[bytes]:
-    return Response(_ENCODE.encode(payload), media_type="application/json", status_code=status)
-
-
 @post(
     "/v1/cases",
     status_code=201,
     tags=["cases"],
     summary="Open a case, assigned to its type's owner post",
-    responses=answers({201: CaseRecord}, *DECIDE, 404, 413, 503),
+    responses=answers({}, *DECIDE, 404, 413, 503),
     operation_class=takes(CaseBody),
     opt=IN_BODY,
 )
-async def open_case(request: Request, state: State) -> Response[bytes]:
-    runtime: Runtime = state.runtime
+async def open_case(request: Request, cases: NamedDependency[CaseService]) -> CaseRecord:
     body = await read_json(request, CaseBody)
-    case = await asyncio.to_thread(
-        runtime.cases.open, body.organisation, body.type, body.title, body.subject, body.data
-    )
-    return _json(case, 201)
+    return await asyncio.to_thread(cases.open, body.organisation, body.type, body.title, body.subject, body.data)
 
 
 @get(
@@ -66,17 +64,16 @@ async def open_case(request: Request, state: State) -> Response[bytes]:
     tags=["cases"],
     summary="Cases, newest first",
     sync_to_thread=True,
-    responses=answers({200: Cases}, *DECIDE, 503),
+    responses=answers({}, *DECIDE, 503),
 )
 def list_cases(
-    state: State,
+    cases: NamedDependency[CaseService],
     organisation: FromQuery[str | None] = None,
     status: Annotated[str | None, Parameter(description="open, escalated or resolved")] = None,
     post: Annotated[str | None, Parameter(description="Cases assigned to this post now")] = None,
     limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
-) -> Response[bytes]:
-    runtime: Runtime = state.runtime
-    return _json(Cases(runtime.cases.list(organisation, status, post, limit)))  # type: ignore[arg-type]
+) -> Cases:
+    return Cases(cases.list(organisation, status, post, limit))
 
 
 @get(
@@ -84,11 +81,10 @@ def list_cases(
     tags=["cases"],
     summary="One case with its event history",
     sync_to_thread=True,
-    responses=answers({200: CaseRecord}, *DECIDE, 404, 503),
+    responses=answers({}, *DECIDE, 404, 503),
 )
-def get_case(state: State, case_id: FromPath[str]) -> Response[bytes]:
-    runtime: Runtime = state.runtime
-    return _json(runtime.cases.get(case_id))
+def get_case(cases: NamedDependency[CaseService], case_id: FromPath[str]) -> CaseRecord:
+    return cases.get(case_id)
 
 
 @post(
@@ -96,14 +92,15 @@ def get_case(state: State, case_id: FromPath[str]) -> Response[bytes]:
     status_code=200,
     tags=["cases"],
     summary="Resolve a case",
-    responses=answers({200: CaseRecord}, *DECIDE, 404, 409, 413, 503),
+    responses=answers({}, *DECIDE, 404, 409, 413, 503),
     operation_class=takes(ResolveBody),
 )
-async def resolve_case(request: Request, state: State, case_id: FromPath[str]) -> Response[bytes]:
-    runtime: Runtime = state.runtime
+async def resolve_case(
+    request: Request, runtime: NamedDependency[Runtime], cases: NamedDependency[CaseService], case_id: FromPath[str]
+) -> CaseRecord:
     body = await read_json(request, ResolveBody)
-    person = await acting_person(request, runtime, lambda: runtime.cases.organisation_of(case_id), body.person)
-    return _json(await asyncio.to_thread(runtime.cases.resolve, case_id, person, body.comment))
+    person = await acting_person(request, runtime, lambda: cases.organisation_of(case_id), body.person)
+    return await asyncio.to_thread(cases.resolve, case_id, person, body.comment)
 
 
 @get(
@@ -111,10 +108,10 @@ async def resolve_case(request: Request, state: State, case_id: FromPath[str]) -
     tags=["cases"],
     summary="The notification outbox, oldest first",
     sync_to_thread=True,
-    responses=answers({200: Notifications}, *DECIDE, 503),
+    responses=answers({}, *DECIDE, 503),
 )
 def notifications(
-    state: State,
+    outbox: NamedDependency[Outbox],
     organisation: FromQuery[str | None] = None,
     post: FromQuery[str | None] = None,
     since: Annotated[str | None, Parameter(description="ISO date-time, inclusive")] = None,
@@ -122,11 +119,8 @@ def notifications(
         int | None, Parameter(description="Only notifications after this id (paging)", ge=0, le=2**31 - 1)
     ] = None,
     limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
-) -> Response[bytes]:
-    runtime: Runtime = state.runtime
-    with runtime.sessions() as session:
-        rows = outbox.query(session, organisation, post, _time("since", since), after_id, limit)
-    return _json(Notifications([notification_view(r) for r in rows]))  # type: ignore[misc]
+) -> Notifications:
+    return Notifications(outbox.list(organisation, post, _time("since", since), after_id, limit))
 
 
 def _time(name: str, value: str | None) -> dt.datetime | None:

@@ -69,7 +69,8 @@ def _service(name: str) -> Provide:
     return Provide(provide, sync_to_thread=False)
 
 
-# Every handler may ask for these by name. `caller` authenticates when no guard has done so yet.
+# Every handler may ask for these runtime attributes by name (the services, and the page tokens' key). `caller`
+# authenticates when no guard has done so yet.
 SERVICES = (
     "access",
     "approvals",
@@ -79,6 +80,9 @@ SERVICES = (
     "editor",
     "ledger",
     "listings",
+    "log_reader",
+    "outbox",
+    "page_key",
     "policies",
     "queries",
     "versions",

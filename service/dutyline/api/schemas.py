@@ -1,7 +1,7 @@
 """The JSON shapes the HTTP API answers with, as msgspec structs: the OpenAPI document is generated from them
 (`api.openapi.answers`), and handlers build them where they make the answer themselves, so that what is
-documented is what is sent. Answers a service builds as plain data (approvals, cases) are checked against these
-shapes by the API tests and the fuzz test (tests/hardening/test_fuzz.py).
+documented is what is sent. Most answers are the structs services return, documented from those structs where
+they are defined (`services/`); the shapes here are the envelopes and documents handlers build themselves.
 
 Every struct forbids unknown fields: in the document that is `additionalProperties: false`, so an answer with
 a key its struct does not declare does not match the document. Fields an answer sometimes leaves out are
@@ -25,6 +25,7 @@ from dutyline.orgmodel.document import Organisation
 from dutyline.rulemodel.document import RulePack
 from dutyline.services.access import Token, User
 from dutyline.services.editing import Change, StoredPack
+from dutyline.services.log_reader import OrgDecision
 from dutyline.services.shapes import Shape, Texts
 from dutyline.services.verdicts import ApproverStep, FiredRule
 from dutyline.services.versions import VersionInfo
@@ -193,124 +194,7 @@ class CheckResults(TypedDict):
     policy_version: int
 
 
-PartName = Literal["subject_properties", "resource_properties", "context"]
-
-
-class TruncatedPart(_Shape):
-    """A part of a logged request kept only in part: the subset of its keys that fits in
-    `DUTYLINE_DECISION_LOG_MAX_CONTEXT_BYTES` (`bytes` 0: the part is missing altogether)."""
-
-    part: PartName
-    bytes: int
-    kept_bytes: int
-    sha256: str
-
-
-class LoggedRequest(_Shape):
-    """What a logged decision was asked besides subject, resource and action; `truncated` names any part the log
-    keeps only in part."""
-
-    subject_properties: dict[str, Any] | None
-    resource_properties: dict[str, Any] | None
-    context: dict[str, Any] | None
-    at: float | None
-    truncated: list[TruncatedPart] = []
-
-
-class LoggedDecision(_Shape):
-    decision_id: str
-    decided_at: str
-    organisation: str | None
-    subject_type: str
-    subject: str
-    resource_type: str
-    resource_id: str | None
-    action: str
-    decision: str
-    code: str
-    reasons: list[Reason]
-    request: LoggedRequest
-    policy_version: int
-    latency_us: int
-    request_id: str | None
-    approval_id: str | None  # the approval the decision was allowed through
-    rules: list[str]  # the rules that fired (deny, needs approval, notify)
-    approval: LoggedApproval | None  # that approval, as it was then: who approved it, when, the uses left after
-    simulated: bool  # asked to try the question out (the console's simulator): no effects
-
-
-class LoggedApproval(_Shape):
-    id: str
-    approved_by: str | None
-    approved_at: str | None
-    uses: int
-    uses_left: int
-    expires_at: str | None
-
-
-class DecisionLog(_Shape):
-    """A page of the decision log, newest first; `next_token` is empty on the last page."""
-
-    items: list[LoggedDecision]
-    next_token: str
-
-
 # --- queries ------------------------------------------------------------------------------------------------
-
-
-# --- approvals, cases, notifications, usage ---------------------------------------------------------------
-
-
-class ResourceRef(_Shape):
-    type: str
-    id: str | None
-
-
-class WorkflowEvent(_Shape):
-    seq: int
-    kind: str
-    at: str
-    from_post: str | None
-    to_post: str | None
-    actor: str
-    comment: str
-
-
-class Approval(_Shape):
-    id: str
-    organisation: str
-    status: Literal["pending", "approved", "rejected"]
-    requester: str
-    requester_posts: list[str]
-    resource: ResourceRef
-    action: str
-    request: dict[str, Any]
-    rules: list[str]
-    chain: list[ApproverStep]
-    level: int
-    post: str
-    comment: str
-    decision_id: str
-    created_at: str
-    due_at: str | None
-    decided_at: str | None
-    decided_by: str | None
-    decision_comment: str
-    uses: int  # how many decisions it may allow, chosen when it was opened
-    uses_left: int
-    expires_at: str | None  # DUTYLINE_APPROVAL_VALIDITY after it was approved; none before
-    digest: str | None  # SHA-256 of the request it is bound to (engines.binding); none: opened before binding
-    approved_amounts: dict[str, float | None]  # limited amount → the most a presented request may ask
-
-
-class ApprovalRecord(Approval, kw_only=True):
-    """An approval with its history."""
-
-    events: list[WorkflowEvent]
-
-
-class Approvals(_Shape):
-    items: list[Approval]
 
 
 class Unapprovable(_Shape):
@@ -320,50 +204,6 @@ class Unapprovable(_Shape):
     error: str
     message: str
     decision: CheckResult
-
-
-class Case(_Shape):
-    id: str
-    organisation: str
-    type: str
-    title: str
-    subject: str | None
-    data: dict[str, Any]
-    post: str
-    step: int
-    status: Literal["open", "escalated", "resolved"]
-    created_at: str
-    due_at: str | None
-    resolved_at: str | None
-    resolved_by: str | None
-    resolution: str
-
-
-class CaseRecord(Case, kw_only=True):
-    """A case with its history."""
-
-    events: list[WorkflowEvent]
-
-
-class Cases(_Shape):
-    items: list[Case]
-
-
-class OutboxNotification(_Shape):
-    id: int
-    organisation: str
-    post: str
-    people: list[str]
-    kind: str
-    subject_id: str
-    message: Texts
-    created_at: str
-    delivered_at: str | None
-    attempts: int
-
-
-class Notifications(_Shape):
-    items: list[OutboxNotification]
 
 
 # --- admin: access (users, tokens, sessions and the audit trail are the services' own structs) ---------------
@@ -490,19 +330,6 @@ class Version(TypedDict):
 class DocumentAsOf(VersionInfo, kw_only=True):
     at: str
     document: Organisation
-
-
-class OrgDecision(_Shape):
-    decision_id: str
-    decided_at: str
-    subject: str
-    resource_type: str
-    resource_id: str | None
-    action: str
-    decision: str
-    code: str
-    policy_version: int
-    simulated: bool
 
 
 class OrgDecisions(_Shape):

@@ -10,6 +10,8 @@ notification in one transaction.
 An approval is bound to the request it was opened for (`engines.binding`: a digest, and the approved amounts),
 expires `validity` after it is approved, and has a number of uses chosen when it is opened (one by default);
 the decision path takes them (`services.ledger.Ledger.consume`).
+
+`open_for` is the use case of `POST /v1/approvals`: decide the request now, and open an approval if it needs one.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import json
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
+import msgspec
 from sqlalchemy.orm import Session, sessionmaker
 
 from dutyline.engines.attributes import resolve_party
@@ -28,16 +31,18 @@ from dutyline.engines.binding import bind
 from dutyline.engines.compiler import CompiledOrg
 from dutyline.engines.queries import holders_of, reporting_line
 from dutyline.errors import Conflict, Forbidden, Invalid, Issue, NotFound
-from dutyline.services.decisions import Answer, to_check
+from dutyline.services.decisions import Answer, DecisionService, Question, to_check
 from dutyline.services.ledger import Ledger
 from dutyline.services.notifications import notify, post_name, utcnow
 from dutyline.services.policies import PolicyService
+from dutyline.services.workflow import Steps, WorkflowEvent, history
 from dutyline.store import approvals as store
 from dutyline.store import events
 from dutyline.store.tables import ApprovalRow
 
 STATUSES = ("pending", "approved", "rejected")
 ENTITY = store.ENTITY
+STEPS = Steps(ENTITY, store.change)
 MAX_RESOURCE_ID = 256  # the column's length (PostgreSQL refuses a longer value with a database error)
 
 
@@ -47,6 +52,54 @@ class NotApprovable(Conflict):
     def __init__(self, message: str, answer: Answer) -> None:
         super().__init__(message)
         self.answer = answer
+
+
+Status = Literal["pending", "approved", "rejected"]
+
+
+class ResourceRef(msgspec.Struct, forbid_unknown_fields=True):
+    type: str
+    id: str | None
+
+
+class ChainStep(msgspec.Struct, forbid_unknown_fields=True):
+    """A post of the approver chain, and the people who held it when the approval was opened."""
+
+    post: str
+    people: list[str]
+
+
+class Approval(msgspec.Struct, forbid_unknown_fields=True):
+    id: str
+    organisation: str
+    status: Status
+    requester: str
+    requester_posts: list[str]
+    resource: ResourceRef
+    action: str
+    request: dict[str, Any]  # the request as it was asked (subject, resource, action, at, context)
+    rules: list[str]
+    chain: list[ChainStep]
+    level: int
+    post: str
+    comment: str
+    decision_id: str
+    created_at: str
+    due_at: str | None
+    decided_at: str | None
+    decided_by: str | None
+    decision_comment: str
+    uses: int  # how many decisions it may allow, chosen when it was opened
+    uses_left: int
+    expires_at: str | None  # DUTYLINE_APPROVAL_VALIDITY after it was approved; none before
+    digest: str | None  # SHA-256 of the request it is bound to (engines.binding); none: opened before binding
+    approved_amounts: dict[str, float | None]  # limited amount → the most a presented request may ask
+
+
+class ApprovalRecord(Approval):
+    """An approval with its history."""
+
+    events: list[WorkflowEvent]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +116,7 @@ class ApprovalService:
         sessions: sessionmaker[Session],
         policies: PolicyService,
         ledger: Ledger,
+        decisions: DecisionService,
         sla_seconds: float,
         validity_seconds: float = 24 * 3600.0,
         max_uses: int = 100,
@@ -70,13 +124,21 @@ class ApprovalService:
         self._sessions = sessions
         self._policies = policies
         self._ledger = ledger
+        self._decisions = decisions
         self._sla = dt.timedelta(seconds=sla_seconds)
         self._validity = dt.timedelta(seconds=validity_seconds)
         self.max_uses = max_uses
 
     # --- open ----------------------------------------------------------------------------------------
 
-    def open(self, answer: Answer, request: dict[str, Any], comment: str, uses: int = 1) -> dict[str, Any]:
+    def open_for(self, question: Question, comment: str, uses: int = 1, at: str | None = None) -> ApprovalRecord:
+        """Decide `question` now and open an approval for it; `NotApprovable`, with the answer, when it is decided
+        anything but `needs_approval` (or nobody can approve it). `at` is the moment as the requester wrote it
+        (`question.at` read in the organisation's time zone): the approval keeps the request as it was asked."""
+        self.check_uses(uses)  # before deciding: a request refused for its `uses` makes no decision
+        return self.open(self._decisions.answer(question), _asked(question, at), comment, uses)
+
+    def open(self, answer: Answer, request: dict[str, Any], comment: str, uses: int = 1) -> ApprovalRecord:
         """Open an approval for a request just decided `needs_approval`; its chain is the verdict's approvers. It
         is bound to the request (`engines.binding.bind`) and may be presented `uses` times once approved."""
         self.check_uses(uses)
@@ -155,13 +217,13 @@ class ApprovalService:
 
     # --- read ----------------------------------------------------------------------------------------
 
-    def get(self, approval_id: str) -> dict[str, Any]:
+    def get(self, approval_id: str) -> ApprovalRecord:
         with self._sessions() as session:
             row = store.get(session, approval_id)
             if row is None:
                 raise NotFound(f"approval {approval_id!r} not found")
-            history = events.of(session, ENTITY, approval_id)
-        return view(row) | {"events": [events.as_dict(e) for e in history]}
+            changes = history(session, ENTITY, approval_id)
+        return ApprovalRecord(**_fields(row), events=changes)
 
     def organisation_of(self, approval_id: str) -> str:
         """The organisation an approval belongs to (whose people may decide it)."""
@@ -178,7 +240,7 @@ class ApprovalService:
         status: str | None = None,
         requester: str | None = None,
         limit: int = 100,
-    ) -> list[dict[str, Any]]:
+    ) -> list[Approval]:
         """Approvals, newest first. With `approver`: the inbox, approvals waiting at a post the person holds
         now (acting holders inside their window included), pending unless `status` says otherwise, their
         own requests left out."""
@@ -219,7 +281,7 @@ class ApprovalService:
 
     # --- decide --------------------------------------------------------------------------------------
 
-    def decide(self, approval_id: str, person: str, approve: bool, comment: str) -> dict[str, Any]:
+    def decide(self, approval_id: str, person: str, approve: bool, comment: str) -> ApprovalRecord:
         """Approve or reject on behalf of `person`; Forbidden (with the reason) unless they may."""
         with self._sessions() as session:
             row = store.get(session, approval_id)
@@ -292,37 +354,18 @@ class ApprovalService:
             )
         if target is None:
             message = _overdue(org, row)
-            if not store.change(session, row.id, row.revision, due_at=None):
+            stayed = "past its SLA with no post above to escalate to"
+            if not STEPS.take(session, row, "overdue", row.post, now, actor, stayed, due_at=None):
                 return None
-            events.add(
-                session,
-                ENTITY,
-                row.id,
-                row.revision + 1,
-                "overdue",
-                now,
-                actor,
-                from_post=row.post,
-                to_post=row.post,
-                comment="past its SLA with no post above to escalate to",
-            )
             notify(session, row.organisation, org, row.post, "approval_overdue", row.id, message, now)
             return Escalated(row.id, None)
         message = _escalated(org, row, target)
-        if not store.change(session, row.id, row.revision, level=row.level + 1, post=target, due_at=now + self._sla):
+        moved = f"past its SLA of {self._sla}"
+        due = now + self._sla
+        if not STEPS.take(
+            session, row, "escalated", target, now, actor, moved, level=row.level + 1, post=target, due_at=due
+        ):
             return None
-        events.add(
-            session,
-            ENTITY,
-            row.id,
-            row.revision + 1,
-            "escalated",
-            now,
-            actor,
-            from_post=row.post,
-            to_post=target,
-            comment=f"past its SLA of {self._sla}",
-        )
         notify(session, row.organisation, org, target, "approval_escalated", row.id, message, now)
         return Escalated(row.id, target)
 
@@ -355,18 +398,22 @@ def barred(org: CompiledOrg, row: ApprovalRow, person: str, at: float) -> str | 
     return None
 
 
-def view(row: ApprovalRow) -> dict[str, Any]:
+def view(row: ApprovalRow) -> Approval:
+    return Approval(**_fields(row))
+
+
+def _fields(row: ApprovalRow) -> dict[str, Any]:
     return {
         "id": row.id,
         "organisation": row.organisation,
         "status": row.status,
         "requester": row.requester,
         "requester_posts": json.loads(row.requester_posts),
-        "resource": {"type": row.resource_type, "id": row.resource_id},
+        "resource": ResourceRef(row.resource_type, row.resource_id),
         "action": row.action,
         "request": json.loads(row.request),
         "rules": json.loads(row.rules),
-        "chain": json.loads(row.chain),
+        "chain": msgspec.json.decode(row.chain, type=list[ChainStep]),
         "level": row.level,
         "post": row.post,
         "comment": row.comment,
@@ -381,6 +428,25 @@ def view(row: ApprovalRow) -> dict[str, Any]:
         "expires_at": row.expires_at.isoformat() if row.expires_at else None,
         "digest": row.digest,
         "approved_amounts": {path: _number(value) for path, value in json.loads(row.limits or "{}").items()},
+    }
+
+
+def _asked(question: Question, at: str | None) -> dict[str, Any]:
+    """The request as a `/v1/check` body asks it (the fields that say what is asked, every one present)."""
+    return {
+        "subject": {
+            "id": question.subject_id,
+            "type": question.subject_type,
+            "properties": question.subject_properties,
+        },
+        "resource": {
+            "type": question.resource_type,
+            "id": question.resource_id,
+            "properties": question.resource_properties,
+        },
+        "action": question.action,
+        "at": at,
+        "context": question.context,
     }
 
 

@@ -14,8 +14,9 @@ import datetime as dt
 import json
 import re
 import uuid
-from typing import Any
+from typing import Any, Literal
 
+import msgspec
 from sqlalchemy.orm import Session, sessionmaker
 
 from dutyline.engines.compiler import CompiledOrg
@@ -24,14 +25,39 @@ from dutyline.errors import Conflict, Forbidden, Invalid, Issue, NotFound
 from dutyline.rulemodel import document as rm
 from dutyline.services.notifications import notify, post_name, utcnow
 from dutyline.services.policies import PolicyService
+from dutyline.services.workflow import Steps, WorkflowEvent, history
 from dutyline.store import cases as store
 from dutyline.store import events
 from dutyline.store.tables import CaseRow
 
 STATUSES = ("open", "escalated", "resolved")
 ENTITY = "case"
+STEPS = Steps(ENTITY, store.change)
 _UNIT = {"m": 60.0, "h": 3600.0, "d": 86400.0}
 MAX_SUBJECT = 256  # the column's length (PostgreSQL refuses a longer value with a database error)
+
+
+class Case(msgspec.Struct, forbid_unknown_fields=True):
+    id: str
+    organisation: str
+    type: str
+    title: str
+    subject: str | None
+    data: dict[str, Any]
+    post: str
+    step: int
+    status: Literal["open", "escalated", "resolved"]
+    created_at: str
+    due_at: str | None
+    resolved_at: str | None
+    resolved_by: str | None
+    resolution: str
+
+
+class CaseRecord(Case):
+    """A case with its history."""
+
+    events: list[WorkflowEvent]
 
 
 def duration(text: str) -> dt.timedelta:
@@ -56,7 +82,7 @@ class CaseService:
 
     def open(
         self, organisation: str, type_id: str, title: str, subject: str | None, data: dict[str, Any]
-    ) -> dict[str, Any]:
+    ) -> CaseRecord:
         """Open a case of one of the organisation's case types, assigned to the type's owner post."""
         if subject is not None and len(subject) > MAX_SUBJECT:
             raise Invalid(
@@ -106,13 +132,13 @@ class CaseService:
         rules = self._policies.current.rules.get(organisation)
         return rules.case_types if rules is not None else {}
 
-    def get(self, case_id: str) -> dict[str, Any]:
+    def get(self, case_id: str) -> CaseRecord:
         with self._sessions() as session:
             row = store.get(session, case_id)
             if row is None:
                 raise NotFound(f"case {case_id!r} not found")
-            history = events.of(session, ENTITY, case_id)
-        return view(row) | {"events": [events.as_dict(e) for e in history]}
+            changes = history(session, ENTITY, case_id)
+        return CaseRecord(**_fields(row), events=changes)
 
     def organisation_of(self, case_id: str) -> str:
         """The organisation a case belongs to (whose people may resolve it)."""
@@ -122,9 +148,7 @@ class CaseService:
             raise NotFound(f"case {case_id!r} not found")
         return row.organisation
 
-    def list(
-        self, organisation: str | None, status: str | None, post: str | None, limit: int = 100
-    ) -> list[dict[str, Any]]:
+    def list(self, organisation: str | None, status: str | None, post: str | None, limit: int = 100) -> list[Case]:
         if status is not None and status not in STATUSES:
             raise Invalid(
                 f"status: {status!r} is not one of {', '.join(STATUSES)}",
@@ -133,13 +157,13 @@ class CaseService:
         with self._sessions() as session:
             return [view(r) for r in store.query(session, organisation, status, post, limit)]
 
-    def resolve(self, case_id: str, person: str, comment: str) -> dict[str, Any]:
+    def resolve(self, case_id: str, person: str, comment: str) -> CaseRecord:
         """Resolve on behalf of `person`, who must hold (now) the case's post or a post it was assigned to before."""
         with self._sessions() as session:
             row = store.get(session, case_id)
             if row is None:
                 raise NotFound(f"case {case_id!r} not found")
-            history = events.of(session, ENTITY, case_id)
+            assigned_before = [e.to_post for e in events.of(session, ENTITY, case_id) if e.to_post]
         if row.status == "resolved":
             raise Conflict(f"case {case_id} is already resolved (by {row.resolved_by})")
         org = self._policies.current.get(row.organisation)
@@ -149,7 +173,7 @@ class CaseService:
         if who is None:
             raise Forbidden(f"{person!r} is not a person of {org.id!r}")
         now = utcnow()
-        assigned = {row.post, *(e.to_post for e in history if e.to_post)}
+        assigned = {row.post, *assigned_before}
         held = {a.post for a in org.assignments.get(who, ()) if a.active(now.timestamp())}
         if not held & assigned:
             raise Forbidden(
@@ -179,62 +203,43 @@ class CaseService:
         steps = case_type.steps if (case_type := self.case_types(row.organisation).get(row.type)) else []
         if org is None or row.step >= len(steps):
             # The organisation or case type is gone (or changed under the case): stop its timer, say so.
-            if not store.change(session, row.id, row.revision, due_at=None):
+            gone = "no escalation step left for this case (organisation or case type changed)"
+            if not STEPS.take(session, row, "overdue", row.post, now, actor, gone, due_at=None):
                 return None
-            events.add(
-                session,
-                ENTITY,
-                row.id,
-                row.revision + 1,
-                "overdue",
-                now,
-                actor,
-                from_post=row.post,
-                to_post=row.post,
-                comment="no escalation step left for this case (organisation or case type changed)",
-            )
             return ""
-        step = steps[row.step]
+        taken = steps[row.step]
         at = now.timestamp()
-        if step.to == "superior":
+        if taken.to == "superior":
             target = next((s.post for s in reporting_line(org, row.post, at) if s.holders), None)
         else:
-            target = staffed(org, step.to, at)
+            target = staffed(org, taken.to, at)
         following = row.step + 1
         due = now + duration(steps[following].after) if following < len(steps) else None
         if target is None or target == row.post:
             message = _message(org, row, row.post, self)
-            if not store.change(session, row.id, row.revision, step=following, status="escalated", due_at=due):
+            stays = f"step {following}: no post above {row.post} with a holder; it stays here"
+            if not STEPS.take(
+                session, row, "overdue", row.post, now, actor, stays, step=following, status="escalated", due_at=due
+            ):
                 return None
-            events.add(
-                session,
-                ENTITY,
-                row.id,
-                row.revision + 1,
-                "overdue",
-                now,
-                actor,
-                from_post=row.post,
-                to_post=row.post,
-                comment=f"step {following}: no post above {row.post} with a holder; it stays here",
-            )
             notify(session, row.organisation, org, row.post, "case_overdue", row.id, message, now)
             return ""
         message = _message(org, row, target, self)
-        if not store.change(session, row.id, row.revision, post=target, step=following, status="escalated", due_at=due):
-            return None
-        events.add(
+        unresolved = f"step {following}: unresolved after {taken.after}"
+        if not STEPS.take(
             session,
-            ENTITY,
-            row.id,
-            row.revision + 1,
+            row,
             "escalated",
+            target,
             now,
             actor,
-            from_post=row.post,
-            to_post=target,
-            comment=f"step {following}: unresolved after {steps[row.step].after}",
-        )
+            unresolved,
+            post=target,
+            step=following,
+            status="escalated",
+            due_at=due,
+        ):
+            return None
         notify(session, row.organisation, org, target, "case_escalated", row.id, message, now)
         return target
 
@@ -254,7 +259,11 @@ def _message(org: CompiledOrg, row: CaseRow, target: str, service: CaseService) 
     )
 
 
-def view(row: CaseRow) -> dict[str, Any]:
+def view(row: CaseRow) -> Case:
+    return Case(**_fields(row))
+
+
+def _fields(row: CaseRow) -> dict[str, Any]:
     return {
         "id": row.id,
         "organisation": row.organisation,

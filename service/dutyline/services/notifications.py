@@ -2,7 +2,7 @@
 
 A notification is written in the same transaction as the change it reports (a case escalated, an approval
 requested), so it exists exactly when the change does. Obligations of allowed decisions (a rule's `notify`)
-are queued by the decision path and written in batches by the escalation scheduler's thread.
+are queued by the decision path and written in batches by the escalation scheduler's thread. `Outbox` reads them.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ import datetime as dt
 import json
 import logging
 import queue
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
+import msgspec
 from sqlalchemy.orm import Session, sessionmaker
 
 from dutyline.engines.compiler import CompiledOrg
@@ -64,19 +65,58 @@ def post_name(org: CompiledOrg | None, post: str) -> tuple[str, str]:
     return post, post
 
 
-def view(row: NotificationRow) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "organisation": row.organisation,
-        "post": row.post,
-        "people": json.loads(row.people),
-        "kind": row.kind,
-        "subject_id": row.subject_id,
-        "message": {"zh": row.message_zh, "en": row.message_en},
-        "created_at": row.created_at.isoformat(),
-        "delivered_at": row.delivered_at.isoformat() if row.delivered_at else None,
-        "attempts": row.attempts,
-    }
+class Message(msgspec.Struct, forbid_unknown_fields=True):
+    zh: str
+    en: str
+
+
+class OutboxNotification(msgspec.Struct, forbid_unknown_fields=True):
+    """Who must be told what (`people`: who held `post` when it was written), and whether the webhook has."""
+
+    id: int
+    organisation: str
+    post: str
+    people: list[str]
+    kind: str
+    subject_id: str | None  # the case, approval or decision it is about
+    message: Message
+    created_at: str
+    delivered_at: str | None
+    attempts: int
+
+
+def view(row: NotificationRow) -> OutboxNotification:
+    return OutboxNotification(
+        row.id,
+        row.organisation,
+        row.post,
+        json.loads(row.people),
+        row.kind,
+        row.subject_id,
+        Message(row.message_zh, row.message_en),
+        row.created_at.isoformat(),
+        row.delivered_at.isoformat() if row.delivered_at else None,
+        row.attempts,
+    )
+
+
+class Outbox:
+    """Reading the outbox (`GET /v1/notifications`)."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def list(
+        self,
+        organisation: str | None = None,
+        post: str | None = None,
+        since: dt.datetime | None = None,
+        after_id: int | None = None,
+        limit: int = 100,
+    ) -> list[OutboxNotification]:
+        """Oldest first, so that a reader can page on with `after_id`."""
+        with self._sessions() as session:
+            return [view(row) for row in outbox.query(session, organisation, post, since, after_id, limit)]
 
 
 class Obligations:
@@ -182,7 +222,8 @@ class Webhook:
         for row in rows:
             attempt = row.attempts + 1
             try:
-                response = self._client.post(self.url, json=view(row) | {"attempts": attempt})
+                sent_row = msgspec.structs.replace(view(row), attempts=attempt)
+                response = self._client.post(self.url, json=msgspec.to_builtins(sent_row))
                 ok = 200 <= response.status_code < 300
             except httpx.HTTPError:
                 ok = False

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -47,15 +46,3 @@ def of(session: Session, entity: str, entity_id: str) -> list[WorkflowEventRow]:
             .order_by(WorkflowEventRow.seq)
         ).scalars()
     )
-
-
-def as_dict(event: WorkflowEventRow) -> dict[str, Any]:
-    return {
-        "seq": event.seq,
-        "kind": event.kind,
-        "at": event.at.isoformat(),
-        "from_post": event.from_post,
-        "to_post": event.to_post,
-        "actor": event.actor,
-        "comment": event.comment,
-    }
