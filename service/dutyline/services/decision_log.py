@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("dutyline.decision_log")
 
 
+# The column values of one decision_log row, as the store's bulk insert takes them (not an answer: nothing sends it).
+RowValues = dict[str, Any]
+
+
 @dataclass(frozen=True, slots=True)
 class LoggedDecision:
     answer: Answer
@@ -41,7 +45,7 @@ class LoggedDecision:
     def of(cls, answer: Answer) -> LoggedDecision:
         return cls(answer, time.time())
 
-    def row(self, parts: Parts) -> dict[str, Any]:
+    def row_values(self, parts: Parts) -> RowValues:
         a = self.answer
         q = a.question
         request, refs = parts.request(q.subject_properties, q.resource_properties, q.context, q.at)
@@ -231,7 +235,7 @@ class DecisionLog:
         """Write a batch; False if the database could not be reached, so that the batch is tried again."""
         try:
             parts = Parts(self._max_part_bytes)
-            rows = [item.row(parts) for item in batch]
+            rows = [item.row_values(parts) for item in batch]
             with self._sessions.begin() as session:
                 log_store.insert_many(session, rows, list(parts.stored.values()))
             LOG_WRITTEN.inc(len(rows))
