@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from typing import Annotated, Any
 
 import msgspec
@@ -16,7 +15,7 @@ from dutyline.api.body import read_json
 from dutyline.api.check import Text
 from dutyline.api.openapi import DECIDE, answers, takes
 from dutyline.api.scopes import IN_BODY
-from dutyline.errors import Invalid, Issue
+from dutyline.orgmodel.windows import when
 from dutyline.runtime import Runtime
 from dutyline.services.cases import Case, CaseRecord, CaseService
 from dutyline.services.notifications import Outbox, OutboxNotification
@@ -120,19 +119,15 @@ def notifications(
     ] = None,
     limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
 ) -> Notifications:
-    return Notifications(outbox.list(organisation, post, _time("since", since), after_id, limit))
-
-
-def _time(name: str, value: str | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise Invalid(
-            f"{name}: {value!r} is not an ISO date-time", [Issue("<request>", 0, name, "not a date-time")]
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return Notifications(
+        outbox.list(
+            organisation,
+            post,
+            (when(since, None, "since", "an ISO date-time") if since is not None else None),
+            after_id,
+            limit,
+        )
+    )
 
 
 ROUTES = [open_case, list_cases, get_case, resolve_case, notifications]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Literal
 
 import msgspec
@@ -12,7 +11,7 @@ from litestar.params import FromQuery, Parameter
 
 from dutyline.api.openapi import DECIDE, answers
 from dutyline.api.paging import LogPosition, PageTokens, log_cursor, log_position
-from dutyline.errors import Invalid, Issue
+from dutyline.orgmodel.windows import when
 from dutyline.services.log_reader import LogFilter, LoggedDecision, LogReader
 
 Simulated = Literal["exclude", "include", "only"]
@@ -24,18 +23,6 @@ class DecisionLog(msgspec.Struct, forbid_unknown_fields=True):
 
     items: list[LoggedDecision]
     next_token: str
-
-
-def _time(name: str, value: str | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise Invalid(
-            f"{name}: {value!r} is not an ISO date-time", [Issue("<request>", 0, name, "not a date-time")]
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 @get(
@@ -68,8 +55,8 @@ def decisions(
         resource_id,
         action,
         outcome,
-        _time("since", since),
-        _time("until", until),
+        (when(since, None, "since", "an ISO date-time") if since is not None else None),
+        (when(until, None, "until", "an ISO date-time") if until is not None else None),
         request_id,
         simulated,
     )
