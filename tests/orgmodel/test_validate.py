@@ -10,6 +10,7 @@ import pytest
 
 from dutyline.errors import Invalid
 from dutyline.orgmodel.document import schema
+from dutyline.orgmodel.source import load_yaml
 from dutyline.orgmodel.validate import parse_organisation
 
 REPO = Path(__file__).resolve().parents[2]
@@ -256,3 +257,24 @@ def test_group_cycles_are_errors() -> None:
 def test_the_published_schema_is_generated_from_the_format() -> None:
     published = json.loads((REPO / "policies" / "schema" / "org.schema.json").read_text(encoding="utf-8"))
     assert published == schema(), "run: dutyline schema > policies/schema/org.schema.json"
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("id: x\nvalid_from: 2026-13-01\n", 2),
+        ("id: x\npeople:\n  - since: 2026-02-30T10:00:00\n", 3),
+        ("at: 2026-02-28 25:00:00\n", 1),
+    ],
+)
+def test_an_unquoted_impossible_date_is_an_error_at_its_line_not_a_crash(text: str, line: int) -> None:
+    with pytest.raises(Invalid) as refused:
+        load_yaml(text, "org.yaml")
+    [issue] = refused.value.issues
+    assert (issue.file, issue.line, issue.code) == ("org.yaml", line, "syntax")
+    assert "not a real date or time" in issue.message
+
+
+def test_a_quoted_impossible_date_is_text_for_the_validator_to_judge() -> None:
+    data, _ = load_yaml("valid_from: '2026-13-01'\n", "org.yaml")
+    assert data == {"valid_from": "2026-13-01"}

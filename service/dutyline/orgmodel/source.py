@@ -191,6 +191,8 @@ def load_yaml(text: str, file: str, max_scalars: int = MAX_SCALARS) -> tuple[Any
         raise Invalid.of([_syntax(file, 1, str(exc))]) from None
     except RecursionError:  # the parser recurses once per level of nesting
         raise Invalid.of([_too_deep(file)]) from None
+    except ValueError as exc:  # an unquoted scalar YAML reads as a date or time that cannot be (2026-13-01)
+        raise Invalid.of([_syntax(file, _impossible_moment_line(text), f"not a real date or time ({exc})")]) from None
     source = SourceMap(file)
     source.lines[()] = 1
     counter = _AliasCounter()
@@ -198,6 +200,21 @@ def load_yaml(text: str, file: str, max_scalars: int = MAX_SCALARS) -> tuple[Any
         return _plain(root, (), source, counter, file), source
     except RecursionError:
         raise Invalid.of([_too_deep(file)]) from None
+
+
+_MOMENT = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[Tt ]+(\d{1,2}):(\d{1,2})(?::(\d{1,2}))?)?")
+
+
+def _impossible_moment_line(text: str) -> int:
+    """The first line holding a date or date-time that cannot be (the YAML constructor does not say where)."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        for found in _MOMENT.finditer(line):
+            year, month, day, hour, minute, second = (int(g) if g else 0 for g in found.groups())
+            try:
+                dt.datetime(year, month, day, hour, minute, second)
+            except ValueError:
+                return number
+    return 1
 
 
 def _syntax(file: str, line: int, problem: str) -> Issue:
