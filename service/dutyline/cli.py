@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 import msgspec
 
+from dutyline import __version__
 from dutyline.content import content_root
 from dutyline.errors import DutylineError, Invalid, Issue, NotFound
 from dutyline.settings import Settings
@@ -56,7 +57,9 @@ def _fail(exc: DutylineError) -> NoReturn:
     sys.exit(1)
 
 
-@click.group()
+# Commands' first lines are written to be read whole: at click's default width they were cut at 45 characters.
+@click.group(context_settings={"max_content_width": 120, "terminal_width": 120, "help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="dutyline")
 def main() -> None:
     """Dutyline: organisation-aware authorization and business rules."""
 

@@ -24,6 +24,13 @@ def test_a_fresh_server_loads_the_seed_and_is_ready(seeded_server: LiveServer) -
     assert body["organisations"] == 7 and body["policy_version"] >= 7 and body["database"] == "ok"
 
 
+def test_the_servers_own_address_opens_the_console(seeded_server: LiveServer) -> None:
+    answer = httpx.get(f"{seeded_server.url}/", timeout=10)
+    assert answer.status_code == 302 and answer.headers["location"] == "/console/"
+    page = httpx.get(f"{seeded_server.url}/", timeout=10, follow_redirects=True)
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+
+
 def test_a_server_with_an_empty_database_is_alive_but_not_ready(database_url: str) -> None:
     server = LiveServer(database_url, seed_dir="")
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dutyline import __version__
 from tests.conftest import REPO, run_cli
 
 SALES = REPO / "policies" / "orgs" / "sales_company.yaml"
@@ -118,3 +119,11 @@ def test_explain_of_an_unknown_organisation_is_a_clear_error(database_url: str) 
 def test_dutyline_test_runs_every_decision_table() -> None:
     result = run_cli("test", check=True)
     assert result.stdout.strip().endswith(" passed, 0 failed")
+
+
+def test_the_command_line_says_its_version_and_shows_each_commands_first_line_whole() -> None:
+    version = run_cli("--version", check=True)
+    assert version.stdout.strip() == f"dutyline, version {__version__}"
+    helped = run_cli("-h", check=True).stdout
+    assert "Print the Casbin policy lines of ORG (an id in the database, or a YAML file)." in helped
+    assert "Admin users and API tokens (the first system admin is made here)." in helped

@@ -278,3 +278,20 @@ def test_an_unquoted_impossible_date_is_an_error_at_its_line_not_a_crash(text: s
 def test_a_quoted_impossible_date_is_text_for_the_validator_to_judge() -> None:
     data, _ = load_yaml("valid_from: '2026-13-01'\n", "org.yaml")
     assert data == {"valid_from": "2026-13-01"}
+
+
+COUNTER = Path(__file__).resolve().parents[1] / "data" / "workflow" / "test_counter.yaml"
+
+
+def test_an_acting_assignment_standing_in_for_someone_who_does_not_hold_the_post_is_warned_at_its_line() -> None:
+    text = COUNTER.read_text(encoding="utf-8")
+    assert parse_organisation(text, "counter.yaml").warnings == (), "kay and rob stand in for mia, the manager"
+    slip = text.replace(
+        "{post: manager, kind: acting, valid_from: 2020-01-01, valid_to: 2099-12-31, stands_in_for: mia}",
+        "{post: manager, kind: acting, valid_from: 2020-01-01, valid_to: 2099-12-31, stands_in_for: bob}",
+        1,
+    )
+    [warning] = parse_organisation(slip, "counter.yaml").warnings
+    assert (warning.severity, warning.code, warning.params["case"]) == ("warning", "bad_stand_in", "not_holder")
+    assert warning.params["person"] == "bob" and warning.params["post"] == "manager"
+    assert slip.splitlines()[warning.line - 1].count("stands_in_for: bob") == 1

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from litestar import Response, get
 from litestar.params import FromPath
+from litestar.response import Redirect
 
 from dutyline.content import content_root
 
@@ -60,6 +61,12 @@ def _serve(path: Path) -> Response[bytes]:
     return Response(path.read_bytes(), media_type=media_type, headers=HEADERS)
 
 
+@get("/", include_in_schema=False, status_code=302)
+async def home() -> Redirect:
+    """A person who opens the server's address gets the console (callers of the API never ask for `/`)."""
+    return Redirect("/console/")
+
+
 @get("/console", include_in_schema=False)
 async def console_page() -> Response[bytes]:
     """The console's single page (its pages are routes after `#`). Its files are named by absolute paths,
@@ -80,4 +87,4 @@ async def _answer(relative: str) -> Response[bytes]:
     return await asyncio.to_thread(_serve, found)
 
 
-ROUTES = [console_page, console_file]
+ROUTES = [home, console_page, console_file]

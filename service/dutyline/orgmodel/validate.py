@@ -565,6 +565,22 @@ class _Checker:
                             assignment.stands_in_for,
                             self.people,
                         )
+                    elif not any(
+                        held.post == assignment.post and held.kind != "acting"
+                        for held in self.people[assignment.stands_in_for].assignments
+                    ):
+                        # 顶替岗 stands in for the post's holder: naming someone who does not hold it is accepted
+                        # (the assignment grants the post either way), but it is most likely a slip
+                        yield self.issue(
+                            (*path, "stands_in_for"),
+                            f"{assignment.stands_in_for!r} does not hold post {assignment.post!r}: "
+                            "an acting assignment stands in for one of the post's holders",
+                            "warning",
+                            code=IssueCode.BAD_STAND_IN,
+                            case="not_holder",
+                            person=assignment.stands_in_for,
+                            post=assignment.post,
+                        )
                 spans.append((j, assignment.post, assignment.kind, start, end))
             yield from self._overlaps(i, spans, exclusive)
         for i, held in enumerate(self.org.posts):
