@@ -169,6 +169,11 @@ function renderLogin(problem) {
   const password = input({ type: 'password', name: 'password', autocomplete: 'current-password', required: true });
   const message = h('div', { class: 'form-issues', 'aria-live': 'assertive' });
   const submit = h('button', { type: 'submit', class: 'button primary' }, t('auth.login'));
+  // Before the first administrator exists nobody can sign in: say how to make one (on the server's host).
+  const setup = h('div', { id: 'login-setup', 'aria-live': 'polite' });
+  api('/admin/setup').then(({ data }) => {
+    if (!data.users) setup.append(h('p', { class: 'hint', role: 'status' }, t('auth.no_users'), ' ', h('code', {}, data.first_user)));
+  }).catch(() => {});
   const form = h('form', { class: 'login', onSubmit: async (event) => {
     event.preventDefault();
     clear(message);
@@ -187,6 +192,7 @@ function renderLogin(problem) {
   } },
   h('h1', {}, t('auth.title')),
   problem ? h('div', { class: 'error', role: 'alert' }, problem) : null,
+  setup,
   field(t('auth.username'), username), field(t('auth.password'), password), message,
   h('div', { class: 'actions' }, submit));
   clear(root, h('header', { class: 'top' }, h('div', { class: 'bar' },

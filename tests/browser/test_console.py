@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.browser.conftest import ORG, PASSWORD, Console, screenshot
+from tests.conftest import REPO
+from tests.live import LiveServer
 
 expect = pytest.importorskip(
     "playwright.sync_api", reason="the Playwright package is missing (pip install -e '.[test]')"
@@ -736,3 +739,20 @@ def test_every_page_renders_and_the_language_choice_is_remembered(page: Any, con
     expect(page.get_by_role("heading", level=1)).to_contain_text("组织架构图")
     expect(page.locator(".node").first).to_be_visible()
     screenshot(page, "org-chart-zh", full_page=True)
+
+
+def test_the_login_page_says_how_to_make_the_first_administrator_until_there_is_one(
+    page: Any, console: Console, tmp_path: Path
+) -> None:
+    fresh = LiveServer(f"sqlite:///{tmp_path / 'fresh.db'}", seed_dir=str(REPO / "policies"))
+    try:
+        fresh.wait_ready()
+        page.goto(f"{fresh.url}/")  # the server's own address opens the console
+        expect(page.locator("form.login")).to_be_visible()
+        expect(page.locator("#login-setup")).to_contain_text("create the first administrator")
+        expect(page.locator("#login-setup code")).to_have_text("dutyline admin create NAME --role system_admin")
+    finally:
+        fresh.stop()
+    page.goto(console.url)  # a console with users: no such note
+    expect(page.locator("form.login")).to_be_visible()
+    expect(page.locator("#login-setup")).to_be_empty()

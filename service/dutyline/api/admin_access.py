@@ -24,6 +24,7 @@ from dutyline.engines.admin_policy import ALL, AdminPermission
 from dutyline.errors import Forbidden, Invalid, Issue
 from dutyline.orgmodel.windows import when
 from dutyline.services.access import AccessService, Caller, IssuedToken, Session, User
+from dutyline.services.access.policy import Setup
 from dutyline.services.audit_trail import AuditCheck, AuditReader, AuditTrail
 from dutyline.services.editing import Change, Editor
 from dutyline.services.four_eyes import kind_of
@@ -101,6 +102,14 @@ class SessionController(Controller):
         done = await asyncio.to_thread(access.login, body.username, body.password, _client_ip(request))
         view = await asyncio.to_thread(access.session_view, done.caller)
         return Response(view, cookies=[session_cookie(request, done)])
+
+    @get(
+        "/setup",
+        summary="Whether the console has any user yet (asked by the login page, before anyone signs in)",
+        responses=answers({}, 503),
+    )
+    async def setup(self, access: Access) -> Setup:
+        return access.setup()
 
     @post(
         "/logout", summary="End the console session", status_code=200, responses=answers({}, *ADMIN), guards=[signed_in]

@@ -64,6 +64,7 @@ class AccessService:
         self.require = self.admin.require
         self.organisations = self.admin.organisations
         self.known_organisations = self.admin.known_organisations
+        self.setup = self.admin.setup
 
         self.create_user = self.accounts.create_user
         self.update_user = self.accounts.update_user

@@ -15,6 +15,7 @@ from dutyline.engines.admin_policy import ALL, AdminPermission, AdminPolicy, Mem
 from dutyline.engines.decision import Decision
 from dutyline.errors import Forbidden
 from dutyline.services.access.callers import Caller
+from dutyline.services.shapes import Shape
 from dutyline.store import access as store
 from dutyline.store import history
 
@@ -44,6 +45,11 @@ class PolicyHolder:
             self.policy = compile_admin([Member(uid, name, tuple(grants)) for uid, (name, grants) in members.items()])
             self._fingerprint = fingerprint
             return self.policy
+
+    def setup(self) -> Setup:
+        """Whether anyone can sign in yet, from the policy in memory (refreshed every few seconds): the login page
+        asks before anyone is authenticated, so it must cost nothing."""
+        return Setup(users=bool(self.policy.org.people_by_id), first_user=FIRST_USER)
 
     def allowed(self, caller: Caller, permission: AdminPermission, organisation: str = ALL, **attributes: Any) -> bool:
         return self._decide(caller, permission, organisation, attributes).allowed
@@ -76,6 +82,16 @@ class PolicyHolder:
         return self.policy.decide(
             caller.user_id, permission.resource, permission.action, organisation, caller.scope, time.time(), attributes
         )
+
+
+FIRST_USER = "dutyline admin create NAME --role system_admin"
+
+
+class Setup(Shape):
+    """Whether the console has any user yet, and how the first administrator is made (on the server's host)."""
+
+    users: bool
+    first_user: str
 
 
 def known_organisations(session: Session, with_deleted: bool = True) -> list[str]:
