@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import threading
 from pathlib import Path
@@ -137,3 +138,14 @@ def test_healthz_and_readyz_probe_postgresql_on_every_call_and_say_when_it_refus
         finally:
             gate.shut()
             server.stop()
+
+
+def test_the_readmes_first_check_is_allowed_as_it_says(seeded_server: LiveServer) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## A first check", 1)[1].split("\n## ", 1)[0]
+    [body] = re.findall(r"-d '(\{.*\})'", section)
+    [path] = re.findall(r"curl -s http://127\.0\.0\.1:8000(\S+)", section)
+    answer = httpx.post(f"{seeded_server.url}{path}", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["decision"] == "allow", answer.json()
+    assert answer.json()["reasons"][0]["post"] == "sales_representative"
