@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post, put
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, Parameter
 
 from dutyline.api.auth import json_response
@@ -181,9 +182,7 @@ def _checks(policies: PolicyService, org_id: str, raw: list[Any], at: str | None
 
 async def _write(
     request: Request,
-    editor: Editor,
-    policies: PolicyService,
-    caller: Caller,
+    writing: Writing,
     org_id: str,
     target: str | Callable[[Any], tuple[str, Any]],
     method: Method,
@@ -203,7 +202,7 @@ async def _write(
     )
     value, options = write_options(request, body)
     edit = Edit(target, method, value, source, text)
-    return await _submit(editor, policies, caller, org_id, edit, request.headers.get("if-match"), options, status)
+    return await _submit(writing, org_id, edit, request.headers.get("if-match"), options, status)
 
 
 async def _file_text(request: Request, body: Any) -> str | None:
@@ -218,9 +217,7 @@ _OPTION_KEYS = {"comment", "preview", "effective_at", "checks", "at"}
 
 
 async def _submit(
-    editor: Editor,
-    policies: PolicyService,
-    caller: Caller,
+    writing: Writing,
     org_id: str,
     edit: Edit,
     if_match: str | None,
@@ -228,6 +225,7 @@ async def _submit(
     status: int,
 ) -> Response[bytes]:
     """Preview, or hand the change to `Editor.submit`, which applies it, schedules it or holds it for four-eyes."""
+    editor, policies, caller = writing.editor, writing.policies, writing.caller
     if options.preview:
         checks, instant = _checks(policies, org_id, options.checks, options.at)
         effective = options.effective_at.timestamp() if options.effective_at is not None else None
@@ -258,9 +256,27 @@ def _new_pack(body: Any) -> tuple[str, Any]:
 
 
 # The services every handler below may take, by name (api/guards.py).
+@dataclass(frozen=True, slots=True)
+class Writing:
+    """What every write of a document needs: the editor, the policy (a preview's checks read time in the
+    organisation's zone) and who is writing."""
+
+    editor: Editor
+    policies: PolicyService
+    caller: Caller
+
+
+def _writing(
+    editor: NamedDependency[Editor], policies: NamedDependency[PolicyService], caller: NamedDependency[Caller]
+) -> Writing:
+    return Writing(editor, policies, caller)
+
+
 EditorDep = NamedDependency[Editor]
 PoliciesDep = NamedDependency[PolicyService]
 CallerDep = NamedDependency[Caller]
+WritingDep = NamedDependency[Writing]
+WRITING = {"writing": Provide(_writing, sync_to_thread=False)}
 READ_CHART = [requires(AdminPermission.ORG_CHART_READ)]
 WRITE_CHART = [requires(AdminPermission.ORG_CHART_WRITE)]
 READ_RULES = [requires(AdminPermission.RULE_PACK_READ)]
@@ -272,6 +288,7 @@ class DocumentController(Controller):
 
     path = "/admin/orgs"
     tags = TAGS
+    dependencies = WRITING
 
     @get("/", summary="Organisations the caller may read", responses=answers({200: Orgs}, *ADMIN))
     async def list_orgs(
@@ -331,10 +348,8 @@ class DocumentController(Controller):
         operation_class=takes(Organisation, "OrgDocument", yaml=True, parameters=[*OPTIONS, IF_MATCH]),
         guards=WRITE_CHART,
     )
-    async def put_org(
-        self, request: Request, editor: EditorDep, policies: PoliciesDep, caller: CallerDep, org_id: FromPath[str]
-    ) -> Response[bytes]:
-        return await _write(request, editor, policies, caller, org_id, "org", "put")
+    async def put_org(self, request: Request, writing: WritingDep, org_id: FromPath[str]) -> Response[bytes]:
+        return await _write(request, writing, org_id, "org", "put")
 
     @delete(
         "/{org_id:str}",
@@ -344,12 +359,10 @@ class DocumentController(Controller):
         operation_class=reads(*OPTIONS, IF_MATCH),
         guards=[requires(AdminPermission.ORGANISATION_DELETE)],
     )
-    async def delete_org(
-        self, request: Request, editor: EditorDep, policies: PoliciesDep, caller: CallerDep, org_id: FromPath[str]
-    ) -> Response[bytes]:
+    async def delete_org(self, request: Request, writing: WritingDep, org_id: FromPath[str]) -> Response[bytes]:
         _, options = write_options(request, None)
         if_match = request.headers.get("if-match")
-        return await _submit(editor, policies, caller, org_id, Edit("org", "delete"), if_match, options, 200)
+        return await _submit(writing, org_id, Edit("org", "delete"), if_match, options, 200)
 
     @get(
         "/{org_id:str}/settings",
@@ -419,6 +432,7 @@ class EntityController(Controller):
 
     path = "/admin/orgs/{org_id:str}/{collection:str}"
     tags = TAGS
+    dependencies = WRITING
 
     @get(
         "/",
@@ -442,9 +456,7 @@ class EntityController(Controller):
     async def create_entity(
         self,
         request: Request,
-        editor: EditorDep,
-        policies: PoliciesDep,
-        caller: CallerDep,
+        writing: WritingDep,
         org_id: FromPath[str],
         collection: FromPath[str],
     ) -> Response[bytes]:
@@ -456,7 +468,7 @@ class EntityController(Controller):
                 raise Invalid("id: required", [Issue("<request>", 0, "id", "required: the new entity's id")])
             return f"{collection}/{ident}", body
 
-        return await _write(request, editor, policies, caller, org_id, new_entity, "create", 201)
+        return await _write(request, writing, org_id, new_entity, "create", 201)
 
     @get(
         "/{ident:str}",
@@ -480,14 +492,12 @@ class EntityController(Controller):
     async def put_entity(
         self,
         request: Request,
-        editor: EditorDep,
-        policies: PoliciesDep,
-        caller: CallerDep,
+        writing: WritingDep,
         org_id: FromPath[str],
         collection: FromPath[str],
         ident: FromPath[str],
     ) -> Response[bytes]:
-        return await _write(request, editor, policies, caller, org_id, f"{_collection(collection)}/{ident}", "put")
+        return await _write(request, writing, org_id, f"{_collection(collection)}/{ident}", "put")
 
     @patch(
         "/{ident:str}",
@@ -499,14 +509,12 @@ class EntityController(Controller):
     async def patch_entity(
         self,
         request: Request,
-        editor: EditorDep,
-        policies: PoliciesDep,
-        caller: CallerDep,
+        writing: WritingDep,
         org_id: FromPath[str],
         collection: FromPath[str],
         ident: FromPath[str],
     ) -> Response[bytes]:
-        return await _write(request, editor, policies, caller, org_id, f"{_collection(collection)}/{ident}", "patch")
+        return await _write(request, writing, org_id, f"{_collection(collection)}/{ident}", "patch")
 
     @delete(
         "/{ident:str}",
@@ -519,14 +527,12 @@ class EntityController(Controller):
     async def delete_entity(
         self,
         request: Request,
-        editor: EditorDep,
-        policies: PoliciesDep,
-        caller: CallerDep,
+        writing: WritingDep,
         org_id: FromPath[str],
         collection: FromPath[str],
         ident: FromPath[str],
     ) -> Response[bytes]:
-        return await _write(request, editor, policies, caller, org_id, f"{_collection(collection)}/{ident}", "delete")
+        return await _write(request, writing, org_id, f"{_collection(collection)}/{ident}", "delete")
 
 
 class RulePackController(Controller):
@@ -534,6 +540,7 @@ class RulePackController(Controller):
 
     path = "/admin/orgs/{org_id:str}/rules"
     tags = TAGS
+    dependencies = WRITING
 
     @get(
         "/",
@@ -553,10 +560,8 @@ class RulePackController(Controller):
         operation_class=takes(NewRulePack, yaml=True, parameters=OPTIONS),
         guards=WRITE_RULES,
     )
-    async def create_pack(
-        self, request: Request, editor: EditorDep, policies: PoliciesDep, caller: CallerDep, org_id: FromPath[str]
-    ) -> Response[bytes]:
-        return await _write(request, editor, policies, caller, org_id, _new_pack, "create", 201)
+    async def create_pack(self, request: Request, writing: WritingDep, org_id: FromPath[str]) -> Response[bytes]:
+        return await _write(request, writing, org_id, _new_pack, "create", 201)
 
     @get(
         "/{name:str}",
@@ -584,13 +589,11 @@ class RulePackController(Controller):
     async def put_pack(
         self,
         request: Request,
-        editor: EditorDep,
-        policies: PoliciesDep,
-        caller: CallerDep,
+        writing: WritingDep,
         org_id: FromPath[str],
         name: FromPath[str],
     ) -> Response[bytes]:
-        return await _write(request, editor, policies, caller, org_id, f"rules/{name}", "put")
+        return await _write(request, writing, org_id, f"rules/{name}", "put")
 
     @patch(
         "/{name:str}",
@@ -602,13 +605,11 @@ class RulePackController(Controller):
     async def patch_pack(
         self,
         request: Request,
-        editor: EditorDep,
-        policies: PoliciesDep,
-        caller: CallerDep,
+        writing: WritingDep,
         org_id: FromPath[str],
         name: FromPath[str],
     ) -> Response[bytes]:
-        return await _write(request, editor, policies, caller, org_id, f"rules/{name}", "patch")
+        return await _write(request, writing, org_id, f"rules/{name}", "patch")
 
     @delete(
         "/{name:str}",
@@ -621,13 +622,11 @@ class RulePackController(Controller):
     async def delete_pack(
         self,
         request: Request,
-        editor: EditorDep,
-        policies: PoliciesDep,
-        caller: CallerDep,
+        writing: WritingDep,
         org_id: FromPath[str],
         name: FromPath[str],
     ) -> Response[bytes]:
-        return await _write(request, editor, policies, caller, org_id, f"rules/{name}", "delete")
+        return await _write(request, writing, org_id, f"rules/{name}", "delete")
 
 
 class HistoryController(Controller):
@@ -636,6 +635,7 @@ class HistoryController(Controller):
 
     path = "/admin/orgs/{org_id:str}"
     tags = TAGS
+    dependencies = WRITING
 
     @get(
         "/versions",
@@ -688,16 +688,14 @@ class HistoryController(Controller):
         self,
         request: Request,
         versions: NamedDependency[VersionHistory],
-        editor: EditorDep,
-        policies: PoliciesDep,
+        writing: WritingDep,
         access: NamedDependency[AccessService],
-        caller: CallerDep,
         org_id: FromPath[str],
         number: Number,
     ) -> Response[bytes]:
         edit = await asyncio.to_thread(versions.restore_edit, org_id, number)
         # what is restored decides the permission: the document (org chart) or a rule pack
-        access.require(caller, AdminPermission.of(kind_of(edit.target), "write"), org_id)
+        access.require(writing.caller, AdminPermission.of(kind_of(edit.target), "write"), org_id)
         body = None
         if (await request.body()).strip():
             body, _ = await read_body(request)
@@ -705,7 +703,7 @@ class HistoryController(Controller):
         if not options.comment:
             options.comment = f"restore version {number}"
         if_match = request.headers.get("if-match") or "*"  # a restore replaces whatever is there unless told otherwise
-        return await _submit(editor, policies, caller, org_id, edit, if_match, options, 200)
+        return await _submit(writing, org_id, edit, if_match, options, 200)
 
     @get(
         "/as-of",
