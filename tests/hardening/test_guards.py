@@ -86,11 +86,29 @@ def test_a_role_in_one_organisation_is_not_the_permission_everywhere(stack: Stac
         assert response.json()["message"].startswith(message), response.json()["message"]
 
 
+PUBLIC = ("/admin/login", "/admin/setup")
+
+
+def test_the_only_admin_routes_open_to_anyone_are_logging_in_and_whether_anyone_can(stack: Stack) -> None:
+    anonymous = stack.client(None)
+    for method, path, _ in _admin_routes():
+        if path in PUBLIC:
+            continue
+        response = anonymous.request(method, routes.fill(path), json={})
+        assert response.status_code == 401, f"{method} {path}: {response.status_code} {response.text[:200]}"
+    setup = anonymous.get("/admin/setup")
+    assert setup.status_code == 200 and setup.json() == {
+        "users": True,
+        "first_user": "dutyline admin create NAME --role system_admin",
+    }
+
+
 def test_a_decide_token_gets_403_on_every_admin_route(stack: Stack) -> None:
     """Even a system administrator's: a decide token is for the decision API only, reads of its own user, tokens
-    and session included (docs/admin-api.md). Only logging in needs no credentials at all."""
+    and session included (docs/admin-api.md). Only logging in, and asking whether anyone can log in yet (the login
+    page's `/admin/setup`), need no credentials at all."""
     client = stack.client(_user_token(stack, [{"role": "system_admin", "organisation": ALL}], ["decide"])[1])
-    operations = [(m, p) for m, p, _ in _admin_routes() if p != "/admin/login"]
+    operations = [(m, p) for m, p, _ in _admin_routes() if p not in PUBLIC]
     assert len(operations) >= 40, operations
     for method, path in operations:
         # A required query parameter too, so that nothing is refused for a reason other than the token's scope.
