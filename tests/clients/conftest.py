@@ -91,7 +91,7 @@ def _administrator_token(database_url: str) -> str:
         upgrade(engine)
         access = AccessService(session_factory(engine))
         access.create_user("root", "", PASSWORD, [("system_admin", "*")], by="tests")
-        return access.issue_token("root", ("admin",), "client tests", by="tests", organisations=["*"])["token"]
+        return access.issue_token("root", ("admin",), "client tests", by="tests", organisations=["*"]).token
     finally:
         engine.dispose()
 

@@ -480,6 +480,8 @@ class IssueBody(_Model):
     line: int | None = None
     severity: Literal["error", "warning"] | None = None
     code: str | None = None
+    # the values a message catalogue words `code` with (field, expected, got, suggestion …); empty when none
+    params: dict[str, str] = {}
 
 
 class ErrorBody(_Model):
