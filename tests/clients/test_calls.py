@@ -29,6 +29,7 @@ from dutyline_client import (
     Subject,
     check_request,
 )
+from tests.aio import run_apart
 from tests.clients.conftest import Dutyline, Sent
 
 ORG = "test_counter"
@@ -179,7 +180,7 @@ def _operations_sent(sent: list[Sent]) -> set[str]:
 def test_the_sync_client_makes_every_call_of_the_decision_api(dutyline: Dutyline, sent: list[Sent]) -> None:
 
     with Client(dutyline.url, token=dutyline.token) as client:
-        asyncio.run(every_call(Awaited(client)))
+        run_apart(every_call(Awaited(client)))
     missing = sorted(OPERATIONS.keys() - _operations_sent(sent))
     assert not missing, f"the walk did not reach {missing}"
 
@@ -190,7 +191,7 @@ def test_the_async_client_makes_every_call_of_the_decision_api(dutyline: Dutylin
         async with AsyncClient(dutyline.url, token=dutyline.token) as client:
             await every_call(client)
 
-    asyncio.run(walk())
+    run_apart(walk())
     missing = sorted(OPERATIONS.keys() - _operations_sent(sent))
     assert not missing, f"the walk did not reach {missing}"
 
@@ -207,7 +208,7 @@ def test_one_async_client_answers_many_checks_at_once_over_its_pool(dutyline: Du
             )
         return [r.decision for r in results]
 
-    decisions = asyncio.run(many())
+    decisions = run_apart(many())
     assert decisions == ["allow"] * 50 + ["needs_approval"] * 50  # above 10000 from i = 51
 
 
@@ -224,4 +225,4 @@ def test_the_async_client_answers_itself_when_dutyline_cannot_be_reached(fail_op
             )
         return result.allowed, decision.decision
 
-    assert asyncio.run(ask()) == (fail_open, fail_open)
+    assert run_apart(ask()) == (fail_open, fail_open)

@@ -32,6 +32,7 @@ from dutyline.services.decisions import (
 )
 from dutyline.services.listings import Listing, Listings, subjects_to_decide, who_may
 from dutyline.services.reach import CURRENT, Reach
+from tests.aio import run_apart
 from tests.services.conftest import COUNTER, copy_of
 
 pytestmark = pytest.mark.live
@@ -41,13 +42,6 @@ T = TypeVar("T")
 def by_duties(org: CompiledOrg) -> Callable[[Check], bool]:
     """What the duty model alone permits (the searches add the business rules)."""
     return lambda check: decide(org, check).allowed
-
-
-def run_apart(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run `coroutine` in an event loop of its own thread: a browser test's Playwright keeps a loop running in
-    this one for the rest of the session."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
 
 
 def org_of(runtime: Runtime, ident: str) -> CompiledOrg:
