@@ -101,19 +101,17 @@ class Server:
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> float:
         """Seconds from spawning to the first healthy answer (every policy compiled and indexed)."""
-        while time.perf_counter() - self.started < timeout:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"cerbos exited ({self.process.returncode}); see {self.log.name}")
-            try:
-                if httpx.get(f"{self.url}/_cerbos/health", timeout=1).status_code == 200:
-                    return time.perf_counter() - self.started
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise TimeoutError(f"cerbos not ready in {timeout:.0f} s")
+        return svc.wait_until(
+            self.process,
+            self.started,
+            lambda: svc.answered_ok(httpx.get(f"{self.url}/_cerbos/health", timeout=1)),
+            timeout,
+            "cerbos",
+            self.log.name,
+        )
 
     def rss(self) -> int:
-        return svc._rss(self.process.pid)
+        return svc.rss(self.process.pid)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -156,17 +154,14 @@ class Bare:
         )
 
     def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"bare app exited; see {self.log.name}")
-            try:
-                if httpx.post(self.url + "/", content=b"{}", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise TimeoutError("bare app not ready")
+        svc.wait_until(
+            self.process,
+            time.perf_counter(),
+            lambda: svc.answered_ok(httpx.post(self.url + "/", content=b"{}", timeout=1)),
+            timeout,
+            "bare app",
+            self.log.name,
+        )
 
     def stop(self) -> None:
         self.process.terminate()

@@ -128,16 +128,14 @@ class Server:
 
     def wait_ready(self, timeout: float = 180) -> float:
         """Seconds from spawning to the first 200 from /readyz (the policy loaded, the database reachable)."""
-        while time.perf_counter() - self.started < timeout:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited; see {self.log.name}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return time.perf_counter() - self.started
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"server not ready in {timeout} s; see {self.log.name}")
+        return wait_until(
+            self.process,
+            self.started,
+            lambda: answered_ok(httpx.get(f"{self.url}/readyz", timeout=1)),
+            timeout,
+            "server",
+            self.log.name,
+        )
 
     def rss(self) -> int:
         """Resident memory of the server and its worker processes, in bytes."""
@@ -151,6 +149,32 @@ class Server:
             self.process.kill()
             self.process.wait()
         self.log.close()
+
+
+def answered_ok(response: httpx.Response) -> bool:
+    return response.status_code == 200
+
+
+def wait_until(
+    process: subprocess.Popen[bytes], started: float, probe: Callable[[], bool], timeout: float, what: str, log: str
+) -> float:
+    """Seconds from `started` (a `perf_counter` reading) until `probe()` is true: a RuntimeError as soon as the
+    process exits, a TimeoutError after `timeout` seconds. A probe that cannot connect yet counts as not ready."""
+    while time.perf_counter() - started < timeout:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited ({process.returncode}); see {log}")
+        try:
+            if probe():
+                return time.perf_counter() - started
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} not ready in {timeout:.0f} s; see {log}")
+
+
+def rss(pid: int) -> int:
+    """Resident memory of one process, in bytes."""
+    return _rss(pid)
 
 
 def _rss(pid: int) -> int:

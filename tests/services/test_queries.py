@@ -245,8 +245,14 @@ def test_the_reporting_line_names_each_post_above_with_its_holders_and_vacancies
 
 def test_a_search_lists_what_evaluation_permits_and_a_subject_search_finds_its_organisation(runtime: Runtime) -> None:
     search = runtime.search
-    asked = Question(subject_id="", resource_type="transaction", action="authorize", at=time.time())
-    located = search.subject_search_question(asked, {"organisation": COUNTER}, None)
+    asked = Question(
+        subject_id="",
+        resource_type="transaction",
+        action="authorize",
+        at=time.time(),
+        context={"organisation": COUNTER},
+    )
+    located = search.subject_search_question(asked)
     assert located.organisation == COUNTER
     people = run_apart(search.ids("subject", located))
     assert set(people) == {"dan", "kay", "mia", "rob"}

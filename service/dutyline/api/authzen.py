@@ -354,7 +354,7 @@ async def search_subject(
         organisation=org,
         at=time_of(body.context),
     )
-    question = runtime.search.subject_search_question(question, body.context, body.resource.properties)
+    question = runtime.search.subject_search_question(question)
     # `type: post` asks which posts may (as evaluation reads a subject of that type); any other type, which people
     kind: SearchKind = "subject_post" if body.subject.type == "post" else "subject"
     people, token = await _search(runtime, "search/subject", kind, body, org, question)

@@ -10,11 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Literal
 
 from dutyline.engines.compiler import CompiledOrg
 from dutyline.engines.decision import Check
-from dutyline.services.decisions import DecisionService, Question, resolve_organisation, sole_owner, to_check
+from dutyline.services.decisions import (
+    DecisionService,
+    Question,
+    named_organisation,
+    resolve_organisation,
+    sole_owner,
+    to_check,
+)
 from dutyline.services.listings import (
     Listing,
     Listings,
@@ -63,18 +70,9 @@ class Search:
         result = await self._listings.get(key, to_decide(found, check), lambda: listing(found, check, permits))
         return result.ids
 
-    def subject_search_question(self, question: Question, *properties: Mapping[str, Any] | None) -> Question:
-        """A subject search's organisation: the path's; else one the context or the resource names; else the only
-        organisation with the resource type (there is no subject to locate it by)."""
-        if question.organisation is None:
-            question = replace(question, organisation=_named(*properties))
-        if question.organisation is None:
-            question = replace(question, organisation=sole_owner(self._decisions.policies, question.resource_type))
-        return question
-
-
-def _named(*properties: Mapping[str, Any] | None) -> str | None:
-    for props in properties:
-        if props and isinstance(props.get("organisation"), str):
-            return str(props["organisation"])
-    return None
+    def subject_search_question(self, question: Question) -> Question:
+        """A subject search's organisation: the one the caller names (the path, the context, the resource's
+        properties: `named_organisation`); else the only organisation with the resource type (there is no subject
+        to locate it by)."""
+        named = named_organisation(question) or sole_owner(self._decisions.policies, question.resource_type)
+        return replace(question, organisation=named)
