@@ -40,14 +40,17 @@ def _datetime(text: str, tz: dt.tzinfo, end: bool = False) -> dt.datetime:
 
 # A moment a caller names (a check's `at`, a query's `as_of`, a filter's `since`): the one parser of them all.
 # A naive one is read in the organisation's time zone (by name; UTC when there is none, or for what is not about
-# one organisation); anything that is not a date or date-time is a 400 naming the field.
+# one organisation); anything that is not a date or date-time is a 400 naming the field. No ISO date-time is
+# longer than MAX_MOMENT_CHARS: a longer text is refused before it reaches `instant`'s cache, which would otherwise
+# keep thousands of a caller's megabyte-long "moments" alive.
+MAX_MOMENT_CHARS = 64
 
 
 def moment(
     text: object, timezone: str | dt.tzinfo | None = None, field: str = "at", expected: str = "a date or date-time"
 ) -> float:
     """`text` as seconds since the epoch (see above)."""
-    if isinstance(text, str):
+    if isinstance(text, str) and len(text) <= MAX_MOMENT_CHARS:
         try:
             return instant(text, _zone_of(timezone))
         except ValueError:
@@ -59,7 +62,7 @@ def when(
     text: object, timezone: str | dt.tzinfo | None = None, field: str = "at", expected: str = "a date or date-time"
 ) -> dt.datetime:
     """`text` as an aware date-time (see above)."""
-    if isinstance(text, str):
+    if isinstance(text, str) and len(text) <= MAX_MOMENT_CHARS:
         try:
             return _datetime(text, _zone_of(timezone))
         except ValueError:
