@@ -13,7 +13,7 @@ from sqlalchemy import select
 from dutyline.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, PreconditionRequired
 from dutyline.runtime import Runtime
 from dutyline.services.editing import Edit, Held, Written
-from dutyline.store.tables import AuditRow
+from dutyline.store.tables import AdminChangeRow, AuditRow
 from tests.services.conftest import copy_of, current
 
 pytestmark = pytest.mark.live
@@ -178,3 +178,34 @@ def test_a_deleted_organisation_is_no_longer_served_or_edited(runtime: Runtime, 
     with pytest.raises(NotFound, match=f"organisation '{org}' not found"):
         current(runtime, org, "posts/sales_analyst")
     assert "org_deleted" in audit_actions(runtime, org)
+
+
+def test_a_due_change_that_cannot_be_run_is_marked_failed_and_holds_back_no_other(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, second = copy_of(runtime, tmp_path / "a"), copy_of(runtime, tmp_path / "b")
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
+    held = {}
+    for org in (first, second):
+        _, etag, _ = current(runtime, org, "posts/sales_analyst")
+        change = runtime.editor.submit(
+            org, Edit("posts/sales_analyst", "patch", {"headcount": 2}), etag, "ann", "", effective_at=later
+        )
+        assert isinstance(change, Held)
+        held[org] = change.change.id
+    # The first's stored operation is unreadable (a damaged row: nothing a caller can send), and both are due now.
+    with runtime.sessions.begin() as session:
+        for row in session.scalars(select(AdminChangeRow).where(AdminChangeRow.id.in_(held.values()))):
+            row.effective_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+            if row.id == held[first]:
+                row.operation = "{not json"
+    assert runtime.editor.apply_due() == 2
+    with runtime.sessions() as session:
+        broken = session.get(AdminChangeRow, held[first])
+        assert broken is not None and broken.status == "failed" and "internal error" in broken.message
+    assert runtime.editor.change(held[second]).status == "applied"
+    assert current(runtime, second, "posts/sales_analyst")[0]["headcount"] == 2
+    assert "change_failed" in audit_actions(runtime, first)
+    assert runtime.editor.apply_due() == 0, "the failed one is no longer due"

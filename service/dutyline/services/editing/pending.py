@@ -212,12 +212,24 @@ class Pending:
         with self._sessions() as session:
             due = changes.due(session, utcnow())
         for row in due:
-            if row.decided_by is not None:  # approved before its time
-                note = _approved_note(row.comment, row.decided_by, row.message)
-                self._run(row, "scheduler", note, {}, row.decided_by)
-            else:
-                self._run(row, "scheduler", row.comment, {"decided_at": utcnow()}, None)
+            try:
+                if row.decided_by is not None:  # approved before its time
+                    note = _approved_note(row.comment, row.decided_by, row.message)
+                    self._run(row, "scheduler", note, {}, row.decided_by)
+                else:
+                    self._run(row, "scheduler", row.comment, {"decided_at": utcnow()}, None)
+            except Exception as exc:  # one change that cannot be run must not hold back the others due after it
+                log.exception("scheduled change %s could not be run; marked failed", row.id)
+                self._mark_failed(row, f"internal error: {type(exc).__name__}; see the server's log")
         return len(due)
+
+    def _mark_failed(self, row: AdminChangeRow, message: str) -> None:
+        """Take a change that cannot be run out of the schedule, saying why (else it is retried forever)."""
+        with self._sessions.begin() as session:
+            if changes.change(session, row.id, row.revision, status="failed", message=message, decided_at=utcnow()):
+                detail = {"change": row.id, "error": message, "issues": []}
+                where = f"{row.organisation}/{row.target}"
+                audit.append(session, "scheduler", AuditEvent.CHANGE_FAILED, row.organisation, where, detail)
 
     def _run(
         self, row: AdminChangeRow, actor: str, comment: str, values: dict[str, Any], approved_by: str | None
