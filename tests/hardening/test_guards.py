@@ -34,12 +34,14 @@ def _admin_routes() -> list[tuple[str, str, list[str]]]:
 
 def _guarded() -> list[tuple[str, str, AdminPermission]]:
     """The routes whose guard asks for a permission (`api.guards.requires`), and the permission."""
-    return [
+    # Sorted: Litestar keeps a handler's paths in a set, so route order changes between processes (and between
+    # pytest-xdist's workers, which must collect the same list).
+    return sorted(
         (method, path, AdminPermission[name.removeprefix("requires_").upper()])
         for method, path, guards in _admin_routes()
         for name in guards
         if name.startswith("requires_")
-    ]
+    )
 
 
 def _user_token(stack: Stack, roles: list[dict[str, str]], scopes: list[str]) -> tuple[str, str]:
