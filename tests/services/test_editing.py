@@ -13,6 +13,7 @@ from sqlalchemy import select
 from dutyline.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, PreconditionRequired
 from dutyline.runtime import Runtime
 from dutyline.services.editing import Edit, Held, Written
+from dutyline.services.editing.pending import UNREADABLE
 from dutyline.store.tables import AdminChangeRow, AuditRow
 from tests.services.conftest import copy_of, current
 
@@ -137,6 +138,23 @@ def test_a_rejected_change_is_never_applied(runtime: Runtime, org: str) -> None:
         runtime.editor.decide_change("chg_nope", "bob", True)
 
 
+def test_approving_a_change_whose_stored_row_was_damaged_fails_it_and_applies_nothing(
+    runtime: Runtime, org: str
+) -> None:
+    runtime.editor.set_four_eyes(org, "root", org=True)
+    _, etag, before = current(runtime, org, "posts/sales_analyst")
+    held = rename(org, runtime, etag)
+    assert isinstance(held, Held)
+    with runtime.sessions.begin() as session:
+        row = session.get(AdminChangeRow, held.change.id)
+        assert row is not None
+        row.operation = '{"target": "posts/sales_analyst"}'  # no method: nothing a caller can send
+    decided = runtime.editor.decide_change(held.change.id, "bob", True)
+    assert (decided.status, decided.message, decided.method) == ("failed", UNREADABLE, "unreadable")
+    assert current(runtime, org, "posts/sales_analyst")[2] == before
+    assert audit_actions(runtime, org)[-1] == "change_failed"
+
+
 def test_a_change_scheduled_for_later_waits_for_its_time(runtime: Runtime, org: str) -> None:
     _, etag, before = current(runtime, org, "posts/sales_analyst")
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
@@ -201,10 +219,13 @@ def test_a_due_change_that_cannot_be_run_is_marked_failed_and_holds_back_no_othe
             row.effective_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
             if row.id == held[first]:
                 row.operation = "{not json"
+    shown = runtime.editor.change(held[first])
+    assert (shown.method, shown.value, shown.status) == ("unreadable", None, "scheduled"), "shown, not a 500"
+    assert held[first] in {c.id for c in runtime.editor.changes(None, None, first, 10)}, "nor does it hide the list"
     assert runtime.editor.apply_due() == 2
     with runtime.sessions() as session:
         broken = session.get(AdminChangeRow, held[first])
-        assert broken is not None and broken.status == "failed" and "internal error" in broken.message
+        assert broken is not None and broken.status == "failed" and broken.message == UNREADABLE
     assert runtime.editor.change(held[second]).status == "applied"
     assert current(runtime, second, "posts/sales_analyst")[0]["headcount"] == 2
     assert "change_failed" in audit_actions(runtime, first)

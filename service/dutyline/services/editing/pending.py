@@ -10,7 +10,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import msgspec
 from sqlalchemy.orm import Session, sessionmaker
@@ -35,6 +35,8 @@ from dutyline.store.tables import AdminChangeRow
 
 log = logging.getLogger("dutyline.editing")
 
+UNREADABLE = "its stored operation cannot be read (the row was changed outside Dutyline); nothing was applied"
+
 
 class Change(Shape):
     """A change waiting for four-eyes approval or for its effective time, or one decided."""
@@ -42,7 +44,7 @@ class Change(Shape):
     id: str
     organisation: str
     target: str
-    method: Method
+    method: Method | Literal["unreadable"]  # unreadable: the stored row was damaged outside Dutyline (never run)
     value: Any
     reason: Literal["four_eyes", "scheduled"]
     status: Literal["pending", "scheduled", "applied", "rejected", "failed"]
@@ -69,14 +71,27 @@ class _Decided(Conflict):
     """Someone else approved, rejected or applied the change first."""
 
 
+def _stored(row: AdminChangeRow) -> tuple[Method | Literal["unreadable"], Any, list[Issue]]:
+    """The stored edit's method, value and issues. A row damaged outside Dutyline still shows (as `unreadable`):
+    one bad row must not make the change, or every list it is in, unreadable."""
+    try:
+        operation = json.loads(row.operation)
+        method, value = operation["method"], operation.get("value")
+        issues = msgspec.convert(json.loads(row.issues), list[Issue]) if row.issues else []
+    except (ValueError, TypeError, KeyError, msgspec.ValidationError):
+        log.warning("change %s: its stored operation cannot be read", row.id)
+        return "unreadable", None, []
+    return (method if method in get_args(Method) else "unreadable"), value, issues
+
+
 def change_view(row: AdminChangeRow) -> Change:
-    operation = json.loads(row.operation)
+    method, value, issues = _stored(row)
     return Change(
         id=row.id,
         organisation=row.organisation,
         target=row.target,
-        method=operation["method"],
-        value=operation.get("value"),
+        method=method,
+        value=value,
         reason=row.reason,  # type: ignore[arg-type]  # (the column holds only these)
         status=row.status,  # type: ignore[arg-type]
         author=row.author,
@@ -87,7 +102,7 @@ def change_view(row: AdminChangeRow) -> Change:
         decided_at=row.decided_at.isoformat() if row.decided_at else None,
         version=row.version,
         message=row.message,
-        issues=msgspec.convert(json.loads(row.issues), list[Issue]) if row.issues else [],
+        issues=issues,
     )
 
 
@@ -236,7 +251,12 @@ class Pending:
     ) -> None:
         """Apply a waiting change as its author's, provided the object is still as it was when the change was
         made (its ETag then); otherwise mark it failed, with the reason."""
-        edit = Edit.from_json(row.operation)
+        try:
+            edit = Edit.from_json(row.operation)
+        except (ValueError, TypeError, KeyError):
+            log.warning("change %s: its stored operation cannot be read; marked failed", row.id)
+            self._mark_failed(row, UNREADABLE)
+            return
         where = f"{row.organisation}/{row.target}"
         try:
             with self._sessions.begin() as session:
