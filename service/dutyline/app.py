@@ -20,6 +20,7 @@ from litestar.types import ControllerRouterHandler
 from dutyline import __version__
 from dutyline.api import (
     admin_access,
+    admin_home,
     admin_orgs,
     approvals,
     authzen,
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         *(bench.ROUTES if settings.bench_echo else []),
         *admin_access.ROUTES,
         *admin_orgs.ROUTES,
+        *admin_home.ROUTES,
         *console.ROUTES,
     ]
     route_handlers = [*decision_api, *others]

@@ -28,6 +28,8 @@ from dutyline.services.listener import ChangeListener
 from dutyline.services.listings import Listings
 from dutyline.services.log_reader import LogReader
 from dutyline.services.notifications import Obligations, Outbox
+from dutyline.services.org_search import OrgSearch
+from dutyline.services.overview import Overview
 from dutyline.services.policies import PolicyService
 from dutyline.services.queries import Queries
 from dutyline.services.search import Search
@@ -79,6 +81,9 @@ class Runtime:
     listener: ChangeListener | None
     # The key of page tokens (`api.paging`), the same on every replica (`page_key`).
     page_key: bytes
+    # The console's home page of an organisation, and its search box.
+    overview: Overview
+    org_search: OrgSearch
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
@@ -154,6 +159,8 @@ class Runtime:
             search=Search(decisions, listings),
             listener=listener,
             page_key=page_key(sessions, settings.secret_key),
+            overview=Overview(sessions, policies, versions),
+            org_search=OrgSearch(sessions, policies),
         )
         runtime.access.refresh()
         if not runtime.access.users():
