@@ -7,7 +7,7 @@ import { enc } from '../api.js';
 import { can, documentOf, go } from '../app.js';
 import { pageHeader, section, button, field, input } from '../ui.js';
 import * as ov from '../orgview.js';
-import { dateInput, instantOf, today as todayIn, zone } from '../time.js';
+import { dateInput, instantOf, isLocal, today as todayIn, zone } from '../time.js';
 
 export async function render(page, { org }) {
   const { document: doc, revision, policy_version: policy } = await documentOf(org, { fresh: true });
@@ -22,6 +22,7 @@ export async function render(page, { org }) {
     clear(chartBox, drawChart(org, ix, at));
   };
   atInput.addEventListener('change', draw);
+  atInput.addEventListener('input', () => { if (isLocal(atInput.value)) draw(); });  // redrawn once a whole date is typed
   draw();
   add(page, 
     pageHeader(`${t('chart.title')} · ${nm(doc.name, org)}`,

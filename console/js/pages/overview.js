@@ -29,7 +29,7 @@ export async function render(page, { org }) {
           ` · ${p.last_change.author} · ${when(p.last_change.created_at)}`,
           p.last_change.comment ? h('div', { class: 'muted' }, p.last_change.comment) : null]
         : t('common.none'))),
-    data.changes ? changes(org, data.changes) : null);
+    data.changes ? changes(org, ix, data.changes) : null);
 
   const w = data.waiting;
   const waiting = card('waiting', t('overview.waiting'), null,
@@ -80,12 +80,21 @@ function ruleReason(ix, ruleId) {
   return rule ? nm(rule.reason, ruleId) : ruleId;
 }
 
-function changes(org, c) {
+function changes(org, ix, c) {
   return h('div', { class: 'changes', id: 'overview-changes' },
     h('h3', {}, t('overview.changes', { pending: c.pending, scheduled: c.scheduled })),
     c.items.length ? h('ul', { class: 'plain' }, c.items.map((x) => h('li', { dataset: { change: x.id } },
-      h('a', { href: `#/${enc(org)}/approvals` }, `${t(`status.${x.status}`)}: ${x.method.toUpperCase()} ${x.target}`),
+      h('a', { href: `#/${enc(org)}/approvals` }, `${t(`status.${x.status}`)}: ${targetName(ix, x.target)}`),
       h('span', { class: 'muted' }, ` · ${x.author} · ${when(x.created_at)}`),
       x.effective_at ? h('span', { class: 'muted' }, ` · ${t('approvals.effective', { when: when(x.effective_at) })}`) : null,
       x.comment ? h('div', { class: 'muted' }, x.comment) : null))) : null);
+}
+
+// What a change is to, by name: `posts/teller` → 综合经办柜员; `rules/limits` → rule pack limits; `org` → the document.
+function targetName(ix, target) {
+  const [collection, id] = target.split('/');
+  if (!id) return t('versions.org');
+  if (collection === 'rules') return t('versions.pack', { name: id });
+  const names = { posts: ov.postName, people: ov.personName, departments: ov.departmentName, resources: ov.resourceName, groups: ov.resourceName };
+  return `${t(`collection.${collection}`)} · ${names[collection] ? names[collection](ix, id) : id}`;
 }

@@ -51,7 +51,7 @@ export async function render(page, { org, args }) {
       h('h2', {}, t(`search.kind.${kind}`)),
       h('ul', { class: 'results' }, hits.map((hit) => h('li', { dataset: { kind: hit.kind, id: hit.id } },
         h('a', { href: linkOf(org, hit) }, nm(hit.name, hit.id)),
-        ' ', h('code', { class: 'muted' }, hit.kind === 'duty' ? duty(ix, hit) : hit.id),
+        ' ', hit.kind === 'duty' ? h('span', { class: 'muted' }, duty(ix, hit)) : h('code', { class: 'muted' }, hit.id),
         hit.pack ? h('span', { class: 'muted' }, ` · ${t('search.in_pack', { pack: hit.pack })}`) : null))))));
 }
 
