@@ -152,7 +152,7 @@ function shell(org, page) {
     h('div', { class: 'bar' },
       h('a', { class: 'brand', href: org ? `#/${enc(org)}/${HOME}` : '#/' }, h('img', { src: '/console/icon.svg', alt: '' }), t('app.name')),
       h('div', { class: 'org' }, h('label', { for: 'org-picker' }, t('org.label')), picker),
-      org ? h('span', { class: 'zone muted', id: 'org-zone' }, t('time.zone', { zone: zone() })) : null,
+      org ? h('span', { class: 'zone', id: 'org-zone' }, t('time.zone', { zone: zone() })) : null,
       h('div', { class: 'spacer' }),
       org ? search.box(org, page === 'search' ? parse().args[0] : '') : null,
       languageButton(),

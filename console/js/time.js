@@ -127,7 +127,8 @@ function pickerInput(type, { class: className, ...props }, label) {
         native.focus();
       }
     },
-  }, h('span', { 'aria-hidden': 'true' }, '📅'));
+  }, h('span', { class: 'calendar-icon', 'aria-hidden': 'true' }));  // drawn in CSS: no emoji font is needed
   text.fieldBody = h('span', { class: 'date-field' }, text, native, open);
   return text;
 }
+
