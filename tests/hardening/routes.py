@@ -20,6 +20,8 @@ VALID = {
     "change_id": "c",
     "approval_id": "a",
     "case_id": "c",
+    "decision_id": "d",
+    "seq": "1",
 }
 
 
