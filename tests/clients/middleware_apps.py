@@ -2,7 +2,8 @@
 ASGI; Flask, Django over WSGI), each on a real server on a loopback port (uvicorn, wsgiref), asking the test
 counter of tests/data/workflow through an enforcer:
 
-- `POST /counter/transactions/{tid}` enters a transaction: `transaction` `enter`, the amount from the JSON body;
+- `POST /counter/transactions/{tid}` enters a transaction: `transaction` `enter`, the amount from the JSON body,
+  the moment from the query (`?at=`, optional);
 - `POST /counter/transactions/{tid}/authorize`: `transaction` `authorize` (a teller has no duty to);
 - `GET /counter/health`: not marked, never asked about.
 
@@ -17,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -39,15 +41,51 @@ from starlette.routing import Route
 
 from dutyline_client import AsyncClient, Client
 from dutyline_client.asgi import dutyline_middleware, protect
-from dutyline_client.enforce import AsyncEnforcer, Enforcer, body, path, requires
+from dutyline_client.enforce import AsyncEnforcer, Enforcer, body, path, query, requires
 from dutyline_client.wsgi import protect_flask
 
-ENTER = requires("transaction", "enter", resource_id=path("tid"), context={"amount": body("amount")})
+ENTER = requires(
+    "transaction", "enter", resource_id=path("tid"), context={"amount": body("amount")}, at=query("at", default=None)
+)
 AUTHORIZE = requires("transaction", "authorize", resource_id=path("tid"))
 
 ASGI = ("fastapi", "litestar", "starlette")
 WSGI = ("django", "flask")
 FRAMEWORKS = (*ASGI, *WSGI)
+
+
+# What an authentication layer in front of the route would have established: the person a token stands for. The
+# applications authenticate with it (`X-Token`) the way their framework would (a `user` in the ASGI scope, Django's
+# `request.user`); Flask's is the user name of HTTP Basic credentials (`request.authorization`).
+TOKENS = {"tok-ann": "ann"}
+
+
+@dataclass(frozen=True)
+class User:
+    username: str
+
+
+def asgi_authenticated(app: Any) -> Any:
+    """The ASGI scope's `user`, as Starlette's AuthenticationMiddleware and Litestar's authentication set it."""
+
+    async def authenticated(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        token = dict(scope.get("headers", [])).get(b"x-token", b"").decode()
+        if token in TOKENS:
+            scope["user"] = User(TOKENS[token])
+        await app(scope, receive, send)
+
+    return authenticated
+
+
+class DjangoTokenMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> Any:
+        token = request.headers.get("X-Token", "")
+        if token in TOKENS:
+            request.user = User(TOKENS[token])  # type: ignore[assignment]
+        return self.get_response(request)
 
 
 # --- the applications ---------------------------------------------------------------------------------------------
@@ -169,7 +207,7 @@ def django_app(enforcer: Enforcer) -> Any:
             SECRET_KEY="tests",
             ALLOWED_HOSTS=["127.0.0.1"],
             ROOT_URLCONF=__name__,
-            MIDDLEWARE=["dutyline_client.wsgi.DjangoMiddleware"],
+            MIDDLEWARE=[f"{__name__}.DjangoTokenMiddleware", "dutyline_client.wsgi.DjangoMiddleware"],
             INSTALLED_APPS=[],
             DUTYLINE_ENFORCER=None,
         )
@@ -238,7 +276,7 @@ def served(framework: str, make_client: Callable[[type[Any]], Any], **enforcer: 
     if framework in ASGI:
         client = make_client(AsyncClient)
         builder = {"fastapi": fastapi_app, "litestar": litestar_app, "starlette": starlette_app}[framework]
-        with serve_asgi(builder(AsyncEnforcer(client, **enforcer)), client) as url:
+        with serve_asgi(asgi_authenticated(builder(AsyncEnforcer(client, **enforcer))), client) as url:
             yield url
     else:
         sync = make_client(Client)

@@ -5,6 +5,7 @@ has no duty to authorise. The caller's identity is the `X-User` header a gateway
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import subprocess
@@ -17,7 +18,7 @@ import httpx
 import pytest
 
 from dutyline_client import NO_RETRIES, Client
-from dutyline_client.enforce import header
+from dutyline_client.enforce import header, native
 from tests.clients.conftest import Dutyline, Sent
 from tests.clients.middleware_apps import FRAMEWORKS, served
 from tests.conftest import REPO
@@ -139,6 +140,25 @@ def test_the_403_of_a_needs_approval_says_how_to_open_one_when_the_enforcer_does
     assert opened.status == "pending" and opened.chain[0].post == approval["approvers"][0]["post"]
 
 
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_the_caller_is_the_identity_the_framework_authenticated(framework: str, dutyline: Dutyline) -> None:
+    """The scope's `user` over ASGI, Django's `request.user`, Flask's `request.authorization`."""
+    where = "authorization.username" if framework == "flask" else "user.username"
+    credentials = {"Authorization": "Basic " + base64.b64encode(b"ann:secret").decode()}
+    make = lambda kind: kind(dutyline.url, token=dutyline.token)
+    with (
+        served(framework, make, subject=native(where), organisation="test_counter") as url,
+        httpx.Client(base_url=url, timeout=30) as http,
+    ):
+        tid = new_id()
+        known = http.post(
+            f"/counter/transactions/{tid}", json={"amount": 1}, headers=credentials | {"X-Token": "tok-ann"}
+        )
+        unknown = http.post(f"/counter/transactions/{tid}", json={"amount": 1}, headers={"X-Token": "tok-eve"})
+    assert known.status_code == 200 and known.json()["entered"] == tid
+    assert unknown.status_code == 401 and unknown.json()["code"] == "no_identity"
+
+
 def test_without_an_identity_the_answer_is_401_and_dutyline_is_not_asked(app: httpx.Client, sent: list[Sent]) -> None:
     for user in (None, ""):
         headers = {} if user is None else {"X-User": user}
@@ -177,6 +197,26 @@ def test_a_value_the_route_needs_missing_from_the_request_is_a_400_naming_it(
 def test_a_route_without_a_requirement_is_not_asked_about(app: httpx.Client, sent: list[Sent]) -> None:
     assert app.get("/counter/health").json() == {"ok": True}
     assert not [s for s in sent if s.operation == CHECK]
+
+
+def test_a_moment_dutyline_cannot_read_is_a_400_naming_it(app: httpx.Client) -> None:
+    answer = app.post(f"/counter/transactions/{new_id()}?at=yesterday", json={"amount": 5}, headers={"X-User": "ann"})
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "invalid" and [i["path"] for i in answer.json()["issues"]] == ["at"]
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_when_dutyline_refuses_the_enforcers_token_the_answer_is_503_fail_closed_and_logged(
+    framework: str, dutyline: Dutyline, logged: list[logging.LogRecord]
+) -> None:
+    make = lambda kind: kind(dutyline.url, token="not-a-token")
+    with (
+        served(framework, make, subject=header("X-User"), organisation="test_counter") as url,
+        httpx.Client(base_url=url, timeout=30) as http,
+    ):
+        answer = enter(http, new_id(), 5000)
+    assert answer.status_code == 503 and answer.json()["code"] == "dutyline_error"
+    assert any("401" in r.getMessage() and "fail closed" in r.getMessage() for r in logged)
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
