@@ -7,12 +7,14 @@ counter of tests/data/workflow through an enforcer:
 - `POST /counter/transactions/{tid}/authorize`: `transaction` `authorize` (a teller has no duty to);
 - `GET /counter/health`: not marked, never asked about.
 
-Allowed, each answers what it did and the id of the decision that let it (read from the framework's place for it).
+Allowed, each answers what it did (the amount read from the body the enforcer read before it) and the id of the
+decision that let it (from the framework's place for it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
 import time
@@ -33,7 +35,7 @@ from django.urls import path as route
 from fastapi import FastAPI
 from litestar import Litestar, get, post
 from litestar import Request as LitestarRequest
-from litestar.params import FromPath
+from litestar.params import FromPath, JSONBody
 from starlette.applications import Starlette
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import JSONResponse
@@ -94,8 +96,10 @@ class DjangoTokenMiddleware:
 def litestar_app(enforcer: AsyncEnforcer) -> Any:
     @post("/counter/transactions/{tid:str}", status_code=200)
     @ENTER
-    async def enter(tid: FromPath[str], request: LitestarRequest[Any, Any, Any]) -> dict[str, Any]:
-        return {"entered": tid, "decision_id": request.state.dutyline.decision_id}
+    async def enter(
+        tid: FromPath[str], data: JSONBody[dict[str, Any]], request: LitestarRequest[Any, Any, Any]
+    ) -> dict[str, Any]:
+        return {"entered": tid, "amount": data["amount"], "decision_id": request.state.dutyline.decision_id}
 
     @post("/counter/transactions/{tid:str}/authorize", status_code=200)
     @AUTHORIZE
@@ -113,7 +117,9 @@ def litestar_app(enforcer: AsyncEnforcer) -> Any:
 
 @ENTER
 async def _starlette_enter(request: StarletteRequest) -> JSONResponse:
-    return JSONResponse({"entered": request.path_params["tid"], "decision_id": request.state.dutyline.decision_id})
+    amount = (await request.json())["amount"]
+    tid, decision_id = request.path_params["tid"], request.state.dutyline.decision_id
+    return JSONResponse({"entered": tid, "amount": amount, "decision_id": decision_id})
 
 
 @AUTHORIZE
@@ -142,8 +148,8 @@ def fastapi_app(enforcer: AsyncEnforcer) -> Any:
 
     @app.post("/counter/transactions/{tid}")
     @ENTER
-    async def enter(tid: str, request: StarletteRequest) -> dict[str, Any]:
-        return {"entered": tid, "decision_id": request.state.dutyline.decision_id}
+    async def enter(tid: str, payload: dict[str, Any], request: StarletteRequest) -> dict[str, Any]:
+        return {"entered": tid, "amount": payload["amount"], "decision_id": request.state.dutyline.decision_id}
 
     @app.post("/counter/transactions/{tid}/authorize")
     @AUTHORIZE
@@ -164,7 +170,8 @@ def flask_app(enforcer: Enforcer) -> Any:
     @app.post("/counter/transactions/<tid>")
     @ENTER
     def enter(tid: str) -> dict[str, Any]:
-        return {"entered": tid, "decision_id": flask.g.dutyline.decision_id}
+        amount = flask.request.get_json()["amount"]
+        return {"entered": tid, "amount": amount, "decision_id": flask.g.dutyline.decision_id}
 
     @app.post("/counter/transactions/<tid>/authorize")
     @AUTHORIZE
@@ -181,7 +188,9 @@ def flask_app(enforcer: Enforcer) -> Any:
 
 @ENTER
 def _django_enter(request: HttpRequest, tid: str) -> JsonResponse:
-    return JsonResponse({"entered": tid, "decision_id": request.dutyline.decision_id})  # type: ignore[attr-defined]
+    amount = json.loads(request.body)["amount"]
+    decision_id = request.dutyline.decision_id  # type: ignore[attr-defined]
+    return JsonResponse({"entered": tid, "amount": amount, "decision_id": decision_id})
 
 
 @AUTHORIZE

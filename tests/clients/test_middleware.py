@@ -73,6 +73,7 @@ def test_an_allowed_request_reaches_the_route_with_the_decision(app: httpx.Clien
     answer = enter(app, tid, 5000)
     assert answer.status_code == 200, answer.text
     assert answer.json()["entered"] == tid and answer.json()["decision_id"]
+    assert answer.json()["amount"] == 5000, "the route reads the body the enforcer read"
 
 
 def test_a_denied_request_is_a_403_with_the_reason_in_both_languages(app: httpx.Client, sent: list[Sent]) -> None:
@@ -251,3 +252,10 @@ def test_the_adapters_import_no_framework_until_one_is_used() -> None:
         env={**os.environ, "PYTHONPATH": source},
     )
     assert ran.stdout.strip() == "[]"
+
+
+def test_an_unknown_approval_presented_is_a_403_that_opens_none(app: httpx.Client) -> None:
+    answer = enter(app, new_id(), 20000, **{"Dutyline-Approval": "apv_nothing"})
+    assert answer.status_code == 403, answer.text
+    approval = answer.json()["approval"]
+    assert approval["id"] == "apv_nothing" and approval["status"] == "unknown"

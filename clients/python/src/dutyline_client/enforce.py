@@ -392,6 +392,8 @@ class _Rules:
         return self._needs_approval(asked, result, None)
 
     def _needs_approval(self, asked: _Asked, result: CheckResult, record: ApprovalRecord | None) -> Refusal:
+        if record is not None and record.requester != asked.arguments.subject:
+            record = None  # someone else's: say nothing of it
         approval_id = record.id if record is not None else asked.approval_id
         status: Literal["pending", "approved", "rejected", "unopened", "unknown"] = (
             record.status if record is not None else "unknown" if approval_id else "unopened"
