@@ -259,3 +259,18 @@ def test_an_unknown_approval_presented_is_a_403_that_opens_none(app: httpx.Clien
     assert answer.status_code == 403, answer.text
     approval = answer.json()["approval"]
     assert approval["id"] == "apv_nothing" and approval["status"] == "unknown"
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_the_organisation_may_come_from_the_request(framework: str, dutyline: Dutyline) -> None:
+    make = lambda kind: kind(dutyline.url, token=dutyline.token)
+    with (
+        served(framework, make, subject=header("X-User"), organisation=header("X-Org")) as url,
+        httpx.Client(base_url=url, timeout=30) as http,
+    ):
+        ours = enter(http, new_id(), 5000, **{"X-Org": "test_counter"})
+        unknown = enter(http, new_id(), 5000, **{"X-Org": "no_such_org"})
+        unnamed = enter(http, new_id(), 5000)
+    assert ours.status_code == 200
+    assert unknown.status_code == 403 and unknown.json()["code"] == "unknown_organisation"
+    assert unnamed.status_code == 400 and [i["path"] for i in unnamed.json()["issues"]] == ["header.X-Org"]
