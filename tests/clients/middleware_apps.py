@@ -32,17 +32,18 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpRequest, JsonResponse
 from django.test import override_settings
 from django.urls import path as route
-from fastapi import FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from litestar import Litestar, get, post
 from litestar import Request as LitestarRequest
 from litestar.params import FromPath, JSONBody
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from dutyline_client import AsyncClient, Client
-from dutyline_client.asgi import dutyline_middleware, protect
+from dutyline_client.asgi import DutylineMiddleware, Refused, dutyline_middleware, enforcing, refused_response
 from dutyline_client.enforce import AsyncEnforcer, Enforcer, body, path, query, requires
 from dutyline_client.wsgi import protect_flask
 
@@ -132,35 +133,44 @@ async def _starlette_health(request: StarletteRequest) -> JSONResponse:
 
 
 def starlette_app(enforcer: AsyncEnforcer) -> Any:
+    """With the app-level middleware, and a mount (whose routes it reaches too)."""
     app = Starlette(
+        middleware=[Middleware(DutylineMiddleware, enforcer=enforcer)],
         routes=[
-            Route("/counter/transactions/{tid}", _starlette_enter, methods=["POST"]),
-            Route("/counter/transactions/{tid}/authorize", _starlette_authorize, methods=["POST"]),
-            Route("/counter/health", _starlette_health),
-        ]
+            Mount(
+                "/counter",
+                routes=[
+                    Route("/transactions/{tid}", _starlette_enter, methods=["POST"]),
+                    Route("/transactions/{tid}/authorize", _starlette_authorize, methods=["POST"]),
+                    Route("/health", _starlette_health),
+                ],
+            )
+        ],
     )
-    protect(app, enforcer)
     return app
 
 
 def fastapi_app(enforcer: AsyncEnforcer) -> Any:
-    app = FastAPI()
+    """With the app-wide dependency, and a router included (whose routes it reaches too)."""
+    app = FastAPI(dependencies=[Depends(enforcing(enforcer))], exception_handlers={Refused: refused_response})
 
     @app.post("/counter/transactions/{tid}")
     @ENTER
     async def enter(tid: str, payload: dict[str, Any], request: StarletteRequest) -> dict[str, Any]:
         return {"entered": tid, "amount": payload["amount"], "decision_id": request.state.dutyline.decision_id}
 
-    @app.post("/counter/transactions/{tid}/authorize")
-    @AUTHORIZE
-    async def authorize(tid: str) -> dict[str, Any]:
-        return {"authorized": tid}
-
     @app.get("/counter/health")
     async def health() -> dict[str, Any]:
         return {"ok": True}
 
-    protect(app, enforcer)
+    router = APIRouter(prefix="/counter")
+
+    @router.post("/transactions/{tid}/authorize")
+    @AUTHORIZE
+    async def authorize(tid: str) -> dict[str, Any]:
+        return {"authorized": tid}
+
+    app.include_router(router)
     return app
 
 

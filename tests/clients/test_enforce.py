@@ -89,3 +89,15 @@ def test_requires_marks_a_function_and_refuses_what_it_cannot_mark() -> None:
     assert marked is route and route.__dutyline__ == requires("r", "a")  # type: ignore[attr-defined]
     with pytest.raises(TypeError, match="beneath the route decorator"):
         requires("r", "a")(object())
+
+
+def test_protect_refuses_a_fastapi_app_rather_than_miss_the_routes_of_its_included_routers() -> None:
+    from fastapi import FastAPI
+
+    from dutyline_client import AsyncClient
+    from dutyline_client.asgi import protect
+    from dutyline_client.enforce import AsyncEnforcer
+
+    enforcer = AsyncEnforcer(AsyncClient("http://127.0.0.1:9"), subject=header("X-User"))
+    with pytest.raises(TypeError, match="Depends"):
+        protect(FastAPI(), enforcer)
