@@ -101,3 +101,13 @@ def test_protect_refuses_a_fastapi_app_rather_than_miss_the_routes_of_its_includ
     enforcer = AsyncEnforcer(AsyncClient("http://127.0.0.1:9"), subject=header("X-User"))
     with pytest.raises(TypeError, match="Depends"):
         protect(FastAPI(), enforcer)
+
+
+@pytest.mark.parametrize("fail_open", [False, True])
+def test_when_dutyline_cannot_be_reached_the_clients_choice_decides(fail_open: bool, unused_port: int) -> None:
+    with Client(f"http://127.0.0.1:{unused_port}", retries=NO_RETRIES, fail_open=fail_open) as client:
+        answer = Enforcer(client, subject=header("X-User"), organisation="o").enforce(requires("r", "a"), incoming())
+    if fail_open:
+        assert not isinstance(answer, Refusal) and answer.allowed and answer.answered_locally
+    else:
+        assert isinstance(answer, Refusal) and answer.status == 503 and answer.code == "dutyline_unreachable"

@@ -20,6 +20,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
+from urllib.parse import quote
 
 import msgspec
 
@@ -372,8 +373,8 @@ class _Rules:
         return str(found) if found not in (None, "") else None
 
     def _settled(self, asked: _Asked, result: CheckResult) -> CheckResult | Refusal | None:
-        """The result when it allows, a refusal, or None: a needs_approval whose approval is to be looked up or
-        opened (`_approval_of`)."""
+        """The result when it allows, a refusal, or None: a needs_approval whose approval the enforcer looks up (the
+        one presented) or opens, before `_needs_approval` words the refusal."""
         if result.allowed:
             return result
         if result.decision == "deny":
@@ -402,7 +403,7 @@ class _Rules:
             id=approval_id,
             status=status,
             approvers=record.chain if record is not None else result.approvers,
-            href=f"{self._base_url}/v1/approvals/{approval_id}" if approval_id else None,
+            href=f"{self._base_url}/v1/approvals/{quote(approval_id, safe='')}" if approval_id else None,
             present=self.approval_header,
             request=asked.arguments,
             due_at=record.due_at if record is not None else None,
