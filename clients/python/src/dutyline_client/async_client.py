@@ -92,6 +92,11 @@ class AsyncClient:
             attempt += 1
 
     @property
+    def base_url(self) -> str:
+        """Where Dutyline answers, as given (without a trailing slash)."""
+        return str(self._http.base_url).rstrip("/")
+
+    @property
     def cache(self) -> DecisionCache | None:
         return self._core.cache
 
