@@ -15,7 +15,7 @@ from typing import Annotated
 import msgspec
 from litestar import Request, get
 from litestar.di import NamedDependency
-from litestar.params import Parameter
+from litestar.params import HeaderParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from dutyline.api.auth import COOKIE, bearer
@@ -45,7 +45,7 @@ version history (`org_chart:read`, or `rule_pack:read` for a rule pack, in the a
 
 Since = Annotated[
     int | None,
-    Parameter(
+    QueryParameter(
         ge=0,
         le=MAX_VERSION,
         description="Replay every change after this policy version first (0: the whole history); default: live only.",
@@ -53,11 +53,11 @@ Since = Annotated[
 ]
 Organisations = Annotated[
     list[str] | None,
-    Parameter(query="organisation", description="Only these organisations' changes (repeat it for several)."),
+    QueryParameter(name="organisation", description="Only these organisations' changes (repeat it for several)."),
 ]
 LastEventId = Annotated[
     str | None,
-    Parameter(header="Last-Event-ID", description="The id of the last event received: resume after it."),
+    HeaderParameter(name="Last-Event-ID", description="The id of the last event received: resume after it."),
 ]
 
 
