@@ -273,7 +273,9 @@ class ChangeFeed:
             while not self._closed:
                 assert self._moved is not None
                 moved = self._moved  # taken before looking: a move while we look or send sets it
-                if cursor < self._floor:  # not in memory (any more): from the store, a page at a time
+                # A replay reads the store, up to what it holds now (`ready` then means caught up with the store, not
+                # with this replica); so does a subscriber behind what is kept in memory. A page at a time.
+                if not caught_up or cursor < self._floor:
                     changes, seen = await asyncio.to_thread(self._read, cursor, organisations)
                     more = len(changes) >= self._page
                 else:
