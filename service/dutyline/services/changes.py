@@ -139,6 +139,10 @@ class ChangeFeed:
         self._max_entities = max_entities
         self._page = page
         self._recent_size = recent
+        # What the events kept in memory may hold in all, beside their number: one import can change thousands of
+        # entities, and each event lists up to `max_entities`.
+        self._recent_entities = max(recent, 100_000)
+        self._held = 0  # entities in `_recent`
         self.streams = 0
         # The pump's state, touched on the event loop only: every version in (floor, head], oldest first.
         self._recent: collections.deque[PolicyChange] = collections.deque()
@@ -151,6 +155,7 @@ class ChangeFeed:
         self._closed = False
         # Events already made, by version (making one reads two versions of a document and compares them).
         self._made: collections.OrderedDict[int, PolicyChange] = collections.OrderedDict()
+        self._made_entities = 0
         self._made_lock = threading.Lock()
 
     # --- lifecycle (the app's lifespan) -----------------------------------------------------------------------
@@ -196,8 +201,11 @@ class ChangeFeed:
         changes, seen = await asyncio.to_thread(self._read, self._head, None)
         for change in changes:
             self._recent.append(change)
-        while len(self._recent) > self._recent_size:
-            self._floor = self._recent.popleft().policy_version
+            self._held += len(change.entities)
+        while len(self._recent) > self._recent_size or self._held > self._recent_entities:
+            dropped = self._recent.popleft()
+            self._held -= len(dropped.entities)
+            self._floor = dropped.policy_version
         moved = seen > self._head
         self._head = max(self._head, seen)
         if moved and self._moved is not None:
@@ -276,7 +284,11 @@ class ChangeFeed:
                 # A replay reads the store, up to what it holds now (`ready` then means caught up with the store, not
                 # with this replica); so does a subscriber behind what is kept in memory. A page at a time.
                 if not caught_up or cursor < self._floor:
-                    changes, seen = await asyncio.to_thread(self._read, cursor, organisations)
+                    try:
+                        changes, seen = await asyncio.to_thread(self._read, cursor, organisations)
+                    except Exception:  # the database went away: end the stream; the caller resumes from its id
+                        log.warning("a change stream could not read the store; ending it", exc_info=True)
+                        return
                     more = len(changes) >= self._page
                 else:
                     changes, seen, more = self._in_memory(cursor, organisations), self._head, False
@@ -294,7 +306,7 @@ class ChangeFeed:
                 try:
                     await asyncio.wait_for(moved.wait(), self.keepalive)
                 except TimeoutError:
-                    if not await alive():
+                    if not await _standing(alive):
                         return
                     yield KeepAlive()
         finally:
@@ -331,8 +343,9 @@ class ChangeFeed:
         made = self._make(row, history.previous(session, row))
         with self._made_lock:
             self._made[row.version] = made
-            while len(self._made) > self._recent_size:
-                self._made.popitem(last=False)
+            self._made_entities += len(made.entities)
+            while len(self._made) > self._recent_size or self._made_entities > self._recent_entities:
+                self._made_entities -= len(self._made.popitem(last=False)[1].entities)
         return made
 
     def _make(self, row: OrgVersionRow, before: OrgVersionRow | None) -> PolicyChange:
@@ -363,6 +376,16 @@ class ChangeFeed:
             author=row.author,
             comment=row.comment,
         )
+
+
+async def _standing(alive: Callable[[], Awaitable[bool]]) -> bool:
+    """Whether the subscriber's credentials still stand; when that cannot be known (the database is down), no: the
+    stream ends, and the caller's reconnection is answered as any request is then."""
+    try:
+        return await alive()
+    except Exception:
+        log.warning("a change stream's credentials could not be checked; ending it", exc_info=True)
+        return False
 
 
 def _plain(row: OrgVersionRow | None) -> Any:
