@@ -42,7 +42,7 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         }
         server = LiveServer(url, seed_dir=str(REPO / "policies"), extra_env=env)
         try:
-            server.wait_ready()
+            server.wait_ready(timeout=180)  # generous: servers of other tests start beside it
             root = Client(server, token)
             yield Served(server, token, root)
             root.close()
@@ -216,7 +216,7 @@ def test_stopping_the_server_ends_its_open_streams(tmp_path) -> None:  # type: i
     """uvicorn waits for every response to end before it stops; a stream must end by itself then."""
     server = LiveServer(f"sqlite:///{tmp_path / 'empty.db'}", extra_env={"DUTYLINE_CHANGES_KEEPALIVE": "60"})
     try:
-        server.wait_ready()
+        server.wait_ready(timeout=180)
         stream = Listener(server.url)
         stream.ready()
         server.process.terminate()

@@ -45,6 +45,7 @@ from dutyline.store.tables import OrgVersionRow
 log = logging.getLogger("dutyline.changes")
 
 MAX_VERSION = 2**63 - 1  # a policy version is a 64-bit integer in the store
+_RETRY = 1.0  # seconds before the pump reads the store again after it failed
 
 
 class ChangedDocument(Shape, kw_only=True):
@@ -193,8 +194,10 @@ class ChangeFeed:
             try:
                 while await self._pump_page():
                     pass
-            except Exception:  # the database may be down: the next refresh signals again
-                log.warning("the change stream could not read new policy versions", exc_info=True)
+            except Exception:  # the database may be down: look again in a moment (nothing is lost: it reads after head)
+                log.warning("the change stream could not read new policy versions; retrying", exc_info=True)
+                await asyncio.sleep(_RETRY)
+                self._signal.set()
 
     async def _pump_page(self) -> bool:
         """Read one page of versions after head into memory and wake the streams; True if there may be more."""
