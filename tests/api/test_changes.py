@@ -164,8 +164,10 @@ def test_the_stream_needs_credentials_like_every_v1_route(served: Served) -> Non
 
 
 def test_a_subscriber_that_does_not_read_holds_up_neither_changes_nor_other_subscribers(served: Served) -> None:
-    """A raw connection with a tiny receive buffer asks for the whole history and never reads it: the server's
-    writes to it block; a change is still stored and reaches another subscriber."""
+    """A raw connection with a tiny receive buffer asks for the whole history and never reads it: a change is still
+    stored and reaches another subscriber. (Whether the server's writes to it block depends on the kernel's buffers;
+    that a subscriber which never reads holds up neither the feed nor the others, however far behind, is shown
+    without them in tests/services/test_changes.py.)"""
     stalled = socket.socket()
     stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
     stalled.connect(("127.0.0.1", served.server.port))
