@@ -17,6 +17,7 @@ from dutyline.services.access import AccessService
 from dutyline.services.approvals import ApprovalService
 from dutyline.services.audit_trail import AuditReader
 from dutyline.services.cases import CaseService
+from dutyline.services.changes import ChangeFeed
 from dutyline.services.consistency import VersionWaits
 from dutyline.services.decision_log import DecisionLog
 from dutyline.services.decisions import DecisionService
@@ -75,6 +76,8 @@ class Runtime:
     listings: Listings
     queries: Queries
     search: Search
+    # The change stream: each new policy version, from this replica or another, to its subscribers.
+    changes: ChangeFeed
     # PostgreSQL only: applies other replicas' changes as soon as they commit (LISTEN/NOTIFY).
     listener: ChangeListener | None
     # The key of page tokens (`api.paging`), the same on every replica (`page_key`).
@@ -124,7 +127,18 @@ class Runtime:
         waits = VersionWaits(policies, settings.consistency_waiters)
         versions = Versions(sessions)
         listings = Listings(settings.query_cache_entries, settings.query_cache_ids, settings.query_workers)
-        policies.applied = waits.applied  # the policy service is made first: the waits watch it
+        changes = ChangeFeed(
+            sessions,
+            max_streams=settings.changes_streams,
+            keepalive=settings.changes_keepalive,
+            max_entities=settings.changes_max_entities,
+        )
+
+        def applied(version: int) -> None:  # the policy service is made first: the waits and the stream watch it
+            waits.applied(version)
+            changes.applied(version)
+
+        policies.applied = applied
         versions = Versions(sessions)
         listener = (
             ChangeListener(settings.database_url, policies)
@@ -152,6 +166,7 @@ class Runtime:
             listings=listings,
             queries=Queries(policies, versions, listings),
             search=Search(decisions, listings),
+            changes=changes,
             listener=listener,
             page_key=page_key(sessions, settings.secret_key),
         )

@@ -59,6 +59,11 @@ class Settings:
     query_cache_entries: int = 256
     query_cache_ids: int = 1_000_000
     query_workers: int = 2
+    # The change stream (GET /v1/changes): streams open at once in one process (beyond it: 503 with Retry-After),
+    # seconds between keep-alive comments, and the most entities one event lists (beyond: `entities_truncated`).
+    changes_streams: int = 100
+    changes_keepalive: float = 15.0
+    changes_max_entities: int = 1000
     # Limits on what one request may carry.
     max_body_bytes: int = 1_048_576
     max_batch: int = 1000
@@ -141,6 +146,9 @@ class Settings:
             query_cache_entries=_at_least(env, "DUTYLINE_QUERY_CACHE_ENTRIES", base.query_cache_entries, 0),
             query_cache_ids=_at_least(env, "DUTYLINE_QUERY_CACHE_IDS", base.query_cache_ids, 0),
             query_workers=_at_least(env, "DUTYLINE_QUERY_WORKERS", base.query_workers, 1),
+            changes_streams=_at_least(env, "DUTYLINE_CHANGES_STREAMS", base.changes_streams, 0),
+            changes_keepalive=_positive_seconds(env, "DUTYLINE_CHANGES_KEEPALIVE", base.changes_keepalive),
+            changes_max_entities=_at_least(env, "DUTYLINE_CHANGES_MAX_ENTITIES", base.changes_max_entities, 0),
             max_body_bytes=int(env.get("DUTYLINE_MAX_BODY_BYTES", base.max_body_bytes)),
             max_batch=int(env.get("DUTYLINE_MAX_BATCH", base.max_batch)),
             approval_sla=seconds(env.get("DUTYLINE_APPROVAL_SLA", ""), base.approval_sla),
@@ -206,6 +214,17 @@ def _at_least(env: Mapping[str, str], name: str, default: int, minimum: int) -> 
         raise ValueError(f"{name}: not a whole number: {text!r}") from None
     if value < minimum:
         raise ValueError(f"{name}: must be at least {minimum}, got {value}")
+    return value
+
+
+def _positive_seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    """A duration setting above zero (seconds, or 30s, 5m …); the error names the variable."""
+    try:
+        value = seconds(env.get(name, ""), default)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"{name}: must be a positive number of seconds, got {env.get(name)!r}")
     return value
 
 

@@ -9,6 +9,7 @@ acting) → deputy (vacant) → director (dan); a teller may enter up to 10000 w
 from __future__ import annotations
 
 import asyncio
+import inspect
 import uuid
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
@@ -24,6 +25,7 @@ from dutyline_client import (
     CheckResult,
     Client,
     EvaluationItem,
+    PolicyChange,
     Resource,
     Retries,
     Subject,
@@ -171,6 +173,26 @@ async def every_call(api: Any) -> None:
     assert total.total == entry.total
     reversal = await api.reverse_usage(ORG, "bob", "daily_cash", entry.id)
     assert reversal.amount == Decimal("-100.10") and reversal.reverses == entry.id
+
+    # --- the change stream, from the beginning: the counter's first version (tests/clients/test_changes.py goes on)
+    first_change = await _first_change(api)
+    assert isinstance(first_change, PolicyChange) and first_change.organisations == [ORG]
+    assert first_change.documents[0].kind in ("org", "rules") and first_change.policy_version > 0
+
+
+async def _first_change(api: Any) -> Any:
+    """The first event of `changes(since=0)`, then hung up: an iterator of the sync client (awaited through
+    `Awaited`), an async one of the async client."""
+    stream = api.changes(since=0, organisations=[ORG])
+    if inspect.iscoroutine(stream):
+        stream = await stream
+    if hasattr(stream, "__anext__"):
+        item = await anext(stream)
+        await stream.aclose()
+        return item
+    item = next(stream)
+    stream.close()
+    return item
 
 
 def _operations_sent(sent: list[Sent]) -> set[str]:

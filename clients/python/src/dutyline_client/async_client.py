@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Literal, TypeVar
@@ -11,6 +11,7 @@ from typing import Any, Literal, TypeVar
 import httpx
 
 from dutyline_client import calls
+from dutyline_client import changes as _changes
 from dutyline_client import models as m
 from dutyline_client.cache import DecisionCache
 from dutyline_client.core import Core, Retries, Retry, headers
@@ -58,6 +59,7 @@ class AsyncClient:
             fail_open,
             DecisionCache() if cache is True else cache if isinstance(cache, DecisionCache) else None,
         )
+        self._watcher: _changes.AsyncChangeWatcher | None = None
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             headers=headers(token),
@@ -111,6 +113,8 @@ class AsyncClient:
         self._core.after_change(policy_version)
 
     async def aclose(self) -> None:
+        if self._watcher is not None:
+            await self._watcher.stop()
         await self._http.aclose()
 
     async def __aenter__(self) -> AsyncClient:
@@ -421,3 +425,31 @@ class AsyncClient:
     async def usage_total(self, organisation: str, person: str, rule: str, *, at: str | None = None) -> m.UsageTotal:
         """A person's total for the period `at` falls in (default now)."""
         return await self._run(calls.usage_total(organisation, person, rule, at))
+
+    # --- the change stream ------------------------------------------------------------------------------------
+
+    def changes(
+        self,
+        since: int | None = None,
+        *,
+        organisations: Sequence[str] | None = None,
+        reconnect: bool = True,
+        read_timeout: float = _changes.READ_TIMEOUT,
+    ) -> AsyncIterator[m.PolicyChange | m.CaughtUp]:
+        """`GET /v1/changes` (see `Client.changes`): `async for change in client.changes(since=...)`."""
+        return _changes.achanges(self._http, self._core.retries, since, organisations, reconnect, read_timeout)
+
+    def watch_changes(self, *, organisations: Sequence[str] | None = None) -> _changes.AsyncChangeWatcher:
+        """`Client.watch_changes` as a task on the running loop; stopped by `aclose()`."""
+        cache = self._core.cache
+        if cache is None:
+            raise ValueError("watch_changes keeps the decision cache current: make the client with cache=True")
+        if self._watcher is not None and self._watcher.running:
+            return self._watcher
+        http, retries = self._http, self._core.retries
+
+        def stream(since: int | None) -> AsyncIterator[m.PolicyChange | m.CaughtUp]:
+            return _changes.achanges(http, retries, since, organisations, True, _changes.READ_TIMEOUT)
+
+        self._watcher = _changes.AsyncChangeWatcher(stream, cache, retries)
+        return self._watcher

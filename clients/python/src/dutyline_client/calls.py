@@ -61,6 +61,7 @@ OPERATIONS: dict[str, str] = {
     "GET /v1/notifications": "notifications",
     "POST /v1/orgs/{org_id}/usage": "record_usage",
     "GET /v1/orgs/{org_id}/usage": "usage_total",
+    "GET /v1/changes": "changes",
 }
 
 

@@ -471,6 +471,46 @@ class UsageTotal(_Model):
     total: Decimal
 
 
+class ChangedDocument(_Model):
+    """The document a policy version made: the organisation's (`kind` org) or rule pack `name`'s."""
+
+    organisation: str
+    kind: Literal["org", "rules"]
+    revision: int
+    deleted: bool
+    name: str | None = None
+    fields: list[str] = []
+
+
+class ChangedEntity(_Model):
+    """An entity a policy version added, removed or changed (`kind`: people, posts, rules …)."""
+
+    organisation: str
+    kind: str
+    id: str
+    change: Literal["added", "removed", "changed"]
+
+
+class PolicyChange(_Model):
+    """A `change` event of the change stream: one new policy version (`author` and `comment` only for a caller that
+    may read the organisation's history)."""
+
+    policy_version: int
+    at: str
+    organisations: list[str]
+    documents: list[ChangedDocument]
+    entities: list[ChangedEntity]
+    entities_truncated: bool = False
+    author: str | None = None
+    comment: str | None = None
+
+
+class CaughtUp(_Model):
+    """The `ready` event of the change stream: every change up to `policy_version` has been given; live from here."""
+
+    policy_version: int
+
+
 class IssueBody(_Model):
     """One place in a request that is wrong: the field (`path`) and why; `code` is for programs to branch on."""
 
