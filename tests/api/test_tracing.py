@@ -21,9 +21,10 @@ from sqlalchemy import text
 from dutyline.app import create_app
 from dutyline.logs import JsonFormatter
 from dutyline.services.decisions import DecisionService
+from dutyline.services.orgs import import_paths
 from dutyline.settings import Settings
-from dutyline.store.db import make_engine
-from tests.api.test_approvals import ORG, import_counter_into, request
+from dutyline.store.db import make_engine, session_factory, upgrade
+from tests.api.test_approvals import ORG, WORKFLOW, eventually, import_counter_into, request
 from tests.live import free_port
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -295,3 +296,42 @@ def test_tracing_is_asked_for_by_dutyline_otel_or_the_standard_variables(
     settings = Settings.from_env(env)
     assert (settings.otel, settings.otel_endpoint) == (on, endpoint)
     assert Settings.from_env(env | {"OTEL_SERVICE_NAME": "pos-authz"}).otel_service_name == "pos-authz"
+
+
+def test_what_is_logged_later_on_a_requests_behalf_carries_its_request_id(database_url: str, tmp_path: Path) -> None:
+    """The outbox writer (the scheduler's thread) logs an obligation that could reach nobody, after the request."""
+    folder = tmp_path / "counter"
+    folder.mkdir()
+    dan = "  - id: dan\n    name: {zh: 丹, en: Dan}\n    assignments:\n      - {post: director}\n"
+    org = (WORKFLOW / "test_counter.yaml").read_text(encoding="utf-8")
+    assert dan in org
+    (folder / "test_counter.yaml").write_text(org.replace(dan, ""), encoding="utf-8")  # nobody above the manager
+    # and a second rule telling the tellers, so that the obligation is written (one that reaches nobody is not)
+    told = (
+        "  - kind: notification\n    id: count_told\n    name: {zh: 清点通知, en: count told}\n"
+        "    applies_to: {resources: [cash_box], actions: [count]}\n    when: exists(context.discrepancy)\n"
+        "    notify: [teller]\n    message: {zh: 清点, en: A count}\n"
+    )
+    rules = (WORKFLOW / "test_counter_rules.yaml").read_text("utf-8").replace("case_types:\n", told + "case_types:\n")
+    (folder / "test_counter_rules.yaml").write_text(rules, "utf-8")
+    engine = make_engine(database_url)
+    try:
+        upgrade(engine)
+        import_paths(session_factory(engine), [folder], author="test")
+    finally:
+        engine.dispose()
+    app = create_app(settings_for(database_url, DUTYLINE_ESCALATION_INTERVAL="0.2"))
+    with TestClient(app) as client, captured() as records:
+        body = request("mia", "cash_box", "count", "box1", discrepancy=5)
+        response = client.post("/v1/check", json=body, headers={"X-Request-ID": "req-later"})
+        assert response.json()["decision"] == "allow"
+
+        def told_nobody() -> list[logging.LogRecord]:
+            return [r for r in records.records if "notified nobody" in r.getMessage()]
+
+        assert eventually(told_nobody), "the obligation's writer did not log the vacancy"
+    (warning,) = told_nobody()
+    assert (
+        warning.threadName != threading.current_thread().name and response.json()["decision_id"] in warning.getMessage()
+    )
+    assert warning.request_id == "req-later"  # type: ignore[attr-defined]
