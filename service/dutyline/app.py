@@ -7,7 +7,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from litestar import Litestar, Router
 from litestar.config.compression import CompressionConfig
@@ -144,26 +144,21 @@ def _start_tracing(settings: Settings, exporter: SpanExporter | None) -> Tracing
 
 
 def _traced(tracing: Tracing | None) -> list[DefineMiddleware]:
-    """The ASGI instrumentation's middleware (through Litestar's plugin config): a server span per request, child of
-    the caller's W3C traceparent when it sends one."""
+    """The ASGI instrumentation's middleware (through Litestar's plugin config, which runs it around routing): a
+    server span per request, child of the caller's W3C traceparent when it sends one; then, routed, its name."""
     if tracing is None:
         return []
     from litestar.plugins.opentelemetry import OpenTelemetryConfig
 
+    from dutyline.services.tracing import NamedByRoute
+
     config = OpenTelemetryConfig(
         tracer_provider=tracing.provider,
-        scope_span_details_extractor=_span_details,
+        scope_span_details_extractor=tracing.span_details,
         server_request_hook_handler=tracing.on_request,
         exclude_spans=["receive", "send"],  # a span per ASGI message would double the spans of every request
     )
-    return [config.middleware]
-
-
-def _span_details(scope: Any) -> tuple[str, dict[str, Any]]:
-    """A request's span is named by its route (`POST /v1/approvals/{approval_id:str}`), not its path: one name per
-    endpoint, whatever ids the path holds."""
-    route = scope.get("path_template") or scope.get("path", "")
-    return f"{scope.get('method', '')} {route}".strip(), {"http.route": route}
+    return [config.middleware, DefineMiddleware(NamedByRoute)]
 
 
 def _logging(settings: Settings) -> LoggingConfig:

@@ -103,8 +103,6 @@ def test_a_check_through_an_approval_is_a_span_tree_request_decision_rules_datab
         "dutyline.decision.code": response.json()["code"],
         "dutyline.decision_id": response.json()["decision_id"],
         "dutyline.policy_version": response.json()["policy_version"],
-        "dutyline.simulated": False,
-        "dutyline.as_of": False,
         "dutyline.approval.presented": True,
         "dutyline.approval.used": True,
     }
@@ -123,6 +121,7 @@ def test_a_check_the_rules_refuse_records_the_outcome_and_the_rules_that_fired(
     (decision,) = by_name(exporter.get_finished_spans(), "decision")
     (rules,) = by_name(exporter.get_finished_spans(), "rules")
     assert decision.attributes is not None and decision.attributes["dutyline.decision"] == "needs_approval"
+    assert "dutyline.approval.presented" not in decision.attributes and "dutyline.simulated" not in decision.attributes
     assert rules.attributes is not None and rules.attributes["dutyline.rules.fired"] == ("entry_limit",)
     assert not [s for s in exporter.get_finished_spans() if s.attributes and "db.system" in s.attributes]
 
@@ -140,6 +139,16 @@ def test_an_incoming_traceparent_is_the_parent_of_the_request_span(
     assert server.parent is not None and server.parent.is_remote
     assert format(server.parent.span_id, "016x") == PARENT_ID
     assert {format(s.context.trace_id, "032x") for s in spans} == {TRACE_ID}
+
+
+def test_a_request_span_is_named_by_its_route_and_an_unknown_path_by_its_method(
+    traced: tuple[TestClient, InMemorySpanExporter],
+) -> None:
+    client, exporter = traced
+    assert client.get("/v1/approvals/apv_nope").status_code == 404
+    assert client.get("/no/such/path").status_code == 404
+    names = sorted(s.name for s in exporter.get_finished_spans() if s.parent is None)
+    assert names == ["GET", "GET /v1/approvals/{approval_id}"]
 
 
 def test_secrets_in_headers_are_never_span_attributes(traced: tuple[TestClient, InMemorySpanExporter]) -> None:
