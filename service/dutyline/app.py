@@ -10,7 +10,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar import Litestar, Router
 from litestar.config.compression import CompressionConfig
@@ -45,8 +45,12 @@ from dutyline.api.health import HealthController
 from dutyline.api.middleware import RequestIdMiddleware
 from dutyline.api.openapi import ExactShapes, request_bodies
 from dutyline.api.scopes import within_reach
+from dutyline.logs import bind_request_ids
 from dutyline.runtime import Runtime
 from dutyline.settings import Settings
+
+if TYPE_CHECKING:
+    from dutyline.services.tracing import SpanExporter, Tracing
 
 log = logging.getLogger("dutyline")
 
@@ -57,15 +61,19 @@ log = logging.getLogger("dutyline")
 GIL_SWITCH_INTERVAL = 0.0005
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(settings: Settings | None = None, span_exporter: SpanExporter | None = None) -> Litestar:
+    """The app. With tracing on (`Settings.otel`), spans go to `span_exporter` when given (tests: an in-memory one),
+    else over OTLP/HTTP to the settings' endpoint."""
     settings = settings or Settings.from_env()
     anonymous = anonymous_mode(settings)
+    bind_request_ids()
+    tracing = _start_tracing(settings, span_exporter)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         sys.setswitchinterval(GIL_SWITCH_INTERVAL)
         _say_who_may_decide(settings)
-        runtime = await asyncio.to_thread(Runtime.start, settings)
+        runtime = await asyncio.to_thread(Runtime.start, settings, tracing)
         app.state.runtime = runtime
         await runtime.changes.start()
         refresher = asyncio.create_task(_refresh_loop(runtime))
@@ -79,6 +87,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher
             await asyncio.to_thread(runtime.close)
+            if tracing is not None:
+                await asyncio.to_thread(tracing.shutdown)
 
     # The decision API: every route behind one guard, which keeps a caller within the organisations it reaches.
     decision_api: list[ControllerRouterHandler] = [
@@ -106,6 +116,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies=DEPENDENCIES,  # services and the admin caller, by name (api/guards.py)
         lifespan=[lifespan],
         middleware=[
+            *_traced(tracing),  # outermost: the request's span covers everything below
             DefineMiddleware(RequestIdMiddleware),
             *([DefineMiddleware(DecisionAuthMiddleware, anonymous=anonymous)] if anonymous != "anyone" else []),
         ],
@@ -131,6 +142,37 @@ def create_app(settings: Settings | None = None) -> Litestar:
             exclude=changes.STREAMS,  # events go out as they happen, never held in a compressor's buffer
         ),
     )
+
+
+def _start_tracing(settings: Settings, exporter: SpanExporter | None) -> Tracing | None:
+    """Tracing when the settings ask for it and OpenTelemetry is installed (`pip install 'dutyline[otel]'`); else
+    None, said in the log when it was asked for."""
+    if not settings.otel:
+        return None
+    try:
+        from dutyline.services import tracing
+    except ImportError as exc:
+        log.warning("tracing is off: OpenTelemetry is not installed (pip install 'dutyline[otel]'): %s", exc)
+        return None
+    return tracing.start(settings, exporter)
+
+
+def _traced(tracing: Tracing | None) -> list[DefineMiddleware]:
+    """The ASGI instrumentation's middleware (through Litestar's plugin config, which runs it around routing): a
+    server span per request, child of the caller's W3C traceparent when it sends one; then, routed, its name."""
+    if tracing is None:
+        return []
+    from litestar.plugins.opentelemetry import OpenTelemetryConfig
+
+    from dutyline.services.tracing import NamedByRoute
+
+    config = OpenTelemetryConfig(
+        tracer_provider=tracing.provider,
+        scope_span_details_extractor=tracing.span_details,
+        server_request_hook_handler=tracing.on_request,
+        exclude_spans=["receive", "send"],  # a span per ASGI message would double the spans of every request
+    )
+    return [config.middleware, DefineMiddleware(NamedByRoute)]
 
 
 def _logging(settings: Settings) -> LoggingConfig:

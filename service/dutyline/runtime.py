@@ -8,6 +8,7 @@ import hmac
 import logging
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,6 +39,9 @@ from dutyline.store import access as access_store
 from dutyline.store import notify
 from dutyline.store import orgs as org_store
 from dutyline.store.db import exclusive, make_engine, session_factory, upgrade
+
+if TYPE_CHECKING:
+    from dutyline.services.tracing import Tracing
 
 log = logging.getLogger("dutyline")
 
@@ -84,9 +88,12 @@ class Runtime:
     page_key: bytes
 
     @classmethod
-    def start(cls, settings: Settings) -> Runtime:
-        """Migrate the database, load the seed into an empty one, compile the stored policy, start the log."""
+    def start(cls, settings: Settings, tracing: Tracing | None = None) -> Runtime:
+        """Migrate the database, load the seed into an empty one, compile the stored policy, start the log. With
+        `tracing`, decisions, their rules and database work are spanned (services/tracing.py)."""
         engine = make_engine(settings.database_url)
+        if tracing is not None:
+            tracing.trace_engine(engine)
         with exclusive(engine):  # replicas and workers start together: one migrates, the others wait
             upgrade(engine, secret_key=settings.secret_key)
         sessions = session_factory(engine, settings.secret_key)
@@ -99,7 +106,9 @@ class Runtime:
         )
         ledger = Ledger(sessions, policies)
         obligations = Obligations()
-        decisions = DecisionService(policies, decision_log, facts=ledger, obligations=obligations.put)
+        decisions = (DecisionService if tracing is None else tracing.decisions)(
+            policies, decision_log, facts=ledger, obligations=obligations.put
+        )
         approvals = ApprovalService(
             sessions,
             policies,

@@ -121,6 +121,13 @@ class Settings:
     # Which rule backend runs the rules: "durable_rules" (the engine) or "reference" (the same semantics in pure
     # Python; engines/rulehost/reference.py).
     rules_backend: str = "durable_rules"
+    # OpenTelemetry traces (docs/deployment.md, Observability): off unless asked for. On, spans of the request, the
+    # decision, its rules and its database work are exported over OTLP/HTTP to `otel_endpoint` (empty: the OTLP
+    # default, http://localhost:4318/v1/traces), as service `otel_service_name`. A bad endpoint leaves tracing off
+    # and says so in the log; it never stops the server.
+    otel: bool = False
+    otel_endpoint: str = ""
+    otel_service_name: str = "dutyline"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -183,6 +190,9 @@ class Settings:
             org_four_eyes=_flag(env.get("DUTYLINE_ORG_FOUR_EYES", "")),
             max_yaml_scalars=_positive(env, "DUTYLINE_MAX_YAML_SCALARS", base.max_yaml_scalars),
             rules_backend=rules_backend_name(env),
+            otel=_otel_on(env),
+            otel_endpoint=otel_traces_endpoint(env),
+            otel_service_name=env.get("OTEL_SERVICE_NAME", "").strip() or base.otel_service_name,
         )
 
 
@@ -197,6 +207,25 @@ def rules_backend_name(environ: Mapping[str, str] | None = None) -> str:
     if name not in RULES_BACKENDS:
         raise ValueError(f"DUTYLINE_RULES_BACKEND: one of {', '.join(RULES_BACKENDS)}, not {name!r}")
     return name
+
+
+def otel_traces_endpoint(env: Mapping[str, str]) -> str:
+    """Where spans go, from the standard variables: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as it is, else
+    OTEL_EXPORTER_OTLP_ENDPOINT with the traces path appended (as the OpenTelemetry specification says)."""
+    traces = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+    if traces:
+        return traces
+    base = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+    return f"{base.rstrip('/')}/v1/traces" if base else ""
+
+
+def _otel_on(env: Mapping[str, str]) -> bool:
+    """Tracing is on when DUTYLINE_OTEL says so, or, unless it says otherwise, when an OTLP endpoint is configured;
+    OTEL_SDK_DISABLED=true (the standard switch) turns it off whatever else is set."""
+    if _flag(env.get("OTEL_SDK_DISABLED", "")):
+        return False
+    asked = env.get("DUTYLINE_OTEL", "").strip()
+    return _flag(asked) if asked else bool(otel_traces_endpoint(env))
 
 
 def _positive(env: Mapping[str, str], name: str, default: int) -> int:
