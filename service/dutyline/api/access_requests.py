@@ -67,7 +67,7 @@ def _problem(_: Request, exc: DutylineError) -> Response[Any]:
 
 
 def _problems(success: dict[int, Any], *statuses: int) -> dict[int, ResponseSpec]:
-    specs = answers(success, 401, 403, 503)
+    specs = answers(success, 401, 403, 413, 503)
     for status in statuses:
         specs[status] = ResponseSpec(
             ProblemDetails, description=ERRORS.get(status, "Gone: expired"), media_type=PROBLEM, generate_examples=False
