@@ -352,7 +352,7 @@ def test_expired_denials_and_approvals(short_lived: Client) -> None:
     late = deny(dutyline, resource)
     assert late.context is not None and late.context.access_request is not None
     expires_at = late.context.access_request.expires_at
-    assert eventually(lambda: _past(expires_at) and time.sleep(1.1) is None)
+    assert eventually(lambda: _past(expires_at))  # the server's clock is this machine's
     with pytest.raises(Gone) as expired:
         dutyline.submit_access_request(late, ANN, ENTER, resource, {"amount": 20000})
     assert expired.value.error == "expired_denial"
