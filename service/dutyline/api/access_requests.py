@@ -112,12 +112,12 @@ async def submit(request: Request, runtime: NamedDependency[Runtime]) -> Respons
     "/access/v1/requests/{task_id:str}",
     tags=["authzen"],
     summary="Task Status Endpoint",
-    sync_to_thread=True,
     responses=_problems({200: TaskResponse}, 400, 404),
     exception_handlers={DutylineError: _problem},
 )
-def task_status(request: Request, runtime: NamedDependency[Runtime], task_id: FromPath[str]) -> TaskResponse:
-    return runtime.access_requests.status(task_id, _root(request))
+async def task_status(request: Request, runtime: NamedDependency[Runtime], task_id: FromPath[str]) -> TaskResponse:
+    # asyncio.to_thread carries the caller's reach (a context variable) into the worker thread
+    return await asyncio.to_thread(runtime.access_requests.status, task_id, _root(request))
 
 
 @post(
