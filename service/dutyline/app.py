@@ -23,6 +23,7 @@ from litestar.types import ControllerRouterHandler
 
 from dutyline import __version__
 from dutyline.api import (
+    access_requests,
     admin_access,
     admin_orgs,
     approvals,
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
     # The decision API: every route behind one guard, which keeps a caller within the organisations it reaches.
     decision_api: list[ControllerRouterHandler] = [
         *authzen.ROUTES,
+        *access_requests.ROUTES,
         *check.ROUTES,
         *queries.ROUTES,
         *decision_log.ROUTES,

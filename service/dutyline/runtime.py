@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dutyline.services import orgs
 from dutyline.services.access import AccessService
+from dutyline.services.access_requests import AccessRequests, Callbacks, Requestable
 from dutyline.services.approvals import ApprovalService
 from dutyline.services.audit_trail import AuditReader
 from dutyline.services.cases import CaseService
@@ -46,14 +47,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("dutyline")
 
 
-def page_key(sessions: sessionmaker[Session], secret_key: str) -> bytes:
-    """The key of page tokens: derived from the settings' secret key when there is one, else a secret generated
-    once and kept in the database. Shared, not per process: every replica must accept the others' tokens."""
+def page_key(sessions: sessionmaker[Session], secret_key: str, purpose: str = "page") -> bytes:
+    """The key of page tokens (`purpose` "page"; "binding": of the access request profile's binding tokens): derived
+    from the settings' secret key when there is one, else a secret generated once and kept in the database. Shared,
+    not per process: every replica must accept the others' tokens."""
     if secret_key:
-        return hmac.new(secret_key.encode(), b"dutyline page tokens", hashlib.sha256).digest()
+        return hmac.new(secret_key.encode(), f"dutyline {purpose} tokens".encode(), hashlib.sha256).digest()
     with sessions.begin() as session:
         now = dt.datetime.now(dt.UTC)
-        return access_store.server_secret(session, "page_token", secrets.token_hex(32), now).encode()
+        return access_store.server_secret(session, f"{purpose}_token", secrets.token_hex(32), now).encode()
 
 
 @dataclass(slots=True)
@@ -86,6 +88,8 @@ class Runtime:
     listener: ChangeListener | None
     # The key of page tokens (`api.paging`), the same on every replica (`page_key`).
     page_key: bytes
+    # The AuthZEN access request profile: requestable denials, access requests and their tasks.
+    access_requests: AccessRequests
 
     @classmethod
     def start(cls, settings: Settings, tracing: Tracing | None = None) -> Runtime:
@@ -119,8 +123,22 @@ class Runtime:
             settings.approval_max_uses,
         )
         cases = CaseService(sessions, policies)
+        access_requests = AccessRequests(
+            sessions,
+            policies,
+            approvals,
+            Requestable(page_key(sessions, settings.secret_key, "binding"), settings.access_request_window),
+            settings.callback_allow,
+            settings.callback_secret,
+        )
         escalation = Escalator(
-            sessions, cases, approvals, obligations, settings.escalation_interval, webhook_url=settings.webhook_url
+            sessions,
+            cases,
+            approvals,
+            obligations,
+            settings.escalation_interval,
+            webhook_url=settings.webhook_url,
+            callbacks=Callbacks(sessions, settings.callback_secret) if settings.callback_secret else None,
         )
         access = AccessService(
             sessions,
@@ -178,6 +196,7 @@ class Runtime:
             changes=changes,
             listener=listener,
             page_key=page_key(sessions, settings.secret_key),
+            access_requests=access_requests,
         )
         runtime.access.refresh()
         if not runtime.access.users():

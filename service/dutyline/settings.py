@@ -77,6 +77,13 @@ class Settings:
     escalation_interval: float = 5.0
     # Where notifications are POSTed (empty: they stay in the outbox for GET /v1/notifications).
     webhook_url: str = ""
+    # The AuthZEN access request profile (docs/authzen-profiles.md): how long a requestable denial may be turned into
+    # an access request (seconds); the callback hosts allowed although they are loopback or private addresses
+    # (comma-separated; by default such callbacks are refused); the key callbacks are signed with (HMAC-SHA256 of the
+    # body; without one, a submission asking for a callback is refused: callbacks must be authenticated).
+    access_request_window: float = 600.0
+    callback_allow: tuple[str, ...] = ()
+    callback_secret: str = field(default="", repr=False)
     # PostgreSQL: apply other replicas' changes when they commit (LISTEN/NOTIFY; needs a direct or
     # session-pooled connection). Off, or on SQLite, the periodic refresh above is the only mechanism.
     listen: bool = True
@@ -163,6 +170,11 @@ class Settings:
             approval_max_uses=int(env.get("DUTYLINE_APPROVAL_MAX_USES", base.approval_max_uses)),
             escalation_interval=seconds(env.get("DUTYLINE_ESCALATION_INTERVAL", ""), base.escalation_interval),
             webhook_url=env.get("DUTYLINE_WEBHOOK_URL", base.webhook_url),
+            access_request_window=seconds(env.get("DUTYLINE_ACCESS_REQUEST_WINDOW", ""), base.access_request_window),
+            callback_allow=tuple(
+                h.strip().lower() for h in env.get("DUTYLINE_CALLBACK_ALLOW", "").split(",") if h.strip()
+            ),
+            callback_secret=env.get("DUTYLINE_CALLBACK_SECRET", base.callback_secret),
             workers=int(env.get("DUTYLINE_WORKERS", base.workers)),
             listen=env.get("DUTYLINE_LISTEN", "1").strip().lower() not in ("0", "false", "no", "off"),
             bench_echo=env.get("DUTYLINE_BENCH_ECHO", "") not in ("", "0", "false"),

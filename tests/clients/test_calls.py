@@ -156,6 +156,24 @@ async def every_call(api: Any) -> None:
     rejected = await api.reject(other.id, "mia", comment="no")
     assert rejected.status == "rejected"
 
+    # --- the access request profile: requestable denial, access request, task, approval, re-evaluation, cancel
+    ann, enter, asked = Subject(type="user", id="ann"), Action(name="enter"), Resource(type="transaction", id=new_id())
+    denied = await api.evaluation(ann, enter, asked, {"amount": 20000}, organisation=ORG)
+    assert not denied.decision and denied.context.access_request is not None
+    assert (await api.access_request_schema())["type"] == "object"
+    task = await api.submit_access_request(denied, ann, enter, asked, {"amount": 20000}, justification="waiting")
+    assert (await api.task_status(task.task.id)).task.status == "pending"
+    [waiting] = [a for a in await api.approvals(organisation=ORG, approver="mia") if a.resource.id == asked.id]
+    await api.approve(waiting.id, "mia")
+    done = await api.task_status(task.task.id)
+    assert done.task.status == "approved" and done.result is not None
+    again = await api.reevaluate(ann, enter, asked, done.result.approval, {"amount": 20000}, organisation=ORG)
+    assert again.decision and again.context.approval.id == waiting.id
+    withdrawn = Resource(type="transaction", id=new_id())
+    second = await api.evaluation(ann, enter, withdrawn, {"amount": 20000}, organisation=ORG)
+    pending = await api.submit_access_request(second, ann, enter, withdrawn, {"amount": 20000})
+    assert (await api.cancel_access_request(pending.task.id)).task.status == "cancelled"
+
     # --- cases and notifications
     case = await api.open_case(ORG, "complaint", "a customer waited an hour", subject="ann", data={"desk": 3})
     assert case.status == "open" and case.post == "manager" and case.data == {"desk": 3}

@@ -80,8 +80,12 @@ def test_every_answer_struct_has_the_fields_of_its_schema(document: dict[str, An
         assert required <= set(schema.get("required", [])), f"{struct.__name__} requires {required}"
         compared += 1
     assert compared >= 40, f"only {compared} structs matched a schema by name"
-    # one struct for both contexts an AuthZEN decision may carry
-    both = set(schemas["Explanation"]["properties"]) | set(schemas["ItemError"]["properties"])
+    # one struct for every context an AuthZEN decision may carry
+    both = (
+        set(schemas["Explanation"]["properties"])
+        | set(schemas["ProfileContext"]["properties"])
+        | set(schemas["ItemError"]["properties"])
+    )
     assert _fields(DecisionContext)[0] == both
 
 

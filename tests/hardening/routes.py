@@ -20,6 +20,7 @@ VALID = {
     "change_id": "c",
     "approval_id": "a",
     "case_id": "c",
+    "task_id": "arq_x",
 }
 
 

@@ -348,12 +348,14 @@ class DecisionService:
             return verdict, presented.refused(
                 f"审批 {presented.approval_id} 不涵盖规则 {', '.join(others)}",
                 f"approval {presented.approval_id} does not cover rule(s) {', '.join(others)}, which also apply",
+                "out_of_scope",
             )
         used = self.facts.consume(presented, decision_id)
         if used is None:
             return verdict, presented.refused(
                 f"审批 {presented.approval_id} 已用完或已过期,没有可用次数",
                 f"approval {presented.approval_id} is used up or expired: no use of it was left to take",
+                "approval_expired",
             )
         return through, used
 

@@ -83,7 +83,7 @@ class AsyncClient:
                     call.path,
                     params=call.params,
                     content=call.body,
-                    headers={"content-type": "application/json"} if call.body is not None else None,
+                    headers=_headers(call),
                 )
                 step = self._core.settle(call, attempt, response, None)
             except httpx.TransportError as exc:
@@ -249,6 +249,58 @@ class AsyncClient:
     async def configuration(self, organisation: str | None = None) -> m.PdpMetadata:
         """AuthZEN PDP metadata (`/.well-known/authzen-configuration`, or one organisation's)."""
         return await self._run(calls.configuration(organisation))
+
+    # --- the access request profile (docs/authzen-profiles.md) -----------------------------------------------
+
+    async def submit_access_request(
+        self,
+        denied: m.Decision,
+        subject: Subject,
+        action: Action,
+        resource: Resource,
+        context: dict[str, Any] | None = None,
+        *,
+        justification: str | None = None,
+        callback: str | None = None,
+        callback_state: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> m.TaskResponse:
+        """Submit an access request for a requestable denial (`denied`, the evaluation's answer, of the same
+        subject, action, resource and context): `POST /access/v1/requests`. Its task waits for the approvers;
+        `callback` (an http(s) URL) is POSTed when it completes."""
+        call = calls.submit_access_request(
+            denied, subject, action, resource, context, justification, callback, callback_state, idempotency_key
+        )
+        return await self._run(call)
+
+    async def task_status(self, task_id: str) -> m.TaskResponse:
+        """An access request's task (`GET /access/v1/requests/{task_id}`): `result.approval` once approved."""
+        return await self._run(calls.task_status(task_id))
+
+    async def cancel_access_request(
+        self, task_id: str, *, reason: str | None = None, comment: str | None = None
+    ) -> m.TaskResponse:
+        """Cancel a pending access request (its approval is withdrawn)."""
+        return await self._run(calls.cancel_access_request(task_id, reason, comment))
+
+    async def access_request_schema(self) -> dict[str, Any]:
+        """The JSON Schema of what a submission may add (`request_schema_url`)."""
+        return await self._run(calls.access_request_schema())
+
+    async def reevaluate(
+        self,
+        subject: Subject,
+        action: Action,
+        resource: Resource,
+        approval: m.ApprovalRef,
+        context: dict[str, Any] | None = None,
+        *,
+        explain: bool = False,
+        organisation: str | None = None,
+    ) -> m.Decision:
+        """The evaluation again, presenting the task's `result.approval` at `context.approval`: allowed when the
+        approval is granted, unexpired, has a use left and is bound to this very request."""
+        return await self._run(calls.reevaluation(subject, action, resource, approval, context, explain, organisation))
 
     # --- queries ----------------------------------------------------------------------------------------------
 
@@ -453,3 +505,10 @@ class AsyncClient:
 
         self._watcher = _changes.AsyncChangeWatcher(stream, cache, retries)
         return self._watcher
+
+
+def _headers(call: calls.Call[Any]) -> dict[str, str] | None:
+    sent = {"content-type": "application/json"} if call.body is not None else {}
+    if call.headers:
+        sent.update(call.headers)
+    return sent or None
