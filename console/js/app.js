@@ -17,6 +17,9 @@ import * as cases from './pages/cases.js';
 import * as decisions from './pages/decisions.js';
 import * as audit from './pages/audit.js';
 import * as versions from './pages/versions.js';
+import * as overview from './pages/overview.js';
+import * as search from './pages/search.js';
+import { useZone, zone } from './time.js';
 
 export const state = { session: null, orgs: [], docs: new Map(), packs: new Map() };
 
@@ -24,10 +27,12 @@ const PAGES = {
   chart: chart.render, post: post.render, people: people.render, catalogue: catalogue.render, edit: edit.renderEdit, new: edit.renderNew,
   rules: rules.render, simulator: simulator.render, approvals: approvals.render, cases: cases.render,
   decisions: decisions.render, audit: audit.render, versions: versions.render,
+  overview: overview.render, search: search.render,
 };
 
 // The navigation: page, label, and the permission it needs (null: anyone who may read the organisation).
 const NAV = [
+  ['overview', 'nav.overview', null],
   ['chart', 'nav.chart', null],
   ['people', 'nav.people', null],
   ['catalogue', 'nav.catalogue', null],
@@ -78,8 +83,13 @@ export function go(hash) {
 
 function parse() {
   const parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
-  return { org: parts[0] || '', page: parts[1] || 'chart', args: parts.slice(2) };
+  return { org: parts[0] || '', page: parts[1] || HOME, args: parts.slice(2) };
 }
+
+// The page an organisation opens on.
+const HOME = 'overview';
+// An organisation document that names no zone is in this one (orgmodel/document.py, `Organisation.timezone`).
+const DEFAULT_ZONE = 'Asia/Shanghai';
 
 let root;
 let routeCount = 0;
@@ -92,10 +102,17 @@ async function route() {
   }
   const { org, page, args } = parse();
   if (!org) {
-    if (state.orgs.length) go(`#/${enc(state.orgs[0].id)}/chart`);
+    if (state.orgs.length) go(`#/${enc(state.orgs[0].id)}/${HOME}`);
     else clear(root, shell('', ''), h('main', { id: 'main', tabindex: '-1' }, h('p', { class: 'empty' }, t('org.none'))));
     return;
   }
+  // Times are shown and entered in the organisation's zone: its document says which.
+  try {
+    useZone((await documentOf(org)).document.timezone || DEFAULT_ZONE);
+  } catch {
+    useZone(null);  // the page says why it cannot show the organisation
+  }
+  if (count !== routeCount) return;
   const main = h('main', { id: 'main', tabindex: '-1' });
   clear(root, shell(org, page), main);
   const render = PAGES[page];
@@ -123,7 +140,7 @@ async function route() {
 
 function shell(org, page) {
   const known = state.orgs.some((o) => o.id === org);
-  const picker = h('select', { id: 'org-picker', onChange: (e) => go(`#/${enc(e.target.value)}/chart`) },
+  const picker = h('select', { id: 'org-picker', onChange: (e) => go(`#/${enc(e.target.value)}/${HOME}`) },
     known || !org ? null : h('option', { value: org }, `${org} (?)`),
     state.orgs.map((o) => h('option', { value: o.id }, `${nm(o.name, o.id)}`)));
   picker.value = org;
@@ -133,9 +150,11 @@ function shell(org, page) {
       h('a', { href: `#/${enc(org)}/${name}`, 'aria-current': name === page || (name === 'chart' && page === 'post') ? 'page' : null }, t(label))))));
   return h('header', { class: 'top' },
     h('div', { class: 'bar' },
-      h('a', { class: 'brand', href: org ? `#/${enc(org)}/chart` : '#/' }, h('img', { src: '/console/icon.svg', alt: '' }), t('app.name')),
+      h('a', { class: 'brand', href: org ? `#/${enc(org)}/${HOME}` : '#/' }, h('img', { src: '/console/icon.svg', alt: '' }), t('app.name')),
       h('div', { class: 'org' }, h('label', { for: 'org-picker' }, t('org.label')), picker),
+      org ? h('span', { class: 'zone', id: 'org-zone' }, t('time.zone', { zone: zone() })) : null,
       h('div', { class: 'spacer' }),
+      org ? search.box(org, page === 'search' ? parse().args[0] : '') : null,
       languageButton(),
       h('span', { class: 'user', title: roles }, h('strong', {}, state.session.username), roles ? h('span', { class: 'roles' }, roles) : null),
       button(t('auth.logout'), logout, { kind: 'quiet', id: 'logout' })),
@@ -207,7 +226,7 @@ async function start(session) {
   const { data } = await api('/admin/orgs');
   state.orgs = data.items;
   const { org } = parse();
-  if (!org || location.hash === '#/login') go(state.orgs.length ? `#/${enc(state.orgs[0].id)}/chart` : '#/');
+  if (!org || location.hash === '#/login') go(state.orgs.length ? `#/${enc(state.orgs[0].id)}/${HOME}` : '#/');
   else route();
 }
 

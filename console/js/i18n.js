@@ -1,5 +1,7 @@
 // Chinese and English: one dictionary per language in /console/i18n/<lang>.json; the choice is remembered.
 
+import { dateTime } from './time.js';
+
 export const LANGUAGES = ['zh', 'en'];
 const STORE = 'dutyline.lang';
 let current = 'en';
@@ -68,11 +70,9 @@ export function nm(names, fallback = '') {
   return names[current] || names.en || names.zh || fallback;
 }
 
+/** A moment as yyyy-mm-dd hh:mm in the organisation's time zone (time.js), in either language. */
 export function when(value) {
-  if (value === null || value === undefined || value === '') return '';
-  const date = typeof value === 'number' ? new Date(value * 1000) : new Date(value);
-  if (Number.isNaN(date.getTime())) return String(value);
-  return date.toLocaleString(current === 'zh' ? 'zh-CN' : 'en-GB', { dateStyle: 'short', timeStyle: 'short' });
+  return dateTime(value);
 }
 
 export function number(value) {

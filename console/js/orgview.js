@@ -2,6 +2,7 @@
 // included), vacancies, separation-of-duties pairs, reporting lines. Pure functions of the document.
 
 import { nm } from './i18n.js';
+import { instantOf } from './time.js';
 
 export function index(doc) {
   const posts = new Map((doc.posts || []).map((p) => [p.id, p]));
@@ -20,11 +21,14 @@ export const resourceName = (ix, id) => nm((ix.resources.get(id) || ix.groups.ge
 function startOf(value) {
   if (!value) return -Infinity;
   const text = String(value);
-  if (/^\d{4}-\d{2}-\d{2}$/.test(text)) {
-    const [y, m, d] = text.split('-').map(Number);
-    return new Date(y, m - 1, d).getTime();
-  }
-  return new Date(text).getTime();
+  if (/^\d{4}-\d{2}-\d{2}$/.test(text)) return instantOf(text).getTime();  // the day starts in the organisation's zone
+  return zonedTime(text);
+}
+
+// A date-time without an offset is the organisation's wall time, as the server reads it.
+function zonedTime(text) {
+  const local = instantOf(text);
+  return local ? local.getTime() : new Date(text).getTime();
 }
 
 function endOf(value) {
@@ -32,9 +36,10 @@ function endOf(value) {
   const text = String(value);
   if (/^\d{4}-\d{2}-\d{2}$/.test(text)) {
     const [y, m, d] = text.split('-').map(Number);
-    return new Date(y, m - 1, d + 1).getTime();  // a date alone includes that whole day
+    const next = new Date(Date.UTC(y, m - 1, d + 1)).toISOString().slice(0, 10);
+    return instantOf(next).getTime();  // a date alone includes that whole day
   }
-  return new Date(text).getTime();
+  return zonedTime(text);
 }
 
 /** `current`, `upcoming` or `past` for an assignment at `at` (ms). */

@@ -48,7 +48,7 @@ export function field(label, control, { path, hint, wide } = {}) {
   }
   control.setAttribute('aria-describedby', described.join(' '));
   return h('div', { class: ['field', wide && 'wide'], dataset: path ? { path } : undefined },
-    h('label', { for: control.id }, label), control, hintEl, error);
+    h('label', { for: control.id }, label), control.fieldBody || control, hintEl, error);
 }
 
 export function clearIssues(form) {

@@ -17,7 +17,6 @@ from litestar.config.compression import CompressionConfig
 from litestar.logging.config import LoggingConfig
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components
 from litestar.types import ControllerRouterHandler
 
@@ -25,6 +24,7 @@ from dutyline import __version__
 from dutyline.api import (
     access_requests,
     admin_access,
+    admin_home,
     admin_orgs,
     approvals,
     authzen,
@@ -36,6 +36,7 @@ from dutyline.api import (
     decision_log,
     metrics,
     queries,
+    reference,
     usage,
 )
 from dutyline.api.auth import DecisionAuthMiddleware, anonymous_mode
@@ -108,7 +109,9 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
         *(bench.ROUTES if settings.bench_echo else []),
         *admin_access.ROUTES,
         *admin_orgs.ROUTES,
+        *admin_home.ROUTES,
         *console.ROUTES,
+        *reference.ROUTES,
     ]
     decision_api.extend(changes.ROUTES)
     route_handlers = [*decision_api, *others]
@@ -131,8 +134,9 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
             version=__version__,
             description="Organisation-aware authorization: AuthZEN 1.0, explained checks, queries and the decision log.",
             path="/schema",
-            # Scalar only: Swagger UI's page starts itself with an inline script, which the CSP forbids.
-            render_plugins=[ScalarRenderPlugin()],
+            # Scalar only (Swagger UI's page starts itself with an inline script, which the CSP forbids), its
+            # assets served by the service itself: the page works without internet (api/reference.py).
+            render_plugins=[reference.OfflineScalar()],
             components=Components(request_bodies=request_bodies(route_handlers)),
         ),
         # Level 6 (zlib's default), not Litestar's 9: on a 0.7 MB listing page 9 costs 66 ms of the event loop for

@@ -31,6 +31,8 @@ from dutyline.services.listener import ChangeListener
 from dutyline.services.listings import Listings
 from dutyline.services.log_reader import LogReader
 from dutyline.services.notifications import Obligations, Outbox
+from dutyline.services.org_search import OrgSearch
+from dutyline.services.overview import Overview
 from dutyline.services.policies import PolicyService
 from dutyline.services.queries import Queries
 from dutyline.services.search import Search
@@ -90,6 +92,9 @@ class Runtime:
     page_key: bytes
     # The AuthZEN access request profile: requestable denials, access requests and their tasks.
     access_requests: AccessRequests
+    # The console's home page of an organisation, and its search box.
+    overview: Overview
+    org_search: OrgSearch
 
     @classmethod
     def start(cls, settings: Settings, tracing: Tracing | None = None) -> Runtime:
@@ -197,6 +202,8 @@ class Runtime:
             listener=listener,
             page_key=page_key(sessions, settings.secret_key),
             access_requests=access_requests,
+            overview=Overview(sessions, policies, versions),
+            org_search=OrgSearch(sessions, policies),
         )
         runtime.access.refresh()
         if not runtime.access.users():

@@ -74,14 +74,14 @@ function businessApprovals(org, ix) {
     clear(out, loading());
     try {
       const { data } = await api(`/v1/approvals${query({ organisation: org, status: status.value, approver: approver.value, limit: 200 })}`);
-      clear(out, table([t('log.time'), t('approvals.id'), t('approvals.requester'), t('approvals.request'), t('approvals.rules'), t('approvals.waiting_at'),
+      clear(out, table([t('log.time'), t('approvals.id'), t('approvals.requester'), t('approvals.request'), t('approvals.rules'), t('approvals.at_post'),
         t('approvals.status'), t('approvals.due'), t('approvals.uses'), t('approvals.expires'), ''],
         data.items.map((a) => h('tr', { dataset: { approval: a.id } },
           h('td', {}, when(a.created_at)), h('td', {}, h('code', {}, a.id)), h('td', {}, ov.personName(ix, a.requester)),
           h('td', {}, `${ov.resourceName(ix, a.resource.type)}${a.resource.id ? ` #${a.resource.id}` : ''} · ${a.action}`,
             a.request && a.request.context && a.request.context.amount !== undefined ? ` · ${number(a.request.context.amount)}` : ''),
           h('td', {}, a.rules.map((r) => h('code', {}, r)).flatMap((x, i) => (i ? [', ', x] : [x]))),
-          h('td', {}, ov.postName(ix, a.post), h('div', { class: 'muted' }, t('approvals.level', { n: a.level + 1, of: a.chain.length }))),
+          h('td', { class: 'level' }, ov.postName(ix, a.post), h('div', { class: 'muted' }, levelText(a))),
           h('td', {}, t(`status.${a.status}`), a.decided_by ? h('div', { class: 'muted' }, `${ov.personName(ix, a.decided_by)} · ${when(a.decided_at)}`) : null),
           h('td', {}, when(a.due_at)),
           h('td', { dataset: { usesLeft: String(a.uses_left) } }, t('approvals.uses_left', { left: a.uses_left, of: a.uses })),
@@ -97,6 +97,12 @@ function businessApprovals(org, ix) {
   load();
   return section(t('approvals.business'), h('p', { class: 'hint' }, t('approvals.business_hint')),
     h('div', { class: 'toolbar' }, field(t('approvals.status'), status), field(t('approvals.inbox_of'), approver)), out);
+}
+
+// Where it stands in its chain: only a pending approval waits at a level; a decided one was decided at it.
+function levelText(a) {
+  const level = { n: a.level + 1, of: a.chain.length };
+  return a.status === 'pending' ? t('approvals.waiting_level', level) : t(`approvals.${a.status}_level`, level);
 }
 
 // An approval may be presented until it expires: counted from its approval, so a pending one has no expiry yet.

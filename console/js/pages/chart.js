@@ -7,20 +7,22 @@ import { enc } from '../api.js';
 import { can, documentOf, go } from '../app.js';
 import { pageHeader, section, button, field, input } from '../ui.js';
 import * as ov from '../orgview.js';
+import { dateInput, instantOf, isLocal, today as todayIn, zone } from '../time.js';
 
 export async function render(page, { org }) {
   const { document: doc, revision, policy_version: policy } = await documentOf(org, { fresh: true });
   const ix = ov.index(doc);
   const writer = can('org_chart:write', org);
-  const today = new Date();
-  const atInput = input({ type: 'date', id: 'chart-at', value: isoDate(today) });
+  // The chart's day is the organisation's (its zone), read at noon there.
+  const atInput = dateInput({ id: 'chart-at', value: todayIn() }, { label: t('date.pick') });
   const chartBox = h('div', { class: 'chart-scroll', tabindex: '0', 'aria-label': t('chart.label') });
   const draw = () => {
-    const [y, m, d] = (atInput.value || isoDate(today)).split('-').map(Number);
-    const at = atInput.value ? new Date(y, m - 1, d, 12).getTime() : Date.now();
+    const noon = instantOf(`${atInput.value.trim().slice(0, 10)} 12:00`);
+    const at = noon ? noon.getTime() : Date.now();
     clear(chartBox, drawChart(org, ix, at));
   };
   atInput.addEventListener('change', draw);
+  atInput.addEventListener('input', () => { if (isLocal(atInput.value)) draw(); });  // redrawn once a whole date is typed
   draw();
   add(page, 
     pageHeader(`${t('chart.title')} · ${nm(doc.name, org)}`,
@@ -28,15 +30,10 @@ export async function render(page, { org }) {
       writer ? button(t('edit.new_post'), () => go(`#/${enc(org)}/new/posts`)) : null,
       writer ? button(t('edit.new_person'), () => go(`#/${enc(org)}/new/people`)) : null),
     h('p', { class: 'meta' }, t('common.revision', { revision, policy }), ' · ', t('chart.summary', { posts: ix.posts.size, people: ix.people.size, departments: ix.departments.size })),
-    h('div', { class: 'toolbar' }, field(t('chart.at'), atInput), legend()),
+    h('div', { class: 'toolbar' }, field(t('chart.at'), atInput, { hint: t('time.zone', { zone: zone() }) }), legend()),
     chartBox,
     departments(org, ix, writer),
   );
-}
-
-function isoDate(date) {
-  const pad = (n) => String(n).padStart(2, '0');
-  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
 }
 
 function legend() {
@@ -76,13 +73,14 @@ function node(org, ix, postId, held, sod, clashes) {
   const badges = [];
   if (vacant) badges.push(h('span', { class: 'badge vacant' }, t('chart.vacant')));
   else if (current.length < headcount) badges.push(h('span', { class: 'badge partial' }, t('chart.filled', { n: current.length, of: headcount })));
+  else if (current.length > headcount) badges.push(h('span', { class: 'badge conflict over-headcount' }, t('chart.over_headcount', { n: current.length, of: headcount })));
   if (conflict) badges.push(h('span', { class: 'badge conflict' }, t('chart.conflict')));
   if (sod.length) {
     const others = sod.flatMap((s) => s.others.map((p) => ov.postName(ix, p)));
     badges.push(h('span', { class: 'badge sod', title: t('chart.sod_with', { posts: others.join(', ') }) }, `${t('chart.sod')}: ${others.join(', ')}`));
   }
   return h('div', {
-    class: ['node', `dept-c${ov.colourOf(ix, post.department)}`, vacant && 'is-vacant', conflict && 'is-conflict'],
+    class: ['node', `dept-c${ov.colourOf(ix, post.department)}`, vacant && 'is-vacant', (conflict || current.length > headcount) && 'is-conflict'],
     dataset: { post: postId },
   },
   h('a', { class: 'node-title', href: `#/${enc(org)}/post/${enc(postId)}` }, ov.postName(ix, postId)),

@@ -9,6 +9,7 @@ import { api, enc, ApiError } from '../api.js';
 import { can, documentOf, changed, go } from '../app.js';
 import { pageHeader, field, input, select, button, busy, errorBox, showIssues, clearIssues, toast } from '../ui.js';
 import { impactDialog } from '../impact.js';
+import { dateInput, dateTimeInput, instantOf } from '../time.js';
 import { keepDraft, applyEdit } from '../drafts.js';
 import * as ov from '../orgview.js';
 
@@ -54,7 +55,7 @@ function editor(page, { org, collection, id, value, etag, doc }) {
   const forms = { departments: departmentForm, posts: postForm, people: personForm, resources: resourceForm, groups: groupForm, separation_of_duties: separationForm };
   const body = forms[collection](model, ix, isNew);
   const comment = input({ id: 'change-comment', maxlength: 4000 });
-  const effective = input({ type: 'datetime-local', id: 'effective-at' });
+  const effective = dateTimeInput({ id: 'effective-at' }, { label: t('date.pick') });
   const listPage = `#/${enc(org)}/${LIST_PAGE[collection] || 'chart'}`;
   const back = () => go(collection === 'posts' && !isNew ? `#/${enc(org)}/post/${enc(id)}` : listPage);
   const form = h('form', { class: 'editor', novalidate: true, onSubmit: (e) => { e.preventDefault(); review(saveButton); } },
@@ -80,7 +81,8 @@ function editor(page, { org, collection, id, value, etag, doc }) {
     const key = ITEMS[collection];
     if (key && Array.isArray(out[key])) out[key] = out[key].map((x) => x.trim()).filter(Boolean);  // rows left empty
     if (!isNew) delete out.id;
-    if (effective.value) out.effective_at = new Date(effective.value).toISOString();
+    // typed in the organisation's zone; one that is not a time goes as typed, for the API to refuse by name
+    if (effective.value.trim()) out.effective_at = instantOf(effective.value)?.toISOString() || effective.value.trim();
     return out;
   };
 
@@ -136,8 +138,9 @@ function editor(page, { org, collection, id, value, etag, doc }) {
 
 // --- field builders bound to a model object -------------------------------------------------------------
 
-function text(obj, key, label, path, { optional = false, numeric = false, hint, ...props } = {}) {
-  const el = input({ ...props, value: obj[key] === undefined || obj[key] === null ? '' : String(obj[key]) });
+function text(obj, key, label, path, { optional = false, numeric = false, date = false, hint, ...props } = {}) {
+  const value = obj[key] === undefined || obj[key] === null ? '' : String(obj[key]);
+  const el = date ? dateInput({ ...props, value }, { label: t('date.pick') }) : input({ ...props, value });
   el.addEventListener('input', () => {
     const raw = el.value;
     if (raw.trim() === '' && optional) delete obj[key];
@@ -339,8 +342,8 @@ function assignmentRow(model, a, i, ix, redraw) {
   const row = h('div', { class: ['row', kind === 'acting' && 'acting'], dataset: { index: i, path: base } },
     choice(a, 'post', t('post.title'), [['', '—'], ...postOptions(ix)], `${base}.post`),
     choice(a, 'kind', t('post.kind'), ['primary', 'concurrent', 'acting'].map((k) => [k, t(`kind.${k}`)]), `${base}.kind`),
-    text(a, 'valid_from', t('edit.valid_from'), `${base}.valid_from`, { optional: true, placeholder: 'YYYY-MM-DD' }),
-    text(a, 'valid_to', t('edit.valid_to'), `${base}.valid_to`, { optional: true, placeholder: 'YYYY-MM-DD' }),
+    text(a, 'valid_from', t('edit.valid_from'), `${base}.valid_from`, { optional: true, date: true }),
+    text(a, 'valid_to', t('edit.valid_to'), `${base}.valid_to`, { optional: true, date: true }),
     choice(a, 'stands_in_for', t('post.stands_in_for'), peopleOptions(ix, model.id), `${base}.stands_in_for`, { optional: true }),
     text(a, 'note', t('edit.note'), `${base}.note`, { optional: true }),
     button(t('common.remove'), () => { model.assignments.splice(i, 1); redraw(); }, { kind: 'small', 'aria-label': t('edit.remove_assignment', { n: i + 1 }) }),

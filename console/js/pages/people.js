@@ -7,7 +7,7 @@ import { can, documentOf } from '../app.js';
 import { pageHeader, input, field } from '../ui.js';
 import * as ov from '../orgview.js';
 
-export async function render(page, { org }) {
+export async function render(page, { org, args = [] }) {
   const { document: doc, revision, policy_version: policy } = await documentOf(org, { fresh: true });
   const ix = ov.index(doc);
   const writer = can('org_chart:write', org);
@@ -26,7 +26,8 @@ export async function render(page, { org }) {
     h('td', {}, writer ? h('a', { class: 'button small', href: `#/${enc(org)}/edit/people/${enc(person.id)}`, 'aria-label': t('edit.edit_named', { name: nm(person.name, person.id) }) }, t('common.edit')) : null));
   const body = h('tbody', {});
   const people = [...ix.people.values()];
-  const search = input({ type: 'search', id: 'people-filter', placeholder: t('people.filter_hint') });
+  // `#/<org>/people/<id>` (a search result) opens the list filtered to that person
+  const search = input({ type: 'search', id: 'people-filter', placeholder: t('people.filter_hint'), value: args[0] || '' });
   const fill = () => {
     const q = search.value.trim().toLowerCase();
     body.replaceChildren(...people

@@ -10,6 +10,7 @@ import { documentOf, go } from '../app.js';
 import { pageHeader, section, field, input, select, button, busy, errorBox, decisionBadge, table, showIssues, clearIssues } from '../ui.js';
 import { draftOf, dropDraft } from '../drafts.js';
 import * as ov from '../orgview.js';
+import { dateTimeInput, naive, dateTime, zone } from '../time.js';
 
 const remembered = (org) => `dutyline.sim.${org}`;
 
@@ -34,7 +35,9 @@ export async function render(page, { org }) {
   // Limits in a currency refuse an amount whose currency is not stated (fail closed): the simulator states one.
   const currency = input({ id: 'sim-currency', value: last.currency ?? 'CNY', maxlength: 3, autocapitalize: 'characters', size: 4 });
   const context = h('textarea', { id: 'sim-context', class: 'code', rows: 3, spellcheck: 'false', placeholder: '{"currency": "CNY", "budget_remaining": 8000}', value: last.context || '' });
-  const at = input({ id: 'sim-at', type: 'datetime-local', value: last.at || '' });
+  // The moment asked about is the organisation's wall time: sent without an offset, the API reads it in the
+  // organisation's zone (never the browser's), and the answer says which moment and zone it was decided for.
+  const at = dateTimeInput({ id: 'sim-at', value: last.at || '' }, { label: t('date.pick') });
   const result = h('div', { id: 'sim-result', 'aria-live': 'polite' });
   const form = h('form', { class: 'simulator', novalidate: true, onSubmit: (e) => { e.preventDefault(); decide(decideButton); } },
     h('div', { class: 'form-issues' }),
@@ -45,7 +48,7 @@ export async function render(page, { org }) {
       field(t('sim.action'), action, { path: 'action' }),
       field(t('sim.amount'), amount, { path: 'context.amount', hint: t('sim.amount_hint') }),
       field(t('sim.currency'), currency, { path: 'context.currency', hint: t('sim.currency_hint') }),
-      field(t('sim.at'), at, { path: 'at', hint: t('sim.at_hint') }),
+      field(t('sim.at_zone', { zone: zone() }), at, { path: 'at', hint: t('sim.at_hint') }),
       field(t('sim.context'), context, { path: 'context', hint: t('sim.context_hint'), wide: true })));
   const decideButton = h('button', { type: 'submit', class: 'button primary', id: 'sim-decide' }, t('sim.decide'));
   form.append(h('div', { class: 'actions' }, decideButton));
@@ -68,7 +71,7 @@ export async function render(page, { org }) {
     const check = { subject: { id: person.value }, resource: { type: resource.value }, action: action.value };
     if (resourceId.value.trim()) check.resource.id = resourceId.value.trim();
     if (Object.keys(ctx).length) check.context = ctx;
-    if (at.value) check.at = new Date(at.value).toISOString();
+    if (at.value.trim()) check.at = naive(at.value) || at.value.trim();  // junk goes as typed: the API names the field
     sessionStorage.setItem(remembered(org), JSON.stringify({
       person: person.value, resource: resource.value, action: action.value, resource_id: resourceId.value, amount: amount.value, currency: currency.value, context: context.value, at: at.value,
     }));
@@ -76,7 +79,7 @@ export async function render(page, { org }) {
       clear(result);
       try {
         const now = (await api('/v1/check', { method: 'POST', body: { organisation: org, ...check, simulated: true } })).data;
-        result.append(answerView(ix, now));
+        result.append(answerView(ix, now, check.at));
         if (draft) {
           const preview = (await api(`/admin/orgs/${enc(org)}/preview`, { method: 'POST', body: draftBody(draft, [check]) })).data;
           result.append(draftAnswer(ix, preview));
@@ -97,10 +100,13 @@ export async function render(page, { org }) {
   );
 }
 
-function answerView(ix, answer) {
+function answerView(ix, answer, asked) {
   const lang = language();
+  const title = asked
+    ? t('sim.decided_at', { when: asked.replace('T', ' '), zone: zone() })
+    : t('sim.decided_now', { when: dateTime(new Date()), zone: zone() });
   return h('div', { class: 'answer', dataset: { decision: answer.decision } },
-    h('h3', {}, t('sim.current')),
+    h('h3', { id: 'sim-decided' }, title),
     h('p', { class: 'verdict' }, decisionBadge(answer.decision), ' ', h('code', {}, answer.code),
       h('span', { class: 'muted' }, ` · ${t('common.policy_version', { version: answer.policy_version })} · ${answer.decision_id}`)),
     h('h4', {}, t('sim.reasons')),

@@ -19,7 +19,7 @@ export async function render(page, { org, args }) {
   const list = h('div', { class: 'table-scroll versions-list' }, h('table', { class: 'data' },
     h('thead', {}, h('tr', {}, headers.map((x) => h('th', { scope: 'col' }, x)))), h('tbody', {}, rows)));
   const detail = h('div', { class: 'version-detail', 'aria-live': 'polite' });
-  add(page, pageHeader(t('versions.title')), h('div', { class: 'split' }, list, detail));
+  add(page, pageHeader(t('versions.title')), h('div', { class: 'split versions' }, list, detail));
   if (selected) await showDiff(org, selected, detail, data.items.find((v) => v.version === selected));
   else detail.append(h('p', { class: 'hint' }, t('versions.pick')));
 }

@@ -2,8 +2,8 @@
 that answers Litestar makes before any route is found get them too).
 
 The API answers JSON, which never needs to run, frame or load anything: its policy allows nothing. The
-interactive API reference (`/schema`, Scalar) loads its script and styles from the CDN Litestar points it at,
-and nothing inline. Responses that set their own policy (the console) keep it. Admin answers are not stored
+interactive API reference (`/schema`, Scalar) loads its script and style from this origin (`api/reference.py`),
+and no script inline; Scalar sets styles on its elements as it draws them. Responses that set their own policy (the console) keep it. Admin answers are not stored
 by caches (they carry sessions, CSRF tokens and, once, token secrets).
 """
 
@@ -18,9 +18,8 @@ _COMMON = [
 ]
 API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 DOCS_POLICY = (
-    "default-src 'none'; script-src https://cdn.jsdelivr.net; style-src 'self' https://cdn.jsdelivr.net 'unsafe-inline'; "
-    "img-src 'self' https://cdn.jsdelivr.net data:; font-src https://cdn.jsdelivr.net https://fonts.scalar.com data:; "
-    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
 _API = [(b"content-security-policy", API_POLICY.encode()), *_COMMON]
 _DOCS = [(b"content-security-policy", DOCS_POLICY.encode()), *_COMMON]

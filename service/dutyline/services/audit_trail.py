@@ -9,8 +9,10 @@ from typing import Any
 import msgspec
 from sqlalchemy.orm import Session, sessionmaker
 
+from dutyline.errors import NotFound
 from dutyline.store import audit
 from dutyline.store.audit import AuditFilter
+from dutyline.store.tables import AuditRow
 
 
 class AuditEntry(msgspec.Struct, forbid_unknown_fields=True):
@@ -65,21 +67,16 @@ class AuditReader:
         where = AuditFilter(organisation, organisations, actor, since, until)
         with self._sessions() as session:
             rows = audit.query(session, where, limit, before)
-        items = [
-            AuditEntry(
-                r.seq,
-                r.at.isoformat(),
-                r.actor,
-                r.action,
-                r.organisation,
-                r.target,
-                msgspec.json.decode(r.detail),
-                r.hash,
-                r.prev_hash,
-            )
-            for r in rows
-        ]
+        items = [_entry(r) for r in rows]
         return AuditTrail(items, items[-1].seq if len(items) == limit else None)
+
+    def one(self, seq: int) -> AuditEntry:
+        """The entry numbered `seq` (who may read it is the caller's to check, from its organisation)."""
+        with self._sessions() as session:
+            row = session.get(AuditRow, seq)
+        if row is None:
+            raise NotFound(f"audit entry {seq} not found")
+        return _entry(row)
 
     def verify(self) -> AuditCheck:
         """Walk the hash chain; the first broken link, and the head to keep elsewhere."""
@@ -88,3 +85,17 @@ class AuditReader:
             head = audit.head(session)
         shown = f"{head[0]}:{head[1]}" if head is not None else None
         return AuditCheck(checked, broken is None, AuditBreak(broken.seq, broken.message) if broken else None, shown)
+
+
+def _entry(r: AuditRow) -> AuditEntry:
+    return AuditEntry(
+        r.seq,
+        r.at.isoformat(),
+        r.actor,
+        r.action,
+        r.organisation,
+        r.target,
+        msgspec.json.decode(r.detail),
+        r.hash,
+        r.prev_hash,
+    )

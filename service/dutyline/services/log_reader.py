@@ -15,8 +15,11 @@ import msgspec
 from sqlalchemy.orm import Session, sessionmaker
 
 from dutyline.engines.explain import Reason
+from dutyline.errors import NotFound
 from dutyline.services.versions import Versions
 from dutyline.store.decision_log import LogFilter, query, requests_of
+from dutyline.store.decision_log import LoggedRequest as StoredRequest
+from dutyline.store.tables import DecisionLogRow
 
 __all__ = ["Cursor", "LogFilter", "LogPage", "LogReader", "LoggedDecision", "OrgDecision"]
 
@@ -108,8 +111,20 @@ class LogReader:
         with self._sessions() as session:
             rows, following = query(session, where, limit, after)
             requests = requests_of(session, rows)
+        return LogPage(self._decisions(rows, requests), following)
+
+    def one(self, organisation: str, decision_id: str) -> LoggedDecision:
+        """One logged decision of `organisation`, its reasons rendered again and its request put back together."""
+        with self._sessions() as session:
+            row = session.get(DecisionLogRow, decision_id)
+            if row is None or row.organisation != organisation:
+                raise NotFound(f"decision {decision_id!r} is not in the decision log of {organisation!r}")
+            requests = requests_of(session, [row])
+        return self._decisions([row], requests)[0]
+
+    def _decisions(self, rows: list[DecisionLogRow], requests: list[StoredRequest]) -> list[LoggedDecision]:
         logged = self._versions.logged(rows)
-        items = [
+        return [
             LoggedDecision(
                 decision_id=r.id,
                 decided_at=r.decided_at.isoformat(),
@@ -139,7 +154,6 @@ class LogReader:
             )
             for r, q, told in zip(rows, requests, logged)
         ]
-        return LogPage(items, following)
 
     def summaries(self, where: LogFilter, limit: int, after: Cursor | None = None) -> LogPage[OrgDecision]:
         """As `page`, each decision in summary (nothing rendered, no request read back)."""

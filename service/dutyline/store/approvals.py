@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from dutyline.store.db import rows_changed
@@ -105,3 +105,13 @@ def approved_since(session: Session, since: dt.datetime) -> list[ApprovalRow]:
             .order_by(ApprovalRow.decided_at)
         ).scalars()
     )
+
+
+def status_counts(session: Session, organisation: str) -> dict[str, int]:
+    """How many of the organisation's rows are in each status (a status with none is left out)."""
+    statement = (
+        select(ApprovalRow.status, func.count())
+        .where(ApprovalRow.organisation == organisation)
+        .group_by(ApprovalRow.status)
+    )
+    return {str(status): int(count) for status, count in session.execute(statement).all()}

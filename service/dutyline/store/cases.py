@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from dutyline.store.db import rows_changed
@@ -56,3 +56,11 @@ def change(session: Session, case_id: str, revision: int, **values: Any) -> bool
         .execution_options(synchronize_session=False)
     )
     return rows_changed(result) == 1
+
+
+def status_counts(session: Session, organisation: str) -> dict[str, int]:
+    """How many of the organisation's rows are in each status (a status with none is left out)."""
+    statement = (
+        select(CaseRow.status, func.count()).where(CaseRow.organisation == organisation).group_by(CaseRow.status)
+    )
+    return {str(status): int(count) for status, count in session.execute(statement).all()}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from dutyline.store.db import rows_changed
@@ -61,3 +61,13 @@ def change(session: Session, change_id: str, revision: int, **values: Any) -> bo
         .execution_options(synchronize_session=False)
     )
     return rows_changed(result) == 1
+
+
+def status_counts(session: Session, organisation: str) -> dict[str, int]:
+    """How many of the organisation's rows are in each status (a status with none is left out)."""
+    statement = (
+        select(AdminChangeRow.status, func.count())
+        .where(AdminChangeRow.organisation == organisation)
+        .group_by(AdminChangeRow.status)
+    )
+    return {str(status): int(count) for status, count in session.execute(statement).all()}
