@@ -294,8 +294,9 @@ function weeklyGrid(rule) {
         el.addEventListener('input', () => { w[key] = el.value; });
         return h('td', {}, el);
       };
-      const remove = button(t('common.remove'), () => { rule.windows.splice(i, 1); draw(); },
-        { class: 'button small', 'aria-label': t('rules.remove_window', { name: label }), disabled: rule.windows.length === 1 });
+      // The visible word first, then (for screen readers) which window: axe's label-content-name-mismatch.
+      const remove = button([t('common.remove'), h('span', { class: 'sr-only' }, ` ${label}`)], () => { rule.windows.splice(i, 1); draw(); },
+        { kind: 'small', disabled: rule.windows.length === 1 });
       return h('tr', { dataset: { window: i } }, h('th', { scope: 'row' }, label), WEEKDAYS.map(dayBox), clock('start'), clock('end'), h('td', {}, remove));
     }));
   };
