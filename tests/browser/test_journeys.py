@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import time
 from typing import Any
 
@@ -116,14 +117,13 @@ def test_hr_adds_a_person_acting_next_week_reads_the_preview_saves_and_the_chart
     ]
 
     open_page(page, console, f"{ORG}/chart")
-    head = page.locator(".node[data-post='department_head']")
-    expect(
-        head.locator("li.acting").filter(has_text=f"Journey {lang.upper()}" if lang == "en" else f"旅程{lang}")
-    ).to_have_count(0)
+    name = f"Journey {lang.upper()}" if lang == "en" else f"旅程{lang}"
+    theirs = page.locator(".node[data-post='department_head'] li.acting").filter(has_text=name)
+    expect(theirs).to_have_class(re.compile(r"\bupcoming\b"))  # today: shown as coming
     page.get_by_label(w["show_on"]).fill(monday.isoformat())
     page.get_by_label(w["show_on"]).dispatch_event("change")
-    name = f"Journey {lang.upper()}" if lang == "en" else f"旅程{lang}"
-    expect(head.locator("li.acting").filter(has_text=name)).to_have_count(1)
+    expect(theirs).to_have_count(1)
+    expect(theirs).not_to_have_class(re.compile(r"\bupcoming\b"))  # next Monday: holding it
 
 
 def simulate(page: Any, w: dict[str, str], person: str, amount: str) -> Any:

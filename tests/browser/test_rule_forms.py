@@ -97,9 +97,14 @@ def test_a_time_window_is_a_weekly_grid(page: Any, console: Console) -> None:
     form.get_by_label("weekend hours — End").fill("12:00")
     form.get_by_role("button", name="Add a window").click()
     expect(form.locator(".week-grid tbody tr")).to_have_count(3)
+    form.get_by_role("button", name="Add a holiday").click()
+    expect(form.get_by_label("Holiday 1", exact=True)).to_be_focused()
+    form.get_by_label("Holiday 1", exact=True).fill("2026-10-01")
     dialog = review(form)
     line = dialog.locator(".impact-rule-changes li[data-rule='counter_business_hours'][data-field='windows']")
     expect(line).to_contain_text("→ Mon,Tue,Wed,Thu,Fri 08:30–17:00; Sat 09:00–12:00; Mon,Tue,Wed,Thu,Fri 09:00–17:00")
+    holidays = dialog.locator(".impact-rule-changes li[data-rule='counter_business_hours'][data-field='holidays']")
+    expect(holidays).to_have_text("counter_business_hours · holidays: (none) → 2026-10-01")
     dialog.get_by_role("button", name="Cancel").click()
 
 

@@ -65,9 +65,9 @@ def every_page(page: Any, console: Console, org: str = ORG) -> Iterator[str]:
     # branch's pack (imported by the fixture).
     for where, kinds in ((org, ("condition", "separation", "notification")), (BRANCH, ("time_window", "dual_control"))):
         open_page(page, console, f"{where}/rules")
-        for kind in kinds:
+        for kind in reversed(kinds):  # the first kind last, so that it is the one in view
             item = page.locator(f"details.rule-item[data-kind='{kind}']").first
             expect()(item).to_be_visible()
             item.locator("summary").click()
-        page.locator("details.rule-item[open]").first.scroll_into_view_if_needed()
+            item.scroll_into_view_if_needed()
         yield f"{where}/rules/forms"

@@ -308,7 +308,35 @@ function weeklyGrid(rule) {
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, t('rules.window')), WEEKDAYS.map((d) => h('th', { scope: 'col', class: 'day' }, t(`weekday.${d}`))),
         h('th', { scope: 'col' }, t('rules.window_start')), h('th', { scope: 'col' }, t('rules.window_end')), h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, t('common.remove'))))),
       body)),
-    add, h('p', { class: 'field-error', hidden: true }));
+    add, h('p', { class: 'field-error', hidden: true }), holidays(rule));
+}
+
+// The dates no window opens on (public holidays, closures), in the organisation's time zone.
+function holidays(rule) {
+  const list = h('ul', { class: 'plain holidays' });
+  const draw = () => {
+    const days = rule.holidays || [];
+    clear(list, days.map((day, i) => {
+      const el = h('input', { type: 'date', value: day, 'aria-label': t('rules.holiday_n', { n: i + 1 }), dataset: { holiday: i } });
+      el.addEventListener('input', () => { days[i] = el.value; });
+      const remove = button([t('common.remove'), h('span', { class: 'sr-only' }, ` ${t('rules.holiday_n', { n: i + 1 })}`)], () => {
+        days.splice(i, 1);
+        if (!days.length) delete rule.holidays;
+        draw();
+      }, { kind: 'small' });
+      return h('li', { dataset: { path: `holidays[${i}]` } }, el, ' ', remove, h('p', { class: 'field-error', hidden: true }));
+    }));
+    if (!days.length) list.append(h('li', { class: 'muted' }, t('rules.no_holidays')));
+  };
+  draw();
+  const add = button(t('rules.add_holiday'), () => {
+    rule.holidays ||= [];
+    rule.holidays.push(new Date().toISOString().slice(0, 10));
+    draw();
+    list.querySelector(`input[data-holiday="${rule.holidays.length - 1}"]`).focus();
+  });
+  return h('fieldset', { class: 'group', dataset: { path: 'holidays' } }, h('legend', {}, t('rules.holidays')),
+    h('p', { class: 'hint' }, t('rules.holidays_hint')), list, add);
 }
 
 // --- an expression, checked as it is typed ----------------------------------------------------------------------

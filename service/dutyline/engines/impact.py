@@ -342,6 +342,8 @@ def _worded(field: str, value: Any, language: str, org: CompiledOrg | None) -> s
         if all(isinstance(i, str) for i in ids):
             labels = [_NOTIFY[i][which] if i in _NOTIFY else _post_label(org, i)[which] for i in ids]
             return ("、" if language == "zh" else ", ").join(labels) or _value(None, language)
+    if field == "holidays" and isinstance(value, list):
+        return ", ".join(str(day) for day in value) or _value(None, language)
     if field == "windows" and isinstance(value, list) and all(isinstance(w, dict) for w in value):
         return "; ".join(_window(w, which) for w in value)
     if field in ("name", "message") and isinstance(value, dict) and isinstance(value.get(language), str):
