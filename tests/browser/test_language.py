@@ -31,7 +31,7 @@ def catalogue(lang: str) -> dict[str, str]:
 
 def english_fragments() -> dict[str, str]:
     """Fragment → catalogue key: the fixed text between the placeholders of every English entry whose Chinese
-    differs, long enough to be a phrase (ten characters and a word), not a name or a code."""
+    differs, long enough to be a phrase (three words), not a name, a code or a comment someone typed."""
     zh, en = catalogue("zh"), catalogue("en")
     out: dict[str, str] = {}
     for key in sorted(en):
@@ -39,7 +39,8 @@ def english_fragments() -> dict[str, str]:
             continue
         for part in PLACEHOLDER.split(en[key]):
             part = part.strip(" .,:;()·—–-'`\"?!…")
-            if len(part) >= 10 and re.search(r"[a-z]{3,} [a-z]{2,}", part):
+            # Three words at least: two (`checked against`) also occur in what people type (a version's comment).
+            if len(part) >= 12 and re.search(r"[a-z]{2,} [a-z]{2,} [a-z]{2,}", part):
                 out.setdefault(part, key)
     return out
 
