@@ -46,6 +46,13 @@ def test_every_reference_in_the_document_resolves() -> None:
         assert isinstance(node, dict), ref
 
 
+def test_every_schema_is_named_after_its_struct_alone() -> None:
+    # Two structs of one name (in two modules) make Litestar name both after their modules
+    # (`api_schemas_Found`), which renames a schema existing callers and generated clients already use.
+    prefixed = sorted(name for name in document()["components"]["schemas"] if "_" in name)
+    assert prefixed == [], f"structs share a name: {prefixed}; rename the newer one"
+
+
 @pytest.mark.parametrize("method,path,operation", _operations(), ids=[f"{m} {p}" for m, p, _ in _operations()])
 def test_every_operation_declares_its_answers_and_its_body(method: str, path: str, operation: dict[str, Any]) -> None:
     responses = operation["responses"]
