@@ -145,6 +145,22 @@ def test_an_incoming_traceparent_is_the_parent_of_the_request_span(
     assert {format(s.context.trace_id, "032x") for s in spans} == {TRACE_ID}
 
 
+def test_an_authzen_evaluation_is_traced_as_its_decision(traced: tuple[TestClient, InMemorySpanExporter]) -> None:
+    client, exporter = traced
+    body = {
+        "subject": {"type": "user", "id": "ann"},
+        "action": {"name": "view"},
+        "resource": {"type": "transaction", "id": "t1"},
+        "context": {"organisation": ORG},
+    }
+    response = client.post("/access/v1/evaluation", json=body)
+    assert response.status_code == 200 and response.json()["decision"] is True
+    spans = exporter.get_finished_spans()
+    (decision,) = by_name(spans, "decision")
+    assert parent_of(decision, spans).name == "POST /access/v1/evaluation"
+    assert decision.attributes is not None and decision.attributes["dutyline.decision"] == "allow"
+
+
 def test_a_request_span_is_named_by_its_route_and_an_unknown_path_by_its_method(
     traced: tuple[TestClient, InMemorySpanExporter],
 ) -> None:
