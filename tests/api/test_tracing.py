@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
+import http.server
 import json
 import logging
 import threading
@@ -11,8 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from litestar.testing import TestClient
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
@@ -25,7 +29,7 @@ from dutyline.services.orgs import import_paths
 from dutyline.settings import Settings
 from dutyline.store.db import make_engine, session_factory, upgrade
 from tests.api.test_approvals import ORG, WORKFLOW, eventually, import_counter_into, request
-from tests.live import free_port
+from tests.live import LiveServer, free_port
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
@@ -139,6 +143,22 @@ def test_an_incoming_traceparent_is_the_parent_of_the_request_span(
     assert server.parent is not None and server.parent.is_remote
     assert format(server.parent.span_id, "016x") == PARENT_ID
     assert {format(s.context.trace_id, "032x") for s in spans} == {TRACE_ID}
+
+
+def test_an_authzen_evaluation_is_traced_as_its_decision(traced: tuple[TestClient, InMemorySpanExporter]) -> None:
+    client, exporter = traced
+    body = {
+        "subject": {"type": "user", "id": "ann"},
+        "action": {"name": "view"},
+        "resource": {"type": "transaction", "id": "t1"},
+        "context": {"organisation": ORG},
+    }
+    response = client.post("/access/v1/evaluation", json=body)
+    assert response.status_code == 200 and response.json()["decision"] is True
+    spans = exporter.get_finished_spans()
+    (decision,) = by_name(spans, "decision")
+    assert parent_of(decision, spans).name == "POST /access/v1/evaluation"
+    assert decision.attributes is not None and decision.attributes["dutyline.decision"] == "allow"
 
 
 def test_a_request_span_is_named_by_its_route_and_an_unknown_path_by_its_method(
@@ -344,3 +364,70 @@ def test_what_is_logged_later_on_a_requests_behalf_carries_its_request_id(databa
         warning.threadName != threading.current_thread().name and response.json()["decision_id"] in warning.getMessage()
     )
     assert warning.request_id == "req-later"  # type: ignore[attr-defined]
+
+
+class Collector:
+    """An OTLP/HTTP traces receiver on a loopback port: what a real `dutyline serve` exports, decoded."""
+
+    def __init__(self) -> None:
+        self.requests: list[ExportTraceServiceRequest] = []
+        received = self.requests
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if self.headers.get("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+                received.append(ExportTraceServiceRequest.FromString(body))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def spans(self) -> list[Any]:
+        return [
+            (span, resource.resource)
+            for request in list(self.requests)
+            for resource in request.resource_spans
+            for scope in resource.scope_spans
+            for span in scope.spans
+        ]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_real_server_exports_its_traces_over_otlp_and_logs_the_ids(counter_db: str) -> None:
+    collector = Collector()
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    server = LiveServer(counter_db, extra_env=env | {"OTEL_SERVICE_NAME": "dutyline-test"})
+    try:
+        server.wait_ready()
+        approvals_unreadable(counter_db)
+        body = request("ann", "transaction", "enter", "t1", amount=20000) | {"approval_id": "apv_unreadable"}
+        headers = {"X-Request-ID": "req-live", "traceparent": TRACEPARENT}
+        response = httpx.post(f"{server.url}/v1/check", json=body, headers=headers, timeout=10)
+        assert response.status_code == 200 and response.json()["decision"] == "needs_approval"
+
+        def decision_spans() -> list[Any]:
+            return [(s, r) for s, r in collector.spans() if s.name == "decision" and s.trace_id.hex() == TRACE_ID]
+
+        assert eventually(decision_spans), "no decision span reached the collector"
+        (span, resource), *_ = decision_spans()
+        attributes = {a.key: a.value.string_value or a.value.int_value for a in span.attributes}
+        assert attributes["dutyline.organisation"] == ORG and attributes["dutyline.decision"] == "needs_approval"
+        assert {a.key: a.value.string_value for a in resource.attributes}["service.name"] == "dutyline-test"
+        lines = [json.loads(line) for line in server.log_text().splitlines() if "could not read approval" in line]
+        assert lines and lines[0]["request_id"] == "req-live" and lines[0]["trace_id"] == TRACE_ID
+    finally:
+        server.stop()
+        collector.close()

@@ -120,7 +120,7 @@ class Tracing:
         except Exception:  # an instrumentation release that changed its insides: traces without database spans
             log.warning("tracing: no database spans (opentelemetry-instrumentation-sqlalchemy)", exc_info=True)
 
-    def span_details(self, scope: Any) -> tuple[str, dict[str, Any]]:
+    def span_details(self, scope: Any) -> tuple[str, dict[str, str]]:
         """A request span's first name: its method. Litestar runs the instrumentation before routing (so that
         unknown paths are traced too); `NamedByRoute` renames the span once the route is known."""
         return str(scope.get("method", "HTTP")), {}
