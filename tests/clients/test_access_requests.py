@@ -312,20 +312,30 @@ def test_the_callback_is_delivered_and_retried_after_a_500(
         assert payload == {"task": {"id": task.task.id, "status": "approved"}, "state": "pep-state-1"}
         assert signature == "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
     engine = create_engine(_psycopg(served.server.database_url))
-    try:
+
+    def recorded() -> tuple[list[tuple[Any, ...]], str] | None:
+        """The attempts and the callback's state, once the server has recorded the delivery (after the receiver
+        answered: the second call is seen here before the server writes what it got)."""
         with engine.connect() as connection:
-            attempts = connection.execute(
-                text(
-                    "SELECT attempt, event, status FROM callback_attempts WHERE access_request_id = :id ORDER BY attempt"
-                ),
-                {"id": task.task.id},
-            ).all()
             status = connection.execute(
                 text("SELECT callback_status FROM access_requests WHERE id = :id"), {"id": task.task.id}
             ).scalar_one()
+            rows = connection.execute(
+                text(
+                    "SELECT attempt, event, status FROM callback_attempts WHERE access_request_id = :id "
+                    "ORDER BY attempt"
+                ),
+                {"id": task.task.id},
+            ).all()
+        return ([tuple(r) for r in rows], status) if status != "waiting" else None
+
+    try:
+        done = eventually(recorded)
     finally:
         engine.dispose()
-    assert [tuple(a) for a in attempts] == [(1, "approved", 500), (2, "approved", 204)] and status == "delivered"
+    assert done is not None, "the delivery was never recorded"
+    attempts, status = done
+    assert attempts == [(1, "approved", 500), (2, "approved", 204)] and status == "delivered"
     time.sleep(0.5)
     assert len(received) == 2, "delivered once: never again"
 
