@@ -21,6 +21,8 @@ VALID = {
     "approval_id": "a",
     "case_id": "c",
     "task_id": "arq_x",
+    "decision_id": "d",
+    "seq": "1",
 }
 
 
