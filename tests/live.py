@@ -70,8 +70,12 @@ class LiveServer:
         )
         LiveServer.running.add(self)
 
-    def wait_ready(self, timeout: float = 60) -> None:
-        """Until it serves (`/healthz`: started, so migrated and seeded; `/readyz` may say the database is empty)."""
+    def wait_ready(self, timeout: float = 180) -> None:
+        """Until it serves (`/healthz`: started, so migrated and seeded; `/readyz` may say the database is empty).
+
+        A start takes a few seconds on an idle machine; the bound is generous because on a loaded one (every core
+        running xdist workers, each starting servers that migrate, seed and compile seven organisations) a start
+        has taken over a minute, and a test that failed for that would say nothing about the server."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from litestar import Litestar, Router
 from litestar.config.compression import CompressionConfig
@@ -18,6 +22,7 @@ from litestar.types import ControllerRouterHandler
 
 from dutyline import __version__
 from dutyline.api import (
+    access_requests,
     admin_access,
     admin_home,
     admin_orgs,
@@ -25,6 +30,7 @@ from dutyline.api import (
     authzen,
     bench,
     cases,
+    changes,
     check,
     console,
     decision_log,
@@ -41,8 +47,12 @@ from dutyline.api.health import HealthController
 from dutyline.api.middleware import RequestIdMiddleware
 from dutyline.api.openapi import ExactShapes, request_bodies
 from dutyline.api.scopes import within_reach
+from dutyline.logs import bind_request_ids
 from dutyline.runtime import Runtime
 from dutyline.settings import Settings
+
+if TYPE_CHECKING:
+    from dutyline.services.tracing import SpanExporter, Tracing
 
 log = logging.getLogger("dutyline")
 
@@ -53,28 +63,39 @@ log = logging.getLogger("dutyline")
 GIL_SWITCH_INTERVAL = 0.0005
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(settings: Settings | None = None, span_exporter: SpanExporter | None = None) -> Litestar:
+    """The app. With tracing on (`Settings.otel`), spans go to `span_exporter` when given (tests: an in-memory one),
+    else over OTLP/HTTP to the settings' endpoint."""
     settings = settings or Settings.from_env()
     anonymous = anonymous_mode(settings)
+    bind_request_ids()
+    tracing = _start_tracing(settings, span_exporter)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         sys.setswitchinterval(GIL_SWITCH_INTERVAL)
         _say_who_may_decide(settings)
-        runtime = await asyncio.to_thread(Runtime.start, settings)
+        runtime = await asyncio.to_thread(Runtime.start, settings, tracing)
         app.state.runtime = runtime
+        await runtime.changes.start()
         refresher = asyncio.create_task(_refresh_loop(runtime))
+        restore = _on_stop_signal(runtime.changes.close)
         try:
             yield
         finally:
+            restore()
+            runtime.changes.close()
             refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher
             await asyncio.to_thread(runtime.close)
+            if tracing is not None:
+                await asyncio.to_thread(tracing.shutdown)
 
     # The decision API: every route behind one guard, which keeps a caller within the organisations it reaches.
     decision_api: list[ControllerRouterHandler] = [
         *authzen.ROUTES,
+        *access_requests.ROUTES,
         *check.ROUTES,
         *queries.ROUTES,
         *decision_log.ROUTES,
@@ -92,6 +113,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         *console.ROUTES,
         *reference.ROUTES,
     ]
+    decision_api.extend(changes.ROUTES)
     route_handlers = [*decision_api, *others]
     return Litestar(
         route_handlers=[Router(path="/", route_handlers=decision_api, guards=[within_reach]), *others],
@@ -99,6 +121,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies=DEPENDENCIES,  # services and the admin caller, by name (api/guards.py)
         lifespan=[lifespan],
         middleware=[
+            *_traced(tracing),  # outermost: the request's span covers everything below
             DefineMiddleware(RequestIdMiddleware),
             *([DefineMiddleware(DecisionAuthMiddleware, anonymous=anonymous)] if anonymous != "anyone" else []),
         ],
@@ -118,8 +141,44 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         # Level 6 (zlib's default), not Litestar's 9: on a 0.7 MB listing page 9 costs 66 ms of the event loop for
         # 3 % less than 6 does in 10 ms.
-        compression_config=CompressionConfig(backend="gzip", minimum_size=4096, gzip_compress_level=6),
+        compression_config=CompressionConfig(
+            backend="gzip",
+            minimum_size=4096,
+            gzip_compress_level=6,
+            exclude=changes.STREAMS,  # events go out as they happen, never held in a compressor's buffer
+        ),
     )
+
+
+def _start_tracing(settings: Settings, exporter: SpanExporter | None) -> Tracing | None:
+    """Tracing when the settings ask for it and OpenTelemetry is installed (`pip install 'dutyline[otel]'`); else
+    None, said in the log when it was asked for."""
+    if not settings.otel:
+        return None
+    try:
+        from dutyline.services import tracing
+    except ImportError as exc:
+        log.warning("tracing is off: OpenTelemetry is not installed (pip install 'dutyline[otel]'): %s", exc)
+        return None
+    return tracing.start(settings, exporter)
+
+
+def _traced(tracing: Tracing | None) -> list[DefineMiddleware]:
+    """The ASGI instrumentation's middleware (through Litestar's plugin config, which runs it around routing): a
+    server span per request, child of the caller's W3C traceparent when it sends one; then, routed, its name."""
+    if tracing is None:
+        return []
+    from litestar.plugins.opentelemetry import OpenTelemetryConfig
+
+    from dutyline.services.tracing import NamedByRoute
+
+    config = OpenTelemetryConfig(
+        tracer_provider=tracing.provider,
+        scope_span_details_extractor=tracing.span_details,
+        server_request_hook_handler=tracing.on_request,
+        exclude_spans=["receive", "send"],  # a span per ASGI message would double the spans of every request
+    )
+    return [config.middleware, DefineMiddleware(NamedByRoute)]
 
 
 def _logging(settings: Settings) -> LoggingConfig:
@@ -163,6 +222,38 @@ def _say_who_may_decide(settings: Settings) -> None:
             "off (set DUTYLINE_REQUIRE_AUTH=true to say so, or DUTYLINE_ALLOW_ANONYMOUS=true to open it)",
             settings.host,
         )
+
+
+def _on_stop_signal(stop: Callable[[], None]) -> Callable[[], None]:
+    """Call `stop` (on the event loop) as soon as SIGTERM or SIGINT asks the server to stop, before passing the
+    signal on to the server's own handler; returns what puts the handlers back.
+
+    uvicorn stops by waiting for every open response to end before the lifespan's shutdown runs, and a change
+    stream never ends by itself: without this, `dutyline serve` would wait for its subscribers to hang up. Only
+    possible on the main thread (where uvicorn runs); elsewhere the streams end at the lifespan's shutdown."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    loop = asyncio.get_running_loop()
+    previous: dict[int, Any] = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
+
+    def handler(number: int, frame: FrameType | None) -> None:
+        loop.call_soon_threadsafe(stop)
+        passed = previous[number]
+        if callable(passed):
+            passed(number, frame)
+        elif passed == signal.SIG_DFL:  # nobody else handles it: do what it would have done
+            signal.signal(number, signal.SIG_DFL)
+            signal.raise_signal(number)
+
+    for number in previous:
+        signal.signal(number, handler)
+
+    def restore() -> None:
+        for number, passed in previous.items():
+            if signal.getsignal(number) is handler:
+                signal.signal(number, passed)
+
+    return restore
 
 
 async def _refresh_loop(runtime: Runtime) -> None:

@@ -8,15 +8,18 @@ import hmac
 import logging
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from dutyline.services import orgs
 from dutyline.services.access import AccessService
+from dutyline.services.access_requests import AccessRequests, Callbacks, Requestable
 from dutyline.services.approvals import ApprovalService
 from dutyline.services.audit_trail import AuditReader
 from dutyline.services.cases import CaseService
+from dutyline.services.changes import ChangeFeed
 from dutyline.services.consistency import VersionWaits
 from dutyline.services.decision_log import DecisionLog
 from dutyline.services.decisions import DecisionService
@@ -40,17 +43,21 @@ from dutyline.store import notify
 from dutyline.store import orgs as org_store
 from dutyline.store.db import exclusive, make_engine, session_factory, upgrade
 
+if TYPE_CHECKING:
+    from dutyline.services.tracing import Tracing
+
 log = logging.getLogger("dutyline")
 
 
-def page_key(sessions: sessionmaker[Session], secret_key: str) -> bytes:
-    """The key of page tokens: derived from the settings' secret key when there is one, else a secret generated
-    once and kept in the database. Shared, not per process: every replica must accept the others' tokens."""
+def page_key(sessions: sessionmaker[Session], secret_key: str, purpose: str = "page") -> bytes:
+    """The key of page tokens (`purpose` "page"; "binding": of the access request profile's binding tokens): derived
+    from the settings' secret key when there is one, else a secret generated once and kept in the database. Shared,
+    not per process: every replica must accept the others' tokens."""
     if secret_key:
-        return hmac.new(secret_key.encode(), b"dutyline page tokens", hashlib.sha256).digest()
+        return hmac.new(secret_key.encode(), f"dutyline {purpose} tokens".encode(), hashlib.sha256).digest()
     with sessions.begin() as session:
         now = dt.datetime.now(dt.UTC)
-        return access_store.server_secret(session, "page_token", secrets.token_hex(32), now).encode()
+        return access_store.server_secret(session, f"{purpose}_token", secrets.token_hex(32), now).encode()
 
 
 @dataclass(slots=True)
@@ -77,18 +84,25 @@ class Runtime:
     listings: Listings
     queries: Queries
     search: Search
+    # The change stream: each new policy version, from this replica or another, to its subscribers.
+    changes: ChangeFeed
     # PostgreSQL only: applies other replicas' changes as soon as they commit (LISTEN/NOTIFY).
     listener: ChangeListener | None
     # The key of page tokens (`api.paging`), the same on every replica (`page_key`).
     page_key: bytes
+    # The AuthZEN access request profile: requestable denials, access requests and their tasks.
+    access_requests: AccessRequests
     # The console's home page of an organisation, and its search box.
     overview: Overview
     org_search: OrgSearch
 
     @classmethod
-    def start(cls, settings: Settings) -> Runtime:
-        """Migrate the database, load the seed into an empty one, compile the stored policy, start the log."""
+    def start(cls, settings: Settings, tracing: Tracing | None = None) -> Runtime:
+        """Migrate the database, load the seed into an empty one, compile the stored policy, start the log. With
+        `tracing`, decisions, their rules and database work are spanned (services/tracing.py)."""
         engine = make_engine(settings.database_url)
+        if tracing is not None:
+            tracing.trace_engine(engine)
         with exclusive(engine):  # replicas and workers start together: one migrates, the others wait
             upgrade(engine, secret_key=settings.secret_key)
         sessions = session_factory(engine, settings.secret_key)
@@ -101,7 +115,9 @@ class Runtime:
         )
         ledger = Ledger(sessions, policies)
         obligations = Obligations()
-        decisions = DecisionService(policies, decision_log, facts=ledger, obligations=obligations.put)
+        decisions = (DecisionService if tracing is None else tracing.decisions)(
+            policies, decision_log, facts=ledger, obligations=obligations.put
+        )
         approvals = ApprovalService(
             sessions,
             policies,
@@ -112,8 +128,22 @@ class Runtime:
             settings.approval_max_uses,
         )
         cases = CaseService(sessions, policies)
+        access_requests = AccessRequests(
+            sessions,
+            policies,
+            approvals,
+            Requestable(page_key(sessions, settings.secret_key, "binding"), settings.access_request_window),
+            settings.callback_allow,
+            settings.callback_secret,
+        )
         escalation = Escalator(
-            sessions, cases, approvals, obligations, settings.escalation_interval, webhook_url=settings.webhook_url
+            sessions,
+            cases,
+            approvals,
+            obligations,
+            settings.escalation_interval,
+            webhook_url=settings.webhook_url,
+            callbacks=Callbacks(sessions, settings.callback_secret) if settings.callback_secret else None,
         )
         access = AccessService(
             sessions,
@@ -129,7 +159,18 @@ class Runtime:
         waits = VersionWaits(policies, settings.consistency_waiters)
         versions = Versions(sessions)
         listings = Listings(settings.query_cache_entries, settings.query_cache_ids, settings.query_workers)
-        policies.applied = waits.applied  # the policy service is made first: the waits watch it
+        changes = ChangeFeed(
+            sessions,
+            max_streams=settings.changes_streams,
+            keepalive=settings.changes_keepalive,
+            max_entities=settings.changes_max_entities,
+        )
+
+        def applied(version: int) -> None:  # the policy service is made first: the waits and the stream watch it
+            waits.applied(version)
+            changes.applied(version)
+
+        policies.applied = applied
         versions = Versions(sessions)
         listener = (
             ChangeListener(settings.database_url, policies)
@@ -157,8 +198,10 @@ class Runtime:
             listings=listings,
             queries=Queries(policies, versions, listings),
             search=Search(decisions, listings),
+            changes=changes,
             listener=listener,
             page_key=page_key(sessions, settings.secret_key),
+            access_requests=access_requests,
             overview=Overview(sessions, policies, versions),
             org_search=OrgSearch(sessions, policies),
         )

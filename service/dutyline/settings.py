@@ -59,6 +59,11 @@ class Settings:
     query_cache_entries: int = 256
     query_cache_ids: int = 1_000_000
     query_workers: int = 2
+    # The change stream (GET /v1/changes): streams open at once in one process (beyond it: 503 with Retry-After),
+    # seconds between keep-alive comments, and the most entities one event lists (beyond: `entities_truncated`).
+    changes_streams: int = 100
+    changes_keepalive: float = 15.0
+    changes_max_entities: int = 1000
     # Limits on what one request may carry.
     max_body_bytes: int = 1_048_576
     max_batch: int = 1000
@@ -72,6 +77,13 @@ class Settings:
     escalation_interval: float = 5.0
     # Where notifications are POSTed (empty: they stay in the outbox for GET /v1/notifications).
     webhook_url: str = ""
+    # The AuthZEN access request profile (docs/authzen-profiles.md): how long a requestable denial may be turned into
+    # an access request (seconds); the callback hosts allowed although they are loopback or private addresses
+    # (comma-separated; by default such callbacks are refused); the key callbacks are signed with (HMAC-SHA256 of the
+    # body; without one, a submission asking for a callback is refused: callbacks must be authenticated).
+    access_request_window: float = 600.0
+    callback_allow: tuple[str, ...] = ()
+    callback_secret: str = field(default="", repr=False)
     # PostgreSQL: apply other replicas' changes when they commit (LISTEN/NOTIFY; needs a direct or
     # session-pooled connection). Off, or on SQLite, the periodic refresh above is the only mechanism.
     listen: bool = True
@@ -116,6 +128,13 @@ class Settings:
     # Which rule backend runs the rules: "durable_rules" (the engine) or "reference" (the same semantics in pure
     # Python; engines/rulehost/reference.py).
     rules_backend: str = "durable_rules"
+    # OpenTelemetry traces (docs/deployment.md, Observability): off unless asked for. On, spans of the request, the
+    # decision, its rules and its database work are exported over OTLP/HTTP to `otel_endpoint` (empty: the OTLP
+    # default, http://localhost:4318/v1/traces), as service `otel_service_name`. A bad endpoint leaves tracing off
+    # and says so in the log; it never stops the server.
+    otel: bool = False
+    otel_endpoint: str = ""
+    otel_service_name: str = "dutyline"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -141,6 +160,9 @@ class Settings:
             query_cache_entries=_at_least(env, "DUTYLINE_QUERY_CACHE_ENTRIES", base.query_cache_entries, 0),
             query_cache_ids=_at_least(env, "DUTYLINE_QUERY_CACHE_IDS", base.query_cache_ids, 0),
             query_workers=_at_least(env, "DUTYLINE_QUERY_WORKERS", base.query_workers, 1),
+            changes_streams=_at_least(env, "DUTYLINE_CHANGES_STREAMS", base.changes_streams, 0),
+            changes_keepalive=_positive_seconds(env, "DUTYLINE_CHANGES_KEEPALIVE", base.changes_keepalive),
+            changes_max_entities=_at_least(env, "DUTYLINE_CHANGES_MAX_ENTITIES", base.changes_max_entities, 0),
             max_body_bytes=int(env.get("DUTYLINE_MAX_BODY_BYTES", base.max_body_bytes)),
             max_batch=int(env.get("DUTYLINE_MAX_BATCH", base.max_batch)),
             approval_sla=seconds(env.get("DUTYLINE_APPROVAL_SLA", ""), base.approval_sla),
@@ -148,6 +170,11 @@ class Settings:
             approval_max_uses=int(env.get("DUTYLINE_APPROVAL_MAX_USES", base.approval_max_uses)),
             escalation_interval=seconds(env.get("DUTYLINE_ESCALATION_INTERVAL", ""), base.escalation_interval),
             webhook_url=env.get("DUTYLINE_WEBHOOK_URL", base.webhook_url),
+            access_request_window=seconds(env.get("DUTYLINE_ACCESS_REQUEST_WINDOW", ""), base.access_request_window),
+            callback_allow=tuple(
+                h.strip().lower() for h in env.get("DUTYLINE_CALLBACK_ALLOW", "").split(",") if h.strip()
+            ),
+            callback_secret=env.get("DUTYLINE_CALLBACK_SECRET", base.callback_secret),
             workers=int(env.get("DUTYLINE_WORKERS", base.workers)),
             listen=env.get("DUTYLINE_LISTEN", "1").strip().lower() not in ("0", "false", "no", "off"),
             bench_echo=env.get("DUTYLINE_BENCH_ECHO", "") not in ("", "0", "false"),
@@ -175,6 +202,9 @@ class Settings:
             org_four_eyes=_flag(env.get("DUTYLINE_ORG_FOUR_EYES", "")),
             max_yaml_scalars=_positive(env, "DUTYLINE_MAX_YAML_SCALARS", base.max_yaml_scalars),
             rules_backend=rules_backend_name(env),
+            otel=_otel_on(env),
+            otel_endpoint=otel_traces_endpoint(env),
+            otel_service_name=env.get("OTEL_SERVICE_NAME", "").strip() or base.otel_service_name,
         )
 
 
@@ -189,6 +219,25 @@ def rules_backend_name(environ: Mapping[str, str] | None = None) -> str:
     if name not in RULES_BACKENDS:
         raise ValueError(f"DUTYLINE_RULES_BACKEND: one of {', '.join(RULES_BACKENDS)}, not {name!r}")
     return name
+
+
+def otel_traces_endpoint(env: Mapping[str, str]) -> str:
+    """Where spans go, from the standard variables: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as it is, else
+    OTEL_EXPORTER_OTLP_ENDPOINT with the traces path appended (as the OpenTelemetry specification says)."""
+    traces = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+    if traces:
+        return traces
+    base = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+    return f"{base.rstrip('/')}/v1/traces" if base else ""
+
+
+def _otel_on(env: Mapping[str, str]) -> bool:
+    """Tracing is on when DUTYLINE_OTEL says so, or, unless it says otherwise, when an OTLP endpoint is configured;
+    OTEL_SDK_DISABLED=true (the standard switch) turns it off whatever else is set."""
+    if _flag(env.get("OTEL_SDK_DISABLED", "")):
+        return False
+    asked = env.get("DUTYLINE_OTEL", "").strip()
+    return _flag(asked) if asked else bool(otel_traces_endpoint(env))
 
 
 def _positive(env: Mapping[str, str], name: str, default: int) -> int:
@@ -206,6 +255,17 @@ def _at_least(env: Mapping[str, str], name: str, default: int, minimum: int) -> 
         raise ValueError(f"{name}: not a whole number: {text!r}") from None
     if value < minimum:
         raise ValueError(f"{name}: must be at least {minimum}, got {value}")
+    return value
+
+
+def _positive_seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    """A duration setting above zero (seconds, or 30s, 5m …); the error names the variable."""
+    try:
+        value = seconds(env.get(name, ""), default)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"{name}: must be a positive number of seconds, got {env.get(name)!r}")
     return value
 
 

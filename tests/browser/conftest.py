@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from tests.live import LiveServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 ORG = "sales_company"
+BRANCH = "ninger_branch"  # a bank branch: its pack has time windows and dual control
 PASSWORD = "correct horse battery"
 # username → role grant, made with `dutyline admin create USERNAME --role ROLE --password-stdin`
 USERS = {
@@ -80,18 +82,33 @@ def guarded_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Consol
 
 
 def _served(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Iterator[Console]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('console') / 'dutyline.db'}"
+    with served(tmp_path_factory.mktemp("console"), env) as console:
+        yield console
+
+
+@contextmanager
+def served(folder: Path, env: dict[str, str] | None = None) -> Iterator[Console]:
+    """A seeded server on a loopback port with the console's users, its database in `folder` (also used by
+    `python -m tests.browser.screenshots`)."""
+    url = f"sqlite:///{folder / 'dutyline.db'}"
     for username, role in USERS.items():
         cli(url, "admin", "create", username, "--role", role, "--password-stdin", stdin=PASSWORD + "\n")
     token = cli(url, "admin", "token", "root", "--scope", "admin", "--all-orgs", "--name", "browser tests").strip()
-    server = LiveServer(url, seed_dir=str(REPO / "policies"), extra_env=env)
+    server = LiveServer(url, seed_dir=str(REPO / "policies"), extra_env=env or {})
     try:
-        server.wait_ready()
+        server.wait_ready(timeout=180)  # seeding every organisation takes a while on a busy machine
         # The seed holds the organisations; their rule packs are imported like any file, with the CLI.
-        cli(url, "import", str(REPO / "rules" / f"{ORG}.yaml"), str(REPO / "rules" / "hotel.yaml"))
+        cli(url, "import", *(str(REPO / "rules" / f"{name}.yaml") for name in (ORG, "hotel", BRANCH)))
         yield Console(server, token)
     finally:
         server.stop()
+
+
+def launch(playwright: Any) -> Any:
+    """Debian's Chromium, as every browser test and the screenshots run it."""
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+    )
 
 
 @pytest.fixture(scope="session")
@@ -102,9 +119,7 @@ def browser(console: Console) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-        )
+        chromium = launch(playwright)
         yield chromium
         chromium.close()
 

@@ -122,7 +122,8 @@ def test_a_rule_change_previews_each_field_before_and_after_and_whose_limit_move
     log_in(page, console, "carl", lang)
     open_page(page, console, f"{ORG}/rules")
     cell = page.locator("input.limit[data-rule='expense_claim_limit'][data-post='sales_representative']")
-    before = int(float(cell.input_value()))  # another test of this module may have saved a new limit already
+    # Shown as 5,000; another test of this module may have saved a new limit already.
+    before = int(cell.input_value().replace(",", ""))
     after = before + 3000
     cell.fill(str(after))
     page.locator("form.matrix button[type='submit']").click()
@@ -301,7 +302,7 @@ def test_a_compliance_officer_lowers_a_limit_and_the_simulator_shows_the_request
 
     open_page(page, console, f"{ORG}/rules")
     cell = page.get_by_label("Sales Representative — per-claim expense limit", exact=True)
-    expect(cell).to_have_value("5000")
+    expect(cell).to_have_value("5,000")
     cell.fill("2000")
     screenshot(page, "rules-matrix")
 
@@ -321,14 +322,14 @@ def test_a_compliance_officer_lowers_a_limit_and_the_simulator_shows_the_request
 
     open_page(page, console, f"{ORG}/rules")
     cell = page.get_by_label("Sales Representative — per-claim expense limit", exact=True)
-    expect(cell).to_have_value("5000")
+    expect(cell).to_have_value("5,000")
     cell.fill("2000")
     page.locator("form.matrix").get_by_role("button", name="Review impact and save…").click()
     dialog = page.get_by_role("dialog", name="Check this rule change")
     expect(dialog).to_contain_text("expense_claim_limit")
     dialog.get_by_role("button", name="Save", exact=True).click()
     expect(toast(page)).to_contain_text("Saved: revision")
-    expect(page.get_by_label("Sales Representative — per-claim expense limit", exact=True)).to_have_value("2000")
+    expect(page.get_by_label("Sales Representative — per-claim expense limit", exact=True)).to_have_value("2,000")
 
     open_page(page, console, f"{ORG}/simulator")
     after = simulate(page, "zhao_lei", "3000")  # the form remembers the request; filled again all the same

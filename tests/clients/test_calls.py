@@ -9,6 +9,7 @@ acting) → deputy (vacant) → director (dan); a teller may enter up to 10000 w
 from __future__ import annotations
 
 import asyncio
+import inspect
 import uuid
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
@@ -24,6 +25,7 @@ from dutyline_client import (
     CheckResult,
     Client,
     EvaluationItem,
+    PolicyChange,
     Resource,
     Retries,
     Subject,
@@ -154,6 +156,24 @@ async def every_call(api: Any) -> None:
     rejected = await api.reject(other.id, "mia", comment="no")
     assert rejected.status == "rejected"
 
+    # --- the access request profile: requestable denial, access request, task, approval, re-evaluation, cancel
+    ann, enter, asked = Subject(type="user", id="ann"), Action(name="enter"), Resource(type="transaction", id=new_id())
+    denied = await api.evaluation(ann, enter, asked, {"amount": 20000}, organisation=ORG)
+    assert not denied.decision and denied.context.access_request is not None
+    assert (await api.access_request_schema())["type"] == "object"
+    task = await api.submit_access_request(denied, ann, enter, asked, {"amount": 20000}, justification="waiting")
+    assert (await api.task_status(task.task.id)).task.status == "pending"
+    [waiting] = [a for a in await api.approvals(organisation=ORG, approver="mia") if a.resource.id == asked.id]
+    await api.approve(waiting.id, "mia")
+    done = await api.task_status(task.task.id)
+    assert done.task.status == "approved" and done.result is not None
+    again = await api.reevaluate(ann, enter, asked, done.result.approval, {"amount": 20000}, organisation=ORG)
+    assert again.decision and again.context.approval.id == waiting.id
+    withdrawn = Resource(type="transaction", id=new_id())
+    second = await api.evaluation(ann, enter, withdrawn, {"amount": 20000}, organisation=ORG)
+    pending = await api.submit_access_request(second, ann, enter, withdrawn, {"amount": 20000})
+    assert (await api.cancel_access_request(pending.task.id)).task.status == "cancelled"
+
     # --- cases and notifications
     case = await api.open_case(ORG, "complaint", "a customer waited an hour", subject="ann", data={"desk": 3})
     assert case.status == "open" and case.post == "manager" and case.data == {"desk": 3}
@@ -171,6 +191,26 @@ async def every_call(api: Any) -> None:
     assert total.total == entry.total
     reversal = await api.reverse_usage(ORG, "bob", "daily_cash", entry.id)
     assert reversal.amount == Decimal("-100.10") and reversal.reverses == entry.id
+
+    # --- the change stream, from the beginning: the counter's first version (tests/clients/test_changes.py goes on)
+    first_change = await _first_change(api)
+    assert isinstance(first_change, PolicyChange) and first_change.organisations == [ORG]
+    assert first_change.documents[0].kind in ("org", "rules") and first_change.policy_version > 0
+
+
+async def _first_change(api: Any) -> Any:
+    """The first event of `changes(since=0)`, then hung up: an iterator of the sync client (awaited through
+    `Awaited`), an async one of the async client."""
+    stream = api.changes(since=0, organisations=[ORG])
+    if inspect.iscoroutine(stream):
+        stream = await stream
+    if hasattr(stream, "__anext__"):
+        item = await anext(stream)
+        await stream.aclose()
+        return item
+    item = next(stream)
+    stream.close()
+    return item
 
 
 def _operations_sent(sent: list[Sent]) -> set[str]:

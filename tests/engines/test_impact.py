@@ -74,3 +74,27 @@ def test_a_rule_change_is_shown_field_by_field_with_the_posts_names(seed) -> Non
     assert ("incident_report", "", "incident_report: rule removed") in lines
     zh = next(c.zh for c in impact.rule_changes(pack, changed, compile_org(document)) if c.field == "limits.teller")
     assert zh == "transaction_limit · 综合经办柜员:50,000 → 80,000"
+
+
+def test_a_rule_change_names_the_posts_it_picks_and_the_days_of_its_windows(seed) -> None:  # type: ignore[no-untyped-def]
+    document, pack = seed
+    data = msgspec.to_builtins(pack)
+    dual = next(r for r in data["rules"] if r["kind"] == "dual_control")
+    window = next(r for r in data["rules"] if r["kind"] == "time_window")
+    before_posts = list(dual["posts"])
+    dual["posts"] = [*before_posts, "teller"] if "teller" not in before_posts else before_posts[:-1]
+    window["windows"] = [{"days": ["mon", "tue"], "start": "09:00", "end": "12:00"}]
+    window["enabled"] = False
+    changed = msgspec.convert(data, RulePack)
+    org = compile_org(document)
+    lines = {
+        c.field: (c.zh, c.en) for c in impact.rule_changes(pack, changed, org) if c.rule in (dual["id"], window["id"])
+    }
+    zh, en = lines["posts"]
+    assert "Integrated Teller" in en and "综合经办柜员" in zh and "teller" not in en.split(": ", 1)[1]
+    assert lines["windows"][1].endswith("→ Mon,Tue 09:00–12:00")
+    assert lines["windows"][0].endswith("→ 周一,周二 09:00–12:00")
+    assert lines["enabled"] == (
+        f"{window['id']} · enabled:启用 → 停用",
+        f"{window['id']} · enabled: enabled → disabled",
+    )

@@ -480,6 +480,7 @@ def _has_negation(node: Node) -> bool:
 
 numbers = st.one_of(st.integers(-10, 10), st.floats(allow_nan=False), st.sampled_from([0.0, -0.0, 1e-7, 2**53 + 1]))
 texts = st.sampled_from(["", "a", "b", "mon", "tue", "u1", "u2"])
+dates = st.sampled_from(["2026-10-01", "2026-10-02", "", "mon"])
 HAND_WRITTEN = [
     {"$gt": {"amount": {"$m": "limit"}}},  # the rule kinds of engines/rules.py
     {"$gte": {"streak": {"$m": "needed"}}},
@@ -487,14 +488,28 @@ HAND_WRITTEN = [
     {"ok": 0},
     {"$gt": {"risk": {"$m": "tolerance"}}},
     {"$and": [{"$or": [{"$neq": {"day": "mon"}}, {"$lt": {"minute": 540}}, {"$gte": {"minute": 1020}}]}]},
+    {"$or": [{"$and": [{"$or": [{"$neq": {"day": "mon"}}, {"$lt": {"minute": 540}}]}]}, {"date": "2026-10-01"}]},
     {"$lt": {"amount": {"$mul": {"$l": {"$m": "limit"}, "$r": 2}}}},
     {"$gt": {"amount": {"$div": {"$l": {"$m": "limit"}, "$r": {"$m": "risk"}}}}},
 ]
 # Each field of the kind engines/rules.py sends it: durable_rules coerces across kinds ("5" == 5), the reference
 # does not, and no rule of ours compares across kinds.
 RAW_FIELDS = {
-    name: texts if name in ("other", "subject", "day") else numbers
-    for name in ["amount", "limit", "streak", "needed", "other", "subject", "ok", "risk", "tolerance", "day", "minute"]
+    name: (dates if name == "date" else texts) if name in ("other", "subject", "day", "date") else numbers
+    for name in [
+        "amount",
+        "limit",
+        "streak",
+        "needed",
+        "other",
+        "subject",
+        "ok",
+        "risk",
+        "tolerance",
+        "day",
+        "minute",
+        "date",
+    ]
 }
 
 

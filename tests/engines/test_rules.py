@@ -53,6 +53,7 @@ PACK = textwrap.dedent(
         applies_to: {resources: [budget], actions: [approve]}
         windows:
           - {days: [mon, tue, wed, thu, fri], start: "08:30", end: "18:00"}
+        holidays: ["2026-07-07"]
     """
 )
 MONDAY = "2026-07-06T10:00"  # zhao_lei is acting head 07-01 … 07-14
@@ -134,6 +135,14 @@ def test_time_windows_use_the_organisations_clock(world) -> None:  # type: ignor
     evening = verdict(world, "wang_jianguo", "budget", "approve", at="2026-07-06T19:00")
     assert evening.outcome == "deny" and evening.hits[0].rule == "office_hours"
     assert verdict(world, "wang_jianguo", "budget", "approve", at="2026-07-05T10:00").outcome == "deny", "a Sunday"
+
+
+def test_on_a_holiday_no_window_opens(world) -> None:  # type: ignore[no-untyped-def]
+    holiday = verdict(world, "wang_jianguo", "budget", "approve", at="2026-07-07T10:00")
+    assert holiday.outcome == "deny" and holiday.hits[0].rule == "office_hours", "a Tuesday, but a holiday"
+    assert verdict(world, "wang_jianguo", "budget", "approve", at="2026-07-08T10:00").outcome == "allow"
+    # The organisation's day: 2026-07-06 20:00 in UTC is already the holiday in Shanghai.
+    assert verdict(world, "wang_jianguo", "budget", "approve", at="2026-07-06T20:00Z").outcome == "deny"
 
 
 def test_a_duty_deny_is_final_and_rules_are_not_consulted(world) -> None:  # type: ignore[no-untyped-def]

@@ -1,5 +1,6 @@
-// Rules: the delegation-of-authority matrix (posts × limit rules, from `kind: limit`) as an editable table,
-// and every rule pack in a YAML editor whose validation errors point at their lines.
+// Rules: the delegation-of-authority matrix (posts × limit rules, one table per pack and currency), a form for every
+// rule of every pack (./ruleforms.js), and each rule pack in a YAML editor (the expert view) whose validation errors
+// point at their lines. Every save shows each change before → after and carries a comment.
 
 import { h, clear, add } from '../dom.js';
 import { t, nm, number } from '../i18n.js';
@@ -7,7 +8,7 @@ import { api, enc } from '../api.js';
 import { can, documentOf, packsOf, changed, go } from '../app.js';
 import { pageHeader, section, field, button, busy, errorBox, issueText, dialog, toast, select } from '../ui.js';
 import { impactView } from '../impact.js';
-import { keepDraft } from '../drafts.js';
+import { amountInput, commentField, ruleForm, saveRules } from './ruleforms.js';
 import * as ov from '../orgview.js';
 
 export async function render(page, { org }) {
@@ -20,21 +21,31 @@ export async function render(page, { org }) {
     add(page, h('p', { class: 'empty' }, t('rules.no_packs')));
     return;
   }
-  const matrices = packs.map((item) => matrix(org, ix, item, writer)).filter(Boolean);
+  const matrices = packs.flatMap((item) => currencies(item).map((currency) => matrix(org, ix, item, currency, writer)));
   add(page, section(t('rules.matrix'), h('p', { class: 'hint' }, t('rules.matrix_hint')),
     matrices.length ? matrices : h('p', { class: 'empty' }, t('rules.no_limits'))));
+  add(page, section(t('rules.forms'), h('p', { class: 'hint' }, t('rules.forms_hint')),
+    packs.map((item) => h('div', { class: 'rule-pack', dataset: { pack: item.name } },
+      h('h3', {}, `${nm(item.pack.name, item.name)} `, h('span', { class: 'muted' }, `(${item.name})`)),
+      (item.pack.rules || []).map((rule, position) => ruleForm(org, ix, item, position, writer))))));
   add(page, section(t('rules.yaml'), yamlEditor(org, ix, packs, writer)));
+}
+
+// The currencies of a pack's limit rules, in the order they first appear ('' for limits without one).
+function currencies(item) {
+  const limits = (item.pack.rules || []).filter((r) => r.kind === 'limit');
+  return [...new Set(limits.map((r) => r.currency || ''))];
 }
 
 // --- the delegation-of-authority matrix -------------------------------------------------------------------
 
-function matrix(org, ix, item, writer) {
+function matrix(org, ix, item, currency, writer) {
   const pack = structuredClone(item.pack);
   const original = structuredClone(item.pack);
-  const limits = (pack.rules || []).filter((r) => r.kind === 'limit');
-  if (!limits.length) return null;
+  const limits = (pack.rules || []).filter((r) => r.kind === 'limit' && (r.currency || '') === currency);
   const posts = [...ix.posts.keys()];
   const status = h('div', { class: 'form-status', 'aria-live': 'polite' });
+  const [comment, commentBox] = commentField();
 
   const cell = (rule, position, post) => {
     const isDefault = post === null;
@@ -45,21 +56,18 @@ function matrix(org, ix, item, writer) {
       return h('td', { class: 'num', dataset: { rule: rule.id, post: post || '*' } },
         current === undefined || current === null ? h('span', { class: 'muted' }, isDefault ? '—' : t('rules.inherits_default')) : number(current));
     }
-    const el = h('input', {
-      type: 'number', min: 0, step: 'any', class: 'limit', 'aria-label': label,
-      value: current === undefined || current === null ? '' : String(current),
-      placeholder: isDefault ? '—' : rule.default === undefined || rule.default === null ? '—' : String(rule.default),
-      dataset: { rule: rule.id, post: post || '*' },
-    });
-    el.addEventListener('input', () => {
-      const value = el.value === '' ? undefined : Number(el.value);
+    const [el, error] = amountInput(current, (value) => {
       if (isDefault) {
         if (value === undefined) delete rule.default; else rule.default = value;
       } else if (value === undefined) delete rule.limits[post];
       else rule.limits[post] = value;
       el.classList.toggle('changed', value !== before);
+    }, {
+      class: 'limit', 'aria-label': label,
+      placeholder: isDefault ? '—' : rule.default === undefined || rule.default === null ? '—' : number(rule.default),
+      dataset: { rule: rule.id, post: post || '*' },
     });
-    return h('td', { class: 'num' }, el);
+    return h('td', { class: 'num' }, el, error);
   };
 
   const positions = limits.map((rule) => pack.rules.indexOf(rule));
@@ -68,47 +76,23 @@ function matrix(org, ix, item, writer) {
     h('span', { class: 'col-meta' },
       `${(rule.applies_to.resources || []).map((r) => ov.resourceName(ix, r)).join(', ')} · ${ov.actionsText(rule.applies_to.actions || '*')}`),
     h('span', { class: 'col-meta' }, `${rule.attribute}${rule.currency ? ` · ${rule.currency}` : ''} · ${rule.period ? t(`period.${rule.period}`) : t('period.each')}`))));
-  const rows = posts.map((post) => h('tr', {}, h('th', { scope: 'row' }, ov.postName(ix, post)), limits.map((rule, k) => cell(rule, positions[k], post))));
+  const rows = posts.map((post) => h('tr', { dataset: { post } }, h('th', { scope: 'row' }, ov.postName(ix, post)), limits.map((rule, k) => cell(rule, positions[k], post))));
   rows.push(h('tr', { class: 'default-row' }, h('th', { scope: 'row' }, t('rules.default_row')), limits.map((rule, k) => cell(rule, positions[k], null))));
-  const form = h('form', { class: 'matrix', dataset: { pack: item.name }, onSubmit: (e) => { e.preventDefault(); save(saveButton); } },
-    h('h3', {}, `${nm(pack.name, item.name)} `, h('span', { class: 'muted' }, `(${item.name} · ${t('common.pack_revision', { revision: item.revision, version: item.version })})`)),
+  const title = currency ? t('rules.matrix_in', { currency }) : t('rules.matrix_no_currency');
+  const form = h('form', { class: 'matrix', dataset: { pack: item.name, currency }, onSubmit: (e) => { e.preventDefault(); save(); } },
+    h('h3', {}, `${nm(pack.name, item.name)} · ${title} `, h('span', { class: 'muted' }, `(${item.name} · ${t('common.pack_revision', { revision: item.revision, version: item.version })})`)),
     h('div', { class: 'table-scroll' }, h('table', { class: 'data matrix-table' }, h('thead', {}, head), h('tbody', {}, rows))),
     h('div', { class: 'form-issues', 'aria-live': 'assertive' }),
     status);
   const saveButton = h('button', { type: 'submit', class: 'button primary' }, t('edit.review'));
-  if (writer) form.append(h('div', { class: 'actions' }, saveButton, button(t('common.reset'), () => go(location.hash))));
+  if (writer) form.append(commentBox, h('div', { class: 'actions' }, saveButton, button(t('common.reset'), () => go(location.hash))));
 
-  async function save(trigger) {
-    clear(status);
-    const path = `/admin/orgs/${enc(org)}/rules/${enc(item.name)}`;
-    await busy(trigger, async () => {
-      try {
-        const preview = (await api(`${path}?preview=true`, { method: 'PUT', body: pack })).data;
-        const choice = await dialog(t('rules.preview_title'), impactView(ix, preview), [
-          { label: t('common.save'), value: 'save', kind: 'primary', disabled: !preview.valid },
-          { label: t('impact.keep_draft'), value: 'draft', disabled: !preview.valid },
-          { label: t('common.cancel'), value: 'cancel' },
-        ]);
-        if (choice === 'draft') {
-          // Tried in the simulator against the current document with this pack in place of the stored one.
-          const { document: current, version } = await documentOf(org, { fresh: true });
-          keepDraft(org, {
-            description: `PUT rules/${item.name}`, base_version: version, created_at: new Date().toISOString(),
-            document: current, rules: { [item.name]: structuredClone(pack) },
-          });
-          status.append(h('p', { class: 'notice', role: 'status' }, t('edit.draft_kept'), ' ',
-            h('a', { href: `#/${enc(org)}/simulator` }, t('edit.open_simulator'))));
-          return;
-        }
-        if (choice !== 'save') return;
-        const done = await api(path, { method: 'PUT', body: pack, etag: item.etag });
-        changed(org);
-        toast(done.status === 202 ? t('rules.pending') : t('edit.saved', { version: done.data.policy_version, revision: done.data.revision }));
-        go(location.hash);
-      } catch (error) {
-        status.append(errorBox(error, { onReload: () => go(location.hash) }));
-      }
-    });
+  function save() {
+    if (form.querySelector('input.limit[aria-invalid]')) {
+      clear(status, h('p', { class: 'error', role: 'alert' }, t('rules.fix_amounts')));
+      return;
+    }
+    saveRules(org, ix, item, pack, { trigger: saveButton, status, comment: comment.value.trim() });
   }
   return form;
 }
@@ -120,6 +104,7 @@ function yamlEditor(org, ix, packs, writer) {
   const area = h('textarea', { id: 'yaml', class: 'code', rows: 24, spellcheck: 'false', readOnly: !writer, 'aria-describedby': 'yaml-issues' });
   const gutter = h('div', { class: 'gutter', 'aria-hidden': 'true' });
   const issues = h('div', { id: 'yaml-issues', class: 'yaml-issues', 'aria-live': 'polite' });
+  const [comment, commentBox] = commentField();
   let etag = null;
   let errorLines = new Set();
 
@@ -175,12 +160,13 @@ function yamlEditor(org, ix, packs, writer) {
   const save = async (trigger) => {
     const preview = await validate(trigger);
     if (!preview || !preview.valid) return;
-    const choice = await dialog(t('rules.preview_title'), impactView(ix, preview), [
+    const said = comment.value.trim() ? h('p', { class: 'change-comment-shown' }, h('strong', {}, `${t('rules.comment')}: `), comment.value.trim()) : null;
+    const choice = await dialog(t('rules.preview_title'), h('div', {}, impactView(ix, preview), said), [
       { label: t('common.save'), value: 'save', kind: 'primary' }, { label: t('common.cancel'), value: 'cancel' }]);
     if (choice !== 'save') return;
     await busy(trigger, async () => {
       try {
-        const done = await api(path(), { method: 'PUT', body: area.value, yaml: true, etag });
+        const done = await api(path(), { method: 'PUT', body: area.value, yaml: true, etag, comment: comment.value.trim() || undefined });
         changed(org);
         toast(done.status === 202 ? t('rules.pending') : t('edit.saved', { version: done.data.policy_version, revision: done.data.revision }));
         await load();
@@ -197,6 +183,7 @@ function yamlEditor(org, ix, packs, writer) {
     h('label', { for: 'yaml', class: 'sr-only' }, t('rules.yaml_label')),
     h('div', { class: 'code-box' }, gutter, area),
     issues,
+    writer ? commentBox : null,
     writer ? h('div', { class: 'actions' }, validateButton, saveButton) : null);
   load().catch((error) => clear(issues, errorBox(error)));
   return box;

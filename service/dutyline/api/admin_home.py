@@ -16,7 +16,7 @@ from dutyline.engines.admin_policy import ALL, AdminPermission
 from dutyline.services.access import AccessService, Caller
 from dutyline.services.audit_trail import AuditEntry, AuditReader
 from dutyline.services.log_reader import LoggedDecision, LogReader
-from dutyline.services.org_search import MAX_QUERY, MAX_RESULTS, Found, OrgSearch
+from dutyline.services.org_search import MAX_QUERY, MAX_RESULTS, OrgSearch, OrgSearchResults
 from dutyline.services.overview import OrgOverview, Overview
 
 TAGS = ["admin: organisations"]
@@ -45,7 +45,7 @@ class HomeController(Controller):
     @get(
         "/search",
         summary="People, posts, departments, duties, resources and rules whose id or name contains `q`",
-        responses=answers({200: Found}, *ADMIN, 404),
+        responses=answers({200: OrgSearchResults}, *ADMIN, 404),
         guards=[requires(AdminPermission.ORG_CHART_READ)],
     )
     async def search(
@@ -56,7 +56,7 @@ class HomeController(Controller):
         org_id: FromPath[str],
         q: Annotated[str, Parameter(description=f"What to look for: 1 to {MAX_QUERY} characters (Chinese or English)")],
         limit: Annotated[int, Parameter(ge=1, le=MAX_RESULTS)] = 20,
-    ) -> Found:
+    ) -> OrgSearchResults:
         with_rules = access.allowed(caller, AdminPermission.RULE_PACK_READ, org_id)
         return await asyncio.to_thread(org_search.find, org_id, q, limit, with_rules)
 

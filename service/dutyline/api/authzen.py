@@ -12,6 +12,7 @@ Reasons are given in the response's `context` when the caller asks with `?explai
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -40,6 +41,7 @@ from dutyline.api.schemas import (
 from dutyline.errors import Invalid, Issue, NotFound
 from dutyline.orgmodel.windows import moment
 from dutyline.runtime import Runtime
+from dutyline.services.access_requests import CAPABILITY, rfc3339
 from dutyline.services.decisions import Answer, Question
 from dutyline.services.policies import PolicyService
 from dutyline.services.search import SearchKind
@@ -167,6 +169,23 @@ def time_of(context: Properties | None) -> float | None:
     return moment(context["time"], None, "context.time", "an RFC 3339 date-time")
 
 
+def approval_of(context: Properties | None) -> str | None:
+    """The approval a re-evaluation presents: `context.approval.id` (the access request profile's approval object,
+    as the task's result gave it) or `context.approval_id` (as `/v1/check` takes it); a 400 naming the field when
+    it is not a string id."""
+    if not context or ("approval" not in context and "approval_id" not in context):
+        return None
+    if "approval" in context:
+        approval = context["approval"]
+        ident = approval.get("id") if isinstance(approval, dict) else None
+        where = "context.approval.id"
+    else:
+        ident, where = context["approval_id"], "context.approval_id"
+    if not isinstance(ident, str) or not 1 <= len(ident) <= 64:
+        raise Invalid(f"{where}: an approval id (a string of 1 to 64 characters)", [Issue("<request>", 0, where, "")])
+    return ident
+
+
 def question_of(evaluation: Evaluation, org: str | None, request_id: str | None) -> Question:
     context = evaluation.context
     at = time_of(context)
@@ -182,7 +201,95 @@ def question_of(evaluation: Evaluation, org: str | None, request_id: str | None)
         organisation=org,
         at=at,
         request_id=request_id,
+        approval_id=approval_of(context),
     )
+
+
+async def _answer(runtime: Runtime, question: Question) -> Answer:
+    """Decided on the event loop; in a worker thread when it presents an approval (a database read, perhaps a
+    write: the use it takes)."""
+    if question.approval_id is None:
+        return runtime.decisions.answer(question)
+    return await asyncio.to_thread(runtime.decisions.answer, question)
+
+
+# What a PEP should do after a re-evaluation that presented an approval and was denied, by reason.
+_NEXT = {
+    "approval_expired": "request",
+    "out_of_scope": "request",
+    "grant_pending": "retry",
+    "policy_denied": "none",
+    "approval_unverifiable": "none",
+    "approval_rejected": "none",
+}
+
+
+def result_of(runtime: Runtime, request: Request, item: Evaluation, answer: Answer, explain: bool) -> dict[str, Any]:
+    """An evaluation's result. A plain allow or deny is `{"decision": ...}` (and its explanation when asked): the hot
+    path. A needs_approval is a requestable denial, a re-evaluation says what became of its approval, and notifying
+    rules are obligations (the AuthZEN profiles; docs/authzen-profiles.md): pure computation, no I/O."""
+    verdict = answer.verdict
+    if verdict.outcome != "needs_approval" and not verdict.notify and answer.question.approval_id is None:
+        if explain:
+            return {"decision": answer.allowed, "context": explanation(answer)}
+        return {"decision": answer.allowed}
+    context: dict[str, Any] = explanation(answer) if explain else {}
+    presented = answer.approval
+    if verdict.outcome == "needs_approval" and answer.organisation is not None:
+        context.update(
+            runtime.access_requests.requestable.context(
+                answer,
+                runtime.policies,
+                _base_url(request),
+                _plain(item.subject),
+                _plain(item.resource),
+                _plain(item.action),
+                item.context,
+            )
+        )
+        if presented is not None:  # re-evaluated with an approval that covered nothing: why, and what next
+            reason = presented.reason or "approval_unverifiable"
+            context["reason"] = reason
+            context["next_action"] = _NEXT.get(reason, "none")
+            if context["next_action"] != "request":
+                del context["access_request"]
+            if reason == "grant_pending":
+                context["retry_after"] = 30
+    elif answer.question.approval_id is not None and not verdict.allowed:
+        context.update(reason="policy_denied", next_action="none")
+    used = answer.used_approval
+    if used is not None and used.terms is not None and used.terms.expires_at is not None:
+        context["approval"] = {"id": used.approval_id, "approved_until": rfc3339(used.terms.expires_at)}
+    if verdict.notify:
+        context["obligations"] = obligations_of(answer)
+    return {"decision": answer.allowed, "context": context} if context else {"decision": answer.allowed}
+
+
+def obligations_of(answer: Answer) -> list[dict[str, Any]]:
+    """The notifications of an answer's rules as the obligations profile's `notification` obligations, one per post
+    told (`to`: the post's id), as Dutyline's outbox also keeps them."""
+    verdict = answer.verdict
+    hits = [h for h in verdict.hits if h.effect == "notify"]
+    out = []
+    for index, told_post in enumerate(verdict.notify):
+        told = [h for h in hits if told_post in h.notify]
+        body = "; ".join(dict.fromkeys(h.message.en for h in told))
+        vacant = [n.instead_of for n in verdict.notices if n.post == told_post and n.instead_of]
+        if vacant:
+            body += f" ({', '.join(dict.fromkeys(vacant))} vacant: told instead)"
+        out.append(
+            {
+                "id": f"obl-{index + 1}",
+                "type": "notification",
+                "properties": {"to": told_post, "topic": ", ".join(h.rule for h in told), "body": body},
+            }
+        )
+    return out
+
+
+def _plain(entity: Subject | Resource | Action) -> dict[str, Any]:
+    """An AuthZEN entity as JSON, without the members it left out."""
+    return {k: v for k, v in msgspec.structs.asdict(entity).items() if v is not None}
 
 
 def explanation(answer: Answer) -> dict[str, Any]:
@@ -223,10 +330,12 @@ def _wants_explanation(request: Request) -> bool:
 async def evaluation(request: Request, state: State, org: FromQuery[str | None] = None) -> Response[bytes]:
     runtime: Runtime = state.runtime
     body = await read_json(request, Evaluation)
-    answer = runtime.decisions.answer(question_of(body, org, request_id_of(request.scope)))
-    if _wants_explanation(request):
-        return _json({"decision": answer.allowed, "context": explanation(answer)})
-    return _json({"decision": answer.allowed})
+    question = question_of(body, org, request_id_of(request.scope))
+    if question.approval_id is None:  # the hot path: decided on the event loop, reading nothing
+        answer = runtime.decisions.answer(question)
+    else:
+        answer = await asyncio.to_thread(runtime.decisions.answer, question)
+    return _json(result_of(runtime, request, body, answer, _wants_explanation(request)))
 
 
 @post(
@@ -251,11 +360,8 @@ async def evaluations(request: Request, state: State, org: FromPath[str | None] 
     if not items:
         # No `evaluations`: the request is a single evaluation of its top-level fields.
         single = _merge(body, {}, "")
-        answer = runtime.decisions.answer(question_of(single, org, request_id))
-        payload: dict[str, Any] = {"decision": answer.allowed}
-        if explain:
-            payload["context"] = explanation(answer)
-        return _json(payload)
+        answer = await _answer(runtime, question_of(single, org, request_id))
+        return _json(result_of(runtime, request, single, answer, explain))
     if len(items) > runtime.settings.max_batch:
         raise Invalid(
             f"at most {runtime.settings.max_batch} evaluations per request, got {len(items)}",
@@ -271,16 +377,13 @@ async def evaluations(request: Request, state: State, org: FromPath[str | None] 
                 merged = _merge(body, item, f"evaluations[{index}]")
             else:
                 raise Invalid(f"evaluations[{index}] must be an object")
-            answer = runtime.decisions.answer(question_of(merged, org, request_id))
+            answer = await _answer(runtime, question_of(merged, org, request_id))
         except Invalid as exc:
             results.append({"decision": False, "context": {"error": {"status": 400, "message": str(exc)}}})
             if semantic == "deny_on_first_deny":
                 break
             continue
-        result: dict[str, Any] = {"decision": answer.allowed}
-        if explain:
-            result["context"] = explanation(answer)
-        results.append(result)
+        results.append(result_of(runtime, request, merged, answer, explain))
         if semantic == "deny_on_first_deny" and not answer.allowed:
             break
         if semantic == "permit_on_first_permit" and answer.allowed:
@@ -416,7 +519,7 @@ async def search_action(
     return ActionSearchResults([FoundAction(n) for n in names], NextPage(token))
 
 
-def _metadata(base: str) -> PdpMetadata:
+def _metadata(base: str, root: str) -> PdpMetadata:
     return PdpMetadata(
         policy_decision_point=base,
         access_evaluation_endpoint=f"{base}/access/v1/evaluation",
@@ -424,6 +527,10 @@ def _metadata(base: str) -> PdpMetadata:
         search_subject_endpoint=f"{base}/access/v1/search/subject",
         search_resource_endpoint=f"{base}/access/v1/search/resource",
         search_action_endpoint=f"{base}/access/v1/search/action",
+        access_request_endpoint=f"{root}/access/v1/requests",
+        jwks_uri=f"{root}/.well-known/dutyline-jwks.json",
+        capabilities=[CAPABILITY],
+        supported_obligations=["notification"],
     )
 
 
@@ -438,7 +545,7 @@ def _base_url(request: Request) -> str:
     responses=answers({200: PdpMetadata}),
 )
 async def configuration(request: Request) -> PdpMetadata:
-    return _metadata(_base_url(request))
+    return _metadata(_base_url(request), _base_url(request))
 
 
 @get(
@@ -452,7 +559,7 @@ async def tenant_configuration(
 ) -> PdpMetadata:
     if policies.current.get(org) is None:
         raise NotFound(f"organisation {org!r} not found")
-    return _metadata(f"{_base_url(request)}/orgs/{org}")
+    return _metadata(f"{_base_url(request)}/orgs/{org}", _base_url(request))
 
 
 ROUTES = [evaluation, evaluations, search_subject, search_resource, search_action, configuration, tenant_configuration]

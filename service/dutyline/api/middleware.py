@@ -1,8 +1,11 @@
-"""Echo `X-Request-ID` on every response (plain ASGI: no per-request objects on the decision path)."""
+"""Echo `X-Request-ID` on every response, and bind it to every log record of the request (plain ASGI: no
+per-request objects on the decision path)."""
 
 from __future__ import annotations
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from dutyline.logs import REQUEST_ID
 
 
 class RequestIdMiddleware:
@@ -18,12 +21,18 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
 
+        request_id = request_id[:200]
+
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id[:200])]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id)]
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        token = REQUEST_ID.set(request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            REQUEST_ID.reset(token)
 
 
 def request_id_of(scope: Scope) -> str | None:

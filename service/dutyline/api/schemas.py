@@ -24,6 +24,7 @@ from dutyline.engines.explain import Reason
 from dutyline.orgmodel.document import Organisation
 from dutyline.rulemodel.document import RulePack
 from dutyline.services.access import Token, User
+from dutyline.services.access_requests import AccessRequestHint, ApprovalRef
 from dutyline.services.editing import Change, StoredPack
 from dutyline.services.log_reader import OrgDecision
 from dutyline.services.shapes import Shape, Texts
@@ -69,21 +70,58 @@ class ItemError(_Shape):
     error: ErrorDetail
 
 
-class Decision(_Shape):
-    """An AuthZEN access evaluation response."""
+class NotificationProperties(_Shape):
+    """The obligations profile's `notification`: tell `to` (a post of the organisation) `body`."""
 
-    decision: bool
-    context: Explanation | UnsetType = UNSET
+    to: str
+    body: str
+    topic: str | UnsetType = UNSET
+
+
+class NotificationObligation(_Shape):
+    """An obligation of the AuthZEN obligations profile: a rule that notifies (Dutyline also writes it to its
+    outbox)."""
+
+    id: str
+    type: Literal["notification"]
+    properties: NotificationProperties
+
+
+class ProfileContext(_Shape):
+    """The `context` of a decision the AuthZEN profiles say something about: a requestable denial (`evaluation_id`,
+    `evaluated_at`, `reason`, `access_request`), a re-evaluation with an approval (`approval` when allowed through
+    it; `reason`, `next_action` and perhaps a fresh `access_request` when not), obligations; with the explanation's
+    fields too when asked with ?explain=true."""
+
+    id: str | UnsetType = UNSET
+    reason_admin: Texts | UnsetType = UNSET
+    reason_user: Texts | UnsetType = UNSET
+    dutyline: DutylineExplanation | UnsetType = UNSET
+    evaluation_id: str | UnsetType = UNSET
+    evaluated_at: str | UnsetType = UNSET
+    reason: str | UnsetType = UNSET
+    access_request: AccessRequestHint | UnsetType = UNSET
+    approval: ApprovalRef | UnsetType = UNSET
+    next_action: Literal["request", "retry", "none"] | UnsetType = UNSET
+    retry_after: int | UnsetType = UNSET
+    obligations: list[NotificationObligation] | UnsetType = UNSET
 
 
 class _Decided(TypedDict):
     decision: bool
 
 
-class EvaluationResult(_Decided, total=False):
-    """A result of a batch: `context` is the explanation when asked for, or why the item could not be evaluated."""
+class Decision(_Decided, total=False):
+    """An AuthZEN access evaluation response (`context`: the explanation asked for, or what the profiles add)."""
 
-    context: Explanation | ItemError
+    context: Explanation | ProfileContext
+
+
+class EvaluationResult(_Decided, total=False):
+    """A result of a batch: `context` is the explanation when asked for, what the profiles add, or why the item
+    could not be evaluated."""
+
+    context: Explanation | ProfileContext | ItemError
 
 
 class EvaluationResults(TypedDict):
@@ -133,6 +171,12 @@ class PdpMetadata(_Shape):
     search_subject_endpoint: str
     search_resource_endpoint: str
     search_action_endpoint: str
+    # The access request profile (its endpoint, the binding tokens' key set: empty, they are HMAC-signed and only
+    # Dutyline verifies them) and the obligations profile (what obligations it may return).
+    access_request_endpoint: str
+    jwks_uri: str
+    capabilities: list[str]
+    supported_obligations: list[str]
 
 
 # --- decisions ----------------------------------------------------------------------------------------------

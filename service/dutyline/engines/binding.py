@@ -162,9 +162,12 @@ class Presented:
     refusal: tuple[str, str] | None = None  # (zh, en)
     terms: ApprovalTerms | None = None
     used: bool = False  # a use was consumed by this decision: it was allowed thanks to the approval
+    # Why it covers nothing, for programs: the AuthZEN access request profile's re-evaluation denial reasons
+    # (approval_unverifiable, grant_pending, approval_expired, out_of_scope) and approval_rejected.
+    reason: str = ""
 
-    def refused(self, zh: str, en: str) -> Presented:
-        return Presented(self.approval_id, frozenset(), (zh, en), self.terms)
+    def refused(self, zh: str, en: str, reason: str = "approval_unverifiable") -> Presented:
+        return Presented(self.approval_id, frozenset(), (zh, en), self.terms, reason=reason)
 
     def consumed(self, uses_left: int) -> Presented:
         """This presentation after its decision took a use (`uses_left` is what remains)."""
@@ -190,7 +193,8 @@ def present(
         return refused(f"审批 {approval_id} 在本组织中不存在", f"approval {approval_id} was not found in {org.id}")
     if terms.status != "approved":
         zh = "尚未审批" if terms.status == "pending" else "已被驳回"
-        return refused(f"审批 {approval_id} {zh}", f"approval {approval_id} is {terms.status}, not approved")
+        reason = "grant_pending" if terms.status == "pending" else "approval_rejected"
+        return refused(f"审批 {approval_id} {zh}", f"approval {approval_id} is {terms.status}, not approved", reason)
     if terms.digest is None or terms.bound is None:
         return refused(
             f"审批 {approval_id} 未与具体请求绑定,请重新申请",
@@ -198,11 +202,14 @@ def present(
         )
     if terms.expires_at is None or now >= terms.expires_at:
         when = terms.expires_at.isoformat() if terms.expires_at is not None else "?"
-        return refused(f"审批 {approval_id} 已于 {when} 过期", f"approval {approval_id} expired at {when}")
+        return refused(
+            f"审批 {approval_id} 已于 {when} 过期", f"approval {approval_id} expired at {when}", "approval_expired"
+        )
     if terms.uses_left <= 0:
         return refused(
             f"审批 {approval_id} 已用完({terms.uses} 次)",
             f"approval {approval_id} is used up (all {terms.uses} use(s) taken)",
+            "approval_expired",
         )
     current = bind(org, rules, check, decision)
     if current.digest != terms.digest:
@@ -210,6 +217,7 @@ def present(
         return refused(
             f"审批 {approval_id} 批准的是另一项请求({named} 不同)",
             f"approval {approval_id} was for a different request ({named} differs)",
+            "out_of_scope",
         )
     for path, approved in terms.limits.items():
         asked = current.limits.get(path)
@@ -223,5 +231,5 @@ def present(
             else:
                 zh = f"审批 {approval_id} 批准的 {path} 至多为 {format(approved, 'f')},本次请求{asks_zh}"
                 en = f"approval {approval_id} approved {path} up to {format(approved, 'f')}; this request {asks_en}"
-            return refused(zh, en)
+            return refused(zh, en, "out_of_scope")
     return Presented(approval_id, frozenset(terms.rules), None, terms)

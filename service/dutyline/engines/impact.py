@@ -291,17 +291,72 @@ def _field_changes(
                         )
                     )
             continue
-        out.append(
-            RuleFieldChange(
-                rule_id,
-                field,
-                x,
-                y,
-                f"{rule_id} · {field}:{_value(x, 'zh')} → {_value(y, 'zh')}",
-                f"{rule_id} · {field}: {_value(x, 'en')} → {_value(y, 'en')}",
-            )
-        )
+        if field == "applies_to" and isinstance(x, dict) and isinstance(y, dict):
+            for key in sorted(set(x) | set(y)):
+                p, q = x.get(key), y.get(key)
+                if p != q:
+                    out.append(_change(rule_id, f"applies_to.{key}", p, q, org))
+            continue
+        out.append(_change(rule_id, field, x, y, org))
     return out
+
+
+def _change(rule_id: str, field: str, x: Any, y: Any, org: CompiledOrg | None) -> RuleFieldChange:
+    """One field's change, its values worded for people: posts by name, windows by day and time, names and
+    messages in the line's own language."""
+    return RuleFieldChange(
+        rule_id,
+        field,
+        x,
+        y,
+        f"{rule_id} · {field}:{_worded(field, x, 'zh', org)} → {_worded(field, y, 'zh', org)}",
+        f"{rule_id} · {field}: {_worded(field, x, 'en', org)} → {_worded(field, y, 'en', org)}",
+    )
+
+
+_POST_FIELDS = frozenset({"posts", "notify", "approver", "applies_to.posts"})
+_NOTIFY = {
+    "superior": ("直接上级", "the direct superior"),
+    "department_heads": ("各部门负责人", "every department's head"),
+    "leadership": ("领导层", "leadership"),
+}
+_DAYS = {
+    "mon": ("周一", "Mon"),
+    "tue": ("周二", "Tue"),
+    "wed": ("周三", "Wed"),
+    "thu": ("周四", "Thu"),
+    "fri": ("周五", "Fri"),
+    "sat": ("周六", "Sat"),
+    "sun": ("周日", "Sun"),
+}
+
+
+def _worded(field: str, value: Any, language: str, org: CompiledOrg | None) -> str:
+    which = 0 if language == "zh" else 1
+    if field == "enabled" and value is None:
+        value = True  # the default, left out of the pack
+    if value is None:
+        return _value(value, language)
+    if field in _POST_FIELDS:
+        ids = value if isinstance(value, list) else [value]
+        if all(isinstance(i, str) for i in ids):
+            labels = [_NOTIFY[i][which] if i in _NOTIFY else _post_label(org, i)[which] for i in ids]
+            return ("、" if language == "zh" else ", ").join(labels) or _value(None, language)
+    if field == "holidays" and isinstance(value, list):
+        return ", ".join(str(day) for day in value) or _value(None, language)
+    if field == "windows" and isinstance(value, list) and all(isinstance(w, dict) for w in value):
+        return "; ".join(_window(w, which) for w in value)
+    if field in ("name", "message") and isinstance(value, dict) and isinstance(value.get(language), str):
+        return str(value[language])
+    if field == "enabled" and isinstance(value, bool):
+        return (("启用", "停用") if language == "zh" else ("enabled", "disabled"))[0 if value else 1]
+    return _value(value, language)
+
+
+def _window(window: dict[str, Any], which: int) -> str:
+    days = window.get("days", list(_DAYS))
+    named = ",".join(_DAYS[d][which] if d in _DAYS else str(d) for d in days)
+    return f"{named} {window.get('start', '?')}–{window.get('end', '?')}"
 
 
 def _post_label(org: CompiledOrg | None, post: str) -> tuple[str, str]:

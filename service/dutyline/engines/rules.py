@@ -286,7 +286,12 @@ def _compile_time_window(name: str, rule: rm.TimeWindow, declared: Mapping[str, 
                 ]
             }
         )
-    return CompiledRule(rule, name, {"$and": outside})
+    if not rule.holidays:
+        return CompiledRule(rule, name, {"$and": outside})
+    # On a holiday no window opens: the rule fires whatever the time.
+    return CompiledRule(
+        rule, name, {"$or": [{"$and": outside}, *({"date": day} for day in sorted(set(rule.holidays)))]}
+    )
 
 
 def _compile_requirement(name: str, rule: rm.Requirement, declared: Mapping[str, rm.InputSpec]) -> CompiledRule:
@@ -533,7 +538,7 @@ def _time_window(
 ) -> RuleHit | None:
     rule: rm.TimeWindow = compiled.rule  # type: ignore[assignment]
     local = dt.datetime.fromtimestamp(request.check.at, zone(org.document.timezone))
-    event = {"day": _DAYS[local.weekday()], "minute": local.hour * 60 + local.minute}
+    event = {"day": _DAYS[local.weekday()], "minute": local.hour * 60 + local.minute, "date": local.date().isoformat()}
     if host.fires(compiled.name, event):
         detail = {
             "local_time": local.isoformat(timespec="minutes"),

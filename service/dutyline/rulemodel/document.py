@@ -30,6 +30,7 @@ Duration = Annotated[
 ]
 Clock = Annotated[str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="A time of day, 08:30.")]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+Day = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$", description="A date: 2026-10-01.")]
 AttributePath = Annotated[
     str,
     msgspec.Meta(
@@ -128,9 +129,17 @@ class Window(_Struct, kw_only=True):
 
 
 class TimeWindow(_Rule, tag="time_window", kw_only=True):
-    """The action is allowed only inside one of the windows (in the organisation's time zone)."""
+    """The action is allowed only inside one of the windows (in the organisation's time zone), and not at all on a
+    holiday."""
 
     windows: Annotated[list[Window], msgspec.Meta(min_length=1)]
+    holidays: Annotated[
+        list[Day],
+        msgspec.Meta(
+            max_length=1000,
+            description="Dates (in the organisation's time zone) on which no window opens: public holidays, closures.",
+        ),
+    ] = []
 
 
 class Requirement(_Rule, tag="requirement", kw_only=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -322,6 +323,16 @@ def _references(pack: rm.RulePack, src: SourceMap, org: Organisation) -> Iterato
                         f"window ends ({window.end}) before it starts ({window.start})",
                         code=IssueCode.BAD_WINDOW,
                         params={"case": "window", "start": window.start, "end": window.end},
+                    )
+            for j, day in enumerate(rule.holidays):
+                try:
+                    dt.date.fromisoformat(day)
+                except ValueError as exc:
+                    yield src.issue(
+                        (*here, "holidays", j),
+                        f"impossible date: {exc}",
+                        code=IssueCode.BAD_WINDOW,
+                        params={"case": "impossible_date", "detail": str(exc), "start": day, "end": day},
                     )
     for i, case_type in enumerate(pack.case_types):
         yield from post(("case_types", i, "owner"), case_type.owner)

@@ -244,22 +244,7 @@ class DecisionService:
             try:
                 check = to_check(question)
                 decision = decide(org, check)
-                host: RuleBackend | None
-                if past is None:
-                    rules, host = policies.rules.get(org.id), self._policies.host
-                else:
-                    if past.error is not None:
-                        raise RuntimeError(past.error)
-                    rules, host = past.rules, past.host
-                facts = (
-                    self.facts.facts_for(org, question, check) if rules is not None and decision.allowed else NO_FACTS
-                )
-                verdict = apply_rules(host, org, rules, check, decision, facts)
-                # A question about the past (`as_of`) is an audit of what the rules said then: it uses up no approval.
-                if past is None and question.approval_id is not None and verdict.outcome == "needs_approval":
-                    verdict, presented = self._through_approval(
-                        host, org, rules, question, check, verdict, facts, decision_id
-                    )
+                verdict, presented = self._rules(policies, org, question, check, decision, decision_id, past)
             except Exception:  # fail closed: a bug, a broken compiled policy or a failing fact source is a deny
                 log.exception(
                     "decision failed in %s for %s %s %s; denied",
@@ -284,6 +269,32 @@ class DecisionService:
         if verdict.notify and self.obligations is not None and not question.simulated:
             self.obligations(answer)
         return answer
+
+    def _rules(
+        self,
+        policies: PolicySet,
+        org: CompiledOrg,
+        question: Question,
+        check: Check,
+        decision: Decision,
+        decision_id: str,
+        past: PastPolicy | None,
+    ) -> tuple[Verdict, Presented | None]:
+        """What the business rules make of a duty decision, with the facts they read and the approval the question
+        presents (which a traced service spans as one stage: services/tracing.py)."""
+        host: RuleBackend | None
+        if past is None:
+            rules, host = policies.rules.get(org.id), self._policies.host
+        else:
+            if past.error is not None:
+                raise RuntimeError(past.error)
+            rules, host = past.rules, past.host
+        facts = self.facts.facts_for(org, question, check) if rules is not None and decision.allowed else NO_FACTS
+        verdict = apply_rules(host, org, rules, check, decision, facts)
+        # A question about the past (`as_of`) is an audit of what the rules said then: it uses up no approval.
+        if past is None and question.approval_id is not None and verdict.outcome == "needs_approval":
+            return self._through_approval(host, org, rules, question, check, verdict, facts, decision_id)
+        return verdict, None
 
     def permitter(self, org: CompiledOrg, question: Question) -> Callable[[Check], bool]:
         """Whether an evaluation of a check in `org` would be permitted, decided as `answer` decides it (the duty,
@@ -337,12 +348,14 @@ class DecisionService:
             return verdict, presented.refused(
                 f"审批 {presented.approval_id} 不涵盖规则 {', '.join(others)}",
                 f"approval {presented.approval_id} does not cover rule(s) {', '.join(others)}, which also apply",
+                "out_of_scope",
             )
         used = self.facts.consume(presented, decision_id)
         if used is None:
             return verdict, presented.refused(
                 f"审批 {presented.approval_id} 已用完或已过期,没有可用次数",
                 f"approval {presented.approval_id} is used up or expired: no use of it was left to take",
+                "approval_expired",
             )
         return through, used
 

@@ -13,7 +13,7 @@ replicas:
   event's (entity, id, seq) is unique: a second write of one step would fail, not duplicate.
 
 The same thread writes queued obligations to the outbox (woken as soon as one is queued) and, with a
-webhook configured, delivers the outbox.
+webhook configured, delivers the outbox; with a callback secret, it delivers access requests' callbacks.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from dutyline.services.access_requests import Callbacks
 from dutyline.services.approvals import ApprovalService
 from dutyline.services.cases import CaseService
 from dutyline.services.notifications import Obligations, Webhook, utcnow
@@ -57,6 +58,7 @@ class Escalator:
         interval: float,
         webhook_url: str = "",
         batch: int = 100,
+        callbacks: Callbacks | None = None,
     ) -> None:
         self._sessions = sessions
         self._cases = cases
@@ -65,6 +67,7 @@ class Escalator:
         self._interval = interval
         self._batch = batch
         self._webhook = Webhook(webhook_url) if webhook_url else None
+        self._callbacks = callbacks  # access requests' callbacks (the AuthZEN access request profile)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self.actor = f"escalation@{socket.gethostname()}:{os.getpid()}"
@@ -112,6 +115,8 @@ class Escalator:
             self._thread = None
         if self._webhook is not None:
             self._webhook.close()
+        if self._callbacks is not None:
+            self._callbacks.close()
 
     def _run(self) -> None:
         next_tick = time.monotonic()
@@ -136,5 +141,10 @@ class Escalator:
                     self._webhook.deliver(self._sessions)
                 except Exception:
                     log.warning("webhook delivery failed", exc_info=True)
+            if self._callbacks is not None:
+                try:
+                    self._callbacks.deliver()
+                except Exception:
+                    log.warning("access request callback delivery failed", exc_info=True)
             next_tick = time.monotonic() + self._interval
         self._obligations.drain(self._sessions, timeout=0)

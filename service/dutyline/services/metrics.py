@@ -37,6 +37,10 @@ LISTINGS_COMPUTED = Counter("dutyline_listings_computed", "Whole-organisation li
 LISTINGS_SERVED_CACHED = Counter(
     "dutyline_listings_served_cached", "Listing pages served from a listing computed for an earlier page or request"
 )
+CHANGE_STREAMS = Gauge("dutyline_change_streams", "Change streams (GET /v1/changes) open now")
+CHANGE_STREAMS_REFUSED = Counter(
+    "dutyline_change_streams_refused", "Change streams refused (503) because DUTYLINE_CHANGES_STREAMS were open"
+)
 LISTINGS_RUNNING = Gauge("dutyline_listings_running", "Big listings being computed off the event loop now")
 LISTINGS_REFUSED = Counter(
     "dutyline_listings_refused", "Big listings refused (503) because DUTYLINE_QUERY_WORKERS were computing already"

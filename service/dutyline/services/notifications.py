@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dutyline.engines.compiler import CompiledOrg
 from dutyline.engines.queries import holders_of
+from dutyline.logs import bound_to
 from dutyline.store import outbox
 from dutyline.store.tables import NotificationRow
 
@@ -161,7 +162,8 @@ class Obligations:
         try:
             with sessions.begin() as session:
                 for answer in answers:
-                    written += _write_obligations(session, answer)
+                    with bound_to(answer.question.request_id):  # what it logs is on that request's behalf
+                        written += _write_obligations(session, answer)
         except Exception:  # the database may be down: the decisions stand, their notifications are lost
             log.warning("could not write %d obligation(s) to the outbox", len(answers), exc_info=True)
             return 0

@@ -39,7 +39,7 @@ class Hit(Shape):
     number: str | None = None
 
 
-class Found(Shape):
+class OrgSearchResults(Shape):
     organisation: str
     query: str
     items: list[Hit]
@@ -51,7 +51,7 @@ class OrgSearch:
         self._sessions = sessions
         self._policies = policies
 
-    def find(self, org_id: str, text: str, limit: int = 20, with_rules: bool = True) -> Found:
+    def find(self, org_id: str, text: str, limit: int = 20, with_rules: bool = True) -> OrgSearchResults:
         """What matches `text` in the organisation (rules only `with_rules`: the caller may read rule packs)."""
         wanted = text.strip()
         if not wanted or len(wanted) > MAX_QUERY:
@@ -95,7 +95,7 @@ class OrgSearch:
                 ranked.append((rank, order, hit))
         ranked.sort(key=lambda r: (r[0], r[1]))
         bounded = max(1, min(limit, MAX_RESULTS))
-        return Found(org_id, wanted, [r[2] for r in ranked[:bounded]], len(ranked) > bounded)
+        return OrgSearchResults(org_id, wanted, [r[2] for r in ranked[:bounded]], len(ranked) > bounded)
 
 
 def _texts(names: Names) -> Texts:

@@ -56,7 +56,7 @@ class PolicyState(Shape):
     rules: int
 
 
-class Changes(Shape):
+class ChangesWaiting(Shape):
     """Admin changes waiting: for a second person's approval (`pending`) or for their time (`scheduled`)."""
 
     pending: int
@@ -112,7 +112,7 @@ class OrgOverview(Shape):
     headcount_breaches: list[Breach]
     sod_conflicts: list[SodConflict]
     acting_this_week: list[ActingWindow]
-    changes: Changes | None = None  # only for a caller who may read the organisation's changes
+    changes: ChangesWaiting | None = None  # only for a caller who may read the organisation's changes
 
 
 class Overview:
@@ -173,7 +173,7 @@ class Overview:
             headcount_breaches=_breaches(org, instant),
             sod_conflicts=_conflicts(org, instant),
             acting_this_week=_acting(org, week_start, week_end),
-            changes=Changes(
+            changes=ChangesWaiting(
                 pending=changes.get("pending", 0),
                 scheduled=changes.get("scheduled", 0),
                 items=[

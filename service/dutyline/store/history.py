@@ -7,7 +7,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from dutyline.store import notify
@@ -71,6 +71,20 @@ def versions(session: Session, org_id: str, limit: int, before: int | None = Non
         statement = statement.where(OrgVersionRow.version < before)
     rows = session.execute(statement.order_by(OrgVersionRow.version.desc()).limit(limit)).scalars()
     return [_info(row) for row in rows]
+
+
+def versions_after(
+    session: Session, after: int, limit: int, organisations: frozenset[str] | None = None
+) -> tuple[list[OrgVersionRow], int]:
+    """Up to `limit` versions after global policy version `after`, oldest first, of every organisation or only of
+    `organisations`; and the version the caller has seen everything up to: the last one given when the page is
+    full, else the newest version in the store (every later one is someone else's, or not there yet)."""
+    latest = session.execute(select(func.coalesce(func.max(OrgVersionRow.version), 0))).scalar_one()
+    statement = select(OrgVersionRow).where(OrgVersionRow.version > after, OrgVersionRow.version <= latest)
+    if organisations is not None:
+        statement = statement.where(OrgVersionRow.org_id.in_(sorted(organisations)))
+    rows = list(session.execute(statement.order_by(OrgVersionRow.version).limit(limit)).scalars())
+    return rows, rows[-1].version if len(rows) == limit else max(after, latest)
 
 
 def version(session: Session, org_id: str, number: int) -> OrgVersionRow | None:

@@ -470,3 +470,56 @@ class ServerSecretRow(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[dt.datetime] = mapped_column()
+
+
+# --- the AuthZEN access request profile (services/access_requests.py) ---
+
+
+class AccessRequestRow(Base):
+    """An access request (an AuthZEN task): the Dutyline approval it opened, the denial it was bound to, who
+    submitted it, and the callback to tell when the approval is decided. The binding token's id (`token_id`) is
+    unique: a token opens one task, however often it is presented; so is (`caller`, `idempotency_key`)."""
+
+    __tablename__ = "access_requests"
+    __table_args__ = (
+        Index("ux_access_requests_token", "token_id", unique=True),
+        Index("ux_access_requests_idempotency", "caller", "idempotency_key", unique=True),
+        Index("ix_access_requests_callback", "callback_status", "callback_next_at"),
+        Index("ix_access_requests_approval", "approval_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    organisation: Mapped[str] = mapped_column(String(64))
+    approval_id: Mapped[str] = mapped_column(String(40))
+    evaluation_id: Mapped[str] = mapped_column(String(64))
+    token_id: Mapped[str] = mapped_column(String(64))
+    caller: Mapped[str] = mapped_column(String(200))  # who submitted it (a token, a console user, or anonymous)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    body_digest: Mapped[str] = mapped_column(String(64))  # SHA-256 of the submission's canonical JSON
+    request: Mapped[str] = mapped_column(Text)  # JSON: the submission (subject, resource, action, context …)
+    template: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column()
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    # The callback (none: `callback_status` is "none"): where, the PEP's opaque state, the events it wants (JSON
+    # list, empty: every one), and its delivery: waiting (for the approval's decision), delivered, failed, skipped.
+    callback_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    callback_state: Mapped[str | None] = mapped_column(Text, nullable=True)
+    callback_events: Mapped[str] = mapped_column(Text)
+    callback_status: Mapped[str] = mapped_column(String(16))
+    callback_attempts: Mapped[int] = mapped_column(Integer)
+    callback_next_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)  # also the lease of a claim
+
+
+class CallbackAttemptRow(Base):
+    """One attempt to deliver an access request's callback: when, the event sent, the HTTP status (0: no answer)."""
+
+    __tablename__ = "callback_attempts"
+    __table_args__ = (Index("ux_callback_attempts_seq", "access_request_id", "attempt", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    access_request_id: Mapped[str] = mapped_column(String(40))
+    attempt: Mapped[int] = mapped_column(Integer)
+    at: Mapped[dt.datetime] = mapped_column()
+    event: Mapped[str] = mapped_column(String(16))
+    status: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str] = mapped_column(Text)

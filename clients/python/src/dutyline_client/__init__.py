@@ -9,6 +9,7 @@ with Client("https://dutyline.internal", token=TOKEN) as dutyline:
 from dutyline_client.async_client import AsyncClient
 from dutyline_client.cache import DecisionCache
 from dutyline_client.calls import OPERATIONS
+from dutyline_client.changes import AsyncChangeWatcher, ChangeWatcher
 from dutyline_client.client import Client
 from dutyline_client.core import NO_RETRIES, Retries
 from dutyline_client.errors import (
@@ -16,6 +17,7 @@ from dutyline_client.errors import (
     Conflict,
     DutylineError,
     Forbidden,
+    Gone,
     InvalidRequest,
     NotFound,
     PayloadTooLarge,
@@ -30,11 +32,15 @@ from dutyline_client.models import (
     ApprovalRecord,
     Case,
     CaseRecord,
+    CaughtUp,
+    ChangedDocument,
+    ChangedEntity,
     CheckError,
     CheckResult,
     CheckResults,
     Decision,
     Obligation,
+    PolicyChange,
     Reason,
 )
 from dutyline_client.requests import (
@@ -55,9 +61,14 @@ __all__ = [
     "Action",
     "Approval",
     "ApprovalRecord",
+    "AsyncChangeWatcher",
     "AsyncClient",
     "Case",
     "CaseRecord",
+    "CaughtUp",
+    "ChangeWatcher",
+    "ChangedDocument",
+    "ChangedEntity",
     "CheckError",
     "CheckRequest",
     "CheckResource",
@@ -72,10 +83,12 @@ __all__ = [
     "DutylineError",
     "EvaluationItem",
     "Forbidden",
+    "Gone",
     "InvalidRequest",
     "NotFound",
     "Obligation",
     "PayloadTooLarge",
+    "PolicyChange",
     "Reason",
     "Resource",
     "Retries",

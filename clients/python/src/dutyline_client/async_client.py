@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Literal, TypeVar
@@ -11,6 +11,7 @@ from typing import Any, Literal, TypeVar
 import httpx
 
 from dutyline_client import calls
+from dutyline_client import changes as _changes
 from dutyline_client import models as m
 from dutyline_client.cache import DecisionCache
 from dutyline_client.core import Core, Retries, Retry, headers
@@ -58,6 +59,7 @@ class AsyncClient:
             fail_open,
             DecisionCache() if cache is True else cache if isinstance(cache, DecisionCache) else None,
         )
+        self._watcher: _changes.AsyncChangeWatcher | None = None
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             headers=headers(token),
@@ -81,7 +83,7 @@ class AsyncClient:
                     call.path,
                     params=call.params,
                     content=call.body,
-                    headers={"content-type": "application/json"} if call.body is not None else None,
+                    headers=_headers(call),
                 )
                 step = self._core.settle(call, attempt, response, None)
             except httpx.TransportError as exc:
@@ -90,6 +92,11 @@ class AsyncClient:
                 return step
             await asyncio.sleep(step.delay)
             attempt += 1
+
+    @property
+    def base_url(self) -> str:
+        """Where Dutyline answers, as given (without a trailing slash)."""
+        return str(self._http.base_url).rstrip("/")
 
     @property
     def cache(self) -> DecisionCache | None:
@@ -106,6 +113,8 @@ class AsyncClient:
         self._core.after_change(policy_version)
 
     async def aclose(self) -> None:
+        if self._watcher is not None:
+            await self._watcher.stop()
         await self._http.aclose()
 
     async def __aenter__(self) -> AsyncClient:
@@ -240,6 +249,58 @@ class AsyncClient:
     async def configuration(self, organisation: str | None = None) -> m.PdpMetadata:
         """AuthZEN PDP metadata (`/.well-known/authzen-configuration`, or one organisation's)."""
         return await self._run(calls.configuration(organisation))
+
+    # --- the access request profile (docs/authzen-profiles.md) -----------------------------------------------
+
+    async def submit_access_request(
+        self,
+        denied: m.Decision,
+        subject: Subject,
+        action: Action,
+        resource: Resource,
+        context: dict[str, Any] | None = None,
+        *,
+        justification: str | None = None,
+        callback: str | None = None,
+        callback_state: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> m.TaskResponse:
+        """Submit an access request for a requestable denial (`denied`, the evaluation's answer, of the same
+        subject, action, resource and context): `POST /access/v1/requests`. Its task waits for the approvers;
+        `callback` (an http(s) URL) is POSTed when it completes."""
+        call = calls.submit_access_request(
+            denied, subject, action, resource, context, justification, callback, callback_state, idempotency_key
+        )
+        return await self._run(call)
+
+    async def task_status(self, task_id: str) -> m.TaskResponse:
+        """An access request's task (`GET /access/v1/requests/{task_id}`): `result.approval` once approved."""
+        return await self._run(calls.task_status(task_id))
+
+    async def cancel_access_request(
+        self, task_id: str, *, reason: str | None = None, comment: str | None = None
+    ) -> m.TaskResponse:
+        """Cancel a pending access request (its approval is withdrawn)."""
+        return await self._run(calls.cancel_access_request(task_id, reason, comment))
+
+    async def access_request_schema(self) -> dict[str, Any]:
+        """The JSON Schema of what a submission may add (`request_schema_url`)."""
+        return await self._run(calls.access_request_schema())
+
+    async def reevaluate(
+        self,
+        subject: Subject,
+        action: Action,
+        resource: Resource,
+        approval: m.ApprovalRef,
+        context: dict[str, Any] | None = None,
+        *,
+        explain: bool = False,
+        organisation: str | None = None,
+    ) -> m.Decision:
+        """The evaluation again, presenting the task's `result.approval` at `context.approval`: allowed when the
+        approval is granted, unexpired, has a use left and is bound to this very request."""
+        return await self._run(calls.reevaluation(subject, action, resource, approval, context, explain, organisation))
 
     # --- queries ----------------------------------------------------------------------------------------------
 
@@ -416,3 +477,38 @@ class AsyncClient:
     async def usage_total(self, organisation: str, person: str, rule: str, *, at: str | None = None) -> m.UsageTotal:
         """A person's total for the period `at` falls in (default now)."""
         return await self._run(calls.usage_total(organisation, person, rule, at))
+
+    # --- the change stream ------------------------------------------------------------------------------------
+
+    def changes(
+        self,
+        since: int | None = None,
+        *,
+        organisations: Sequence[str] | None = None,
+        reconnect: bool = True,
+        read_timeout: float = _changes.READ_TIMEOUT,
+    ) -> AsyncIterator[m.PolicyChange | m.CaughtUp]:
+        """`GET /v1/changes` (see `Client.changes`): `async for change in client.changes(since=...)`."""
+        return _changes.achanges(self._http, self._core.retries, since, organisations, reconnect, read_timeout)
+
+    def watch_changes(self, *, organisations: Sequence[str] | None = None) -> _changes.AsyncChangeWatcher:
+        """`Client.watch_changes` as a task on the running loop; stopped by `aclose()`."""
+        cache = self._core.cache
+        if cache is None:
+            raise ValueError("watch_changes keeps the decision cache current: make the client with cache=True")
+        if self._watcher is not None and self._watcher.running:
+            return self._watcher
+        http, retries = self._http, self._core.retries
+
+        def stream(since: int | None) -> AsyncIterator[m.PolicyChange | m.CaughtUp]:
+            return _changes.achanges(http, retries, since, organisations, True, _changes.READ_TIMEOUT)
+
+        self._watcher = _changes.AsyncChangeWatcher(stream, cache, retries)
+        return self._watcher
+
+
+def _headers(call: calls.Call[Any]) -> dict[str, str] | None:
+    sent = {"content-type": "application/json"} if call.body is not None else {}
+    if call.headers:
+        sent.update(call.headers)
+    return sent or None

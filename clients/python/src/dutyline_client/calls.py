@@ -45,6 +45,10 @@ OPERATIONS: dict[str, str] = {
     "POST /orgs/{org}/access/v1/search/action": "search_actions",
     "GET /.well-known/authzen-configuration": "configuration",
     "GET /.well-known/authzen-configuration/{org}": "configuration",
+    "POST /access/v1/requests": "submit_access_request",
+    "GET /access/v1/requests/{task_id}": "task_status",
+    "POST /access/v1/requests/{task_id}/cancel": "cancel_access_request",
+    "GET /access/v1/request-schema": "access_request_schema",
     "GET /v1/orgs/{org_id}/people/{person}/permissions": "permissions",
     "GET /v1/orgs/{org_id}/who": "who",
     "GET /v1/orgs/{org_id}/posts/{post}/reporting-line": "reporting_line",
@@ -61,6 +65,7 @@ OPERATIONS: dict[str, str] = {
     "GET /v1/notifications": "notifications",
     "POST /v1/orgs/{org_id}/usage": "record_usage",
     "GET /v1/orgs/{org_id}/usage": "usage_total",
+    "GET /v1/changes": "changes",
 }
 
 
@@ -89,6 +94,7 @@ class Call(Generic[T]):
     # For decisions: the answer when Dutyline cannot give one (fail closed unless fail_open).
     fallback: Callable[[Unanswered], T] | None = None
     cache_key: bytes | None = None  # `/v1/check` answers that may be cached
+    headers: dict[str, str] | None = None  # beyond the content type (an access request's Idempotency-Key)
     wants_version: bool = False  # sends at_least_version when the client knows of a newer change
 
 
@@ -352,6 +358,114 @@ def search_actions(
 def configuration(organisation: str | None) -> Call[m.PdpMetadata]:
     path = "/.well-known/authzen-configuration" + (f"/{_segment(organisation)}" if organisation else "")
     return Call("GET", path, _decoder(m.PdpMetadata))
+
+
+# --- the access request profile -----------------------------------------------------------------------------
+
+
+class _Denial(msgspec.Struct, omit_defaults=True):
+    expires_at: str
+    binding_token: str
+    evaluation_id: str | None = None
+    evaluated_at: str | None = None
+    reason: str | None = None
+    template: str | None = None
+
+
+class _Callback(msgspec.Struct, omit_defaults=True):
+    endpoint: str
+    state: str | None = None
+    events: list[str] | None = None
+
+
+class _Submission(msgspec.Struct, omit_defaults=True):
+    subject: Subject
+    resource: Resource
+    action: Action
+    denial: _Denial
+    context: dict[str, Any] | None = None
+    callback: _Callback | None = None
+
+
+def submit_access_request(
+    denied: m.Decision,
+    subject: Subject,
+    action: Action,
+    resource: Resource,
+    context: dict[str, Any] | None,
+    justification: str | None,
+    callback: str | None,
+    callback_state: str | None,
+    idempotency_key: str | None,
+) -> Call[m.TaskResponse]:
+    hint = denied.context.access_request if denied.context is not None else None
+    if denied.decision or hint is None or denied.context is None:
+        raise ValueError("not a requestable denial: the decision has no context.access_request")
+    given = dict(context or {})
+    if justification is not None:
+        given["business_justification"] = justification
+    denial = _Denial(
+        hint.expires_at,
+        hint.binding_token,
+        denied.context.evaluation_id,
+        denied.context.evaluated_at,
+        denied.context.reason,
+        hint.template,
+    )
+    body = _Submission(
+        subject,
+        resource,
+        action,
+        denial,
+        given or None,
+        _Callback(callback, callback_state) if callback is not None else None,
+    )
+    return Call(
+        "POST",
+        "/access/v1/requests",
+        _decoder(m.TaskResponse),
+        _ENCODE.encode(body),
+        # With an Idempotency-Key a retry returns the same task; without one, the binding token does.
+        idempotent=idempotency_key is not None,
+        headers={"idempotency-key": idempotency_key} if idempotency_key is not None else None,
+    )
+
+
+def task_status(task_id: str) -> Call[m.TaskResponse]:
+    return Call("GET", f"/access/v1/requests/{_segment(task_id)}", _decoder(m.TaskResponse))
+
+
+class _Cancel(msgspec.Struct, omit_defaults=True):
+    reason: str | None = None
+    comment: str | None = None
+
+
+def cancel_access_request(task_id: str, reason: str | None, comment: str | None) -> Call[m.TaskResponse]:
+    return Call(
+        "POST",
+        f"/access/v1/requests/{_segment(task_id)}/cancel",
+        _decoder(m.TaskResponse),
+        _ENCODE.encode(_Cancel(reason, comment)),
+        idempotent=False,
+    )
+
+
+def access_request_schema() -> Call[dict[str, Any]]:
+    return Call("GET", "/access/v1/request-schema", _decoder(dict[str, Any]))
+
+
+def reevaluation(
+    subject: Subject,
+    action: Action,
+    resource: Resource,
+    approval: m.ApprovalRef,
+    context: dict[str, Any] | None,
+    explain: bool,
+    organisation: str | None,
+) -> Call[m.Decision]:
+    """An evaluation presenting `approval` unchanged at `context.approval`, as the profile says."""
+    presented = {k: v for k, v in msgspec.to_builtins(approval).items() if v is not None}
+    return evaluation(subject, action, resource, {**(context or {}), "approval": presented}, explain, organisation)
 
 
 # --- queries ------------------------------------------------------------------------------------------------

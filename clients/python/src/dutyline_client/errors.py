@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import msgspec
 
-from dutyline_client.models import CheckResult, ErrorBody, IssueBody, Unapprovable
+from dutyline_client.models import CheckResult, ErrorBody, IssueBody, ProblemDetails, Unapprovable
 
 
 class DutylineError(Exception):
@@ -63,6 +63,10 @@ class Conflict(ClientError):
         self.decision = decision
 
 
+class Gone(ClientError):
+    """410: the requestable denial or the task has expired."""
+
+
 class PayloadTooLarge(ClientError):
     """413: the body is larger than the server takes."""
 
@@ -106,20 +110,32 @@ _BY_STATUS: dict[int, type[ClientError]] = {
     403: Forbidden,
     404: NotFound,
     409: Conflict,
+    410: Gone,
     413: PayloadTooLarge,
     422: InvalidRequest,
     429: TooManyRequests,
 }
 _ERROR_BODY = msgspec.json.Decoder(ErrorBody)
+_PROBLEM = msgspec.json.Decoder(ProblemDetails)
+_PROFILE_PROBLEM = "urn:openid:authzen:access-request:error:"
 _UNAPPROVABLE = msgspec.json.Decoder(Unapprovable)
 
 
 def error_of(status: int, content: bytes, retry_after: float | None = None) -> DutylineError:
     """The exception for an error answer; a body that is not Dutyline's error shape (a proxy's page) keeps its
     first characters as the message."""
+    body: ErrorBody | None
     try:
         body = _ERROR_BODY.decode(content)
     except (msgspec.DecodeError, msgspec.ValidationError):
+        body = None
+    if body is None:  # the access request endpoints answer RFC 9457 problems: `error` is the profile's name
+        try:
+            problem = _PROBLEM.decode(content)
+            body = ErrorBody(status=status, error=problem.type.removeprefix(_PROFILE_PROBLEM), message=problem.detail)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            pass
+    if body is None:
         text = content[:500].decode("utf-8", errors="replace").strip()
         body = ErrorBody(status=status, error="http", message=text or f"HTTP {status}")
     if status == 503:

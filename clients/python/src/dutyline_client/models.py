@@ -164,21 +164,69 @@ class ItemError(_Model):
     error: ErrorDetail
 
 
+class Display(_Model):
+    title: str
+    description: str
+
+
+class AccessRequestHint(_Model):
+    """`context.access_request` of a requestable denial: submit it with `Client.submit_access_request`."""
+
+    endpoint: str
+    template: str
+    expires_at: str
+    binding_token: str
+    request_schema_url: str
+    display: Display
+
+
+class ApprovalRef(_Model):
+    """The approval a task resolved to: re-evaluate with it (`Client.reevaluate`), unchanged."""
+
+    id: str
+    approved_until: str
+    approved_at: str | None = None
+
+
+class NotificationProperties(_Model):
+    to: str
+    body: str
+    topic: str | None = None
+
+
+class NotificationObligation(_Model):
+    """An obligation of the AuthZEN obligations profile (Dutyline returns `notification`s of its rules)."""
+
+    id: str
+    type: str
+    properties: NotificationProperties
+
+
 class DecisionContext(_Model):
     """The `context` of an AuthZEN decision: the explanation's fields (`id`, `reason_admin`, `reason_user`,
-    `dutyline`) when asked with `explain=True`, or `error` for a batch item that could not be evaluated. One struct
-    for both (schemas `Explanation` and `ItemError`), since the answer does not say which it is. The client's own
-    fail-closed answer gives `reason_admin` and `reason_user` only."""
+    `dutyline`) when asked with `explain=True`; what the profiles add (a requestable denial's `evaluation_id`,
+    `evaluated_at`, `reason`, `access_request`; a re-evaluation's `approval`, `reason`, `next_action`,
+    `retry_after`; `obligations`); or `error` for a batch item that could not be evaluated. One struct for all
+    (schemas `Explanation`, `ProfileContext` and `ItemError`), since the answer does not say which it is. The
+    client's own fail-closed answer gives `reason_admin` and `reason_user` only."""
 
     id: str | None = None
     reason_admin: Texts | None = None
     reason_user: Texts | None = None
     dutyline: DutylineExplanation | None = None
     error: ErrorDetail | None = None
+    evaluation_id: str | None = None
+    evaluated_at: str | None = None
+    reason: str | None = None
+    access_request: AccessRequestHint | None = None
+    approval: ApprovalRef | None = None
+    next_action: str | None = None
+    retry_after: int | None = None
+    obligations: list[NotificationObligation] | None = None
 
 
 class Decision(_Model):
-    """An AuthZEN decision (a `needs_approval` is `false` too: ask with `explain=True` to see why)."""
+    """An AuthZEN decision (a `needs_approval` is `false` too, a requestable denial: `context.access_request`)."""
 
     decision: bool
     context: DecisionContext | None = None
@@ -220,6 +268,47 @@ class PdpMetadata(_Model):
     search_subject_endpoint: str
     search_resource_endpoint: str
     search_action_endpoint: str
+    access_request_endpoint: str | None = None
+    jwks_uri: str | None = None
+    capabilities: list[str] = []
+    supported_obligations: list[str] = []
+
+
+# --- the access request profile -----------------------------------------------------------------------------
+
+
+class TaskResult(_Model):
+    mode: str  # "reevaluate"; any other is not an approval
+    approval: ApprovalRef
+
+
+class TaskLinks(_Model):
+    cancel: str
+
+
+class Task(_Model):
+    id: str
+    status: str  # pending, approved, denied, expired, cancelled (any other: not approved)
+    status_endpoint: str
+    expires_at: str | None = None
+    links: TaskLinks | None = None
+    display: Display | None = None
+
+
+class TaskResponse(_Model):
+    """An access request's task, with its `result` once approved."""
+
+    task: Task
+    result: TaskResult | None = None
+
+
+class ProblemDetails(_Model):
+    """An error of the access request endpoints (RFC 9457)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
 
 
 # --- queries ------------------------------------------------------------------------------------------------
@@ -469,6 +558,46 @@ class UsageTotal(_Model):
     person: str
     period: str
     total: Decimal
+
+
+class ChangedDocument(_Model):
+    """The document a policy version made: the organisation's (`kind` org) or rule pack `name`'s."""
+
+    organisation: str
+    kind: Literal["org", "rules"]
+    revision: int
+    deleted: bool
+    name: str | None = None
+    fields: list[str] = []
+
+
+class ChangedEntity(_Model):
+    """An entity a policy version added, removed or changed (`kind`: people, posts, rules …)."""
+
+    organisation: str
+    kind: str
+    id: str
+    change: Literal["added", "removed", "changed"]
+
+
+class PolicyChange(_Model):
+    """A `change` event of the change stream: one new policy version (`author` and `comment` only for a caller that
+    may read the organisation's history)."""
+
+    policy_version: int
+    at: str
+    organisations: list[str]
+    documents: list[ChangedDocument]
+    entities: list[ChangedEntity]
+    entities_truncated: bool = False
+    author: str | None = None
+    comment: str | None = None
+
+
+class CaughtUp(_Model):
+    """The `ready` event of the change stream: every change up to `policy_version` has been given; live from here."""
+
+    policy_version: int
 
 
 class IssueBody(_Model):
