@@ -4,14 +4,47 @@ and why. The whole flow runs end to end in tests/clients/test_access_requests.py
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 
+import msgspec
 import pytest
 
 from dutyline.errors import Invalid
-from dutyline.services.access_requests import AUDIENCE, Callback, Problem, sign, validate_callback, verify
+from dutyline.services.access_requests import (
+    AUDIENCE,
+    ISSUER,
+    BindingClaims,
+    Callback,
+    Problem,
+    sign,
+    validate_callback,
+    verify,
+)
 
 KEY = b"k" * 32
+
+
+def _claims(**changed: object) -> BindingClaims:
+    claims = BindingClaims(
+        iss=ISSUER,
+        aud=AUDIENCE,
+        iat=1_800_000_000,
+        exp=1_800_000_900,
+        jti="j1",
+        denial_expires_at="2027-01-15T08:15:00Z",
+        evaluation_id="d1",
+        binding_context_members=["amount"],
+        subject={"type": "user", "id": "ann"},
+        resource={"type": "expense", "id": "e1"},
+        action={"name": "approve"},
+        context={"amount": 20000},
+        organisation="sales_company",
+        policy_version=7,
+        rules=["expense_claim_limit"],
+    )
+    return msgspec.structs.replace(claims, **changed)
 
 
 def _b64(value: object) -> str:
@@ -19,12 +52,12 @@ def _b64(value: object) -> str:
 
 
 def test_a_token_verifies_with_its_key_only() -> None:
-    token = sign(KEY, {"aud": AUDIENCE, "jti": "j1", "subject": {"type": "user", "id": "ann"}})
-    assert verify(KEY, token)["subject"] == {"type": "user", "id": "ann"}
+    token = sign(KEY, _claims())
+    assert verify(KEY, token) == _claims()
     for forged in (
         token[:-2] + ("AA" if not token.endswith("AA") else "BB"),  # another signature
-        sign(b"another key", {"aud": AUDIENCE}),
-        sign(KEY, {"aud": "urn:somebody:else"}),  # issued for another access request service
+        sign(b"another key", _claims()),
+        sign(KEY, _claims(aud="urn:somebody:else")),  # issued for another access request service
         f"{_b64({'alg': 'none'})}.{_b64({'aud': AUDIENCE})}.",  # unsigned
         "not.a.token",
         "one-part",
@@ -37,9 +70,22 @@ def test_a_token_verifies_with_its_key_only() -> None:
 
 
 def test_a_token_whose_payload_was_changed_does_not_verify() -> None:
-    header, _, signature = sign(KEY, {"aud": AUDIENCE, "context": {"amount": 20000}}).split(".")
+    header, _, signature = sign(KEY, _claims()).split(".")
+    altered = msgspec.to_builtins(_claims(context={"amount": 90000}))
     with pytest.raises(Problem):
-        verify(KEY, f"{header}.{_b64({'aud': AUDIENCE, 'context': {'amount': 90000}})}.{signature}")
+        verify(KEY, f"{header}.{_b64(altered)}.{signature}")
+
+
+def test_a_signed_token_that_is_not_a_binding_of_this_pdp_is_refused_naming_what_it_lacks() -> None:
+    partial = sign(KEY, _claims())  # the header and signature scheme of a real one, over a payload lacking `jti`
+    header, _, _ = partial.split(".")
+    payload = {k: v for k, v in msgspec.to_builtins(_claims()).items() if k != "jti"}
+    body = f"{header}.{_b64(payload)}"
+    signature = base64.urlsafe_b64encode(hmac.new(KEY, body.encode(), hashlib.sha256).digest()).rstrip(b"=").decode()
+    with pytest.raises(Problem) as refused:
+        verify(KEY, f"{body}.{signature}")
+    assert refused.value.kind == "invalid_denial_binding"
+    assert "jti" in str(refused.value)
 
 
 @pytest.mark.parametrize(

@@ -102,7 +102,7 @@ async def submit(request: Request, runtime: NamedDependency[Runtime]) -> Respons
         raise Invalid("Idempotency-Key: from 1 to 255 characters")
     if body.denial is not None and body.denial.binding_token:  # a console user acts as their own person
         claims = verify(runtime.access_requests.requestable.key, body.denial.binding_token)
-        organisation = str(claims.get("organisation", ""))
+        organisation = claims.organisation
         await acting_person(request, runtime, lambda: organisation, str(body.subject.get("id", "")), "subject")
     answer = await asyncio.to_thread(runtime.access_requests.submit, body, _caller(), key, _root(request))
     return Response(answer, status_code=202, headers={"Location": answer.task.status_endpoint})

@@ -236,17 +236,16 @@ def result_of(runtime: Runtime, request: Request, item: Evaluation, answer: Answ
     context: dict[str, Any] = explanation(answer) if explain else {}
     presented = answer.approval
     if verdict.outcome == "needs_approval" and answer.organisation is not None:
-        context.update(
-            runtime.access_requests.requestable.context(
-                answer,
-                runtime.policies,
-                _base_url(request),
-                _plain(item.subject),
-                _plain(item.resource),
-                _plain(item.action),
-                item.context,
-            )
+        denial = runtime.access_requests.requestable.context(
+            answer,
+            runtime.policies,
+            _base_url(request),
+            _plain(item.subject),
+            _plain(item.resource),
+            _plain(item.action),
+            item.context,
         )
+        context.update(msgspec.to_builtins(denial))  # the context is an open object: the next lines edit it
         if presented is not None:  # re-evaluated with an approval that covered nothing: why, and what next
             reason = presented.reason or "approval_unverifiable"
             context["reason"] = reason

@@ -115,6 +115,36 @@ class AccessRequestHint(Shape):
     display: Display
 
 
+class BindingClaims(msgspec.Struct, frozen=True, kw_only=True):
+    """What a binding token protects: the JWS payload `sign` writes and `verify` reads back. Subject, resource,
+    action and context are the AuthZEN request's own objects, free JSON by the specification."""
+
+    iss: str
+    aud: str | list[str]
+    iat: int
+    exp: int
+    jti: str
+    denial_expires_at: str
+    evaluation_id: str | None
+    binding_context_members: list[str]
+    subject: dict[str, Any]
+    resource: dict[str, Any]
+    action: dict[str, Any]
+    context: dict[str, Any]
+    organisation: str
+    policy_version: int
+    rules: list[str]
+
+
+class RequestableDenial(Shape):
+    """The context of a requestable denial (a needs_approval over AuthZEN)."""
+
+    evaluation_id: str | None
+    evaluated_at: str
+    reason: str
+    access_request: AccessRequestHint
+
+
 class ApprovalRef(Shape):
     """The approval a completed task resolved to; presented unchanged at `context.approval` on re-evaluation."""
 
@@ -196,14 +226,16 @@ def _unb64(text: str) -> bytes:
 _HEADER = _b64(json.dumps({"alg": "HS256", "kid": KEY_ID, "typ": "JWT"}, separators=(",", ":")).encode())
 
 
-def sign(key: bytes, claims: Mapping[str, Any]) -> str:
+def sign(key: bytes, claims: BindingClaims) -> str:
     """A compact JWS (HS256) of `claims`."""
-    payload = _b64(json.dumps(claims, separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode())
+    payload = _b64(
+        json.dumps(msgspec.to_builtins(claims), separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode()
+    )
     signature = hmac.new(key, f"{_HEADER}.{payload}".encode(), hashlib.sha256).digest()
     return f"{_HEADER}.{payload}.{_b64(signature)}"
 
 
-def verify(key: bytes, token: str) -> dict[str, Any]:
+def verify(key: bytes, token: str) -> BindingClaims:
     """The claims of a token `sign` made with `key`; `Problem(invalid_denial_binding)` for anything else."""
     parts = token.split(".")
     if len(parts) != 3 or len(token) > 65536:
@@ -221,7 +253,10 @@ def verify(key: bytes, token: str) -> dict[str, Any]:
     aud = claims.get("aud")
     if aud != AUDIENCE and not (isinstance(aud, list) and AUDIENCE in aud):
         raise Problem("invalid_denial_binding", f"denial.binding_token: its audience is not {AUDIENCE}")
-    return claims
+    try:
+        return msgspec.convert(claims, BindingClaims)
+    except msgspec.ValidationError as error:  # signed by this key, yet not a binding this PDP writes
+        raise Problem("invalid_denial_binding", f"denial.binding_token: {error}") from None
 
 
 def rfc3339(moment: float | dt.datetime) -> str:
@@ -229,7 +264,7 @@ def rfc3339(moment: float | dt.datetime) -> str:
     return when.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def without_actor(subject: Mapping[str, Any]) -> dict[str, Any]:
+def _without_actor(subject: Mapping[str, Any]) -> dict[str, Any]:
     """A subject as binding compares it: `properties.act` left out (the PEP may move the actor to client.actor)."""
     out = dict(subject)
     properties = out.get("properties")
@@ -273,7 +308,7 @@ class Requestable:
         resource: Mapping[str, Any],
         action: Mapping[str, Any],
         context: Mapping[str, Any] | None,
-    ) -> dict[str, Any]:
+    ) -> RequestableDenial:
         """`evaluation_id`, `evaluated_at`, `reason` and `access_request` of a needs_approval answer."""
         org = answer.organisation
         assert org is not None
@@ -281,41 +316,41 @@ class Requestable:
         expires = rfc3339(now + self.window)
         members = sorted(relevant_members(policies, org.id, answer.question.resource_type, answer.question.action))
         given = context or {}
-        claims = {
-            "iss": ISSUER,
-            "aud": AUDIENCE,
-            "iat": int(now),
-            "exp": int(now + self.window),
-            "jti": uuid.uuid4().hex,
-            "denial_expires_at": expires,
-            "evaluation_id": answer.decision_id,
-            "binding_context_members": members,
-            "subject": without_actor(subject),
-            "resource": dict(resource),
-            "action": dict(action),
-            "context": {m: given[m] for m in members if m in given},
-            "organisation": org.id,
-            "policy_version": answer.policy_version,
-            "rules": sorted({h.rule for h in answer.verdict.hits if h.effect == "needs_approval"}),
-        }
+        claims = BindingClaims(
+            iss=ISSUER,
+            aud=AUDIENCE,
+            iat=int(now),
+            exp=int(now + self.window),
+            jti=uuid.uuid4().hex,
+            denial_expires_at=expires,
+            evaluation_id=answer.decision_id,
+            binding_context_members=members,
+            subject=_without_actor(subject),
+            resource=dict(resource),
+            action=dict(action),
+            context={m: given[m] for m in members if m in given},
+            organisation=org.id,
+            policy_version=answer.policy_version,
+            rules=sorted({h.rule for h in answer.verdict.hits if h.effect == "needs_approval"}),
+        )
         posts = [s.post for s in answer.verdict.approvers]
-        rules = ", ".join(claims["rules"])  # type: ignore[arg-type]
-        return {
-            "evaluation_id": answer.decision_id,
-            "evaluated_at": rfc3339(now),
-            "reason": "approval_required",
-            "access_request": {
-                "endpoint": f"{base}/access/v1/requests",
-                "template": TEMPLATE,
-                "expires_at": expires,
-                "binding_token": sign(self.key, claims),
-                "request_schema_url": f"{base}/access/v1/request-schema",
-                "display": {
-                    "title": "Request approval",
-                    "description": f"Approval by {posts[0] if posts else 'an approver'} is required (rule {rules}).",
-                },
-            },
-        }
+        rules = ", ".join(claims.rules)
+        return RequestableDenial(
+            evaluation_id=answer.decision_id,
+            evaluated_at=rfc3339(now),
+            reason="approval_required",
+            access_request=AccessRequestHint(
+                endpoint=f"{base}/access/v1/requests",
+                template=TEMPLATE,
+                expires_at=expires,
+                binding_token=sign(self.key, claims),
+                request_schema_url=f"{base}/access/v1/request-schema",
+                display=Display(
+                    title="Request approval",
+                    description=f"Approval by {posts[0] if posts else 'an approver'} is required (rule {rules}).",
+                ),
+            ),
+        )
 
 
 def relevant_members(policies: PolicyService, org_id: str, resource_type: str, action: str) -> set[str]:
@@ -433,7 +468,7 @@ class AccessRequests:
         self._bound(claims, submission, denial)
         if submission.callback is not None:
             validate_callback(submission.callback, self._allow, self._secret)
-        organisation = str(claims["organisation"])
+        organisation = claims.organisation
         REACH.get().require(organisation, "subject")
         body = msgspec.to_builtins(submission)
         digest = hashlib.sha256(canonical(body).encode()).hexdigest()
@@ -442,7 +477,7 @@ class AccessRequests:
                 earlier = store.by_idempotency_key(session, caller.id, idempotency_key)
                 if earlier is not None:
                     return self._repeat(session, earlier, digest, base, "Idempotency-Key")
-            used = store.by_token(session, str(claims["jti"]))
+            used = store.by_token(session, claims.jti)
             if used is not None:
                 if used.caller == caller.id and used.body_digest == digest:
                     return self._repeat(session, used, digest, base, "binding token")
@@ -471,8 +506,8 @@ class AccessRequests:
             id=f"arq_{secrets.token_hex(16)}",
             organisation=organisation,
             approval_id=approval.id,
-            evaluation_id=str(claims.get("evaluation_id", "")),
-            token_id=str(claims["jti"]),
+            evaluation_id=claims.evaluation_id or "",
+            token_id=claims.jti,
             caller=caller.id,
             idempotency_key=idempotency_key,
             body_digest=digest,
@@ -495,25 +530,24 @@ class AccessRequests:
         with self._sessions() as session:
             return self._response(session, row, base)
 
-    def _bound(self, claims: Mapping[str, Any], submission: Submission, denial: Denial) -> None:
+    def _bound(self, claims: BindingClaims, submission: Submission, denial: Denial) -> None:
         """The submission is the denied request (member by member) and still fresh."""
-        expires = claims.get("denial_expires_at")
+        expires = claims.denial_expires_at
         if denial.expires_at != expires:
             raise Problem("invalid_denial_binding", "denial.expires_at: not the value the binding token protects")
-        exp = claims.get("exp")
-        if not isinstance(exp, int) or time.time() > exp:
+        if time.time() > claims.exp:
             raise Problem("expired_denial", f"the requestable denial expired at {expires}; evaluate again")
         checks = (
-            ("subject", without_actor(submission.subject), claims.get("subject")),
-            ("resource", submission.resource, claims.get("resource")),
-            ("action", submission.action, claims.get("action")),
+            ("subject", _without_actor(submission.subject), claims.subject),
+            ("resource", submission.resource, claims.resource),
+            ("action", submission.action, claims.action),
         )
         for name, given, bound in checks:
             if not _same(given, bound):
                 raise Problem("invalid_denial_binding", f"{name}: not the {name} of the denied evaluation")
-        members = claims.get("binding_context_members") or []
+        members = claims.binding_context_members
         context = submission.context or {}
-        bound_context = claims.get("context") or {}
+        bound_context = claims.context
         for member in members:
             if (member in context) != (member in bound_context) or not _same(
                 context.get(member), bound_context.get(member)
