@@ -143,7 +143,11 @@ class Runtime:
             obligations,
             settings.escalation_interval,
             webhook_url=settings.webhook_url,
-            callbacks=Callbacks(sessions, settings.callback_secret) if settings.callback_secret else None,
+            callbacks=(
+                Callbacks(sessions, settings.callback_secret, settings.callback_timeout, settings.callback_allow)
+                if settings.callback_secret
+                else None
+            ),
         )
         access = AccessService(
             sessions,

@@ -84,6 +84,9 @@ class Settings:
     access_request_window: float = 600.0
     callback_allow: tuple[str, ...] = ()
     callback_secret: str = field(default="", repr=False)
+    # The longest one callback may take in all (connecting, sending, reading the answer's head; seconds): the
+    # scheduler sends callbacks one after the other, so a slow receiver holds it this long at most.
+    callback_timeout: float = 5.0
     # PostgreSQL: apply other replicas' changes when they commit (LISTEN/NOTIFY; needs a direct or
     # session-pooled connection). Off, or on SQLite, the periodic refresh above is the only mechanism.
     listen: bool = True
@@ -175,6 +178,7 @@ class Settings:
                 h.strip().lower() for h in env.get("DUTYLINE_CALLBACK_ALLOW", "").split(",") if h.strip()
             ),
             callback_secret=env.get("DUTYLINE_CALLBACK_SECRET", base.callback_secret),
+            callback_timeout=seconds(env.get("DUTYLINE_CALLBACK_TIMEOUT", ""), base.callback_timeout),
             workers=int(env.get("DUTYLINE_WORKERS", base.workers)),
             listen=env.get("DUTYLINE_LISTEN", "1").strip().lower() not in ("0", "false", "no", "off"),
             bench_echo=env.get("DUTYLINE_BENCH_ECHO", "") not in ("", "0", "false"),
