@@ -166,6 +166,7 @@ class Runtime:
         changes = ChangeFeed(
             sessions,
             max_streams=settings.changes_streams,
+            max_per_caller=settings.changes_streams_per_caller,
             keepalive=settings.changes_keepalive,
             max_entities=settings.changes_max_entities,
         )

@@ -62,6 +62,8 @@ class Settings:
     # The change stream (GET /v1/changes): streams open at once in one process (beyond it: 503 with Retry-After),
     # seconds between keep-alive comments, and the most entities one event lists (beyond: `entities_truncated`).
     changes_streams: int = 100
+    # Of them, how many one caller may hold (a token, a console user; anonymous callers by their address).
+    changes_streams_per_caller: int = 10
     changes_keepalive: float = 15.0
     changes_max_entities: int = 1000
     # Limits on what one request may carry.
@@ -164,6 +166,9 @@ class Settings:
             query_cache_ids=_at_least(env, "DUTYLINE_QUERY_CACHE_IDS", base.query_cache_ids, 0),
             query_workers=_at_least(env, "DUTYLINE_QUERY_WORKERS", base.query_workers, 1),
             changes_streams=_at_least(env, "DUTYLINE_CHANGES_STREAMS", base.changes_streams, 0),
+            changes_streams_per_caller=_at_least(
+                env, "DUTYLINE_CHANGES_STREAMS_PER_CALLER", base.changes_streams_per_caller, 1
+            ),
             changes_keepalive=_positive_seconds(env, "DUTYLINE_CHANGES_KEEPALIVE", base.changes_keepalive),
             changes_max_entities=_at_least(env, "DUTYLINE_CHANGES_MAX_ENTITIES", base.changes_max_entities, 0),
             max_body_bytes=int(env.get("DUTYLINE_MAX_BODY_BYTES", base.max_body_bytes)),
