@@ -143,7 +143,11 @@ class Runtime:
             obligations,
             settings.escalation_interval,
             webhook_url=settings.webhook_url,
-            callbacks=Callbacks(sessions, settings.callback_secret) if settings.callback_secret else None,
+            callbacks=(
+                Callbacks(sessions, settings.callback_secret, settings.callback_timeout, settings.callback_allow)
+                if settings.callback_secret
+                else None
+            ),
         )
         access = AccessService(
             sessions,
@@ -162,6 +166,7 @@ class Runtime:
         changes = ChangeFeed(
             sessions,
             max_streams=settings.changes_streams,
+            max_per_caller=settings.changes_streams_per_caller,
             keepalive=settings.changes_keepalive,
             max_entities=settings.changes_max_entities,
         )

@@ -62,6 +62,8 @@ class Settings:
     # The change stream (GET /v1/changes): streams open at once in one process (beyond it: 503 with Retry-After),
     # seconds between keep-alive comments, and the most entities one event lists (beyond: `entities_truncated`).
     changes_streams: int = 100
+    # Of them, how many one caller may hold (a token, a console user; anonymous callers by their address).
+    changes_streams_per_caller: int = 10
     changes_keepalive: float = 15.0
     changes_max_entities: int = 1000
     # Limits on what one request may carry.
@@ -84,6 +86,9 @@ class Settings:
     access_request_window: float = 600.0
     callback_allow: tuple[str, ...] = ()
     callback_secret: str = field(default="", repr=False)
+    # The longest one callback may take in all (connecting, sending, reading the answer's head; seconds): the
+    # scheduler sends callbacks one after the other, so a slow receiver holds it this long at most.
+    callback_timeout: float = 5.0
     # PostgreSQL: apply other replicas' changes when they commit (LISTEN/NOTIFY; needs a direct or
     # session-pooled connection). Off, or on SQLite, the periodic refresh above is the only mechanism.
     listen: bool = True
@@ -161,6 +166,9 @@ class Settings:
             query_cache_ids=_at_least(env, "DUTYLINE_QUERY_CACHE_IDS", base.query_cache_ids, 0),
             query_workers=_at_least(env, "DUTYLINE_QUERY_WORKERS", base.query_workers, 1),
             changes_streams=_at_least(env, "DUTYLINE_CHANGES_STREAMS", base.changes_streams, 0),
+            changes_streams_per_caller=_at_least(
+                env, "DUTYLINE_CHANGES_STREAMS_PER_CALLER", base.changes_streams_per_caller, 1
+            ),
             changes_keepalive=_positive_seconds(env, "DUTYLINE_CHANGES_KEEPALIVE", base.changes_keepalive),
             changes_max_entities=_at_least(env, "DUTYLINE_CHANGES_MAX_ENTITIES", base.changes_max_entities, 0),
             max_body_bytes=int(env.get("DUTYLINE_MAX_BODY_BYTES", base.max_body_bytes)),
@@ -175,6 +183,7 @@ class Settings:
                 h.strip().lower() for h in env.get("DUTYLINE_CALLBACK_ALLOW", "").split(",") if h.strip()
             ),
             callback_secret=env.get("DUTYLINE_CALLBACK_SECRET", base.callback_secret),
+            callback_timeout=seconds(env.get("DUTYLINE_CALLBACK_TIMEOUT", ""), base.callback_timeout),
             workers=int(env.get("DUTYLINE_WORKERS", base.workers)),
             listen=env.get("DUTYLINE_LISTEN", "1").strip().lower() not in ("0", "false", "no", "off"),
             bench_echo=env.get("DUTYLINE_BENCH_ECHO", "") not in ("", "0", "false"),

@@ -65,7 +65,7 @@ def test_a_subscriber_behind_memory_gets_every_version_once_from_the_store(sessi
     async def run() -> None:
         feed = ChangeFeed(sessions, page=2, recent=2, keepalive=60)
         await feed.start()
-        slow = feed.events(feed.reserve(), None, None, lambda org, kind: kind == "org", _always)
+        slow = feed.events(feed.reserve("test"), None, None, lambda org, kind: kind == "org", _always)
         [ready] = await _take(slow, 1)
         assert ready.name == "ready" and ready.id == 0
         made = []
@@ -79,16 +79,16 @@ def test_a_subscriber_behind_memory_gets_every_version_once_from_the_store(sessi
         assert [e.id for e in events] == made and {e.name for e in events} == {"change"}
         assert events[0].data.author == "test"  # type: ignore[union-attr]
         # A replay from the beginning pages through the store; one narrowed to hotel hears only hotel.
-        replay = feed.events(feed.reserve(), 0, None, lambda org, kind: False, _always)
+        replay = feed.events(feed.reserve("test"), 0, None, lambda org, kind: False, _always)
         replayed = await _take(replay, len(made) + 1)
         assert [e.id for e in replayed] == [*made, made[-1]] and replayed[-1].name == "ready"
         assert replayed[0].data.author is None  # type: ignore[union-attr]  # not for this subscriber
-        narrowed = feed.events(feed.reserve(), 0, frozenset({"hotel"}), lambda org, kind: False, _always)
+        narrowed = feed.events(feed.reserve("test"), 0, frozenset({"hotel"}), lambda org, kind: False, _always)
         ours = [v for i, v in enumerate(made) if i % 3 == 0]
         assert [e.id for e in await _take(narrowed, len(ours) + 1)] == [*ours, made[-1]]
         assert feed.streams == 3
         with pytest.raises(Unavailable):
-            ChangeFeed(sessions, max_streams=0).reserve()
+            ChangeFeed(sessions, max_streams=0).reserve("test")
         with pytest.raises(Invalid, match="since: version"):
             feed.starting_point(made[-1] + 1, "since")
         feed.close()

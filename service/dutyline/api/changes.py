@@ -103,7 +103,11 @@ async def changes(
     async def alive() -> bool:
         return not signed_in or await _still_signed_in(request, runtime)
 
-    slot = feed.reserve()
+    # Anonymous callers (DUTYLINE_REQUIRE_AUTH off) are told apart by their address.
+    holder = (
+        reach.holder if _credentials(request) else f"{reach.holder} at {request.client.host if request.client else '?'}"
+    )
+    slot = feed.reserve(holder)
     events = feed.events(slot, start, heard, authors, alive)
     return ServerSentEvent(_messages(events), headers={"Cache-Control": "no-store"})
 

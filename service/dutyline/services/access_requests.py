@@ -24,9 +24,9 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
+import re
 import secrets
 import time
 import uuid
@@ -42,6 +42,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dutyline.errors import DutylineError, Invalid, Issue
+from dutyline.services import egress
 from dutyline.services.approvals import ApprovalService, NotApprovable
 from dutyline.services.decisions import Answer, Question
 from dutyline.services.notifications import utcnow
@@ -66,6 +67,7 @@ EVENTS = ("approved", "denied", "expired", "cancelled", "failed", "partial")
 MAX_CALLBACK_URL = 2048
 MAX_CALLBACK_STATE = 4096
 CALLBACK_ATTEMPTS = 8
+CALLBACK_BATCH = 10  # callbacks sent in one pass of the scheduler
 _PROBLEM = "urn:openid:authzen:access-request:error:"
 
 TaskStatus = Literal["pending", "approved", "denied", "expired", "cancelled"]
@@ -390,18 +392,26 @@ REQUEST_SCHEMA: dict[str, Any] = {
 
 
 def validate_callback(callback: Callback, allowed: tuple[str, ...], secret: str) -> None:
-    """A callback endpoint Dutyline may call: http(s), at most 2,048 characters, not a loopback, private or
-    link-local address unless allowed (DUTYLINE_CALLBACK_ALLOW), and only when callbacks can be signed."""
+    """A callback endpoint Dutyline may call: http(s), at most 2,048 characters, no credentials, a host name or an
+    address that is not loopback, private, link-local, shared or otherwise internal (in any spelling the resolver
+    accepts) unless allowed (DUTYLINE_CALLBACK_ALLOW), and only when callbacks can be signed. What a name resolves
+    to is checked when the callback is sent (`egress`)."""
     url = callback.endpoint
     if len(url) > MAX_CALLBACK_URL:
         raise _bad("callback.endpoint", f"a URL of at most {MAX_CALLBACK_URL} characters")
     parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if parts.scheme not in ("http", "https") or not host:
-        raise _bad("callback.endpoint", f"{url[:200]!r} is not an http(s) URL")
+    host = egress.normal_host(parts.hostname or "")
+    try:
+        parts.port  # noqa: B018 (a port out of range raises)
+    except ValueError:
+        raise _bad("callback.endpoint", f"{url[:200]!r} has no valid port") from None
+    if parts.scheme not in ("http", "https") or not host or not _HOST.fullmatch(host):
+        raise _bad("callback.endpoint", f"{url[:200]!r} is not an http(s) URL with a host name or address")
+    if parts.username is not None or parts.password is not None:
+        raise _bad("callback.endpoint", "credentials in the URL are not accepted (the callback is signed)")
     if not secret:
         raise _bad("callback", "this server cannot sign callbacks (DUTYLINE_CALLBACK_SECRET is not set); poll instead")
-    if host not in allowed and _internal(host):
+    if host not in {egress.normal_host(h) for h in allowed} and _internal(host):
         raise _bad(
             "callback.endpoint",
             f"{host} is a loopback, private or link-local address (allow it with DUTYLINE_CALLBACK_ALLOW)",
@@ -413,6 +423,10 @@ def validate_callback(callback: Callback, allowed: tuple[str, ...], secret: str)
         raise _bad("callback.events", f"{unknown[0]!r} is not one of {', '.join(EVENTS)}")
 
 
+# A host name (letters, digits, hyphens, dots; IDNs as punycode) or an IPv6 literal (brackets already removed).
+_HOST = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,252})|[0-9a-f:.]+")
+
+
 def _bad(field: str, message: str) -> Invalid:
     return Invalid(f"{field}: {message}", [Issue("<request>", 0, field, message)])
 
@@ -420,11 +434,8 @@ def _bad(field: str, message: str) -> Invalid:
 def _internal(host: str) -> bool:
     if host == "localhost" or host.endswith(".localhost"):
         return True
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return address.is_loopback or address.is_private or address.is_link_local or address.is_unspecified
+    address = egress.literal(host)
+    return address is not None and egress.internal(address)
 
 
 @dataclass(frozen=True, slots=True)
@@ -655,26 +666,34 @@ def _text(value: Any) -> str | None:
 class Callbacks:
     """Delivers completed tasks' callbacks (called by the scheduler thread of every replica): a callback is leased
     by one replica (`store.access_requests.claim_callbacks`), POSTed with `Dutyline-Signature: sha256=<HMAC of the
-    body>`, and marked delivered on a 2xx, else retried after 1, 2, 4 … seconds (at most CALLBACK_ATTEMPTS)."""
+    body>`, and marked delivered on a 2xx, else retried after 1, 2, 4 … seconds (at most CALLBACK_ATTEMPTS).
+
+    Each exchange is bounded by `timeout` seconds in all (`egress`: internal addresses refused at connection, no
+    redirects, the answer's body unread), a pass sends at most `batch` callbacks, and the lease outlasts the
+    longest pass, so that no other replica takes a callback while this one may still be sending it."""
 
     def __init__(
         self,
         sessions: sessionmaker[Session],
         secret: str,
         timeout: float = 5.0,
-        lease: float = 30.0,
+        allowed: tuple[str, ...] = (),
+        batch: int = CALLBACK_BATCH,
         base_delay: float = 1.0,
     ) -> None:
+        if not 0 < timeout <= 300:  # NaN and infinity too: a bound is the point
+            raise ValueError(f"DUTYLINE_CALLBACK_TIMEOUT: {timeout} is not from 0 to 300 seconds")
         self._sessions = sessions
         self._key = secret.encode()
-        self._client = httpx.Client(timeout=timeout, follow_redirects=False)
-        self._lease = dt.timedelta(seconds=lease)
+        self._client = egress.client(allowed, timeout)
+        self._batch = batch
+        self._lease = dt.timedelta(seconds=batch * timeout + 30.0)
         self._base_delay = base_delay
 
-    def deliver(self, limit: int = 100) -> int:
+    def deliver(self) -> int:
         now = utcnow()
         with self._sessions.begin() as session:
-            claimed = store.claim_callbacks(session, now, self._lease, limit)
+            claimed = store.claim_callbacks(session, now, self._lease, self._batch)
         sent = 0
         for row, approval in claimed:
             attempt = row.callback_attempts + 1
@@ -690,27 +709,27 @@ class Callbacks:
                 payload["state"] = row.callback_state
             body = json.dumps(payload, separators=(",", ":")).encode()
             signature = hmac.new(self._key, body, hashlib.sha256).hexdigest()
-            code, error = 0, ""
+            code, error, final = 0, "", False
             try:
                 assert row.callback_url is not None
-                response = self._client.post(
-                    row.callback_url,
-                    content=body,
-                    headers={"content-type": "application/json", "dutyline-signature": f"sha256={signature}"},
-                )
-                code = response.status_code
+                headers = {"content-type": "application/json", "dutyline-signature": f"sha256={signature}"}
+                with self._client.stream("POST", row.callback_url, content=body, headers=headers) as response:
+                    code = response.status_code  # the body is not read: a receiver cannot make us hold it
                 if not 200 <= code < 300:
                     error = f"HTTP {code}"
             except httpx.HTTPError as exc:
                 error = f"{type(exc).__name__}: {exc}"
+                final = isinstance(exc.__cause__, egress.Refused)  # it will not become a public address by waiting
             at = utcnow()
             with self._sessions.begin() as session:
                 if not error:
                     store.attempted(session, row.id, attempt, at, event, code, "", "delivered", None)
                     sent += 1
-                elif attempt >= CALLBACK_ATTEMPTS:
+                elif final or attempt >= CALLBACK_ATTEMPTS:
                     store.attempted(session, row.id, attempt, at, event, code, error, "failed", None)
-                    log.warning("callback of %s not delivered after %d attempts; giving up", row.id, attempt)
+                    log.warning(
+                        "callback of %s not delivered after %d attempt(s); giving up: %s", row.id, attempt, error
+                    )
                 else:
                     delay = dt.timedelta(seconds=min(self._base_delay * 2 ** (attempt - 1), 3600.0))
                     store.attempted(session, row.id, attempt, at, event, code, error, "waiting", at + delay)

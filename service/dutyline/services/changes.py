@@ -111,16 +111,17 @@ class _Slot:
     """One stream's place under `max_streams`, given back once (when the stream ends, or when it is collected
     without ever having started: an async generator never iterated runs no `finally`)."""
 
-    __slots__ = ("__weakref__", "_feed", "_held")
+    __slots__ = ("__weakref__", "_caller", "_feed", "_held")
 
-    def __init__(self, feed: ChangeFeed) -> None:
+    def __init__(self, feed: ChangeFeed, caller: str) -> None:
         self._feed = feed
+        self._caller = caller
         self._held = True
 
     def release(self) -> None:
         if self._held:
             self._held = False
-            self._feed._release()
+            self._feed._release(self._caller)
 
 
 class ChangeFeed:
@@ -129,6 +130,7 @@ class ChangeFeed:
         sessions: sessionmaker[Session],
         *,
         max_streams: int = 100,
+        max_per_caller: int = 10,
         keepalive: float = 15.0,
         max_entities: int = 1000,
         page: int = 100,
@@ -136,6 +138,8 @@ class ChangeFeed:
     ) -> None:
         self._sessions = sessions
         self.max_streams = max_streams
+        self.max_per_caller = max_per_caller
+        self._by_caller: collections.Counter[str] = collections.Counter()  # streams open, by caller
         self.keepalive = keepalive
         self._max_entities = max_entities
         self._page = page
@@ -233,8 +237,9 @@ class ChangeFeed:
             )
         return since
 
-    def reserve(self) -> _Slot:
-        """A place for one more stream, or Unavailable (503, Retry-After) at `max_streams`."""
+    def reserve(self, caller: str) -> _Slot:
+        """A place for one more stream of `caller`, or Unavailable (503, Retry-After) at `max_streams`, or at
+        `max_per_caller` of this caller's (so that one caller cannot take every place)."""
         if self._closed:
             raise Unavailable("the server is stopping; reconnect (to another replica)", retry_after=1)
         if self.streams >= self.max_streams:
@@ -244,12 +249,23 @@ class ChangeFeed:
                 "retry shortly",
                 retry_after=5,
             )
+        if self._by_caller[caller] >= self.max_per_caller:
+            CHANGE_STREAMS_REFUSED.inc()
+            raise Unavailable(
+                f"{caller} has {self._by_caller[caller]} change streams open on this server already "
+                "(DUTYLINE_CHANGES_STREAMS_PER_CALLER); close one, or retry shortly",
+                retry_after=5,
+            )
         self.streams += 1
+        self._by_caller[caller] += 1
         CHANGE_STREAMS.set(self.streams)
-        return _Slot(self)
+        return _Slot(self, caller)
 
-    def _release(self) -> None:
+    def _release(self, caller: str) -> None:
         self.streams -= 1
+        self._by_caller[caller] -= 1
+        if self._by_caller[caller] <= 0:
+            del self._by_caller[caller]
         CHANGE_STREAMS.set(self.streams)
 
     def events(

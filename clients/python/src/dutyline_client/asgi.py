@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from dutyline_client.enforce import AsyncEnforcer, Incoming, Refusal, Requirement, requirement_of
+from dutyline_client.enforce import AsyncEnforcer, Incoming, Refusal, Requirement, requirement_of, too_large
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -55,7 +55,11 @@ class DutylineMiddleware:
             return
         content = b""
         if requirement.reads_body:
-            content, receive = await _buffered(receive)
+            buffered = await _buffered(receive, self.enforcer.max_body)
+            if buffered is None:
+                await _refuse(send, too_large(self.enforcer.max_body))
+                return
+            content, receive = buffered
         outcome = await self.enforcer.enforce(requirement, _incoming(scope, content))
         if isinstance(outcome, Refusal):
             await _refuse(send, outcome)
@@ -107,7 +111,11 @@ def enforcing(enforcer: AsyncEnforcer) -> Callable[..., Awaitable[None]]:
         requirement = requirement_of(scope.get("endpoint"), getattr(scope.get("route"), "endpoint", None))
         if requirement is None:
             return
-        content = await request.body() if requirement.reads_body else b""  # FastAPI keeps it for the route
+        content = b""
+        if requirement.reads_body:
+            if int(request.headers.get("content-length") or 0) > enforcer.max_body:
+                raise Refused(too_large(enforcer.max_body))
+            content = await request.body()  # FastAPI keeps it for the route
         outcome = await enforcer.enforce(requirement, _incoming(scope, content))
         if isinstance(outcome, Refusal):
             raise Refused(outcome)
@@ -139,14 +147,20 @@ def _incoming(scope: Scope, content: bytes) -> Incoming:
     )
 
 
-async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
-    """Read the whole body, and a `receive` that hands it to the app as if unread."""
+async def _buffered(receive: Receive, limit: int) -> tuple[bytes, Receive] | None:
+    """Read the whole body, and a `receive` that hands it to the app as if unread; None once it passes `limit`
+    bytes (the rest is not read)."""
     chunks: list[bytes] = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
             break
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
         if not message.get("more_body", False):
             break
     content = b"".join(chunks)

@@ -33,6 +33,9 @@ log = logging.getLogger("dutyline_client")
 F = TypeVar("F")
 
 APPROVAL_HEADER = "Dutyline-Approval"
+# The largest body an adapter reads to find the values a route needs (bytes; `max_body=` of an enforcer): a bigger
+# one is a 413 before the rest is read, so that the check cannot be made to hold a body without end in memory.
+MAX_BODY = 1_048_576
 
 
 # --- what a route's values are read from ----------------------------------------------------------------------
@@ -255,7 +258,7 @@ class ApprovalRequest(msgspec.Struct, kw_only=True):
 
 
 class Refusal(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """The answer an adapter gives instead of the route (`status`: 400, 401, 403 or 503). `error` is for programs
+    """The answer an adapter gives instead of the route (`status`: 400, 401, 403, 413 or 503). `error` is for programs
     to branch on, with `code` (the decision's, or `no_identity`, `bad_input`, `dutyline_unreachable`...);
     `reason` is the decisive sentence in Chinese and English, `reasons` Dutyline's own."""
 
@@ -288,6 +291,19 @@ def _invalid(issues: list[Issue]) -> Refusal:
     )
 
 
+def too_large(limit: int) -> Refusal:
+    """The 413 of a body above `max_body` (read no further than that)."""
+    message = f"body: larger than {limit} bytes, the most this route reads to check it"
+    return Refusal(
+        status=413,
+        error="invalid",
+        code="body_too_large",
+        message=message,
+        reason=Texts(zh=f"请求体超过 {limit} 字节,无法检查", en=message),
+        issues=[Issue("body", "invalid", message)],
+    )
+
+
 def _decisive(result: CheckResult) -> Texts:
     # The last reason is the one that settled it (a rule after the duty that granted, a pending approval after the
     # rule that asked for it).
@@ -315,14 +331,18 @@ class _Rules:
         approval_header: str = APPROVAL_HEADER,
         open_approvals: bool = True,
         base_url: str,
+        max_body: int = MAX_BODY,
     ) -> None:
         self.subject = subject
+        self.max_body = max_body
         self.organisation = organisation
         self.approval_header = approval_header
         self.open_approvals = open_approvals
         self._base_url = base_url
 
     def _ask(self, requirement: Requirement, incoming: Incoming) -> _Asked | Refusal:
+        if len(incoming.body) > self.max_body:
+            return too_large(self.max_body)
         subject = self._identity(incoming)
         if not subject:
             return Refusal(
@@ -452,6 +472,7 @@ class Enforcer(_Rules):
         organisation: Value = None,
         approval_header: str = APPROVAL_HEADER,
         open_approvals: bool = True,
+        max_body: int = MAX_BODY,
     ) -> None:
         super().__init__(
             subject=subject,
@@ -459,6 +480,7 @@ class Enforcer(_Rules):
             approval_header=approval_header,
             open_approvals=open_approvals,
             base_url=client.base_url,
+            max_body=max_body,
         )
         self.client = client
 
@@ -514,6 +536,7 @@ class AsyncEnforcer(_Rules):
         organisation: Value = None,
         approval_header: str = APPROVAL_HEADER,
         open_approvals: bool = True,
+        max_body: int = MAX_BODY,
     ) -> None:
         super().__init__(
             subject=subject,
@@ -521,6 +544,7 @@ class AsyncEnforcer(_Rules):
             approval_header=approval_header,
             open_approvals=open_approvals,
             base_url=client.base_url,
+            max_body=max_body,
         )
         self.client = client
 
