@@ -60,9 +60,7 @@ def take(folder: Path) -> list[Path]:
         with sync_playwright() as playwright:
             browser = launch(playwright)
             for lang in LANGUAGES:
-                # The browser's own locale too: a time input reads 17:00, not 05:00 PM.
-                locale = "zh-CN" if lang == "zh" else "en-GB"
-                context = browser.new_context(viewport={"width": 1366, "height": 860}, locale=locale)
+                context = browser.new_context(viewport={"width": 1366, "height": 860}, locale="en-GB")
                 page = context.new_page()
                 log_in(page, console, "root", lang)
                 for route in every_page(page, console):

@@ -205,13 +205,21 @@ def test_an_auditor_opens_a_decision_and_an_audit_entry(page: Any, console: Cons
     w = words(lang)
     expect(row).to_contain_text(NAMES[lang]["zhao"])
     expect(row.locator(".badge").first).to_have_text(w["needs_approval"])
-    opener = row.locator("a, button").first
-    if opener.count():
-        opener.click()
-        expect(page.locator("main, dialog").last).to_contain_text(decision_id)
+    # The decision in detail: what was asked, decided on which version.
+    row.get_by_role("link").first.click()
+    detail = page.locator(f"#decision-detail[data-decision='{decision_id}']")
+    expect(detail).to_be_visible()
+    expect(detail).to_contain_text(NAMES[lang]["zhao"])
+    expect(detail.locator("#decision-version")).not_to_be_empty()
 
+    # An audit entry in detail: the first of the trail (actions by name, not their code).
     open_page(page, console, f"{ORG}/audit")
     entry = page.locator("#audit-trail tbody tr").first
     expect(entry).to_be_visible()
-    assert entry.locator("td").first.inner_text().strip(), "an audit entry says when"
     assert "_" not in entry.locator("td[title]").first.inner_text(), "actions by name, not their code"
+    seq = entry.get_by_role("link").first.inner_text().strip()
+    entry.get_by_role("link").first.click()
+    expect(page).to_have_url(re.compile(f"#/{ORG}/audit/{seq}$"))
+    expect(page.locator("main .loading")).to_have_count(0)
+    expect(page.locator("main [role=alert]")).to_have_count(0)
+    expect(page.locator("main h1")).to_be_visible()

@@ -3,7 +3,7 @@ Chinese console's wording) and for the screenshots (`python -m tests.browser.scr
 
 The pages are the navigation's own links, read from the page (so a page added to the navigation is walked without
 being listed here), then the pages reached from them that the navigation does not link: a post's detail, the edit
-forms, the rules page with a rule's form open.
+forms, a search, a decision's and an audit entry's detail, the rules page with a rule's form open.
 """
 
 from __future__ import annotations
@@ -19,6 +19,12 @@ DETAILS = (
     ("edit/people/li_na", "form.editor"),
     ("new/posts", "form.editor"),
     ("edit/resources/expense", "form.editor"),
+    ("search/sales", "main h1"),
+)
+# Detail views opened from the first row of a list (when the list has one): a decision, an audit entry.
+FIRST_OF = (
+    ("decisions", "#decision-log tbody tr a", "#decision-detail"),
+    ("audit", "#audit-trail tbody tr a", "main h1"),
 )
 
 
@@ -61,6 +67,14 @@ def every_page(page: Any, console: Console, org: str = ORG) -> Iterator[str]:
         open_page(page, console, f"{org}/{route}")
         expect()(page.locator(ready).first).to_be_visible()
         yield f"{org}/{route}"
+    for route, link, ready in FIRST_OF:
+        open_page(page, console, f"{org}/{route}")
+        expect()(page.locator(f"{link}, main p.empty").first).to_be_visible()
+        if page.locator(link).count():
+            page.locator(link).first.click()
+            expect()(page.locator(ready).first).to_be_visible()
+            expect()(page.locator("main .loading")).to_have_count(0)
+            yield f"{org}/{route}/first"
     # The rule forms, open: a condition, separation and notification here; a time window and dual control in the
     # branch's pack (imported by the fixture).
     for where, kinds in ((org, ("condition", "separation", "notification")), (BRANCH, ("time_window", "dual_control"))):
