@@ -26,6 +26,7 @@ from dutyline_client import (
     PolicyChange,
     Retries,
 )
+from tests.aio import run_apart
 from tests.clients.conftest import Dutyline, Sent
 from tests.clients.test_behaviour import CHECK, ORG, _change_the_counter, eventually, tries
 from tests.live import free_port
@@ -74,7 +75,7 @@ def test_the_async_changes_go_on_live_too(dutyline: Dutyline, tmp_path: Path) ->
             await stream.aclose()  # type: ignore[attr-defined]
             return made, change.policy_version
 
-    made, heard = asyncio.run(run())
+    made, heard = run_apart(run())
     assert heard == made
 
 
@@ -198,7 +199,7 @@ def test_the_async_watcher_empties_the_cache_too(dutyline: Dutyline, sent: list[
                 await asyncio.sleep(0.05)
         assert not watcher.running
 
-    asyncio.run(run())
+    run_apart(run())
     assert tries(sent, CHECK) == [200]
 
 

@@ -73,8 +73,13 @@ def assert_refused(response: httpx.Response, status: int | tuple[int, ...] = 400
     assert response.status_code in wanted, (
         f"{response.request.method} {response.request.url}: {response.status_code} {response.text[:300]}"
     )
-    assert response.headers["content-type"].startswith("application/json"), response.headers
     body = response.json()
+    if response.headers["content-type"].startswith("application/problem+json"):
+        # the access request profile's routes answer RFC 9457 problem details, as the profile says
+        assert body["status"] == response.status_code and body["detail"] and body["type"], body
+        assert says.lower() in body["detail"].lower(), body
+        return body
+    assert response.headers["content-type"].startswith("application/json"), response.headers
     assert body["status"] == response.status_code and body["message"], body
     assert says.lower() in body["message"].lower() or says.lower() in json.dumps(body["issues"]).lower(), body
     return body

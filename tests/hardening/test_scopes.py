@@ -97,6 +97,7 @@ def _bodies(s: Scoped) -> dict[str, object]:
         "context": {"organisation": OTHER},
     }
     return {
+        "/access/v1/requests": _access_request(s),
         "/v1/check": CHECK_OTHER,
         "/v1/checks": {"checks": [CHECK_OWN, CHECK_OTHER]},
         "/v1/approvals": EXPENSE,
@@ -111,6 +112,30 @@ def _bodies(s: Scoped) -> dict[str, object]:
         "search/resource": search,
         "search/action": {**search, "resource": {"type": "customer", "id": "c1"}},
     }
+
+
+def _access_request(s: Scoped) -> dict[str, object]:
+    """An access request for sales_company's requestable denial: its organisation is named only inside the binding
+    token, which the system administrator's evaluation was given."""
+    asked = {
+        "subject": {"type": "user", "id": EXPENSE["subject"]["id"]},  # type: ignore[index]
+        "resource": EXPENSE["resource"],
+        "action": {"name": EXPENSE["action"]},
+        "context": {**EXPENSE["context"], "organisation": OTHER},  # type: ignore[dict-item]
+    }
+    answer = s.root.post("/access/v1/evaluation", json=asked).json()
+    context = answer.get("context") or {}
+    hint = context.get("access_request")
+    assert answer["decision"] is False and hint, f"not a requestable denial: {answer}"
+    denial = {
+        "binding_token": hint["binding_token"],
+        "expires_at": hint["expires_at"],
+        "evaluation_id": context["evaluation_id"],
+        "evaluated_at": context["evaluated_at"],
+        "reason": context["reason"],
+        "template": hint["template"],
+    }
+    return {**asked, "denial": denial}
 
 
 def _body_for(bodies: dict[str, object], path: str) -> object:
@@ -129,6 +154,10 @@ def test_every_route_of_the_decision_api_refuses_an_organisation_the_caller_does
         "post": "sales_representative",
     }
     bodies = _bodies(scoped)
+    # a task of sales_company (opened by the system administrator): the hotel token may not read or cancel it
+    opened = scoped.root.post("/access/v1/requests", json=bodies["/access/v1/requests"])
+    assert opened.status_code == 202, opened.text
+    values["task_id"] = opened.json()["task"]["id"]
     before = _state(scoped)
     seen = 0
     for method, template, _ in routes.operations(scoped.server.url):
@@ -146,7 +175,7 @@ def test_every_route_of_the_decision_api_refuses_an_organisation_the_caller_does
             response = scoped.own.get(path, params=query)
         else:
             response = scoped.own.request(method, path, json=_body_for(bodies, path))
-        expected = 404 if "{approval_id}" in template or "{case_id}" in template else 403
+        expected = 404 if any(f"{{{record}}}" in template for record in ("approval_id", "case_id", "task_id")) else 403
         assert response.status_code == expected, f"{method} {path}: {response.status_code} {response.text[:300]}"
         seen += 1
     assert seen >= 20, seen

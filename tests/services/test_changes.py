@@ -19,6 +19,7 @@ from dutyline.orgmodel.document import Assignment, Names, Organisation, Person
 from dutyline.orgmodel.validate import parse_organisation
 from dutyline.services import orgs
 from dutyline.services.changes import ChangeFeed, Event, KeepAlive
+from tests.aio import run_apart
 
 REPO = Path(__file__).resolve().parents[2]
 DEADLINE = 30.0
@@ -96,4 +97,4 @@ def test_a_subscriber_behind_memory_gets_every_version_once_from_the_store(sessi
             assert [item async for item in stream] == [], "close() ends every stream"
         assert feed.streams == 0
 
-    asyncio.run(run())
+    run_apart(run())

@@ -7,7 +7,7 @@ organisation the request names, wherever it names it, before the handler runs:
 - a query parameter `organisation`, each value given: 403 outside; a route that takes one (the lists: decisions,
   approvals, cases, notifications) needs one from a caller that does not reach every organisation (400), so a
   list never mixes in another organisation's items;
-- a record found by id (`approval_id`, `case_id`): 404 outside, with the same message as a missing one, so that
+- a record found by id (`approval_id`, `case_id`, an access request's `task_id`): 404 outside, with the same message as a missing one, so that
   ids of other organisations cannot be probed;
 - the body's `organisation` on routes that say so (`opt={"organisation": "body"}`: opening a case): 403 outside.
 
@@ -35,6 +35,7 @@ PATH_ORGANISATION = ("org", "org_id")
 RECORDS: dict[str, tuple[str, Callable[[Runtime, str], str]]] = {
     "approval_id": ("approval", lambda runtime, ident: runtime.approvals.organisation_of(ident)),
     "case_id": ("case", lambda runtime, ident: runtime.cases.organisation_of(ident)),
+    "task_id": ("task", lambda runtime, ident: runtime.access_requests.organisation_of(ident)),
 }
 IN_BODY = {"organisation": "body"}  # the `opt` of a route whose body names its organisation
 

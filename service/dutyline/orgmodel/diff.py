@@ -32,8 +32,10 @@ def summarise(
     keys that changed. Documents are plain data (`msgspec.to_builtins`); None is "not there"."""
     out: dict[str, Any] = {}
     for kind, path in collections.items():
-        before = {e["id"]: e for e in collection(old, path) if isinstance(e, Mapping) and "id" in e}
-        after = {e["id"]: e for e in collection(new, path) if isinstance(e, Mapping) and "id" in e}
+        # A proposed document may be ill-formed (previews summarise it before it is refused): an id that is not a
+        # string is no entity of it, and must not fail the summary.
+        before = {e["id"]: e for e in collection(old, path) if isinstance(e, Mapping) and isinstance(e.get("id"), str)}
+        after = {e["id"]: e for e in collection(new, path) if isinstance(e, Mapping) and isinstance(e.get("id"), str)}
         entry = {
             "added": sorted(set(after) - set(before)),
             "removed": sorted(set(before) - set(after)),

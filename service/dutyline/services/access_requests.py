@@ -570,6 +570,14 @@ class AccessRequests:
             raise Problem("duplicate_request", f"this {what} was used for a different access request ({row.id})")
         return self._response(session, row, base)
 
+    def organisation_of(self, task_id: str) -> str:
+        """The organisation a task belongs to (the reach guard's question): `unknown_task` when there is none."""
+        with self._sessions() as session:
+            row = store.get(session, task_id) if len(task_id) <= 40 else None
+        if row is None:
+            raise Problem("unknown_task", f"task {task_id[:60]!r} is unknown")
+        return row.organisation
+
     def status(self, task_id: str, base: str) -> TaskResponse:
         with self._sessions() as session:
             return self._response(session, self._task(session, task_id), base)
