@@ -489,18 +489,9 @@ class Enforcer(_Rules):
         asked = self._ask(requirement, incoming)
         if isinstance(asked, Refusal):
             return asked
-        a = asked.arguments
+        arguments = msgspec.structs.asdict(asked.arguments)  # as `check` and `open_approval` take them
         try:
-            result = self.client.check(
-                a.organisation,
-                a.subject,
-                a.resource,
-                a.action,
-                resource_id=a.resource_id,
-                context=a.context,
-                at=a.at,
-                approval_id=asked.approval_id,
-            )
+            result = self.client.check(**arguments, approval_id=asked.approval_id)
             settled = self._settled(asked, result)
             if settled is not None:
                 return settled
@@ -510,15 +501,7 @@ class Enforcer(_Rules):
             if asked.approval_id is not None:
                 record = self.client.approval(asked.approval_id)
             else:
-                record = self.client.open_approval(
-                    a.organisation,
-                    a.subject,
-                    a.resource,
-                    a.action,
-                    resource_id=a.resource_id,
-                    context=a.context,
-                    at=a.at,
-                )
+                record = self.client.open_approval(**arguments)
         except DutylineError as error:
             log.warning("the approval could not be read or opened (%s); the 403 says how to open one", error)
             record = None
@@ -552,18 +535,9 @@ class AsyncEnforcer(_Rules):
         asked = self._ask(requirement, incoming)
         if isinstance(asked, Refusal):
             return asked
-        a = asked.arguments
+        arguments = msgspec.structs.asdict(asked.arguments)  # as `check` and `open_approval` take them
         try:
-            result = await self.client.check(
-                a.organisation,
-                a.subject,
-                a.resource,
-                a.action,
-                resource_id=a.resource_id,
-                context=a.context,
-                at=a.at,
-                approval_id=asked.approval_id,
-            )
+            result = await self.client.check(**arguments, approval_id=asked.approval_id)
             settled = self._settled(asked, result)
             if settled is not None:
                 return settled
@@ -573,15 +547,7 @@ class AsyncEnforcer(_Rules):
             if asked.approval_id is not None:
                 record = await self.client.approval(asked.approval_id)
             else:
-                record = await self.client.open_approval(
-                    a.organisation,
-                    a.subject,
-                    a.resource,
-                    a.action,
-                    resource_id=a.resource_id,
-                    context=a.context,
-                    at=a.at,
-                )
+                record = await self.client.open_approval(**arguments)
         except DutylineError as error:
             log.warning("the approval could not be read or opened (%s); the 403 says how to open one", error)
             record = None
