@@ -163,11 +163,32 @@ async def achanges(
         await asyncio.sleep(_wait(retries, position, failure, reconnect))
 
 
-def _invalidate(cache: DecisionCache, item: Change) -> None:
-    cache.saw_version(item.policy_version)
+class _Watching:
+    """What both watchers do with what they hear; only how they read and wait differs (a thread, a task)."""
+
+    cache: DecisionCache
+    policy_version: int
+    error: DutylineError | None
+    connected: threading.Event | asyncio.Event
+
+    def _heard(self, item: Change) -> None:
+        self.cache.saw_version(item.policy_version)
+        self.policy_version = max(self.policy_version, item.policy_version)
+        if isinstance(item, m.CaughtUp):
+            self.connected.set()
+
+    def _refused(self, exc: ClientError) -> None:
+        self.error = exc
+        log.error("the change stream refused this client; the decision cache is no longer watched: %s", exc)
+        self.cache.clear()
+
+    def _lost(self, exc: Exception) -> None:
+        self.connected.clear()
+        self.cache.clear()
+        log.warning("the change stream is unreachable; decision cache emptied, retrying: %s", exc)
 
 
-class ChangeWatcher:
+class ChangeWatcher(_Watching):
     """A thread that reads the change stream and empties `cache` of every answer decided on a version older than
     the newest announced (`Client.watch_changes`). While it cannot reach the stream it keeps trying (every
     `restart.max_backoff` seconds once the stream's own retries are spent) and empties the cache each time: changes
@@ -200,22 +221,15 @@ class ChangeWatcher:
                 for item in self._factory(since, self._opened):
                     if self._stop.is_set():
                         return
-                    _invalidate(self.cache, item)
-                    self.policy_version = max(self.policy_version, item.policy_version)
-                    if isinstance(item, m.CaughtUp):
-                        self.connected.set()
+                    self._heard(item)
                 return
             except ClientError as exc:
-                self.error = exc
-                log.error("the change stream refused this client; the decision cache is no longer watched: %s", exc)
-                self.cache.clear()
+                self._refused(exc)
                 return
             except Exception as exc:  # out of retries: empty the cache, and try again later
                 if self._stop.is_set():
                     return
-                self.connected.clear()
-                self.cache.clear()
-                log.warning("the change stream is unreachable; decision cache emptied, retrying: %s", exc)
+                self._lost(exc)
                 self._stop.wait(self._restart.max_backoff)
 
     @property
@@ -242,7 +256,7 @@ def _interrupt(response: httpx.Response) -> None:
             sock.shutdown(socket.SHUT_RDWR)
 
 
-class AsyncChangeWatcher:
+class AsyncChangeWatcher(_Watching):
     """`ChangeWatcher` for asyncio: a task on the running loop (`AsyncClient.watch_changes`)."""
 
     def __init__(self, stream: AsyncStreamFactory, cache: DecisionCache, restart: Retries) -> None:
@@ -258,20 +272,13 @@ class AsyncChangeWatcher:
         while True:
             try:
                 async for item in self._stream(self.policy_version or None):
-                    _invalidate(self.cache, item)
-                    self.policy_version = max(self.policy_version, item.policy_version)
-                    if isinstance(item, m.CaughtUp):
-                        self.connected.set()
+                    self._heard(item)
                 return
             except ClientError as exc:
-                self.error = exc
-                log.error("the change stream refused this client; the decision cache is no longer watched: %s", exc)
-                self.cache.clear()
+                self._refused(exc)
                 return
             except Exception as exc:
-                self.connected.clear()
-                self.cache.clear()
-                log.warning("the change stream is unreachable; decision cache emptied, retrying: %s", exc)
+                self._lost(exc)
                 await asyncio.sleep(self._restart.max_backoff)
 
     @property
